@@ -1,0 +1,3 @@
+from gigaam_api.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,273 @@
+"""Normalise the form fields of POST /v1/audio/transcriptions into typed options.
+
+Clients encode the same request many ways: the official SDK sends `name[]` lists and bracketed
+dict keys (`chunking_strategy[type]`), others send plain repeated names or JSON strings. All of them
+are accepted here, so the HTTP layer only ever sees `TranscriptionOptions`. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gigaam_api.errors import bad_request
+
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+Granularity = Literal["word", "segment"]
+
+RESPONSE_FORMATS: dict[str, ResponseFormat] = {
+    "json": "json",
+    "text": "text",
+    "srt": "srt",
+    "verbose_json": "verbose_json",
+    "vtt": "vtt",
+}
+GRANULARITIES: dict[str, Granularity] = {"word": "word", "segment": "segment"}
+INCLUDES = ("logprobs",)
+_RUSSIAN = frozenset({"ru", "rus", "russian"})
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+# `name[]` (a list item), `name[0]` (an indexed list item) or `name[key]` (a dict entry).
+_BRACKETED = re.compile(r"^([^\[\]]+)\[([^\[\]]*)\]$")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerVAD:
+    """`chunking_strategy={type: server_vad, ...}`; None means "not given, use the server's default"."""
+
+    prefix_padding_ms: int | None = None
+    silence_duration_ms: int | None = None
+    threshold: float | None = None
+
+
+ChunkingStrategy = Literal["auto"] | ServerVAD
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionOptions:
+    model: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+    response_format: ResponseFormat = "json"
+    temperature: float = 0.0
+    timestamp_granularities: frozenset[Granularity] = field(default=frozenset({"segment"}))
+    stream: bool = False
+    include_logprobs: bool = False
+    chunking_strategy: ChunkingStrategy | None = None
+
+
+@dataclass(slots=True)
+class _Fields:
+    """Form fields grouped by base name: every plain or list value, and bracketed dict entries."""
+
+    values: dict[str, list[str]] = field(default_factory=dict)
+    dicts: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @classmethod
+    def group(cls, pairs: Iterable[tuple[str, str]]) -> _Fields:
+        grouped = cls()
+        for name, value in pairs:
+            match = _BRACKETED.match(name)
+            if match is None:
+                grouped.values.setdefault(name, []).append(value)
+            elif match[2] == "" or match[2].isdigit():
+                grouped.values.setdefault(match[1], []).append(value)
+            else:
+                grouped.dicts.setdefault(match[1], {})[match[2]] = value
+        return grouped
+
+    def last(self, name: str) -> str | None:
+        """The last non-blank value of a scalar field (repeats: last wins, as in Starlette's form)."""
+        present = [v for v in self.values.get(name, []) if v.strip()]
+        return present[-1] if present else None
+
+    def items(self, name: str) -> list[str]:
+        """A list field's items, whether sent repeated, as a JSON array or comma-separated."""
+        items: list[str] = []
+        for raw in self.values.get(name, []):
+            text = raw.strip()
+            if text.startswith("["):
+                items.extend(str(v) for v in _json_array(text, name))
+            else:
+                items.extend(part.strip() for part in text.split(","))
+        return [item for item in items if item]
+
+
+def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionOptions:
+    """Turn the non-file form fields, in arrival order, into options; raise a 400 `APIError` if bad."""
+    fields = _Fields.group(pairs)
+    response_format = _response_format(fields.last("response_format"))
+    granularities = _granularities(fields.items("timestamp_granularities"), response_format)
+    return TranscriptionOptions(
+        model=_stripped(fields.last("model")),
+        language=_language(fields.last("language")),
+        prompt=fields.last("prompt"),
+        response_format=response_format,
+        temperature=_temperature(fields.last("temperature")),
+        timestamp_granularities=granularities,
+        stream=_boolean(fields.last("stream"), "stream"),
+        include_logprobs="logprobs" in _includes(fields.items("include")),
+        chunking_strategy=_chunking_strategy(fields),
+    )
+
+
+def _stripped(value: str | None) -> str | None:
+    return value.strip() if value is not None else None
+
+
+def _language(value: str | None) -> str | None:
+    if value is None:
+        return None
+    # Accept a region subtag too (`ru-RU`, `ru_RU`): browsers and some UIs send locales.
+    primary = re.split(r"[-_]", value.strip().lower(), maxsplit=1)[0]
+    if primary in _RUSSIAN:
+        return "ru"
+    raise bad_request(
+        f"Unsupported language {value.strip()!r}: only Russian ('ru') is supported.", param="language"
+    )
+
+
+def _response_format(value: str | None) -> ResponseFormat:
+    if value is None:
+        return "json"
+    name = value.strip().lower()
+    supported = ", ".join(RESPONSE_FORMATS)
+    if name == "diarized_json":
+        raise bad_request(
+            f"response_format 'diarized_json' is not supported: this server does not do speaker "
+            f"diarization. Supported formats: {supported}.",
+            param="response_format",
+        )
+    if name not in RESPONSE_FORMATS:
+        raise bad_request(
+            f"Invalid response_format {value.strip()!r}. Supported formats: {supported}.",
+            param="response_format",
+        )
+    return RESPONSE_FORMATS[name]
+
+
+def _temperature(value: str | None) -> float:
+    if value is None:
+        return 0.0
+    temperature = _float(value)
+    if not 0.0 <= temperature <= 1.0:  # also rejects NaN
+        raise bad_request(
+            f"Invalid temperature {value.strip()!r}: expected a number from 0 to 1.", param="temperature"
+        )
+    return temperature
+
+
+def _granularities(items: list[str], response_format: ResponseFormat) -> frozenset[Granularity]:
+    if not items:
+        return frozenset({"segment"})
+    allowed = ", ".join(GRANULARITIES)
+    chosen: set[Granularity] = set()
+    for item in items:
+        name = item.lower()
+        if name not in GRANULARITIES:
+            raise bad_request(
+                f"Invalid timestamp_granularities value {item!r}. Allowed values: {allowed}.",
+                param="timestamp_granularities",
+            )
+        chosen.add(GRANULARITIES[name])
+    # OpenAI rejects granularities with any other format rather than silently ignoring them.
+    if response_format != "verbose_json":
+        raise bad_request(
+            f"timestamp_granularities requires response_format 'verbose_json' (got {response_format!r}).",
+            param="timestamp_granularities",
+        )
+    return frozenset(chosen)
+
+
+def _includes(items: list[str]) -> frozenset[str]:
+    for item in items:
+        if item not in INCLUDES:
+            raise bad_request(
+                f"Invalid include value {item!r}. Allowed values: {', '.join(INCLUDES)}.", param="include"
+            )
+    return frozenset(items)
+
+
+def _boolean(value: str | None, param: str) -> bool:
+    if value is None:
+        return False
+    word = value.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise bad_request(f"Invalid {param} {value.strip()!r}: expected true or false.", param=param)
+
+
+def _chunking_strategy(fields: _Fields) -> ChunkingStrategy | None:
+    entries: object = fields.dicts.get("chunking_strategy")
+    if entries is None:
+        raw = fields.last("chunking_strategy")
+        if raw is None:
+            return None
+        text = raw.strip()
+        entries = text if text.lower() == "auto" else _json(text, "chunking_strategy")
+    if entries is None:  # a JSON `null`
+        return None
+    if isinstance(entries, str) and entries.strip().lower() == "auto":
+        return "auto"
+    if isinstance(entries, dict) and entries.get("type") == "server_vad":
+        return ServerVAD(
+            prefix_padding_ms=_vad_int(entries.get("prefix_padding_ms"), "prefix_padding_ms"),
+            silence_duration_ms=_vad_int(entries.get("silence_duration_ms"), "silence_duration_ms"),
+            threshold=_vad_number(entries.get("threshold"), "threshold", upper=1.0),
+        )
+    raise bad_request(
+        "Invalid chunking_strategy: expected 'auto' or an object with type 'server_vad' "
+        "(fields prefix_padding_ms, silence_duration_ms, threshold).",
+        param="chunking_strategy",
+    )
+
+
+def _vad_int(value: object, name: str) -> int | None:
+    number = _vad_number(value, name, integer=True)
+    return None if number is None else int(number)
+
+
+def _vad_number(value: object, name: str, *, integer: bool = False, upper: float = math.inf) -> float | None:
+    """A non-negative number from a form string or a JSON value; None/"" mean "not given"."""
+    if value is None or value == "":
+        return None
+    number = math.nan
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        number = _float(value)
+    valid = 0.0 <= number <= upper and (not integer or number.is_integer())
+    if not valid:
+        kind = "a non-negative integer" if integer else f"a number from 0 to {upper:g}"
+        raise bad_request(
+            f"Invalid chunking_strategy.{name} {value!r}: expected {kind}.", param="chunking_strategy"
+        )
+    return number
+
+
+def _float(text: str) -> float:
+    """Parse a number sent as a string; NaN (which every range check rejects) if it is not one."""
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _json(text: str, param: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise bad_request(f"Invalid {param}: {text!r} is not valid JSON.", param=param) from None
+
+
+def _json_array(text: str, param: str) -> list[object]:
+    value = _json(text, param)
+    if not isinstance(value, list):
+        raise bad_request(f"Invalid {param}: expected a JSON array of strings.", param=param)
+    return value

@@ -1,0 +1,33 @@
+"""Liveness (/health, answers while the model loads) and readiness (/ready, 200 once it is loaded)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gigaam_api.api.state import app_state
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request) -> dict[str, object]:
+    state = app_state(request)
+    return {
+        "status": "ok",
+        "model": state.settings.MODEL,
+        "ready": state.transcriber is not None,
+        "admitted": state.admission.count,
+        "max_queue": state.admission.limit,
+        "batches_run": state.transcriber.batches_run if state.transcriber is not None else 0,
+    }
+
+
+@router.get("/ready")
+async def ready(request: Request) -> JSONResponse:
+    state = app_state(request)
+    if state.transcriber is None:
+        reason = state.load_error or "loading"
+        return JSONResponse({"status": "loading", "detail": reason}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse({"status": "ready", "model": state.transcriber.model_id})

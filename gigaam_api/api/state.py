@@ -1,0 +1,40 @@
+"""What the routes share: settings, admission, spool files and (once loaded) the transcriber."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from gigaam_api.audio.spool import SpoolDir
+from gigaam_api.config import Settings
+from gigaam_api.errors import APIError
+from gigaam_api.jobs import Transcriber
+from gigaam_api.scheduler import Admission
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    admission: Admission
+    spool: SpoolDir
+    transcriber: Transcriber | None = None
+    load_error: str | None = None
+    stop_engine: Callable[[], None] | None = None
+
+    def ready_transcriber(self) -> Transcriber:
+        if self.transcriber is None:
+            raise APIError(
+                503,
+                "The model is still loading; retry shortly.",
+                type="server_error",
+                code="model_loading",
+                headers={"Retry-After": "5"},
+            )
+        return self.transcriber
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.app.state.gigaam
+    return state

@@ -1,0 +1,197 @@
+"""POST /v1/audio/transcriptions: admission → upload → options → run → body or SSE stream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
+from fastapi import APIRouter
+from starlette.background import BackgroundTask
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
+from gigaam_api.api.models import check_model
+from gigaam_api.api.state import AppState, app_state
+from gigaam_api.api.upload import receive_upload
+from gigaam_api.config import Settings
+from gigaam_api.errors import APIError, bad_request
+from gigaam_api.formats import sse
+from gigaam_api.formats.bodies import json_body, text_body, transcript_logprobs, verbose_json_body
+from gigaam_api.formats.subtitles import cut_cues, srt, vtt
+from gigaam_api.jobs import Progress, Run
+from gigaam_api.scheduler import QueueFullError
+from gigaam_api.transcript import Segment, Transcript, join_texts
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+DISCONNECT_POLL_SECONDS = 0.25
+CLIENT_CLOSED = 499  # nginx's "client closed request": nobody reads it, but the access log shows why
+
+
+def queue_full() -> APIError:
+    return APIError(
+        503,
+        "The server is busy: too many transcriptions are queued. Retry later.",
+        type="server_error",
+        code="queue_full",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def drain(request: Request) -> None:
+    """Read and drop the rest of the body, so the client is done sending when the error arrives."""
+    try:
+        async for _ in request.stream():
+            pass
+    except ClientDisconnect:
+        pass
+
+
+@router.post("/v1/audio/transcriptions")
+async def create_transcription(request: Request) -> Response:
+    state = app_state(request)
+    try:
+        transcriber = state.ready_transcriber()
+        state.admission.enter()
+    except QueueFullError:
+        await drain(request)
+        raise queue_full() from None
+    except APIError:
+        await drain(request)
+        raise
+    stack = AsyncExitStack()
+    stack.callback(state.admission.leave)
+    try:
+        files = stack.enter_context(state.spool.files())
+        upload_path, pcm_path = files.new(".upload"), files.new(".pcm")
+        try:
+            upload = await receive_upload(request, upload_path, state.settings.max_upload_bytes)
+        except APIError:
+            await drain(request)
+            raise
+        options = parse_transcription_form(upload.fields)
+        check_model(options.model, state.settings, transcriber.model_id, param="model")
+        if upload.file_size is None:
+            raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
+        run = await transcriber.start(upload_path, pcm_path)
+        stack.push_async_callback(run.aclose)
+        if options.stream:
+            cleanup = stack.pop_all()
+            return StreamingResponse(
+                _sse(run, options, state.settings, cleanup),
+                media_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+                background=BackgroundTask(cleanup.aclose),
+            )
+        segments = await _collect_until_disconnect(request, run)
+        if segments is None:
+            log.info("client disconnected; transcription cancelled")
+            return Response(status_code=CLIENT_CLOSED)
+        return render(options, Transcript(tuple(segments), run.duration or 0.0))
+    except ClientDisconnect:
+        log.info("client disconnected during upload")
+        return Response(status_code=CLIENT_CLOSED)
+    finally:
+        await stack.aclose()
+
+
+async def _collect_until_disconnect(request: Request, run: Run) -> list[Segment] | None:
+    """All segments of the run, or None if the client went away first (the run is then cancelled)."""
+    segments: list[Segment] = []
+
+    async def consume() -> None:
+        async for event in run.events():
+            if isinstance(event, Segment):
+                segments.append(event)
+
+    task = asyncio.ensure_future(consume())
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=DISCONNECT_POLL_SECONDS)
+            if not task.done() and await request.is_disconnected():
+                return None
+        task.result()
+        return segments
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def render(options: TranscriptionOptions, transcript: Transcript) -> Response:
+    fmt = options.response_format
+    if fmt == "json":
+        return JSONResponse(json_body(transcript, include_logprobs=options.include_logprobs))
+    if fmt == "verbose_json":
+        granularities = options.timestamp_granularities
+        return JSONResponse(
+            verbose_json_body(transcript, words="word" in granularities, segments="segment" in granularities)
+        )
+    if fmt == "text":
+        return PlainTextResponse(text_body(transcript))
+    cues = cut_cues(transcript.segments)
+    if fmt == "srt":
+        return PlainTextResponse(srt(cues))
+    return PlainTextResponse(vtt(cues), media_type="text/vtt")
+
+
+async def _sse(run: Run, options: TranscriptionOptions, settings: Settings, cleanup: AsyncExitStack) -> AsyncIterator[bytes]:
+    """The event stream: a delta and a segment event per segment, progress, keep-alives, done."""
+    queue: asyncio.Queue[object] = asyncio.Queue()
+    done_marker = object()
+
+    async def pump() -> None:
+        try:
+            async for event in run.events():
+                await queue.put(event)
+            await queue.put(done_marker)
+        except Exception as exc:  # noqa: BLE001 - reported to the client as an SSE error event
+            await queue.put(exc)
+
+    words = "word" in options.timestamp_granularities
+    texts: list[str] = []
+    segments: list[Segment] = []
+    next_progress = time.monotonic() + settings.PROGRESS_SECONDS
+    pump_task = asyncio.ensure_future(pump())
+    try:
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=settings.KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield sse.comment()
+                continue
+            if item is done_marker:
+                break
+            if isinstance(item, Exception):
+                yield sse.event(_error_payload(item))
+                return
+            if isinstance(item, Segment):
+                text = item.text if not texts else " " + item.text
+                texts.append(item.text)
+                segments.append(item)
+                yield sse.event(sse.delta(text, segment_id=item.id))
+                yield sse.event(sse.segment(item, words=words))
+            elif isinstance(item, Progress) and time.monotonic() >= next_progress:
+                next_progress = time.monotonic() + settings.PROGRESS_SECONDS
+                yield sse.event(sse.progress(item.processed_seconds, item.total_seconds))
+        logprobs = transcript_logprobs(segments) if options.include_logprobs else None
+        yield sse.event(sse.done(join_texts(texts), usage_seconds=run.duration or 0.0, logprobs=logprobs))
+    finally:
+        pump_task.cancel()
+        await asyncio.gather(pump_task, return_exceptions=True)
+        await cleanup.aclose()
+
+
+def _error_payload(exc: Exception) -> dict[str, object]:
+    if isinstance(exc, APIError):
+        return sse.error(exc.message, exc.type, exc.code)
+    log.error("transcription failed after the stream started", exc_info=exc)
+    return sse.error("The transcription failed because of an internal error.", "server_error")
+
+
+__all__ = ["AppState", "router"]

@@ -1,0 +1,71 @@
+"""Where the model weights are, and fetching them from the Hugging Face hub when they are not.
+
+Downloads go through huggingface_hub's `snapshot_download` into `MODELS_DIR/<model>/`: it writes
+each file under `.cache/huggingface/download/` as `*.incomplete` and renames it into place only when
+complete, so an interrupted download never leaves a file that a later start would load as whole,
+and the next attempt resumes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from gigaam_api.asr.catalog import MODELS
+
+log = logging.getLogger(__name__)
+
+
+class WeightsUnavailableError(Exception):
+    """The weights are not on disk and could not be fetched; the message tells the operator what to do."""
+
+
+def missing_files(model_dir: Path, model: str, quantization: str | None) -> list[str]:
+    return [f for f in MODELS[model].required_files(quantization) if not (model_dir / f).is_file()]
+
+
+def _unavailable(model_dir: Path, model: str, quantization: str | None, why: str) -> WeightsUnavailableError:
+    missing = missing_files(model_dir, model, quantization)
+    spec = MODELS[model]
+    quant = f" QUANTIZATION={quantization}" if quantization else ""
+    return WeightsUnavailableError(
+        f"Model weights for {model} are not available: {why}\n"
+        f"  directory: {model_dir.resolve()}\n"
+        f"  missing:   {', '.join(missing)}\n"
+        f"  fetch them on a machine with internet access:\n"
+        f"    MODEL={model}{quant} MODELS_DIR={model_dir.parent} make download-weights\n"
+        f"    (or: gigaam-api download; or copy the files from https://huggingface.co/{spec.repo_id})\n"
+        f"  then start again; set OFFLINE=true to never try the network."
+    )
+
+
+def ensure_weights(models_dir: Path, model: str, quantization: str | None, *, offline: bool) -> Path:
+    """Return the model directory with every required file present, downloading them unless offline."""
+    model_dir = models_dir / model
+    if not missing_files(model_dir, model, quantization):
+        return model_dir
+    if offline:
+        raise _unavailable(model_dir, model, quantization, "OFFLINE=true and they are not on disk.")
+    download(models_dir, model, quantization)
+    if missing_files(model_dir, model, quantization):
+        raise _unavailable(model_dir, model, quantization, "the download finished without them.")
+    return model_dir
+
+
+def download(models_dir: Path, model: str, quantization: str | None) -> Path:
+    """Fetch the model's files from the hub (resuming a partial download); progress goes to the log."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    spec = MODELS[model]
+    model_dir = models_dir / model
+    files = spec.required_files(quantization)
+    log.info("downloading %s from %s into %s: %s", model, spec.repo_id, model_dir, ", ".join(files))
+    try:
+        snapshot_download(spec.repo_id, local_dir=model_dir, allow_patterns=files)
+    except (OSError, HfHubHTTPError, LocalEntryNotFoundError) as exc:
+        raise _unavailable(
+            model_dir, model, quantization, f"the Hugging Face hub could not be reached ({type(exc).__name__})."
+        ) from exc
+    log.info("downloaded %s", model)
+    return model_dir

@@ -1,0 +1,114 @@
+"""Console entry point: `gigaam-api serve | download | transcribe FILE`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from gigaam_api.config import ConfigError, Settings, load_settings
+from gigaam_api.logs import configure_logging
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from gigaam_api.app import create_app
+    from gigaam_api.asr.weights import WeightsUnavailableError, ensure_weights
+
+    try:  # fetch (or find) the weights before binding the port: a missing model is a start-up error
+        ensure_weights(settings.MODELS_DIR, settings.MODEL, settings.quantization, offline=settings.OFFLINE)
+    except WeightsUnavailableError as exc:
+        print(f"gigaam-api: {exc}", file=sys.stderr)
+        return 1
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.HOST,
+        port=settings.PORT,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_SECONDS),
+    )
+    uvicorn.Server(config).run()
+    error = app.state.gigaam.load_error
+    if error:
+        print(f"gigaam-api: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _download(settings: Settings) -> int:
+    from gigaam_api.asr.weights import WeightsUnavailableError, download, missing_files
+
+    model_dir = settings.model_dir
+    if not missing_files(model_dir, settings.MODEL, settings.quantization):
+        print(f"{settings.MODEL}: all files present in {model_dir}")
+        return 0
+    try:
+        download(settings.MODELS_DIR, settings.MODEL, settings.quantization)
+    except WeightsUnavailableError as exc:
+        print(f"gigaam-api: {exc}", file=sys.stderr)
+        return 1
+    print(f"{settings.MODEL}: downloaded into {model_dir}")
+    return 0
+
+
+def _transcribe(settings: Settings, path: Path, fmt: str) -> int:
+    """Transcribe a local file through the same pipeline as the server, without HTTP."""
+    from gigaam_api.api.form import TranscriptionOptions
+    from gigaam_api.api.transcriptions import render
+    from gigaam_api.app import build_transcriber
+    from gigaam_api.audio.spool import SpoolDir
+    from gigaam_api.errors import APIError
+    from gigaam_api.transcript import Segment, Transcript
+
+    async def run() -> int:
+        transcriber, stop = build_transcriber(settings)
+        try:
+            with SpoolDir(settings.SPOOL_DIR).files() as files:
+                job = await transcriber.start(path, files.new(".pcm"))
+                try:
+                    segments = [e async for e in job.events() if isinstance(e, Segment)]
+                finally:
+                    await job.aclose()
+            options = TranscriptionOptions(response_format=fmt, timestamp_granularities=frozenset({"segment"}))  # type: ignore[arg-type]
+            body = render(options, Transcript(tuple(segments), job.duration or 0.0)).body
+            sys.stdout.write(bytes(body).decode("utf-8"))
+            if fmt in ("json", "verbose_json"):
+                sys.stdout.write("\n")
+            return 0
+        except APIError as exc:
+            print(f"gigaam-api: {exc.message}", file=sys.stderr)
+            return 1
+        finally:
+            stop()
+
+    return asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gigaam-api", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve the API (HOST, PORT and the rest come from the environment/.env)")
+    sub.add_parser("download", help="fetch the weights of MODEL into MODELS_DIR and exit")
+    tr = sub.add_parser("transcribe", help="transcribe a local audio file and print the result")
+    tr.add_argument("file", type=Path)
+    tr.add_argument("--format", default="text", choices=["json", "text", "verbose_json", "srt", "vtt"])
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"gigaam-api: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    if args.command == "download":
+        return _download(settings)
+    if args.command == "transcribe":
+        return _transcribe(settings, args.file, args.format)
+    return _serve(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

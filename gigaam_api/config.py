@@ -1,0 +1,106 @@
+"""Every knob of the service, read from the environment and `.env`, validated at start."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gigaam_api.asr.catalog import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
+
+
+class Settings(BaseSettings):
+    """Field names are the environment variable names (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Model and weights
+    MODEL: str = DEFAULT_MODEL
+    QUANTIZATION: Literal["none", "int8"] = "none"
+    MODELS_DIR: Path = Path("models")
+    OFFLINE: bool = False
+    NUM_THREADS: int = Field(default=2, ge=1, le=256)
+
+    # HTTP
+    HOST: str = "127.0.0.1"
+    PORT: int = Field(default=8000, ge=1, le=65535)
+    API_KEY: Annotated[tuple[str, ...], NoDecode] = ()
+    MODEL_ALIASES: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALIASES
+    MAX_UPLOAD_MB: float = Field(default=1024, gt=0)
+    MAX_AUDIO_SECONDS: float = Field(default=12 * 3600, gt=0)
+    MAX_QUEUE: int = Field(default=8, ge=1)
+    SPOOL_DIR: Path = Path(tempfile.gettempdir()) / "gigaam-api-spool"
+    SHUTDOWN_GRACE_SECONDS: float = Field(default=30, ge=0)
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    LOG_FORMAT: Literal["text", "json"] = "text"
+
+    # Long-form pipeline
+    DIRECT_MAX_SECONDS: float = Field(default=25, gt=0, le=30)
+    BATCH_SECONDS: float = Field(default=30, gt=0)
+    VAD_THRESHOLD: float = Field(default=0.25, gt=0, lt=1)
+    VAD_MIN_SPEECH_MS: int = Field(default=150, ge=0)
+    VAD_MIN_SILENCE_MS: int = Field(default=300, ge=0)
+    VAD_SPEECH_PAD_MS: int = Field(default=100, ge=0)
+    VAD_MIN: float = Field(default=15, gt=0)
+    VAD_MAX: float = Field(default=22, gt=0)
+    VAD_HARD_MAX: float = Field(default=30, gt=0, le=30)
+    PROGRESS_SECONDS: float = Field(default=2, gt=0)
+    KEEPALIVE_SECONDS: float = Field(default=10, gt=0)
+
+    @field_validator("MODEL")
+    @classmethod
+    def _canonical_model(cls, value: str) -> str:
+        return canonical_model_name(value)
+
+    @field_validator("QUANTIZATION", "LOG_FORMAT", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("LOG_LEVEL", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("API_KEY", "MODEL_ALIASES", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _chunk_limits(self) -> Settings:
+        if not self.VAD_MIN <= self.VAD_MAX <= self.VAD_HARD_MAX:
+            raise ValueError("VAD_MIN <= VAD_MAX <= VAD_HARD_MAX must hold")
+        return self
+
+    @property
+    def quantization(self) -> str | None:
+        return None if self.QUANTIZATION == "none" else self.QUANTIZATION
+
+    @property
+    def model_dir(self) -> Path:
+        return self.MODELS_DIR / self.MODEL
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.MAX_UPLOAD_MB * 1024 * 1024)
+
+
+class ConfigError(Exception):
+    """Invalid settings; the message names each offending variable."""
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = ".".join(str(p) for p in err["loc"]) or "settings"
+            lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})")
+        raise ConfigError("Invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,93 @@
+"""Response bodies for `json`, `verbose_json` and `text`, shaped like OpenAI's so its client parses them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from gigaam_api.transcript import WORD_SEPARATOR, Segment, Token, Transcript
+
+JSONObject = dict[str, object]
+
+
+def billed_seconds(duration: float) -> int:
+    """Whole seconds of audio, rounded up, as whisper-1 reports `usage.seconds` (8.47 s -> 9).
+
+    Rounded to milliseconds first so float noise (8.000000001) does not bill an extra second.
+    """
+    return math.ceil(round(max(duration, 0.0), 3))
+
+
+def duration_usage(duration: float) -> JSONObject:
+    return {"type": "duration", "seconds": billed_seconds(duration)}
+
+
+def logprob_entries(tokens: Sequence[Token], *, leading_space: bool) -> list[JSONObject]:
+    """OpenAI's `logprobs` items for one segment's tokens.
+
+    The tokens' texts concatenate to the text they cover: the first token loses its leading word
+    separator, or carries exactly one space when the segment follows another (`leading_space`), the
+    way `join_texts` and the stream's deltas join segments.
+    """
+    entries: list[JSONObject] = []
+    for i, token in enumerate(tokens):
+        text = token.text
+        if i == 0:
+            text = (" " if leading_space else "") + text.lstrip(WORD_SEPARATOR)
+        entries.append({"token": text, "logprob": token.logprob, "bytes": list(text.encode("utf-8"))})
+    return entries
+
+
+def transcript_logprobs(segments: Sequence[Segment]) -> list[JSONObject]:
+    """The `logprobs` of a whole transcript; segments with no text are skipped, as in its text."""
+    entries: list[JSONObject] = []
+    for segment in segments:
+        if segment.text.strip():
+            entries.extend(logprob_entries(segment.logprobs, leading_space=bool(entries)))
+    return entries
+
+
+def json_body(t: Transcript, *, include_logprobs: bool) -> JSONObject:
+    body: JSONObject = {"text": t.text, "usage": duration_usage(t.duration)}
+    if include_logprobs:
+        body["logprobs"] = transcript_logprobs(t.segments)
+    return body
+
+
+def verbose_json_body(t: Transcript, *, words: bool, segments: bool) -> JSONObject:
+    """`verbose_json`: `segments` for the `segment` granularity, `words` only when `word` is asked."""
+    body: JSONObject = {
+        "task": "transcribe",
+        "language": t.language,
+        "duration": round(t.duration, 3),
+        "text": t.text,
+    }
+    if segments:
+        body["segments"] = [_segment(s) for s in t.segments]
+    if words:
+        body["words"] = [
+            {"word": w.word, "start": w.start, "end": w.end} for s in t.segments for w in s.words
+        ]
+    body["usage"] = duration_usage(t.duration)
+    return body
+
+
+def text_body(t: Transcript) -> str:
+    return t.text + "\n"
+
+
+def _segment(s: Segment) -> JSONObject:
+    return {
+        "id": s.id,
+        # Whisper's seek is the offset of the decoding window in 10 ms frames; ours is the chunk's start.
+        "seek": round(s.start * 100),
+        "start": s.start,
+        "end": s.end,
+        "text": s.text,
+        "tokens": list(s.tokens),
+        # Greedy CTC decoding: there is no sampling temperature, so report what Whisper's greedy pass does.
+        "temperature": 0.0,
+        "avg_logprob": s.avg_logprob,
+        "compression_ratio": s.compression_ratio,
+        "no_speech_prob": s.no_speech_prob,
+    }

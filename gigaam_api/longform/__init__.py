@@ -1,0 +1,1 @@
+"""Long-form transcription: speech probabilities (vad), chunk boundaries (chunking), and the pipeline."""

@@ -1,0 +1,149 @@
+"""Admission control and the single inference executor that interleaves jobs fairly.
+
+One worker thread runs every inference batch: ONNX Runtime's intra-op threads already use the
+cores, so two batches at once would only fight over them. Jobs queue batches; the worker picks
+the next one by class (short, direct requests first) and then round-robin among the jobs of that
+class, so a 10-second request never waits behind more than the batch that is running.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+
+class QueueFullError(Exception):
+    """More than MAX_QUEUE requests are admitted."""
+
+
+class Admission:
+    """Counts admitted requests (running + waiting) against a limit; cheap and lock-protected."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._count = 0
+        self._closed = False
+        self._lock = threading.Lock()
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def enter(self) -> None:
+        with self._lock:
+            if self._closed or self._count >= self.limit:
+                raise QueueFullError
+            self._count += 1
+
+    def leave(self) -> None:
+        with self._lock:
+            self._count -= 1
+
+    def close(self) -> None:
+        """Stop admitting (shutdown): every later `enter` fails."""
+        with self._lock:
+            self._closed = True
+
+
+@dataclass(eq=False)
+class Job:
+    """One request's stream of batches. `interactive` jobs (short audio) go first."""
+
+    id: int
+    interactive: bool
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    pending: deque[tuple[Callable[[], Any], Future[Any]]] = field(default_factory=deque)
+    batches_run: int = 0
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+
+class InferenceScheduler:
+    def __init__(self) -> None:
+        self._jobs: list[Job] = []  # order = round-robin order; served jobs move to the back
+        self._cond = threading.Condition()
+        self._ids = itertools.count(1)
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
+        self._thread.start()
+        self.batches_run = 0
+
+    def open_job(self, *, interactive: bool) -> Job:
+        job = Job(next(self._ids), interactive)
+        with self._cond:
+            self._jobs.append(job)
+        return job
+
+    def submit(self, job: Job, work: Callable[[], T]) -> Future[T]:
+        """Queue one unit of work for `job`; it never starts once the job is cancelled."""
+        future: Future[T] = Future()
+        with self._cond:
+            if self._stopping or job.cancelled.is_set():
+                future.cancel()
+                return future
+            job.pending.append((work, future))
+            self._cond.notify()
+        return future
+
+    def close_job(self, job: Job) -> None:
+        """Cancel what the job still has queued and forget it (the running batch, if any, finishes)."""
+        job.cancel()
+        with self._cond:
+            if job in self._jobs:
+                self._jobs.remove(job)
+            while job.pending:
+                job.pending.popleft()[1].cancel()
+
+    def active_jobs(self) -> int:
+        with self._cond:
+            return len(self._jobs)
+
+    def stop(self) -> None:
+        """Cancel everything queued and end the worker after its current batch."""
+        with self._cond:
+            self._stopping = True
+            for job in self._jobs:
+                job.cancel()
+                while job.pending:
+                    job.pending.popleft()[1].cancel()
+            self._cond.notify_all()
+        self._thread.join(timeout=60)
+
+    def _next(self) -> tuple[Job, Callable[[], Any], Future[Any]] | None:
+        with self._cond:
+            while True:
+                if self._stopping:
+                    return None
+                ready = [j for j in self._jobs if j.pending and not j.cancelled.is_set()]
+                if ready:
+                    job = next((j for j in ready if j.interactive), ready[0])
+                    work, future = job.pending.popleft()
+                    self._jobs.remove(job)
+                    self._jobs.append(job)
+                    return job, work, future
+                self._cond.wait()
+
+    def _run(self) -> None:
+        while (item := self._next()) is not None:
+            job, work, future = item
+            if job.cancelled.is_set() or not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = work()
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+            job.batches_run += 1
+            self.batches_run += 1

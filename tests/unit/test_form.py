@@ -1,0 +1,268 @@
+from __future__ import annotations
+
+import email.policy
+from email.parser import BytesParser
+
+import httpx2
+import openai
+import pytest
+
+from gigaam_api.api.form import ServerVAD, TranscriptionOptions, parse_transcription_form
+from gigaam_api.errors import APIError
+
+
+def parse(*pairs: tuple[str, str]) -> TranscriptionOptions:
+    return parse_transcription_form(pairs)
+
+
+def rejected(*pairs: tuple[str, str]) -> APIError:
+    with pytest.raises(APIError) as info:
+        parse_transcription_form(pairs)
+    assert info.value.status == 400
+    return info.value
+
+
+def test_defaults() -> None:
+    assert parse() == TranscriptionOptions(
+        model=None,
+        language=None,
+        prompt=None,
+        response_format="json",
+        temperature=0.0,
+        timestamp_granularities=frozenset({"segment"}),
+        stream=False,
+        include_logprobs=False,
+        chunking_strategy=None,
+    )
+
+
+def test_what_the_official_client_sends() -> None:
+    options = parse(
+        ("model", " whisper-1 "),
+        ("language", "ru"),
+        ("prompt", "Привет"),
+        ("response_format", "verbose_json"),
+        ("temperature", "0.0"),
+        ("timestamp_granularities[]", "word"),
+        ("timestamp_granularities[]", "segment"),
+        ("stream", "true"),
+        ("include[]", "logprobs"),
+    )
+    assert options.model == "whisper-1"
+    assert options.language == "ru"
+    assert options.prompt == "Привет"
+    assert options.response_format == "verbose_json"
+    assert options.timestamp_granularities == {"word", "segment"}
+    assert options.stream is True
+    assert options.include_logprobs is True
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("timestamp_granularities", "word")],
+        [("timestamp_granularities", "word"), ("timestamp_granularities", "segment")],
+        [("timestamp_granularities", '["word", "segment"]')],
+        [("timestamp_granularities", "word,segment")],
+        [("timestamp_granularities[0]", "word"), ("timestamp_granularities[1]", "segment")],
+    ],
+)
+def test_granularities_in_every_encoding(pairs: list[tuple[str, str]]) -> None:
+    words = parse(("response_format", "verbose_json"), *pairs).timestamp_granularities
+    assert "word" in words
+    assert words <= {"word", "segment"}
+
+
+def test_only_word_granularity_drops_segments() -> None:
+    options = parse(("response_format", "verbose_json"), ("timestamp_granularities[]", "word"))
+    assert options.timestamp_granularities == {"word"}
+
+
+@pytest.mark.parametrize("value", ["", "[]"])
+def test_empty_granularities_are_absent(value: str) -> None:
+    assert parse(("timestamp_granularities", value)).timestamp_granularities == {"segment"}
+
+
+def test_granularities_need_verbose_json() -> None:
+    error = rejected(("response_format", "json"), ("timestamp_granularities[]", "segment"))
+    assert error.param == "timestamp_granularities"
+    assert "verbose_json" in error.message
+    assert rejected(("timestamp_granularities[]", "word")).param == "timestamp_granularities"
+
+
+def test_unknown_granularity() -> None:
+    error = rejected(("response_format", "verbose_json"), ("timestamp_granularities[]", "sentence"))
+    assert error.param == "timestamp_granularities"
+    assert "word" in error.message and "segment" in error.message
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("true", True), ("True", True), ("1", True), (" TRUE ", True), ("false", False), ("False", False),
+     ("0", False), ("", False)],
+)  # fmt: skip
+def test_stream_booleans(value: str, expected: bool) -> None:
+    assert parse(("stream", value)).stream is expected
+
+
+def test_bad_boolean() -> None:
+    error = rejected(("stream", "maybe"))
+    assert error.param == "stream"
+    assert "true or false" in error.message
+
+
+@pytest.mark.parametrize("value", ["ru", "RU", " Ru ", "rus", "russian", "Russian", "ru-RU", "ru_ru"])
+def test_russian_in_any_spelling(value: str) -> None:
+    assert parse(("language", value)).language == "ru"
+
+
+@pytest.mark.parametrize("value", ["en", "english", "uk", "auto"])
+def test_other_languages_rejected(value: str) -> None:
+    error = rejected(("language", value))
+    assert error.param == "language"
+    assert "only Russian" in error.message
+
+
+def test_blank_optional_fields_are_absent() -> None:
+    options = parse(
+        ("model", ""), ("language", " "), ("prompt", ""), ("response_format", ""), ("temperature", "")
+    )
+    assert options == TranscriptionOptions()
+
+
+@pytest.mark.parametrize("value", ["json", "text", "srt", "verbose_json", "vtt", " SRT "])
+def test_supported_formats(value: str) -> None:
+    assert parse(("response_format", value)).response_format == value.strip().lower()
+
+
+def test_diarized_json_is_refused_with_a_reason() -> None:
+    error = rejected(("response_format", "diarized_json"))
+    assert error.param == "response_format"
+    assert "diarization" in error.message
+    assert "verbose_json" in error.message and "vtt" in error.message
+
+
+def test_unknown_format_lists_supported() -> None:
+    error = rejected(("response_format", "xml"))
+    assert error.param == "response_format"
+    assert "json, text, srt, verbose_json, vtt" in error.message
+
+
+@pytest.mark.parametrize(("value", "expected"), [("0", 0.0), ("0.2", 0.2), ("1", 1.0), ("1.0", 1.0)])
+def test_temperature(value: str, expected: float) -> None:
+    assert parse(("temperature", value)).temperature == expected
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "hot", "nan", "inf"])
+def test_temperature_out_of_range(value: str) -> None:
+    error = rejected(("temperature", value))
+    assert error.param == "temperature"
+    assert "0 to 1" in error.message
+
+
+def test_repeated_scalar_last_wins() -> None:
+    assert parse(("response_format", "json"), ("response_format", "srt")).response_format == "srt"
+
+
+def test_unknown_fields_ignored() -> None:
+    options = parse(
+        ("known_speaker_names[]", "Иван"), ("user", "x"), ("languages[]", "ru"), ("extra[a]", "b")
+    )
+    assert options == TranscriptionOptions()
+
+
+def test_include_plain_and_json() -> None:
+    assert parse(("include", "logprobs")).include_logprobs is True
+    assert parse(("include", '["logprobs"]')).include_logprobs is True
+    assert rejected(("include[]", "everything")).param == "include"
+
+
+def test_chunking_strategy_auto() -> None:
+    assert parse(("chunking_strategy", "auto")).chunking_strategy == "auto"
+    assert parse(("chunking_strategy", '"auto"')).chunking_strategy == "auto"
+    assert parse(("chunking_strategy", "null")).chunking_strategy is None
+
+
+def test_chunking_strategy_bracket_form() -> None:
+    options = parse(
+        ("chunking_strategy[type]", "server_vad"),
+        ("chunking_strategy[prefix_padding_ms]", "300"),
+        ("chunking_strategy[silence_duration_ms]", "500"),
+        ("chunking_strategy[threshold]", "0.4"),
+    )
+    assert options.chunking_strategy == ServerVAD(
+        prefix_padding_ms=300, silence_duration_ms=500, threshold=0.4
+    )
+
+
+def test_chunking_strategy_json_string() -> None:
+    value = '{"type": "server_vad", "threshold": 0.6, "silence_duration_ms": 200}'
+    options = parse(("chunking_strategy", value))
+    assert options.chunking_strategy == ServerVAD(silence_duration_ms=200, threshold=0.6)
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("chunking_strategy", "manual")],
+        [("chunking_strategy", "{not json")],
+        [("chunking_strategy", '{"type": "semantic"}')],
+        [("chunking_strategy[type]", "server_vad"), ("chunking_strategy[threshold]", "1.5")],
+        [("chunking_strategy[type]", "server_vad"), ("chunking_strategy[prefix_padding_ms]", "12.5")],
+        [("chunking_strategy", '{"type": "server_vad", "silence_duration_ms": true}')],
+        [("chunking_strategy", '{"type": "server_vad", "prefix_padding_ms": -1}')],
+    ],
+)
+def test_bad_chunking_strategy(pairs: list[tuple[str, str]]) -> None:
+    assert rejected(*pairs).param == "chunking_strategy"
+
+
+def client_form_fields(**params: object) -> list[tuple[str, str]]:
+    """The non-file form fields the official client sends for `transcriptions.create(**params)`."""
+    captured: list[httpx2.Request] = []
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        captured.append(request)
+        return httpx2.Response(200, json={"text": "", "language": "russian", "duration": 0.0})
+
+    client = openai.OpenAI(
+        api_key="x",
+        base_url="http://test/v1",
+        http_client=httpx2.Client(transport=httpx2.MockTransport(answer)),
+    )
+    client.audio.transcriptions.create(file=("a.wav", b"RIFF"), model="whisper-1", **params)  # type: ignore[call-overload]
+    request = captured[0]
+    head = f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode()
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(head + request.read())
+    return [
+        (str(part.get_param("name", header="content-disposition")), str(part.get_content()))
+        for part in message.iter_parts()
+        if part.get_filename() is None
+    ]
+
+
+def test_round_trip_through_the_official_client() -> None:
+    fields = client_form_fields(
+        language="ru",
+        response_format="verbose_json",
+        temperature=0.0,
+        timestamp_granularities=["word", "segment"],
+        include=["logprobs"],
+        chunking_strategy={"type": "server_vad", "threshold": 0.4, "silence_duration_ms": 400},
+    )
+    options = parse_transcription_form(fields)
+    assert options == TranscriptionOptions(
+        model="whisper-1",
+        language="ru",
+        response_format="verbose_json",
+        timestamp_granularities=frozenset({"word", "segment"}),
+        include_logprobs=True,
+        chunking_strategy=ServerVAD(silence_duration_ms=400, threshold=0.4),
+    )
+
+
+def test_client_extra_body_false_stays_false() -> None:
+    fields = client_form_fields(extra_body={"stream": False, "chunking_strategy": "auto"})
+    options = parse_transcription_form(fields)
+    assert options.stream is False
+    assert options.chunking_strategy == "auto"
