@@ -296,7 +296,7 @@ def _write_static_files(model_dir: Path, a: Arch) -> None:
 def _quantize(src: Path, dst: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic  # slow import, needed only here
 
-    # Unsigned weights, as the published int8 GigaAM files: ORT's CPU ConvInteger needs uint8.
+    # Unsigned weights: the convs become ConvInteger, whose CPU kernel has long supported only uint8.
     quantize_dynamic(src, dst, weight_type=QuantType.QUInt8)
 
 
@@ -368,7 +368,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     built = ensure_model(args.cache)
-    print(f"{MODEL_NAME} (random weights, {built.params / 1e6:.1f} M params) in {built.path}")
+    print(
+        f"{MODEL_NAME}: random weights, {built.params:,} params ({built.params / 1e6:.1f} M), in {built.path}"
+    )
     if args.check:
         check(built.path)
 

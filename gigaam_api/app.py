@@ -16,10 +16,10 @@ from gigaam_api.api import health, models, transcriptions
 from gigaam_api.api.errors import install_error_handlers
 from gigaam_api.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
 from gigaam_api.api.state import AppState
+from gigaam_api.asr.engine import ASREngine
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.jobs import Transcriber
-from gigaam_api.logs import configure_logging
 from gigaam_api.scheduler import Admission
 
 log = logging.getLogger(__name__)
@@ -27,33 +27,54 @@ log = logging.getLogger(__name__)
 TranscriberFactory = Callable[[Settings], tuple[Transcriber, Callable[[], None]]]
 
 
-def build_transcriber(settings: Settings) -> tuple[Transcriber, Callable[[], None]]:
-    """Fetch weights if needed, load the engine and VAD; return the transcriber and its shutdown."""
+def build_transcriber(
+    settings: Settings, *, wrap_engine: Callable[[ASREngine], ASREngine] | None = None
+) -> tuple[Transcriber, Callable[[], None]]:
+    """Fetch weights if needed, load the engine and VAD; return the transcriber and its shutdown.
+
+    `wrap_engine` lets tests slow the engine down or watch it, to force rare timings.
+    """
     from gigaam_api.asr.gigaam_onnx import GigaamOnnxEngine
     from gigaam_api.asr.weights import ensure_weights
     from gigaam_api.longform.vad import SileroVad
     from gigaam_api.scheduler import InferenceScheduler
     from gigaam_api.service import Transcriber as OnnxTranscriber
 
-    model_dir = ensure_weights(settings.MODELS_DIR, settings.MODEL, settings.quantization, offline=settings.OFFLINE)
-    engine = GigaamOnnxEngine(
+    model_dir = ensure_weights(
+        settings.MODELS_DIR, settings.MODEL, settings.quantization, offline=settings.OFFLINE
+    )
+    engine: ASREngine = GigaamOnnxEngine(
         model_dir, settings.MODEL, quantization=settings.quantization, num_threads=settings.NUM_THREADS
     )
+    if wrap_engine is not None:
+        engine = wrap_engine(engine)
     vad = SileroVad(num_threads=1)
     scheduler = InferenceScheduler()
     return OnnxTranscriber(settings, engine, vad, scheduler), scheduler.stop
 
 
-def create_app(settings: Settings | None = None, *, factory: TranscriberFactory = build_transcriber) -> FastAPI:
+def _exit_process() -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own shutdown path: stop serving, run the lifespan's end
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    factory: TranscriberFactory = build_transcriber,
+    on_fatal: Callable[[], None] = _exit_process,
+) -> FastAPI:
+    """`on_fatal` is called when the model cannot be loaded: a server without a model must not linger."""
     settings = settings or load_settings()
-    state = AppState(settings=settings, admission=Admission(settings.MAX_QUEUE), spool=SpoolDir(settings.SPOOL_DIR))
+    state = AppState(
+        settings=settings, admission=Admission(settings.MAX_QUEUE), spool=SpoolDir(settings.SPOOL_DIR)
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         removed = state.spool.cleanup_stale()
         if removed:
             log.info("removed %d stale spool file(s) from %s", removed, settings.SPOOL_DIR)
-        loader = asyncio.ensure_future(_load(state, factory))
+        loader = asyncio.ensure_future(_load(state, factory, on_fatal))
         try:
             yield
         finally:
@@ -62,7 +83,9 @@ def create_app(settings: Settings | None = None, *, factory: TranscriberFactory 
             if state.stop_engine is not None:
                 await asyncio.to_thread(state.stop_engine)
 
-    app = FastAPI(title="gigaam-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="gigaam-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
+    )
     app.state.gigaam = state
     install_error_handlers(app)
     app.include_router(transcriptions.router)
@@ -73,17 +96,21 @@ def create_app(settings: Settings | None = None, *, factory: TranscriberFactory 
     return app
 
 
-async def _load(state: AppState, factory: TranscriberFactory) -> None:
+async def _load(state: AppState, factory: TranscriberFactory, on_fatal: Callable[[], None]) -> None:
     settings = state.settings
-    log.info("loading %s (quantization %s, %d threads)", settings.MODEL, settings.QUANTIZATION, settings.NUM_THREADS)
+    log.info(
+        "loading %s (quantization %s, %d threads)",
+        settings.MODEL,
+        settings.QUANTIZATION,
+        settings.NUM_THREADS,
+    )
     try:
         transcriber, stop = await asyncio.to_thread(factory, settings)
     except Exception as exc:
         state.load_error = str(exc)
         log.critical("%s", exc)
-        os.kill(os.getpid(), signal.SIGTERM)  # a server without a model is useless: exit, loudly
+        on_fatal()
         return
     state.stop_engine = stop
     state.transcriber = transcriber
     log.info("ready: serving %s", transcriber.model_id)
-

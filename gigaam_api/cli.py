@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 from pathlib import Path
 
+from gigaam_api.api.form import ResponseFormat
 from gigaam_api.config import ConfigError, Settings, load_settings
 from gigaam_api.logs import configure_logging
 
@@ -23,7 +23,13 @@ def _serve(settings: Settings) -> int:
     except WeightsUnavailableError as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
-    app = create_app(settings)
+    server: uvicorn.Server | None = None
+
+    def stop_serving() -> None:
+        if server is not None:
+            server.should_exit = True
+
+    app = create_app(settings, on_fatal=stop_serving)
     config = uvicorn.Config(
         app,
         host=settings.HOST,
@@ -31,7 +37,8 @@ def _serve(settings: Settings) -> int:
         log_config=None,
         timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_SECONDS),
     )
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    server.run()
     error = app.state.gigaam.load_error
     if error:
         print(f"gigaam-api: {error}", file=sys.stderr)
@@ -55,7 +62,7 @@ def _download(settings: Settings) -> int:
     return 0
 
 
-def _transcribe(settings: Settings, path: Path, fmt: str) -> int:
+def _transcribe(settings: Settings, path: Path, fmt: ResponseFormat) -> int:
     """Transcribe a local file through the same pipeline as the server, without HTTP."""
     from gigaam_api.api.form import TranscriptionOptions
     from gigaam_api.api.transcriptions import render
@@ -73,7 +80,9 @@ def _transcribe(settings: Settings, path: Path, fmt: str) -> int:
                     segments = [e async for e in job.events() if isinstance(e, Segment)]
                 finally:
                     await job.aclose()
-            options = TranscriptionOptions(response_format=fmt, timestamp_granularities=frozenset({"segment"}))  # type: ignore[arg-type]
+            options = TranscriptionOptions(
+                response_format=fmt, timestamp_granularities=frozenset({"segment"})
+            )
             body = render(options, Transcript(tuple(segments), job.duration or 0.0)).body
             sys.stdout.write(bytes(body).decode("utf-8"))
             if fmt in ("json", "verbose_json"):

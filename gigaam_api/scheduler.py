@@ -105,9 +105,10 @@ class InferenceScheduler:
             while job.pending:
                 job.pending.popleft()[1].cancel()
 
-    def active_jobs(self) -> int:
+    def queued(self) -> int:
+        """Batches waiting for the executor, across all jobs."""
         with self._cond:
-            return len(self._jobs)
+            return sum(len(j.pending) for j in self._jobs)
 
     def stop(self) -> None:
         """Cancel everything queued and end the worker after its current batch."""
@@ -141,7 +142,7 @@ class InferenceScheduler:
                 continue
             try:
                 result = work()
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting request
+            except BaseException as exc:
                 future.set_exception(exc)
             else:
                 future.set_result(result)

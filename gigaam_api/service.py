@@ -12,6 +12,7 @@ scheduler while VAD and decoding carry on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -25,7 +26,7 @@ from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.config import Settings
 from gigaam_api.errors import bad_request
 from gigaam_api.jobs import Progress, RunEvent
-from gigaam_api.longform.chunking import Chunk, IncrementalChunker
+from gigaam_api.longform.chunking import Chunk, ChunkingSettings, IncrementalChunker
 from gigaam_api.longform.vad import SileroVad
 from gigaam_api.scheduler import InferenceScheduler, Job
 from gigaam_api.transcript import ChunkResult, Segment, build_segment
@@ -92,12 +93,14 @@ class Run:
         self._job = self._owner.scheduler.open_job(interactive=direct)
 
     def _decode(self) -> None:
-        try:
+        # A decode error is recorded in the spool; the consumer turns it into a 400 or an SSE error.
+        with contextlib.suppress(AudioDecodeError):
             decode_to_pcm(
-                self._upload, self._pcm, max_seconds=self._settings.MAX_AUDIO_SECONDS, should_stop=self._stop.is_set
+                self._upload,
+                self._pcm,
+                max_seconds=self._settings.MAX_AUDIO_SECONDS,
+                should_stop=self._stop.is_set,
             )
-        except AudioDecodeError:
-            pass  # recorded in the spool; the consumer turns it into a 400 or an SSE error
 
     def _raise_decode_error(self) -> None:
         error = self._pcm.error
@@ -121,7 +124,9 @@ class Run:
 
     async def _infer(self, chunks: Sequence[Chunk]) -> list[ChunkResult]:
         assert self._job is not None
-        future: Future[list[ChunkResult]] = self._owner.scheduler.submit(self._job, partial(self._run_batch, chunks))
+        future: Future[list[ChunkResult]] = self._owner.scheduler.submit(
+            self._job, partial(self._run_batch, chunks)
+        )
         return await asyncio.wrap_future(future)
 
     def _run_batch(self, chunks: Sequence[Chunk]) -> list[ChunkResult]:
@@ -131,7 +136,10 @@ class Run:
 
     def _segment(self, seg_id: int, chunk: Chunk, result: ChunkResult) -> Segment:
         return build_segment(
-            seg_id, result, start=chunk.start / SAMPLE_RATE, end=chunk.end / SAMPLE_RATE,
+            seg_id,
+            result,
+            start=chunk.start / SAMPLE_RATE,
+            end=chunk.end / SAMPLE_RATE,
             frame=self._owner.engine.frame_seconds,
         )
 
@@ -212,13 +220,15 @@ class Run:
         emit = partial(self._loop.call_soon_threadsafe, queue.put_nowait)
         s = self._settings
         chunker = IncrementalChunker(
-            threshold=s.VAD_THRESHOLD,
-            min_speech_ms=s.VAD_MIN_SPEECH_MS,
-            min_silence_ms=s.VAD_MIN_SILENCE_MS,
-            speech_pad_ms=s.VAD_SPEECH_PAD_MS,
-            min_s=s.VAD_MIN,
-            max_s=s.VAD_MAX,
-            hard_max_s=min(s.VAD_HARD_MAX, self._owner.engine.max_chunk_seconds),
+            ChunkingSettings(
+                threshold=s.VAD_THRESHOLD,
+                min_speech_ms=s.VAD_MIN_SPEECH_MS,
+                min_silence_ms=s.VAD_MIN_SILENCE_MS,
+                speech_pad_ms=s.VAD_SPEECH_PAD_MS,
+                min_s=s.VAD_MIN,
+                max_s=s.VAD_MAX,
+                hard_max_s=min(s.VAD_HARD_MAX, self._owner.engine.max_chunk_seconds),
+            )
         )
         window = VAD_WINDOW_SECONDS * SAMPLE_RATE
         pos = 0
@@ -238,7 +248,7 @@ class Run:
             if not self._stop.is_set() and self._pcm.error is None:
                 for chunk in chunker.finish():
                     emit(chunk)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the request's task
+        except BaseException as exc:
             emit(exc)
         emit(_END)
 

@@ -97,18 +97,13 @@ def words_from_tokens(tokens: Sequence[Token], end: float, frame: float) -> tupl
     words: list[Word] = []
     for i, group in enumerate(groups):
         start = group[0].start
-        if i + 1 < len(groups):
-            stop = groups[i + 1][0].start
-        else:
-            stop = min(end, group[-1].start + frame)
+        stop = groups[i + 1][0].start if i + 1 < len(groups) else min(end, group[-1].start + frame)
         text = "".join(t.text for t in group).strip()
         words.append(Word(text, round(start, 3), round(max(stop, start), 3)))
     return tuple(words)
 
 
-def build_segment(
-    seg_id: int, result: ChunkResult, *, start: float, end: float, frame: float
-) -> Segment:
+def build_segment(seg_id: int, result: ChunkResult, *, start: float, end: float, frame: float) -> Segment:
     """Turn a chunk's engine result into a segment with absolute times (`start` is the chunk offset)."""
     tokens = tuple(t.shifted(start) for t in result.tokens)
     text = result.text.strip()

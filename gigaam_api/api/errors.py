@@ -36,7 +36,9 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {}
     param = ".".join(str(p) for p in first.get("loc", ())[1:]) or None
-    return JSONResponse(error_body(f"Invalid request: {first.get('msg', 'bad parameters')}.", param=param), 400)
+    return JSONResponse(
+        error_body(f"Invalid request: {first.get('msg', 'bad parameters')}.", param=param), 400
+    )
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:

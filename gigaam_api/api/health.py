@@ -29,5 +29,7 @@ async def ready(request: Request) -> JSONResponse:
     state = app_state(request)
     if state.transcriber is None:
         reason = state.load_error or "loading"
-        return JSONResponse({"status": "loading", "detail": reason}, status_code=503, headers={"Retry-After": "5"})
+        return JSONResponse(
+            {"status": "loading", "detail": reason}, status_code=503, headers={"Retry-After": "5"}
+        )
     return JSONResponse({"status": "ready", "model": state.transcriber.model_id})

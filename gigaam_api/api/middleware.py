@@ -58,8 +58,12 @@ class BearerAuthMiddleware:
         if scheme.lower() == "bearer" and matched:
             await self.app(scope, receive, send)
             return
-        message = "Incorrect API key provided." if token else "Missing API key: send `Authorization: Bearer <key>`."
+        message = (
+            "Incorrect API key provided." if token else "Missing API key: send `Authorization: Bearer <key>`."
+        )
         response = JSONResponse(
-            error_body(message, code="invalid_api_key"), status_code=401, headers={"WWW-Authenticate": "Bearer"}
+            error_body(message, code="invalid_api_key"),
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
         )
         await response(scope, receive, send)

@@ -140,7 +140,9 @@ def render(options: TranscriptionOptions, transcript: Transcript) -> Response:
     return PlainTextResponse(vtt(cues), media_type="text/vtt")
 
 
-async def _sse(run: Run, options: TranscriptionOptions, settings: Settings, cleanup: AsyncExitStack) -> AsyncIterator[bytes]:
+async def _sse(
+    run: Run, options: TranscriptionOptions, settings: Settings, cleanup: AsyncExitStack
+) -> AsyncIterator[bytes]:
     """The event stream: a delta and a segment event per segment, progress, keep-alives, done."""
     queue: asyncio.Queue[object] = asyncio.Queue()
     done_marker = object()
@@ -150,7 +152,7 @@ async def _sse(run: Run, options: TranscriptionOptions, settings: Settings, clea
             async for event in run.events():
                 await queue.put(event)
             await queue.put(done_marker)
-        except Exception as exc:  # noqa: BLE001 - reported to the client as an SSE error event
+        except Exception as exc:
             await queue.put(exc)
 
     words = "word" in options.timestamp_granularities

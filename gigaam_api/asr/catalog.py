@@ -50,5 +50,7 @@ def canonical_model_name(value: str) -> str:
         key = f"gigaam-{key}"
     if key not in MODELS:
         known = ", ".join(MODELS)
-        raise ValueError(f"unknown model {value!r}; choose one of: {known} (short forms like v3_ctc work too)")
+        raise ValueError(
+            f"unknown model {value!r}; choose one of: {known} (short forms like v3_ctc work too)"
+        )
     return key

@@ -7,7 +7,7 @@ depend on it. Engines are created in the application lifespan and imported lazil
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from gigaam_api.transcript import ChunkResult
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-SAMPLE_RATE = 16_000
+SAMPLE_RATE: Final = 16_000
 
 
 class ASREngine(Protocol):

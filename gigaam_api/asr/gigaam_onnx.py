@@ -61,7 +61,8 @@ class GigaamOnnxEngine:
     def transcribe_batch(self, chunks: Sequence[npt.NDArray[np.float32]]) -> list[ChunkResult]:
         if not chunks:
             return []
-        results = self._asr.recognize(list(chunks), sample_rate=SAMPLE_RATE)
+        waveforms: list[str | Path | npt.NDArray[np.float32]] = list(chunks)
+        results = self._asr.recognize(waveforms, sample_rate=SAMPLE_RATE)
         return [self._convert(r) for r in results]
 
     def _convert(self, result: onnx_asr.asr.TimestampedResult) -> ChunkResult:

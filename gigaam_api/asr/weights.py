@@ -65,7 +65,10 @@ def download(models_dir: Path, model: str, quantization: str | None) -> Path:
         snapshot_download(spec.repo_id, local_dir=model_dir, allow_patterns=files)
     except (OSError, HfHubHTTPError, LocalEntryNotFoundError) as exc:
         raise _unavailable(
-            model_dir, model, quantization, f"the Hugging Face hub could not be reached ({type(exc).__name__})."
+            model_dir,
+            model,
+            quantization,
+            f"the Hugging Face hub could not be reached ({type(exc).__name__}).",
         ) from exc
     log.info("downloaded %s", model)
     return model_dir

@@ -65,7 +65,11 @@ def segment_event_id(seg_id: int) -> str:
 
 
 def progress(processed_seconds: float, total_seconds: float | None) -> JSONObject:
-    """`transcript.progress`, our own event type: the client passes unknown types through untouched."""
+    """`transcript.progress`, our own event type, so better sent only on request.
+
+    The official client by default builds an unknown type loosely (as a segment event with empty
+    fields and this `type`), but with strict response validation it raises on it.
+    """
     return {
         "type": "transcript.progress",
         "processed_seconds": round(processed_seconds, 3),

@@ -24,7 +24,7 @@ def ramp(start: int, stop: int) -> npt.NDArray[np.int16]:
 
 
 def as_float(samples: npt.NDArray[np.int16]) -> npt.NDArray[np.float32]:
-    return samples.astype(np.float32) / 32768
+    return samples.astype(np.float32) / np.float32(32768)
 
 
 def waiter(spool: PcmSpool, n_samples: int) -> tuple[threading.Thread, list[int]]:

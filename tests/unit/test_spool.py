@@ -66,9 +66,13 @@ def test_request_files_are_removed_on_success(tmp_path: Path) -> None:
 def test_request_files_are_removed_on_exception(tmp_path: Path) -> None:
     spool_dir = SpoolDir(tmp_path)
 
-    with pytest.raises(ValueError, match="boom"), spool_dir.files() as files:
-        files.new(".upload")
-        raise ValueError("boom")
+    def failing_request() -> None:
+        with spool_dir.files() as files:
+            files.new(".upload")
+            raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        failing_request()
 
     assert list(tmp_path.iterdir()) == []
 

@@ -1,0 +1,24 @@
+# syntax=docker/dockerfile:1
+# Build stage: uv resolves exactly what uv.lock says (the same `uv sync --frozen` CI runs natively).
+FROM python:3.12-slim AS build
+COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /usr/local/bin/uv
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
+WORKDIR /app
+COPY pyproject.toml uv.lock README.md ./
+RUN uv sync --frozen --no-dev --no-install-project
+COPY gigaam_api ./gigaam_api
+RUN uv sync --frozen --no-dev
+
+# Final stage: the virtualenv and the package, no compilers, no uv, non-root.
+FROM python:3.12-slim
+RUN useradd --create-home --uid 10001 app && mkdir -p /models && chown app /models
+WORKDIR /app
+COPY --from=build --chown=app /app /app
+ENV PATH=/app/.venv/bin:$PATH \
+    HOST=0.0.0.0 PORT=8000 MODELS_DIR=/models SPOOL_DIR=/tmp/gigaam-api-spool PYTHONUNBUFFERED=1
+USER app
+VOLUME ["/models"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=600s --retries=3 \
+  CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/health', timeout=4)"]
+CMD ["gigaam-api", "serve"]

@@ -1,0 +1,54 @@
+# gigaam-api — every target installs what it needs first (uv is bootstrapped with pip when absent).
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+RUN := $(UV) run --frozen --no-sync
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test check lint format typecheck unit download-weights bench deps dev-deps system-deps uv clean
+
+run: deps ## serve the API on HOST:PORT (127.0.0.1:8000 by default)
+	$(RUN) gigaam-api serve
+
+test: dev-deps system-deps ## the whole suite: unit + integration (real server, client, ONNX Runtime, Silero)
+	$(RUN) pytest
+
+check: lint typecheck unit ## lint, format check, mypy --strict and the unit tests
+
+lint: dev-deps
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+format: dev-deps
+	$(RUN) ruff check --fix .
+	$(RUN) ruff format .
+
+typecheck: dev-deps
+	$(RUN) mypy
+
+unit: dev-deps
+	$(RUN) pytest tests/unit
+
+download-weights: deps ## fetch MODEL's weights into MODELS_DIR (needs the Hugging Face hub)
+	$(RUN) gigaam-api download
+
+bench: dev-deps system-deps ## benchmarks (not part of `make test`); results in docs/benchmarks.md
+	$(UV) sync --frozen --group bench
+	$(RUN) python -m bench.run
+
+uv:
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+
+deps: uv
+	$(UV) sync --frozen --no-dev --inexact
+
+dev-deps: uv
+	$(UV) sync --frozen
+
+system-deps: ## espeak-ng makes the synthetic Russian speech the tests and benchmarks use
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+		echo "installing espeak-ng (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng >/dev/null; }
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,144 @@
+"""Shared fixtures: the generated GigaAM-format model, synthetic speech, and real servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from gigaam_api.api.state import AppState
+from gigaam_api.app import create_app
+from gigaam_api.config import Settings, load_settings
+from tests.fixtures.speech import FORMATS, encode, require_espeak, synthesize, write_wav
+from tests.fixtures.tiny_model import write_tiny_model
+
+PHRASES = {
+    "greeting": "Добрый день. Сегодня мы поговорим о распознавании речи.",
+    "weather": "Завтра будет солнечно и тепло, температура около двадцати градусов.",
+}
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("models")
+    write_tiny_model(root / "gigaam-v3-ctc", "gigaam-v3-ctc", int8=True)
+    write_tiny_model(root / "gigaam-v3-rnnt", "gigaam-v3-rnnt")
+    return root
+
+
+@pytest.fixture(scope="session")
+def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Each phrase spoken by espeak-ng, in every format: `<phrase>.<fmt>`."""
+    require_espeak()
+    root = tmp_path_factory.mktemp("audio")
+    for name, text in PHRASES.items():
+        samples = synthesize(text)
+        for fmt in FORMATS:
+            encode(samples, root / f"{name}.{fmt}", fmt)
+    return root
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: FastAPI
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def state(self) -> AppState:
+        state: AppState = self.app.state.gigaam
+        return state
+
+    def client(self, **kwargs: Any) -> openai.OpenAI:
+        options: dict[str, Any] = {"api_key": "test-key", "max_retries": 0, "timeout": 120}
+        options.update(kwargs)
+        return openai.OpenAI(base_url=f"{self.url}/v1", _strict_response_validation=True, **options)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=60)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_server(settings: Settings, *, wait_ready: bool = True, **app_kwargs: Any) -> LiveServer:
+    """A real uvicorn server in a thread of this process, so tests can also look at its state."""
+    app = create_app(settings, on_fatal=lambda: None, **app_kwargs)
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=5)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    live = LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
+    deadline = time.monotonic() + 60
+    path = "/ready" if wait_ready else "/health"
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(live.url + path, timeout=2).status_code == 200:
+                return live
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    live.stop()
+    raise RuntimeError(f"server did not become ready: {live.state.load_error}")
+
+
+@pytest.fixture(scope="session")
+def settings_factory(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        base: dict[str, Any] = {
+            "MODELS_DIR": models_dir,
+            "OFFLINE": True,
+            "SPOOL_DIR": tmp_path_factory.mktemp("spool"),
+            "NUM_THREADS": 1,
+            "_env_file": None,
+        }
+        base.update(overrides)
+        return load_settings(**base)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def server(settings_factory: Callable[..., Settings]) -> Iterator[LiveServer]:
+    live = start_server(settings_factory())
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def make_server(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., LiveServer]]:
+    started: list[LiveServer] = []
+
+    def make(**overrides: Any) -> LiveServer:
+        live = start_server(settings_factory(**overrides))
+        started.append(live)
+        return live
+
+    yield make
+    for live in started:
+        live.stop()
+
+
+@pytest.fixture
+def client(server: LiveServer) -> openai.OpenAI:
+    return server.client()
+
+
+__all__ = ["PHRASES", "LiveServer", "start_server", "write_wav"]

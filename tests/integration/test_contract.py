@@ -1,0 +1,201 @@
+"""The official `openai` client (strict validation) against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import openai
+import pytest
+from openai.types.audio import Transcription, TranscriptionVerbose
+
+from tests.conftest import LiveServer
+
+
+def _open(path: Path) -> tuple[str, bytes]:
+    # Named "upload" on purpose: the format must come from the bytes, not the file name.
+    return ("upload", path.read_bytes())
+
+
+def test_json_default(client: openai.OpenAI, audio_dir: Path) -> None:
+    result = client.audio.transcriptions.create(model="whisper-1", file=_open(audio_dir / "greeting.wav"))
+    assert isinstance(result, Transcription)
+    assert result.text.strip()
+    usage = result.usage
+    assert usage is not None and usage.type == "duration"
+    assert usage.seconds >= 3
+
+
+def test_text_depends_on_audio(client: openai.OpenAI, audio_dir: Path) -> None:
+    a = client.audio.transcriptions.create(model="whisper-1", file=_open(audio_dir / "greeting.wav"))
+    b = client.audio.transcriptions.create(model="whisper-1", file=_open(audio_dir / "weather.wav"))
+    again = client.audio.transcriptions.create(model="whisper-1", file=_open(audio_dir / "greeting.wav"))
+    assert a.text != b.text
+    assert a.text == again.text
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3", "ogg", "flac", "m4a", "webm", "mp4"])
+def test_every_container(client: openai.OpenAI, audio_dir: Path, fmt: str) -> None:
+    result = client.audio.transcriptions.create(
+        model="gigaam-v3-ctc", file=_open(audio_dir / f"greeting.{fmt}"), response_format="verbose_json"
+    )
+    assert result.text.strip()
+    assert 3 < result.duration < 8
+
+
+def test_verbose_json_segments_and_words(client: openai.OpenAI, audio_dir: Path) -> None:
+    result = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=_open(audio_dir / "greeting.mp3"),
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+    )
+    assert isinstance(result, TranscriptionVerbose)
+    assert result.language == "russian"
+    assert result.segments and result.words
+    seg = result.segments[0]
+    assert seg.tokens and all(isinstance(t, int) for t in seg.tokens)
+    assert seg.avg_logprob <= 0
+    assert seg.compression_ratio > 0
+    assert seg.end <= result.duration + 0.01
+    starts = [w.start for w in result.words]
+    assert starts == sorted(starts)
+    assert all(seg.start <= w.start <= w.end <= seg.end + 0.01 for w in result.words)
+    assert " ".join(w.word for w in result.words) == result.text
+
+
+def test_verbose_json_without_word_granularity_has_no_words(client: openai.OpenAI, audio_dir: Path) -> None:
+    result = client.audio.transcriptions.create(
+        model="whisper-1", file=_open(audio_dir / "greeting.wav"), response_format="verbose_json"
+    )
+    assert result.words is None
+    assert result.segments
+
+
+@pytest.mark.parametrize("fmt", ["text", "srt", "vtt"])
+def test_plain_formats(client: openai.OpenAI, audio_dir: Path, fmt: str) -> None:
+    body = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=_open(audio_dir / "greeting.wav"),
+        response_format=fmt,  # type: ignore[call-overload]
+    )
+    assert isinstance(body, str)
+    assert not body.startswith('"')
+    if fmt == "srt":
+        assert body.startswith("1\n00:00:")
+        assert " --> " in body
+    elif fmt == "vtt":
+        assert body.startswith("WEBVTT\n\n")
+    else:
+        assert body.endswith("\n") and body.strip()
+
+
+def test_logprobs(client: openai.OpenAI, audio_dir: Path) -> None:
+    result = client.audio.transcriptions.create(
+        model="whisper-1", file=_open(audio_dir / "greeting.wav"), include=["logprobs"]
+    )
+    assert result.logprobs
+    assert "".join(lp.token or "" for lp in result.logprobs) == result.text
+    assert all((lp.logprob or 0) <= 0 for lp in result.logprobs)
+
+
+def test_stream_short_audio(client: openai.OpenAI, audio_dir: Path) -> None:
+    stream = client.audio.transcriptions.create(
+        model="whisper-1", file=_open(audio_dir / "greeting.wav"), stream=True
+    )
+    events = list(stream)
+    deltas = [e.delta for e in events if e.type == "transcript.text.delta"]
+    done = [e for e in events if e.type == "transcript.text.done"]
+    assert len(done) == 1 and deltas
+    assert "".join(deltas) == done[0].text
+    plain = client.audio.transcriptions.create(model="whisper-1", file=_open(audio_dir / "greeting.wav"))
+    assert done[0].text == plain.text
+    assert done[0].usage is not None
+
+
+def test_models(client: openai.OpenAI) -> None:
+    ids = [m.id for m in client.models.list()]
+    assert ids[0] == "gigaam-v3-ctc"
+    assert "whisper-1" in ids
+    assert client.models.retrieve("gigaam-v3-ctc").id == "gigaam-v3-ctc"
+    with pytest.raises(openai.NotFoundError) as info:
+        client.models.retrieve("no-such-model")
+    assert info.value.code == "model_not_found"
+
+
+def test_unknown_model_is_400(client: openai.OpenAI, audio_dir: Path) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.audio.transcriptions.create(model="gpt-5-ultra", file=_open(audio_dir / "greeting.wav"))
+    assert info.value.param == "model"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"language": "en"}, "language"),
+        ({"response_format": "diarized_json"}, "response_format"),
+        ({"temperature": 3.0}, "temperature"),
+    ],
+)
+def test_bad_parameters_are_400(
+    client: openai.OpenAI, audio_dir: Path, kwargs: dict[str, object], param: str
+) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        client.audio.transcriptions.create(
+            model="whisper-1", file=_open(audio_dir / "greeting.wav"), **kwargs
+        )  # type: ignore[call-overload]
+    assert info.value.param == param
+
+
+@pytest.mark.parametrize("language", ["ru", "RU", "rus", "Russian"])
+def test_russian_language_codes(client: openai.OpenAI, audio_dir: Path, language: str) -> None:
+    assert client.audio.transcriptions.create(
+        model="whisper-1", file=_open(audio_dir / "greeting.wav"), language=language
+    ).text
+
+
+def test_auth(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
+    live = make_server(API_KEY="alpha,beta")
+    with pytest.raises(openai.AuthenticationError) as info:
+        live.client(api_key="wrong").models.list()
+    assert info.value.code == "invalid_api_key"
+    assert live.client(api_key="beta").models.list().data
+    result = live.client(api_key="alpha").audio.transcriptions.create(
+        model="whisper-1", file=_open(audio_dir / "greeting.wav")
+    )
+    assert result.text
+
+
+def test_upload_limit_is_413(make_server: Callable[..., LiveServer], tmp_path: Path) -> None:
+    live = make_server(MAX_UPLOAD_MB=0.5)
+    big = tmp_path / "big.wav"
+    big.write_bytes(b"RIFF" + bytes(2 * 1024 * 1024))
+    with pytest.raises(openai.APIStatusError) as info:
+        live.client().audio.transcriptions.create(model="whisper-1", file=("upload", big.read_bytes()))
+    assert info.value.status_code == 413
+    assert "0.5 MB" in info.value.message
+    assert list(live.state.settings.SPOOL_DIR.iterdir()) == []
+
+
+def test_loading_is_503(settings_factory: Callable[..., object]) -> None:
+    """Before the model is loaded, transcriptions get 503 + Retry-After and /ready says not ready."""
+    import threading
+
+    from tests.conftest import start_server
+
+    release = threading.Event()
+
+    def slow_factory(settings: object) -> object:
+        release.wait(30)
+        raise RuntimeError("never loads")
+
+    live = start_server(settings_factory(), wait_ready=False, factory=slow_factory)  # type: ignore[arg-type]
+    try:
+        client = live.client()
+        with pytest.raises(openai.InternalServerError) as info:
+            client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"))
+        assert info.value.status_code == 503
+        assert info.value.response.headers["retry-after"]
+    finally:
+        release.set()
+        live.stop()

@@ -1,0 +1,167 @@
+"""Raw HTTP: what the official client hides (bodies, content types, headers, SSE framing, errors)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer
+from tests.fixtures import speech
+
+
+def _post(
+    server: LiveServer, data: list[tuple[str, str]] | dict[str, str], content: bytes, **kw: object
+) -> httpx.Response:
+    """Fields first, the file part last, as some clients send it; repeated field names allowed."""
+    pairs = list(data.items()) if isinstance(data, dict) else data
+    parts: list[tuple[str, tuple[str | None, bytes | str] | tuple[str, bytes, str]]] = [
+        (name, (None, value)) for name, value in pairs
+    ]
+    parts.append(("file", ("upload", content, "application/octet-stream")))
+    return httpx.post(f"{server.url}/v1/audio/transcriptions", files=parts, timeout=120, **kw)  # type: ignore[arg-type]
+
+
+def _error(response: httpx.Response) -> dict[str, object]:
+    body = response.json()
+    assert set(body) == {"error"}
+    err: dict[str, object] = body["error"]
+    assert set(err) == {"message", "type", "param", "code"}
+    return err
+
+
+def test_plain_text_bodies(server: LiveServer, audio_dir: Path) -> None:
+    wav = (audio_dir / "greeting.wav").read_bytes()
+    text = _post(server, {"model": "whisper-1", "response_format": "text"}, wav)
+    assert text.status_code == 200
+    assert text.headers["content-type"] == "text/plain; charset=utf-8"
+    assert text.text.endswith("\n") and not text.text.startswith('"')
+    srt = _post(server, {"response_format": "srt"}, wav)
+    assert srt.headers["content-type"].startswith("text/plain")
+    assert srt.text.splitlines()[1].count(" --> ") == 1
+    vtt = _post(server, {"response_format": "vtt"}, wav)
+    assert vtt.headers["content-type"].startswith("text/vtt")
+    assert vtt.text.startswith("WEBVTT\n\n")
+
+
+def test_request_id_on_every_response(server: LiveServer) -> None:
+    ok = httpx.get(f"{server.url}/health")
+    missing = httpx.get(f"{server.url}/v1/nope")
+    assert ok.headers["x-request-id"].startswith("req_")
+    assert missing.headers["x-request-id"] != ok.headers["x-request-id"]
+
+
+def test_404_and_405_use_the_error_envelope(server: LiveServer) -> None:
+    missing = httpx.get(f"{server.url}/v1/nope")
+    assert missing.status_code == 404 and _error(missing)["message"]
+    wrong_method = httpx.get(f"{server.url}/v1/audio/transcriptions")
+    assert wrong_method.status_code == 405 and _error(wrong_method)["message"]
+
+
+def test_model_ids_with_slashes(make_server: Callable[..., LiveServer]) -> None:
+    live = make_server(MODEL_ALIASES="whisper-1,openai/whisper-large-v3")
+    assert (
+        httpx.get(f"{live.url}/v1/models/openai/whisper-large-v3").json()["id"] == "openai/whisper-large-v3"
+    )
+    assert (
+        httpx.get(f"{live.url}/v1/models/openai%2Fwhisper-large-v3").json()["id"] == "openai/whisper-large-v3"
+    )
+
+
+def test_form_encodings(server: LiveServer, audio_dir: Path) -> None:
+    """JSON-array strings, plain repeated names, `"false"` as false, unknown fields, file part last."""
+    wav = (audio_dir / "greeting.wav").read_bytes()
+    fields = [
+        ("model", "whisper-1"),
+        ("response_format", "verbose_json"),
+        ("timestamp_granularities", '["word","segment"]'),
+        ("stream", "false"),
+        ("some_future_field", "whatever"),
+    ]
+    response = _post(server, fields, wav)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["words"] and body["segments"]
+    repeated = [("response_format", "verbose_json"), ("timestamp_granularities", "word")]
+    assert _post(server, repeated, wav).json()["words"]
+
+
+def test_missing_file_is_400(server: LiveServer) -> None:
+    response = httpx.post(
+        f"{server.url}/v1/audio/transcriptions", data={"model": "whisper-1"}, files={"x": ("a", b"1")}
+    )
+    assert response.status_code == 400
+    assert _error(response)["param"] == "file"
+
+
+@pytest.mark.parametrize("case", ["empty", "garbage", "truncated", "zero_samples", "video_only"])
+def test_bad_audio_is_400_without_internals(
+    server: LiveServer, tmp_path: Path, audio_dir: Path, case: str
+) -> None:
+    path = tmp_path / "bad"
+    if case == "empty":
+        speech.empty(path)
+    elif case == "garbage":
+        speech.garbage(path)
+    elif case == "truncated":
+        speech.truncated(audio_dir / "greeting.m4a", path, 0.3)
+    elif case == "zero_samples":
+        speech.zero_sample_wav(path)
+    else:
+        speech.video_only_mp4(path)
+    response = _post(server, {"model": "whisper-1"}, path.read_bytes())
+    assert response.status_code == 400, response.text
+    err = _error(response)
+    assert err["type"] == "invalid_request_error"
+    message = str(err["message"])
+    assert "Traceback" not in message and "/" not in message.replace("/v1", "")
+    assert list(server.state.settings.SPOOL_DIR.iterdir()) == []
+
+
+def test_too_long_audio_is_400(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
+    live = make_server(MAX_AUDIO_SECONDS=2)
+    response = _post(live, {"model": "whisper-1"}, (audio_dir / "greeting.wav").read_bytes())
+    assert response.status_code == 400
+    assert "2" in str(_error(response)["message"])
+
+
+def test_sse_framing(server: LiveServer, audio_dir: Path) -> None:
+    response = _post(
+        server,
+        {"model": "whisper-1", "stream": "true"},
+        (audio_dir / "greeting.wav").read_bytes(),
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    raw = response.text
+    assert raw.endswith("\n\n")
+    blocks = [b for b in raw.split("\n\n") if b]
+    for block in blocks:
+        assert block.startswith(("data: ", ": ")), block
+        assert "\n" not in block
+    events = [json.loads(b.removeprefix("data: ")) for b in blocks if b.startswith("data: ")]
+    assert events[-1]["type"] == "transcript.text.done"
+    assert "".join(e["delta"] for e in events if e["type"] == "transcript.text.delta") == events[-1]["text"]
+    assert any(e["type"] == "transcript.text.segment" for e in events)
+
+
+def test_stream_error_before_headers_is_plain_4xx(server: LiveServer) -> None:
+    response = _post(server, {"model": "whisper-1", "stream": "true"}, b"not audio at all" * 10)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/json")
+
+
+def test_http_layer_imports_no_inference_library() -> None:
+    code = (
+        "import sys, gigaam_api.app, gigaam_api.api.transcriptions;"
+        "heavy = [m for m in ('onnxruntime', 'onnx_asr', 'numpy', 'av') if m in sys.modules];"
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
