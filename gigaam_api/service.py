@@ -217,7 +217,9 @@ class Run:
 
     def _vad_loop(self, queue: asyncio.Queue[object]) -> None:
         """VAD thread: read the spool window by window as it is decoded; emit chunks once final."""
-        emit = partial(self._loop.call_soon_threadsafe, queue.put_nowait)
+        def emit(item: object) -> None:
+            self._loop.call_soon_threadsafe(queue.put_nowait, item)
+
         s = self._settings
         chunker = IncrementalChunker(
             ChunkingSettings(

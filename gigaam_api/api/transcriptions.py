@@ -182,7 +182,15 @@ async def _sse(
                 next_progress = time.monotonic() + settings.PROGRESS_SECONDS
                 yield sse.event(sse.progress(item.processed_seconds, item.total_seconds))
         logprobs = transcript_logprobs(segments) if options.include_logprobs else None
-        yield sse.event(sse.done(join_texts(texts), usage_seconds=run.duration or 0.0, logprobs=logprobs))
+        output_tokens = sum(len(s.tokens) for s in segments)
+        yield sse.event(
+            sse.done(
+                join_texts(texts),
+                usage_seconds=run.duration or 0.0,
+                output_tokens=output_tokens,
+                logprobs=logprobs,
+            )
+        )
     finally:
         pump_task.cancel()
         await asyncio.gather(pump_task, return_exceptions=True)

@@ -7,6 +7,8 @@ has none, others lie).
 Damaged input: a container FFmpeg cannot open is an error. Once open, packets the decoder rejects are
 skipped (FFmpeg resyncs on the next one) and damaged container data ends the stream early; a truncated
 upload thus yields the audio before the damage, and only input from which nothing decodes is an error.
+In practice (see tests/integration/test_decode.py): mp3, ogg, webm and wav cut short decode up to the cut;
+an m4a/mp4 whose index (moov) sits at the end, or any file cut inside its header, cannot be opened.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def _never() -> bool:
 def decode_to_pcm(
     source: Path, spool: PcmSpool, *, max_seconds: float, should_stop: Callable[[], bool] = _never
 ) -> None:
-    """Decode the first audio track of `source` into `spool`, then finish the spool.
+    """Decode the main audio track of `source` (FFmpeg's pick) into `spool`, then finish the spool.
 
     The spool is finished in every outcome (with the error, if any) so readers never hang. Raises
     AudioDecodeError for unusable input, DecodeCancelledError when `should_stop()` (checked per packet)
@@ -133,7 +135,7 @@ def _decode_container(
     writer.write(resampler.flush())
     writer.flush()
     if damaged:
-        logger.info("skipped %d undecodable packet(s)", damaged)
+        logger.info("upload had %d damaged spot(s)", damaged)
     if writer.samples > max_samples:
         raise _too_long(max_seconds)
     if writer.samples == 0:

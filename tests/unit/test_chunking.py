@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -61,7 +63,7 @@ def test_invariants_on_random_probabilities(seed: int) -> None:
     probs = speechy(seed)
     chunks = plan_chunks(probs)
     assert chunks, "random audio with speech must give chunks"
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert a.end <= b.start, "chunks ordered and disjoint"
     for c in chunks:
         assert 0.2 < c.duration_s <= SETTINGS.hard_max_s

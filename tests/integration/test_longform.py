@@ -1,0 +1,275 @@
+"""Long audio end to end: real Silero VAD, the generated GigaAM-format model, a real server.
+
+Timings are forced where needed with `WatchedEngine` (a delay or a gate around the real engine);
+the assertions count batches and events, never seconds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from gigaam_api.app import build_transcriber
+from gigaam_api.asr.engine import ASREngine
+from gigaam_api.config import Settings
+from tests.conftest import LiveServer, start_server
+from tests.fixtures.engines import WatchedEngine
+from tests.fixtures.speech import long_speech, write_wav
+
+SENTENCES = [
+    "Добрый день, коллеги.",
+    "Сегодня мы обсудим план работ на следующий квартал.",
+    "Первый пункт касается обновления серверов.",
+    "Второй пункт про обучение новых сотрудников.",
+    "Третий пункт, бюджет отдела и закупки оборудования.",
+    "Есть ли вопросы по первому пункту?",
+    "Хорошо, тогда переходим ко второму.",
+    "Спасибо всем за внимание, до встречи на следующей неделе.",
+]
+PAUSES = [0.5, 1.2, 0.8, 2.0, 0.7, 1.5, 3.0, 0.9]
+
+
+@pytest.fixture(scope="session")
+def long_audio(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[float, float]]]:
+    """About 3 minutes: the sentences four times over, with pauses of known lengths."""
+    phrases = SENTENCES * 4
+    pauses = [*PAUSES * 4, 1.0]
+    audio, regions = long_speech(phrases, pauses)
+    path = tmp_path_factory.mktemp("long") / "meeting.wav"
+    write_wav(path, audio)
+    return path, regions
+
+
+def _upload(path: Path) -> tuple[str, bytes]:
+    return ("upload", path.read_bytes())
+
+
+def _watched_server(
+    settings_factory: Callable[..., Settings], **overrides: Any
+) -> tuple[LiveServer, WatchedEngine]:
+    delay = overrides.pop("delay", 0.0)
+    gated = overrides.pop("gated", False)
+    holder: list[WatchedEngine] = []
+
+    def wrap(engine: ASREngine) -> ASREngine:
+        holder.append(WatchedEngine(engine, delay=delay, gated=gated))
+        return holder[0]
+
+    live = start_server(settings_factory(**overrides), factory=partial(build_transcriber, wrap_engine=wrap))
+    return live, holder[0]
+
+
+@pytest.fixture
+def watched(
+    settings_factory: Callable[..., Settings],
+) -> Iterator[Callable[..., tuple[LiveServer, WatchedEngine]]]:
+    started: list[tuple[LiveServer, WatchedEngine]] = []
+
+    def make(**overrides: Any) -> tuple[LiveServer, WatchedEngine]:
+        pair = _watched_server(settings_factory, **overrides)
+        started.append(pair)
+        return pair
+
+    yield make
+    for live, engine in started:
+        engine.gate.set()
+        live.stop()
+
+
+def _wait_until(predicate: Callable[[], bool], what: str, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting until {what}")
+        time.sleep(0.02)
+
+
+def test_long_audio_segments_timestamps_and_stream_agree(
+    client: openai.OpenAI, long_audio: tuple[Path, list[tuple[float, float]]]
+) -> None:
+    path, regions = long_audio
+    plain = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=_upload(path),
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+    )
+    segments = plain.segments or []
+    assert len(segments) >= 6  # ~3 minutes in chunks of at most 22 s
+    assert abs(plain.duration - regions[-1][1] - 1.0) < 0.1
+    for a, b in itertools.pairwise(segments):
+        assert a.end <= b.start, "segments are ordered and disjoint"
+    for seg in segments:
+        assert seg.end - seg.start <= 30
+        assert 0 <= seg.start < seg.end <= plain.duration + 0.05
+    for start, end in regions:  # every spoken sentence is covered by segments (it may straddle two)
+        covered = sum(max(0.0, min(end, s.end) - max(start, s.start)) for s in segments)
+        assert covered >= 0.95 * (end - start), (start, end, covered)
+    words = plain.words or []
+    assert [w.start for w in words] == sorted(w.start for w in words)
+    for w in words:
+        assert any(s.start <= w.start <= w.end <= s.end + 0.01 for s in segments)
+
+    stream = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=_upload(path),
+        stream=True,
+        timestamp_granularities=["word", "segment"],
+        response_format="verbose_json",
+    )
+    events = list(stream)
+    deltas = "".join(e.delta for e in events if e.type == "transcript.text.delta")
+    done = [e for e in events if e.type == "transcript.text.done"]
+    streamed = [e for e in events if e.type == "transcript.text.segment"]
+    assert len(done) == 1
+    assert deltas == done[0].text == plain.text
+    assert [(s.start, s.end, s.text) for s in streamed] == [(s.start, s.end, s.text) for s in segments]
+
+
+def test_long_audio_subtitles_are_readable(client: openai.OpenAI, long_audio: tuple[Path, Any]) -> None:
+    body = client.audio.transcriptions.create(
+        model="whisper-1", file=_upload(long_audio[0]), response_format="srt"
+    )
+    cues = [c.splitlines() for c in body.strip().split("\n\n")]
+    assert len(cues) > 10
+    for number, (index, timing, *lines) in enumerate(cues, start=1):
+        assert int(index) == number
+        start, end = (_srt_seconds(t) for t in timing.split(" --> "))
+        assert 0 < end - start <= 7.0
+        assert 1 <= len(lines) <= 2
+        assert all(len(line) <= 42 or " " not in line for line in lines), lines  # a lone word may be longer
+
+
+def _srt_seconds(stamp: str) -> float:
+    hms, ms = stamp.split(",")
+    h, m, s = (int(x) for x in hms.split(":"))
+    return h * 3600 + m * 60 + s + int(ms) / 1000
+
+
+def test_stream_sends_progress_and_keepalives(
+    watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any]
+) -> None:
+    live, _ = watched(delay=0.3, BATCH_SECONDS=1, PROGRESS_SECONDS=0.1, KEEPALIVE_SECONDS=0.1)
+    files = {"file": ("upload", long_audio[0].read_bytes())}
+    response = httpx.post(
+        f"{live.url}/v1/audio/transcriptions", data={"stream": "true"}, files=files, timeout=120
+    )
+    blocks = [b for b in response.text.split("\n\n") if b]
+    assert any(b.startswith(": ") for b in blocks), "keep-alive comments while batches run"
+    events = [json.loads(b.removeprefix("data: ")) for b in blocks if b.startswith("data: ")]
+    progress = [e for e in events if e["type"] == "transcript.progress"]
+    assert progress
+    processed = [p["processed_seconds"] for p in progress]
+    assert processed == sorted(processed)
+    assert events[-1]["type"] == "transcript.text.done"
+
+
+def test_disconnect_mid_stream_stops_within_one_batch(
+    watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any]
+) -> None:
+    live, engine = watched(delay=0.25, BATCH_SECONDS=1)
+    files = {"file": ("upload", long_audio[0].read_bytes())}
+    with (
+        httpx.Client(timeout=60) as http,
+        http.stream(
+            "POST", f"{live.url}/v1/audio/transcriptions", data={"stream": "true"}, files=files
+        ) as response,
+    ):
+        for line in response.iter_lines():
+            if '"transcript.text.segment"' in line:
+                break
+        at_disconnect = len(engine.batches)
+    _wait_until(lambda: live.state.admission.count == 0, "the job is released")
+    time.sleep(0.6)  # let a wrongly still-running job show itself: two more batches' worth of time
+    assert len(engine.batches) - at_disconnect <= 2, "running batch + the one already queued, no more"
+    assert len(engine.batches) < 8  # the whole file is ~10 batches
+    assert list(live.state.settings.SPOOL_DIR.iterdir()) == []
+
+
+def test_abandoned_queued_job_never_runs(
+    watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any], audio_dir: Path
+) -> None:
+    live, engine = watched(gated=True, BATCH_SECONDS=1)
+    long_files = {"file": ("upload", long_audio[0].read_bytes())}
+    short = (audio_dir / "weather.wav").read_bytes()
+    long_done = threading.Event()
+
+    def long_request() -> None:
+        httpx.post(f"{live.url}/v1/audio/transcriptions", files=long_files, timeout=120)
+        long_done.set()
+
+    threading.Thread(target=long_request, daemon=True).start()
+    _wait_until(engine.started.is_set, "the long job's first batch holds the executor")
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{live.url}/v1/audio/transcriptions",
+            files={"file": ("upload", short)},
+            timeout=httpx.Timeout(30, read=1.5),
+        )
+    _wait_until(lambda: live.state.admission.count == 1, "the abandoned request is released")
+    engine.gate.set()
+    assert long_done.wait(60)
+    short_samples = round(len(short) / 2) - 22  # 16-bit mono WAV minus its 44-byte header
+    assert all(abs(n - short_samples) > 100 for batch in engine.batches for n in batch)
+    assert list(live.state.settings.SPOOL_DIR.iterdir()) == []
+
+
+def test_queue_full_is_503_before_any_stream_byte(
+    watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any]
+) -> None:
+    live, engine = watched(gated=True, MAX_QUEUE=2)
+    payload = long_audio[0].read_bytes()
+    results: list[int] = []
+
+    def admitted_request() -> None:
+        response = httpx.post(
+            f"{live.url}/v1/audio/transcriptions", files={"file": ("upload", payload)}, timeout=120
+        )
+        results.append(response.status_code)
+
+    threads = [threading.Thread(target=admitted_request, daemon=True) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    _wait_until(lambda: live.state.admission.count == 2, "both requests are admitted")
+    with pytest.raises(openai.InternalServerError) as info:
+        live.client().audio.transcriptions.create(model="whisper-1", file=("upload", payload), stream=True)
+    assert info.value.status_code == 503
+    assert int(info.value.response.headers["retry-after"]) > 0
+    assert info.value.response.headers["content-type"].startswith("application/json")
+    engine.gate.set()
+    for thread in threads:
+        thread.join(60)
+    assert results == [200, 200]
+
+
+def test_short_request_is_not_stuck_behind_a_long_job(
+    watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any], audio_dir: Path
+) -> None:
+    live, engine = watched(delay=0.3, BATCH_SECONDS=1)
+    long_files = {"file": ("upload", long_audio[0].read_bytes())}
+    threading.Thread(
+        target=lambda: httpx.post(f"{live.url}/v1/audio/transcriptions", files=long_files, timeout=120),
+        daemon=True,
+    ).start()
+    _wait_until(lambda: len(engine.batches) >= 2, "the long job is running")
+    before = len(engine.batches)
+    response = httpx.post(
+        f"{live.url}/v1/audio/transcriptions",
+        files={"file": ("upload", (audio_dir / "weather.wav").read_bytes())},
+        timeout=60,
+    )
+    assert response.status_code == 200
+    after = len(engine.batches)
+    # The short request waited for at most the batch that was running, then ran its own.
+    assert after - before <= 2
+    _wait_until(lambda: live.state.admission.count == 0, "the long job ends")
