@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from gigaam_api.asr.engine import SAMPLE_RATE, ASREngine
-from gigaam_api.audio.decode import AudioDecodeError, decode_to_pcm
+from gigaam_api.audio.decode import AudioDecodeError, DecodeCancelledError, decode_to_pcm
 from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.config import Settings
 from gigaam_api.errors import bad_request
@@ -94,7 +94,7 @@ class Run:
 
     def _decode(self) -> None:
         # A decode error is recorded in the spool; the consumer turns it into a 400 or an SSE error.
-        with contextlib.suppress(AudioDecodeError):
+        with contextlib.suppress(AudioDecodeError, DecodeCancelledError):
             decode_to_pcm(
                 self._upload,
                 self._pcm,
