@@ -217,6 +217,7 @@ class Run:
 
     def _vad_loop(self, queue: asyncio.Queue[object]) -> None:
         """VAD thread: read the spool window by window as it is decoded; emit chunks once final."""
+
         def emit(item: object) -> None:
             self._loop.call_soon_threadsafe(queue.put_nowait, item)
 
