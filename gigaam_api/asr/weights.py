@@ -24,7 +24,9 @@ def missing_files(model_dir: Path, model: str, quantization: str | None) -> list
     return [f for f in MODELS[model].required_files(quantization) if not (model_dir / f).is_file()]
 
 
-def _unavailable(model_dir: Path, model: str, quantization: str | None, why: str) -> WeightsUnavailableError:
+def _unavailable(
+    model_dir: Path, model: str, quantization: str | None, why: str, *, offline: bool = False
+) -> WeightsUnavailableError:
     missing = missing_files(model_dir, model, quantization)
     spec = MODELS[model]
     quant = f" QUANTIZATION={quantization}" if quantization else ""
@@ -35,7 +37,7 @@ def _unavailable(model_dir: Path, model: str, quantization: str | None, why: str
         f"  fetch them on a machine with internet access:\n"
         f"    MODEL={model}{quant} MODELS_DIR={model_dir.parent} make download-weights\n"
         f"    (or: gigaam-api download; or copy the files from https://huggingface.co/{spec.repo_id})\n"
-        f"  then start again; set OFFLINE=true to never try the network."
+        f"  then start again{'' if offline else '; set OFFLINE=true to never try the network'}."
     )
 
 
@@ -45,7 +47,9 @@ def ensure_weights(models_dir: Path, model: str, quantization: str | None, *, of
     if not missing_files(model_dir, model, quantization):
         return model_dir
     if offline:
-        raise _unavailable(model_dir, model, quantization, "OFFLINE=true and they are not on disk.")
+        raise _unavailable(
+            model_dir, model, quantization, "OFFLINE=true and they are not on disk.", offline=True
+        )
     download(models_dir, model, quantization)
     if missing_files(model_dir, model, quantization):
         raise _unavailable(model_dir, model, quantization, "the download finished without them.")

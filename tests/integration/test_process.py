@@ -226,6 +226,8 @@ def test_sigterm_lets_running_work_finish(serve: Served, tmp_path: Path) -> None
                     if len(events) == 1:
                         serve.process.send_signal(signal.SIGTERM)
     assert events[-1] == "transcript.text.done"
-    assert serve.process.wait(timeout=60) == 0
+    # uvicorn re-raises the signal it handled once it has shut down cleanly, so -15 is a clean exit too.
+    assert serve.process.wait(timeout=60) in (0, -signal.SIGTERM)
+    assert "Traceback" not in (serve.process.communicate()[1] or "")
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{serve.url}/health", timeout=2)
