@@ -1,15 +1,19 @@
 """Silero VAD (v5/v6 ONNX) speech probabilities, batched over independent stretches of audio.
 
 The model is recurrent: each 512-sample frame (plus 64 samples of context from the previous frame)
-updates an LSTM state. Feeding one frame per ONNX Runtime call is dominated by per-call overhead, so
-the audio is cut into stretches that run side by side as one batch, frame step by frame step. Each
-stretch first consumes a warm-up of the audio just before it, whose outputs are discarded: the state
-forgets its start within a second or so, which is what makes the stretches independent.
+updates an LSTM state. Everything before the LSTM depends on the frame alone, so `SileroNumpy` runs it
+for all frames at once as a few large matrix products (the weights are read from the same ONNX file),
+and only the LSTM cell runs frame step by frame step. To keep those steps few, the audio is cut into
+stretches that run side by side as one batch. Each stretch first consumes a warm-up of the audio just
+before it, whose outputs are discarded: the state forgets its start within a second or so, which is what
+makes the stretches independent. ONNX Runtime runs the model itself for the sequential reference, and
+for everything if the numpy network cannot read the model or does not reproduce it.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -17,13 +21,17 @@ import numpy.typing as npt
 import onnxruntime as rt
 
 from gigaam_api.asr.engine import SAMPLE_RATE
+from gigaam_api.longform.silero_numpy import SileroNumpy, SileroWeightsError
 
 FRAME_SAMPLES = 512  # 32 ms at 16 kHz: one probability per frame
 CONTEXT_SAMPLES = 64  # the model sees the tail of the previous frame before each frame
 STATE_SIZE = 128
 MODEL_PACKAGE = "silero-vad"
 
+SELF_CHECK_TOLERANCE = 1e-3  # max |numpy - ONNX Runtime| on the start-up check (measured: ~2e-6)
+
 Audio = npt.NDArray[np.float32]
+logger = logging.getLogger(__name__)
 
 
 class SileroModelNotFoundError(FileNotFoundError):
@@ -52,7 +60,7 @@ def frame_count(samples: int) -> int:
 
 
 class SileroVad:
-    """Speech probability per 32-ms frame, computed on one ONNX Runtime session.
+    """Speech probability per 32-ms frame: the numpy network, checked against ONNX Runtime at start.
 
     `stretch_seconds` is the length of the independent stretches run as one batch and
     `warmup_seconds` the audio each stretch consumes first to settle the state. Measured on 10 min
@@ -76,12 +84,35 @@ class SileroVad:
         options.inter_op_num_threads = 1
         options.execution_mode = rt.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3  # the stock model logs unused-initializer warnings on load
-        self._session = rt.InferenceSession(
-            str(model_path or silero_model_path()), options, providers=["CPUExecutionProvider"]
-        )
+        path = model_path or silero_model_path()
+        self._session = rt.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
         self._stretch_frames = max(1, round(stretch_seconds * SAMPLE_RATE / FRAME_SAMPLES))
         self._warmup_frames = round(warmup_seconds * SAMPLE_RATE / FRAME_SAMPLES)
+        self._net = self._numpy_network(path)
+
+    @property
+    def uses_numpy(self) -> bool:
+        """Whether the fast numpy network runs `probabilities` (else ONNX Runtime does)."""
+        return self._net is not None
+
+    def _numpy_network(self, path: Path) -> SileroNumpy | None:
+        """The numpy network if it reads `path` and reproduces ONNX Runtime on a test signal."""
+        try:
+            net = SileroNumpy.from_onnx(path)
+        except (SileroWeightsError, OSError, ValueError) as exc:
+            logger.warning("Silero VAD runs on ONNX Runtime (slower): %s", exc)
+            return None
+        audio = _check_signal()
+        frames = _frames(np.zeros(0, dtype=np.float32), audio)
+        reference = self._steps(frames, np.arange(len(frames))[None, :])[0]
+        signal = _signal(np.zeros(0, dtype=np.float32), audio)
+        fast = net.lstm(net.gate_inputs(signal, len(frames))[:, None, :])[0]
+        error = float(np.abs(fast - reference).max())
+        if not error <= SELF_CHECK_TOLERANCE:
+            logger.warning("Silero VAD runs on ONNX Runtime (slower): numpy network off by %.3g", error)
+            return None
+        return net
 
     @property
     def warmup_samples(self) -> int:
@@ -95,28 +126,33 @@ class SileroVad:
         `warmup_samples` is fine). It only settles the model state, so consecutive windows called
         with the previous window's tail give the frames of one continuous pass.
         """
-        return self._run(audio, warmup, self._stretch_frames)
+        return self._run(audio, warmup, self._stretch_frames, fast=True)
 
     def probabilities_sequential(self, audio: Audio) -> Audio:
-        """The reference: one state carried through the whole of `audio`, one frame per call."""
-        return self._run(audio, None, frame_count(len(audio)))
+        """The reference: one state carried through the whole of `audio`, one ONNX Runtime call a frame."""
+        return self._run(audio, None, frame_count(len(audio)), fast=False)
 
-    def _run(self, audio: Audio, warmup: Audio | None, stretch_frames: int) -> Audio:
+    def _run(self, audio: Audio, warmup: Audio | None, stretch_frames: int, *, fast: bool) -> Audio:
         frames_out = frame_count(len(audio))
         if frames_out == 0:
             return np.zeros(0, dtype=np.float32)
         tail = np.zeros(0, dtype=np.float32) if warmup is None else warmup
         warm = min(self._warmup_frames, len(tail) // FRAME_SAMPLES)
-        frames = _frames(tail[max(0, len(tail) - warm * FRAME_SAMPLES - CONTEXT_SAMPLES) :], audio)
+        before = tail[max(0, len(tail) - warm * FRAME_SAMPLES - CONTEXT_SAMPLES) :]
+        frames_in = len(before) // FRAME_SAMPLES + frames_out
 
         # Stretch k owns frames [first, stop) of `frames`, and starts its state `warmup_frames` earlier.
         firsts = np.arange(warm, warm + frames_out, stretch_frames)
         stops = np.minimum(firsts + stretch_frames, warm + frames_out)
         starts = np.maximum(firsts - self._warmup_frames, 0)
         steps = int((stops - starts).max())
-        index = np.minimum(starts[:, None] + np.arange(steps)[None, :], len(frames) - 1)
+        index = np.minimum(starts[:, None] + np.arange(steps)[None, :], frames_in - 1)
 
-        outputs = self._steps(frames, index)
+        if fast and self._net is not None:
+            gates = self._net.gate_inputs(_signal(before, audio), frames_in)
+            outputs = self._net.lstm(gates[index.T])
+        else:
+            outputs = self._steps(_frames(before, audio), index)
         parts = [
             outputs[k, f - s : e - s] for k, (f, e, s) in enumerate(zip(firsts, stops, starts, strict=True))
         ]
@@ -135,13 +171,31 @@ class SileroVad:
         return outputs
 
 
-def _frames(before: Audio, audio: Audio) -> Audio:
-    """Model inputs [n, 64 + 512]: each frame with the 64 samples before it (zeros before the file)."""
+def _signal(before: Audio, audio: Audio) -> Audio:
+    """The samples of all frames: frame i's model input is signal[512 i : 512 i + 576].
+
+    Frames cover `audio` (the last one zero-padded) and the whole frames of `before`, each frame with the
+    64 samples before it (zeros before the file).
+    """
     frames_in = len(before) // FRAME_SAMPLES + frame_count(len(audio))
     signal = np.zeros(frames_in * FRAME_SAMPLES + CONTEXT_SAMPLES, dtype=np.float32)
     # `before` is aligned to end where `audio` starts; it may be short of its context at the file start.
     offset = frames_in * FRAME_SAMPLES + CONTEXT_SAMPLES - frame_count(len(audio)) * FRAME_SAMPLES
     signal[offset - len(before) : offset] = before
     signal[offset : offset + len(audio)] = audio
-    windows = np.lib.stride_tricks.sliding_window_view(signal, FRAME_SAMPLES + CONTEXT_SAMPLES)
+    return signal
+
+
+def _frames(before: Audio, audio: Audio) -> Audio:
+    """Model inputs [n, 64 + 512]: each frame with the 64 samples before it (zeros before the file)."""
+    windows = np.lib.stride_tricks.sliding_window_view(_signal(before, audio), FRAME_SAMPLES + CONTEXT_SAMPLES)
     return np.ascontiguousarray(windows[::FRAME_SAMPLES])
+
+
+def _check_signal() -> Audio:
+    """One second of a deterministic test signal: a chirp with a tone burst, over faint noise."""
+    t = np.arange(SAMPLE_RATE, dtype=np.float64) / SAMPLE_RATE
+    chirp = 0.3 * np.sin(2 * np.pi * (100 + 1500 * t) * t)
+    burst = 0.5 * np.sin(2 * np.pi * 220 * t) * (np.abs(t - 0.5) < 0.2)
+    noise = np.random.default_rng(0).normal(0, 0.01, len(t))
+    return (chirp + burst + noise).astype(np.float32)
