@@ -38,6 +38,17 @@ def _env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def _cli(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gigaam_api", command],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
 @dataclass
 class Served:
     process: subprocess.Popen[str]
@@ -73,14 +84,7 @@ def serve(models_dir: Path, tmp_path: Path) -> Iterator[Served]:
 
 def test_missing_weights_offline_exits_with_instructions(tmp_path: Path) -> None:
     env = _env(MODELS_DIR=str(tmp_path / "models"), OFFLINE="true", PORT=str(_free_port()))
-    result = subprocess.run(
-        [sys.executable, "-m", "gigaam_api", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = _cli("serve", env)
     assert result.returncode == 1
     message = result.stderr
     assert str(tmp_path / "models" / "gigaam-v3-ctc") in message
@@ -96,14 +100,7 @@ def test_unreachable_hub_exits_with_instructions(tmp_path: Path) -> None:
         HF_ENDPOINT=f"http://127.0.0.1:{_free_port()}",
         PORT=str(_free_port()),
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "gigaam_api", "download"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    result = _cli("download", env)
     assert result.returncode == 1
     assert "could not be reached" in result.stderr
     assert "Traceback" not in result.stderr
@@ -113,14 +110,7 @@ def test_unreachable_hub_exits_with_instructions(tmp_path: Path) -> None:
 
 def test_invalid_setting_names_the_variable(tmp_path: Path) -> None:
     env = _env(QUANTIZATION="int4", MAX_QUEUE="-1")
-    result = subprocess.run(
-        [sys.executable, "-m", "gigaam_api", "serve"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = _cli("serve", env)
     assert result.returncode == 2
     assert "QUANTIZATION" in result.stderr and "MAX_QUEUE" in result.stderr
 
