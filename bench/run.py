@@ -6,8 +6,12 @@ notes). Figures are medians of `--runs` runs; the hour-long runs are repeated `-
 
 from __future__ import annotations
 
-import argparse
 import os
+
+# VAD is measured on one core, as the server runs it (its CLI pins numpy's BLAS to one thread).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse
 import shutil
 import statistics
 import subprocess

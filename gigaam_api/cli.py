@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -98,6 +99,10 @@ def _transcribe(settings: Settings, path: Path, fmt: ResponseFormat) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # numpy (VAD front end, features) stays on one thread: ONNX Runtime's NUM_THREADS own the cores.
+    # This must happen before numpy is first imported, which the inference modules do lazily.
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
     parser = argparse.ArgumentParser(prog="gigaam-api", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the API (HOST, PORT and the rest come from the environment/.env)")

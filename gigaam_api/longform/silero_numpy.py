@@ -27,7 +27,7 @@ _WINDOW = 256
 _HOP = 128
 _BINS = 129
 _REFLECT = 64  # right reflect padding of the 576-sample input before the STFT
-_BLOCK_FRAMES = 1024  # front-end frames per batch of matrix products: keeps the temporaries in cache
+_BLOCK_FRAMES = 128  # front-end frames per batch of matrix products: keeps the temporaries in L2 cache
 
 Array = npt.NDArray[np.float32]
 
@@ -132,35 +132,41 @@ def _graph_constants(buf: bytes, start: int, end: int, out: dict[str, Array]) ->
             if tensor is not None:
                 out[tensor[0]] = tensor[1]
         elif number == 1:  # node
-            outputs: list[str] = []
-            op_type = ""
-            attributes: list[tuple[int, int]] = []
-            for field, _, c, d in _fields(buf, a, b):
-                if field == 2:
-                    outputs.append(buf[c:d].decode())
-                elif field == 4:
-                    op_type = buf[c:d].decode()
-                elif field == 5:
-                    attributes.append((c, d))
-            for c, d in attributes:
-                for field, _, e, f in _fields(buf, c, d):
-                    if field == 5 and op_type == "Constant" and outputs:  # t: the constant's value
-                        tensor = _tensor(buf, e, f)
-                        if tensor is not None:
-                            out[outputs[0]] = tensor[1]
-                    elif field == 6:  # g: a subgraph (If branches)
-                        _graph_constants(buf, e, f, out)
-                    elif field == 11:  # graphs
-                        _graph_constants(buf, e, f, out)
+            _node_constants(buf, a, b, out)
+
+
+def _node_constants(buf: bytes, start: int, end: int, out: dict[str, Array]) -> None:
+    """A Constant node's value, and the constants of a node's subgraphs (If branches, loop bodies)."""
+    outputs: list[str] = []
+    op_type = ""
+    attributes: list[tuple[int, int]] = []
+    for number, _, a, b in _fields(buf, start, end):
+        if number == 2:
+            outputs.append(buf[a:b].decode())
+        elif number == 4:
+            op_type = buf[a:b].decode()
+        elif number == 5:
+            attributes.append((a, b))
+    for a, b in attributes:
+        for number, _, c, d in _fields(buf, a, b):
+            if number == 5 and op_type == "Constant" and outputs:  # AttributeProto.t: the value
+                tensor = _tensor(buf, c, d)
+                if tensor is not None:
+                    out[outputs[0]] = tensor[1]
+            elif number in (6, 11):  # AttributeProto.g, .graphs
+                _graph_constants(buf, c, d, out)
 
 
 def onnx_constants(path: Path) -> dict[str, Array]:
     """Every float32 constant of an ONNX model (initializers and Constant nodes, subgraphs included)."""
     buf = path.read_bytes()
     out: dict[str, Array] = {}
-    for number, _, a, b in _fields(buf):
-        if number == 7:  # ModelProto.graph
-            _graph_constants(buf, a, b, out)
+    try:
+        for number, _, a, b in _fields(buf):
+            if number == 7:  # ModelProto.graph
+                _graph_constants(buf, a, b, out)
+    except (IndexError, UnicodeDecodeError) as exc:
+        raise SileroWeightsError(f"{path} is not a readable ONNX model") from exc
     return out
 
 
@@ -191,7 +197,6 @@ class _Matrices:
     """The weights laid out for row-major products `x @ W` (inputs as rows)."""
 
     basis: Array  # [256, 258]: the STFT of one window
-    reflected: Array  # [192, 258]: the last window, whose 64 reflect-padded samples are folded in
     conv0: Array  # [129, 384]: kernel taps k = 0, 1, 2 side by side
     conv1: Array  # [384, 64]: taps stacked on the input side (im2col order: tap-major)
     conv2: Array  # [192, 64]
@@ -200,7 +205,7 @@ class _Matrices:
     bias1: Array
     bias2: Array
     bias3: Array
-    gates_in: Array  # [128, 512]: input -> LSTM gates, sigmoid gates pre-scaled by 1/2 (see `lstm`)
+    gates_in: Array  # [128, 512]: input -> LSTM gates (reordered, sigmoid gates halved: see below)
     gates_bias: Array  # [512]
     gates_h: Array  # [128, 512]
     decoder: Array  # [128]
@@ -216,20 +221,17 @@ def _matrices(weights: dict[str, Array]) -> _Matrices:
         return f32(w.transpose(2, 1, 0).reshape(-1, w.shape[0]))
 
     basis = weights["stft.forward_basis_buffer"][:, 0, :].T  # [256, 258]
-    # The 4th window covers input[384:576] then its reflection input[574], input[573], ..., input[511].
-    reflected = basis[: _WINDOW - _REFLECT].copy()
-    tail = INPUT_SAMPLES - 2 - (3 * _HOP)  # position of input[574] within the 4th window: 190
-    for k in range(_REFLECT):
-        reflected[tail - k] += basis[_WINDOW - _REFLECT + k]
     w0 = weights["encoder.0.reparam_conv.weight"]
-    # PyTorch's LSTMCell gate order: input, forget, cell, output. sigmoid(x) = (tanh(x / 2) + 1) / 2, so
-    # the sigmoid gates' rows are halved (exact in binary) and one tanh serves all four gates.
+    # PyTorch's LSTMCell gate order is input, forget, cell, output: reordered to input, forget, output,
+    # cell so that the three sigmoid gates are side by side. sigmoid(x) = tanh(x / 2) / 2 + 1 / 2, so their
+    # columns are halved (exact in binary) and one tanh serves all four gates.
+    order = np.concatenate(
+        [np.arange(0, 2 * HIDDEN), np.arange(3 * HIDDEN, 4 * HIDDEN), np.arange(2 * HIDDEN, 3 * HIDDEN)]
+    )
     scale = np.ones(4 * HIDDEN, dtype=np.float32)
-    scale[: 2 * HIDDEN] = 0.5
-    scale[3 * HIDDEN :] = 0.5
+    scale[: 3 * HIDDEN] = 0.5
     return _Matrices(
         basis=f32(basis),
-        reflected=f32(reflected),
         conv0=f32(w0.transpose(1, 2, 0).reshape(_BINS, -1)),
         conv1=taps("encoder.1.reparam_conv.weight"),
         conv2=taps("encoder.2.reparam_conv.weight"),
@@ -238,9 +240,9 @@ def _matrices(weights: dict[str, Array]) -> _Matrices:
         bias1=weights["encoder.1.reparam_conv.bias"],
         bias2=weights["encoder.2.reparam_conv.bias"],
         bias3=weights["encoder.3.reparam_conv.bias"],
-        gates_in=f32(weights["decoder.rnn.weight_ih"].T * scale),
-        gates_bias=f32((weights["decoder.rnn.bias_ih"] + weights["decoder.rnn.bias_hh"]) * scale),
-        gates_h=f32(weights["decoder.rnn.weight_hh"].T * scale),
+        gates_in=f32(weights["decoder.rnn.weight_ih"][order].T * scale),
+        gates_bias=f32((weights["decoder.rnn.bias_ih"] + weights["decoder.rnn.bias_hh"])[order] * scale),
+        gates_h=f32(weights["decoder.rnn.weight_hh"][order].T * scale),
         decoder=f32(weights["decoder.decoder.2.weight"][0, :, 0]),
         decoder_bias=float(weights["decoder.decoder.2.bias"][0]),
     )
@@ -276,17 +278,19 @@ class SileroNumpy:
         m = self._m
         n = len(out)
         item = signal.itemsize
-        # Windows on a 128-sample grid: rows 4i..4i+2 are frame i's first three windows (row 4i+3, whose
-        # window would run past the input into the next frame, is replaced by the reflected window).
-        grid = np.lib.stride_tricks.as_strided(
-            signal, (4 * n - 1, _WINDOW), (_HOP * item, item), writeable=False
+        # Frame i's four STFT windows start at 512 i + 0, 128, 256 and 384 in `signal`; the last one runs
+        # on into the input's reflection: input[384:576] then input[574], input[573], ..., input[511].
+        windows = np.empty((n, 4, _WINDOW), dtype=np.float32)
+        windows[:, :3] = np.lib.stride_tricks.as_strided(
+            signal, (n, 3, _WINDOW), (FRAME_SAMPLES * item, _HOP * item, item), writeable=False
         )
-        tails = np.lib.stride_tricks.as_strided(
+        windows[:, 3, : _WINDOW - _REFLECT] = np.lib.stride_tricks.as_strided(
             signal[3 * _HOP :], (n, _WINDOW - _REFLECT), (FRAME_SAMPLES * item, item), writeable=False
         )
-        spectrum = np.empty((4 * n, 2 * _BINS), dtype=np.float32)
-        np.matmul(grid, m.basis, out=spectrum[:-1])
-        spectrum.reshape(n, 4, 2 * _BINS)[:, 3] = tails @ m.reflected
+        windows[:, 3, _WINDOW - _REFLECT :] = np.lib.stride_tricks.as_strided(
+            signal[INPUT_SAMPLES - 2 :], (n, _REFLECT), (FRAME_SAMPLES * item, -item), writeable=False
+        )
+        spectrum = windows.reshape(4 * n, _WINDOW) @ m.basis
         real, imag = spectrum[:, :_BINS], spectrum[:, _BINS:]
         magnitude = real * real
         magnitude += imag * imag
@@ -315,37 +319,39 @@ class SileroNumpy:
         np.matmul(h3, m.gates_in, out=out)
         out += m.gates_bias
 
-    def lstm(self, gate_inputs: Array) -> Array:
-        """Speech probabilities [batch, steps] of sequences with gate inputs [steps, batch, 512].
+    def lstm(self, gate_inputs: Array, index: npt.NDArray[np.intp]) -> Array:
+        """Speech probabilities [batch, steps] of `batch` sequences run side by side, one step at a time.
 
-        Every sequence starts from the zero state.
+        Row b of `index` [batch, steps] numbers the frames of sequence b: rows of `gate_inputs`
+        [frames, 512] (from `gate_inputs`). Every sequence starts from the zero state.
         """
         m = self._m
-        steps, batch, _ = gate_inputs.shape
-        h = np.zeros((batch, HIDDEN), dtype=np.float32)
+        batch, steps = index.shape
+        order = np.ascontiguousarray(index.T)
         c = np.zeros((batch, HIDDEN), dtype=np.float32)
-        hidden = np.empty((steps, batch, HIDDEN), dtype=np.float32)
+        # hidden[step] is h after the step; the one before the first step is zero.
+        hidden = np.empty((steps + 1, batch, HIDDEN), dtype=np.float32)
+        hidden[0] = 0
         z = np.empty((batch, 4 * HIDDEN), dtype=np.float32)
+        x = np.empty((batch, 4 * HIDDEN), dtype=np.float32)
         t = np.empty((batch, HIDDEN), dtype=np.float32)
-        i, f, g, o = (z[:, k * HIDDEN : (k + 1) * HIDDEN] for k in range(4))
+        sigmoids = z[:, : 3 * HIDDEN]
+        i, f, o, g = (z[:, k * HIDDEN : (k + 1) * HIDDEN] for k in range(4))
         for step in range(steps):
-            np.matmul(h, m.gates_h, out=z)
-            z += gate_inputs[step]
+            np.matmul(hidden[step], m.gates_h, out=z)
+            np.take(gate_inputs, order[step], axis=0, out=x)
+            z += x
             np.tanh(z, out=z)
-            # sigmoid(x) = (tanh(x / 2) + 1) / 2: c = f c + i g, h = o tanh(c), with i, f, o halved.
-            f += 1
-            c *= f
-            i += 1
+            sigmoids *= 0.5  # the sigmoid gates' inputs were halved: sigmoid(x) = tanh(x / 2) / 2 + 1 / 2
+            sigmoids += 0.5
+            c *= f  # c = f c + i g
             i *= g
             c += i
-            c *= 0.5
             np.tanh(c, out=t)
-            o += 1
-            o *= t
-            np.multiply(o, 0.5, out=h)
-            hidden[step] = h
+            np.multiply(o, t, out=hidden[step + 1])  # h = o tanh(c)
+        hidden = hidden[1:]
         np.maximum(hidden, 0, out=hidden)
         logits = hidden @ m.decoder
         logits += m.decoder_bias
-        probabilities: Array = 1 / (1 + np.exp(-logits))
-        return np.ascontiguousarray(probabilities.T)
+        probabilities = 1 / (1 + np.exp(-logits))
+        return np.ascontiguousarray(probabilities.T, dtype=np.float32)

@@ -218,6 +218,7 @@ def test_sigterm_lets_running_work_finish(serve: Served, tmp_path: Path) -> None
     assert events[-1] == "transcript.text.done"
     # uvicorn re-raises the signal it handled once it has shut down cleanly, so -15 is a clean exit too.
     assert serve.process.wait(timeout=60) in (0, -signal.SIGTERM)
-    assert "Traceback" not in (serve.process.communicate()[1] or "")
+    assert serve.process.stderr is not None
+    assert "Traceback" not in serve.process.stderr.read()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{serve.url}/health", timeout=2)
