@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     DIRECT_MAX_SECONDS: float = Field(default=25, gt=0, le=30)
     BATCH_SECONDS: float = Field(default=30, gt=0)
     VAD_THRESHOLD: float = Field(default=0.25, gt=0, lt=1)
+    VAD_NEG_THRESHOLD: float | None = Field(default=None, ge=0, lt=1)  # None: VAD_THRESHOLD - 0.15
     VAD_MIN_SPEECH_MS: int = Field(default=250, ge=0)
     VAD_MIN_SILENCE_MS: int = Field(default=100, ge=0)
     VAD_SPEECH_PAD_MS: int = Field(default=64, ge=0)
@@ -59,6 +60,11 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("VAD_NEG_THRESHOLD", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("LOG_LEVEL", mode="before")
     @classmethod

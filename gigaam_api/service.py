@@ -225,6 +225,7 @@ class Run:
         chunker = IncrementalChunker(
             ChunkingSettings(
                 threshold=s.VAD_THRESHOLD,
+                neg_threshold=s.VAD_NEG_THRESHOLD,
                 min_speech_ms=s.VAD_MIN_SPEECH_MS,
                 min_silence_ms=s.VAD_MIN_SILENCE_MS,
                 speech_pad_ms=s.VAD_SPEECH_PAD_MS,

@@ -1,0 +1,55 @@
+"""Settings: names as environment variables, normalisation, and errors that name the variable."""
+
+from __future__ import annotations
+
+import pytest
+
+from gigaam_api.config import ConfigError, load_settings
+
+
+def test_defaults() -> None:
+    s = load_settings(_env_file=None)
+    assert s.MODEL == "gigaam-v3-ctc"
+    assert s.quantization is None
+    assert "whisper-1" in s.MODEL_ALIASES
+    assert s.API_KEY == ()
+    assert s.VAD_THRESHOLD == 0.25
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("v3_ctc", "gigaam-v3-ctc"),
+        ("V3-RNNT", "gigaam-v3-rnnt"),
+        ("gigaam_v3_e2e_rnnt", "gigaam-v3-e2e-rnnt"),
+    ],
+)
+def test_model_short_forms(monkeypatch: pytest.MonkeyPatch, given: str, canonical: str) -> None:
+    monkeypatch.setenv("MODEL", given)
+    assert load_settings(_env_file=None).MODEL == canonical
+
+
+def test_lists_and_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEY", " a , b,")
+    monkeypatch.setenv("QUANTIZATION", "INT8")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("VAD_NEG_THRESHOLD", "")
+    s = load_settings(_env_file=None)
+    assert s.API_KEY == ("a", "b")
+    assert s.quantization == "int8"
+    assert s.LOG_LEVEL == "DEBUG"
+    assert s.VAD_NEG_THRESHOLD is None
+
+
+def test_invalid_values_name_each_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL", "whisper-large")
+    monkeypatch.setenv("PORT", "eighty")
+    monkeypatch.setenv("VAD_MIN", "25")
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    message = str(info.value)
+    assert "MODEL" in message and "PORT" in message
+    monkeypatch.delenv("MODEL")
+    monkeypatch.delenv("PORT")
+    with pytest.raises(ConfigError, match="VAD_MIN <= VAD_MAX"):
+        load_settings(_env_file=None)
