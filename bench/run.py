@@ -28,6 +28,7 @@ from bench import limit
 from bench.common import cache_dir, machine_info, write_json
 from bench.model import ensure_model
 from bench.recordings import recording
+from bench.report import render
 from bench.service import Server, latency, serve, summary, transcribe
 from gigaam_api.audio.decode import decode_all
 from gigaam_api.longform.vad import SileroVad
@@ -173,7 +174,9 @@ def main() -> None:
     report["installed"] = installed_size()
     report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     write_json(args.out, report)
-    print(f"wrote {args.out}")
+    markdown = args.out.with_suffix(".md")
+    markdown.write_text(render(report), encoding="utf-8")
+    print(f"wrote {args.out} and {markdown}")
 
 
 if __name__ == "__main__":
