@@ -139,7 +139,7 @@ class Run:
             seg_id,
             result,
             start=chunk.start / SAMPLE_RATE,
-            end=chunk.end / SAMPLE_RATE,
+            end=min(chunk.end, self._pcm.available) / SAMPLE_RATE,  # the last chunk ends frame-aligned
             frame=self._owner.engine.frame_seconds,
         )
 
