@@ -63,7 +63,6 @@ class Job:
     interactive: bool
     cancelled: threading.Event = field(default_factory=threading.Event)
     pending: deque[tuple[Callable[[], Any], Future[Any]]] = field(default_factory=deque)
-    batches_run: int = 0
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -75,9 +74,9 @@ class InferenceScheduler:
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
         self._stopping = False
+        self.batches_run = 0  # across all jobs: an observable for /health and tests
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
         self._thread.start()
-        self.batches_run = 0
 
     def open_job(self, *, interactive: bool) -> Job:
         job = Job(next(self._ids), interactive)
@@ -104,11 +103,6 @@ class InferenceScheduler:
                 self._jobs.remove(job)
             while job.pending:
                 job.pending.popleft()[1].cancel()
-
-    def queued(self) -> int:
-        """Batches waiting for the executor, across all jobs."""
-        with self._cond:
-            return sum(len(j.pending) for j in self._jobs)
 
     def stop(self) -> None:
         """Cancel everything queued and end the worker after its current batch."""
@@ -146,5 +140,4 @@ class InferenceScheduler:
                 future.set_exception(exc)
             else:
                 future.set_result(result)
-            job.batches_run += 1
             self.batches_run += 1

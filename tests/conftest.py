@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from gigaam_api.api.state import AppState
 from gigaam_api.app import create_app
 from gigaam_api.config import Settings, load_settings
-from tests.fixtures.speech import FORMATS, encode, require_espeak, synthesize, write_wav
+from tests.fixtures.speech import FORMATS, encode, require_espeak, synthesize
 from tests.fixtures.tiny_model import write_tiny_model
 
 PHRASES = {
@@ -141,6 +141,3 @@ def make_server(settings_factory: Callable[..., Settings]) -> Iterator[Callable[
 @pytest.fixture
 def client(server: LiveServer) -> openai.OpenAI:
     return server.client()
-
-
-__all__ = ["PHRASES", "LiveServer", "start_server", "write_wav"]

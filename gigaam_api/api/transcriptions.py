@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 
 from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
 from gigaam_api.api.models import check_model
-from gigaam_api.api.state import AppState, app_state
+from gigaam_api.api.state import app_state
 from gigaam_api.api.upload import receive_upload
 from gigaam_api.config import Settings
 from gigaam_api.errors import APIError, bad_request
@@ -156,7 +156,6 @@ async def _sse(
             await queue.put(exc)
 
     words = "word" in options.timestamp_granularities
-    texts: list[str] = []
     segments: list[Segment] = []
     next_progress = time.monotonic() + settings.PROGRESS_SECONDS
     pump_task = asyncio.ensure_future(pump())
@@ -173,8 +172,7 @@ async def _sse(
                 yield sse.event(_error_payload(item))
                 return
             if isinstance(item, Segment):
-                text = item.text if not texts else " " + item.text
-                texts.append(item.text)
+                text = item.text if not segments else " " + item.text  # deltas concatenate to `done`
                 segments.append(item)
                 yield sse.event(sse.delta(text, segment_id=item.id))
                 yield sse.event(sse.segment(item, words=words))
@@ -185,7 +183,7 @@ async def _sse(
         output_tokens = sum(len(s.tokens) for s in segments)
         yield sse.event(
             sse.done(
-                join_texts(texts),
+                join_texts(s.text for s in segments),
                 usage_seconds=run.duration or 0.0,
                 output_tokens=output_tokens,
                 logprobs=logprobs,
@@ -202,6 +200,3 @@ def _error_payload(exc: Exception) -> dict[str, object]:
         return sse.error(exc.message, exc.type, exc.code)
     log.error("transcription failed after the stream started", exc_info=exc)
     return sse.error("The transcription failed because of an internal error.", "server_error")
-
-
-__all__ = ["AppState", "router"]
