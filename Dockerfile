@@ -4,10 +4,12 @@ FROM python:3.12-slim AS build
 COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
 WORKDIR /app
+# `--extra cuda` instead of `--extra cpu` for ONNX Runtime's CUDA build (see the README).
+ARG EXTRAS="--extra cpu --extra convert"
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN uv sync --frozen --no-dev --no-install-project $EXTRAS
 COPY gigaam_api ./gigaam_api
-RUN uv sync --frozen --no-dev
+RUN uv sync --frozen --no-dev $EXTRAS
 
 # Final stage: the virtualenv and the package, no compilers, no uv, non-root.
 FROM python:3.12-slim

@@ -2,6 +2,9 @@
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 RUN := $(UV) run --frozen --no-sync
+# ONNX Runtime build (`cpu` or `cuda`) and `convert` (NNCF, builds the int8 OpenVINO IR on first start).
+EXTRAS ?= cpu convert
+EXTRA_FLAGS := $(foreach e,$(EXTRAS),--extra $(e))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test check lint format typecheck unit download-weights bench deps dev-deps system-deps uv clean
@@ -32,7 +35,7 @@ download-weights: deps ## fetch MODEL's weights into MODELS_DIR (needs the Huggi
 	$(RUN) gigaam-api download
 
 bench: dev-deps system-deps ## benchmarks (not part of `make test`); results in docs/benchmarks.md
-	$(UV) sync --frozen --group bench
+	$(UV) sync --frozen --group bench $(EXTRA_FLAGS)
 	$(RUN) python -m bench.run
 
 uv:
@@ -40,10 +43,10 @@ uv:
 		$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
 
 deps: uv
-	$(UV) sync --frozen --no-dev --inexact
+	$(UV) sync --frozen --no-dev --inexact $(EXTRA_FLAGS)
 
 dev-deps: uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen $(EXTRA_FLAGS)
 
 system-deps: ## espeak-ng makes the synthetic Russian speech the tests and benchmarks use
 	@command -v espeak-ng >/dev/null 2>&1 || { \
