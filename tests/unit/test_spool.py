@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gigaam_api.audio.spool import PREFIX, SpoolDir
+from gigaam_api.audio.spool import PREFIX, SpoolDir, SpoolFullError
 
 
 def test_default_directory_is_under_the_system_temp_dir(
@@ -110,3 +110,17 @@ def test_removal_is_idempotent(tmp_path: Path) -> None:
         files.remove_all()
 
     assert list(tmp_path.iterdir()) == []
+
+
+def test_charges_are_bounded_by_the_budget_and_refunded_on_removal(tmp_path: Path) -> None:
+    spool_dir = SpoolDir(tmp_path, max_bytes=100)
+
+    with spool_dir.files() as first:
+        first.charge(60)
+        with spool_dir.files() as second:
+            with pytest.raises(SpoolFullError):
+                second.charge(41)
+            second.charge(40)
+            assert spool_dir.used_bytes == 100
+        assert spool_dir.used_bytes == 60
+    assert spool_dir.used_bytes == 0
