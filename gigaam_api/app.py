@@ -16,11 +16,11 @@ from gigaam_api.api import health, models, transcriptions
 from gigaam_api.api.errors import install_error_handlers
 from gigaam_api.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
 from gigaam_api.api.state import AppState
-from gigaam_api.asr.engine import ASREngine
+from gigaam_api.engines.base import ASREngine
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
-from gigaam_api.jobs import Transcriber
-from gigaam_api.scheduler import Admission
+from gigaam_api.pipeline.protocol import Transcriber
+from gigaam_api.pipeline.scheduler import Admission
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,11 @@ def build_transcriber(
 
     `wrap_engine` lets tests slow the engine down or watch it, to force rare timings.
     """
-    from gigaam_api.asr.gigaam_onnx import GigaamOnnxEngine
-    from gigaam_api.asr.weights import ensure_weights
-    from gigaam_api.longform.vad import SileroVad
-    from gigaam_api.scheduler import InferenceScheduler
-    from gigaam_api.service import Transcriber as OnnxTranscriber
+    from gigaam_api.engines.gigaam.adapter import GigaamOnnxEngine
+    from gigaam_api.engines.gigaam.weights import ensure_weights
+    from gigaam_api.vad.silero import SileroVad
+    from gigaam_api.pipeline.scheduler import InferenceScheduler
+    from gigaam_api.pipeline.run import Transcriber as OnnxTranscriber
 
     model_dir = ensure_weights(
         settings.MODELS_DIR, settings.MODEL, settings.quantization, offline=settings.OFFLINE

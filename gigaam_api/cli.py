@@ -17,7 +17,7 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from gigaam_api.app import create_app
-    from gigaam_api.asr.weights import WeightsUnavailableError, ensure_weights
+    from gigaam_api.engines.gigaam.weights import WeightsUnavailableError, ensure_weights
 
     try:  # fetch (or find) the weights before binding the port: a missing model is a start-up error
         ensure_weights(settings.MODELS_DIR, settings.MODEL, settings.quantization, offline=settings.OFFLINE)
@@ -48,7 +48,7 @@ def _serve(settings: Settings) -> int:
 
 
 def _download(settings: Settings) -> int:
-    from gigaam_api.asr.weights import WeightsUnavailableError, download, missing_files
+    from gigaam_api.engines.gigaam.weights import WeightsUnavailableError, download, missing_files
 
     model_dir = settings.model_dir
     if not missing_files(model_dir, settings.MODEL, settings.quantization):

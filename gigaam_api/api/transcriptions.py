@@ -22,8 +22,8 @@ from gigaam_api.errors import APIError, bad_request
 from gigaam_api.formats import sse
 from gigaam_api.formats.bodies import json_body, text_body, transcript_logprobs, verbose_json_body
 from gigaam_api.formats.subtitles import cut_cues, srt, vtt
-from gigaam_api.jobs import Progress, Run
-from gigaam_api.scheduler import QueueFullError
+from gigaam_api.pipeline.protocol import Progress, Run
+from gigaam_api.pipeline.scheduler import QueueFullError
 from gigaam_api.transcript import Segment, Transcript, join_texts
 
 log = logging.getLogger(__name__)

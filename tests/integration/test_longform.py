@@ -20,7 +20,7 @@ import openai
 import pytest
 
 from gigaam_api.app import build_transcriber
-from gigaam_api.asr.engine import ASREngine
+from gigaam_api.engines.base import ASREngine
 from gigaam_api.config import Settings
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine

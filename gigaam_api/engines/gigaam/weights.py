@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from gigaam_api.asr.catalog import MODELS
+from gigaam_api.engines.gigaam.catalog import MODELS
 
 log = logging.getLogger(__name__)
 

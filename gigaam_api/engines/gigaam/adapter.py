@@ -10,8 +10,8 @@ import numpy.typing as npt
 import onnx_asr
 import onnxruntime as ort
 
-from gigaam_api.asr.catalog import MODELS
-from gigaam_api.asr.engine import SAMPLE_RATE
+from gigaam_api.engines.gigaam.catalog import MODELS
+from gigaam_api.engines.base import SAMPLE_RATE
 from gigaam_api.transcript import ChunkResult, Token
 
 WORD_PIECE = "\u2581"  # the vocabulary's word-start mark; onnx-asr turns it into a space

@@ -1,7 +1,7 @@
 """The transcription service: one upload in, segments out, as soon as each is ready.
 
 Created in the application lifespan (it imports numpy, PyAV and ONNX Runtime through its parts),
-so the HTTP layer only sees the `Transcriber` / `Run` interface in `gigaam_api.jobs`.
+so the HTTP layer only sees the `Transcriber` / `Run` interface in `gigaam_api.pipeline.protocol`.
 
 Path of one request: a decoder thread turns the upload into a 16 kHz PCM spool on disk; audio up to
 DIRECT_MAX_SECONDS is one inference; longer audio goes through a VAD thread that reads windows of
@@ -20,15 +20,15 @@ from concurrent.futures import Future
 from functools import partial
 from pathlib import Path
 
-from gigaam_api.asr.engine import SAMPLE_RATE, ASREngine
+from gigaam_api.engines.base import SAMPLE_RATE, ASREngine
 from gigaam_api.audio.decode import AudioDecodeError, DecodeCancelledError, decode_to_pcm
 from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.config import Settings
 from gigaam_api.errors import bad_request
-from gigaam_api.jobs import Progress, RunEvent
-from gigaam_api.longform.chunking import Chunk, ChunkingSettings, IncrementalChunker
-from gigaam_api.longform.vad import SileroVad
-from gigaam_api.scheduler import InferenceScheduler, Job
+from gigaam_api.pipeline.protocol import Progress, RunEvent
+from gigaam_api.vad.chunking import Chunk, ChunkingSettings, IncrementalChunker
+from gigaam_api.vad.silero import SileroVad
+from gigaam_api.pipeline.scheduler import InferenceScheduler, Job
 from gigaam_api.transcript import ChunkResult, Segment, build_segment
 
 VAD_WINDOW_SECONDS = 120  # decoded audio per VAD pass: longer windows amortise the warm-up (60 s: -30 %)
