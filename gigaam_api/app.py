@@ -13,14 +13,14 @@ from fastapi import FastAPI
 
 from gigaam_api import __version__
 from gigaam_api.api import health, models, transcriptions
+from gigaam_api.api.admission import Admission
 from gigaam_api.api.errors import install_error_handlers
 from gigaam_api.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
 from gigaam_api.api.state import AppState
-from gigaam_api.engines.base import ASREngine
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
+from gigaam_api.engines.base import ASREngine
 from gigaam_api.pipeline.protocol import Transcriber
-from gigaam_api.pipeline.scheduler import Admission
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +34,18 @@ def build_transcriber(
 
     `wrap_engine` lets tests slow the engine down or watch it, to force rare timings.
     """
-    from gigaam_api.engines.gigaam.adapter import GigaamOnnxEngine
-    from gigaam_api.engines.gigaam.weights import ensure_weights
-    from gigaam_api.vad.silero import SileroVad
+    from gigaam_api.engines.registry import create_engine
+    from gigaam_api.pipeline.run import RunParts
     from gigaam_api.pipeline.scheduler import InferenceScheduler
-    from gigaam_api.pipeline.run import Transcriber as OnnxTranscriber
+    from gigaam_api.pipeline.transcriber import Transcriber as PipelineTranscriber
+    from gigaam_api.vad.silero import SileroVad
 
-    model_dir = ensure_weights(
-        settings.MODELS_DIR, settings.MODEL, settings.quantization, offline=settings.OFFLINE
-    )
-    engine: ASREngine = GigaamOnnxEngine(
-        model_dir, settings.MODEL, quantization=settings.quantization, num_threads=settings.NUM_THREADS
-    )
+    engine = create_engine(settings)
     if wrap_engine is not None:
         engine = wrap_engine(engine)
-    vad = SileroVad(num_threads=1)
     scheduler = InferenceScheduler()
-    return OnnxTranscriber(settings, engine, vad, scheduler), scheduler.stop
+    parts = RunParts(settings, engine, SileroVad(num_threads=1), scheduler)
+    return PipelineTranscriber(parts), scheduler.stop
 
 
 def _exit_process() -> None:
@@ -113,4 +108,12 @@ async def _load(state: AppState, factory: TranscriberFactory, on_fatal: Callable
         return
     state.stop_engine = stop
     state.transcriber = transcriber
-    log.info("ready: serving %s", transcriber.model_id)
+    caps = transcriber.capabilities
+    log.info(
+        "ready: serving %s on %s (%s, %s)%s",
+        caps.model_id,
+        caps.device,
+        caps.runtime,
+        caps.precision,
+        f": {caps.detail}" if caps.detail else "",
+    )

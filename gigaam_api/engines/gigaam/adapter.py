@@ -1,4 +1,8 @@
-"""GigaAM on ONNX Runtime's CPU provider, through onnx-asr's loader, preprocessor and decoders."""
+"""GigaAM behind the engine protocol: onnx-asr's recogniser in, words and token detail out.
+
+Everything peculiar to GigaAM stays here: the vocabulary (onnx-asr reports token texts, not ids),
+the `▁` word-start mark, the 40 ms output frame, the 30 s limit and the smallest analysis window.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +13,19 @@ import numpy as np
 import numpy.typing as npt
 import onnx_asr
 import onnxruntime as ort
+from onnx_asr.adapters import TimestampedResultsAsrAdapter
 
+from gigaam_api.config import Settings
+from gigaam_api.engines.base import SAMPLE_RATE, Capabilities, ChunkResult, EngineOptions
 from gigaam_api.engines.gigaam.catalog import MODELS
-from gigaam_api.engines.base import SAMPLE_RATE
-from gigaam_api.transcript import ChunkResult, Token
+from gigaam_api.transcript import Token, Word
 
 WORD_PIECE = "\u2581"  # the vocabulary's word-start mark; onnx-asr turns it into a space
-
-
-def session_options(num_threads: int) -> ort.SessionOptions:
-    """Explicit thread counts: ONNX Runtime's default grabs every core, which fights the scheduler."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = num_threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return options
+FRAME_SECONDS = 0.04  # 10 ms feature hop x subsampling 4
+MAX_CHUNK_SECONDS = 30.0
+# The log-mel window (20 ms): shorter audio holds no recognisable sound, and the feature
+# extractor cannot frame it, so it is transcribed as silence.
+MIN_SAMPLES = 320
 
 
 def read_vocab(path: Path) -> dict[str, int]:
@@ -36,36 +38,56 @@ def read_vocab(path: Path) -> dict[str, int]:
     return vocab
 
 
-class GigaamOnnxEngine:
-    """The default engine. `model_dir` holds the hub repository's files for `model`."""
+def words_from_tokens(tokens: Sequence[Token], end: float) -> tuple[Word, ...]:
+    """Group tokens into words at word-start tokens (a leading space).
 
-    frame_seconds = 0.04  # 10 ms feature hop x subsampling 4
-    max_chunk_seconds = 30.0
+    A word starts at its first token and ends where the next word starts or, for the last word,
+    one frame after its last token (capped at `end`, the chunk's length).
+    """
+    groups: list[list[Token]] = []
+    for tok in tokens:
+        if tok.text.startswith(" ") or not groups:
+            groups.append([])
+        if tok.text.strip():
+            groups[-1].append(tok)
+    groups = [g for g in groups if g]
+    words: list[Word] = []
+    for i, group in enumerate(groups):
+        start = group[0].start
+        stop = groups[i + 1][0].start if i + 1 < len(groups) else min(end, group[-1].start + FRAME_SECONDS)
+        text = "".join(t.text for t in group).strip()
+        words.append(Word(text, round(start, 3), round(max(stop, start), 3)))
+    return tuple(words)
 
-    def __init__(self, model_dir: Path, model: str, *, quantization: str | None, num_threads: int) -> None:
-        self._model_id = model
-        self._asr = onnx_asr.load_model(
-            model,
-            model_dir,
-            quantization=quantization,
-            providers=["CPUExecutionProvider"],
-            sess_options=session_options(num_threads),
-            preprocessor_config={"max_concurrent_workers": 1},
-        ).with_timestamps()
-        self._vocab = read_vocab(model_dir / MODELS[model].vocab)
+
+class GigaamEngine:
+    """Any GigaAM variant on any runtime: the runtime only changes the recogniser it is given."""
+
+    def __init__(
+        self, recognizer: TimestampedResultsAsrAdapter, vocab: dict[str, int], capabilities: Capabilities
+    ):
+        self._recognizer = recognizer
+        self._vocab = vocab
+        self._capabilities = capabilities
 
     @property
-    def model_id(self) -> str:
-        return self._model_id
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
 
-    def transcribe_batch(self, chunks: Sequence[npt.NDArray[np.float32]]) -> list[ChunkResult]:
-        if not chunks:
-            return []
-        waveforms: list[str | Path | npt.NDArray[np.float32]] = list(chunks)
-        results = self._asr.recognize(waveforms, sample_rate=SAMPLE_RATE)
-        return [self._convert(r) for r in results]
+    def transcribe_batch(
+        self, chunks: Sequence[npt.NDArray[np.float32]], options: EngineOptions
+    ) -> list[ChunkResult]:
+        del options  # Russian only, and GigaAM takes no prompt
+        audible = [i for i, chunk in enumerate(chunks) if len(chunk) >= MIN_SAMPLES]
+        results = [ChunkResult("", words=(), tokens=()) for _ in chunks]
+        if audible:
+            waveforms: list[str | Path | npt.NDArray[np.float32]] = [chunks[i] for i in audible]
+            recognized = self._recognizer.recognize(waveforms, sample_rate=SAMPLE_RATE)
+            for i, result in zip(audible, recognized, strict=True):
+                results[i] = self._convert(result, len(chunks[i]) / SAMPLE_RATE)
+        return results
 
-    def _convert(self, result: onnx_asr.asr.TimestampedResult) -> ChunkResult:
+    def _convert(self, result: onnx_asr.asr.TimestampedResult, length: float) -> ChunkResult:
         texts = result.tokens or []
         times = result.timestamps or []
         logprobs = result.logprobs or [0.0] * len(texts)
@@ -73,4 +95,37 @@ class GigaamOnnxEngine:
             Token(self._vocab.get(text, -1), text, float(start), float(lp))
             for text, start, lp in zip(texts, times, logprobs, strict=False)
         )
-        return ChunkResult(result.text, tokens)
+        return ChunkResult(result.text, words=words_from_tokens(tokens, length), tokens=tokens, language="ru")
+
+
+def session_options(num_threads: int) -> ort.SessionOptions:
+    """Explicit thread counts: ONNX Runtime's default grabs every core, which fights the scheduler."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = num_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return options
+
+
+def create(settings: Settings, model_dir: Path) -> GigaamEngine:
+    """The registry's factory: `model_dir` holds the hub repository's files for `settings.MODEL`."""
+    model = settings.MODEL
+    recognizer = onnx_asr.load_model(
+        model,
+        model_dir,
+        quantization=settings.quantization,
+        providers=["CPUExecutionProvider"],
+        sess_options=session_options(settings.NUM_THREADS),
+        preprocessor_config={"max_concurrent_workers": 1},
+    ).with_timestamps()
+    capabilities = Capabilities(
+        model_id=model,
+        max_chunk_seconds=MAX_CHUNK_SECONDS,
+        languages=frozenset({"ru"}),
+        word_timestamps=True,
+        token_logprobs=True,
+        device="cpu",
+        runtime="onnxruntime",
+        precision=settings.quantization or "fp32",
+    )
+    return GigaamEngine(recognizer, read_vocab(model_dir / MODELS[model].vocab), capabilities)

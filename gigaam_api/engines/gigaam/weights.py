@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from gigaam_api.engines.base import WeightsUnavailableError
 from gigaam_api.engines.gigaam.catalog import MODELS
 
+if TYPE_CHECKING:
+    from gigaam_api.config import Settings
+
 log = logging.getLogger(__name__)
-
-
-class WeightsUnavailableError(Exception):
-    """The weights are not on disk and could not be fetched; the message tells the operator what to do."""
 
 
 def missing_files(model_dir: Path, model: str, quantization: str | None) -> list[str]:
@@ -76,3 +77,17 @@ def download(models_dir: Path, model: str, quantization: str | None) -> Path:
         ) from exc
     log.info("downloaded %s", model)
     return model_dir
+
+
+def ensure(settings: Settings) -> Path:
+    """The registry's entry point: see `ensure_weights`."""
+    return ensure_weights(
+        settings.MODELS_DIR, settings.MODEL, settings.quantization, offline=settings.OFFLINE
+    )
+
+
+def fetch(settings: Settings) -> Path:
+    """The registry's entry point for `gigaam-api download`: fetch whatever is missing."""
+    if not missing_files(settings.model_dir, settings.MODEL, settings.quantization):
+        return settings.model_dir
+    return download(settings.MODELS_DIR, settings.MODEL, settings.quantization)
