@@ -13,7 +13,7 @@ import contextlib
 import contextvars
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
@@ -117,7 +117,7 @@ class Run:
         self._threads.append(thread)
         thread.start()
 
-    async def events(self) -> AsyncIterator[RunEvent]:
+    async def events(self) -> AsyncGenerator[RunEvent, None]:
         assert self._job is not None, "begin() first"
         batches: _Batches
         if self._job.interactive:

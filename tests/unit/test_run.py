@@ -42,7 +42,10 @@ class LoudFrames:
         frames = -(-len(audio) // FRAME)
         padded = np.zeros(frames * FRAME, np.float32)
         padded[: len(audio)] = audio
-        return (np.abs(padded.reshape(frames, FRAME)).max(axis=1) > 0.1).astype(np.float32)
+        loud: npt.NDArray[np.float32] = (np.abs(padded.reshape(frames, FRAME)).max(axis=1) > 0.1).astype(
+            np.float32
+        )
+        return loud
 
 
 class LengthEngine:
