@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 
 from gigaam_api import __version__
 from gigaam_api.api import health, models, transcriptions
+from gigaam_api.api import metrics as api_metrics
 from gigaam_api.api.admission import Admission
 from gigaam_api.api.errors import install_error_handlers
 from gigaam_api.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
@@ -20,15 +22,19 @@ from gigaam_api.api.state import AppState
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.engines.base import ASREngine
+from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.protocol import Transcriber
 
 log = logging.getLogger(__name__)
 
-TranscriberFactory = Callable[[Settings], tuple[Transcriber, Callable[[], None]]]
+TranscriberFactory = Callable[[Settings, Metrics], tuple[Transcriber, Callable[[], None]]]
 
 
 def build_transcriber(
-    settings: Settings, *, wrap_engine: Callable[[ASREngine], ASREngine] | None = None
+    settings: Settings,
+    metrics: Metrics | None = None,
+    *,
+    wrap_engine: Callable[[ASREngine], ASREngine] | None = None,
 ) -> tuple[Transcriber, Callable[[], None]]:
     """Fetch weights if needed, load the engine and VAD; return the transcriber and its shutdown.
 
@@ -43,8 +49,15 @@ def build_transcriber(
     engine = create_engine(settings)
     if wrap_engine is not None:
         engine = wrap_engine(engine)
-    scheduler = InferenceScheduler()
-    parts = RunParts(settings, engine, SileroVad(num_threads=1), scheduler)
+    if metrics is None:
+        scheduler = InferenceScheduler()
+        parts = RunParts(settings, engine, SileroVad(num_threads=1), scheduler)
+    else:
+        batch_seconds = metrics.batch_seconds.labels(engine.capabilities.model_id)
+        scheduler = InferenceScheduler(
+            on_batch=batch_seconds.observe, on_first_batch=metrics.queue_wait.observe
+        )
+        parts = RunParts(settings, engine, SileroVad(num_threads=1), scheduler, on_finished=metrics.finished)
     return PipelineTranscriber(parts), scheduler.stop
 
 
@@ -69,7 +82,7 @@ def create_app(
         removed = state.spool.cleanup_stale()
         if removed:
             log.info("removed %d stale spool file(s) from %s", removed, settings.SPOOL_DIR)
-        loader = asyncio.ensure_future(_load(state, factory, on_fatal))
+        loader = asyncio.ensure_future(_load(state, metrics, factory, on_fatal))
         try:
             yield
         finally:
@@ -82,16 +95,23 @@ def create_app(
         title="gigaam-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
     )
     app.state.gigaam = state
+    metrics = Metrics()
+    metrics.watch(queue_length=lambda: state.admission.count, spool_bytes=lambda: state.spool.used_bytes)
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(transcriptions.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(api_metrics.router)
     app.add_middleware(BearerAuthMiddleware, keys=settings.API_KEY)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(api_metrics.MetricsMiddleware, metrics=metrics)  # outermost: sees every final status
     return app
 
 
-async def _load(state: AppState, factory: TranscriberFactory, on_fatal: Callable[[], None]) -> None:
+async def _load(
+    state: AppState, metrics: Metrics, factory: TranscriberFactory, on_fatal: Callable[[], None]
+) -> None:
     settings = state.settings
     log.info(
         "loading %s (quantization %s, %d threads)",
@@ -100,7 +120,8 @@ async def _load(state: AppState, factory: TranscriberFactory, on_fatal: Callable
         settings.NUM_THREADS,
     )
     try:
-        transcriber, stop = await asyncio.to_thread(factory, settings)
+        began = time.monotonic()
+        transcriber, stop = await asyncio.to_thread(factory, settings, metrics)
     except Exception as exc:
         state.load_error = str(exc)
         log.critical("%s", exc)
@@ -108,6 +129,9 @@ async def _load(state: AppState, factory: TranscriberFactory, on_fatal: Callable
         return
     state.stop_engine = stop
     state.transcriber = transcriber
+    model = transcriber.capabilities.model_id
+    metrics.model_load_seconds.labels(model).set(time.monotonic() - began)
+    metrics.model_loaded.labels(model).set(1)
     caps = transcriber.capabilities
     log.info(
         "ready: serving %s on %s (%s, %s)%s",

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import contextvars
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
@@ -45,6 +46,7 @@ class RunParts:
     engine: ASREngine
     vad: SpeechDetector
     scheduler: InferenceScheduler
+    on_finished: Callable[[float, float], None] | None = None  # (audio seconds, wall seconds) per run
 
     @property
     def direct_max_samples(self) -> int:
@@ -77,6 +79,7 @@ class Run:
         self._threads: list[threading.Thread] = []
         self._job: Job | None = None
         self._language: str | None = options.language
+        self._began = time.monotonic()
 
     @property
     def duration(self) -> float | None:
@@ -131,6 +134,8 @@ class Run:
             batches = _SpeechBatches(feed, limit, self._raise_decode_error)
         async for event in self._transcribe(batches):
             yield event
+        if self._parts.on_finished is not None:
+            self._parts.on_finished(self.duration or 0.0, time.monotonic() - self._began)
 
     async def _transcribe(self, batches: _Batches) -> AsyncIterator[RunEvent]:
         """Keep up to MAX_BATCHES_IN_FLIGHT batches on the scheduler; yield results in order."""

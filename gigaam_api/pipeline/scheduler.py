@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -28,6 +29,8 @@ class Job:
 
     id: int
     interactive: bool
+    opened: float = field(default_factory=time.monotonic)
+    started: bool = False  # has any of its work run yet
     cancelled: threading.Event = field(default_factory=threading.Event)
     pending: deque[tuple[Callable[[], Any], Future[Any]]] = field(default_factory=deque)
 
@@ -36,7 +39,16 @@ class Job:
 
 
 class InferenceScheduler:
-    def __init__(self) -> None:
+    """`on_batch(seconds)` hears each unit of work's duration; `on_first_batch(seconds)` each job's wait."""
+
+    def __init__(
+        self,
+        *,
+        on_batch: Callable[[float], None] | None = None,
+        on_first_batch: Callable[[float], None] | None = None,
+    ) -> None:
+        self._on_batch = on_batch
+        self._on_first_batch = on_first_batch
         self._jobs: list[Job] = []  # order = round-robin order; served jobs move to the back
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
@@ -101,6 +113,11 @@ class InferenceScheduler:
             job, work, future = item
             if job.cancelled.is_set() or not future.set_running_or_notify_cancel():
                 continue
+            began = time.monotonic()
+            if not job.started:
+                job.started = True
+                if self._on_first_batch is not None:
+                    self._on_first_batch(began - job.opened)
             try:
                 result = work()
             except BaseException as exc:
@@ -108,3 +125,5 @@ class InferenceScheduler:
             else:
                 future.set_result(result)
             self.batches_run += 1
+            if self._on_batch is not None:
+                self._on_batch(time.monotonic() - began)

@@ -185,7 +185,7 @@ def test_loading_is_503(settings_factory: Callable[..., object]) -> None:
 
     release = threading.Event()
 
-    def slow_factory(settings: object) -> object:
+    def slow_factory(*_: object) -> object:
         release.wait(30)
         raise RuntimeError("never loads")
 
