@@ -9,6 +9,7 @@ import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -44,21 +45,24 @@ def build_transcriber(
     from gigaam_api.pipeline.run import RunParts
     from gigaam_api.pipeline.scheduler import InferenceScheduler
     from gigaam_api.pipeline.transcriber import Transcriber as PipelineTranscriber
+    from gigaam_api.pipeline.unloadable import UnloadableEngine
     from gigaam_api.vad.silero import SileroVad
 
-    engine = create_engine(settings)
-    if wrap_engine is not None:
-        engine = wrap_engine(engine)
-    if metrics is None:
-        scheduler = InferenceScheduler()
-        parts = RunParts(settings, engine, SileroVad(num_threads=1), scheduler)
-    else:
-        batch_seconds = metrics.batch_seconds.labels(engine.capabilities.model_id)
-        scheduler = InferenceScheduler(
-            on_batch=batch_seconds.observe, on_first_batch=metrics.queue_wait.observe
-        )
-        parts = RunParts(settings, engine, SileroVad(num_threads=1), scheduler, on_finished=metrics.finished)
-    return PipelineTranscriber(parts), scheduler.stop
+    metrics = metrics or Metrics()
+    loaded = create_engine(settings)
+    model_loaded = metrics.model_loaded.labels(loaded.capabilities.model_id)
+    unloadable = UnloadableEngine(
+        partial(create_engine, settings), loaded, on_state=lambda state: model_loaded.set(state == "loaded")
+    )
+    engine: ASREngine = unloadable if wrap_engine is None else wrap_engine(unloadable)
+    scheduler = InferenceScheduler(
+        on_batch=metrics.batch_seconds.labels(loaded.capabilities.model_id).observe,
+        on_first_batch=metrics.queue_wait.observe,
+        idle_seconds=settings.IDLE_UNLOAD_SECONDS,
+        on_idle=unloadable.unload,
+    )
+    parts = RunParts(settings, engine, SileroVad(num_threads=1), scheduler, on_finished=metrics.finished)
+    return PipelineTranscriber(parts, model_state=lambda: unloadable.state), scheduler.stop
 
 
 def _exit_process() -> None:

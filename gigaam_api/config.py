@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     PROGRESS_SECONDS: float = Field(default=2, gt=0)
     KEEPALIVE_SECONDS: float = Field(default=10, gt=0)
 
+    # Resources
+    IDLE_UNLOAD_SECONDS: float | None = Field(default=None, gt=0)  # None: keep the model loaded
+
     @field_validator("MODEL")
     @classmethod
     def _canonical_model(cls, value: str) -> str:
@@ -61,7 +64,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("VAD_NEG_THRESHOLD", mode="before")
+    @field_validator("VAD_NEG_THRESHOLD", "IDLE_UNLOAD_SECONDS", mode="before")
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -25,6 +25,7 @@ async def health(request: Request) -> dict[str, object]:
     }
     if transcriber is not None:
         caps = transcriber.capabilities
+        body["model_state"] = transcriber.model_state
         body["engine"] = {
             "runtime": caps.runtime,
             "device": caps.device,
@@ -42,4 +43,12 @@ async def ready(request: Request) -> JSONResponse:
         return JSONResponse(
             {"status": "loading", "detail": reason}, status_code=503, headers={"Retry-After": "5"}
         )
-    return JSONResponse({"status": "ready", "model": state.transcriber.capabilities.model_id})
+    # An idle-unloaded model is still ready: the next request loads it again and waits for it.
+    transcriber = state.transcriber
+    return JSONResponse(
+        {
+            "status": "ready",
+            "model": transcriber.capabilities.model_id,
+            "model_state": transcriber.model_state,
+        }
+    )
