@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -39,4 +39,6 @@ class Transcriber(Protocol):
         """Inference batches run so far, across all requests (an observable for tests and ops)."""
         ...
 
-    async def start(self, upload: Path, pcm_path: Path) -> Run: ...
+    async def start(
+        self, upload: Path, pcm_path: Path, *, charge: Callable[[int], None] | None = None
+    ) -> Run: ...

@@ -21,8 +21,9 @@ from functools import partial
 from pathlib import Path
 
 from gigaam_api.asr.engine import SAMPLE_RATE, ASREngine
-from gigaam_api.audio.decode import AudioDecodeError, DecodeCancelledError, decode_to_pcm
+from gigaam_api.audio.decode import AudioDecodeError, DecodeCancelledError, PcmBudget, decode_to_pcm
 from gigaam_api.audio.pcm import PcmSpool
+from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.config import Settings
 from gigaam_api.errors import bad_request
 from gigaam_api.jobs import Progress, RunEvent
@@ -51,9 +52,14 @@ class Transcriber:
     def batches_run(self) -> int:
         return self.scheduler.batches_run
 
-    async def start(self, upload: Path, pcm_path: Path) -> Run:
-        """Start decoding; return once the audio is known to be usable (else raise a 400 APIError)."""
-        run = Run(self, upload, pcm_path)
+    async def start(
+        self, upload: Path, pcm_path: Path, *, charge: Callable[[int], None] | None = None
+    ) -> Run:
+        """Start decoding; return once the audio is known to be usable (else raise a 400 APIError).
+
+        `charge(n)` is called before n bytes of PCM are written (the spool-wide budget).
+        """
+        run = Run(self, upload, pcm_path, charge)
         try:
             await run.begin()
         except BaseException:
@@ -65,8 +71,11 @@ class Transcriber:
 class Run:
     """One transcription in progress. Iterate `events()` once; always `aclose()` (idempotent)."""
 
-    def __init__(self, owner: Transcriber, upload: Path, pcm_path: Path) -> None:
+    def __init__(
+        self, owner: Transcriber, upload: Path, pcm_path: Path, charge: Callable[[int], None] | None
+    ) -> None:
         self._owner = owner
+        self._charge = charge
         self._settings = owner.settings
         self._upload = upload
         self._pcm = PcmSpool(pcm_path)
@@ -94,11 +103,13 @@ class Run:
 
     def _decode(self) -> None:
         # A decode error is recorded in the spool; the consumer turns it into a 400 or an SSE error.
-        with contextlib.suppress(AudioDecodeError, DecodeCancelledError):
+        with contextlib.suppress(AudioDecodeError, DecodeCancelledError, SpoolFullError):
             decode_to_pcm(
                 self._upload,
                 self._pcm,
                 max_seconds=self._settings.MAX_AUDIO_SECONDS,
+                budget=PcmBudget(self._settings.MAX_DECODE_RATIO, self._settings.decode_floor_bytes),
+                charge=self._charge,
                 should_stop=self._stop.is_set,
             )
 
