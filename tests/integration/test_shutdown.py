@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fixtures.speech import encode, synthesize
+from tests.fixtures.speech import encode, forged_wav, silent_flac, synthesize
 from tests.integration.test_process import Served, _env, _free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -149,3 +149,32 @@ def test_sigterm_ends_every_request_clearly_and_leaves_nothing(gated: Served, tm
     leftovers = list((tmp_path / "spool").rglob("*"))
     print(f"spool after SIGTERM: {len(leftovers)} entries, {sum(p.stat().st_size for p in leftovers)} bytes")
     assert leftovers == []
+
+
+def test_malformed_audio_is_400_and_every_log_line_stays_json(gated: Served, tmp_path: Path) -> None:
+    uploads = [
+        forged_wav(tmp_path / "rate.wav", rate=0x7FFFFFFF, channels=1),
+        forged_wav(tmp_path / "channels.wav", rate=16_000, channels=255),
+        forged_wav(tmp_path / "1hz.wav", rate=1, channels=1),
+        silent_flac(tmp_path / "silence.flac", hours=1),
+    ]
+    for path in uploads:
+        for stream in ("false", "true"):
+            files = {"file": (path.name, path.read_bytes(), "application/octet-stream")}
+            response = httpx.post(gated.url + ENDPOINT, data={"stream": stream}, files=files, timeout=60)
+            if response.status_code == 200:  # the silence streams past 25 s before it is refused
+                events = [
+                    json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")
+                ]
+                assert events[-1]["error"]["type"] == "invalid_request_error"
+            else:
+                assert response.status_code == 400, response.text
+
+    gated.process.send_signal(signal.SIGTERM)
+    assert gated.process.wait(timeout=60) == 0
+    assert gated.process.stderr is not None
+    lines = gated.process.stderr.read().splitlines()
+    records = [json.loads(line) for line in lines]  # LOG_FORMAT=json: nothing else on stderr
+    assert not [r for r in records if r["level"] in ("ERROR", "CRITICAL")]
+    assert not any("Traceback" in line or "Exception in thread" in line for line in lines)
+    assert list((tmp_path / "spool").rglob("*")) == []
