@@ -1,16 +1,19 @@
 """Logging set-up: text or JSON lines, each carrying the id of the request it belongs to.
 
-Everything goes through the one handler: worker threads' uncaught exceptions (`threading.excepthook`)
-and Python warnings too, so no raw traceback ever lands on stderr and JSON output stays JSON.
+Everything goes through the one handler: uncaught exceptions of worker threads (`threading.excepthook`)
+and of the main thread (`sys.excepthook`), and Python warnings too, so no raw traceback ever lands on
+stderr and JSON output stays JSON.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from contextvars import ContextVar
+from types import TracebackType
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -53,6 +56,7 @@ def configure_logging(level: str, fmt: str) -> None:
         logging.getLogger(name).propagate = True
     logging.captureWarnings(True)
     threading.excepthook = log_thread_exception
+    sys.excepthook = log_uncaught_exception
 
 
 def log_thread_exception(args: threading.ExceptHookArgs) -> None:
@@ -62,3 +66,13 @@ def log_thread_exception(args: threading.ExceptHookArgs) -> None:
     name = args.thread.name if args.thread is not None else "?"
     error = args.exc_value if args.exc_value is not None else args.exc_type()
     logging.getLogger("gigaam_api.threads").error("uncaught exception in thread %s", name, exc_info=error)
+
+
+def log_uncaught_exception(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """`sys.excepthook`: the main thread's last words as a log record (Ctrl-C keeps Python's own)."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    logging.getLogger("gigaam_api").critical("uncaught exception", exc_info=(exc_type, exc, tb))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -16,11 +17,11 @@ from gigaam_api.logs import configure_logging
 @pytest.fixture
 def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
-    handlers, level, hook = root.handlers[:], root.level, threading.excepthook
+    handlers, level, hooks = root.handlers[:], root.level, (threading.excepthook, sys.excepthook)
     yield
     root.handlers[:] = handlers
     root.setLevel(level)
-    threading.excepthook = hook
+    threading.excepthook, sys.excepthook = hooks
     logging.captureWarnings(False)
 
 
@@ -60,3 +61,17 @@ def test_a_thread_crash_in_text_format_carries_the_request_id_column(
     assert "ERROR [-] gigaam_api.threads: uncaught exception in thread vad" in first
     assert trace[-1] == "OSError: disk gone"
     assert not any(line.startswith("Exception in thread") for line in trace)
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_main_thread_crash_is_one_json_record(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("INFO", "json")
+
+    try:
+        _crash()
+    except OSError:
+        sys.excepthook(*sys.exc_info())  # what the interpreter does with an exception nobody caught
+
+    (record,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert record["level"] == "CRITICAL" and record["message"] == "uncaught exception"
+    assert "OSError: disk gone" in record["exception"]
