@@ -19,6 +19,7 @@ from types import TracebackType
 
 PREFIX = "gigaam-"
 INSTANCE_PREFIX = "instance-"
+_CLAIM_ATTEMPTS = 100  # each lost race means another instance removed our fresh directory: rare
 
 
 def default_spool_path() -> Path:
@@ -48,7 +49,7 @@ class SpoolDir:
     def claim(cls, root: Path, *, max_bytes: int | None = None) -> SpoolDir:
         """A new subdirectory of `root` owned by this process (flock held until `close`)."""
         root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        while True:
+        for _ in range(_CLAIM_ATTEMPTS):
             path = Path(tempfile.mkdtemp(prefix=f"{INSTANCE_PREFIX}{os.getpid()}-", dir=root))
             fd = _lock_free_dir(path)
             # Between mkdtemp and the lock, another instance's `remove_stale` may have taken the
@@ -59,6 +60,7 @@ class SpoolDir:
                 return spool
             if fd is not None:
                 os.close(fd)
+        raise OSError(f"could not claim a spool directory in {root}")
 
     def close(self) -> None:
         """A claimed spool: remove its directory with everything left in it, then release the lock."""
@@ -125,16 +127,22 @@ def remove_stale(root: Path) -> int:
 
 
 def _lock_free_dir(path: Path) -> int | None:
-    """An open descriptor of directory `path` holding its exclusive flock, or None if taken or gone."""
+    """An open descriptor of directory `path` holding its exclusive flock, or None if taken or gone.
+
+    Other errors (a file system without flock) propagate: ownership could not be told apart.
+    """
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
+    except FileNotFoundError:
         return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         os.close(fd)
         return None
+    except OSError:
+        os.close(fd)
+        raise
     return fd
 
 
