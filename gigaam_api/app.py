@@ -12,6 +12,8 @@ from contextlib import asynccontextmanager
 from functools import partial
 
 from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from gigaam_api import __version__
 from gigaam_api.api import health, models, transcriptions
@@ -19,8 +21,10 @@ from gigaam_api.api import metrics as api_metrics
 from gigaam_api.api.admission import Admission
 from gigaam_api.api.errors import install_error_handlers
 from gigaam_api.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
+from gigaam_api.api.shutdown import GracefulShutdown, ShutdownMiddleware
 from gigaam_api.api.state import AppState
-from gigaam_api.audio.spool import SpoolDir
+from gigaam_api.api.transcriptions import spool_full
+from gigaam_api.audio.spool import SpoolDir, SpoolFullError, remove_stale
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.engines.base import ASREngine
 from gigaam_api.metrics import Metrics
@@ -78,14 +82,18 @@ def create_app(
     """`on_fatal` is called when the model cannot be loaded: a server without a model must not linger."""
     settings = settings or load_settings()
     state = AppState(
-        settings=settings, admission=Admission(settings.MAX_QUEUE), spool=SpoolDir(settings.SPOOL_DIR)
+        settings=settings,
+        admission=Admission(settings.MAX_QUEUE),
+        spool=SpoolDir.claim(settings.SPOOL_DIR, max_bytes=settings.spool_max_bytes),
+        shutdown=GracefulShutdown(settings.SHUTDOWN_GRACE_SECONDS),
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        removed = state.spool.cleanup_stale()
+        removed = remove_stale(settings.SPOOL_DIR)
         if removed:
-            log.info("removed %d stale spool file(s) from %s", removed, settings.SPOOL_DIR)
+            log.info("removed %d leftover(s) of stopped instances from %s", removed, settings.SPOOL_DIR)
+        state.shutdown.bind(asyncio.get_running_loop())
         loader = asyncio.ensure_future(_load(state, metrics, factory, on_fatal))
         try:
             yield
@@ -94,6 +102,7 @@ def create_app(
             loader.cancel()
             if state.stop_engine is not None:
                 await asyncio.to_thread(state.stop_engine)
+            state.spool.close()
 
     app = FastAPI(
         title="gigaam-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
@@ -103,14 +112,21 @@ def create_app(
     metrics.watch(queue_length=lambda: state.admission.count, spool_bytes=lambda: state.spool.used_bytes)
     app.state.metrics = metrics
     install_error_handlers(app)
+    app.add_exception_handler(SpoolFullError, _spool_full)
     app.include_router(transcriptions.router)
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(api_metrics.router)
+    app.add_middleware(ShutdownMiddleware, shutdown=state.shutdown)
     app.add_middleware(BearerAuthMiddleware, keys=settings.API_KEY)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(api_metrics.MetricsMiddleware, metrics=metrics)  # outermost: sees every final status
     return app
+
+
+async def _spool_full(_: Request, exc: Exception) -> Response:
+    error = spool_full()
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
 async def _load(

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     MAX_QUEUE: int = Field(default=8, ge=1)
     SPOOL_DIR: Path = Path(tempfile.gettempdir()) / "gigaam-api-spool"
     SHUTDOWN_GRACE_SECONDS: float = Field(default=30, ge=0)
+    # Decoded-audio budget (docs/decisions.md): a request's PCM <= max(ratio x upload, floor); all
+    # requests' spool files together <= SPOOL_MAX_MB.
+    MAX_DECODE_RATIO: float = Field(default=128, gt=0)
+    DECODE_FLOOR_MB: float = Field(default=64, ge=0)
+    SPOOL_MAX_MB: float = Field(default=8192, gt=0)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
 
@@ -98,6 +103,14 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.MAX_UPLOAD_MB * 1024 * 1024)
+
+    @property
+    def decode_floor_bytes(self) -> int:
+        return int(self.DECODE_FLOOR_MB * 1024 * 1024)
+
+    @property
+    def spool_max_bytes(self) -> int:
+        return int(self.SPOOL_MAX_MB * 1024 * 1024)
 
 
 class ConfigError(Exception):

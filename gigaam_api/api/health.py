@@ -22,6 +22,10 @@ async def health(request: Request) -> dict[str, object]:
         "admitted": state.admission.count,
         "max_queue": state.admission.limit,
         "batches_run": transcriber.batches_run if transcriber is not None else 0,
+        "in_flight": state.shutdown.in_flight,
+        "shutting_down": state.shutdown.draining,
+        "spool_bytes": state.spool.used_bytes,
+        "spool_max_bytes": state.spool.max_bytes,
     }
     if transcriber is not None:
         caps = transcriber.capabilities

@@ -21,9 +21,9 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from gigaam_api.audio.decode import AudioDecodeError, DecodeCancelledError, decode_to_pcm
+from gigaam_api.audio.decode import AudioDecodeError, DecodeCancelledError, PcmBudget, decode_to_pcm
 from gigaam_api.audio.pcm import PcmSpool
-from gigaam_api.audio.spool import RequestFiles
+from gigaam_api.audio.spool import RequestFiles, SpoolFullError
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
 from gigaam_api.errors import bad_request
@@ -75,6 +75,7 @@ class Run:
         self._upload = upload
         self._options = options
         self._pcm = PcmSpool(files.new(".pcm"))
+        self._charge = files.charge
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._job: Job | None = None
@@ -99,11 +100,14 @@ class Run:
 
     def _decode(self) -> None:
         # A decode error is recorded in the spool; the consumer turns it into a 400 or an SSE error.
-        with contextlib.suppress(AudioDecodeError, DecodeCancelledError):
+        s = self._parts.settings
+        with contextlib.suppress(AudioDecodeError, DecodeCancelledError, SpoolFullError):
             decode_to_pcm(
                 self._upload,
                 self._pcm,
-                max_seconds=self._parts.settings.MAX_AUDIO_SECONDS,
+                max_seconds=s.MAX_AUDIO_SECONDS,
+                budget=PcmBudget(s.MAX_DECODE_RATIO, s.decode_floor_bytes),
+                charge=self._charge,
                 should_stop=self._stop.is_set,
             )
 

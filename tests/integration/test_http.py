@@ -121,7 +121,7 @@ def test_bad_audio_is_400_without_internals(
     assert err["type"] == "invalid_request_error"
     message = str(err["message"])
     assert "Traceback" not in message and "/" not in message.replace("/v1", "")
-    assert list(server.state.settings.SPOOL_DIR.iterdir()) == []
+    assert list(server.state.spool.path.iterdir()) == []
 
 
 def test_too_long_audio_is_400(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
