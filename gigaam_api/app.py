@@ -13,14 +13,14 @@ from fastapi import FastAPI
 
 from gigaam_api import __version__
 from gigaam_api.api import health, models, transcriptions
+from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.errors import install_error_handlers
-from gigaam_api.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
+from gigaam_api.api.middleware import BearerAuthMiddleware, CloseUnreadBodyMiddleware, RequestIdMiddleware
 from gigaam_api.api.state import AppState
 from gigaam_api.asr.engine import ASREngine
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.jobs import Transcriber
-from gigaam_api.scheduler import Admission
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,10 @@ def create_app(
     """`on_fatal` is called when the model cannot be loaded: a server without a model must not linger."""
     settings = settings or load_settings()
     state = AppState(
-        settings=settings, admission=Admission(settings.MAX_QUEUE), spool=SpoolDir(settings.SPOOL_DIR)
+        settings=settings,
+        admission=Admission(settings.MAX_QUEUE),
+        uploads=UploadSlots(settings.MAX_UPLOADS),
+        spool=SpoolDir(settings.SPOOL_DIR),
     )
 
     @asynccontextmanager
@@ -93,6 +96,7 @@ def create_app(
     app.include_router(health.router)
     app.add_middleware(BearerAuthMiddleware, keys=settings.API_KEY)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(CloseUnreadBodyMiddleware)  # outermost: sees every response, 500s included
     return app
 
 

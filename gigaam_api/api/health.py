@@ -20,6 +20,10 @@ async def health(request: Request) -> dict[str, object]:
         "ready": state.transcriber is not None,
         "admitted": state.admission.count,
         "max_queue": state.admission.limit,
+        "uploads": state.uploads.count,
+        "max_uploads": state.uploads.limit,
+        "upload_bytes": state.uploads.stored_bytes,
+        "spool_bytes": state.spool.used_bytes,
         "batches_run": state.transcriber.batches_run if state.transcriber is not None else 0,
     }
 

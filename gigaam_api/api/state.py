@@ -1,4 +1,4 @@
-"""What the routes share: settings, admission, spool files and (once loaded) the transcriber."""
+"""What the routes share: settings, admission, upload slots, spool files and (once loaded) the transcriber."""
 
 from __future__ import annotations
 
@@ -7,17 +7,18 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings
 from gigaam_api.errors import APIError
 from gigaam_api.jobs import Transcriber
-from gigaam_api.scheduler import Admission
 
 
 @dataclass
 class AppState:
     settings: Settings
     admission: Admission
+    uploads: UploadSlots
     spool: SpoolDir
     transcriber: Transcriber | None = None
     load_error: str | None = None
