@@ -158,7 +158,8 @@ def _temperature(value: str | None) -> float:
     temperature = _float(value)
     if not 0.0 <= temperature <= 1.0:  # also rejects NaN
         raise bad_request(
-            f"Invalid temperature {_shown(value.strip())}: expected a number from 0 to 1.", param="temperature"
+            f"Invalid temperature {_shown(value.strip())}: expected a number from 0 to 1.",
+            param="temperature",
         )
     return temperature
 
@@ -188,9 +189,9 @@ def _granularities(items: list[str], response_format: ResponseFormat) -> frozens
 def _includes(items: list[str]) -> frozenset[str]:
     for item in items:
         if item not in INCLUDES:
-            raise bad_request(
-                f"Invalid include value {_shown(item)}. Allowed values: {', '.join(INCLUDES)}.", param="include"
-            )
+            allowed = ", ".join(INCLUDES)
+            message = f"Invalid include value {_shown(item)}. Allowed values: {allowed}."
+            raise bad_request(message, param="include")
     return frozenset(items)
 
 

@@ -8,6 +8,7 @@ boundaries) against MAX_FORM_FIELDS_BYTES, each field against 64 KiB and the par
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,9 @@ from gigaam_api.errors import APIError, bad_request
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 1000
 MAX_BOUNDARY_CHARS = 70  # RFC 2046 §5.1.1
+# python-multipart logs a warning for every malformed body; the client's 400 is in the access log already.
+_PARSER_LOG = logging.getLogger(__name__ + ".parser")
+_PARSER_LOG.setLevel(logging.ERROR)
 # Bytes of a body that no form limit counts: the closing boundary's dashes and CRLFs, an epilogue.
 FRAMING_ALLOWANCE_BYTES = 64 * 1024
 
@@ -196,6 +200,7 @@ async def receive_upload(
     """
     collector = _Collector(spool_path, limits, boundary, charge)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
+    parser.logger = _PARSER_LOG
     try:
         while not body.complete:
             parser.write(await body.read())
