@@ -33,7 +33,7 @@ unit: dev-deps
 
 FUZZ_EXAMPLES ?= 20000
 fuzz: dev-deps ## the HTTP fuzz test (tests/integration/test_fuzz.py) with FUZZ_EXAMPLES requests (make test: 400)
-	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/integration/test_fuzz.py -s
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/integration/test_fuzz.py -s --timeout=0
 
 download-weights: deps ## fetch MODEL's weights into MODELS_DIR (needs the Hugging Face hub)
 	$(RUN) gigaam-api download
