@@ -7,26 +7,17 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from pathlib import Path
 
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from gigaam_api.api.admission import QueueFullError, TooManyUploadsError
-from gigaam_api.api.body import BodyLimits, BodyReader, declared_length
+from gigaam_api.api.admission import QueueFullError
 from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
+from gigaam_api.api.intake import queue_full, take_upload
 from gigaam_api.api.models import check_model
-from gigaam_api.api.state import AppState, app_state
-from gigaam_api.api.upload import (
-    FormLimits,
-    Upload,
-    declared_too_large,
-    multipart_boundary,
-    receive_upload,
-)
-from gigaam_api.audio.spool import RequestFiles, SpoolFullError
+from gigaam_api.api.state import app_state
 from gigaam_api.config import Settings
 from gigaam_api.errors import APIError, bad_request
 from gigaam_api.formats import sse
@@ -40,101 +31,16 @@ router = APIRouter()
 
 DISCONNECT_POLL_SECONDS = 0.25
 CLIENT_CLOSED = 499  # nginx's "client closed request": nobody reads it, but the access log shows why
-# After an early refusal, at most this much of the body is read and dropped to keep the connection
-# usable; past it the response closes the connection instead (a bounded cost per refusal).
-DRAIN_MAX_BYTES = 1024 * 1024
-
-
-def queue_full() -> APIError:
-    return APIError(
-        503,
-        "The server is busy: too many transcriptions are queued. Retry later.",
-        type="server_error",
-        code="queue_full",
-        headers={"Retry-After": "5"},
-    )
-
-
-def too_many_uploads(limit: int) -> APIError:
-    return APIError(
-        503,
-        f"The server is busy: {limit} uploads are already in progress (MAX_UPLOADS). Retry later.",
-        type="server_error",
-        code="too_many_uploads",
-        headers={"Retry-After": "5"},
-    )
-
-
-def spool_full() -> APIError:
-    return APIError(
-        503,
-        "The server is out of space for uploads and decoded audio right now. Retry later.",
-        type="server_error",
-        code="spool_full",
-        headers={"Retry-After": "30"},
-    )
-
-
-def _refusal(exc: Exception, state: AppState) -> APIError:
-    if isinstance(exc, QueueFullError):
-        return queue_full()
-    if isinstance(exc, TooManyUploadsError):
-        return too_many_uploads(state.uploads.limit)
-    if isinstance(exc, SpoolFullError):
-        return spool_full()
-    assert isinstance(exc, APIError)
-    return exc
-
-
-def body_limits(settings: Settings) -> BodyLimits:
-    return BodyLimits(
-        max_bytes=form_limits(settings).body_bytes,
-        idle_seconds=settings.UPLOAD_IDLE_TIMEOUT_SECONDS,
-        min_bytes_per_second=settings.UPLOAD_MIN_BYTES_PER_SECOND,
-        rate_grace_seconds=settings.UPLOAD_RATE_GRACE_SECONDS,
-    )
-
-
-def form_limits(settings: Settings) -> FormLimits:
-    return FormLimits(file_bytes=settings.max_upload_bytes, fields_bytes=settings.MAX_FORM_FIELDS_BYTES)
-
-
-async def _receive(
-    request: Request, state: AppState, body: BodyReader, files: RequestFiles, upload_path: Path
-) -> Upload:
-    """Check what can be checked before reading, then stream the upload into the spool.
-
-    Nothing here holds a running slot: a slow upload only holds one of MAX_UPLOADS upload slots.
-    """
-    state.admission.check()  # already full: say so before the client sends the whole file
-    boundary = multipart_boundary(request.headers)
-    limits = form_limits(state.settings)
-    if body.declared is not None and body.declared > limits.body_bytes:
-        raise declared_too_large(body.declared, limits)
-    with state.uploads.slot() as slot:
-
-        def charge(nbytes: int) -> None:
-            files.charge(nbytes)
-            slot.add(nbytes)
-
-        return await receive_upload(body, boundary, upload_path, limits, charge)
 
 
 @router.post("/v1/audio/transcriptions")
 async def create_transcription(request: Request) -> Response:
     state = app_state(request)
-    body = BodyReader(request.receive, body_limits(state.settings), declared_length(request.headers))
     stack = AsyncExitStack()
     try:
         files = stack.enter_context(state.spool.files())
-        upload_path = files.new(".upload")
-        try:
-            transcriber = state.ready_transcriber()
-            upload = await _receive(request, state, body, files, upload_path)
-        except (APIError, QueueFullError, TooManyUploadsError, SpoolFullError) as exc:
-            # Read the rest when it is small, so the connection stays usable; otherwise it is closed.
-            await body.drain(DRAIN_MAX_BYTES)
-            raise _refusal(exc, state) from None
+        upload = await take_upload(request, state, files)
+        transcriber = state.ready_transcriber()
         options = parse_transcription_form(upload.fields)
         check_model(options.model, state.settings, transcriber.model_id, param="model")
         if upload.file_size is None:
@@ -144,7 +50,7 @@ async def create_transcription(request: Request) -> Response:
         except QueueFullError:
             raise queue_full() from None
         stack.callback(state.admission.leave)
-        run = await transcriber.start(upload_path, files.new(".pcm"))
+        run = await transcriber.start(upload.path, files.new(".pcm"))
         stack.push_async_callback(run.aclose)
         if options.stream:
             cleanup = stack.pop_all()

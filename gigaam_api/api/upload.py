@@ -87,6 +87,7 @@ def multipart_boundary(headers: Headers) -> bytes:
 
 @dataclass
 class Upload:
+    path: Path  # the `file` part, stored
     fields: list[tuple[str, str]] = field(default_factory=list)
     file_size: int | None = None  # None: no `file` part was sent
 
@@ -97,7 +98,7 @@ class _Collector:
     def __init__(
         self, spool_path: Path, limits: FormLimits, boundary: bytes, charge: Callable[[int], None]
     ) -> None:
-        self.upload = Upload()
+        self.upload = Upload(spool_path)
         self._spool_path = spool_path
         self._limits = limits
         self._boundary_bytes = len(boundary) + 4  # CRLF "--" boundary
