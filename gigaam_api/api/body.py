@@ -94,8 +94,8 @@ class BodyReader:
     async def drain(self, max_bytes: int) -> bool:
         """Read and drop the rest of the body if at most `max_bytes` remain; True if it was all read.
 
-        When it returns False the caller must let the connection close (the response then gets
-        `Connection: close` from `CloseUnreadBodyMiddleware`).
+        When it returns False, `CloseUnreadBodyMiddleware` marks the response `Connection: close`
+        and the connection is closed after it.
         """
         if self.complete:
             return True
@@ -107,7 +107,7 @@ class BodyReader:
                 await self.read()
         except (APIError, ClientDisconnect):
             return False
-        return self.complete and self.received <= budget
+        return self.complete
 
     async def _next_message(self) -> Message:
         now = self._clock()
