@@ -28,7 +28,7 @@ RESPONSE_FORMATS: dict[str, ResponseFormat] = {
     "vtt": "vtt",
 }
 GRANULARITIES: dict[str, Granularity] = {"word": "word", "segment": "segment"}
-INCLUDES = ("logprobs",)
+INCLUDES = ("logprobs", "progress")  # `progress`: this server's own stream events, on request
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 # `name[]` (a list item), `name[0]` (an indexed list item) or `name[key]` (a dict entry).
@@ -59,6 +59,7 @@ class TranscriptionOptions:
     timestamp_granularities: frozenset[Granularity] = field(default=frozenset({"segment"}))
     stream: bool = False
     include_logprobs: bool = False
+    include_progress: bool = False
     chunking_strategy: ChunkingStrategy | None = None
 
 
@@ -104,6 +105,7 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
     fields = _Fields.group(pairs)
     response_format = _response_format(fields.last("response_format"))
     granularities = _granularities(fields.items("timestamp_granularities"), response_format)
+    includes = _includes(fields.items("include"))
     return TranscriptionOptions(
         model=_stripped(fields.last("model")),
         language=_language(fields.last("language")),
@@ -112,7 +114,8 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
         temperature=_temperature(fields.last("temperature")),
         timestamp_granularities=granularities,
         stream=_boolean(fields.last("stream"), "stream"),
-        include_logprobs="logprobs" in _includes(fields.items("include")),
+        include_logprobs="logprobs" in includes,
+        include_progress="progress" in includes,
         chunking_strategy=_chunking_strategy(fields),
     )
 

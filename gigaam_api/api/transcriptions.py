@@ -164,7 +164,9 @@ async def _sse(
                 segments.append(item)
                 yield sse.event(sse.delta(text, segment_id=item.id))
                 yield sse.event(sse.segment(item, words=words))
-            elif isinstance(item, Progress) and time.monotonic() >= next_progress:
+            elif (
+                options.include_progress and isinstance(item, Progress) and time.monotonic() >= next_progress
+            ):
                 next_progress = time.monotonic() + settings.PROGRESS_SECONDS
                 yield sse.event(sse.progress(item.processed_seconds, item.total_seconds))
         logprobs = transcript_logprobs(segments) if options.include_logprobs else None
