@@ -21,6 +21,7 @@ from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.engines.base import ASREngine
 from gigaam_api.pipeline.protocol import Transcriber
+from gigaam_api.web import routes as web
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(transcriptions.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(web.router)
     app.add_middleware(BearerAuthMiddleware, keys=settings.API_KEY)
     app.add_middleware(RequestIdMiddleware)
     return app
