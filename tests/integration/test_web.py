@@ -6,6 +6,7 @@ what the page shows and count the server's batches, never seconds.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -164,9 +165,13 @@ def test_page_and_assets_need_no_key_but_the_api_does(make_server: Callable[...,
     empty = {"response_format": "srt", "duration": 0, "segments": []}
     render = httpx.post(live.url + "/web/render", json=empty)
     assert render.status_code == 401
-    missing = httpx.get(live.url + "/web/secrets.txt", headers={"Authorization": f"Bearer {KEY}"})
+    auth = {"Authorization": f"Bearer {KEY}"}
+    missing = httpx.get(live.url + "/web/secrets.txt", headers=auth)
     assert missing.status_code == 404
     assert missing.json()["error"]["message"]
+    bad = httpx.post(live.url + "/web/render", json={**empty, "response_format": "docx"}, headers=auth)
+    assert bad.status_code == 400
+    assert bad.json()["error"]["type"] == "invalid_request_error"
 
 
 def test_segments_stream_in_with_progress_and_downloads_equal_the_api(
@@ -186,6 +191,7 @@ def test_segments_stream_in_with_progress_and_downloads_equal_the_api(
     assert segments.count() == 0
     engine.step()
     expect(segments.first).to_be_visible()
+    bar_top = bar.bounding_box()
     # The first batch's progress event: a determinate bar part of the way through.
     page.wait_for_function(
         "() => { const b = document.querySelector('.job-progress');"
@@ -200,8 +206,17 @@ def test_segments_stream_in_with_progress_and_downloads_equal_the_api(
     expect(job).to_have_attribute("data-state", "done")
     assert segments.count() > shown_early, "later segments arrived after the first ones were shown"
     assert bar.evaluate("b => b.value === b.max")
+    assert bar.bounding_box() == bar_top, "nothing above the segments moved while they streamed in"
     for fmt in ("srt", "vtt", "text", "json"):
         assert download(page, job, fmt) == api_body(live, meeting, fmt), fmt
+    page.check("#words-check")
+    mine = json.loads(download(page, job, "verbose_json"))
+    api = json.loads(api_body(live, meeting, "verbose_json"))
+    assert mine["text"] == api["text"] and mine["duration"] == api["duration"]
+    assert [(s["start"], s["end"], s["text"]) for s in mine["segments"]] == [
+        (s["start"], s["end"], s["text"]) for s in api["segments"]
+    ]
+    assert mine["words"] and all(w["end"] >= w["start"] for w in mine["words"])
     assert segments.first.locator("time").inner_text().startswith("00:0")
 
 
@@ -300,3 +315,27 @@ def test_russian_by_default_english_on_request_and_phone_width(browser: Browser,
     for control in ("key-button", "lang-switch", "file-input", "record-button", "model-select"):
         assert control in focused
     context.close()
+
+
+def test_a_microphone_recording_is_transcribed(server: LiveServer) -> None:
+    with sync_playwright() as playwright:
+        fake_microphone = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+        if not CHROMIUM.exists():
+            launch_chromium(playwright)  # fails with how to install it
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *fake_microphone]
+        )
+        try:
+            page = chromium.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(server.url)
+            record = page.locator("#record-button")
+            record.click()
+            expect(record).to_have_attribute("aria-pressed", "true")
+            record.click()
+            expect(record).to_have_attribute("aria-pressed", "false")
+            job = page.locator(".job", has_text="recording-")
+            expect(job).to_have_attribute("data-state", "done")
+            expect(job.locator(".job-error")).to_be_empty()
+        finally:
+            chromium.close()
