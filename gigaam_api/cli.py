@@ -61,6 +61,7 @@ def _download(settings: Settings) -> int:
 
 def _transcribe(args: argparse.Namespace) -> int:
     """Transcribe local files through the same pipeline as the server, without HTTP."""
+    from gigaam_api.engines.base import WeightsUnavailableError
     from gigaam_api.transcribe.plan import UsageError, choose_format, expand, plan
     from gigaam_api.transcribe.run import summary, transcribe_files
 
@@ -82,6 +83,9 @@ def _transcribe(args: argparse.Namespace) -> int:
     show_progress = not args.quiet and sys.stderr.isatty()
     try:
         outcome = transcribe_files(settings, tasks, fmt, words=args.words, show_progress=show_progress)
+    except WeightsUnavailableError as exc:
+        print(f"gigaam-api: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("gigaam-api: interrupted", file=sys.stderr)
         return 130

@@ -125,6 +125,9 @@ def test_flags_override_the_environment(env: dict[str, str], inputs: Path) -> No
     precision = transcribe(env, "in/a.wav", "--precision", "int3", cwd=inputs.parent)
     assert precision.returncode == 2
     assert "PRECISION" in precision.stderr and "Traceback" not in precision.stderr
+    no_weights = transcribe({**env, "MODELS_DIR": str(inputs.parent / "none")}, "in/a.wav", cwd=inputs.parent)
+    assert no_weights.returncode == 1
+    assert "not available" in no_weights.stderr and "Traceback" not in no_weights.stderr
     clash = transcribe(env, "in/a.wav", "in/c.ogg", "-o", "both.srt", cwd=inputs.parent)
     assert clash.returncode == 2
     assert "names one file" in clash.stderr
