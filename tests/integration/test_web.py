@@ -6,6 +6,7 @@ what the page shows and count the server's batches, never seconds.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -44,19 +45,24 @@ KEY = "web-test-key"
 WAIT_MS = 60_000
 
 
-def launch_chromium(playwright: Playwright) -> Browser:
+def launch_chromium(playwright: Playwright, *extra_args: str) -> Browser:
     """Debian's Chromium; a missing browser fails with how to install it (no download works here)."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (or `make system-deps`)")
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args])
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = launch_chromium(playwright)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture
@@ -314,28 +320,54 @@ def test_russian_by_default_english_on_request_and_phone_width(browser: Browser,
         page.keyboard.press("Tab")
     for control in ("key-button", "lang-switch", "file-input", "record-button", "model-select"):
         assert control in focused
+    unnamed = page.evaluate(
+        """[...document.querySelectorAll('button, select, input')]
+            .filter(el => !(el.labels?.length || el.textContent.trim() || el.getAttribute('aria-label')))
+            .map(el => el.id || el.className)"""
+    )
+    assert unnamed == [], "every control has a label or text"
     context.close()
 
 
-def test_a_microphone_recording_is_transcribed(server: LiveServer) -> None:
-    with sync_playwright() as playwright:
-        fake_microphone = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
-        if not CHROMIUM.exists():
-            launch_chromium(playwright)  # fails with how to install it
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *fake_microphone]
-        )
-        try:
-            page = chromium.new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.goto(server.url)
-            record = page.locator("#record-button")
-            record.click()
-            expect(record).to_have_attribute("aria-pressed", "true")
-            record.click()
-            expect(record).to_have_attribute("aria-pressed", "false")
-            job = page.locator(".job", has_text="recording-")
-            expect(job).to_have_attribute("data-state", "done")
-            expect(job.locator(".job-error")).to_be_empty()
-        finally:
-            chromium.close()
+def test_a_microphone_recording_is_transcribed(playwright: Playwright, server: LiveServer) -> None:
+    # Chromium's fake capture device (a beep) with the permission prompt answered "allow".
+    chromium = launch_chromium(
+        playwright, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"
+    )
+    try:
+        page = chromium.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(server.url)
+        record = page.locator("#record-button")
+        record.click()
+        expect(record).to_have_attribute("aria-pressed", "true")
+        record.click()
+        expect(record).to_have_attribute("aria-pressed", "false")
+        job = page.locator(".job", has_text="recording-")
+        expect(job).to_have_attribute("data-state", "done")
+        expect(job.locator(".job-error")).to_be_empty()
+    finally:
+        chromium.close()
+
+
+def test_dropped_files_are_transcribed(page: Page, server: LiveServer, audio_dir: Path) -> None:
+    page.goto(server.url)
+    payload = base64.b64encode((audio_dir / "weather.ogg").read_bytes()).decode()
+    drop = page.evaluate_handle(
+        """data => {
+            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], "weather.ogg", { type: "audio/ogg" }));
+            return transfer;
+        }""",
+        payload,
+    )
+    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": drop})
+    job = page.locator(".job", has_text="weather.ogg")
+    expect(job).to_have_attribute("data-state", "done")
+    expected = httpx.post(
+        f"{server.url}/v1/audio/transcriptions",
+        files={"file": ("weather.ogg", (audio_dir / "weather.ogg").read_bytes())},
+        timeout=120,
+    ).json()["text"]
+    assert " ".join(job.locator(".segments li span").all_inner_texts()) == expected
