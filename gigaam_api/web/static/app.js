@@ -193,6 +193,8 @@ class Job {
     if (state === "done") {
       this.bar.max = 1;
       this.bar.value = 1;
+    } else if (!this.bar.hasAttribute("value")) {
+      this.bar.value = 0; // stop the "working" animation of an indeterminate bar
     }
     this.set(state, error);
   }
