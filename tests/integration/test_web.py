@@ -10,6 +10,7 @@ import base64
 import json
 import threading
 import time
+import wave
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
@@ -132,6 +133,16 @@ def wait_until(predicate: Callable[[], bool], what: str) -> None:
         time.sleep(0.02)
 
 
+def wave_samples(path: Path) -> int:
+    with wave.open(str(path), "rb") as wav:
+        return wav.getnframes()
+
+
+def decoded_bytes(live: LiveServer) -> int:
+    """Bytes in the request's PCM spool file (16 kHz mono int16)."""
+    return sum(p.stat().st_size for p in live.state.settings.SPOOL_DIR.glob("*.pcm"))
+
+
 def api_body(live: LiveServer, path: Path, response_format: str) -> bytes:
     files = {"file": (path.name, path.read_bytes())}
     response = httpx.post(
@@ -195,6 +206,8 @@ def test_segments_stream_in_with_progress_and_downloads_equal_the_api(
     wait_until(lambda: engine.entered == 1, "the first batch is held")
     expect(job).to_have_attribute("data-state", "running")
     assert segments.count() == 0
+    # The duration (the bar's maximum) is known once decoding has written the whole file's samples.
+    wait_until(lambda: decoded_bytes(live) == 2 * wave_samples(meeting), "the file is decoded")
     engine.step()
     expect(segments.first).to_be_visible()
     bar_top = bar.bounding_box()
