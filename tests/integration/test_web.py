@@ -44,6 +44,7 @@ CHROMIUM_ARGS = [
 ]
 KEY = "web-test-key"
 WAIT_MS = 60_000
+expect.set_options(timeout=WAIT_MS)  # a busy machine is slow, and every wait here ends on an event
 
 
 def launch_chromium(playwright: Playwright, *extra_args: str) -> Browser:
@@ -354,6 +355,7 @@ def test_a_microphone_recording_is_transcribed(playwright: Playwright, server: L
         record = page.locator("#record-button")
         record.click()
         expect(record).to_have_attribute("aria-pressed", "true")
+        expect(record).to_contain_text("00:01")  # a second of the fake tone is recorded
         record.click()
         expect(record).to_have_attribute("aria-pressed", "false")
         job = page.locator(".job", has_text="recording-")
