@@ -7,7 +7,7 @@ EXTRAS ?= cpu convert
 EXTRA_FLAGS := $(foreach e,$(EXTRAS),--extra $(e))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check lint format typecheck unit fuzz download-weights bench deps dev-deps system-deps uv clean
+.PHONY: run test check lint format typecheck unit fuzz download-weights bench screenshot deps dev-deps system-deps uv clean
 
 run: deps ## serve the API on HOST:PORT (127.0.0.1:8000 by default)
 	$(RUN) gigaam-api serve
@@ -42,6 +42,9 @@ bench: dev-deps system-deps ## benchmarks (not part of `make test`); results in 
 	$(UV) sync --frozen --group bench $(EXTRA_FLAGS)
 	$(RUN) python -m bench.run
 
+screenshot: dev-deps system-deps ## docs/web.png: the web page in use (generated model, Debian's Chromium)
+	$(RUN) python -m scripts.screenshot
+
 uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
 		$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
@@ -52,10 +55,13 @@ deps: uv
 dev-deps: uv
 	$(UV) sync --frozen $(EXTRA_FLAGS)
 
-system-deps: ## espeak-ng makes the synthetic Russian speech the tests and benchmarks use
+system-deps: ## espeak-ng makes the synthetic Russian speech the tests and benchmarks use; chromium runs the web page's tests
 	@command -v espeak-ng >/dev/null 2>&1 || { \
 		echo "installing espeak-ng (apt-get)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng >/dev/null; }
+	@[ -x /usr/bin/chromium ] || { \
+		echo "installing chromium (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 clean:
 	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache

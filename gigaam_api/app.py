@@ -29,6 +29,7 @@ from gigaam_api.config import Settings, load_settings
 from gigaam_api.engines.base import ASREngine
 from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.protocol import Transcriber
+from gigaam_api.web import routes as web
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +120,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(api_metrics.router)
     app.add_middleware(ShutdownMiddleware, shutdown=state.shutdown)
+    app.include_router(web.router)
     app.add_middleware(BearerAuthMiddleware, keys=settings.API_KEY)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(CloseUnreadBodyMiddleware)  # sees every response, 500s included

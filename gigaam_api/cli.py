@@ -1,9 +1,8 @@
-"""Console entry point: `gigaam-api serve | download | transcribe FILE`."""
+"""Console entry point: `gigaam-api serve | download | transcribe FILE...`."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import os
 import sys
@@ -12,7 +11,6 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from gigaam_api.config import ConfigError, Settings, load_settings
-from gigaam_api.formats.render import ResponseFormat
 from gigaam_api.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -90,37 +88,73 @@ def _download(settings: Settings) -> int:
     return 0
 
 
-def _transcribe(settings: Settings, path: Path, fmt: ResponseFormat) -> int:
-    """Transcribe a local file through the same pipeline as the server, without HTTP."""
-    from gigaam_api.app import build_transcriber
-    from gigaam_api.audio.spool import SpoolDir
-    from gigaam_api.engines.base import EngineOptions
-    from gigaam_api.errors import APIError
-    from gigaam_api.formats.languages import language_name
-    from gigaam_api.formats.render import render
-    from gigaam_api.transcript import Segment, Transcript
+def _transcribe(args: argparse.Namespace) -> int:
+    """Transcribe local files through the same pipeline as the server, without HTTP."""
+    from gigaam_api.engines.base import WeightsUnavailableError
+    from gigaam_api.transcribe.plan import UsageError, choose_format, expand, plan
+    from gigaam_api.transcribe.run import summary, transcribe_files
 
-    async def run() -> int:
-        transcriber, stop = build_transcriber(settings)
-        try:
-            with SpoolDir.claim(settings.SPOOL_DIR) as spool, spool.files() as files:
-                job = await transcriber.start(path, files, EngineOptions())
-                try:
-                    segments = [e async for e in job.events() if isinstance(e, Segment)]
-                finally:
-                    await job.aclose()
-            transcript = Transcript(tuple(segments), job.duration or 0.0, language_name(job.language))
-            sys.stdout.write(render(transcript, fmt).content.decode("utf-8"))
-            if fmt in ("json", "verbose_json"):
-                sys.stdout.write("\n")
-            return 0
-        except APIError as exc:
-            print(f"gigaam-api: {exc.message}", file=sys.stderr)
-            return 1
-        finally:
-            stop()
+    overrides = {name: value for name, value in _setting_flags(args).items() if value is not None}
+    unknown = [name for name in overrides if name not in Settings.model_fields]
+    if unknown:
+        print(f"gigaam-api: this version has no {', '.join(unknown)} setting", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(**overrides)
+        fmt = choose_format(args.format, args.output)
+        tasks = plan(expand(args.files), fmt, args.output)
+    except (ConfigError, UsageError) as exc:
+        print(f"gigaam-api: {exc}", file=sys.stderr)
+        return 2
+    # The pipeline's INFO lines are for server logs; here they would break into the progress bars.
+    level = settings.LOG_LEVEL if "LOG_LEVEL" in settings.model_fields_set else "WARNING"
+    configure_logging(level, settings.LOG_FORMAT)
+    show_progress = not args.quiet and sys.stderr.isatty()
+    try:
+        outcome = transcribe_files(settings, tasks, fmt, words=args.words, show_progress=show_progress)
+    except WeightsUnavailableError as exc:
+        print(f"gigaam-api: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("gigaam-api: interrupted", file=sys.stderr)
+        return 130
+    if not args.quiet:
+        print(summary(outcome), file=sys.stderr)
+    return 1 if outcome.failed else 0
 
-    return asyncio.run(run())
+
+# `transcribe` flags that set a setting for this run, over the environment and .env.
+_SETTING_FLAGS = {"model": "MODEL", "runtime": "RUNTIME", "precision": "PRECISION"}
+
+
+def _setting_flags(args: argparse.Namespace) -> dict[str, str | None]:
+    return {setting: getattr(args, flag) for flag, setting in _SETTING_FLAGS.items()}
+
+
+def _add_transcribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    tr = sub.add_parser(
+        "transcribe",
+        help="transcribe local audio/video files",
+        description="Transcribe local files with the same pipeline as the server (no HTTP). One file "
+        "prints its result; several are written beside their sources or into -o DIR.",
+    )
+    tr.add_argument("files", nargs="+", metavar="FILE", help="audio or video files, or glob patterns")
+    tr.add_argument(
+        "-f",
+        "--format",
+        choices=["json", "text", "verbose_json", "srt", "vtt"],
+        help="result format (default: from -o FILE's extension, else text)",
+    )
+    tr.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        help="a directory for the results (created if missing), or a .txt/.json/.srt/.vtt file for one input",
+    )
+    tr.add_argument("--words", action="store_true", help="word timestamps in verbose_json")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no summary")
+    for flag, setting in _SETTING_FLAGS.items():
+        tr.add_argument(f"--{flag}", help=f"overrides {setting} from the environment/.env")
 
 
 def main(argv: list[str] | None = None, *, factory: TranscriberFactory | None = None) -> int:
@@ -133,10 +167,10 @@ def main(argv: list[str] | None = None, *, factory: TranscriberFactory | None = 
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the API (HOST, PORT and the rest come from the environment/.env)")
     sub.add_parser("download", help="fetch the weights of MODEL into MODELS_DIR and exit")
-    tr = sub.add_parser("transcribe", help="transcribe a local audio file and print the result")
-    tr.add_argument("file", type=Path)
-    tr.add_argument("--format", default="text", choices=["json", "text", "verbose_json", "srt", "vtt"])
+    _add_transcribe_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "transcribe":
+        return _transcribe(args)
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -145,8 +179,6 @@ def main(argv: list[str] | None = None, *, factory: TranscriberFactory | None = 
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     if args.command == "download":
         return _download(settings)
-    if args.command == "transcribe":
-        return _transcribe(settings, args.file, args.format)
     return _serve(settings, factory)
 
 

@@ -12,10 +12,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gigaam_api.errors import error_body
 from gigaam_api.logs import request_id
+from gigaam_api.web.assets import PUBLIC_PAGE_PATHS
 
 log = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/health", "/ready"})
+# The web page and its assets are public so the page can ask for a key; its API calls are not.
+PUBLIC_PATHS = frozenset({"/health", "/ready", *PUBLIC_PAGE_PATHS})
 
 
 class CloseUnreadBodyMiddleware:
@@ -90,7 +92,7 @@ class RequestIdMiddleware:
 
 
 class BearerAuthMiddleware:
-    """With API_KEY set, every path but /health and /ready needs `Authorization: Bearer <key>`."""
+    """With API_KEY set, every path but PUBLIC_PATHS needs `Authorization: Bearer <key>`."""
 
     def __init__(self, app: ASGIApp, keys: tuple[str, ...]) -> None:
         self.app = app

@@ -1,0 +1,1 @@
+"""`gigaam-api transcribe`: local files through the server's pipeline, without HTTP."""

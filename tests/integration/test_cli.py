@@ -1,0 +1,197 @@
+"""`gigaam-api transcribe` as users run it: the installed console script, real files, a real terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer
+from tests.fixtures.speech import garbage, long_speech, write_wav
+from tests.integration.test_longform import PAUSES, SENTENCES
+
+SCRIPT = Path(sys.executable).with_name("gigaam-api")
+
+
+@pytest.fixture
+def env(models_dir: Path, tmp_path: Path) -> dict[str, str]:
+    drop = {"MODEL", "API_KEY", "MODELS_DIR", "SPOOL_DIR", "LOG_LEVEL", "RUNTIME", "PRECISION"}
+    environ = {k: v for k, v in os.environ.items() if k not in drop}
+    environ.update(
+        MODELS_DIR=str(models_dir), OFFLINE="true", SPOOL_DIR=str(tmp_path / "spool"), NUM_THREADS="1"
+    )
+    return environ
+
+
+@pytest.fixture
+def inputs(audio_dir: Path, tmp_path: Path) -> Path:
+    """The greeting in three formats under distinct names, and a file that is not audio."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, fmt in (("a", "wav"), ("b", "mp3"), ("c", "ogg")):
+        shutil.copy(audio_dir / f"greeting.{fmt}", folder / f"{name}.{fmt}")
+    garbage(folder / "bad.mp3")
+    return folder
+
+
+def transcribe(env: dict[str, str], *args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    assert SCRIPT.exists(), f"{SCRIPT} is missing: run `make dev-deps`"
+    return subprocess.run(
+        [str(SCRIPT), "transcribe", *map(str, args)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def api_body(server: LiveServer, path: Path, response_format: str) -> str:
+    response = httpx.post(
+        f"{server.url}/v1/audio/transcriptions",
+        data={"response_format": response_format},
+        files={"file": (path.name, path.read_bytes())},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    return response.text
+
+
+def spool_files(env: dict[str, str]) -> list[Path]:
+    spool = Path(env["SPOOL_DIR"])
+    return list(spool.iterdir()) if spool.exists() else []
+
+
+def test_several_files_and_globs_into_a_directory_with_a_bad_file_among_them(
+    env: dict[str, str], inputs: Path, server: LiveServer
+) -> None:
+    # The pattern reaches the program unexpanded (no shell), as it would on Windows or quoted.
+    result = transcribe(env, "in/*.wav", "in/b.mp3", "in/bad.mp3", "in/c.ogg", "in/gone.flac", "-o", "out",
+                        "--format", "srt", cwd=inputs.parent)  # fmt: skip
+    assert result.returncode == 1
+    assert "in/bad.mp3: The file could not be decoded as audio" in result.stderr
+    assert "in/gone.flac: no such file" in result.stderr
+    assert "5 files: 3 transcribed, 2 failed" in result.stderr
+    assert "Traceback" not in result.stderr and "\r" not in result.stderr, "no bars when stderr is a pipe"
+    out = inputs.parent / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["a.srt", "b.srt", "c.srt"]
+    assert (out / "a.srt").read_text() == api_body(server, inputs / "a.wav", "srt")
+    for name in ("b.srt", "c.srt"):
+        assert (out / name).read_text().startswith("1\n00:00:0")
+    assert result.stdout == ""
+    assert spool_files(env) == []
+
+
+def test_one_file_prints_and_an_output_name_picks_the_format(
+    env: dict[str, str], inputs: Path, server: LiveServer
+) -> None:
+    printed = transcribe(env, "in/a.wav", "--quiet", cwd=inputs.parent)
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout == api_body(server, inputs / "a.wav", "text")
+    assert printed.stderr == "", "--quiet: no summary either"
+
+    named = transcribe(env, "in/a.wav", "-o", "subtitles/a.vtt", cwd=inputs.parent)
+    assert named.returncode == 0, named.stderr
+    assert (inputs.parent / "subtitles" / "a.vtt").read_text() == api_body(server, inputs / "a.wav", "vtt")
+    assert "1 file: 1 transcribed" in named.stderr
+
+    beside = transcribe(env, "in/a.wav", "in/c.ogg", "-f", "verbose_json", "--words", cwd=inputs.parent)
+    assert beside.returncode == 0, beside.stderr
+    for name in ("a.json", "c.json"):
+        body = json.loads((inputs / name).read_text())
+        assert body["text"] and body["segments"] and body["words"]
+
+
+def test_flags_override_the_environment(env: dict[str, str], inputs: Path) -> None:
+    other = transcribe(env, "in/a.wav", "--model", "gigaam-v3-rnnt", cwd=inputs.parent)
+    assert other.returncode == 0, other.stderr
+    assert other.stdout.strip()
+    unknown = transcribe(env, "in/a.wav", "--model", "whisper-large", cwd=inputs.parent)
+    assert unknown.returncode == 2
+    assert "MODEL" in unknown.stderr and "Traceback" not in unknown.stderr
+    # Whether or not this build has a PRECISION setting yet, a bad value is refused by name.
+    precision = transcribe(env, "in/a.wav", "--precision", "int3", cwd=inputs.parent)
+    assert precision.returncode == 2
+    assert "PRECISION" in precision.stderr and "Traceback" not in precision.stderr
+    no_weights = transcribe({**env, "MODELS_DIR": str(inputs.parent / "none")}, "in/a.wav", cwd=inputs.parent)
+    assert no_weights.returncode == 1
+    assert "not available" in no_weights.stderr and "Traceback" not in no_weights.stderr
+    clash = transcribe(env, "in/a.wav", "in/c.ogg", "-o", "both.srt", cwd=inputs.parent)
+    assert clash.returncode == 2
+    assert "names one file" in clash.stderr
+
+
+def _on_a_terminal(
+    env: dict[str, str], args: list[str], cwd: Path, *, interrupt_on: bytes | None
+) -> tuple[int, str]:
+    """Run with stderr on a pseudo-terminal; send SIGINT once `interrupt_on` has been printed."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [str(SCRIPT), "transcribe", *args], env=env, cwd=cwd, stderr=terminal, stdout=subprocess.DEVNULL
+    )
+    os.close(terminal)
+    output = b""
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([controller], [], [], 1)
+            if not ready:
+                continue
+            try:
+                data = os.read(controller, 4096)
+            except OSError:  # the terminal closed: the process has exited
+                break
+            if not data:
+                break
+            output += data
+            if interrupt_on is not None and interrupt_on in output:
+                process.send_signal(signal.SIGINT)
+                interrupt_on = None
+        return process.wait(timeout=60), output.decode("utf-8", "replace")
+    finally:
+        os.close(controller)
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def ten_minutes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    audio, _ = long_speech(SENTENCES * 24, [*PAUSES * 24][: len(SENTENCES) * 24 - 1])
+    return write_wav(tmp_path_factory.mktemp("cli") / "lecture.wav", audio)
+
+
+def test_progress_bar_on_a_terminal_quiet_with_a_flag(env: dict[str, str], inputs: Path) -> None:
+    code, output = _on_a_terminal(env, ["in/a.wav", "-o", "out"], inputs.parent, interrupt_on=None)
+    assert code == 0, output
+    bar = [line for line in output.split("\r") if "%|" in line][-1]  # the last redraw
+    # Position/duration in seconds of audio, elapsed<remaining, speed.
+    pattern = r"a\.wav: 100%\|█+\| (\d+)/\1 s \[\d\d:\d\d<\d\d:\d\d, [\d.]+× realtime\]\s*"
+    assert re.fullmatch(pattern, bar), bar
+    assert "1 file: 1 transcribed" in output
+
+    code, output = _on_a_terminal(env, ["in/a.wav", "--quiet"], inputs.parent, interrupt_on=None)
+    assert code == 0
+    assert output == ""
+
+
+def test_ctrl_c_stops_cleanly(env: dict[str, str], ten_minutes: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    # Interrupted at the first progress report: the decoder, VAD and a batch are all at work.
+    code, output = _on_a_terminal(env, [str(ten_minutes), "-o", str(out)], tmp_path, interrupt_on=b"realtime")
+    assert code == 130, output
+    assert "gigaam-api: interrupted" in output
+    assert "Traceback" not in output
+    assert spool_files(env) == []
+    assert not out.exists() or list(out.iterdir()) == [], "no result and no half-written file"
