@@ -91,7 +91,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _quantization_alias(self) -> Settings:
         if self.QUANTIZATION is not None:
-            implied = "fp32" if self.QUANTIZATION == "none" else "int8"
+            implied: PrecisionSetting = "fp32" if self.QUANTIZATION == "none" else "int8"
             if self.PRECISION not in ("auto", implied):
                 raise ValueError(f"QUANTIZATION={self.QUANTIZATION} contradicts PRECISION={self.PRECISION}")
             self.PRECISION = implied
