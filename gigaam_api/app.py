@@ -36,15 +36,18 @@ def build_transcriber(
     """
     from gigaam_api.asr.gigaam_onnx import GigaamOnnxEngine
     from gigaam_api.asr.weights import ensure_weights
+    from gigaam_api.engines.gigaam.loader import choose_runtime
     from gigaam_api.longform.vad import SileroVad
     from gigaam_api.scheduler import InferenceScheduler
     from gigaam_api.service import Transcriber as OnnxTranscriber
 
+    choice = choose_runtime(settings)
+    log.info("runtime: %s", choice.describe())
     model_dir = ensure_weights(
-        settings.MODELS_DIR, settings.MODEL, settings.quantization, offline=settings.OFFLINE
+        settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization, offline=settings.OFFLINE
     )
     engine: ASREngine = GigaamOnnxEngine(
-        model_dir, settings.MODEL, quantization=settings.quantization, num_threads=settings.NUM_THREADS
+        model_dir, settings.MODEL, choice=choice, num_threads=settings.NUM_THREADS
     )
     if wrap_engine is not None:
         engine = wrap_engine(engine)
@@ -99,9 +102,11 @@ def create_app(
 async def _load(state: AppState, factory: TranscriberFactory, on_fatal: Callable[[], None]) -> None:
     settings = state.settings
     log.info(
-        "loading %s (quantization %s, %d threads)",
+        "loading %s (RUNTIME=%s DEVICE=%s PRECISION=%s, %d threads)",
         settings.MODEL,
-        settings.QUANTIZATION,
+        settings.RUNTIME,
+        settings.DEVICE,
+        settings.PRECISION,
         settings.NUM_THREADS,
     )
     try:

@@ -18,10 +18,15 @@ def _serve(settings: Settings) -> int:
 
     from gigaam_api.app import create_app
     from gigaam_api.asr.weights import WeightsUnavailableError, ensure_weights
+    from gigaam_api.engines.gigaam.loader import choose_runtime
+    from gigaam_api.engines.runtime import RuntimeSelectionError
 
     try:  # fetch (or find) the weights before binding the port: a missing model is a start-up error
-        ensure_weights(settings.MODELS_DIR, settings.MODEL, settings.quantization, offline=settings.OFFLINE)
-    except WeightsUnavailableError as exc:
+        choice = choose_runtime(settings)
+        ensure_weights(
+            settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization, offline=settings.OFFLINE
+        )
+    except (WeightsUnavailableError, RuntimeSelectionError) as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
     server: uvicorn.Server | None = None
@@ -48,18 +53,28 @@ def _serve(settings: Settings) -> int:
 
 
 def _download(settings: Settings) -> int:
+    """Fetch what `serve` with these settings on this machine loads, and build the int8 IR if it uses one."""
     from gigaam_api.asr.weights import WeightsUnavailableError, download, missing_files
+    from gigaam_api.engines.gigaam.ir import Int8IrUnavailableError, ensure_int8_ir
+    from gigaam_api.engines.gigaam.loader import choose_runtime, fp32_onnx_files
+    from gigaam_api.engines.runtime import RuntimeSelectionError
 
     model_dir = settings.model_dir
-    if not missing_files(model_dir, settings.MODEL, settings.quantization):
-        print(f"{settings.MODEL}: all files present in {model_dir}")
-        return 0
     try:
-        download(settings.MODELS_DIR, settings.MODEL, settings.quantization)
-    except WeightsUnavailableError as exc:
+        choice = choose_runtime(settings)
+        if missing_files(model_dir, settings.MODEL, choice.onnx_quantization):
+            download(settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization)
+            print(f"{settings.MODEL}: downloaded into {model_dir}")
+        else:
+            print(f"{settings.MODEL}: all files present in {model_dir}")
+        if choice.int8_ir:
+            seconds = ensure_int8_ir(model_dir, fp32_onnx_files(settings.MODEL))
+            built = "reused" if seconds is None else f"built in {seconds:.0f} s"
+            print(f"{settings.MODEL}: int8 OpenVINO IR {built}")
+    except (WeightsUnavailableError, RuntimeSelectionError, Int8IrUnavailableError) as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
-    print(f"{settings.MODEL}: downloaded into {model_dir}")
+    print(f"{settings.MODEL}: ready for {choice.describe()}")
     return 0
 
 

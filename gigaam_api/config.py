@@ -98,10 +98,6 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def quantization(self) -> str | None:
-        return "int8" if self.PRECISION == "int8" else None
-
-    @property
     def model_dir(self) -> Path:
         return self.MODELS_DIR / self.MODEL
 

@@ -1,4 +1,4 @@
-"""GigaAM on ONNX Runtime's CPU provider, through onnx-asr's loader, preprocessor and decoders."""
+"""GigaAM on ONNX Runtime or OpenVINO, through onnx-asr's preprocessor and decoders."""
 
 from __future__ import annotations
 
@@ -8,22 +8,14 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import onnx_asr
-import onnxruntime as ort
 
 from gigaam_api.asr.catalog import MODELS
 from gigaam_api.asr.engine import SAMPLE_RATE
+from gigaam_api.engines.gigaam.loader import load_recognizer
+from gigaam_api.engines.runtime import RuntimeChoice
 from gigaam_api.transcript import ChunkResult, Token
 
 WORD_PIECE = "\u2581"  # the vocabulary's word-start mark; onnx-asr turns it into a space
-
-
-def session_options(num_threads: int) -> ort.SessionOptions:
-    """Explicit thread counts: ONNX Runtime's default grabs every core, which fights the scheduler."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = num_threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return options
 
 
 def read_vocab(path: Path) -> dict[str, int]:
@@ -42,16 +34,10 @@ class GigaamOnnxEngine:
     frame_seconds = 0.04  # 10 ms feature hop x subsampling 4
     max_chunk_seconds = 30.0
 
-    def __init__(self, model_dir: Path, model: str, *, quantization: str | None, num_threads: int) -> None:
+    def __init__(self, model_dir: Path, model: str, *, choice: RuntimeChoice, num_threads: int) -> None:
         self._model_id = model
-        self._asr = onnx_asr.load_model(
-            model,
-            model_dir,
-            quantization=quantization,
-            providers=["CPUExecutionProvider"],
-            sess_options=session_options(num_threads),
-            preprocessor_config={"max_concurrent_workers": 1},
-        ).with_timestamps()
+        self.runtime = choice
+        self._asr = load_recognizer(model_dir, model, choice, num_threads)
         self._vocab = read_vocab(model_dir / MODELS[model].vocab)
 
     @property

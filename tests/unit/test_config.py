@@ -10,7 +10,7 @@ from gigaam_api.config import ConfigError, load_settings
 def test_defaults() -> None:
     s = load_settings(_env_file=None)
     assert s.MODEL == "gigaam-v3-ctc"
-    assert s.quantization is None
+    assert s.PRECISION == "auto"
     assert "whisper-1" in s.MODEL_ALIASES
     assert s.API_KEY == ()
     assert s.VAD_THRESHOLD == 0.25
@@ -36,7 +36,7 @@ def test_lists_and_case(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAD_NEG_THRESHOLD", "")
     s = load_settings(_env_file=None)
     assert s.API_KEY == ("a", "b")
-    assert s.quantization == "int8"
+    assert s.PRECISION == "int8"
     assert s.LOG_LEVEL == "DEBUG"
     assert s.VAD_NEG_THRESHOLD is None
 

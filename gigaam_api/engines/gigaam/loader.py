@@ -7,7 +7,8 @@ from pathlib import Path
 from onnx_asr.adapters import TimestampedResultsAsrAdapter
 
 from gigaam_api.asr.catalog import MODELS
-from gigaam_api.engines.runtime import RuntimeChoice
+from gigaam_api.config import Settings
+from gigaam_api.engines.runtime import RuntimeChoice, choose, probe
 
 
 def model_files(model_dir: Path, model: str, choice: RuntimeChoice) -> dict[str, Path]:
@@ -26,6 +27,15 @@ def model_files(model_dir: Path, model: str, choice: RuntimeChoice) -> dict[str,
 def fp32_onnx_files(model: str) -> list[str]:
     """The ONNX files the int8 IR is built from."""
     return [f.format(q="") for f in MODELS[model].onnx_files]
+
+
+def choose_runtime(settings: Settings) -> RuntimeChoice:
+    """What `settings` ask for on this machine; raises RuntimeSelectionError when it cannot run here."""
+    from gigaam_api.engines.gigaam.ir import ir_ready
+
+    model_dir = settings.model_dir
+    ready = model_dir.is_dir() and ir_ready(model_dir, fp32_onnx_files(settings.MODEL))
+    return choose(settings.RUNTIME, settings.DEVICE, settings.PRECISION, probe(int8_ir_ready=ready))
 
 
 def load_recognizer(
