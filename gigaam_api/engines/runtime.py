@@ -3,10 +3,11 @@
 `choose` is pure (facts in, choice or `RuntimeSelectionError` out) so every branch is unit-tested with
 made-up machines; `probe` gathers the real facts and is the only place that imports inference libraries.
 
-What `auto` prefers is measured (docs/decisions.md): on x86-64 CPUs with AVX-512, OpenVINO with the int8
-weight-only IR and f32 inference is the fastest configuration whose fidelity is at least ONNX Runtime
-int8's. Elsewhere (arm64, AVX2-only CPUs) ONNX Runtime fp32 runs: same weight files, no conversion step.
-bf16 inference is never chosen automatically: its agreement with fp32 is below ONNX Runtime int8's.
+`auto` runs the fastest measured configuration whose fidelity is at least ONNX Runtime int8's
+(docs/decisions.md): on x86-64 CPUs with AVX-512, OpenVINO with the int8 weight-only IR and f32
+inference; elsewhere (AVX2-only x86, arm64), or where the IR can be neither found nor built, ONNX
+Runtime int8, which OpenVINO did not beat there. bf16 inference is never chosen automatically: its
+agreement with fp32 is below ONNX Runtime int8's. On an NVIDIA GPU, ONNX Runtime's CUDA provider, fp32.
 """
 
 from __future__ import annotations
@@ -218,9 +219,10 @@ def _onnxruntime_cpu(precision: PrecisionSetting, facts: MachineFacts, why: str)
             "ONNX Runtime is not installed: install the `cpu` extra (`uv sync --extra cpu`), "
             "or the `cuda` one for NVIDIA GPUs."
         )
-    return RuntimeChoice(
-        "onnxruntime", "cpu", _precision(precision, "onnxruntime", "cpu", default="fp32"), why
-    )
+    chosen = _precision(precision, "onnxruntime", "cpu", default="int8")
+    if precision == "auto":
+        why += "; int8, its fastest precision"
+    return RuntimeChoice("onnxruntime", "cpu", chosen, why)
 
 
 def _why_not_openvino(facts: MachineFacts) -> str:

@@ -74,20 +74,20 @@ def test_auto_uses_an_ir_on_disk_without_nncf() -> None:
 
 def test_auto_without_nncf_or_ir_falls_back_to_onnxruntime_and_says_why() -> None:
     choice = choose("auto", "auto", "auto", replace(AVX512, nncf_installed=False))
-    assert (choice.runtime, choice.precision) == ("onnxruntime", "fp32")
+    assert (choice.runtime, choice.precision) == ("onnxruntime", "int8")
     assert "NNCF" in choice.reason
 
 
 @pytest.mark.parametrize(("facts", "why"), [(AVX2, "AVX-512"), (ARM, "arm64")])
-def test_auto_without_avx512_is_onnxruntime_fp32(facts: MachineFacts, why: str) -> None:
+def test_auto_without_avx512_is_onnxruntime_int8(facts: MachineFacts, why: str) -> None:
     choice = choose("auto", "auto", "auto", facts)
-    assert (choice.runtime, choice.device, choice.precision) == ("onnxruntime", "cpu", "fp32")
-    assert choice.onnx_quantization is None and not choice.int8_ir
+    assert (choice.runtime, choice.device, choice.precision) == ("onnxruntime", "cpu", "int8")
+    assert choice.onnx_quantization == "int8" and not choice.int8_ir
     assert why in choice.reason
 
 
 def test_auto_without_openvino_cpu_is_onnxruntime() -> None:
-    assert _pick(replace(AVX512, openvino_devices=())) == ("onnxruntime", "cpu", "fp32")
+    assert _pick(replace(AVX512, openvino_devices=())) == ("onnxruntime", "cpu", "int8")
 
 
 def test_auto_prefers_a_usable_nvidia_gpu() -> None:
@@ -149,8 +149,9 @@ def test_openvino_inference_precision_hint(precision: PrecisionSetting, hint: st
 # --- explicit runtime -----------------------------------------------------------------------------------
 
 
-def test_onnxruntime_defaults_to_fp32() -> None:
-    assert _pick(AVX512, runtime="onnxruntime") == ("onnxruntime", "cpu", "fp32")
+def test_onnxruntime_defaults_to_int8_on_the_cpu() -> None:
+    assert _pick(AVX512, runtime="onnxruntime") == ("onnxruntime", "cpu", "int8")
+    assert _pick(NVIDIA, runtime="onnxruntime") == ("onnxruntime", "cuda", "fp32")
 
 
 def test_openvino_defaults_to_int8_even_where_auto_would_not_pick_it() -> None:
