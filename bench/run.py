@@ -34,7 +34,7 @@ from bench.report import render
 from bench.service import Server, latency, serve, summary, transcribe
 from gigaam_api.audio.decode import decode_all
 from gigaam_api.engines.gigaam.openvino import CACHE_DIR
-from gigaam_api.longform.vad import SileroVad
+from gigaam_api.vad.silero import SileroVad
 
 Report = dict[str, Any]
 ROOT = Path(__file__).resolve().parent.parent

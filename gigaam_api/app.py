@@ -13,14 +13,14 @@ from fastapi import FastAPI
 
 from gigaam_api import __version__
 from gigaam_api.api import health, models, transcriptions
+from gigaam_api.api.admission import Admission
 from gigaam_api.api.errors import install_error_handlers
 from gigaam_api.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
 from gigaam_api.api.state import AppState
-from gigaam_api.asr.engine import ASREngine
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
-from gigaam_api.jobs import Transcriber
-from gigaam_api.scheduler import Admission
+from gigaam_api.engines.base import ASREngine
+from gigaam_api.pipeline.protocol import Transcriber
 
 log = logging.getLogger(__name__)
 
@@ -34,26 +34,18 @@ def build_transcriber(
 
     `wrap_engine` lets tests slow the engine down or watch it, to force rare timings.
     """
-    from gigaam_api.asr.gigaam_onnx import GigaamOnnxEngine
-    from gigaam_api.asr.weights import ensure_weights
-    from gigaam_api.engines.gigaam.loader import choose_runtime
-    from gigaam_api.longform.vad import SileroVad
-    from gigaam_api.scheduler import InferenceScheduler
-    from gigaam_api.service import Transcriber as OnnxTranscriber
+    from gigaam_api.engines.registry import create_engine
+    from gigaam_api.pipeline.run import RunParts
+    from gigaam_api.pipeline.scheduler import InferenceScheduler
+    from gigaam_api.pipeline.transcriber import Transcriber as PipelineTranscriber
+    from gigaam_api.vad.silero import SileroVad
 
-    choice = choose_runtime(settings)
-    log.info("runtime: %s", choice.describe())
-    model_dir = ensure_weights(
-        settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization, offline=settings.OFFLINE
-    )
-    engine: ASREngine = GigaamOnnxEngine(
-        model_dir, settings.MODEL, choice=choice, num_threads=settings.NUM_THREADS
-    )
+    engine = create_engine(settings)
     if wrap_engine is not None:
         engine = wrap_engine(engine)
-    vad = SileroVad(num_threads=1)
     scheduler = InferenceScheduler()
-    return OnnxTranscriber(settings, engine, vad, scheduler), scheduler.stop
+    parts = RunParts(settings, engine, SileroVad(num_threads=1), scheduler)
+    return PipelineTranscriber(parts), scheduler.stop
 
 
 def _exit_process() -> None:
@@ -118,4 +110,12 @@ async def _load(state: AppState, factory: TranscriberFactory, on_fatal: Callable
         return
     state.stop_engine = stop
     state.transcriber = transcriber
-    log.info("ready: serving %s", transcriber.model_id)
+    caps = transcriber.capabilities
+    log.info(
+        "ready: serving %s on %s (%s, %s)%s",
+        caps.model_id,
+        caps.device,
+        caps.runtime,
+        caps.precision,
+        f": {caps.detail}" if caps.detail else "",
+    )

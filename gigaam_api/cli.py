@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from gigaam_api.api.form import ResponseFormat
 from gigaam_api.config import ConfigError, Settings, load_settings
+from gigaam_api.formats.render import ResponseFormat
 from gigaam_api.logs import configure_logging
 
 
@@ -17,16 +17,14 @@ def _serve(settings: Settings) -> int:
     import uvicorn
 
     from gigaam_api.app import create_app
-    from gigaam_api.asr.weights import WeightsUnavailableError, ensure_weights
-    from gigaam_api.engines.gigaam.loader import choose_runtime
+    from gigaam_api.engines.base import WeightsUnavailableError
+    from gigaam_api.engines.gigaam.ir import Int8IrUnavailableError
+    from gigaam_api.engines.registry import ensure_weights
     from gigaam_api.engines.runtime import RuntimeSelectionError
 
     try:  # fetch (or find) the weights before binding the port: a missing model is a start-up error
-        choice = choose_runtime(settings)
-        ensure_weights(
-            settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization, offline=settings.OFFLINE
-        )
-    except (WeightsUnavailableError, RuntimeSelectionError) as exc:
+        ensure_weights(settings)
+    except (WeightsUnavailableError, RuntimeSelectionError, Int8IrUnavailableError) as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
     server: uvicorn.Server | None = None
@@ -53,54 +51,41 @@ def _serve(settings: Settings) -> int:
 
 
 def _download(settings: Settings) -> int:
-    """Fetch what `serve` with these settings on this machine loads, and build the int8 IR if it uses one."""
-    from gigaam_api.asr.weights import WeightsUnavailableError, download, missing_files
-    from gigaam_api.engines.gigaam.ir import Int8IrUnavailableError, ensure_int8_ir
-    from gigaam_api.engines.gigaam.loader import choose_runtime, fp32_onnx_files
+    from gigaam_api.engines.base import WeightsUnavailableError
+    from gigaam_api.engines.gigaam.ir import Int8IrUnavailableError
+    from gigaam_api.engines.registry import fetch_weights
     from gigaam_api.engines.runtime import RuntimeSelectionError
 
-    model_dir = settings.model_dir
     try:
-        choice = choose_runtime(settings)
-        if missing_files(model_dir, settings.MODEL, choice.onnx_quantization):
-            download(settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization)
-            print(f"{settings.MODEL}: downloaded into {model_dir}")
-        else:
-            print(f"{settings.MODEL}: all files present in {model_dir}")
-        if choice.int8_ir:
-            seconds = ensure_int8_ir(model_dir, fp32_onnx_files(settings.MODEL))
-            built = "reused" if seconds is None else f"built in {seconds:.0f} s"
-            print(f"{settings.MODEL}: int8 OpenVINO IR {built}")
+        model_dir = fetch_weights(settings)
     except (WeightsUnavailableError, RuntimeSelectionError, Int8IrUnavailableError) as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
-    print(f"{settings.MODEL}: ready for {choice.describe()}")
+    print(f"{settings.MODEL}: all files present in {model_dir}")
     return 0
 
 
 def _transcribe(settings: Settings, path: Path, fmt: ResponseFormat) -> int:
     """Transcribe a local file through the same pipeline as the server, without HTTP."""
-    from gigaam_api.api.form import TranscriptionOptions
-    from gigaam_api.api.transcriptions import render
     from gigaam_api.app import build_transcriber
     from gigaam_api.audio.spool import SpoolDir
+    from gigaam_api.engines.base import EngineOptions
     from gigaam_api.errors import APIError
+    from gigaam_api.formats.languages import language_name
+    from gigaam_api.formats.render import render
     from gigaam_api.transcript import Segment, Transcript
 
     async def run() -> int:
         transcriber, stop = build_transcriber(settings)
         try:
             with SpoolDir(settings.SPOOL_DIR).files() as files:
-                job = await transcriber.start(path, files.new(".pcm"))
+                job = await transcriber.start(path, files, EngineOptions())
                 try:
                     segments = [e async for e in job.events() if isinstance(e, Segment)]
                 finally:
                     await job.aclose()
-            options = TranscriptionOptions(
-                response_format=fmt, timestamp_granularities=frozenset({"segment"})
-            )
-            body = render(options, Transcript(tuple(segments), job.duration or 0.0)).body
-            sys.stdout.write(bytes(body).decode("utf-8"))
+            transcript = Transcript(tuple(segments), job.duration or 0.0, language_name(job.language))
+            sys.stdout.write(render(transcript, fmt).content.decode("utf-8"))
             if fmt in ("json", "verbose_json"):
                 sys.stdout.write("\n")
             return 0

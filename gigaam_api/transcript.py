@@ -1,4 +1,4 @@
-"""Transcript data shared by the engine, the long-form pipeline and the output formats.
+"""Transcript data shared by the engines, the pipeline and the output formats.
 
 Pure Python on purpose: the HTTP layer and the formats import this module, and neither may pull in
 numpy or an inference runtime.
@@ -27,18 +27,15 @@ class Token:
 
 
 @dataclass(frozen=True, slots=True)
-class ChunkResult:
-    """What an engine returns for one chunk of audio: text plus per-token detail."""
-
-    text: str
-    tokens: tuple[Token, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
 class Word:
+    """A timed word; relative to its chunk in an engine's result, absolute in a `Segment`."""
+
     word: str
     start: float
     end: float
+
+    def shifted(self, offset: float) -> Word:
+        return Word(self.word, round(self.start + offset, 3), round(self.end + offset, 3))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,42 +78,36 @@ def compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data))
 
 
-def words_from_tokens(tokens: Sequence[Token], end: float, frame: float) -> tuple[Word, ...]:
-    """Group tokens into words at separator tokens.
+def build_segment(
+    seg_id: int,
+    text: str,
+    *,
+    start: float,
+    end: float,
+    words: Sequence[Word] | None,
+    tokens: Sequence[Token] | None,
+) -> Segment:
+    """A segment with absolute times from a chunk's result (`start` is the chunk's offset in the audio).
 
-    A word starts at its first token and ends where the next word starts or, for the last word,
-    one frame after its last token (capped at `end`, the chunk's end).
+    Words are clipped to `end`, so a model's frame rounding never puts a word past its segment.
     """
-    groups: list[list[Token]] = []
-    for tok in tokens:
-        if tok.text.startswith(WORD_SEPARATOR) or not groups:
-            groups.append([])
-        if tok.text.strip():
-            groups[-1].append(tok)
-    groups = [g for g in groups if g]
-    words: list[Word] = []
-    for i, group in enumerate(groups):
-        start = group[0].start
-        stop = groups[i + 1][0].start if i + 1 < len(groups) else min(end, group[-1].start + frame)
-        text = "".join(t.text for t in group).strip()
-        words.append(Word(text, round(start, 3), round(max(stop, start), 3)))
-    return tuple(words)
-
-
-def build_segment(seg_id: int, result: ChunkResult, *, start: float, end: float, frame: float) -> Segment:
-    """Turn a chunk's engine result into a segment with absolute times (`start` is the chunk offset)."""
-    tokens = tuple(t.shifted(start) for t in result.tokens)
-    text = result.text.strip()
-    avg = sum(t.logprob for t in tokens) / len(tokens) if tokens else 0.0
+    shifted = tuple(t.shifted(start) for t in tokens or ())
+    text = text.strip()
+    avg = sum(t.logprob for t in shifted) / len(shifted) if shifted else 0.0
+    end = round(end, 3)
     return Segment(
         id=seg_id,
         start=round(start, 3),
-        end=round(end, 3),
+        end=end,
         text=text,
-        tokens=tuple(t.id for t in tokens),
+        tokens=tuple(t.id for t in shifted),
         avg_logprob=avg,
         compression_ratio=compression_ratio(text),
         no_speech_prob=0.0 if text else 1.0,
-        words=words_from_tokens(tokens, end, frame),
-        logprobs=tokens,
+        words=tuple(_clipped(w.shifted(start), end) for w in words or ()),
+        logprobs=shifted,
     )
+
+
+def _clipped(word: Word, end: float) -> Word:
+    return Word(word.word, min(word.start, end), min(word.end, end))

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from gigaam_api.errors import bad_request
+from gigaam_api.formats.languages import language_code
+from gigaam_api.formats.render import ResponseFormat
 
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
 Granularity = Literal["word", "segment"]
 
 RESPONSE_FORMATS: dict[str, ResponseFormat] = {
@@ -28,7 +29,6 @@ RESPONSE_FORMATS: dict[str, ResponseFormat] = {
 }
 GRANULARITIES: dict[str, Granularity] = {"word": "word", "segment": "segment"}
 INCLUDES = ("logprobs",)
-_RUSSIAN = frozenset({"ru", "rus", "russian"})
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 # `name[]` (a list item), `name[0]` (an indexed list item) or `name[key]` (a dict entry).
@@ -120,15 +120,16 @@ def _stripped(value: str | None) -> str | None:
 
 
 def _language(value: str | None) -> str | None:
+    """An ISO 639-1 code; whether the model transcribes it is checked against the engine later."""
     if value is None:
         return None
-    # Accept a region subtag too (`ru-RU`, `ru_RU`): browsers and some UIs send locales.
-    primary = re.split(r"[-_]", value.strip().lower(), maxsplit=1)[0]
-    if primary in _RUSSIAN:
-        return "ru"
-    raise bad_request(
-        f"Unsupported language {value.strip()!r}: only Russian ('ru') is supported.", param="language"
-    )
+    # Accept a region subtag (`ru-RU`, `ru_RU`: browsers and some UIs send locales) or a name.
+    code = language_code(value)
+    if code is None:
+        raise bad_request(
+            f"Invalid language {value.strip()!r}: expected an ISO 639-1 code such as 'ru'.", param="language"
+        )
+    return code
 
 
 def _response_format(value: str | None) -> ResponseFormat:

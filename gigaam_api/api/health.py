@@ -14,14 +14,24 @@ router = APIRouter()
 @router.get("/health")
 async def health(request: Request) -> dict[str, object]:
     state = app_state(request)
-    return {
+    transcriber = state.transcriber
+    body: dict[str, object] = {
         "status": "ok",
         "model": state.settings.MODEL,
-        "ready": state.transcriber is not None,
+        "ready": transcriber is not None,
         "admitted": state.admission.count,
         "max_queue": state.admission.limit,
-        "batches_run": state.transcriber.batches_run if state.transcriber is not None else 0,
+        "batches_run": transcriber.batches_run if transcriber is not None else 0,
     }
+    if transcriber is not None:
+        caps = transcriber.capabilities
+        body["engine"] = {
+            "runtime": caps.runtime,
+            "device": caps.device,
+            "precision": caps.precision,
+            "why": caps.detail,
+        }
+    return body
 
 
 @router.get("/ready")
@@ -32,4 +42,4 @@ async def ready(request: Request) -> JSONResponse:
         return JSONResponse(
             {"status": "loading", "detail": reason}, status_code=503, headers={"Retry-After": "5"}
         )
-    return JSONResponse({"status": "ready", "model": state.transcriber.model_id})
+    return JSONResponse({"status": "ready", "model": state.transcriber.capabilities.model_id})

@@ -8,8 +8,8 @@ from fastapi import APIRouter
 from starlette.requests import Request
 
 from gigaam_api.api.state import app_state
-from gigaam_api.asr.catalog import canonical_model_name
 from gigaam_api.config import Settings
+from gigaam_api.engines.registry import canonical_model_name
 from gigaam_api.errors import APIError, bad_request
 
 router = APIRouter()

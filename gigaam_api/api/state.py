@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from gigaam_api.api.admission import Admission
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings
 from gigaam_api.errors import APIError
-from gigaam_api.jobs import Transcriber
-from gigaam_api.scheduler import Admission
+from gigaam_api.pipeline.protocol import Transcriber
 
 
 @dataclass

@@ -11,19 +11,21 @@ from contextlib import AsyncExitStack
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 
+from gigaam_api.api.admission import QueueFullError
+from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
 from gigaam_api.api.models import check_model
 from gigaam_api.api.state import app_state
 from gigaam_api.api.upload import receive_upload
 from gigaam_api.config import Settings
 from gigaam_api.errors import APIError, bad_request
+from gigaam_api.formats import render as formats
 from gigaam_api.formats import sse
-from gigaam_api.formats.bodies import json_body, text_body, transcript_logprobs, verbose_json_body
-from gigaam_api.formats.subtitles import cut_cues, srt, vtt
-from gigaam_api.jobs import Progress, Run
-from gigaam_api.scheduler import QueueFullError
+from gigaam_api.formats.bodies import transcript_logprobs
+from gigaam_api.formats.languages import language_name
+from gigaam_api.pipeline.protocol import Progress, Run
 from gigaam_api.transcript import Segment, Transcript, join_texts
 
 log = logging.getLogger(__name__)
@@ -68,17 +70,19 @@ async def create_transcription(request: Request) -> Response:
     stack.callback(state.admission.leave)
     try:
         files = stack.enter_context(state.spool.files())
-        upload_path, pcm_path = files.new(".upload"), files.new(".pcm")
+        upload_path = files.new(".upload")
         try:
             upload = await receive_upload(request, upload_path, state.settings.max_upload_bytes)
         except APIError:
             await drain(request)
             raise
         options = parse_transcription_form(upload.fields)
-        check_model(options.model, state.settings, transcriber.model_id, param="model")
+        caps = transcriber.capabilities
+        check_model(options.model, state.settings, caps.model_id, param="model")
+        requested = engine_options(options, caps)
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
-        run = await transcriber.start(upload_path, pcm_path)
+        run = await transcriber.start(upload_path, files, requested)
         stack.push_async_callback(run.aclose)
         if options.stream:
             cleanup = stack.pop_all()
@@ -92,7 +96,9 @@ async def create_transcription(request: Request) -> Response:
         if segments is None:
             log.info("client disconnected; transcription cancelled")
             return Response(status_code=CLIENT_CLOSED)
-        return render(options, Transcript(tuple(segments), run.duration or 0.0))
+        return _response(
+            options, Transcript(tuple(segments), run.duration or 0.0, language_name(run.language))
+        )
     except ClientDisconnect:
         log.info("client disconnected during upload")
         return Response(status_code=CLIENT_CLOSED)
@@ -123,21 +129,16 @@ async def _collect_until_disconnect(request: Request, run: Run) -> list[Segment]
             await asyncio.gather(task, return_exceptions=True)
 
 
-def render(options: TranscriptionOptions, transcript: Transcript) -> Response:
-    fmt = options.response_format
-    if fmt == "json":
-        return JSONResponse(json_body(transcript, include_logprobs=options.include_logprobs))
-    if fmt == "verbose_json":
-        granularities = options.timestamp_granularities
-        return JSONResponse(
-            verbose_json_body(transcript, words="word" in granularities, segments="segment" in granularities)
-        )
-    if fmt == "text":
-        return PlainTextResponse(text_body(transcript))
-    cues = cut_cues(transcript.segments)
-    if fmt == "srt":
-        return PlainTextResponse(srt(cues))
-    return PlainTextResponse(vtt(cues), media_type="text/vtt")
+def _response(options: TranscriptionOptions, transcript: Transcript) -> Response:
+    granularities = options.timestamp_granularities
+    body = formats.render(
+        transcript,
+        options.response_format,
+        words="word" in granularities,
+        segments="segment" in granularities,
+        logprobs=options.include_logprobs,
+    )
+    return Response(body.content, media_type=body.media_type)
 
 
 async def _sse(

@@ -24,8 +24,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from gigaam_api.asr.engine import SAMPLE_RATE
 from gigaam_api.audio.pcm import PcmSpool
+from gigaam_api.engines.base import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 

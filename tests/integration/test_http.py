@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from tests.conftest import LiveServer
@@ -165,3 +166,26 @@ def test_http_layer_imports_no_inference_library() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("stream", ["false", "true"])
+@pytest.mark.parametrize("samples", [1, 160, 319])
+def test_audio_shorter_than_the_analysis_window_is_silence(
+    server: LiveServer, tmp_path: Path, samples: int, stream: str
+) -> None:
+
+    tone = 0.5 * np.sin(np.arange(samples) / 3)
+    wav = speech.write_wav(tmp_path / "short.wav", tone.astype(np.float32)).read_bytes()
+
+    response = _post(server, {"response_format": "verbose_json", "stream": stream}, wav)
+
+    assert response.status_code == 200
+    if stream == "true":
+        events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
+        assert [e["type"] for e in events] == ["transcript.text.done"]
+        assert events[0]["text"] == ""
+    else:
+        body = response.json()
+        assert body["text"] == ""
+        assert body["segments"] == []
+        assert body["duration"] == pytest.approx(samples / 16000, abs=1e-3)

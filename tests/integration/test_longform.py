@@ -20,8 +20,8 @@ import openai
 import pytest
 
 from gigaam_api.app import build_transcriber
-from gigaam_api.asr.engine import ASREngine
 from gigaam_api.config import Settings
+from gigaam_api.engines.base import ASREngine
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
 from tests.fixtures.speech import long_speech, write_wav

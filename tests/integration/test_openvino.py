@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import numpy as np
 import numpy.typing as npt
 import openvino
@@ -21,6 +23,7 @@ from gigaam_api.engines.gigaam import ir
 from gigaam_api.engines.gigaam.loader import fp32_onnx_files, load_recognizer
 from gigaam_api.engines.gigaam.openvino import CACHE_DIR
 from gigaam_api.engines.runtime import RuntimeChoice
+from tests.conftest import LiveServer
 from tests.fixtures.speech import synthesize
 from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model
 
@@ -32,7 +35,7 @@ Audio = npt.NDArray[np.float32]
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def variants_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("models")
     for model in MODEL_FILES:
         write_tiny_model(root / model, model)
@@ -57,9 +60,9 @@ def _recognize(
 
 
 @pytest.mark.parametrize("model", list(MODEL_FILES))
-def test_openvino_fp32_gives_onnxruntime_results(models_dir: Path, model: str, clips: list[Audio]) -> None:
-    reference = _recognize(models_dir / model, model, ORT_FP32, clips)
-    results = _recognize(models_dir / model, model, OV_FP32, clips)
+def test_openvino_fp32_gives_onnxruntime_results(variants_dir: Path, model: str, clips: list[Audio]) -> None:
+    reference = _recognize(variants_dir / model, model, ORT_FP32, clips)
+    results = _recognize(variants_dir / model, model, OV_FP32, clips)
 
     assert [r.text for r in results] == [r.text for r in reference]
     assert all(r.text for r in reference[:2]) and reference[2].text == ""
@@ -69,8 +72,8 @@ def test_openvino_fp32_gives_onnxruntime_results(models_dir: Path, model: str, c
         np.testing.assert_allclose(got.logprobs or [], want.logprobs or [], rtol=1e-4, atol=1e-4)
 
 
-def test_compiled_model_cache_is_written_beside_the_weights(models_dir: Path, clips: list[Audio]) -> None:
-    model_dir = models_dir / "gigaam-v3-ctc"
+def test_compiled_model_cache_is_written_beside_the_weights(variants_dir: Path, clips: list[Audio]) -> None:
+    model_dir = variants_dir / "gigaam-v3-ctc"
     _recognize(model_dir, "gigaam-v3-ctc", OV_FP32, clips[:1])
     assert any((model_dir / CACHE_DIR).glob("*.blob"))
 
@@ -159,3 +162,23 @@ def test_without_nncf_a_missing_ir_is_a_clear_error(rnnt_dir: Path, monkeypatch:
     with pytest.raises(ir.Int8IrUnavailableError, match="convert"):
         ir.ensure_int8_ir(rnnt_dir, SOURCES)
     assert not (rnnt_dir / ir.IR_DIR).exists()
+
+
+def test_the_server_on_openvino_answers_as_on_onnxruntime_and_says_so(
+    server: LiveServer, make_server: Callable[..., LiveServer], audio_dir: Path
+) -> None:
+    """A real server with RUNTIME=openvino: same verbose_json as the ONNX Runtime fp32 server; /health
+    reports the runtime, device, precision and the reason."""
+    openvino_server = make_server(RUNTIME="openvino", PRECISION="fp32")
+    bodies = []
+    for live in (server, openvino_server):
+        with (audio_dir / "greeting.wav").open("rb") as f:
+            result = live.client().audio.transcriptions.create(
+                model="whisper-1", file=f, response_format="verbose_json", timestamp_granularities=["word"]
+            )
+        bodies.append(result.model_dump(exclude={"usage"}))
+    assert bodies[0]["text"] and bodies[1] == bodies[0]
+
+    engine = httpx.get(f"{openvino_server.url}/health").json()["engine"]
+    assert engine == {"runtime": "openvino", "device": "cpu", "precision": "fp32", "why": "RUNTIME=openvino"}
+    assert httpx.get(f"{server.url}/health").json()["engine"]["runtime"] == "onnxruntime"

@@ -8,14 +8,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from gigaam_api.longform.chunking import (
+from gigaam_api.vad.chunking import (
     FRAME_SECONDS,
     Chunk,
     ChunkingSettings,
     IncrementalChunker,
     plan_chunks,
 )
-from gigaam_api.longform.vad import FRAME_SAMPLES
+from gigaam_api.vad.silero import FRAME_SAMPLES
 
 Probs = npt.NDArray[np.float64]
 SETTINGS = ChunkingSettings()

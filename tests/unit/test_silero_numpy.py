@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from gigaam_api.longform.silero_numpy import (
+from gigaam_api.vad.silero_numpy import (
     _SHAPES,
     CONTEXT_SAMPLES,
     FRAME_SAMPLES,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from onnx_asr.adapters import TimestampedResultsAsrAdapter
-
-from gigaam_api.asr.catalog import MODELS
-from gigaam_api.config import Settings
+from gigaam_api.engines.gigaam.catalog import MODELS
 from gigaam_api.engines.runtime import RuntimeChoice, choose, probe
+
+if TYPE_CHECKING:
+    from onnx_asr.adapters import TimestampedResultsAsrAdapter
+
+    from gigaam_api.config import Settings
 
 
 def model_files(model_dir: Path, model: str, choice: RuntimeChoice) -> dict[str, Path]:

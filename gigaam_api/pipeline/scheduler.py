@@ -1,4 +1,4 @@
-"""Admission control and the single inference executor that interleaves jobs fairly.
+"""The single inference executor that interleaves jobs fairly.
 
 One worker thread runs every inference batch: ONNX Runtime's intra-op threads already use the
 cores, so two batches at once would only fight over them. Jobs queue batches; the worker picks
@@ -20,39 +20,6 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 log = logging.getLogger(__name__)
-
-
-class QueueFullError(Exception):
-    """More than MAX_QUEUE requests are admitted."""
-
-
-class Admission:
-    """Counts admitted requests (running + waiting) against a limit; cheap and lock-protected."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._count = 0
-        self._closed = False
-        self._lock = threading.Lock()
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    def enter(self) -> None:
-        with self._lock:
-            if self._closed or self._count >= self.limit:
-                raise QueueFullError
-            self._count += 1
-
-    def leave(self) -> None:
-        with self._lock:
-            self._count -= 1
-
-    def close(self) -> None:
-        """Stop admitting (shutdown): every later `enter` fails."""
-        with self._lock:
-            self._closed = True
 
 
 @dataclass(eq=False)

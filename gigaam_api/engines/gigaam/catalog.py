@@ -39,9 +39,6 @@ MODELS: dict[str, ModelSpec] = {
     )
 }
 
-DEFAULT_MODEL = "gigaam-v3-ctc"
-DEFAULT_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
-
 
 def canonical_model_name(value: str) -> str:
     """Accept `gigaam-v3-ctc`, `v3_ctc`, `V3-CTC`, `gigaam_v3_e2e_rnnt` ...; raise ValueError otherwise."""

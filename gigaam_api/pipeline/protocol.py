@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from gigaam_api.audio.spool import RequestFiles
+from gigaam_api.engines.base import Capabilities, EngineOptions
 from gigaam_api.transcript import Segment
 
 
@@ -25,6 +27,11 @@ class Run(Protocol):
     @property
     def duration(self) -> float | None: ...
 
+    @property
+    def language(self) -> str | None:
+        """The language the engine used or detected (ISO 639-1), once known."""
+        ...
+
     def events(self) -> AsyncIterator[RunEvent]: ...
 
     async def aclose(self) -> None: ...
@@ -32,11 +39,13 @@ class Run(Protocol):
 
 class Transcriber(Protocol):
     @property
-    def model_id(self) -> str: ...
+    def capabilities(self) -> Capabilities: ...
 
     @property
     def batches_run(self) -> int:
         """Inference batches run so far, across all requests (an observable for tests and ops)."""
         ...
 
-    async def start(self, upload: Path, pcm_path: Path) -> Run: ...
+    async def start(self, upload: Path, files: RequestFiles, options: EngineOptions) -> Run:
+        """Start decoding `upload` (its decoded audio goes into a new file of `files`); 400 if unusable."""
+        ...

@@ -23,8 +23,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from gigaam_api.asr.engine import SAMPLE_RATE
-from gigaam_api.longform.vad import FRAME_SAMPLES
+from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.vad.silero import FRAME_SAMPLES
 
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 MIN_CHUNK_SECONDS = 0.2  # GigaAM never emits a chunk this short or shorter

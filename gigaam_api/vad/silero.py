@@ -20,8 +20,8 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as rt
 
-from gigaam_api.asr.engine import SAMPLE_RATE
-from gigaam_api.longform.silero_numpy import SileroNumpy, SileroWeightsError
+from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.vad.silero_numpy import SileroNumpy, SileroWeightsError
 
 FRAME_SAMPLES = 512  # 32 ms at 16 kHz: one probability per frame
 CONTEXT_SAMPLES = 64  # the model sees the tail of the previous frame before each frame

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from gigaam_api.asr.catalog import MODELS
+from gigaam_api.engines.base import WeightsUnavailableError
+from gigaam_api.engines.gigaam.catalog import MODELS
+
+if TYPE_CHECKING:
+    from gigaam_api.config import Settings
 
 log = logging.getLogger(__name__)
-
-
-class WeightsUnavailableError(Exception):
-    """The weights are not on disk and could not be fetched; the message tells the operator what to do."""
 
 
 def missing_files(model_dir: Path, model: str, quantization: str | None) -> list[str]:
@@ -75,4 +76,29 @@ def download(models_dir: Path, model: str, quantization: str | None) -> Path:
             f"the Hugging Face hub could not be reached ({type(exc).__name__}).",
         ) from exc
     log.info("downloaded %s", model)
+    return model_dir
+
+
+def ensure(settings: Settings) -> Path:
+    """The registry's entry point: see `ensure_weights`. Which files depends on the runtime choice
+    (ONNX Runtime int8 reads the hub's `.int8.onnx` files, everything else the fp32 ones)."""
+    from gigaam_api.engines.gigaam.loader import choose_runtime
+
+    quantization = choose_runtime(settings).onnx_quantization
+    return ensure_weights(settings.MODELS_DIR, settings.MODEL, quantization, offline=settings.OFFLINE)
+
+
+def fetch(settings: Settings) -> Path:
+    """The registry's entry point for `gigaam-api download`: fetch whatever is missing, and build the
+    int8 OpenVINO IR now if the runtime choice on this machine loads it."""
+    from gigaam_api.engines.gigaam.ir import ensure_int8_ir
+    from gigaam_api.engines.gigaam.loader import choose_runtime, fp32_onnx_files
+
+    choice = choose_runtime(settings)
+    model_dir = settings.model_dir
+    if missing_files(model_dir, settings.MODEL, choice.onnx_quantization):
+        download(settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization)
+    if choice.int8_ir:
+        seconds = ensure_int8_ir(model_dir, fp32_onnx_files(settings.MODEL))
+        log.info("int8 OpenVINO IR %s", "reused" if seconds is None else f"built in {seconds:.0f} s")
     return model_dir

@@ -1,0 +1,33 @@
+"""A request's options checked against what the serving engine declares it can do. Pure."""
+
+from __future__ import annotations
+
+from gigaam_api.api.form import TranscriptionOptions
+from gigaam_api.engines.base import Capabilities, EngineOptions
+from gigaam_api.errors import bad_request
+
+
+def engine_options(options: TranscriptionOptions, caps: Capabilities) -> EngineOptions:
+    """What the engine gets of the request; a 400 for anything it cannot honour (never a silent gap)."""
+    if options.language is not None and options.language not in caps.languages:
+        supported = ", ".join(sorted(caps.languages))
+        raise bad_request(
+            f"Unsupported language {options.language!r} for model {caps.model_id}: "
+            f"it transcribes {supported}.",
+            param="language",
+            code="unsupported_language",
+        )
+    wants_words = options.response_format == "verbose_json" and "word" in options.timestamp_granularities
+    if wants_words and not caps.word_timestamps:
+        raise bad_request(
+            f"Model {caps.model_id} gives no word timestamps: use timestamp_granularities=segment.",
+            param="timestamp_granularities",
+            code="unsupported_option",
+        )
+    if options.include_logprobs and not caps.token_logprobs:
+        raise bad_request(
+            f"Model {caps.model_id} gives no token log-probabilities: drop include=logprobs.",
+            param="include",
+            code="unsupported_option",
+        )
+    return EngineOptions(language=options.language, prompt=options.prompt)

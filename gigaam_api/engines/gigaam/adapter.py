@@ -1,0 +1,121 @@
+"""GigaAM behind the engine protocol: onnx-asr's recogniser in, words and token detail out.
+
+Everything peculiar to GigaAM stays here: the vocabulary (onnx-asr reports token texts, not ids),
+the `▁` word-start mark, the 40 ms output frame, the 30 s limit and the smallest analysis window.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnx_asr
+from onnx_asr.adapters import TimestampedResultsAsrAdapter
+
+from gigaam_api.config import Settings
+from gigaam_api.engines.base import SAMPLE_RATE, Capabilities, ChunkResult, EngineOptions
+from gigaam_api.engines.gigaam.catalog import MODELS
+from gigaam_api.engines.gigaam.loader import choose_runtime, load_recognizer
+from gigaam_api.transcript import Token, Word
+
+log = logging.getLogger(__name__)
+
+WORD_PIECE = "\u2581"  # the vocabulary's word-start mark; onnx-asr turns it into a space
+FRAME_SECONDS = 0.04  # 10 ms feature hop x subsampling 4
+MAX_CHUNK_SECONDS = 30.0
+# The log-mel window (20 ms): shorter audio holds no recognisable sound, and the feature
+# extractor cannot frame it, so it is transcribed as silence.
+MIN_SAMPLES = 320
+
+
+def read_vocab(path: Path) -> dict[str, int]:
+    """Token text (as onnx-asr reports it, word mark as a space) → token id."""
+    vocab: dict[str, int] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            token, token_id = line.rsplit(" ", 1)
+            vocab[token.replace(WORD_PIECE, " ")] = int(token_id)
+    return vocab
+
+
+def words_from_tokens(tokens: Sequence[Token], end: float) -> tuple[Word, ...]:
+    """Group tokens into words at word-start tokens (a leading space).
+
+    A word starts at its first token and ends where the next word starts or, for the last word,
+    one frame after its last token (capped at `end`, the chunk's length).
+    """
+    groups: list[list[Token]] = []
+    for tok in tokens:
+        if tok.text.startswith(" ") or not groups:
+            groups.append([])
+        if tok.text.strip():
+            groups[-1].append(tok)
+    groups = [g for g in groups if g]
+    words: list[Word] = []
+    for i, group in enumerate(groups):
+        start = group[0].start
+        stop = groups[i + 1][0].start if i + 1 < len(groups) else min(end, group[-1].start + FRAME_SECONDS)
+        text = "".join(t.text for t in group).strip()
+        words.append(Word(text, round(start, 3), round(max(stop, start), 3)))
+    return tuple(words)
+
+
+class GigaamEngine:
+    """Any GigaAM variant on any runtime: the runtime only changes the recogniser it is given."""
+
+    def __init__(
+        self, recognizer: TimestampedResultsAsrAdapter, vocab: dict[str, int], capabilities: Capabilities
+    ):
+        self._recognizer = recognizer
+        self._vocab = vocab
+        self._capabilities = capabilities
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    def transcribe_batch(
+        self, chunks: Sequence[npt.NDArray[np.float32]], options: EngineOptions
+    ) -> list[ChunkResult]:
+        del options  # Russian only, and GigaAM takes no prompt
+        audible = [i for i, chunk in enumerate(chunks) if len(chunk) >= MIN_SAMPLES]
+        results = [ChunkResult("", words=(), tokens=()) for _ in chunks]
+        if audible:
+            waveforms: list[str | Path | npt.NDArray[np.float32]] = [chunks[i] for i in audible]
+            recognized = self._recognizer.recognize(waveforms, sample_rate=SAMPLE_RATE)
+            for i, result in zip(audible, recognized, strict=True):
+                results[i] = self._convert(result, len(chunks[i]) / SAMPLE_RATE)
+        return results
+
+    def _convert(self, result: onnx_asr.asr.TimestampedResult, length: float) -> ChunkResult:
+        texts = result.tokens or []
+        times = result.timestamps or []
+        logprobs = result.logprobs or [0.0] * len(texts)
+        tokens = tuple(
+            Token(self._vocab.get(text, -1), text, float(start), float(lp))
+            for text, start, lp in zip(texts, times, logprobs, strict=False)
+        )
+        return ChunkResult(result.text, words=words_from_tokens(tokens, length), tokens=tokens, language="ru")
+
+
+def create(settings: Settings, model_dir: Path) -> GigaamEngine:
+    """The registry's factory: `model_dir` holds the hub repository's files for `settings.MODEL`."""
+    model = settings.MODEL
+    choice = choose_runtime(settings)
+    log.info("loading %s on %s", model, choice.describe())
+    recognizer = load_recognizer(model_dir, model, choice, settings.NUM_THREADS)
+    capabilities = Capabilities(
+        model_id=model,
+        max_chunk_seconds=MAX_CHUNK_SECONDS,
+        languages=frozenset({"ru"}),
+        word_timestamps=True,
+        token_logprobs=True,
+        device=choice.device,
+        runtime=choice.runtime,
+        precision=choice.precision,
+        detail=choice.reason,
+    )
+    return GigaamEngine(recognizer, read_vocab(model_dir / MODELS[model].vocab), capabilities)

@@ -1,1 +1,0 @@
-"""Long-form transcription: speech probabilities (vad), chunk boundaries (chunking), and the pipeline."""

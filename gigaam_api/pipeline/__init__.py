@@ -1,0 +1,1 @@
+"""From an upload to segments: decoding, speech chunks, batching and the shared inference scheduler."""

@@ -1,0 +1,239 @@
+"""One transcription, from upload to segments, each yielded as soon as it is ready.
+
+A decoder thread turns the upload into a 16 kHz PCM spool on disk. Audio that fits in one direct
+inference (up to DIRECT_MAX_SECONDS, capped at the engine's longest chunk) is one interactive job;
+longer audio goes through the VAD thread, whose chunks are batched and run on the shared scheduler
+while decoding and VAD carry on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import threading
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Protocol
+
+from gigaam_api.audio.decode import AudioDecodeError, DecodeCancelledError, decode_to_pcm
+from gigaam_api.audio.pcm import PcmSpool
+from gigaam_api.audio.spool import RequestFiles
+from gigaam_api.config import Settings
+from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
+from gigaam_api.errors import bad_request
+from gigaam_api.pipeline.batching import batch_length
+from gigaam_api.pipeline.feed import ThreadFeed
+from gigaam_api.pipeline.protocol import Progress, RunEvent
+from gigaam_api.pipeline.scheduler import InferenceScheduler, Job
+from gigaam_api.pipeline.speech import SpeechDetector, speech_chunks
+from gigaam_api.transcript import Segment, build_segment
+from gigaam_api.vad.chunking import Chunk, ChunkingSettings
+
+MAX_BATCHES_IN_FLIGHT = 2  # one running, one queued: the executor never idles on our account
+
+
+@dataclass(frozen=True, slots=True)
+class RunParts:
+    """What every run shares: settings, the engine, the speech detector and the scheduler."""
+
+    settings: Settings
+    engine: ASREngine
+    vad: SpeechDetector
+    scheduler: InferenceScheduler
+
+    @property
+    def direct_max_samples(self) -> int:
+        limit = min(self.settings.DIRECT_MAX_SECONDS, self.engine.capabilities.max_chunk_seconds)
+        return int(limit * SAMPLE_RATE)
+
+    def chunking(self) -> ChunkingSettings:
+        s = self.settings
+        return ChunkingSettings(
+            threshold=s.VAD_THRESHOLD,
+            neg_threshold=s.VAD_NEG_THRESHOLD,
+            min_speech_ms=s.VAD_MIN_SPEECH_MS,
+            min_silence_ms=s.VAD_MIN_SILENCE_MS,
+            speech_pad_ms=s.VAD_SPEECH_PAD_MS,
+            min_s=min(s.VAD_MIN, self.engine.capabilities.max_chunk_seconds),
+            max_s=min(s.VAD_MAX, self.engine.capabilities.max_chunk_seconds),
+            hard_max_s=min(s.VAD_HARD_MAX, self.engine.capabilities.max_chunk_seconds),
+        )
+
+
+class Run:
+    """One transcription in progress. `begin()` once, iterate `events()` once; always `aclose()`."""
+
+    def __init__(self, parts: RunParts, upload: Path, files: RequestFiles, options: EngineOptions) -> None:
+        self._parts = parts
+        self._upload = upload
+        self._options = options
+        self._pcm = PcmSpool(files.new(".pcm"))
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._job: Job | None = None
+        self._language: str | None = options.language
+
+    @property
+    def duration(self) -> float | None:
+        total = self._pcm.total
+        return None if total is None else total / SAMPLE_RATE
+
+    @property
+    def language(self) -> str | None:
+        return self._language
+
+    async def begin(self) -> None:
+        """Start decoding; return once the audio is known to be usable (else raise a 400 APIError)."""
+        self._spawn(self._decode, "decode")
+        await asyncio.to_thread(self._pcm.wait_for, self._parts.direct_max_samples + 1)
+        self._raise_decode_error()
+        self._job = self._parts.scheduler.open_job(interactive=self._pcm.finished)
+
+    def _decode(self) -> None:
+        # A decode error is recorded in the spool; the consumer turns it into a 400 or an SSE error.
+        with contextlib.suppress(AudioDecodeError, DecodeCancelledError):
+            decode_to_pcm(
+                self._upload,
+                self._pcm,
+                max_seconds=self._parts.settings.MAX_AUDIO_SECONDS,
+                should_stop=self._stop.is_set,
+            )
+
+    def _raise_decode_error(self) -> None:
+        error = self._pcm.error
+        if isinstance(error, AudioDecodeError):
+            raise bad_request(str(error), param="file") from None
+        if error is not None:
+            raise error
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        context = contextvars.copy_context()  # the thread's log lines keep the request id
+        thread = threading.Thread(target=context.run, args=(target,), name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    async def events(self) -> AsyncGenerator[RunEvent, None]:
+        assert self._job is not None, "begin() first"
+        batches: _Batches
+        if self._job.interactive:
+            batches = _DirectBatches(self._pcm.total or 0)
+        else:
+            feed: ThreadFeed[Chunk] = ThreadFeed(
+                partial(speech_chunks, self._pcm, self._parts.vad, self._parts.chunking(), self._stop), "vad"
+            )
+            self._threads.append(feed.thread)
+            limit = int(self._parts.settings.BATCH_SECONDS * SAMPLE_RATE)
+            batches = _SpeechBatches(feed, limit, self._raise_decode_error)
+        async for event in self._transcribe(batches):
+            yield event
+
+    async def _transcribe(self, batches: _Batches) -> AsyncIterator[RunEvent]:
+        """Keep up to MAX_BATCHES_IN_FLIGHT batches on the scheduler; yield results in order."""
+        inflight: deque[tuple[list[Chunk], asyncio.Future[list[ChunkResult]]]] = deque()
+        seg_id = 0
+        try:
+            while True:
+                # With results due, take only batches that need no waiting on the VAD.
+                while len(inflight) < MAX_BATCHES_IN_FLIGHT and (not inflight or batches.available()):
+                    batch = await batches.next()
+                    if batch is None:
+                        break
+                    inflight.append((batch, self._infer(batch)))
+                if not inflight:
+                    return
+                batch, future = inflight.popleft()
+                for chunk, result in zip(batch, await future, strict=True):
+                    segment = self._segment(seg_id, chunk, result)
+                    if segment.text:
+                        seg_id += 1
+                        yield segment
+                yield Progress(batch[-1].end / SAMPLE_RATE, self.duration)
+        finally:
+            for _, future in inflight:
+                future.cancel()
+
+    def _infer(self, chunks: Sequence[Chunk]) -> asyncio.Future[list[ChunkResult]]:
+        assert self._job is not None
+        work = partial(self._run_batch, chunks)
+        future: Future[list[ChunkResult]] = self._parts.scheduler.submit(self._job, work)
+        return asyncio.wrap_future(future)
+
+    def _run_batch(self, chunks: Sequence[Chunk]) -> list[ChunkResult]:
+        """Runs on the inference thread: read just this batch's audio from the spool, then infer."""
+        audio = [self._pcm.read(c.start, c.end) for c in chunks]
+        return self._parts.engine.transcribe_batch(audio, self._options)
+
+    def _segment(self, seg_id: int, chunk: Chunk, result: ChunkResult) -> Segment:
+        if result.language:
+            self._language = result.language
+        return build_segment(
+            seg_id,
+            result.text,
+            start=chunk.start / SAMPLE_RATE,
+            end=min(chunk.end, self._pcm.available) / SAMPLE_RATE,  # the last chunk ends frame-aligned
+            words=result.words,
+            tokens=result.tokens,
+        )
+
+    async def aclose(self) -> None:
+        """Cancel whatever is still running and wait for this run's threads to let go of its files."""
+        self._stop.set()
+        if self._job is not None:
+            self._parts.scheduler.close_job(self._job)
+        threads, self._threads = self._threads, []
+        for thread in threads:
+            await asyncio.to_thread(thread.join)
+        self._pcm.close()
+
+
+class _Batches(Protocol):
+    def available(self) -> bool:
+        """Whether `next()` would return without waiting."""
+        ...
+
+    async def next(self) -> list[Chunk] | None:
+        """The next batch; None when there are no more."""
+        ...
+
+
+class _DirectBatches:
+    """The whole (short) audio as one batch of one chunk."""
+
+    def __init__(self, total_samples: int) -> None:
+        self._batch: list[Chunk] | None = [Chunk(0, total_samples)]
+
+    def available(self) -> bool:
+        return True
+
+    async def next(self) -> list[Chunk] | None:
+        batch, self._batch = self._batch, None
+        return batch
+
+
+class _SpeechBatches:
+    """Consecutive speech chunks from the VAD thread, as many as are ready and fit in `limit` samples."""
+
+    def __init__(self, feed: ThreadFeed[Chunk], limit: int, check_decoding: Callable[[], None]) -> None:
+        self._feed = feed
+        self._limit = limit
+        self._check_decoding = check_decoding
+        self._ready: deque[Chunk] = deque()
+
+    def available(self) -> bool:
+        self._ready.extend(self._feed.ready())
+        return bool(self._ready) or self._feed.ended
+
+    async def next(self) -> list[Chunk] | None:
+        if not self._ready:
+            first = await self._feed.next()
+            if first is None:
+                self._check_decoding()  # the VAD stops early when decoding fails: report why
+                return None
+            self._ready.append(first)
+        self._ready.extend(self._feed.ready())
+        return [self._ready.popleft() for _ in range(batch_length(self._ready, self._limit))]

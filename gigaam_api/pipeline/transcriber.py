@@ -1,0 +1,31 @@
+"""The transcription service the HTTP layer talks to: starts runs on the shared engine and scheduler."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gigaam_api.audio.spool import RequestFiles
+from gigaam_api.engines.base import Capabilities, EngineOptions
+from gigaam_api.pipeline.run import Run, RunParts
+
+
+class Transcriber:
+    def __init__(self, parts: RunParts) -> None:
+        self._parts = parts
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._parts.engine.capabilities
+
+    @property
+    def batches_run(self) -> int:
+        return self._parts.scheduler.batches_run
+
+    async def start(self, upload: Path, files: RequestFiles, options: EngineOptions) -> Run:
+        run = Run(self._parts, upload, files, options)
+        try:
+            await run.begin()
+        except BaseException:
+            await run.aclose()
+            raise
+        return run

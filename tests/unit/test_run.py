@@ -1,0 +1,203 @@
+"""One run through the pipeline with a fake engine and a fake speech detector (real decoding and spool).
+
+The fake engine names each chunk by its length, so the tests can see exactly which audio reached it;
+the fake detector calls a frame speech when it is loud. Cancellation is forced with a permit per batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from gigaam_api.audio.spool import SpoolDir
+from gigaam_api.config import Settings, load_settings
+from gigaam_api.engines.base import SAMPLE_RATE, Capabilities, ChunkResult, EngineOptions
+from gigaam_api.errors import APIError
+from gigaam_api.pipeline.protocol import Progress, RunEvent
+from gigaam_api.pipeline.run import RunParts
+from gigaam_api.pipeline.scheduler import InferenceScheduler
+from gigaam_api.pipeline.transcriber import Transcriber
+from gigaam_api.transcript import Segment, Word
+from tests.fixtures.speech import write_wav
+
+FRAME = 512
+WAIT = 10
+
+
+class LoudFrames:
+    """A speech detector for tests: a frame is speech when its peak is above 0.1."""
+
+    warmup_samples = 0
+
+    def probabilities(
+        self, audio: npt.NDArray[np.float32], *, warmup: npt.NDArray[np.float32] | None = None
+    ) -> npt.NDArray[np.float32]:
+        frames = -(-len(audio) // FRAME)
+        padded = np.zeros(frames * FRAME, np.float32)
+        padded[: len(audio)] = audio
+        loud: npt.NDArray[np.float32] = (np.abs(padded.reshape(frames, FRAME)).max(axis=1) > 0.1).astype(
+            np.float32
+        )
+        return loud
+
+
+class LengthEngine:
+    """Answers `n<samples>` for each chunk, with one word spanning it; optionally one permit per batch."""
+
+    def __init__(self, *, permits: threading.Semaphore | None = None) -> None:
+        self.permits = permits
+        self.batches: list[list[int]] = []
+        self.options: list[EngineOptions] = []
+        self.capabilities = Capabilities(
+            model_id="fake",
+            max_chunk_seconds=30,
+            languages=frozenset({"ru"}),
+            word_timestamps=True,
+            token_logprobs=False,
+            device="cpu",
+            runtime="none",
+            precision="fp32",
+        )
+
+    def transcribe_batch(
+        self, chunks: Sequence[npt.NDArray[np.float32]], options: EngineOptions
+    ) -> list[ChunkResult]:
+        if self.permits is not None:
+            assert self.permits.acquire(timeout=WAIT)
+        self.batches.append([len(c) for c in chunks])
+        self.options.append(options)
+        results = []
+        for chunk in chunks:
+            length = len(chunk) / SAMPLE_RATE
+            results.append(
+                ChunkResult(f"n{len(chunk)}", words=(Word(f"n{len(chunk)}", 0.0, length),), language="ru")
+            )
+        return results
+
+
+def tone_and_pauses(path: Path, speech_seconds: Sequence[float], pause: float = 1.0) -> Path:
+    """Loud stretches separated by silence; returns the WAV's path."""
+    parts = []
+    for seconds in speech_seconds:
+        t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+        parts.append(0.5 * np.sin(2 * np.pi * 220 * t))
+        parts.append(np.zeros(int(pause * SAMPLE_RATE)))
+    return write_wav(path, np.concatenate(parts).astype(np.float32))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(_env_file=None, MODELS_DIR=tmp_path / "models", SPOOL_DIR=tmp_path / "spool")
+
+
+@pytest.fixture
+def scheduler() -> Iterator[InferenceScheduler]:
+    s = InferenceScheduler()
+    yield s
+    s.stop()
+
+
+async def collect(
+    transcriber: Transcriber, upload: Path, spool: SpoolDir, options: EngineOptions
+) -> list[RunEvent]:
+    with spool.files() as files:
+        run = await transcriber.start(upload, files, options)
+        try:
+            return [event async for event in run.events()]
+        finally:
+            await run.aclose()
+
+
+def test_short_audio_is_one_direct_inference(
+    settings: Settings, scheduler: InferenceScheduler, tmp_path: Path
+) -> None:
+    engine = LengthEngine()
+    transcriber = Transcriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    upload = tone_and_pauses(tmp_path / "short.wav", [3.0])
+
+    events = asyncio.run(
+        collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions(language="ru"))
+    )
+
+    total = 4 * SAMPLE_RATE
+    assert engine.batches == [[total]]
+    assert engine.options == [EngineOptions(language="ru")]
+    (segment, progress) = events
+    assert isinstance(segment, Segment)
+    assert (segment.start, segment.end, segment.text) == (0.0, 4.0, f"n{total}")
+    assert segment.words == (Word(f"n{total}", 0.0, 4.0),)
+    assert progress == Progress(4.0, 4.0)
+
+
+def test_long_audio_goes_through_speech_chunks_in_order(
+    settings: Settings, scheduler: InferenceScheduler, tmp_path: Path
+) -> None:
+    engine = LengthEngine()
+    transcriber = Transcriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    upload = tone_and_pauses(tmp_path / "long.wav", [8.0] * 8)  # 72 s
+
+    events = asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))
+
+    segments = [e for e in events if isinstance(e, Segment)]
+    progress = [e for e in events if isinstance(e, Progress)]
+    assert len(engine.batches) >= 3  # chunks of 15-22 s: several batches
+    assert [s.id for s in segments] == list(range(len(segments)))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(segments))
+    assert all(15 <= s.end - s.start <= 22.5 for s in segments[:-1])
+    lengths = [n for batch in engine.batches for n in batch]
+    assert [s.text for s in segments] == [f"n{n}" for n in lengths]
+    # Words arrive chunk-relative and leave shifted to the segment, clipped to its end.
+    assert all(s.words[0].start == s.start and s.words[0].end <= s.end for s in segments)
+    assert [p.processed_seconds for p in progress] == sorted(p.processed_seconds for p in progress)
+    assert progress[-1].total_seconds == 72.0
+
+
+def test_closing_a_run_stops_its_batches(
+    settings: Settings, scheduler: InferenceScheduler, tmp_path: Path
+) -> None:
+    permits = threading.Semaphore(0)
+    engine = LengthEngine(permits=permits)
+    transcriber = Transcriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    upload = tone_and_pauses(tmp_path / "long.wav", [8.0] * 12)  # 108 s: at least 5 batches
+
+    async def first_segment_then_close() -> None:
+        with SpoolDir(tmp_path / "spool").files() as files:
+            run = await transcriber.start(upload, files, EngineOptions())
+            events = run.events()
+            permits.release()  # exactly one batch may run
+            first = await anext(events)
+            assert isinstance(first, Segment)
+            await events.aclose()
+            await run.aclose()
+
+    asyncio.run(first_segment_then_close())
+    for _ in range(10):  # whatever was still queued would now be free to run; it must not
+        permits.release()
+    done = threading.Event()
+    job = scheduler.open_job(interactive=False)
+    scheduler.submit(job, done.set).result(timeout=WAIT)  # the worker has drained its queue
+
+    assert len(engine.batches) <= 2  # the one released, plus at most the one that was already running
+
+
+def test_undecodable_upload_is_a_400_before_any_batch(
+    settings: Settings, scheduler: InferenceScheduler, tmp_path: Path
+) -> None:
+    engine = LengthEngine()
+    transcriber = Transcriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    upload = tmp_path / "garbage.wav"
+    upload.write_bytes(b"RIFF" + bytes(range(256)) * 8)
+
+    with pytest.raises(APIError) as info:
+        asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))
+
+    assert info.value.status == 400
+    assert engine.batches == []
+    assert list((tmp_path / "spool").iterdir()) == []

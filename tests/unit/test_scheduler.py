@@ -1,0 +1,140 @@
+"""The inference scheduler: interactive first, round-robin, cancelled work never runs, stop cancels.
+
+Every test holds the worker on a gate so that the queue is set up before anything runs; the order
+of execution is then a property of the scheduler alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError, Future
+
+import pytest
+
+from gigaam_api.pipeline.scheduler import InferenceScheduler, Job
+
+WAIT = 10  # seconds: a generous bound on thread hand-offs, never a timing assertion
+
+
+@pytest.fixture
+def scheduler() -> Iterator[InferenceScheduler]:
+    s = InferenceScheduler()
+    yield s
+    s.stop()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.ran: list[str] = []
+        self.gate = threading.Event()
+        self.holding = threading.Event()
+
+    def hold(self) -> Callable[[], str]:
+        """Work that blocks the worker until the gate opens."""
+
+        def work() -> str:
+            self.holding.set()
+            assert self.gate.wait(WAIT)
+            self.ran.append("hold")
+            return "hold"
+
+        return work
+
+    def work(self, name: str) -> Callable[[], str]:
+        def run() -> str:
+            self.ran.append(name)
+            return name
+
+        return run
+
+
+def hold_worker(scheduler: InferenceScheduler, recorder: Recorder) -> Future[str]:
+    blocker = scheduler.open_job(interactive=False)
+    future = scheduler.submit(blocker, recorder.hold())
+    assert recorder.holding.wait(WAIT)
+    return future
+
+
+def wait_all(futures: list[Future[str]]) -> None:
+    for future in futures:
+        future.result(timeout=WAIT)
+
+
+def test_interactive_jobs_go_before_queued_long_work(scheduler: InferenceScheduler) -> None:
+    rec = Recorder()
+    held = hold_worker(scheduler, rec)
+    long_job = scheduler.open_job(interactive=False)
+    futures = [scheduler.submit(long_job, rec.work(f"long{i}")) for i in range(3)]
+    short_job = scheduler.open_job(interactive=True)
+    futures.append(scheduler.submit(short_job, rec.work("short")))
+
+    rec.gate.set()
+    wait_all([held, *futures])
+
+    assert rec.ran == ["hold", "short", "long0", "long1", "long2"]
+
+
+def test_jobs_of_one_class_take_turns(scheduler: InferenceScheduler) -> None:
+    rec = Recorder()
+    held = hold_worker(scheduler, rec)
+    a, b = scheduler.open_job(interactive=False), scheduler.open_job(interactive=False)
+    futures = [
+        scheduler.submit(job, rec.work(f"{name}{i}")) for i in range(2) for job, name in ((a, "a"), (b, "b"))
+    ]
+
+    rec.gate.set()
+    wait_all([held, *futures])
+
+    assert rec.ran == ["hold", "a0", "b0", "a1", "b1"]
+
+
+def test_a_closed_job_never_runs_its_queued_work(scheduler: InferenceScheduler) -> None:
+    rec = Recorder()
+    held = hold_worker(scheduler, rec)
+    job: Job = scheduler.open_job(interactive=False)
+    queued = [scheduler.submit(job, rec.work(f"x{i}")) for i in range(3)]
+    other = scheduler.open_job(interactive=False)
+    after = scheduler.submit(other, rec.work("other"))
+
+    scheduler.close_job(job)
+    late = scheduler.submit(job, rec.work("late"))
+    rec.gate.set()
+    wait_all([held, after])
+
+    assert rec.ran == ["hold", "other"]
+    assert all(f.cancelled() for f in [*queued, late])
+
+
+def test_stop_cancels_queued_work_and_ends_the_worker() -> None:
+    scheduler = InferenceScheduler()
+    rec = Recorder()
+    held = hold_worker(scheduler, rec)
+    job = scheduler.open_job(interactive=False)
+    queued = scheduler.submit(job, rec.work("queued"))
+
+    stopper = threading.Thread(target=scheduler.stop)
+    stopper.start()
+    rec.gate.set()
+    stopper.join(WAIT)
+
+    assert not stopper.is_alive()
+    assert held.result(timeout=WAIT) == "hold"  # the running batch finishes
+    with pytest.raises(CancelledError):
+        queued.result(timeout=WAIT)
+    assert rec.ran == ["hold"]
+    assert scheduler.submit(job, rec.work("after stop")).cancelled()
+
+
+def test_a_failing_batch_fails_its_future_only(scheduler: InferenceScheduler) -> None:
+    def boom() -> str:
+        raise RuntimeError("engine failed")
+
+    job = scheduler.open_job(interactive=False)
+    failed = scheduler.submit(job, boom)
+    fine = scheduler.submit(job, lambda: "ok")
+
+    with pytest.raises(RuntimeError, match="engine failed"):
+        failed.result(timeout=WAIT)
+    assert fine.result(timeout=WAIT) == "ok"
+    assert scheduler.batches_run == 2
