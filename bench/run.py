@@ -159,20 +159,27 @@ def main() -> None:
     parser.add_argument(
         "--configs", default="", help="comma-separated configurations (default: all this CPU runs)"
     )
+    parser.add_argument("--batches", default="1,2,4,8", help="batch sizes for the limit")
+    parser.add_argument("--long-minutes", type=float, default=60, help="the long recording (smoke runs: 3)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.json")
     args = parser.parse_args()
 
     cache = cache_dir()
     built = ensure_model(cache)
     models_dir = built.path.parent
-    files = {"10min": recording(cache, 10), "1h": recording(cache, 60), "10s": recording(cache, 10 / 60)}
+    files = {
+        "10min": recording(cache, 10),
+        "1h": recording(cache, args.long_minutes),
+        "10s": recording(cache, 10 / 60),
+    }
     report: Report = {
         "machine": machine_info(args.threads),
         "command": " ".join(["make bench", *sys.argv[1:]]),
     }
 
     print("== limit: raw engine throughput per runtime x precision, 20-s chunks", flush=True)
-    report["limit"] = limit.run(threads=args.threads, runs=args.runs, cache=cache)
+    batches = [int(b) for b in args.batches.split(",")]
+    report["limit"] = limit.run(threads=args.threads, batches=batches, runs=args.runs, cache=cache)
     measured = [r["label"] for r in report["limit"]["results"]]
     labels = [c for c in args.configs.split(",") if c] or measured
     default = report["limit"]["auto"]
