@@ -61,8 +61,20 @@ def _child(model_dir: Path, config: BenchConfig, *, threads: int, batches: list[
             }
         )
     result["points"] = points
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    result["peak_rss_mb"] = round(_peak_rss_kib() / 1024)
     return result
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak RSS. Linux's ru_maxrss survives fork+exec (it would report the parent's),
+    so prefer VmHWM, which belongs to this address space."""
+    try:
+        for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _in_child(label: str, model_dir: Path, *, threads: int, batches: list[int], runs: int) -> dict[str, Any]:
