@@ -33,17 +33,17 @@ class OpenVinoSession:
     """An OpenVINO compiled model behind `onnxruntime.InferenceSession.run`'s signature."""
 
     def __init__(self, compiled: ov.CompiledModel) -> None:
-        self._compiled = compiled
         self._request = compiled.create_infer_request()
         self._dtypes = {
             name: port.get_element_type().to_dtype() for port in compiled.inputs for name in port.names
         }
+        self._outputs = {name: port for port in compiled.outputs for name in port.names}
 
     def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[npt.NDArray[Any]]:
         # onnx-asr feeds the RNN-T decoder a nested list; OpenVINO wants arrays of the port's type.
         inputs = {name: np.asarray(value, dtype=self._dtypes[name]) for name, value in feeds.items()}
         results = self._request.infer(inputs)  # copies the outputs: the decoder keeps them across steps
-        return [results[self._compiled.output(name)] for name in output_names]
+        return [results[self._outputs[name]] for name in output_names]
 
 
 def compile_options(choice: RuntimeChoice, num_threads: int) -> dict[str, Any]:
