@@ -6,29 +6,40 @@ import asyncio
 import logging
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from gigaam_api import __version__
 from gigaam_api.api import health, models, transcriptions
+from gigaam_api.api import metrics as api_metrics
 from gigaam_api.api.admission import Admission
 from gigaam_api.api.errors import install_error_handlers
 from gigaam_api.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
+from gigaam_api.api.shutdown import GracefulShutdown, ShutdownMiddleware
 from gigaam_api.api.state import AppState
-from gigaam_api.audio.spool import SpoolDir
+from gigaam_api.api.transcriptions import spool_full
+from gigaam_api.audio.spool import SpoolDir, SpoolFullError, remove_stale
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.engines.base import ASREngine
+from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.protocol import Transcriber
 
 log = logging.getLogger(__name__)
 
-TranscriberFactory = Callable[[Settings], tuple[Transcriber, Callable[[], None]]]
+TranscriberFactory = Callable[[Settings, Metrics], tuple[Transcriber, Callable[[], None]]]
 
 
 def build_transcriber(
-    settings: Settings, *, wrap_engine: Callable[[ASREngine], ASREngine] | None = None
+    settings: Settings,
+    metrics: Metrics | None = None,
+    *,
+    wrap_engine: Callable[[ASREngine], ASREngine] | None = None,
 ) -> tuple[Transcriber, Callable[[], None]]:
     """Fetch weights if needed, load the engine and VAD; return the transcriber and its shutdown.
 
@@ -38,14 +49,24 @@ def build_transcriber(
     from gigaam_api.pipeline.run import RunParts
     from gigaam_api.pipeline.scheduler import InferenceScheduler
     from gigaam_api.pipeline.transcriber import Transcriber as PipelineTranscriber
+    from gigaam_api.pipeline.unloadable import UnloadableEngine
     from gigaam_api.vad.silero import SileroVad
 
-    engine = create_engine(settings)
-    if wrap_engine is not None:
-        engine = wrap_engine(engine)
-    scheduler = InferenceScheduler()
-    parts = RunParts(settings, engine, SileroVad(num_threads=1), scheduler)
-    return PipelineTranscriber(parts), scheduler.stop
+    metrics = metrics or Metrics()
+    loaded = create_engine(settings)
+    model_loaded = metrics.model_loaded.labels(loaded.capabilities.model_id)
+    unloadable = UnloadableEngine(
+        partial(create_engine, settings), loaded, on_state=lambda state: model_loaded.set(state == "loaded")
+    )
+    engine: ASREngine = unloadable if wrap_engine is None else wrap_engine(unloadable)
+    scheduler = InferenceScheduler(
+        on_batch=metrics.batch_seconds.labels(loaded.capabilities.model_id).observe,
+        on_first_batch=metrics.queue_wait.observe,
+        idle_seconds=settings.IDLE_UNLOAD_SECONDS,
+        on_idle=unloadable.unload,
+    )
+    parts = RunParts(settings, engine, SileroVad(num_threads=1), scheduler, on_finished=metrics.finished)
+    return PipelineTranscriber(parts, model_state=lambda: unloadable.state), scheduler.stop
 
 
 def _exit_process() -> None:
@@ -61,15 +82,19 @@ def create_app(
     """`on_fatal` is called when the model cannot be loaded: a server without a model must not linger."""
     settings = settings or load_settings()
     state = AppState(
-        settings=settings, admission=Admission(settings.MAX_QUEUE), spool=SpoolDir(settings.SPOOL_DIR)
+        settings=settings,
+        admission=Admission(settings.MAX_QUEUE),
+        spool=SpoolDir.claim(settings.SPOOL_DIR, max_bytes=settings.spool_max_bytes),
+        shutdown=GracefulShutdown(settings.SHUTDOWN_GRACE_SECONDS),
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        removed = state.spool.cleanup_stale()
+        removed = remove_stale(settings.SPOOL_DIR)
         if removed:
-            log.info("removed %d stale spool file(s) from %s", removed, settings.SPOOL_DIR)
-        loader = asyncio.ensure_future(_load(state, factory, on_fatal))
+            log.info("removed %d leftover(s) of stopped instances from %s", removed, settings.SPOOL_DIR)
+        state.shutdown.bind(asyncio.get_running_loop())
+        loader = asyncio.ensure_future(_load(state, metrics, factory, on_fatal))
         try:
             yield
         finally:
@@ -77,21 +102,36 @@ def create_app(
             loader.cancel()
             if state.stop_engine is not None:
                 await asyncio.to_thread(state.stop_engine)
+            state.spool.close()
 
     app = FastAPI(
         title="gigaam-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
     )
     app.state.gigaam = state
+    metrics = Metrics()
+    metrics.watch(queue_length=lambda: state.admission.count, spool_bytes=lambda: state.spool.used_bytes)
+    app.state.metrics = metrics
     install_error_handlers(app)
+    app.add_exception_handler(SpoolFullError, _spool_full)
     app.include_router(transcriptions.router)
     app.include_router(models.router)
     app.include_router(health.router)
+    app.include_router(api_metrics.router)
+    app.add_middleware(ShutdownMiddleware, shutdown=state.shutdown)
     app.add_middleware(BearerAuthMiddleware, keys=settings.API_KEY)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(api_metrics.MetricsMiddleware, metrics=metrics)  # outermost: sees every final status
     return app
 
 
-async def _load(state: AppState, factory: TranscriberFactory, on_fatal: Callable[[], None]) -> None:
+async def _spool_full(_: Request, exc: Exception) -> Response:
+    error = spool_full()
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+async def _load(
+    state: AppState, metrics: Metrics, factory: TranscriberFactory, on_fatal: Callable[[], None]
+) -> None:
     settings = state.settings
     log.info(
         "loading %s (RUNTIME=%s DEVICE=%s PRECISION=%s, %d threads)",
@@ -102,7 +142,8 @@ async def _load(state: AppState, factory: TranscriberFactory, on_fatal: Callable
         settings.NUM_THREADS,
     )
     try:
-        transcriber, stop = await asyncio.to_thread(factory, settings)
+        began = time.monotonic()
+        transcriber, stop = await asyncio.to_thread(factory, settings, metrics)
     except Exception as exc:
         state.load_error = str(exc)
         log.critical("%s", exc)
@@ -110,6 +151,9 @@ async def _load(state: AppState, factory: TranscriberFactory, on_fatal: Callable
         return
     state.stop_engine = stop
     state.transcriber = transcriber
+    model = transcriber.capabilities.model_id
+    metrics.model_load_seconds.labels(model).set(time.monotonic() - began)
+    metrics.model_loaded.labels(model).set(1)
     caps = transcriber.capabilities
     log.info(
         "ready: serving %s on %s (%s, %s)%s",

@@ -4,23 +4,51 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import sys
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from gigaam_api.config import ConfigError, Settings, load_settings
 from gigaam_api.formats.render import ResponseFormat
 from gigaam_api.logs import configure_logging
 
+if TYPE_CHECKING:
+    from gigaam_api.app import TranscriberFactory
 
-def _serve(settings: Settings) -> int:
+
+def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
     import uvicorn
 
-    from gigaam_api.app import create_app
+    from gigaam_api.api.shutdown import SETTLE_SECONDS, GracefulShutdown
+    from gigaam_api.app import build_transcriber, create_app
     from gigaam_api.engines.base import WeightsUnavailableError
     from gigaam_api.engines.gigaam.ir import Int8IrUnavailableError
     from gigaam_api.engines.registry import ensure_weights
     from gigaam_api.engines.runtime import RuntimeSelectionError
+
+    class GracefulServer(uvicorn.Server):
+        """The first SIGTERM/SIGINT drains (`GracefulShutdown`) before uvicorn stops; a second forces it.
+
+        uvicorn's own handler would re-raise the signal at exit (status -15); a drained exit is status 0.
+        """
+
+        def __init__(self, config: uvicorn.Config, shutdown: GracefulShutdown) -> None:
+            super().__init__(config)
+            self._shutdown = shutdown
+            self._draining = False
+
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            if self._draining or self.should_exit:
+                super().handle_exit(sig, frame)
+                return
+            self._draining = True
+            self._shutdown.begin(self.stop)
+
+        def stop(self) -> None:
+            self.should_exit = True
 
     try:  # fetch (or find) the weights before binding the port: a missing model is a start-up error
         ensure_weights(settings)
@@ -33,15 +61,16 @@ def _serve(settings: Settings) -> int:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(settings, on_fatal=stop_serving)
+    app = create_app(settings, factory=factory or build_transcriber, on_fatal=stop_serving)
     config = uvicorn.Config(
         app,
         host=settings.HOST,
         port=settings.PORT,
         log_config=None,
-        timeout_graceful_shutdown=int(settings.SHUTDOWN_GRACE_SECONDS),
+        # Only a backstop: requests are drained before uvicorn's own shutdown begins.
+        timeout_graceful_shutdown=math.ceil(settings.SHUTDOWN_GRACE_SECONDS + SETTLE_SECONDS),
     )
-    server = uvicorn.Server(config)
+    server = GracefulServer(config, app.state.gigaam.shutdown)
     server.run()
     error = app.state.gigaam.load_error
     if error:
@@ -78,7 +107,7 @@ def _transcribe(settings: Settings, path: Path, fmt: ResponseFormat) -> int:
     async def run() -> int:
         transcriber, stop = build_transcriber(settings)
         try:
-            with SpoolDir(settings.SPOOL_DIR).files() as files:
+            with SpoolDir.claim(settings.SPOOL_DIR) as spool, spool.files() as files:
                 job = await transcriber.start(path, files, EngineOptions())
                 try:
                     segments = [e async for e in job.events() if isinstance(e, Segment)]
@@ -98,7 +127,8 @@ def _transcribe(settings: Settings, path: Path, fmt: ResponseFormat) -> int:
     return asyncio.run(run())
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, factory: TranscriberFactory | None = None) -> int:
+    """`factory` replaces the transcriber `serve` builds (tests use it to hold the engine at a gate)."""
     # numpy (VAD front end, features) stays on one thread: ONNX Runtime's NUM_THREADS own the cores.
     # This must happen before numpy is first imported, which the inference modules do lazily.
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -121,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         return _download(settings)
     if args.command == "transcribe":
         return _transcribe(settings, args.file, args.format)
-    return _serve(settings)
+    return _serve(settings, factory)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     MAX_QUEUE: int = Field(default=8, ge=1)
     SPOOL_DIR: Path = Path(tempfile.gettempdir()) / "gigaam-api-spool"
     SHUTDOWN_GRACE_SECONDS: float = Field(default=30, ge=0)
+    # Decoded-audio budget (docs/decisions.md): a request's PCM <= max(ratio x upload, floor); all
+    # requests' spool files together <= SPOOL_MAX_MB.
+    MAX_DECODE_RATIO: float = Field(default=128, gt=0)
+    DECODE_FLOOR_MB: float = Field(default=64, ge=0)
+    SPOOL_MAX_MB: float = Field(default=8192, gt=0)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
 
@@ -55,6 +60,9 @@ class Settings(BaseSettings):
     PROGRESS_SECONDS: float = Field(default=2, gt=0)
     KEEPALIVE_SECONDS: float = Field(default=10, gt=0)
 
+    # Resources
+    IDLE_UNLOAD_SECONDS: float | None = Field(default=None, gt=0)  # None: keep the model loaded
+
     @field_validator("MODEL")
     @classmethod
     def _canonical_model(cls, value: str) -> str:
@@ -65,7 +73,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("VAD_NEG_THRESHOLD", mode="before")
+    @field_validator("VAD_NEG_THRESHOLD", "IDLE_UNLOAD_SECONDS", mode="before")
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -104,6 +112,14 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.MAX_UPLOAD_MB * 1024 * 1024)
+
+    @property
+    def decode_floor_bytes(self) -> int:
+        return int(self.DECODE_FLOOR_MB * 1024 * 1024)
+
+    @property
+    def spool_max_bytes(self) -> int:
+        return int(self.SPOOL_MAX_MB * 1024 * 1024)
 
 
 class ConfigError(Exception):

@@ -1,11 +1,19 @@
-"""Logging set-up: text or JSON lines, each carrying the id of the request it belongs to."""
+"""Logging set-up: text or JSON lines, each carrying the id of the request it belongs to.
+
+Everything goes through the one handler: uncaught exceptions of worker threads (`threading.excepthook`)
+and of the main thread (`sys.excepthook`), and Python warnings too, so no raw traceback ever lands on
+stderr and JSON output stays JSON.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
 import time
 from contextvars import ContextVar
+from types import TracebackType
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 
@@ -46,3 +54,25 @@ def configure_logging(level: str, fmt: str) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.captureWarnings(True)
+    threading.excepthook = log_thread_exception
+    sys.excepthook = log_uncaught_exception
+
+
+def log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    """`threading.excepthook`: a thread's uncaught exception becomes one log record, not stderr text."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    error = args.exc_value if args.exc_value is not None else args.exc_type()
+    logging.getLogger("gigaam_api.threads").error("uncaught exception in thread %s", name, exc_info=error)
+
+
+def log_uncaught_exception(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    """`sys.excepthook`: the main thread's last words as a log record (Ctrl-C keeps Python's own)."""
+    if issubclass(exc_type, KeyboardInterrupt):
+        sys.__excepthook__(exc_type, exc, tb)
+        return
+    logging.getLogger("gigaam_api").critical("uncaught exception", exc_info=(exc_type, exc, tb))

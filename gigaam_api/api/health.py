@@ -22,9 +22,14 @@ async def health(request: Request) -> dict[str, object]:
         "admitted": state.admission.count,
         "max_queue": state.admission.limit,
         "batches_run": transcriber.batches_run if transcriber is not None else 0,
+        "in_flight": state.shutdown.in_flight,
+        "shutting_down": state.shutdown.draining,
+        "spool_bytes": state.spool.used_bytes,
+        "spool_max_bytes": state.spool.max_bytes,
     }
     if transcriber is not None:
         caps = transcriber.capabilities
+        body["model_state"] = transcriber.model_state
         body["engine"] = {
             "runtime": caps.runtime,
             "device": caps.device,
@@ -42,4 +47,12 @@ async def ready(request: Request) -> JSONResponse:
         return JSONResponse(
             {"status": "loading", "detail": reason}, status_code=503, headers={"Retry-After": "5"}
         )
-    return JSONResponse({"status": "ready", "model": state.transcriber.capabilities.model_id})
+    # An idle-unloaded model is still ready: the next request loads it again and waits for it.
+    transcriber = state.transcriber
+    return JSONResponse(
+        {
+            "status": "ready",
+            "model": transcriber.capabilities.model_id,
+            "model_state": transcriber.model_state,
+        }
+    )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 from starlette.requests import Request
 
 from gigaam_api.api.admission import Admission
+from gigaam_api.api.shutdown import GracefulShutdown
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings
 from gigaam_api.errors import APIError
@@ -22,6 +24,7 @@ class AppState:
     transcriber: Transcriber | None = None
     load_error: str | None = None
     stop_engine: Callable[[], None] | None = None
+    shutdown: GracefulShutdown = field(default_factory=partial(GracefulShutdown, 0.0))
 
     def ready_transcriber(self) -> Transcriber:
         if self.transcriber is None:

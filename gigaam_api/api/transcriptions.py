@@ -17,8 +17,10 @@ from gigaam_api.api.admission import QueueFullError
 from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
 from gigaam_api.api.models import check_model
+from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
 from gigaam_api.api.upload import receive_upload
+from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.config import Settings
 from gigaam_api.errors import APIError, bad_request
 from gigaam_api.formats import render as formats
@@ -42,6 +44,16 @@ def queue_full() -> APIError:
         type="server_error",
         code="queue_full",
         headers={"Retry-After": "5"},
+    )
+
+
+def spool_full() -> APIError:
+    return APIError(
+        503,
+        "The server's temporary storage for audio is full (SPOOL_MAX_MB). Retry later.",
+        type="server_error",
+        code="spool_full",
+        headers={"Retry-After": "10"},
     )
 
 
@@ -87,7 +99,7 @@ async def create_transcription(request: Request) -> Response:
         if options.stream:
             cleanup = stack.pop_all()
             return StreamingResponse(
-                _sse(run, options, state.settings, cleanup),
+                _sse(run, options, state.settings, cleanup, stop=state.shutdown.expired),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
                 background=BackgroundTask(cleanup.aclose),
@@ -142,9 +154,17 @@ def _response(options: TranscriptionOptions, transcript: Transcript) -> Response
 
 
 async def _sse(
-    run: Run, options: TranscriptionOptions, settings: Settings, cleanup: AsyncExitStack
+    run: Run,
+    options: TranscriptionOptions,
+    settings: Settings,
+    cleanup: AsyncExitStack,
+    *,
+    stop: asyncio.Event,
 ) -> AsyncIterator[bytes]:
-    """The event stream: a delta and a segment event per segment, progress, keep-alives, done."""
+    """The event stream: a delta and a segment event per segment, progress, keep-alives, done.
+
+    When `stop` is set (the shutdown grace is over) the stream ends with a `shutting_down` error event.
+    """
     queue: asyncio.Queue[object] = asyncio.Queue()
     done_marker = object()
 
@@ -156,10 +176,15 @@ async def _sse(
         except Exception as exc:
             await queue.put(exc)
 
+    async def stop_when_told() -> None:
+        await stop.wait()
+        await queue.put(shutting_down())
+
     words = "word" in options.timestamp_granularities
     segments: list[Segment] = []
     next_progress = time.monotonic() + settings.PROGRESS_SECONDS
     pump_task = asyncio.ensure_future(pump())
+    stop_task = asyncio.ensure_future(stop_when_told())
     try:
         while True:
             try:
@@ -192,11 +217,14 @@ async def _sse(
         )
     finally:
         pump_task.cancel()
-        await asyncio.gather(pump_task, return_exceptions=True)
+        stop_task.cancel()
+        await asyncio.gather(pump_task, stop_task, return_exceptions=True)
         await cleanup.aclose()
 
 
 def _error_payload(exc: Exception) -> dict[str, object]:
+    if isinstance(exc, SpoolFullError):
+        exc = spool_full()
     if isinstance(exc, APIError):
         return sse.error(exc.message, exc.type, exc.code)
     log.error("transcription failed after the stream started", exc_info=exc)

@@ -9,6 +9,11 @@ skipped (FFmpeg resyncs on the next one) and damaged container data ends the str
 upload thus yields the audio before the damage, and only input from which nothing decodes is an error.
 In practice (see tests/integration/test_decode.py): mp3, ogg, webm and wav cut short decode up to the cut;
 an m4a/mp4 whose index (moov) sits at the end, or any file cut inside its header, cannot be opened.
+A header the resampler cannot follow (a sample rate of 2^31 - 1 Hz, 255 channels) is unusable input too.
+
+Budget: a tiny upload can claim hours of audio (a FLAC of silence, a WAV header saying 1 Hz), so the PCM
+a request may write is bounded by a multiple of its upload size with an absolute floor (`PcmBudget`), on
+top of `max_seconds`; every block is also charged to the server-wide spool budget before it is written.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -42,6 +48,14 @@ _ALLOWED_FORMATS = ",".join(
 )  # fmt: skip
 
 _UNDECODABLE = "The file could not be decoded as audio: unsupported or corrupt data."
+_UNCONVERTIBLE = (
+    "The audio could not be converted to 16 kHz mono: its header declares an unusable sample rate "
+    "or channel layout."
+)
+_BYTES_PER_SAMPLE = 2
+# Sample rates real recordings use lie well inside this; a header outside it is forged or broken, and a
+# very low rate would make one packet expand into minutes of 16 kHz audio (1 Hz: x16000) in memory.
+_MIN_INPUT_RATE, _MAX_INPUT_RATE = 1_000, 768_000
 
 
 class AudioDecodeError(Exception):
@@ -52,22 +66,52 @@ class DecodeCancelledError(Exception):
     """Decoding stopped early because `should_stop()` returned True."""
 
 
+class DecodeBudgetError(AudioDecodeError):
+    """The upload decodes to more PCM than its `PcmBudget` allows."""
+
+
+@dataclass(frozen=True)
+class PcmBudget:
+    """How much decoded PCM an upload may produce: `ratio` times its size, but never less than `floor_bytes`.
+
+    Legitimate speech codecs expand by at most ~85x into 16 kHz int16 (6 kbps Opus of digital silence;
+    4.75 kbps AMR-NB ~49x); silence in FLAC or a 1 Hz WAV header expand by thousands.
+    """
+
+    ratio: float
+    floor_bytes: int
+
+    def max_bytes(self, upload_bytes: int) -> int:
+        return max(self.floor_bytes, math.floor(self.ratio * upload_bytes))
+
+
 def _never() -> bool:
     return False
 
 
+def _free(_: int) -> None:
+    return None
+
+
 def decode_to_pcm(
-    source: Path, spool: PcmSpool, *, max_seconds: float, should_stop: Callable[[], bool] = _never
+    source: Path,
+    spool: PcmSpool,
+    *,
+    max_seconds: float,
+    budget: PcmBudget | None = None,
+    charge: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] = _never,
 ) -> None:
     """Decode the main audio track of `source` (FFmpeg's pick) into `spool`, then finish the spool.
 
-    The spool is finished in every outcome (with the error, if any) so readers never hang. Raises
-    AudioDecodeError for unusable input, DecodeCancelledError when `should_stop()` (checked per packet)
-    turns True.
+    `charge(n)` is called before each write of n bytes and may raise (the spool-wide budget's
+    `SpoolFullError`) to stop decoding. The spool is finished in every outcome (with the error, if any) so
+    readers never hang. Raises AudioDecodeError for unusable input (DecodeBudgetError past `budget`),
+    DecodeCancelledError when `should_stop()` (checked per packet) turns True.
     """
     error: BaseException | None = None
     try:
-        _decode(source, spool, max_seconds, should_stop)
+        _decode(source, spool, _Limits.of(source, max_seconds, budget), charge or _free, should_stop)
     except BaseException as exc:
         error = exc
         raise
@@ -82,7 +126,40 @@ def decode_all(source: Path, *, max_seconds: float) -> npt.NDArray[np.float32]:
         return spool.read(0, spool.available)
 
 
-def _decode(source: Path, spool: PcmSpool, max_seconds: float, should_stop: Callable[[], bool]) -> None:
+@dataclass(frozen=True)
+class _Limits:
+    max_samples: int
+    max_seconds: float
+    budget_bytes: int | None  # None: no PcmBudget was given
+
+    @classmethod
+    def of(cls, source: Path, max_seconds: float, budget: PcmBudget | None) -> _Limits:
+        budget_bytes = None if budget is None else budget.max_bytes(source.stat().st_size)
+        max_samples = math.floor(max_seconds * SAMPLE_RATE)
+        if budget_bytes is not None:
+            max_samples = min(max_samples, budget_bytes // _BYTES_PER_SAMPLE)
+        return cls(max_samples, max_seconds, budget_bytes)
+
+    def check(self, samples: int) -> None:
+        """Raise the error that names the limit `samples` passed, if it passed one."""
+        if samples <= self.max_samples:
+            return
+        if self.budget_bytes is not None and samples * _BYTES_PER_SAMPLE > self.budget_bytes:
+            mb = self.budget_bytes / 2**20
+            raise DecodeBudgetError(
+                f"The upload decodes to more than {mb:.0f} MB of 16 kHz audio, far more than its size "
+                "suggests (long silence or a corrupt header); it was not transcribed."
+            )
+        raise AudioDecodeError(f"Audio is longer than the limit of {self.max_seconds:g} seconds.")
+
+
+def _decode(
+    source: Path,
+    spool: PcmSpool,
+    limits: _Limits,
+    charge: Callable[[int], None],
+    should_stop: Callable[[], bool],
+) -> None:
     if source.stat().st_size == 0:
         raise AudioDecodeError("The audio file is empty.")
     # Opened by descriptor so PyAV hands FFmpeg no file name: its extension would steer format probing.
@@ -93,23 +170,20 @@ def _decode(source: Path, spool: PcmSpool, max_seconds: float, should_stop: Call
             logger.info("cannot open upload as media: %s", exc.strerror)
             raise AudioDecodeError(_UNDECODABLE) from None
         try:
-            _decode_container(container, spool, max_seconds, should_stop)
+            _decode_container(container, _BlockWriter(spool, limits, charge), should_stop)
         finally:
             container.close()
 
 
 def _decode_container(
     container: av.container.InputContainer,
-    spool: PcmSpool,
-    max_seconds: float,
+    writer: _BlockWriter,
     should_stop: Callable[[], bool],
 ) -> None:
     stream = container.streams.best("audio")
     if not isinstance(stream, av.AudioStream):  # None when there is no audio track
         raise AudioDecodeError("The file contains no audio track.")
-    max_samples = math.floor(max_seconds * SAMPLE_RATE)
     resampler = _Resampler()
-    writer = _BlockWriter(spool)
     damaged = 0
     packets = container.demux(stream)
     while True:
@@ -130,20 +204,12 @@ def _decode_container(
             continue
         for frame in frames:
             writer.write(resampler.resample(frame))
-        if writer.samples > max_samples:
-            raise _too_long(max_seconds)
     writer.write(resampler.flush())
     writer.flush()
     if damaged:
         logger.info("upload had %d damaged spot(s)", damaged)
-    if writer.samples > max_samples:
-        raise _too_long(max_seconds)
     if writer.samples == 0:
         raise AudioDecodeError(_UNDECODABLE if damaged else "The audio contains no samples.")
-
-
-def _too_long(max_seconds: float) -> AudioDecodeError:
-    return AudioDecodeError(f"Audio is longer than the limit of {max_seconds:g} seconds.")
 
 
 class _Resampler:
@@ -160,21 +226,39 @@ class _Resampler:
         source = (frame.format.name, frame.layout.name, frame.sample_rate)
         flushed: list[av.AudioFrame] = []
         if source != self._input:
+            if not _MIN_INPUT_RATE <= frame.sample_rate <= _MAX_INPUT_RATE:
+                logger.info("unusable sample rate in the audio's header: %d Hz", frame.sample_rate)
+                raise AudioDecodeError(_UNCONVERTIBLE)
             flushed = self.flush()
             self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
             self._input = source
         assert self._resampler is not None
-        return flushed + list(self._resampler.resample(frame))
+        return flushed + self._run(self._resampler, frame)
 
     def flush(self) -> list[av.AudioFrame]:
-        return [] if self._resampler is None else list(self._resampler.resample(None))
+        return [] if self._resampler is None else self._run(self._resampler, None)
+
+    @staticmethod
+    def _run(resampler: av.AudioResampler, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+        # FFmpeg's swresample refuses what a forged header declares (ENOMEM for a rate of 2^31 - 1 Hz,
+        # EINVAL for 255 channels): the input is unusable, not the server broken.
+        try:
+            return list(resampler.resample(frame))
+        except (av.FFmpegError, ValueError) as exc:
+            logger.info("resampler refused the audio's parameters: %s", exc)
+            raise AudioDecodeError(_UNCONVERTIBLE) from None
 
 
 class _BlockWriter:
-    """Gathers resampled frames into blocks of at least half a second: fewer, larger spool writes."""
+    """Gathers resampled frames into blocks of at least half a second: fewer, larger spool writes.
 
-    def __init__(self, spool: PcmSpool) -> None:
+    Limits are checked before anything is written, so a spool never holds a sample past them.
+    """
+
+    def __init__(self, spool: PcmSpool, limits: _Limits, charge: Callable[[int], None]) -> None:
         self._spool = spool
+        self._limits = limits
+        self._charge = charge
         self._pending: list[npt.NDArray[np.int16]] = []
         self._pending_samples = 0
         self.samples = 0  # written or pending
@@ -185,11 +269,14 @@ class _BlockWriter:
             self._pending.append(samples)
             self._pending_samples += samples.size
             self.samples += samples.size
+        self._limits.check(self.samples)
         if self._pending_samples >= _BLOCK_SAMPLES:
             self.flush()
 
     def flush(self) -> None:
         if self._pending:
-            self._spool.append(np.concatenate(self._pending))
+            block = np.concatenate(self._pending)
+            self._charge(block.nbytes)
+            self._spool.append(block)
             self._pending.clear()
             self._pending_samples = 0

@@ -1,17 +1,25 @@
 """Per-request temporary files (uploads, decoded PCM) in one spool directory.
 
-Every file carries one prefix so files left behind by a crashed run are found and removed at start-up.
+A server claims its own subdirectory of SPOOL_DIR (`SpoolDir.claim`) and holds an flock on it for its
+whole life, so instances sharing SPOOL_DIR never touch each other's files: at start-up `remove_stale`
+deletes only directories whose lock is free (their process is gone), plus loose files with our prefix
+written by versions that had no per-instance directories.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
 import tempfile
 import threading
 from pathlib import Path
 from types import TracebackType
 
 PREFIX = "gigaam-"
+INSTANCE_PREFIX = "instance-"
+_CLAIM_ATTEMPTS = 100  # each lost race means another instance removed our fresh directory: rare
 
 
 def default_spool_path() -> Path:
@@ -35,6 +43,38 @@ class SpoolDir:
         self.max_bytes = max_bytes
         self._used = 0
         self._lock = threading.Lock()
+        self._owner_fd: int | None = None  # the flock'ed directory of a claimed instance spool
+
+    @classmethod
+    def claim(cls, root: Path, *, max_bytes: int | None = None) -> SpoolDir:
+        """A new subdirectory of `root` owned by this process (flock held until `close`)."""
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for _ in range(_CLAIM_ATTEMPTS):
+            path = Path(tempfile.mkdtemp(prefix=f"{INSTANCE_PREFIX}{os.getpid()}-", dir=root))
+            fd = _lock_free_dir(path)
+            # Between mkdtemp and the lock, another instance's `remove_stale` may have taken the
+            # unlocked directory for a dead one's; then it is gone (or going) and we try a new name.
+            if fd is not None and _is_open_at(fd, path):
+                spool = cls(path, max_bytes=max_bytes)
+                spool._owner_fd = fd
+                return spool
+            if fd is not None:
+                os.close(fd)
+        raise OSError(f"could not claim a spool directory in {root}")
+
+    def close(self) -> None:
+        """A claimed spool: remove its directory with everything left in it, then release the lock."""
+        if self._owner_fd is None:
+            return
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self._owner_fd)
+        self._owner_fd = None
+
+    def __enter__(self) -> SpoolDir:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     @property
     def used_bytes(self) -> int:
@@ -51,15 +91,6 @@ class SpoolDir:
         with self._lock:
             self._used -= nbytes
 
-    def cleanup_stale(self) -> int:
-        """Remove every file with our prefix (leftovers of earlier runs); returns how many were removed."""
-        removed = 0
-        for stale in self.path.glob(f"{PREFIX}*"):
-            if stale.is_file():
-                stale.unlink(missing_ok=True)
-                removed += 1
-        return removed
-
     def new_file(self, suffix: str = "") -> Path:
         """A new, empty file with a unique name, readable only by us (mkstemp creates it with mode 0600)."""
         fd, name = tempfile.mkstemp(prefix=PREFIX, suffix=suffix, dir=self.path)
@@ -69,6 +100,58 @@ class SpoolDir:
     def files(self) -> RequestFiles:
         """The files of one request: `with spool_dir.files() as files: path = files.new(".upload")`."""
         return RequestFiles(self)
+
+
+def remove_stale(root: Path) -> int:
+    """Remove what dead instances left in `root`: unlocked instance directories and loose prefixed files.
+
+    Returns how many were removed. Directories of live instances (lock held) are left alone.
+    """
+    removed = 0
+    if not root.is_dir():
+        return removed
+    for entry in root.iterdir():
+        if entry.name.startswith(INSTANCE_PREFIX) and entry.is_dir() and not entry.is_symlink():
+            fd = _lock_free_dir(entry)
+            if fd is None:
+                continue  # its owner is alive
+            try:
+                shutil.rmtree(entry, ignore_errors=True)
+            finally:
+                os.close(fd)
+            removed += 1
+        elif entry.name.startswith(PREFIX) and entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _lock_free_dir(path: Path) -> int | None:
+    """An open descriptor of directory `path` holding its exclusive flock, or None if taken or gone.
+
+    Other errors (a file system without flock) propagate: ownership could not be told apart.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _is_open_at(fd: int, path: Path) -> bool:
+    """Whether `path` still names the directory open as `fd`."""
+    with contextlib.suppress(OSError):
+        here, opened = os.stat(path), os.fstat(fd)
+        return (here.st_dev, here.st_ino) == (opened.st_dev, opened.st_ino)
+    return False
 
 
 class RequestFiles:

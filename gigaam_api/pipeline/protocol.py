@@ -42,6 +42,11 @@ class Transcriber(Protocol):
     def capabilities(self) -> Capabilities: ...
 
     @property
+    def model_state(self) -> str:
+        """`loaded`, `loading` (again, after an idle unload) or `unloaded` (IDLE_UNLOAD_SECONDS)."""
+        ...
+
+    @property
     def batches_run(self) -> int:
         """Inference batches run so far, across all requests (an observable for tests and ops)."""
         ...

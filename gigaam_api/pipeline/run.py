@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import contextvars
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import Future
@@ -20,9 +21,9 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from gigaam_api.audio.decode import AudioDecodeError, DecodeCancelledError, decode_to_pcm
+from gigaam_api.audio.decode import AudioDecodeError, DecodeCancelledError, PcmBudget, decode_to_pcm
 from gigaam_api.audio.pcm import PcmSpool
-from gigaam_api.audio.spool import RequestFiles
+from gigaam_api.audio.spool import RequestFiles, SpoolFullError
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
 from gigaam_api.errors import bad_request
@@ -45,6 +46,7 @@ class RunParts:
     engine: ASREngine
     vad: SpeechDetector
     scheduler: InferenceScheduler
+    on_finished: Callable[[float, float], None] | None = None  # (audio seconds, wall seconds) per run
 
     @property
     def direct_max_samples(self) -> int:
@@ -73,10 +75,12 @@ class Run:
         self._upload = upload
         self._options = options
         self._pcm = PcmSpool(files.new(".pcm"))
+        self._charge = files.charge
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._job: Job | None = None
         self._language: str | None = options.language
+        self._began = time.monotonic()
 
     @property
     def duration(self) -> float | None:
@@ -96,11 +100,14 @@ class Run:
 
     def _decode(self) -> None:
         # A decode error is recorded in the spool; the consumer turns it into a 400 or an SSE error.
-        with contextlib.suppress(AudioDecodeError, DecodeCancelledError):
+        s = self._parts.settings
+        with contextlib.suppress(AudioDecodeError, DecodeCancelledError, SpoolFullError):
             decode_to_pcm(
                 self._upload,
                 self._pcm,
-                max_seconds=self._parts.settings.MAX_AUDIO_SECONDS,
+                max_seconds=s.MAX_AUDIO_SECONDS,
+                budget=PcmBudget(s.MAX_DECODE_RATIO, s.decode_floor_bytes),
+                charge=self._charge,
                 should_stop=self._stop.is_set,
             )
 
@@ -131,6 +138,8 @@ class Run:
             batches = _SpeechBatches(feed, limit, self._raise_decode_error)
         async for event in self._transcribe(batches):
             yield event
+        if self._parts.on_finished is not None:
+            self._parts.on_finished(self.duration or 0.0, time.monotonic() - self._began)
 
     async def _transcribe(self, batches: _Batches) -> AsyncIterator[RunEvent]:
         """Keep up to MAX_BATCHES_IN_FLIGHT batches on the scheduler; yield results in order."""

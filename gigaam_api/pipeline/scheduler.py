@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -28,6 +29,8 @@ class Job:
 
     id: int
     interactive: bool
+    opened: float = field(default_factory=time.monotonic)
+    started: bool = False  # has any of its work run yet
     cancelled: threading.Event = field(default_factory=threading.Event)
     pending: deque[tuple[Callable[[], Any], Future[Any]]] = field(default_factory=deque)
 
@@ -35,8 +38,27 @@ class Job:
         self.cancelled.set()
 
 
+_IDLE = object()
+
+
 class InferenceScheduler:
-    def __init__(self) -> None:
+    """`on_batch(seconds)` hears each unit of work's duration; `on_first_batch(seconds)` each job's wait;
+    `on_idle()` runs on the worker once it has had no work for `idle_seconds` (again after new work)."""
+
+    def __init__(
+        self,
+        *,
+        on_batch: Callable[[float], None] | None = None,
+        on_first_batch: Callable[[float], None] | None = None,
+        idle_seconds: float | None = None,
+        on_idle: Callable[[], None] | None = None,
+    ) -> None:
+        self._on_batch = on_batch
+        self._on_first_batch = on_first_batch
+        self._idle_seconds = idle_seconds if on_idle is not None else None
+        self._on_idle = on_idle
+        self._last_work = time.monotonic()
+        self._idle_told = False
         self._jobs: list[Job] = []  # order = round-robin order; served jobs move to the back
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
@@ -82,7 +104,8 @@ class InferenceScheduler:
             self._cond.notify_all()
         self._thread.join(timeout=60)
 
-    def _next(self) -> tuple[Job, Callable[[], Any], Future[Any]] | None:
+    def _next(self) -> tuple[Job, Callable[[], Any], Future[Any]] | object | None:
+        """The next unit of work, `_IDLE` when the quiet spell is over, None when stopping."""
         with self._cond:
             while True:
                 if self._stopping:
@@ -94,13 +117,29 @@ class InferenceScheduler:
                     self._jobs.remove(job)
                     self._jobs.append(job)
                     return job, work, future
-                self._cond.wait()
+                timeout = None
+                if self._idle_seconds is not None and not self._idle_told:
+                    timeout = self._last_work + self._idle_seconds - time.monotonic()
+                    if timeout <= 0:
+                        self._idle_told = True
+                        return _IDLE
+                self._cond.wait(timeout)
 
     def _run(self) -> None:
         while (item := self._next()) is not None:
+            if item is _IDLE:
+                assert self._on_idle is not None
+                self._on_idle()
+                continue
+            assert isinstance(item, tuple)
             job, work, future = item
             if job.cancelled.is_set() or not future.set_running_or_notify_cancel():
                 continue
+            began = time.monotonic()
+            if not job.started:
+                job.started = True
+                if self._on_first_batch is not None:
+                    self._on_first_batch(began - job.opened)
             try:
                 result = work()
             except BaseException as exc:
@@ -108,3 +147,7 @@ class InferenceScheduler:
             else:
                 future.set_result(result)
             self.batches_run += 1
+            self._last_work = time.monotonic()
+            self._idle_told = False
+            if self._on_batch is not None:
+                self._on_batch(self._last_work - began)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from gigaam_api.audio.spool import RequestFiles
@@ -10,8 +11,13 @@ from gigaam_api.pipeline.run import Run, RunParts
 
 
 class Transcriber:
-    def __init__(self, parts: RunParts) -> None:
+    def __init__(self, parts: RunParts, *, model_state: Callable[[], str] = lambda: "loaded") -> None:
         self._parts = parts
+        self._model_state = model_state
+
+    @property
+    def model_state(self) -> str:
+        return self._model_state()
 
     @property
     def capabilities(self) -> Capabilities:

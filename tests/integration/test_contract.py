@@ -174,7 +174,7 @@ def test_upload_limit_is_413(make_server: Callable[..., LiveServer], tmp_path: P
         live.client().audio.transcriptions.create(model="whisper-1", file=("upload", big.read_bytes()))
     assert info.value.status_code == 413
     assert "0.5 MB" in info.value.message
-    assert list(live.state.settings.SPOOL_DIR.iterdir()) == []
+    assert list(live.state.spool.path.iterdir()) == []
 
 
 def test_loading_is_503(settings_factory: Callable[..., object]) -> None:
@@ -185,7 +185,7 @@ def test_loading_is_503(settings_factory: Callable[..., object]) -> None:
 
     release = threading.Event()
 
-    def slow_factory(settings: object) -> object:
+    def slow_factory(*_: object) -> object:
         release.wait(30)
         raise RuntimeError("never loads")
 

@@ -121,7 +121,7 @@ def test_bad_audio_is_400_without_internals(
     assert err["type"] == "invalid_request_error"
     message = str(err["message"])
     assert "Traceback" not in message and "/" not in message.replace("/v1", "")
-    assert list(server.state.settings.SPOOL_DIR.iterdir()) == []
+    assert list(server.state.spool.path.iterdir()) == []
 
 
 def test_too_long_audio_is_400(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
@@ -189,3 +189,43 @@ def test_audio_shorter_than_the_analysis_window_is_silence(
         assert body["text"] == ""
         assert body["segments"] == []
         assert body["duration"] == pytest.approx(samples / 16000, abs=1e-3)
+
+
+def _scrape(server: LiveServer) -> dict[str, float]:
+    """Every sample of /metrics as `name{labels}` → value."""
+    response = httpx.get(f"{server.url}/metrics", headers={"Authorization": "Bearer test-key"}, timeout=10)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    samples = {}
+    for line in response.text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            samples[name] = float(value)
+    return samples
+
+
+def test_metrics_move_with_real_requests(server: LiveServer, audio_dir: Path) -> None:
+    before = _scrape(server)
+    wav = (audio_dir / "greeting.wav").read_bytes()
+
+    ok = _post(server, {"response_format": "verbose_json"}, wav)
+    bad = _post(server, {"response_format": "nonsense"}, wav)
+    after = _scrape(server)
+
+    def delta(name: str) -> float:
+        return after.get(name, 0.0) - before.get(name, 0.0)
+
+    assert ok.status_code == 200 and bad.status_code == 400
+    route = 'route="/v1/audio/transcriptions"'
+    assert delta(f'gigaam_http_requests_total{{{route},status="200"}}') == 1
+    assert delta(f'gigaam_http_requests_total{{{route},status="400"}}') == 1
+    assert (
+        delta('gigaam_http_errors_total{code="invalid_request_error"}') == 1
+    )  # the envelope's type: no code
+    assert delta("gigaam_audio_seconds_total") == pytest.approx(ok.json()["duration"], abs=0.01)
+    assert delta("gigaam_processing_seconds_total") > 0
+    assert delta('gigaam_batch_seconds_count{engine="gigaam-v3-ctc"}') >= 1
+    assert delta("gigaam_queue_wait_seconds_count") == 1
+    assert after['gigaam_model_loaded{model="gigaam-v3-ctc"}'] == 1
+    assert after["gigaam_spool_bytes"] == 0
+    assert after["gigaam_queue_length"] == 0

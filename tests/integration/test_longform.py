@@ -193,7 +193,7 @@ def test_disconnect_mid_stream_stops_within_one_batch(
     time.sleep(0.6)  # let a wrongly still-running job show itself: two more batches' worth of time
     assert len(engine.batches) - at_disconnect <= 2, "running batch + the one already queued, no more"
     assert len(engine.batches) < 8  # the whole file is ~10 batches
-    assert list(live.state.settings.SPOOL_DIR.iterdir()) == []
+    assert list(live.state.spool.path.iterdir()) == []
 
 
 def test_abandoned_queued_job_never_runs(
@@ -221,7 +221,7 @@ def test_abandoned_queued_job_never_runs(
     assert long_done.wait(60)
     short_samples = round(len(short) / 2) - 22  # 16-bit mono WAV minus its 44-byte header
     assert all(abs(n - short_samples) > 100 for batch in engine.batches for n in batch)
-    assert list(live.state.settings.SPOOL_DIR.iterdir()) == []
+    assert list(live.state.spool.path.iterdir()) == []
 
 
 def test_queue_full_is_503_before_any_stream_byte(

@@ -83,3 +83,14 @@ def test_quantization_contradicting_precision_is_refused(monkeypatch: pytest.Mon
     monkeypatch.setenv("PRECISION", "fp64")
     with pytest.raises(ConfigError, match="PRECISION"):
         load_settings(_env_file=None)
+
+
+def test_audio_budget_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = load_settings(_env_file=None)
+    assert (defaults.MAX_DECODE_RATIO, defaults.decode_floor_bytes) == (128, 64 * 2**20)
+    assert defaults.spool_max_bytes == 8192 * 2**20
+    monkeypatch.setenv("MAX_DECODE_RATIO", "0")
+    monkeypatch.setenv("SPOOL_MAX_MB", "-1")
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert "MAX_DECODE_RATIO" in str(info.value) and "SPOOL_MAX_MB" in str(info.value)

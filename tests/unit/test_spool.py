@@ -1,15 +1,17 @@
-"""SpoolDir: unique private files, stale cleanup, and per-request removal in every outcome."""
+"""SpoolDir: per-instance directories, unique private files, stale cleanup, per-request removal."""
 
 from __future__ import annotations
 
 import asyncio
 import stat
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from gigaam_api.audio.spool import PREFIX, SpoolDir, SpoolFullError
+from gigaam_api.audio.spool import INSTANCE_PREFIX, PREFIX, SpoolDir, SpoolFullError, remove_stale
 
 
 def test_default_directory_is_under_the_system_temp_dir(
@@ -37,17 +39,74 @@ def test_new_file_is_empty_private_and_unique(tmp_path: Path) -> None:
     assert stat.S_IMODE(first.stat().st_mode) == 0o600
 
 
-def test_cleanup_stale_removes_only_our_files(tmp_path: Path) -> None:
-    spool_dir = SpoolDir(tmp_path)
-    leftovers = [spool_dir.new_file(), spool_dir.new_file(".pcm")]
+# A process that claims a spool in argv[1], writes a file in it, reports the directory, then either holds
+# it until its stdin closes or (argv[2] == "die") ends without releasing anything, as a crash would.
+CLAIMER = """
+import os, sys
+from pathlib import Path
+from gigaam_api.audio.spool import SpoolDir
+spool = SpoolDir.claim(Path(sys.argv[1]))
+spool.new_file(".pcm").write_bytes(b"in flight")
+print(spool.path, flush=True)
+if sys.argv[2] == "die":
+    os._exit(0)
+sys.stdin.read()
+spool.close()
+"""
+
+
+def _claim_in_process(root: Path, mode: str) -> tuple[subprocess.Popen[str], Path]:
+    process = subprocess.Popen(
+        [sys.executable, "-c", CLAIMER, str(root), mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    return process, Path(process.stdout.readline().strip())
+
+
+def test_claimed_spool_is_private_and_removed_with_everything_on_close(tmp_path: Path) -> None:
+    with SpoolDir.claim(tmp_path, max_bytes=10) as spool:
+        assert spool.path.parent == tmp_path
+        assert spool.path.name.startswith(INSTANCE_PREFIX)
+        assert stat.S_IMODE(spool.path.stat().st_mode) == 0o700
+        assert spool.max_bytes == 10
+        spool.new_file(".upload").write_bytes(b"left behind by a request")
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_remove_stale_spares_live_instances_and_clears_dead_ones(tmp_path: Path) -> None:
+    live, live_dir = _claim_in_process(tmp_path, "hold")
+    dead, dead_dir = _claim_in_process(tmp_path, "die")
+    dead.wait(timeout=30)
+    legacy = [SpoolDir(tmp_path).new_file(".pcm"), SpoolDir(tmp_path).new_file(".upload")]
     foreign = tmp_path / "someone-else.txt"
     foreign.write_text("keep me")
+    try:
+        with SpoolDir.claim(tmp_path) as mine:
+            assert remove_stale(tmp_path) == 3  # the dead instance's directory and two legacy files
 
-    assert spool_dir.cleanup_stale() == 2
+            assert [p.read_bytes() for p in live_dir.iterdir()] == [b"in flight"]
+            assert mine.path.is_dir()
+            assert not dead_dir.exists()
+            assert not any(path.exists() for path in legacy)
+            assert foreign.exists()
+            assert remove_stale(tmp_path) == 0
+    finally:
+        live.communicate("", timeout=30)
+    assert not live_dir.exists()
 
-    assert not any(path.exists() for path in leftovers)
-    assert foreign.exists()
-    assert spool_dir.cleanup_stale() == 0
+
+def test_two_spools_of_one_process_spare_each_other(tmp_path: Path) -> None:
+    with SpoolDir.claim(tmp_path) as first, SpoolDir.claim(tmp_path) as second:
+        first.new_file().write_bytes(b"1")
+
+        assert remove_stale(tmp_path) == 0
+
+        assert first.path != second.path
+        assert len(list(first.path.iterdir())) == 1
 
 
 def test_request_files_are_removed_on_success(tmp_path: Path) -> None:

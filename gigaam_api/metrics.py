@@ -1,0 +1,69 @@
+"""Prometheus metrics of one server: throughput (audio vs processing seconds), queue, batches, spool, errors.
+
+Each app gets its own registry, so several servers in one process (the tests) never share counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter(
+            "gigaam_http_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+        )
+        self.errors = Counter(
+            "gigaam_http_errors", "Error responses by OpenAI error code (or status)", ["code"], registry=r
+        )
+        self.audio_seconds = Counter(
+            "gigaam_audio_seconds", "Seconds of audio in finished transcriptions", registry=r
+        )
+        self.processing_seconds = Counter(
+            "gigaam_processing_seconds",
+            "Wall-clock seconds from the start of a transcription to its last result "
+            "(audio_seconds / processing_seconds = x realtime)",
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "gigaam_queue_wait_seconds",
+            "Time from the start of a transcription to its first inference batch",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "gigaam_batch_seconds",
+            "Duration of one inference batch",
+            ["engine"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_load_seconds = Gauge(
+            "gigaam_model_load_seconds", "How long the last model load took", ["model"], registry=r
+        )
+        self.model_loaded = Gauge("gigaam_model_loaded", "1 while the model is loaded", ["model"], registry=r)
+        self._queue_length = Gauge(
+            "gigaam_queue_length", "Admitted transcriptions, running and waiting", registry=r
+        )
+        self._spool_bytes = Gauge(
+            "gigaam_spool_bytes", "Bytes of uploads and decoded audio on disk", registry=r
+        )
+
+    def watch(self, *, queue_length: Callable[[], float], spool_bytes: Callable[[], float]) -> None:
+        """Gauges read at scrape time from the live objects."""
+        self._queue_length.set_function(queue_length)
+        self._spool_bytes.set_function(spool_bytes)
+
+    def finished(self, audio_seconds: float, wall_seconds: float) -> None:
+        """One transcription delivered its last result."""
+        self.audio_seconds.inc(audio_seconds)
+        self.processing_seconds.inc(wall_seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

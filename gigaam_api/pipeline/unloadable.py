@@ -1,0 +1,93 @@
+"""An engine that gives its memory back after a quiet spell and loads again on the next batch.
+
+Only the scheduler's inference thread calls `transcribe_batch` and `unload`, so a load never races a
+batch: the request that finds the model unloaded simply waits while it loads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Literal
+
+from gigaam_api.engines.base import ASREngine, Capabilities, ChunkResult, EngineOptions
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+log = logging.getLogger(__name__)
+
+ModelState = Literal["loaded", "loading", "unloaded"]
+
+
+def release_freed_memory() -> None:
+    """Ask glibc to hand freed heap pages back to the OS (a no-op elsewhere): RSS drops only then."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    libc = ctypes.CDLL(name)
+    if hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+class UnloadableEngine:
+    def __init__(
+        self,
+        load: Callable[[], ASREngine],
+        engine: ASREngine,
+        *,
+        on_state: Callable[[ModelState], None] | None = None,
+    ) -> None:
+        self._load = load
+        self._engine: ASREngine | None = engine
+        self._capabilities = engine.capabilities
+        self._on_state = on_state
+        self._state: ModelState = "loaded"
+        self._lock = threading.Lock()  # guards `_state` for readers on other threads
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def state(self) -> ModelState:
+        with self._lock:
+            return self._state
+
+    def _set_state(self, state: ModelState) -> None:
+        with self._lock:
+            self._state = state
+        if self._on_state is not None:
+            self._on_state(state)
+
+    def transcribe_batch(
+        self, chunks: Sequence[npt.NDArray[np.float32]], options: EngineOptions
+    ) -> list[ChunkResult]:
+        if self._engine is None:
+            self._set_state("loading")
+            began = time.monotonic()
+            try:
+                self._engine = self._load()
+            except BaseException:
+                self._set_state("unloaded")
+                raise
+            self._set_state("loaded")
+            log.info("loaded %s again in %.1f s", self._capabilities.model_id, time.monotonic() - began)
+        return self._engine.transcribe_batch(chunks, options)
+
+    def unload(self) -> None:
+        if self._engine is None:
+            return
+        self._engine = None
+        gc.collect()
+        release_freed_memory()
+        self._set_state("unloaded")
+        log.info(
+            "unloaded %s after a quiet spell; the next request loads it again", self._capabilities.model_id
+        )

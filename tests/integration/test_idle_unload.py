@@ -1,0 +1,76 @@
+"""IDLE_UNLOAD_SECONDS against the real process: the model's memory goes back to the OS when idle,
+and the next request loads it again and waits instead of failing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.fixtures.heavy_model import write_heavy_model
+from tests.integration.test_process import Served, _env, _free_port
+
+BALLAST_MB = 200
+
+
+@pytest.fixture
+def idle_server(tmp_path: Path) -> Iterator[Served]:
+    models = tmp_path / "models"
+    write_heavy_model(models / "gigaam-v3-ctc", BALLAST_MB)
+    port = _free_port()
+    env = _env(
+        MODELS_DIR=str(models),
+        OFFLINE="true",
+        PORT=str(port),
+        SPOOL_DIR=str(tmp_path / "spool"),
+        IDLE_UNLOAD_SECONDS="1",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gigaam_api", "serve"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    served = Served(process, f"http://127.0.0.1:{port}")
+    served.wait_ready()
+    yield served
+    process.terminate()
+    process.communicate(timeout=60)
+
+
+def wait_for_state(served: Served, state: str) -> dict[str, object]:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        health: dict[str, object] = httpx.get(f"{served.url}/health", timeout=5).json()
+        if health.get("model_state") == state:
+            return health
+        time.sleep(0.1)
+    raise AssertionError(f"model never became {state}")
+
+
+def test_idle_model_gives_memory_back_and_reloads_on_demand(idle_server: Served, audio_dir: Path) -> None:
+    process = psutil.Process(idle_server.process.pid)
+    wav = (audio_dir / "greeting.wav").read_bytes()
+    url = f"{idle_server.url}/v1/audio/transcriptions"
+
+    first = httpx.post(url, files={"file": ("a.wav", wav)}, timeout=120)
+    loaded_rss = process.memory_info().rss
+    wait_for_state(idle_server, "unloaded")
+    unloaded_rss = process.memory_info().rss
+    ready = httpx.get(f"{idle_server.url}/ready", timeout=5)
+    again = httpx.post(url, files={"file": ("a.wav", wav)}, timeout=120)
+    health = httpx.get(f"{idle_server.url}/health", timeout=5).json()
+    reloaded_rss = process.memory_info().rss
+
+    freed_mb = (loaded_rss - unloaded_rss) / 2**20
+    mb = [round(rss / 2**20) for rss in (loaded_rss, unloaded_rss, reloaded_rss)]
+    print(f"RSS loaded {mb[0]} MB, unloaded {mb[1]} MB, reloaded {mb[2]} MB")
+    assert first.status_code == 200 and again.status_code == 200
+    assert again.json()["text"] == first.json()["text"]
+    assert freed_mb >= 0.8 * BALLAST_MB  # the weights' memory really went back to the OS
+    assert ready.status_code == 200 and ready.json()["model_state"] == "unloaded"
+    assert health["model_state"] == "loaded"
+    assert reloaded_rss - unloaded_rss >= 0.8 * BALLAST_MB * 2**20
