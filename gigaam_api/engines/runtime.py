@@ -15,7 +15,7 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal, get_args
+from typing import Final, Literal
 
 Runtime = Literal["onnxruntime", "openvino"]
 Device = Literal["cpu", "cuda", "gpu"]
@@ -24,7 +24,6 @@ RuntimeSetting = Literal["auto", "onnxruntime", "openvino"]
 DeviceSetting = Literal["auto", "cpu", "cuda", "gpu"]
 PrecisionSetting = Literal["auto", "fp32", "int8", "bf16", "int8-bf16", "fp16"]
 
-PRECISIONS: Final[tuple[str, ...]] = get_args(Precision)
 CUDA_PROVIDER: Final = "CUDAExecutionProvider"
 CPU_PROVIDER: Final = "CPUExecutionProvider"
 
@@ -93,15 +92,6 @@ class RuntimeChoice:
 
     def describe(self) -> str:
         return f"{self.runtime} on {self.device}, {self.precision} ({self.reason})"
-
-    def as_dict(self) -> dict[str, str]:
-        """For /health."""
-        return {
-            "runtime": self.runtime,
-            "device": self.device,
-            "precision": self.precision,
-            "reason": self.reason,
-        }
 
 
 def choose(

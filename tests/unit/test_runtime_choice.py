@@ -277,15 +277,9 @@ def test_every_setting_combination_is_a_supported_choice_or_a_clear_error(facts:
     assert all(message and "\n" not in message for message in refusals)
 
 
-def test_describe_and_health_fields() -> None:
+def test_describe() -> None:
     choice = RuntimeChoice("openvino", "cpu", "int8", "auto: because")
     assert choice.describe() == "openvino on cpu, int8 (auto: because)"
-    assert choice.as_dict() == {
-        "runtime": "openvino",
-        "device": "cpu",
-        "precision": "int8",
-        "reason": "auto: because",
-    }
 
 
 # --- the facts ------------------------------------------------------------------------------------------
