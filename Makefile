@@ -7,7 +7,7 @@ EXTRAS ?= cpu convert
 EXTRA_FLAGS := $(foreach e,$(EXTRAS),--extra $(e))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-gpu check lint format typecheck unit download-weights bench deps dev-deps system-deps uv clean
+.PHONY: run test test-gpu check lint format typecheck unit fuzz download-weights bench deps dev-deps system-deps uv clean
 
 run: deps ## serve the API on HOST:PORT (127.0.0.1:8000 by default)
 	$(RUN) gigaam-api serve
@@ -33,6 +33,10 @@ typecheck: dev-deps
 
 unit: dev-deps
 	$(RUN) pytest tests/unit
+
+FUZZ_EXAMPLES ?= 20000
+fuzz: dev-deps ## the HTTP fuzz test (tests/integration/test_fuzz.py) with FUZZ_EXAMPLES requests (make test: 400)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(RUN) pytest tests/integration/test_fuzz.py -s --timeout=0
 
 download-weights: deps ## fetch MODEL's weights into MODELS_DIR (needs the Hugging Face hub)
 	$(RUN) gigaam-api download

@@ -18,12 +18,12 @@ from starlette.responses import JSONResponse, Response
 from gigaam_api import __version__
 from gigaam_api.api import health, models, transcriptions
 from gigaam_api.api import metrics as api_metrics
-from gigaam_api.api.admission import Admission
+from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.errors import install_error_handlers
-from gigaam_api.api.middleware import BearerAuthMiddleware, RequestIdMiddleware
+from gigaam_api.api.intake import spool_full
+from gigaam_api.api.middleware import BearerAuthMiddleware, CloseUnreadBodyMiddleware, RequestIdMiddleware
 from gigaam_api.api.shutdown import GracefulShutdown, ShutdownMiddleware
 from gigaam_api.api.state import AppState
-from gigaam_api.api.transcriptions import spool_full
 from gigaam_api.audio.spool import SpoolDir, SpoolFullError, remove_stale
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.engines.base import ASREngine
@@ -84,6 +84,7 @@ def create_app(
     state = AppState(
         settings=settings,
         admission=Admission(settings.MAX_QUEUE),
+        uploads=UploadSlots(settings.MAX_UPLOADS),
         spool=SpoolDir.claim(settings.SPOOL_DIR, max_bytes=settings.spool_max_bytes),
         shutdown=GracefulShutdown(settings.SHUTDOWN_GRACE_SECONDS),
     )
@@ -120,6 +121,7 @@ def create_app(
     app.add_middleware(ShutdownMiddleware, shutdown=state.shutdown)
     app.add_middleware(BearerAuthMiddleware, keys=settings.API_KEY)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(CloseUnreadBodyMiddleware)  # sees every response, 500s included
     app.add_middleware(api_metrics.MetricsMiddleware, metrics=metrics)  # outermost: sees every final status
     return app
 

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     MAX_UPLOAD_MB: float = Field(default=1024, gt=0)
     MAX_AUDIO_SECONDS: float = Field(default=12 * 3600, gt=0)
     MAX_QUEUE: int = Field(default=8, ge=1)
+    MAX_UPLOADS: int = Field(default=16, ge=1)
+    MAX_FORM_FIELDS_BYTES: int = Field(default=1024 * 1024, ge=1024)
+    UPLOAD_IDLE_TIMEOUT_SECONDS: float = Field(default=30, gt=0)
+    UPLOAD_MIN_BYTES_PER_SECOND: float = Field(default=1024, ge=0)  # 0: no minimum rate
+    UPLOAD_RATE_GRACE_SECONDS: float = Field(default=10, ge=0)
     SPOOL_DIR: Path = Path(tempfile.gettempdir()) / "gigaam-api-spool"
     SHUTDOWN_GRACE_SECONDS: float = Field(default=30, ge=0)
     # Decoded-audio budget (docs/decisions.md): a request's PCM <= max(ratio x upload, floor); all

@@ -114,8 +114,6 @@ def settings_factory(models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             # The reference configuration on every machine; test_openvino.py covers the others.
             "RUNTIME": "onnxruntime",
             "PRECISION": "fp32",
-            # The strict client rejects event types it does not know; tests that want progress ask for it.
-            "PROGRESS_SECONDS": 3600,
             "_env_file": None,
         }
         base.update(overrides)

@@ -1,8 +1,9 @@
-"""Every error leaves in OpenAI's envelope; nothing internal (paths, traces) reaches the client."""
+"""Every error leaves in OpenAI's envelope; nothing internal (paths, traces) reaches the client.
+
+Unexpected exceptions (500) are handled by `RequestIdMiddleware`, so that they carry the request id.
+"""
 
 from __future__ import annotations
-
-import logging
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -11,8 +12,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gigaam_api.errors import APIError, error_body
-
-log = logging.getLogger(__name__)
 
 
 async def _api_error(_: Request, exc: Exception) -> Response:
@@ -41,13 +40,7 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     )
 
 
-async def _unexpected(_: Request, exc: Exception) -> Response:
-    log.error("unhandled error", exc_info=exc)
-    return JSONResponse(error_body("The server had an internal error.", type="server_error"), status_code=500)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(Exception, _unexpected)

@@ -28,11 +28,13 @@ RESPONSE_FORMATS: dict[str, ResponseFormat] = {
     "vtt": "vtt",
 }
 GRANULARITIES: dict[str, Granularity] = {"word": "word", "segment": "segment"}
-INCLUDES = ("logprobs",)
+INCLUDES = ("logprobs", "progress")  # `progress`: this server's own stream events, on request
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 # `name[]` (a list item), `name[0]` (an indexed list item) or `name[key]` (a dict entry).
 _BRACKETED = re.compile(r"^([^\[\]]+)\[([^\[\]]*)\]$")
+MAX_JSON_DEPTH = 2  # an array of strings, an object of scalars; 2 leaves room for a mistake to be named
+SHOWN_CHARS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class TranscriptionOptions:
     timestamp_granularities: frozenset[Granularity] = field(default=frozenset({"segment"}))
     stream: bool = False
     include_logprobs: bool = False
+    include_progress: bool = False
     chunking_strategy: ChunkingStrategy | None = None
 
 
@@ -91,7 +94,7 @@ class _Fields:
         for raw in self.values.get(name, []):
             text = raw.strip()
             if text.startswith("["):
-                items.extend(str(v) for v in _json_array(text, name))
+                items.extend(_json_strings(text, name))
             else:
                 items.extend(part.strip() for part in text.split(","))
         return [item for item in items if item]
@@ -102,6 +105,7 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
     fields = _Fields.group(pairs)
     response_format = _response_format(fields.last("response_format"))
     granularities = _granularities(fields.items("timestamp_granularities"), response_format)
+    includes = _includes(fields.items("include"))
     return TranscriptionOptions(
         model=_stripped(fields.last("model")),
         language=_language(fields.last("language")),
@@ -110,7 +114,8 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
         temperature=_temperature(fields.last("temperature")),
         timestamp_granularities=granularities,
         stream=_boolean(fields.last("stream"), "stream"),
-        include_logprobs="logprobs" in _includes(fields.items("include")),
+        include_logprobs="logprobs" in includes,
+        include_progress="progress" in includes,
         chunking_strategy=_chunking_strategy(fields),
     )
 
@@ -127,7 +132,8 @@ def _language(value: str | None) -> str | None:
     code = language_code(value)
     if code is None:
         raise bad_request(
-            f"Invalid language {value.strip()!r}: expected an ISO 639-1 code such as 'ru'.", param="language"
+            f"Invalid language {_shown(value.strip())}: expected an ISO 639-1 code such as 'ru'.",
+            param="language",
         )
     return code
 
@@ -145,7 +151,7 @@ def _response_format(value: str | None) -> ResponseFormat:
         )
     if name not in RESPONSE_FORMATS:
         raise bad_request(
-            f"Invalid response_format {value.strip()!r}. Supported formats: {supported}.",
+            f"Invalid response_format {_shown(value.strip())}. Supported formats: {supported}.",
             param="response_format",
         )
     return RESPONSE_FORMATS[name]
@@ -157,7 +163,8 @@ def _temperature(value: str | None) -> float:
     temperature = _float(value)
     if not 0.0 <= temperature <= 1.0:  # also rejects NaN
         raise bad_request(
-            f"Invalid temperature {value.strip()!r}: expected a number from 0 to 1.", param="temperature"
+            f"Invalid temperature {_shown(value.strip())}: expected a number from 0 to 1.",
+            param="temperature",
         )
     return temperature
 
@@ -171,7 +178,7 @@ def _granularities(items: list[str], response_format: ResponseFormat) -> frozens
         name = item.lower()
         if name not in GRANULARITIES:
             raise bad_request(
-                f"Invalid timestamp_granularities value {item!r}. Allowed values: {allowed}.",
+                f"Invalid timestamp_granularities value {_shown(item)}. Allowed values: {allowed}.",
                 param="timestamp_granularities",
             )
         chosen.add(GRANULARITIES[name])
@@ -187,9 +194,9 @@ def _granularities(items: list[str], response_format: ResponseFormat) -> frozens
 def _includes(items: list[str]) -> frozenset[str]:
     for item in items:
         if item not in INCLUDES:
-            raise bad_request(
-                f"Invalid include value {item!r}. Allowed values: {', '.join(INCLUDES)}.", param="include"
-            )
+            allowed = ", ".join(INCLUDES)
+            message = f"Invalid include value {_shown(item)}. Allowed values: {allowed}."
+            raise bad_request(message, param="include")
     return frozenset(items)
 
 
@@ -201,7 +208,7 @@ def _boolean(value: str | None, param: str) -> bool:
         return True
     if word in _FALSE:
         return False
-    raise bad_request(f"Invalid {param} {value.strip()!r}: expected true or false.", param=param)
+    raise bad_request(f"Invalid {param} {_shown(value.strip())}: expected true or false.", param=param)
 
 
 def _chunking_strategy(fields: _Fields) -> ChunkingStrategy | None:
@@ -247,7 +254,7 @@ def _vad_number(value: object, name: str, *, integer: bool = False, upper: float
     if not valid:
         kind = "a non-negative integer" if integer else f"a number from 0 to {upper:g}"
         raise bad_request(
-            f"Invalid chunking_strategy.{name} {value!r}: expected {kind}.", param="chunking_strategy"
+            f"Invalid chunking_strategy.{name} {_shown(value)}: expected {kind}.", param="chunking_strategy"
         )
     return number
 
@@ -260,15 +267,46 @@ def _float(text: str) -> float:
         return math.nan
 
 
+def _shown(value: object) -> str:
+    """A client's value for an error message: repr'd and cut short (fields may be 64 KiB)."""
+    text = repr(value) if isinstance(value, str | int | float) else f"<{type(value).__name__}>"
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
 def _json(text: str, param: str) -> object:
+    # Refused before the parser recurses into it (50,000 `[` would raise RecursionError).
+    if _nesting(text) > MAX_JSON_DEPTH:
+        raise bad_request(f"Invalid {param}: the JSON is nested too deeply.", param=param)
     try:
         return json.loads(text)
     except ValueError:
-        raise bad_request(f"Invalid {param}: {text!r} is not valid JSON.", param=param) from None
+        raise bad_request(f"Invalid {param}: {_shown(text)} is not valid JSON.", param=param) from None
 
 
-def _json_array(text: str, param: str) -> list[object]:
+def _nesting(text: str) -> int:
+    """The deepest bracket nesting in JSON text, ignoring brackets inside strings (one linear pass)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _json_strings(text: str, param: str) -> list[str]:
     value = _json(text, param)
-    if not isinstance(value, list):
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise bad_request(f"Invalid {param}: expected a JSON array of strings.", param=param)
     return value

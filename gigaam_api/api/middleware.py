@@ -1,8 +1,9 @@
-"""Pure ASGI middleware: a request id on every response and log line, and Bearer auth."""
+"""Pure ASGI middleware: keep-alive hygiene, a request id on every response and log line, Bearer auth."""
 
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -12,10 +13,51 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gigaam_api.errors import error_body
 from gigaam_api.logs import request_id
 
+log = logging.getLogger(__name__)
+
 PUBLIC_PATHS = frozenset({"/health", "/ready"})
 
 
+class CloseUnreadBodyMiddleware:
+    """Add `Connection: close` to a response sent before the request body was read to its end.
+
+    The unread rest of the body would otherwise be taken for the next request on the connection;
+    closing is what keeps a client's mistake (or an early refusal) from poisoning a keep-alive
+    connection. uvicorn closes the connection after such a response.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        unread = headers.get("content-length", "0").strip() != "0" or "transfer-encoding" in headers
+
+        async def watch_receive() -> Message:
+            nonlocal unread
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                unread = False
+            return message
+
+        async def send_close(message: Message) -> None:
+            if message["type"] == "http.response.start" and unread:
+                MutableHeaders(scope=message)["connection"] = "close"
+            await send(message)
+
+        await self.app(scope, watch_receive, send_close)
+
+
 class RequestIdMiddleware:
+    """A request id on every response and log line; unhandled errors become one logged 500.
+
+    Starlette's own 500 handler sits outside every user middleware, so its response had no id, and
+    it re-raised to uvicorn, which logged a second traceback; here the error is logged once, with the id.
+    """
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
@@ -24,17 +66,27 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         rid = f"req_{secrets.token_hex(12)}"
-        token = request_id.set(rid)
+        # Not reset afterwards: uvicorn runs each request in its own task (its own context), and
+        # uvicorn's lines after the app returns belong to this request too.
+        request_id.set(rid)
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 MutableHeaders(scope=message)["x-request-id"] = rid
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
-        finally:
-            request_id.reset(token)
+        except Exception:
+            log.exception("unhandled error")
+            if not started:  # otherwise the response is cut short and uvicorn closes the connection
+                response = JSONResponse(
+                    error_body("The server had an internal error.", type="server_error"), status_code=500
+                )
+                await response(scope, receive, send_with_id)
 
 
 class BearerAuthMiddleware:

@@ -1,4 +1,4 @@
-"""What the routes share: settings, admission, spool files and (once loaded) the transcriber."""
+"""What the routes share: settings, admission, upload slots, spool files and (once loaded) the transcriber."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from functools import partial
 
 from starlette.requests import Request
 
-from gigaam_api.api.admission import Admission
+from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.shutdown import GracefulShutdown
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings
@@ -20,6 +20,7 @@ from gigaam_api.pipeline.protocol import Transcriber
 class AppState:
     settings: Settings
     admission: Admission
+    uploads: UploadSlots
     spool: SpoolDir
     transcriber: Transcriber | None = None
     load_error: str | None = None

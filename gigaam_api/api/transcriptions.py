@@ -1,4 +1,4 @@
-"""POST /v1/audio/transcriptions: admission → upload → options → run → body or SSE stream."""
+"""POST /v1/audio/transcriptions: upload slot → upload → options → admission → run → body or SSE stream."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from starlette.responses import Response, StreamingResponse
 from gigaam_api.api.admission import QueueFullError
 from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
+from gigaam_api.api.intake import queue_full, spool_full, take_upload
 from gigaam_api.api.models import check_model
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
-from gigaam_api.api.upload import receive_upload
 from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.config import Settings
 from gigaam_api.errors import APIError, bad_request
@@ -37,64 +37,26 @@ DISCONNECT_POLL_SECONDS = 0.25
 CLIENT_CLOSED = 499  # nginx's "client closed request": nobody reads it, but the access log shows why
 
 
-def queue_full() -> APIError:
-    return APIError(
-        503,
-        "The server is busy: too many transcriptions are queued. Retry later.",
-        type="server_error",
-        code="queue_full",
-        headers={"Retry-After": "5"},
-    )
-
-
-def spool_full() -> APIError:
-    return APIError(
-        503,
-        "The server's temporary storage for audio is full (SPOOL_MAX_MB). Retry later.",
-        type="server_error",
-        code="spool_full",
-        headers={"Retry-After": "10"},
-    )
-
-
-async def drain(request: Request) -> None:
-    """Read and drop the rest of the body, so the client is done sending when the error arrives."""
-    try:
-        async for _ in request.stream():
-            pass
-    except ClientDisconnect:
-        pass
-
-
 @router.post("/v1/audio/transcriptions")
 async def create_transcription(request: Request) -> Response:
     state = app_state(request)
-    try:
-        transcriber = state.ready_transcriber()
-        state.admission.enter()
-    except QueueFullError:
-        await drain(request)
-        raise queue_full() from None
-    except APIError:
-        await drain(request)
-        raise
     stack = AsyncExitStack()
-    stack.callback(state.admission.leave)
     try:
         files = stack.enter_context(state.spool.files())
-        upload_path = files.new(".upload")
-        try:
-            upload = await receive_upload(request, upload_path, state.settings.max_upload_bytes)
-        except APIError:
-            await drain(request)
-            raise
+        upload = await take_upload(request, state, files)
+        transcriber = state.ready_transcriber()
         options = parse_transcription_form(upload.fields)
         caps = transcriber.capabilities
         check_model(options.model, state.settings, caps.model_id, param="model")
         requested = engine_options(options, caps)
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
-        run = await transcriber.start(upload_path, files, requested)
+        try:
+            state.admission.enter()
+        except QueueFullError:
+            raise queue_full() from None
+        stack.callback(state.admission.leave)
+        run = await transcriber.start(upload.path, files, requested)
         stack.push_async_callback(run.aclose)
         if options.stream:
             cleanup = stack.pop_all()
@@ -202,7 +164,9 @@ async def _sse(
                 segments.append(item)
                 yield sse.event(sse.delta(text, segment_id=item.id))
                 yield sse.event(sse.segment(item, words=words))
-            elif isinstance(item, Progress) and time.monotonic() >= next_progress:
+            elif (
+                options.include_progress and isinstance(item, Progress) and time.monotonic() >= next_progress
+            ):
                 next_progress = time.monotonic() + settings.PROGRESS_SECONDS
                 yield sse.event(sse.progress(item.processed_seconds, item.total_seconds))
         logprobs = transcript_logprobs(segments) if options.include_logprobs else None

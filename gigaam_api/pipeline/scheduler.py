@@ -1,4 +1,4 @@
-"""The single inference executor that interleaves jobs fairly.
+"""The single inference executor that interleaves jobs fairly (admission is in `api/admission.py`).
 
 One worker thread runs every inference batch: ONNX Runtime's intra-op threads already use the
 cores, so two batches at once would only fight over them. Jobs queue batches; the worker picks

@@ -162,7 +162,10 @@ def test_stream_sends_progress_and_keepalives(
     live, _ = watched(delay=0.3, BATCH_SECONDS=1, PROGRESS_SECONDS=0.1, KEEPALIVE_SECONDS=0.1)
     files = {"file": ("upload", long_audio[0].read_bytes())}
     response = httpx.post(
-        f"{live.url}/v1/audio/transcriptions", data={"stream": "true"}, files=files, timeout=120
+        f"{live.url}/v1/audio/transcriptions",
+        data={"stream": "true", "include[]": "progress"},
+        files=files,
+        timeout=120,
     )
     blocks = [b for b in response.text.split("\n\n") if b]
     assert any(b.startswith(": ") for b in blocks), "keep-alive comments while batches run"
@@ -273,3 +276,25 @@ def test_short_request_is_not_stuck_behind_a_long_job(
     # The short request waited for at most the batch that was running, then ran its own.
     assert after - before <= 2
     _wait_until(lambda: live.state.admission.count == 0, "the long job ends")
+
+
+def test_default_stream_has_only_openai_event_types(
+    watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any]
+) -> None:
+    """A strict client streams a long file at the defaults: no progress event unless asked for."""
+    live, _ = watched(delay=0.1, BATCH_SECONDS=1, PROGRESS_SECONDS=0.05)
+    client = live.client()  # _strict_response_validation=True
+
+    with long_audio[0].open("rb") as audio:
+        events = list(
+            client.audio.transcriptions.create(
+                model="whisper-1", file=audio, response_format="json", stream=True
+            )
+        )
+
+    assert {e.type for e in events} <= {
+        "transcript.text.delta",
+        "transcript.text.segment",
+        "transcript.text.done",
+    }
+    assert events[-1].type == "transcript.text.done"

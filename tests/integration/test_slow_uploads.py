@@ -1,0 +1,170 @@
+"""Slow, stalled and too many uploads: they hold upload slots, never running slots, and are cut with 408."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import LiveServer
+from tests.fixtures.raw_http import RawConnection, RawResponse, field_part, file_part, multipart
+
+BOUNDARY = b"slow-upload-boundary"
+TRANSCRIPTIONS = "/v1/audio/transcriptions"
+
+
+def _wait_until(predicate: Callable[[], bool], what: str, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting until {what}")
+        time.sleep(0.02)
+
+
+class SlowUpload:
+    """A raw connection that declares a 300 KB multipart body and sends it in a trickle from a thread:
+    at `fast_rate` bytes/s until `slow_down` is set, then one byte every `slow_interval` seconds."""
+
+    def __init__(
+        self, url: str, *, fast_rate: float, slow_interval: float, slow_down: threading.Event
+    ) -> None:
+        self.body = multipart([file_part(bytes(300_000))], BOUNDARY)
+        self.conn = RawConnection(url)
+        self.conn.send_head(
+            "POST",
+            TRANSCRIPTIONS,
+            [
+                ("Content-Type", f"multipart/form-data; boundary={BOUNDARY.decode()}"),
+                ("Content-Length", str(len(self.body))),
+            ],
+        )
+        self.fast_rate = fast_rate
+        self.slow_interval = slow_interval
+        self.slow_down = slow_down
+        self.answered = threading.Event()
+        self.thread = threading.Thread(target=self._trickle, daemon=True)
+        self.thread.start()
+
+    def _trickle(self) -> None:
+        sent, started = 0, time.monotonic()
+        try:
+            while not self.answered.is_set() and sent < len(self.body) - 1:
+                if self.slow_down.is_set():
+                    self.conn.sock.sendall(self.body[sent : sent + 1])
+                    sent += 1
+                    self.answered.wait(self.slow_interval)
+                    continue
+                # Catch up with the target rate whatever the scheduling jitter, then pause briefly.
+                due = int(self.fast_rate * (time.monotonic() - started)) + 200
+                if due > sent:
+                    self.conn.sock.sendall(self.body[sent:due])
+                    sent = due
+                self.answered.wait(0.02)
+        except OSError:
+            pass  # the server answered and closed: the trickle ends
+
+    def response(self) -> RawResponse:
+        try:
+            return self.conn.response()
+        finally:
+            self.answered.set()
+            self.thread.join(10)
+
+
+def test_slow_uploads_do_not_lock_others_out(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
+    live = make_server(
+        MAX_QUEUE=2,
+        MAX_UPLOADS=8,
+        MAX_UPLOAD_MB=1,
+        UPLOAD_MIN_BYTES_PER_SECOND=2000,
+        UPLOAD_RATE_GRACE_SECONDS=0.5,
+        UPLOAD_IDLE_TIMEOUT_SECONDS=30,
+    )
+    slow_down = threading.Event()
+    uploads = [
+        SlowUpload(live.url, fast_rate=3000, slow_interval=0.5, slow_down=slow_down) for _ in range(4)
+    ]  # twice MAX_QUEUE
+    try:
+        _wait_until(lambda: live.state.uploads.count == 4, "the slow uploads are in progress")
+        health = httpx.get(f"{live.url}/health").json()
+        assert health["uploads"] == 4 and health["admitted"] == 0 and health["upload_bytes"] > 0
+        # Slow but above the minimum rate: they hold upload slots only, so others are still served.
+        result = live.client().audio.transcriptions.create(
+            model="whisper-1", file=(audio_dir / "greeting.wav").open("rb"), response_format="text"
+        )
+        assert isinstance(result, str)
+        assert live.state.uploads.count == 4, "the slow uploads were still going during that request"
+        # Now one byte every half second, as a slowloris would: each is cut with 408 and closed.
+        slow_down.set()
+        for upload in uploads:
+            response = upload.response()
+            assert response.status == 408, response.body
+            assert response.json()["error"]["code"] == "upload_too_slow"
+            assert "UPLOAD_MIN_BYTES_PER_SECOND" in response.json()["error"]["message"]
+            assert response.closes and upload.conn.closed_by_server()
+    finally:
+        for upload in uploads:
+            upload.answered.set()
+            upload.conn.close()
+    _wait_until(lambda: live.state.uploads.count == 0, "the upload slots are free")
+    assert live.state.spool.used_bytes == 0
+    assert list(live.state.spool.path.iterdir()) == []
+
+
+def test_stalled_upload_is_408_and_closed(make_server: Callable[..., LiveServer]) -> None:
+    live = make_server(UPLOAD_IDLE_TIMEOUT_SECONDS=0.5, UPLOAD_MIN_BYTES_PER_SECOND=0)
+    body = multipart([file_part(bytes(10_000))], BOUNDARY)
+    with RawConnection(live.url) as conn:
+        conn.send_head(
+            "POST",
+            TRANSCRIPTIONS,
+            [
+                ("Content-Type", f"multipart/form-data; boundary={BOUNDARY.decode()}"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        conn.send_body(body[:5000], end=False)  # and then nothing
+        response = conn.response()
+        assert response.status == 408
+        assert response.json()["error"]["code"] == "upload_timeout"
+        assert response.closes and conn.closed_by_server()
+    assert live.state.uploads.count == 0
+    assert list(live.state.spool.path.iterdir()) == []
+
+
+def test_uploads_past_max_uploads_are_503(make_server: Callable[..., LiveServer]) -> None:
+    live = make_server(MAX_UPLOADS=1, UPLOAD_IDLE_TIMEOUT_SECONDS=60, UPLOAD_MIN_BYTES_PER_SECOND=0)
+    body = multipart([file_part(bytes(10_000))], BOUNDARY)
+    content_type = ("Content-Type", f"multipart/form-data; boundary={BOUNDARY.decode()}")
+    with RawConnection(live.url) as holder, RawConnection(live.url) as other:
+        holder.send_head("POST", TRANSCRIPTIONS, [content_type, ("Content-Length", str(len(body)))])
+        holder.send_body(body[:5000], end=False)
+        _wait_until(lambda: live.state.uploads.stored_bytes > 0, "the first upload has stored bytes")
+        health = httpx.get(f"{live.url}/health").json()
+        assert health["uploads"] == 1 and health["max_uploads"] == 1
+        assert 0 < health["upload_bytes"] <= 5000 and health["spool_bytes"] == health["upload_bytes"]
+        refused = other.post_form(body, BOUNDARY)
+        assert refused.status == 503 and int(refused.headers["retry-after"]) > 0
+        assert refused.json()["error"]["code"] == "too_many_uploads"
+        assert other.is_healthy_after(refused)
+        holder.send_body(body[5000:])
+        assert holder.response().status == 400  # ten thousand zero bytes are no audio
+    assert live.state.uploads.count == 0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_full_spool_is_503(make_server: Callable[..., LiveServer], stream: bool) -> None:
+    live = make_server()
+    live.state.spool.max_bytes = 50_000  # the budget the SPOOL setting sets, made small
+    body = multipart([field_part("stream", str(stream).lower()), file_part(bytes(60_000))], BOUNDARY)
+    with RawConnection(live.url) as conn:
+        response = conn.post_form(body, BOUNDARY)
+        assert response.status == 503 and int(response.headers["retry-after"]) > 0
+        assert response.json()["error"]["code"] == "spool_full"
+        assert conn.is_healthy_after(response)
+    assert live.state.spool.used_bytes == 0
+    assert list(live.state.spool.path.iterdir()) == []

@@ -1,0 +1,118 @@
+"""BodyReader against a scripted ASGI `receive`: limits, time limits, and when draining is allowed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from starlette.requests import ClientDisconnect
+
+from gigaam_api.api.body import BodyLimits, BodyReader
+from gigaam_api.errors import APIError
+
+LIMITS = BodyLimits(max_bytes=1000, idle_seconds=30, min_bytes_per_second=0, rate_grace_seconds=0)
+
+
+def scripted(*chunks: bytes, then_wait: bool = False) -> tuple[Callable[[], Awaitable[Any]], list[int]]:
+    """A receive that hands out `chunks` (the last one ends the body unless `then_wait`), then blocks."""
+    calls: list[int] = []
+    pending = list(chunks)
+
+    async def receive() -> dict[str, Any]:
+        calls.append(1)
+        if not pending:
+            await asyncio.Event().wait()  # a client that sends nothing more
+        chunk = pending.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(pending) or then_wait}
+
+    return receive, calls
+
+
+def test_reads_chunks_until_the_body_ends() -> None:
+    async def main() -> list[bytes]:
+        receive, _ = scripted(b"ab", b"", b"cd")
+        body = BodyReader(receive, LIMITS)
+        chunks = []
+        while not body.complete:
+            chunks.append(await body.read())
+        return chunks
+
+    assert asyncio.run(main()) == [b"ab", b"", b"cd"]
+
+
+def test_more_than_max_bytes_is_413_and_never_drained() -> None:
+    async def main() -> tuple[int, bool]:
+        receive, _ = scripted(b"x" * 600, b"x" * 600, b"x")
+        body = BodyReader(receive, LIMITS)
+        await body.read()
+        with pytest.raises(APIError) as info:
+            await body.read()
+        return info.value.status, await body.drain(10_000)
+
+    assert asyncio.run(main()) == (413, False)
+
+
+def test_drain_reads_a_small_rest_but_not_a_large_declared_one() -> None:
+    async def small() -> bool:
+        receive, _ = scripted(b"a", b"b", b"c")
+        body = BodyReader(receive, LIMITS, declared=3)
+        await body.read()
+        return await body.drain(10) and body.complete
+
+    async def large() -> tuple[bool, int]:
+        receive, calls = scripted(b"a" * 100)
+        body = BodyReader(receive, LIMITS, declared=10**10)
+        return await body.drain(1024), len(calls)
+
+    assert asyncio.run(small())
+    assert asyncio.run(large()) == (False, 0)  # not even one receive: no 100 Continue
+
+
+def test_drain_of_an_undeclared_body_stops_at_its_budget() -> None:
+    async def main() -> bool:
+        receive, _ = scripted(*[b"x" * 100] * 9)
+        return await BodyReader(receive, LIMITS).drain(250)
+
+    assert asyncio.run(main()) is False
+
+
+def test_a_stalled_body_is_408_upload_timeout() -> None:
+    limits = BodyLimits(max_bytes=1000, idle_seconds=0.05, min_bytes_per_second=0, rate_grace_seconds=0)
+
+    async def main() -> str | None:
+        receive, _ = scripted(b"abc", then_wait=True)
+        body = BodyReader(receive, limits)
+        await body.read()
+        with pytest.raises(APIError) as info:
+            await body.read()
+        assert info.value.status == 408 and body.failed
+        return info.value.code
+
+    assert asyncio.run(main()) == "upload_timeout"
+
+
+def test_a_body_below_the_minimum_rate_is_408_upload_too_slow() -> None:
+    limits = BodyLimits(max_bytes=1000, idle_seconds=30, min_bytes_per_second=100, rate_grace_seconds=0.05)
+
+    async def main() -> str | None:
+        receive, _ = scripted(b"abc", then_wait=True)  # 3 bytes buy 30 ms beyond the grace period
+        body = BodyReader(receive, limits)
+        await body.read()
+        with pytest.raises(APIError) as info:
+            await body.read()
+        return info.value.code
+
+    assert asyncio.run(main()) == "upload_too_slow"
+
+
+def test_a_disconnect_is_client_disconnect() -> None:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def main() -> None:
+        await BodyReader(receive, LIMITS).read()
+
+    with pytest.raises(ClientDisconnect):
+        asyncio.run(main())
