@@ -7,13 +7,16 @@ EXTRAS ?= cpu convert
 EXTRA_FLAGS := $(foreach e,$(EXTRAS),--extra $(e))
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test check lint format typecheck unit fuzz download-weights bench screenshot deps dev-deps system-deps uv clean
+.PHONY: run test test-gpu check lint format typecheck unit fuzz download-weights bench screenshot deps dev-deps system-deps uv clean
 
 run: deps ## serve the API on HOST:PORT (127.0.0.1:8000 by default)
 	$(RUN) gigaam-api serve
 
 test: dev-deps system-deps ## the whole suite: unit + integration (real server, client, ONNX Runtime, Silero)
 	$(RUN) pytest
+
+test-gpu: dev-deps system-deps ## the engine contract on a GPU; fails without one (CUDA: EXTRAS="cuda convert")
+	GIGAAM_TEST_GPU=1 $(RUN) pytest tests/gpu
 
 check: lint typecheck unit ## lint, format check, mypy --strict and the unit tests
 

@@ -47,6 +47,7 @@ def machine_info(threads: int) -> Json:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "onnxruntime": rt.__version__,
+        "openvino": version("openvino"),
         "onnx_asr": version("onnx-asr"),
         "numpy": version("numpy"),
     }

@@ -26,11 +26,14 @@ import numpy as np
 
 from bench import limit
 from bench.common import cache_dir, machine_info, write_json
-from bench.model import ensure_model
+from bench.configs import BY_LABEL, REFERENCE, BenchConfig
+from bench.fidelity import char_error_rate
+from bench.model import MODEL_NAME, ensure_model
 from bench.recordings import recording
 from bench.report import render
 from bench.service import Server, latency, serve, summary, transcribe
 from gigaam_api.audio.decode import decode_all
+from gigaam_api.engines.gigaam.openvino import CACHE_DIR
 from gigaam_api.vad.silero import SileroVad
 
 Report = dict[str, Any]
@@ -61,17 +64,20 @@ def vad_speed(path: Path, runs: int) -> Report:
     }
 
 
-def end_to_end(server: Server, path: Path, *, stream: bool, runs: int) -> Report:
+def end_to_end(server: Server, path: Path, *, stream: bool, runs: int) -> tuple[Report, str]:
+    """The runs' medians, and the first run's text (for fidelity)."""
     results = []
+    texts = []
     for _ in range(runs):
         with server.watch_rss():
             result = transcribe(server.url, path, stream=stream)
         results.append(summary(result, server.peak_rss))
+        texts.append(result.text)
     keys = ("realtime", "speech_realtime", "wall_seconds", "first_segment_after_upload", "peak_rss_mb")
     med: Report = {
         k: _median([r[k] for r in results if r[k] is not None]) for k in keys if results[0][k] is not None
     }
-    return {"stream": stream, "runs": results, **med}
+    return {"stream": stream, "runs": results, **med}, texts[0]
 
 
 def fairness(server: Server, short: Path, long: Path, samples: int) -> Report:
@@ -102,14 +108,46 @@ def fairness(server: Server, short: Path, long: Path, samples: int) -> Report:
     }
 
 
+EXTRA_SETS = {"base": [], "cpu": ["cpu"], "cpu+convert": ["cpu", "convert"], "cuda": ["cuda"]}
+
+
 def installed_size() -> Report:
-    """The runtime environment alone (`uv sync --no-dev` into a scratch venv)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, UV_PROJECT_ENVIRONMENT=tmp)
-        uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
-        subprocess.run([uv, "sync", "--frozen", "--no-dev", "--quiet"], cwd=ROOT, env=env, check=True)
-        total = sum(p.stat().st_size for p in Path(tmp).rglob("*") if p.is_file() and not p.is_symlink())
-    return {"runtime_venv_mb": round(total / 2**20)}
+    """The runtime environment (`uv sync --no-dev`) in scratch venvs, without and with each extra."""
+    sizes: Report = {}
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    for name, extras in EXTRA_SETS.items():
+        with tempfile.TemporaryDirectory() as tmp:
+            env = dict(os.environ, UV_PROJECT_ENVIRONMENT=tmp)
+            flags = [f for e in extras for f in ("--extra", e)]
+            command = [uv, "sync", "--frozen", "--no-dev", "--quiet", *flags]
+            subprocess.run(command, cwd=ROOT, env=env, check=True)
+            files = (p for p in Path(tmp).rglob("*") if p.is_file() and not p.is_symlink())
+            sizes[name] = round(sum(p.stat().st_size for p in files) / 2**20)
+    return {"runtime_venv_mb": sizes["cpu+convert"], "by_extras_mb": sizes}
+
+
+def service_run(
+    models_dir: Path, config: BenchConfig, files: dict[str, Path], args: argparse.Namespace, *, default: bool
+) -> tuple[Report, dict[str, str]]:
+    """One configuration end to end; OpenVINO also starts once with an empty compiled-model cache."""
+    settings = {**config.env(), "BATCH_SECONDS": args.batch_seconds}
+    entry: Report = {}
+    if config.runtime == "openvino":
+        shutil.rmtree(models_dir / MODEL_NAME / CACHE_DIR, ignore_errors=True)
+        with serve(models_dir, threads=args.threads, **settings) as server:
+            entry["cold_start_no_cache_seconds"] = round(server.cold_start_seconds, 2)
+    texts = {}
+    with serve(models_dir, threads=args.threads, **settings) as server:
+        entry["cold_start_seconds"] = round(server.cold_start_seconds, 2)
+        entry["10min_plain"], texts["10min"] = end_to_end(
+            server, files["10min"], stream=False, runs=args.runs
+        )
+        entry["10min_stream"], _ = end_to_end(server, files["10min"], stream=True, runs=args.runs)
+        entry["1h_plain"], texts["1h"] = end_to_end(server, files["1h"], stream=False, runs=args.hour_runs)
+        if default:
+            entry["1h_stream"], _ = end_to_end(server, files["1h"], stream=True, runs=args.hour_runs)
+            entry["fairness"] = fairness(server, files["10s"], files["1h"], samples=8)
+    return entry, texts
 
 
 def main() -> None:
@@ -117,60 +155,56 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--hour-runs", type=int, default=1)
-    parser.add_argument("--batch-seconds", default="22,60", help="BATCH_SECONDS values to compare")
-    parser.add_argument("--hour-precisions", default="int8", help="precisions run on the 1-hour file")
+    parser.add_argument("--batch-seconds", default="22", help="BATCH_SECONDS for the service runs")
+    parser.add_argument(
+        "--configs", default="", help="comma-separated configurations (default: all this CPU runs)"
+    )
+    parser.add_argument("--batches", default="1,2,4,8", help="batch sizes for the limit")
+    parser.add_argument("--long-minutes", type=float, default=60, help="the long recording (smoke runs: 3)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.json")
     args = parser.parse_args()
 
     cache = cache_dir()
     built = ensure_model(cache)
     models_dir = built.path.parent
-    ten, hour = recording(cache, 10), recording(cache, 60)
-    short = recording(cache, 10 / 60)
+    files = {
+        "10min": recording(cache, 10),
+        "1h": recording(cache, args.long_minutes),
+        "10s": recording(cache, 10 / 60),
+    }
     report: Report = {
         "machine": machine_info(args.threads),
         "command": " ".join(["make bench", *sys.argv[1:]]),
     }
 
-    print("== limit: raw engine throughput, 20-s chunks", flush=True)
-    report["limit"] = limit.run(threads=args.threads, runs=args.runs, cache=cache)
-    best = {
-        p: max(r["realtime"] for r in report["limit"]["results"] if r["precision"] == p)
-        for p in ("fp32", "int8")
-    }
-    best_batch1 = {
-        p: next(r["realtime"] for r in report["limit"]["results"] if r["precision"] == p and r["batch"] == 1)
-        for p in ("fp32", "int8")
-    }
+    print("== limit: raw engine throughput per runtime x precision, 20-s chunks", flush=True)
+    batches = [int(b) for b in args.batches.split(",")]
+    report["limit"] = limit.run(threads=args.threads, batches=batches, runs=args.runs, cache=cache)
+    measured = [r["label"] for r in report["limit"]["results"]]
+    labels = [c for c in args.configs.split(",") if c] or measured
+    default = report["limit"]["auto"]
+    best = {r["label"]: max(p["realtime"] for p in r["points"]) for r in report["limit"]["results"]}
+    best_batch1 = {r["label"]: r["points"][0]["realtime"] for r in report["limit"]["results"]}
 
     print("== VAD alone (1 thread, 10 min)", flush=True)
-    report["vad"] = vad_speed(ten, args.runs)
+    report["vad"] = vad_speed(files["10min"], args.runs)
 
     service: Report = {}
-    for precision in ("fp32", "int8"):
-        quant = "none" if precision == "fp32" else "int8"
-        for batch_seconds in args.batch_seconds.split(","):
-            key = f"{precision}/batch{batch_seconds}s"
-            print(f"== service {key}", flush=True)
-            with serve(
-                models_dir, quantization=quant, threads=args.threads, BATCH_SECONDS=batch_seconds
-            ) as server:
-                entry: Report = {"cold_start_seconds": round(server.cold_start_seconds, 2)}
-                entry["10min_plain"] = end_to_end(server, ten, stream=False, runs=args.runs)
-                entry["10min_stream"] = end_to_end(server, ten, stream=True, runs=args.runs)
-                if (
-                    precision in args.hour_precisions.split(",")
-                    and batch_seconds == args.batch_seconds.split(",")[0]
-                ):
-                    entry["1h_plain"] = end_to_end(server, hour, stream=False, runs=args.hour_runs)
-                    entry["1h_stream"] = end_to_end(server, hour, stream=True, runs=args.hour_runs)
-                    entry["fairness"] = fairness(server, short, hour, samples=8)
-            entry["efficiency"] = round(entry["10min_plain"]["speech_realtime"] / best[precision], 3)
-            entry["efficiency_vs_batch1"] = round(
-                entry["10min_plain"]["speech_realtime"] / best_batch1[precision], 3
-            )
-            service[key] = entry
+    texts: dict[str, dict[str, str]] = {}
+    for label in labels:
+        print(f"== service {label}{' (auto here)' if label == default else ''}", flush=True)
+        entry, texts[label] = service_run(models_dir, BY_LABEL[label], files, args, default=label == default)
+        entry["efficiency"] = round(entry["10min_plain"]["speech_realtime"] / best[label], 3)
+        entry["efficiency_vs_batch1"] = round(entry["10min_plain"]["speech_realtime"] / best_batch1[label], 3)
+        service[label] = entry
+    if REFERENCE in texts:
+        print("== fidelity: character edit rate against ONNX Runtime fp32", flush=True)
+        for label, entry in service.items():
+            entry["cer"] = {
+                f: round(char_error_rate(texts[REFERENCE][f], texts[label][f]), 4) for f in texts[label]
+            }
     report["service"] = service
+    report["default"] = default
     report["installed"] = installed_size()
     report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     write_json(args.out, report)

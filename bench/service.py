@@ -56,13 +56,12 @@ class Server:
 
 
 @contextmanager
-def serve(models_dir: Path, *, quantization: str, threads: int, **settings: str) -> Iterator[Server]:
+def serve(models_dir: Path, *, threads: int, **settings: str) -> Iterator[Server]:
     port = _free_port()
     env = dict(os.environ)
     env.update(
         MODELS_DIR=str(models_dir),
         OFFLINE="true",
-        QUANTIZATION=quantization,
         NUM_THREADS=str(threads),
         PORT=str(port),
         LOG_LEVEL="WARNING",
@@ -109,6 +108,7 @@ class RunResult:
     first_segment_after_upload: float | None
     chunk_seconds: float  # audio the model ran on (the chunks VAD kept)
     audio_seconds: float
+    text: str
 
 
 def transcribe(url: str, path: Path, *, stream: bool) -> RunResult:
@@ -116,6 +116,7 @@ def transcribe(url: str, path: Path, *, stream: bool) -> RunResult:
     first: float | None = None
     chunk_seconds = 0.0
     duration = 0.0
+    text = ""
     with path.open("rb") as f, httpx.Client(timeout=7200) as http:
         upload = _TimedUpload(f)
         files: Any = {"file": ("upload", upload, "application/octet-stream")}  # duck-typed file object
@@ -132,9 +133,11 @@ def transcribe(url: str, path: Path, *, stream: bool) -> RunResult:
                         chunk_seconds += event["end"] - event["start"]
                     elif event.get("type") == "transcript.text.done":
                         duration = event["usage"]["seconds"]
+                        text = event["text"]
             else:
                 body = json.loads(response.read())
                 duration = body["duration"]
+                text = body["text"]
                 chunk_seconds = sum(s["end"] - s["start"] for s in body["segments"])
     wall = time.monotonic() - started
     upload_end = upload.finished_at or started
@@ -144,6 +147,7 @@ def transcribe(url: str, path: Path, *, stream: bool) -> RunResult:
         first_segment_after_upload=None if first is None else first - upload_end,
         chunk_seconds=chunk_seconds,
         audio_seconds=duration,
+        text=text,
     )
 
 

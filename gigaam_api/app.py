@@ -138,9 +138,11 @@ async def _load(
 ) -> None:
     settings = state.settings
     log.info(
-        "loading %s (quantization %s, %d threads)",
+        "loading %s (RUNTIME=%s DEVICE=%s PRECISION=%s, %d threads)",
         settings.MODEL,
-        settings.QUANTIZATION,
+        settings.RUNTIME,
+        settings.DEVICE,
+        settings.PRECISION,
         settings.NUM_THREADS,
     )
     try:

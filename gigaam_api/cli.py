@@ -23,7 +23,9 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
     from gigaam_api.api.shutdown import SETTLE_SECONDS, GracefulShutdown
     from gigaam_api.app import build_transcriber, create_app
     from gigaam_api.engines.base import WeightsUnavailableError
+    from gigaam_api.engines.gigaam.ir import Int8IrUnavailableError
     from gigaam_api.engines.registry import ensure_weights
+    from gigaam_api.engines.runtime import RuntimeSelectionError
 
     class GracefulServer(uvicorn.Server):
         """The first SIGTERM/SIGINT drains (`GracefulShutdown`) before uvicorn stops; a second forces it.
@@ -48,7 +50,7 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
 
     try:  # fetch (or find) the weights before binding the port: a missing model is a start-up error
         ensure_weights(settings)
-    except WeightsUnavailableError as exc:
+    except (WeightsUnavailableError, RuntimeSelectionError, Int8IrUnavailableError) as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
     server: uvicorn.Server | None = None
@@ -77,11 +79,13 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
 
 def _download(settings: Settings) -> int:
     from gigaam_api.engines.base import WeightsUnavailableError
+    from gigaam_api.engines.gigaam.ir import Int8IrUnavailableError
     from gigaam_api.engines.registry import fetch_weights
+    from gigaam_api.engines.runtime import RuntimeSelectionError
 
     try:
         model_dir = fetch_weights(settings)
-    except WeightsUnavailableError as exc:
+    except (WeightsUnavailableError, RuntimeSelectionError, Int8IrUnavailableError) as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
     print(f"{settings.MODEL}: all files present in {model_dir}")

@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gigaam_api.engines.registry import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
+from gigaam_api.engines.runtime import DeviceSetting, PrecisionSetting, RuntimeSetting
 
 
 class Settings(BaseSettings):
@@ -19,7 +20,10 @@ class Settings(BaseSettings):
 
     # Model and weights
     MODEL: str = DEFAULT_MODEL
-    QUANTIZATION: Literal["none", "int8"] = "none"
+    RUNTIME: RuntimeSetting = "auto"
+    DEVICE: DeviceSetting = "auto"
+    PRECISION: PrecisionSetting = "auto"
+    QUANTIZATION: Literal["none", "int8"] | None = None  # older alias: none = PRECISION=fp32, int8 = int8
     MODELS_DIR: Path = Path("models")
     OFFLINE: bool = False
     NUM_THREADS: int = Field(default=2, ge=1, le=256)
@@ -69,7 +73,7 @@ class Settings(BaseSettings):
     def _canonical_model(cls, value: str) -> str:
         return canonical_model_name(value)
 
-    @field_validator("QUANTIZATION", "LOG_FORMAT", mode="before")
+    @field_validator("QUANTIZATION", "LOG_FORMAT", "RUNTIME", "DEVICE", "PRECISION", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -97,9 +101,14 @@ class Settings(BaseSettings):
             raise ValueError("VAD_MIN <= VAD_MAX <= VAD_HARD_MAX must hold")
         return self
 
-    @property
-    def quantization(self) -> str | None:
-        return None if self.QUANTIZATION == "none" else self.QUANTIZATION
+    @model_validator(mode="after")
+    def _quantization_alias(self) -> Settings:
+        if self.QUANTIZATION is not None:
+            implied: PrecisionSetting = "fp32" if self.QUANTIZATION == "none" else "int8"
+            if self.PRECISION not in ("auto", implied):
+                raise ValueError(f"QUANTIZATION={self.QUANTIZATION} contradicts PRECISION={self.PRECISION}")
+            self.PRECISION = implied
+        return self
 
     @property
     def model_dir(self) -> Path:

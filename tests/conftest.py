@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -21,6 +22,9 @@ from gigaam_api.app import create_app
 from gigaam_api.config import Settings, load_settings
 from tests.fixtures.speech import FORMATS, encode, require_espeak, synthesize
 from tests.fixtures.tiny_model import write_tiny_model
+
+# tests/gpu needs a GPU and fails loudly without one: `make test-gpu` runs it, plain `pytest` leaves it out.
+collect_ignore = [] if os.environ.get("GIGAAM_TEST_GPU") else ["gpu"]
 
 PHRASES = {
     "greeting": "Добрый день. Сегодня мы поговорим о распознавании речи.",
@@ -107,6 +111,9 @@ def settings_factory(models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             "OFFLINE": True,
             "SPOOL_DIR": tmp_path_factory.mktemp("spool"),
             "NUM_THREADS": 1,
+            # The reference configuration on every machine; test_openvino.py covers the others.
+            "RUNTIME": "onnxruntime",
+            "PRECISION": "fp32",
             "_env_file": None,
         }
         base.update(overrides)

@@ -31,6 +31,7 @@ def env(models_dir: Path, tmp_path: Path) -> dict[str, str]:
     environ.update(
         MODELS_DIR=str(models_dir), OFFLINE="true", SPOOL_DIR=str(tmp_path / "spool"), NUM_THREADS="1"
     )
+    environ.update(RUNTIME="onnxruntime", PRECISION="fp32")  # what the `server` fixture runs: same bytes
     return environ
 
 

@@ -17,6 +17,7 @@ import pytest
 from gigaam_api.config import load_settings
 from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
 from gigaam_api.engines.registry import create_engine
+from gigaam_api.engines.runtime import probe
 from gigaam_api.pipeline.scheduler import InferenceScheduler
 from tests.conftest import PHRASES
 from tests.fixtures.engines import WatchedEngine
@@ -25,10 +26,14 @@ from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model
 
 # Every runtime/precision setting to run each model with (the contract holds for all of them).
 RUNTIMES: dict[str, dict[str, Any]] = {
-    "ort-fp32": {"QUANTIZATION": "none"},
-    "ort-int8": {"QUANTIZATION": "int8"},
+    "ort-fp32": {"RUNTIME": "onnxruntime", "PRECISION": "fp32"},
+    "ort-int8": {"RUNTIME": "onnxruntime", "PRECISION": "int8"},
+    "ov-fp32": {"RUNTIME": "openvino", "PRECISION": "fp32"},
+    "ov-int8": {"RUNTIME": "openvino", "PRECISION": "int8"},  # the weight-only IR, built by NNCF here
 }
-FULL_PRECISION = ("ort-fp32",)
+if probe(int8_ir_ready=False).openvino_bf16:  # only CPUs with bf16 instructions can run it
+    RUNTIMES["ov-int8-bf16"] = {"RUNTIME": "openvino", "PRECISION": "int8-bf16"}
+FULL_PRECISION = ("ort-fp32", "ov-fp32")
 CONFIGS = [
     pytest.param(model, runtime, id=f"{model}-{runtime}") for model in MODEL_FILES for runtime in RUNTIMES
 ]
@@ -48,7 +53,13 @@ def engine_for(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str],
     def get(model: str, runtime: str) -> ASREngine:
         if (model, runtime) not in built:
             settings = load_settings(
-                _env_file=None, MODEL=model, MODELS_DIR=root, OFFLINE=True, NUM_THREADS=1, **RUNTIMES[runtime]
+                _env_file=None,
+                MODEL=model,
+                MODELS_DIR=root,
+                OFFLINE=True,
+                NUM_THREADS=1,
+                DEVICE="cpu",
+                **RUNTIMES[runtime],
             )
             built[model, runtime] = create_engine(settings)
         return built[model, runtime]
@@ -153,3 +164,30 @@ def test_a_closed_job_runs_no_further_batch(
     assert first[0].text
     assert len(watched.batches) == 1
     assert all(f.cancelled() for f in futures[1:])
+
+
+@pytest.mark.parametrize("model", list(MODEL_FILES))
+def test_full_precision_runtimes_agree(
+    engine_for: Callable[[str, str], ASREngine],
+    speech: list[np.ndarray[Any, np.dtype[np.float32]]],
+    model: str,
+) -> None:
+    """Same audio, same text, words and tokens on every runtime at full precision."""
+    reference, *others = [
+        engine_for(model, runtime).transcribe_batch(speech, OPTIONS) for runtime in FULL_PRECISION
+    ]
+    for results in others:
+        assert [r.text for r in results] == [r.text for r in reference]
+        assert [r.words for r in results] == [r.words for r in reference]
+        for got, want in zip(results, reference, strict=True):
+            assert got.tokens is not None and want.tokens is not None
+            assert [(t.id, t.start) for t in got.tokens] == [(t.id, t.start) for t in want.tokens]
+            np.testing.assert_allclose(
+                [t.logprob for t in got.tokens], [t.logprob for t in want.tokens], atol=1e-4
+            )
+
+
+def test_capabilities_say_what_runs_and_why(engine_for: Callable[[str, str], ASREngine]) -> None:
+    caps = engine_for("gigaam-v3-ctc", "ov-int8").capabilities
+    assert (caps.runtime, caps.device, caps.precision) == ("openvino", "cpu", "int8")
+    assert "RUNTIME=openvino" in caps.detail

@@ -10,7 +10,7 @@ from gigaam_api.config import ConfigError, load_settings
 def test_defaults() -> None:
     s = load_settings(_env_file=None)
     assert s.MODEL == "gigaam-v3-ctc"
-    assert s.quantization is None
+    assert s.PRECISION == "auto"
     assert "whisper-1" in s.MODEL_ALIASES
     assert s.API_KEY == ()
     assert s.VAD_THRESHOLD == 0.25
@@ -36,7 +36,7 @@ def test_lists_and_case(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAD_NEG_THRESHOLD", "")
     s = load_settings(_env_file=None)
     assert s.API_KEY == ("a", "b")
-    assert s.quantization == "int8"
+    assert s.PRECISION == "int8"
     assert s.LOG_LEVEL == "DEBUG"
     assert s.VAD_NEG_THRESHOLD is None
 
@@ -52,6 +52,36 @@ def test_invalid_values_name_each_variable(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.delenv("MODEL")
     monkeypatch.delenv("PORT")
     with pytest.raises(ConfigError, match="VAD_MIN <= VAD_MAX"):
+        load_settings(_env_file=None)
+
+
+def test_runtime_settings_default_to_auto_and_normalise_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings(_env_file=None)
+    assert (s.RUNTIME, s.DEVICE, s.PRECISION) == ("auto", "auto", "auto")
+    monkeypatch.setenv("RUNTIME", "OpenVINO")
+    monkeypatch.setenv("DEVICE", "CPU")
+    monkeypatch.setenv("PRECISION", "INT8-BF16")
+    s = load_settings(_env_file=None)
+    assert (s.RUNTIME, s.DEVICE, s.PRECISION) == ("openvino", "cpu", "int8-bf16")
+
+
+@pytest.mark.parametrize(("quantization", "precision"), [("none", "fp32"), ("int8", "int8")])
+def test_quantization_is_an_alias_for_precision(
+    monkeypatch: pytest.MonkeyPatch, quantization: str, precision: str
+) -> None:
+    monkeypatch.setenv("QUANTIZATION", quantization)
+    assert load_settings(_env_file=None).PRECISION == precision
+    monkeypatch.setenv("PRECISION", precision)
+    assert load_settings(_env_file=None).PRECISION == precision
+
+
+def test_quantization_contradicting_precision_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QUANTIZATION", "int8")
+    monkeypatch.setenv("PRECISION", "fp32")
+    with pytest.raises(ConfigError, match="QUANTIZATION=int8 contradicts PRECISION=fp32"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("PRECISION", "fp64")
+    with pytest.raises(ConfigError, match="PRECISION"):
         load_settings(_env_file=None)
 
 

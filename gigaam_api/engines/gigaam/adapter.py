@@ -6,19 +6,22 @@ the `▁` word-start mark, the 40 ms output frame, the 30 s limit and the smalle
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import onnx_asr
-import onnxruntime as ort
 from onnx_asr.adapters import TimestampedResultsAsrAdapter
 
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import SAMPLE_RATE, Capabilities, ChunkResult, EngineOptions
 from gigaam_api.engines.gigaam.catalog import MODELS
+from gigaam_api.engines.gigaam.loader import choose_runtime, load_recognizer
 from gigaam_api.transcript import Token, Word
+
+log = logging.getLogger(__name__)
 
 WORD_PIECE = "\u2581"  # the vocabulary's word-start mark; onnx-asr turns it into a space
 FRAME_SECONDS = 0.04  # 10 ms feature hop x subsampling 4
@@ -98,34 +101,21 @@ class GigaamEngine:
         return ChunkResult(result.text, words=words_from_tokens(tokens, length), tokens=tokens, language="ru")
 
 
-def session_options(num_threads: int) -> ort.SessionOptions:
-    """Explicit thread counts: ONNX Runtime's default grabs every core, which fights the scheduler."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = num_threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return options
-
-
 def create(settings: Settings, model_dir: Path) -> GigaamEngine:
     """The registry's factory: `model_dir` holds the hub repository's files for `settings.MODEL`."""
     model = settings.MODEL
-    recognizer = onnx_asr.load_model(
-        model,
-        model_dir,
-        quantization=settings.quantization,
-        providers=["CPUExecutionProvider"],
-        sess_options=session_options(settings.NUM_THREADS),
-        preprocessor_config={"max_concurrent_workers": 1},
-    ).with_timestamps()
+    choice = choose_runtime(settings)
+    log.info("loading %s on %s", model, choice.describe())
+    recognizer = load_recognizer(model_dir, model, choice, settings.NUM_THREADS)
     capabilities = Capabilities(
         model_id=model,
         max_chunk_seconds=MAX_CHUNK_SECONDS,
         languages=frozenset({"ru"}),
         word_timestamps=True,
         token_logprobs=True,
-        device="cpu",
-        runtime="onnxruntime",
-        precision=settings.quantization or "fp32",
+        device=choice.device,
+        runtime=choice.runtime,
+        precision=choice.precision,
+        detail=choice.reason,
     )
     return GigaamEngine(recognizer, read_vocab(model_dir / MODELS[model].vocab), capabilities)

@@ -80,14 +80,25 @@ def download(models_dir: Path, model: str, quantization: str | None) -> Path:
 
 
 def ensure(settings: Settings) -> Path:
-    """The registry's entry point: see `ensure_weights`."""
-    return ensure_weights(
-        settings.MODELS_DIR, settings.MODEL, settings.quantization, offline=settings.OFFLINE
-    )
+    """The registry's entry point: see `ensure_weights`. Which files depends on the runtime choice
+    (ONNX Runtime int8 reads the hub's `.int8.onnx` files, everything else the fp32 ones)."""
+    from gigaam_api.engines.gigaam.loader import choose_runtime
+
+    quantization = choose_runtime(settings).onnx_quantization
+    return ensure_weights(settings.MODELS_DIR, settings.MODEL, quantization, offline=settings.OFFLINE)
 
 
 def fetch(settings: Settings) -> Path:
-    """The registry's entry point for `gigaam-api download`: fetch whatever is missing."""
-    if not missing_files(settings.model_dir, settings.MODEL, settings.quantization):
-        return settings.model_dir
-    return download(settings.MODELS_DIR, settings.MODEL, settings.quantization)
+    """The registry's entry point for `gigaam-api download`: fetch whatever is missing, and build the
+    int8 OpenVINO IR now if the runtime choice on this machine loads it."""
+    from gigaam_api.engines.gigaam.ir import ensure_int8_ir
+    from gigaam_api.engines.gigaam.loader import choose_runtime, fp32_onnx_files
+
+    choice = choose_runtime(settings)
+    model_dir = settings.model_dir
+    if missing_files(model_dir, settings.MODEL, choice.onnx_quantization):
+        download(settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization)
+    if choice.int8_ir:
+        seconds = ensure_int8_ir(model_dir, fp32_onnx_files(settings.MODEL))
+        log.info("int8 OpenVINO IR %s", "reused" if seconds is None else f"built in {seconds:.0f} s")
+    return model_dir

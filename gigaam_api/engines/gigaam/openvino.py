@@ -1,0 +1,116 @@
+"""GigaAM on OpenVINO, with onnx-asr's own preprocessing and CTC / RNN-T decoding.
+
+onnx-asr's GigaAM classes create `onnxruntime.InferenceSession`s in `__init__` and afterwards only call
+`session.run(output_names, feeds)`. The subclasses here skip that constructor and put an OpenVINO
+compiled model behind the same `run`, so features, decoding, timestamps and log-probs are onnx-asr's code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import openvino as ov
+from onnx_asr.adapters import TextResultsAsrAdapter, TimestampedResultsAsrAdapter
+from onnx_asr.asr import Preprocessor
+from onnx_asr.models.gigaam import GigaamV2Ctc, GigaamV2Rnnt
+from onnx_asr.onnx import OnnxSessionOptions
+from onnx_asr.preprocessors.numpy_preprocessor import GigaamPreprocessorNumpy
+from onnx_asr.preprocessors.resampler import Resampler
+
+from gigaam_api.engines.runtime import RuntimeChoice
+
+CACHE_DIR: Final = "openvino-cache"  # beside the weights; compiled blobs keyed by model and config
+_OPENVINO_DEVICE: Final = {"cpu": "CPU", "gpu": "GPU"}
+# No ONNX Runtime session is built for the model; the resampler (8 kHz input only) still uses ORT's CPU.
+_CPU_ONLY: Final[OnnxSessionOptions] = {"providers": ["CPUExecutionProvider"]}
+
+
+class OpenVinoSession:
+    """An OpenVINO compiled model behind `onnxruntime.InferenceSession.run`'s signature."""
+
+    def __init__(self, compiled: ov.CompiledModel) -> None:
+        self._request = compiled.create_infer_request()
+        self._dtypes = {
+            name: port.get_element_type().to_dtype() for port in compiled.inputs for name in port.names
+        }
+        self._outputs = {name: port for port in compiled.outputs for name in port.names}
+
+    def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[npt.NDArray[Any]]:
+        # onnx-asr feeds the RNN-T decoder a nested list; OpenVINO wants arrays of the port's type.
+        inputs = {name: np.asarray(value, dtype=self._dtypes[name]) for name, value in feeds.items()}
+        results = self._request.infer(inputs)  # copies the outputs: the decoder keeps them across steps
+        return [results[self._outputs[name]] for name in output_names]
+
+
+def compile_options(choice: RuntimeChoice, num_threads: int) -> dict[str, Any]:
+    """OpenVINO properties for one compiled model: latency over throughput, the precision hint, threads."""
+    options: dict[str, Any] = {
+        "PERFORMANCE_HINT": "LATENCY",
+        "INFERENCE_PRECISION_HINT": choice.inference_precision,
+    }
+    if choice.device == "cpu":  # the scheduler runs one batch at a time; these threads own the cores
+        options["INFERENCE_NUM_THREADS"] = num_threads
+    return options
+
+
+Compile = Callable[[Path], OpenVinoSession]
+
+
+def compiler(choice: RuntimeChoice, num_threads: int, cache_dir: Path) -> Compile:
+    """A function that compiles one model file (ONNX or IR) for the chosen device, through the cache."""
+    core = ov.Core()
+    core.set_property({"CACHE_DIR": str(cache_dir)})  # a restart loads the compiled blob
+    device = _OPENVINO_DEVICE[choice.device]
+    options = compile_options(choice, num_threads)
+
+    def compile_file(path: Path) -> OpenVinoSession:
+        # A path (not a read model) lets OpenVINO skip reading and compiling when the cache has it.
+        return OpenVinoSession(core.compile_model(str(path), device, options))
+
+    return compile_file
+
+
+class OpenVinoGigaamCtc(GigaamV2Ctc):
+    """onnx-asr's GigaAM CTC (v2, v3, v3 E2E) with the acoustic model on OpenVINO."""
+
+    def __init__(
+        self,
+        model_files: dict[str, Path],
+        preprocessor_factory: Callable[[str], Preprocessor],
+        compile_file: Compile,
+    ) -> None:
+        super(GigaamV2Ctc, self).__init__(model_files, preprocessor_factory, {})
+        self._model = compile_file(model_files["model"])
+
+
+class OpenVinoGigaamRnnt(GigaamV2Rnnt):
+    """onnx-asr's GigaAM RNN-T (v2, v3, v3 E2E) with encoder, decoder and joint on OpenVINO."""
+
+    def __init__(
+        self,
+        model_files: dict[str, Path],
+        preprocessor_factory: Callable[[str], Preprocessor],
+        compile_file: Compile,
+    ) -> None:
+        super(GigaamV2Rnnt, self).__init__(model_files, preprocessor_factory, {})
+        self._encoder = compile_file(model_files["encoder"])
+        self._decoder = compile_file(model_files["decoder"])
+        self._joiner = compile_file(model_files["joint"])
+
+
+def load_openvino(
+    model_files: dict[str, Path], choice: RuntimeChoice, num_threads: int, cache_dir: Path
+) -> TimestampedResultsAsrAdapter:
+    """The timestamped recogniser. `model_files` uses onnx-asr's keys: config, vocab, and model (CTC)
+    or encoder/decoder/joint (RNN-T), each an ONNX file or an OpenVINO IR `.xml`."""
+    compile_file = compiler(choice, num_threads, cache_dir)
+    asr: GigaamV2Ctc | GigaamV2Rnnt
+    if "model" in model_files:
+        asr = OpenVinoGigaamCtc(model_files, GigaamPreprocessorNumpy, compile_file)
+    else:
+        asr = OpenVinoGigaamRnnt(model_files, GigaamPreprocessorNumpy, compile_file)
+    return TextResultsAsrAdapter(asr, Resampler(asr._get_sample_rate(), _CPU_ONLY)).with_timestamps()

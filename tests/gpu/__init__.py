@@ -1,0 +1,1 @@
+"""Contract tests on a GPU (`make test-gpu`); left out of `make test`."""

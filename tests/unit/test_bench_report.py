@@ -1,0 +1,104 @@
+"""The bench's pure parts: the character edit rate, and rendering a full result document."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from bench.fidelity import char_error_rate, edit_distance
+from bench.report import render
+
+
+def _reference_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        new = [i]
+        for j, cb in enumerate(b, start=1):
+            new.append(min(row[j] + 1, new[j - 1] + 1, row[j - 1] + (ca != cb)))
+        row = new
+    return row[-1]
+
+
+def test_edit_distance_matches_the_textbook_recurrence() -> None:
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance("", "абв") == edit_distance("абв", "") == 3
+    rng = random.Random(7)
+    for _ in range(200):
+        a = "".join(rng.choice("аб в") for _ in range(rng.randint(0, 25)))
+        b = "".join(rng.choice("аб в") for _ in range(rng.randint(0, 25)))
+        assert edit_distance(a, b) == _reference_distance(a, b)
+    assert char_error_rate("абвг", "абвг") == 0 and char_error_rate("абвг", "абв") == 0.25
+
+
+def _run(realtime: float, first: float | None = None) -> dict[str, Any]:
+    run = {
+        "realtime": realtime,
+        "speech_realtime": realtime * 0.8,
+        "peak_rss_mb": 800.0,
+        "wall_seconds": 10.0,
+    }
+    return run | ({"first_segment_after_upload": first} if first is not None else {})
+
+
+def _service(realtime: float, *, default: bool = False, openvino: bool = False) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "cold_start_seconds": 2.0,
+        "10min_plain": _run(realtime),
+        "10min_stream": _run(realtime, 1.0),
+        "1h_plain": _run(realtime),
+        "efficiency": 0.95,
+        "efficiency_vs_batch1": 0.95,
+        "cer": {"10min": 0.01, "1h": 0.02},
+    }
+    if openvino:
+        entry["cold_start_no_cache_seconds"] = 6.0
+    if default:
+        entry["1h_stream"] = _run(realtime, 1.5)
+        entry["fairness"] = {
+            "alone_p50": 0.5,
+            "alone_p95": 0.6,
+            "busy_p50": 1.0,
+            "busy_p95": 1.2,
+            "ratio_p50": 2.0,
+        }
+    return entry
+
+
+def test_a_full_report_renders_every_configuration_and_target() -> None:
+    limit_entry = {"load_seconds": 1.0, "peak_rss_mb": 900, "points": [{"batch": 1, "realtime": 30.0}]}
+    report = {
+        "command": "make bench",
+        "machine": {"cpu": "test", "load_average": [0, 0, 0], "load_average_after": [0, 0, 0]},
+        "limit": {
+            "model": {"params": 220e6},
+            "ir_conversion_seconds": 40.0,
+            "cpu_avx512": True,
+            "cpu_bf16": False,
+            "not_measured": "onnxruntime-openvino is not measured.",
+            "results": [
+                {"label": "ort-fp32", **limit_entry},
+                {"label": "ort-int8", **limit_entry},
+                {"label": "ov-int8", **limit_entry, "load_seconds_no_cache": 5.0},
+            ],
+        },
+        "vad": {"realtime": 1700, "audio_seconds": 600},
+        "service": {
+            "ort-fp32": _service(20),
+            "ort-int8": _service(30),
+            "ov-int8": _service(50, default=True, openvino=True),
+        },
+        "default": "ov-int8",
+        "installed": {"runtime_venv_mb": 628, "by_extras_mb": {"base": 392, "cpu": 456}},
+    }
+
+    text = render(report)
+
+    assert "**ov-int8** (auto)" in text
+    assert (
+        "default service throughput on 10 min ≥ 1.5× ONNX Runtime int8's | 1.67× (ov-int8 vs ort-int8) | met"
+        in text
+    )
+    assert "cold start to `/ready` with a cached IR ≤ 3 s | 2.0 s (ov-int8) | met" in text
+    assert "**missed**" not in text
+    assert "| 6.0 s |" in text  # cold start without the compiled-model cache
+    assert "took 40 s" in text and "| cpu | 456 |" in text

@@ -1,0 +1,311 @@
+"""Runtime, device and precision selection on made-up machines: every default, fallback and refusal."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import get_args
+
+import pytest
+
+from gigaam_api.engines.runtime import (
+    DeviceSetting,
+    MachineFacts,
+    PrecisionSetting,
+    RuntimeChoice,
+    RuntimeSelectionError,
+    RuntimeSetting,
+    choose,
+    normalise_architecture,
+    probe,
+    read_cpu_flags,
+)
+
+ORT_CPU = ("AzureExecutionProvider", "CPUExecutionProvider")
+ORT_CUDA = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+# An EPYC/Xeon with AVX-512 and bf16, NNCF installed: the machine the default was measured on.
+AVX512 = MachineFacts(
+    architecture="x86_64",
+    cpu_flags=frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"}),
+    ort_providers=ORT_CPU,
+    openvino_devices=("CPU",),
+    openvino_bf16=True,
+    nvidia_gpu=False,
+    nncf_installed=True,
+    int8_ir_ready=False,
+)
+AVX2 = replace(AVX512, cpu_flags=frozenset({"avx2", "fma"}), openvino_bf16=False)
+ARM = replace(AVX2, architecture="arm64", cpu_flags=frozenset({"asimd", "fphp"}))
+NVIDIA = replace(AVX512, ort_providers=ORT_CUDA, nvidia_gpu=True)
+INTEL_GPU = replace(AVX2, openvino_devices=("CPU", "GPU.0", "GPU.1"))
+
+
+def _pick(
+    facts: MachineFacts,
+    runtime: RuntimeSetting = "auto",
+    device: DeviceSetting = "auto",
+    precision: PrecisionSetting = "auto",
+) -> tuple[str, str, str]:
+    choice = choose(runtime, device, precision, facts)
+    assert choice.reason
+    return choice.runtime, choice.device, choice.precision
+
+
+# --- auto ----------------------------------------------------------------------------------------------
+
+
+def test_auto_on_avx512_is_openvino_int8_with_f32_inference() -> None:
+    choice = choose("auto", "auto", "auto", AVX512)
+    assert (choice.runtime, choice.device, choice.precision) == ("openvino", "cpu", "int8")
+    assert choice.inference_precision == "f32" and choice.int8_ir and choice.onnx_quantization is None
+    assert "AVX-512" in choice.reason
+
+
+def test_auto_never_picks_bf16_even_where_the_cpu_has_it() -> None:
+    assert _pick(AVX512)[2] == "int8"
+    assert AVX512.openvino_bf16
+
+
+def test_auto_uses_an_ir_on_disk_without_nncf() -> None:
+    facts = replace(AVX512, nncf_installed=False, int8_ir_ready=True)
+    assert _pick(facts) == ("openvino", "cpu", "int8")
+
+
+def test_auto_without_nncf_or_ir_falls_back_to_onnxruntime_and_says_why() -> None:
+    choice = choose("auto", "auto", "auto", replace(AVX512, nncf_installed=False))
+    assert (choice.runtime, choice.precision) == ("onnxruntime", "int8")
+    assert "NNCF" in choice.reason
+
+
+@pytest.mark.parametrize(("facts", "why"), [(AVX2, "AVX-512"), (ARM, "arm64")])
+def test_auto_without_avx512_is_onnxruntime_int8(facts: MachineFacts, why: str) -> None:
+    choice = choose("auto", "auto", "auto", facts)
+    assert (choice.runtime, choice.device, choice.precision) == ("onnxruntime", "cpu", "int8")
+    assert choice.onnx_quantization == "int8" and not choice.int8_ir
+    assert why in choice.reason
+
+
+def test_auto_without_openvino_cpu_is_onnxruntime() -> None:
+    assert _pick(replace(AVX512, openvino_devices=())) == ("onnxruntime", "cpu", "int8")
+
+
+def test_auto_prefers_a_usable_nvidia_gpu() -> None:
+    choice = choose("auto", "auto", "auto", NVIDIA)
+    assert (choice.runtime, choice.device, choice.precision) == ("onnxruntime", "cuda", "fp32")
+    assert "NVIDIA" in choice.reason
+
+
+def test_auto_ignores_the_cuda_provider_without_a_gpu() -> None:
+    # onnxruntime-gpu lists CUDAExecutionProvider whether or not a GPU is present
+    assert _pick(replace(NVIDIA, nvidia_gpu=False))[1] == "cpu"
+
+
+@pytest.mark.parametrize("precision", ["int8", "bf16"])
+def test_auto_device_stays_on_the_cpu_for_cpu_only_precisions(precision: PrecisionSetting) -> None:
+    assert _pick(NVIDIA, precision=precision)[1] == "cpu"
+
+
+def test_auto_does_not_pick_an_intel_gpu_it_was_never_measured_on() -> None:
+    assert _pick(INTEL_GPU)[1] == "cpu"
+
+
+# --- explicit precision with auto runtime ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("facts", "precision", "expected"),
+    [
+        (AVX512, "fp32", ("openvino", "cpu", "fp32")),
+        (AVX512, "int8", ("openvino", "cpu", "int8")),
+        (AVX512, "bf16", ("openvino", "cpu", "bf16")),
+        (AVX512, "int8-bf16", ("openvino", "cpu", "int8-bf16")),
+        (AVX2, "fp32", ("onnxruntime", "cpu", "fp32")),
+        (AVX2, "int8", ("onnxruntime", "cpu", "int8")),
+        (ARM, "int8", ("onnxruntime", "cpu", "int8")),
+        (replace(AVX512, nncf_installed=False), "int8", ("onnxruntime", "cpu", "int8")),
+    ],
+)
+def test_explicit_precision(
+    facts: MachineFacts, precision: PrecisionSetting, expected: tuple[str, ...]
+) -> None:
+    assert _pick(facts, precision=precision) == expected
+
+
+def test_onnxruntime_int8_reads_the_hub_int8_files() -> None:
+    choice = choose("onnxruntime", "cpu", "int8", AVX512)
+    assert choice.onnx_quantization == "int8" and not choice.int8_ir
+
+
+@pytest.mark.parametrize(
+    ("precision", "hint"), [("fp32", "f32"), ("int8", "f32"), ("bf16", "bf16"), ("int8-bf16", "bf16")]
+)
+def test_openvino_inference_precision_hint(precision: PrecisionSetting, hint: str) -> None:
+    choice = choose("openvino", "cpu", precision, AVX512)
+    assert choice.inference_precision == hint
+    assert choice.int8_ir == precision.startswith("int8")
+
+
+# --- explicit runtime -----------------------------------------------------------------------------------
+
+
+def test_onnxruntime_defaults_to_int8_on_the_cpu() -> None:
+    assert _pick(AVX512, runtime="onnxruntime") == ("onnxruntime", "cpu", "int8")
+    assert _pick(NVIDIA, runtime="onnxruntime") == ("onnxruntime", "cuda", "fp32")
+
+
+def test_openvino_defaults_to_int8_even_where_auto_would_not_pick_it() -> None:
+    assert _pick(ARM, runtime="openvino") == ("openvino", "cpu", "int8")
+
+
+def test_openvino_without_nncf_or_ir_runs_fp32_and_says_why() -> None:
+    choice = choose("openvino", "auto", "auto", replace(AVX2, nncf_installed=False))
+    assert (choice.runtime, choice.precision) == ("openvino", "fp32")
+    assert "NNCF" in choice.reason
+
+
+# --- refusals: one clear message each -------------------------------------------------------------------
+
+
+def _refusal(
+    facts: MachineFacts, runtime: RuntimeSetting, device: DeviceSetting, precision: PrecisionSetting
+) -> str:
+    with pytest.raises(RuntimeSelectionError) as info:
+        choose(runtime, device, precision, facts)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_cuda_without_the_cuda_build_of_onnxruntime() -> None:
+    message = _refusal(AVX512, "auto", "cuda", "auto")
+    assert "CUDAExecutionProvider" in message and "cuda" in message
+
+
+def test_cuda_provider_without_a_gpu() -> None:
+    message = _refusal(replace(NVIDIA, nvidia_gpu=False), "auto", "cuda", "auto")
+    assert "no usable NVIDIA GPU" in message
+
+
+def test_cuda_on_openvino() -> None:
+    assert "DEVICE=gpu" in _refusal(NVIDIA, "openvino", "cuda", "auto")
+
+
+def test_cuda_int8() -> None:
+    assert "PRECISION=int8" in _refusal(NVIDIA, "auto", "cuda", "int8")
+
+
+def test_cuda_explicit_on_a_cuda_machine() -> None:
+    assert _pick(NVIDIA, device="cuda") == ("onnxruntime", "cuda", "fp32")
+    assert _pick(NVIDIA, runtime="onnxruntime", device="cuda", precision="fp32") == (
+        "onnxruntime",
+        "cuda",
+        "fp32",
+    )
+
+
+def test_intel_gpu_explicit() -> None:
+    assert _pick(INTEL_GPU, device="gpu") == ("openvino", "gpu", "fp16")
+    assert _pick(INTEL_GPU, device="gpu", precision="int8") == ("openvino", "gpu", "int8")
+    assert choose("auto", "gpu", "auto", INTEL_GPU).inference_precision == "f16"
+
+
+def test_intel_gpu_missing() -> None:
+    message = _refusal(AVX512, "auto", "gpu", "auto")
+    assert "no Intel GPU" in message and "CPU" in message
+
+
+def test_intel_gpu_on_onnxruntime() -> None:
+    assert "RUNTIME=openvino" in _refusal(INTEL_GPU, "onnxruntime", "gpu", "auto")
+
+
+def test_bf16_on_a_cpu_without_it() -> None:
+    assert "bf16 instructions" in _refusal(AVX2, "auto", "auto", "bf16")
+    assert "bf16 instructions" in _refusal(AVX2, "openvino", "cpu", "int8-bf16")
+
+
+def test_bf16_on_onnxruntime() -> None:
+    assert "onnxruntime" in _refusal(AVX512, "onnxruntime", "auto", "bf16")
+
+
+def test_fp16_is_for_the_gpu() -> None:
+    assert "fp16" in _refusal(AVX512, "auto", "cpu", "fp16")
+    assert "fp16" in _refusal(AVX512, "openvino", "cpu", "fp16")
+
+
+def test_int8_on_openvino_needs_nncf_or_an_ir() -> None:
+    message = _refusal(replace(AVX512, nncf_installed=False), "openvino", "cpu", "int8")
+    assert "convert" in message and "gigaam-api download" in message
+
+
+def test_openvino_without_a_cpu_device() -> None:
+    assert "CPU device" in _refusal(replace(AVX512, openvino_devices=()), "openvino", "cpu", "fp32")
+
+
+def test_onnxruntime_not_installed() -> None:
+    assert "`cpu` extra" in _refusal(replace(AVX2, ort_providers=()), "auto", "auto", "auto")
+
+
+# --- every combination: a choice the runtime supports, or a one-line refusal -----------------------------
+
+MACHINES = [AVX512, AVX2, ARM, NVIDIA, INTEL_GPU, replace(AVX512, nncf_installed=False)]
+SUPPORTED = {
+    ("onnxruntime", "cpu"): {"fp32", "int8"},
+    ("onnxruntime", "cuda"): {"fp32"},
+    ("openvino", "cpu"): {"fp32", "int8", "bf16", "int8-bf16"},
+    ("openvino", "gpu"): {"fp32", "int8", "fp16"},
+}
+
+
+@pytest.mark.parametrize("facts", MACHINES)
+def test_every_setting_combination_is_a_supported_choice_or_a_clear_error(facts: MachineFacts) -> None:
+    refusals: list[str] = []
+    for runtime in get_args(RuntimeSetting):
+        for device in get_args(DeviceSetting):
+            for precision in get_args(PrecisionSetting):
+                try:
+                    choice = choose(runtime, device, precision, facts)
+                except RuntimeSelectionError as exc:
+                    refusals.append(str(exc))
+                    continue
+                assert choice.precision in SUPPORTED[(choice.runtime, choice.device)]
+                assert runtime in ("auto", choice.runtime)
+                assert device in ("auto", choice.device)
+                assert precision in ("auto", choice.precision)
+                if choice.int8_ir:
+                    assert facts.int8_ir_possible
+    assert all(message and "\n" not in message for message in refusals)
+
+
+def test_describe() -> None:
+    choice = RuntimeChoice("openvino", "cpu", "int8", "auto: because")
+    assert choice.describe() == "openvino on cpu, int8 (auto: because)"
+
+
+# --- the facts ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("raw", "normal"), [("x86_64", "x86_64"), ("AMD64", "x86_64"), ("aarch64", "arm64")])
+def test_architecture_names(raw: str, normal: str) -> None:
+    assert normalise_architecture(raw) == normal
+
+
+def test_cpu_flags_from_cpuinfo(tmp_path: Path) -> None:
+    x86 = tmp_path / "x86"
+    x86.write_text(
+        "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16\n\nprocessor\t: 1\nflags\t: fpu\n"
+    )
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16\n")
+    assert read_cpu_flags(x86) == {"fpu", "avx2", "avx512f", "avx512_bf16"}
+    assert read_cpu_flags(arm) == {"fp", "asimd", "bf16"}
+    assert read_cpu_flags(tmp_path / "missing") == frozenset()
+
+
+def test_probe_reports_this_machine(tmp_path: Path) -> None:
+    facts = probe(int8_ir_ready=False, nvidia_dir=tmp_path / "absent")
+    assert "CPUExecutionProvider" in facts.ort_providers  # the dev install has onnxruntime
+    assert "CPU" in facts.openvino_devices
+    assert facts.nncf_installed and not facts.nvidia_gpu
+    (tmp_path / "gpus" / "0000:01:00.0").mkdir(parents=True)
+    assert probe(int8_ir_ready=True, nvidia_dir=tmp_path / "gpus").nvidia_gpu
