@@ -57,7 +57,10 @@ def build_transcriber(
     loaded = create_engine(settings)
     model_loaded = metrics.model_loaded.labels(loaded.capabilities.model_id)
     unloadable = UnloadableEngine(
-        partial(create_engine, settings), loaded, on_state=lambda state: model_loaded.set(state == "loaded")
+        partial(create_engine, settings),
+        loaded,
+        on_state=lambda state: model_loaded.set(state == "loaded"),
+        on_loaded=metrics.model_load_seconds.labels(loaded.capabilities.model_id).set,
     )
     engine: ASREngine = unloadable if wrap_engine is None else wrap_engine(unloadable)
     scheduler = InferenceScheduler(

@@ -18,6 +18,8 @@ from starlette.types import Message, Receive
 
 from gigaam_api.errors import APIError
 
+DRAIN_SECONDS = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class BodyLimits:
@@ -103,9 +105,12 @@ class BodyReader:
             return False
         budget = self.received + max_bytes
         try:
-            while not self.complete and self.received <= budget:
-                await self.read()
-        except (APIError, ClientDisconnect):
+            # A refused client gets a few seconds to finish sending, not the upload's rate allowance:
+            # a trickle must not hold a refused connection open for minutes.
+            async with asyncio.timeout(DRAIN_SECONDS):
+                while not self.complete and self.received <= budget:
+                    await self.read()
+        except (APIError, ClientDisconnect, TimeoutError):
             return False
         return self.complete
 

@@ -7,6 +7,7 @@ are accepted here, so the HTTP layer only ever sees `TranscriptionOptions`. Pure
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -247,7 +248,8 @@ def _vad_number(value: object, name: str, *, integer: bool = False, upper: float
         return None
     number = math.nan
     if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+        with contextlib.suppress(OverflowError):  # a JSON integer too large for a float: invalid
+            number = float(value)
     elif isinstance(value, str):
         number = _float(value)
     valid = 0.0 <= number <= upper and (not integer or number.is_integer())

@@ -27,6 +27,7 @@ class PcmSpool:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._fd_lock = threading.Lock()
         self._cond = threading.Condition()
         self._available = 0
         self._finished = False
@@ -95,21 +96,27 @@ class PcmSpool:
         size = (stop - start) * _BYTES_PER_SAMPLE
         chunks: list[bytes] = []
         offset = start * _BYTES_PER_SAMPLE
-        while size > 0:
-            chunk = os.pread(self._fd, size, offset)
-            if not chunk:
-                raise OSError("PCM spool file is shorter than the samples written to it")
-            chunks.append(chunk)
-            size -= len(chunk)
-            offset += len(chunk)
+        # Under the lock `close` takes: a batch still running when its request ends never reads a
+        # closed descriptor, or one the OS has already handed to another request's file.
+        with self._fd_lock:
+            if self._fd < 0:
+                raise OSError("PCM spool is closed")
+            while size > 0:
+                chunk = os.pread(self._fd, size, offset)
+                if not chunk:
+                    raise OSError("PCM spool file is shorter than the samples written to it")
+                chunks.append(chunk)
+                size -= len(chunk)
+                offset += len(chunk)
         samples = np.frombuffer(b"".join(chunks), dtype="<i2")
         return samples.astype(np.float32) * np.float32(_INT16_SCALE)
 
     def close(self) -> None:
         """Close the file (idempotent); removing it is the owner's business (see `RequestFiles`)."""
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
+        with self._fd_lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
 
     def __enter__(self) -> PcmSpool:
         return self

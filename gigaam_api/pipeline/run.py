@@ -21,9 +21,9 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from gigaam_api.audio.decode import AudioDecodeError, DecodeCancelledError, PcmBudget, decode_to_pcm
+from gigaam_api.audio.decode import AudioDecodeError, PcmBudget, decode_to_pcm
 from gigaam_api.audio.pcm import PcmSpool
-from gigaam_api.audio.spool import RequestFiles, SpoolFullError
+from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
 from gigaam_api.errors import bad_request
@@ -99,9 +99,10 @@ class Run:
         self._job = self._parts.scheduler.open_job(interactive=self._pcm.finished)
 
     def _decode(self) -> None:
-        # A decode error is recorded in the spool; the consumer turns it into a 400 or an SSE error.
+        # Every failure is recorded in the spool (decode_to_pcm finishes it with the error); the consumer
+        # turns it into a 400, a 503 or an SSE error and logs what is unexpected, once.
         s = self._parts.settings
-        with contextlib.suppress(AudioDecodeError, DecodeCancelledError, SpoolFullError):
+        with contextlib.suppress(Exception):
             decode_to_pcm(
                 self._upload,
                 self._pcm,

@@ -92,6 +92,7 @@ class InferenceScheduler:
                 self._jobs.remove(job)
             while job.pending:
                 job.pending.popleft()[1].cancel()
+            self._cond.notify()  # the last job gone may start the quiet spell
 
     def stop(self) -> None:
         """Cancel everything queued and end the worker after its current batch."""
@@ -118,7 +119,7 @@ class InferenceScheduler:
                     self._jobs.append(job)
                     return job, work, future
                 timeout = None
-                if self._idle_seconds is not None and not self._idle_told:
+                if self._idle_seconds is not None and not self._idle_told and not self._jobs:
                     timeout = self._last_work + self._idle_seconds - time.monotonic()
                     if timeout <= 0:
                         self._idle_told = True

@@ -43,11 +43,13 @@ class UnloadableEngine:
         engine: ASREngine,
         *,
         on_state: Callable[[ModelState], None] | None = None,
+        on_loaded: Callable[[float], None] | None = None,
     ) -> None:
         self._load = load
         self._engine: ASREngine | None = engine
         self._capabilities = engine.capabilities
         self._on_state = on_state
+        self._on_loaded = on_loaded
         self._state: ModelState = "loaded"
         self._lock = threading.Lock()  # guards `_state` for readers on other threads
 
@@ -78,7 +80,10 @@ class UnloadableEngine:
                 self._set_state("unloaded")
                 raise
             self._set_state("loaded")
-            log.info("loaded %s again in %.1f s", self._capabilities.model_id, time.monotonic() - began)
+            seconds = time.monotonic() - began
+            if self._on_loaded is not None:
+                self._on_loaded(seconds)
+            log.info("loaded %s again in %.1f s", self._capabilities.model_id, seconds)
         return self._engine.transcribe_batch(chunks, options)
 
     def unload(self) -> None:

@@ -116,3 +116,17 @@ def test_a_disconnect_is_client_disconnect() -> None:
 
     with pytest.raises(ClientDisconnect):
         asyncio.run(main())
+
+
+def test_drain_gives_a_silent_client_a_few_seconds_not_the_upload_allowance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("gigaam_api.api.body.DRAIN_SECONDS", 0.05)
+
+    async def main() -> bool:
+        receive, _ = scripted(b"ab", then_wait=True)  # sends a little, then nothing, within the idle limit
+        body = BodyReader(receive, LIMITS)
+        await body.read()
+        return await body.drain(1024)
+
+    assert asyncio.run(main()) is False  # the connection is then closed instead of kept waiting

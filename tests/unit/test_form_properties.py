@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,3 +89,11 @@ def test_any_fields_give_options_or_a_400(pairs: list[tuple[str, str]]) -> None:
         assert outcome.message and len(outcome.message) < 400 + 2 * SHOWN_CHARS  # values are cut short
     else:
         assert isinstance(outcome, TranscriptionOptions)
+
+
+@given(st.integers(min_value=10**309, max_value=10**400))
+def test_integers_too_large_for_a_float_are_a_400(number: int) -> None:
+    pairs = [("chunking_strategy", f'{{"type": "server_vad", "prefix_padding_ms": {number}}}')]
+    with pytest.raises(APIError) as info:
+        parse_transcription_form(pairs)
+    assert info.value.status == 400

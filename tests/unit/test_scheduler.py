@@ -138,3 +138,26 @@ def test_a_failing_batch_fails_its_future_only(scheduler: InferenceScheduler) ->
         failed.result(timeout=WAIT)
     assert fine.result(timeout=WAIT) == "ok"
     assert scheduler.batches_run == 2
+
+
+def test_idle_fires_once_per_quiet_spell_and_never_with_a_job_open() -> None:
+    idle = threading.Event()
+    calls: list[int] = []
+
+    def on_idle() -> None:
+        calls.append(1)
+        idle.set()
+
+    scheduler = InferenceScheduler(idle_seconds=0.01, on_idle=on_idle)
+    try:
+        assert idle.wait(WAIT)  # quiet from the start
+        idle.clear()
+        job = scheduler.open_job(interactive=False)
+        scheduler.submit(job, lambda: "work").result(timeout=WAIT)
+        # While the job is open (a long run waiting on its VAD, say) the model must stay loaded.
+        assert not idle.wait(0.2)
+        scheduler.close_job(job)
+        assert idle.wait(WAIT)  # re-armed by the work, fired once the last job closed
+    finally:
+        scheduler.stop()
+    assert len(calls) == 2

@@ -96,8 +96,7 @@ def fetch(settings: Settings) -> Path:
 
     choice = choose_runtime(settings)
     model_dir = settings.model_dir
-    if missing_files(model_dir, settings.MODEL, choice.onnx_quantization):
-        download(settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization)
+    ensure_weights(settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization, offline=False)
     if choice.int8_ir:
         seconds = ensure_int8_ir(model_dir, fp32_onnx_files(settings.MODEL))
         log.info("int8 OpenVINO IR %s", "reused" if seconds is None else f"built in {seconds:.0f} s")
