@@ -174,7 +174,7 @@ def main() -> None:
     }
     report: Report = {
         "machine": machine_info(args.threads),
-        "command": " ".join(["make bench", *sys.argv[1:]]),
+        "command": " ".join(["python -m bench.run", *sys.argv[1:]]) if sys.argv[1:] else "make bench",
     }
 
     print("== limit: raw engine throughput per runtime x precision, 20-s chunks", flush=True)
