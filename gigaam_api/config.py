@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gigaam_api.audio.spool import default_spool_path
 from gigaam_api.engines.registry import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
 from gigaam_api.engines.runtime import DeviceSetting, PrecisionSetting, RuntimeSetting
 
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     UPLOAD_IDLE_TIMEOUT_SECONDS: float = Field(default=30, gt=0)
     UPLOAD_MIN_BYTES_PER_SECOND: float = Field(default=1024, ge=0)  # 0: no minimum rate
     UPLOAD_RATE_GRACE_SECONDS: float = Field(default=10, ge=0)
-    SPOOL_DIR: Path = Path(tempfile.gettempdir()) / "gigaam-api-spool"
+    SPOOL_DIR: Path = Field(default_factory=default_spool_path)
     SHUTDOWN_GRACE_SECONDS: float = Field(default=30, ge=0)
     # Decoded-audio budget (docs/decisions.md): a request's PCM <= max(ratio x upload, floor); all
     # requests' spool files together <= SPOOL_MAX_MB.

@@ -40,5 +40,11 @@ def error_body(
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
+def busy(message: str, code: str, *, retry_after: int, close: bool = False) -> APIError:
+    """A 503 the client should retry after `retry_after` seconds (`close`: on a new connection)."""
+    headers = {"Retry-After": str(retry_after)} | ({"Connection": "close"} if close else {})
+    return APIError(503, message, type="server_error", code=code, headers=headers)
+
+
 def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> APIError:
     return APIError(400, message, param=param, code=code)

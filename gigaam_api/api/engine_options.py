@@ -17,8 +17,8 @@ def engine_options(options: TranscriptionOptions, caps: Capabilities) -> EngineO
             param="language",
             code="unsupported_language",
         )
-    wants_words = options.response_format == "verbose_json" and "word" in options.timestamp_granularities
-    if wants_words and not caps.word_timestamps:
+    # The form allows the word granularity only with verbose_json.
+    if "word" in options.timestamp_granularities and not caps.word_timestamps:
         raise bad_request(
             f"Model {caps.model_id} gives no word timestamps: use timestamp_granularities=segment.",
             param="timestamp_granularities",

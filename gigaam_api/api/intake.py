@@ -16,7 +16,7 @@ from gigaam_api.api.state import AppState
 from gigaam_api.api.upload import FormLimits, Upload, declared_too_large, multipart_boundary, receive_upload
 from gigaam_api.audio.spool import RequestFiles, SpoolFullError
 from gigaam_api.config import Settings
-from gigaam_api.errors import APIError
+from gigaam_api.errors import APIError, busy
 
 # After a refusal, at most this much of the body is read and dropped to keep the connection usable;
 # past it the response closes the connection instead (a bounded cost per refusal).
@@ -24,33 +24,21 @@ DRAIN_MAX_BYTES = 1024 * 1024
 
 
 def queue_full() -> APIError:
-    return APIError(
-        503,
-        "The server is busy: too many transcriptions are queued. Retry later.",
-        type="server_error",
-        code="queue_full",
-        headers={"Retry-After": "5"},
+    return busy(
+        "The server is busy: too many transcriptions are queued. Retry later.", "queue_full", retry_after=5
     )
 
 
 def too_many_uploads(limit: int) -> APIError:
-    return APIError(
-        503,
-        f"The server is busy: {limit} uploads are already in progress (MAX_UPLOADS). Retry later.",
-        type="server_error",
-        code="too_many_uploads",
-        headers={"Retry-After": "5"},
-    )
+    message = f"The server is busy: {limit} uploads are already in progress (MAX_UPLOADS). Retry later."
+    return busy(message, "too_many_uploads", retry_after=5)
 
 
 def spool_full() -> APIError:
-    return APIError(
-        503,
-        "The server's temporary storage for uploads and decoded audio is full (SPOOL_MAX_MB). Retry later.",
-        type="server_error",
-        code="spool_full",
-        headers={"Retry-After": "30"},  # space frees only as running jobs end
+    message = (
+        "The server's temporary storage for uploads and decoded audio is full (SPOOL_MAX_MB). Retry later."
     )
+    return busy(message, "spool_full", retry_after=30)  # space frees only as running jobs end
 
 
 def form_limits(settings: Settings) -> FormLimits:

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gigaam_api.errors import APIError
+from gigaam_api.errors import APIError, busy
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,8 @@ SETTLE_SECONDS = 10.0
 
 
 def shutting_down() -> APIError:
-    return APIError(
-        503,
-        "The server is shutting down; retry the request shortly.",
-        type="server_error",
-        code="shutting_down",
-        headers={"Retry-After": "10", "Connection": "close"},
+    return busy(
+        "The server is shutting down; retry the request shortly.", "shutting_down", retry_after=10, close=True
     )
 
 

@@ -12,7 +12,7 @@ from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.shutdown import GracefulShutdown
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings
-from gigaam_api.errors import APIError
+from gigaam_api.errors import busy
 from gigaam_api.pipeline.protocol import Transcriber
 
 
@@ -29,13 +29,7 @@ class AppState:
 
     def ready_transcriber(self) -> Transcriber:
         if self.transcriber is None:
-            raise APIError(
-                503,
-                "The model is still loading; retry shortly.",
-                type="server_error",
-                code="model_loading",
-                headers={"Retry-After": "5"},
-            )
+            raise busy("The model is still loading; retry shortly.", "model_loading", retry_after=5)
         return self.transcriber
 
 

@@ -12,6 +12,7 @@ agreement with fp32 is below ONNX Runtime int8's. On an NVIDIA GPU, ONNX Runtime
 
 from __future__ import annotations
 
+import functools
 import platform
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,6 +267,7 @@ def read_cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
+@functools.cache  # the machine does not change while the process runs: serve's check and the load share it
 def probe(*, int8_ir_ready: bool, nvidia_dir: Path = Path("/proc/driver/nvidia/gpus")) -> MachineFacts:
     """Look at this machine. Imports onnxruntime and openvino (each optional) when called."""
     from importlib.util import find_spec
