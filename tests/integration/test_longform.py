@@ -25,6 +25,7 @@ from gigaam_api.engines.base import ASREngine
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
 from tests.fixtures.speech import long_speech, write_wav
+from tests.fixtures.waiting import wait_until
 
 SENTENCES = [
     "Добрый день, коллеги.",
@@ -84,14 +85,6 @@ def watched(
     for live, engine in started:
         engine.gate.set()
         live.stop()
-
-
-def _wait_until(predicate: Callable[[], bool], what: str, limit: float = 60) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting until {what}")
-        time.sleep(0.02)
 
 
 def test_long_audio_segments_timestamps_and_stream_agree(
@@ -192,7 +185,7 @@ def test_disconnect_mid_stream_stops_within_one_batch(
             if '"transcript.text.segment"' in line:
                 break
         at_disconnect = len(engine.batches)
-    _wait_until(lambda: live.state.admission.count == 0, "the job is released")
+    wait_until(lambda: live.state.admission.count == 0, "the job is released")
     time.sleep(0.6)  # let a wrongly still-running job show itself: two more batches' worth of time
     assert len(engine.batches) - at_disconnect <= 2, "running batch + the one already queued, no more"
     assert len(engine.batches) < 8  # the whole file is ~10 batches
@@ -212,14 +205,14 @@ def test_abandoned_queued_job_never_runs(
         long_done.set()
 
     threading.Thread(target=long_request, daemon=True).start()
-    _wait_until(engine.started.is_set, "the long job's first batch holds the executor")
+    wait_until(engine.started.is_set, "the long job's first batch holds the executor")
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(
             f"{live.url}/v1/audio/transcriptions",
             files={"file": ("upload", short)},
             timeout=httpx.Timeout(30, read=1.5),
         )
-    _wait_until(lambda: live.state.admission.count == 1, "the abandoned request is released")
+    wait_until(lambda: live.state.admission.count == 1, "the abandoned request is released")
     engine.gate.set()
     assert long_done.wait(60)
     short_samples = round(len(short) / 2) - 22  # 16-bit mono WAV minus its 44-byte header
@@ -243,7 +236,7 @@ def test_queue_full_is_503_before_any_stream_byte(
     threads = [threading.Thread(target=admitted_request, daemon=True) for _ in range(2)]
     for thread in threads:
         thread.start()
-    _wait_until(lambda: live.state.admission.count == 2, "both requests are admitted")
+    wait_until(lambda: live.state.admission.count == 2, "both requests are admitted")
     with pytest.raises(openai.InternalServerError) as info:
         live.client().audio.transcriptions.create(model="whisper-1", file=("upload", payload), stream=True)
     assert info.value.status_code == 503
@@ -264,7 +257,7 @@ def test_short_request_is_not_stuck_behind_a_long_job(
         target=lambda: httpx.post(f"{live.url}/v1/audio/transcriptions", files=long_files, timeout=120),
         daemon=True,
     ).start()
-    _wait_until(lambda: len(engine.batches) >= 2, "the long job is running")
+    wait_until(lambda: len(engine.batches) >= 2, "the long job is running")
     before = len(engine.batches)
     response = httpx.post(
         f"{live.url}/v1/audio/transcriptions",
@@ -275,7 +268,7 @@ def test_short_request_is_not_stuck_behind_a_long_job(
     after = len(engine.batches)
     # The short request waited for at most the batch that was running, then ran its own.
     assert after - before <= 2
-    _wait_until(lambda: live.state.admission.count == 0, "the long job ends")
+    wait_until(lambda: live.state.admission.count == 0, "the long job ends")
 
 
 def test_default_stream_has_only_openai_event_types(

@@ -12,13 +12,14 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fixtures.speech import encode, forged_wav, silent_flac, synthesize
+from tests.fixtures.waiting import wait_until
 from tests.integration.test_process import Served, _env, _free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,16 +51,6 @@ def gated(models_dir: Path, tmp_path: Path) -> Iterator[Served]:
     if process.poll() is None:
         process.kill()
     process.communicate()
-
-
-def _wait_until(condition: Callable[[], bool], what: str) -> None:
-    """Poll a server-side observable (a condition, not a timing) for up to a minute."""
-    done = threading.Event()
-    for _ in range(1200):
-        if condition():
-            return
-        done.wait(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 def _health(served: Served) -> dict[str, object]:
@@ -121,10 +112,10 @@ def test_sigterm_ends_every_request_clearly_and_leaves_nothing(gated: Served, tm
         head, body = _multipart(wav)
         upload = socket.create_connection(("127.0.0.1", int(gated.url.rsplit(":", 1)[1])))
         upload.sendall(head + body[: len(body) // 2])
-        _wait_until(lambda: _health(gated)["in_flight"] == 3, "three requests in flight")
+        wait_until(lambda: _health(gated)["in_flight"] == 3, "three requests in flight")
 
         gated.process.send_signal(signal.SIGTERM)
-        _wait_until(lambda: bool(_health(gated)["shutting_down"]), "draining")
+        wait_until(lambda: bool(_health(gated)["shutting_down"]), "draining")
         refused = httpx.post(url, files=files, timeout=10)
         _assert_shutting_down(refused.status_code, refused.headers, refused.content)
         assert refused.headers["x-request-id"].startswith("req_")

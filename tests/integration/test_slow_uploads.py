@@ -12,17 +12,10 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.fixtures.raw_http import RawConnection, RawResponse, field_part, file_part, multipart
+from tests.fixtures.waiting import wait_until
 
 BOUNDARY = b"slow-upload-boundary"
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
-
-
-def _wait_until(predicate: Callable[[], bool], what: str, limit: float = 60) -> None:
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting until {what}")
-        time.sleep(0.02)
 
 
 class SlowUpload:
@@ -89,7 +82,7 @@ def test_slow_uploads_do_not_lock_others_out(make_server: Callable[..., LiveServ
         SlowUpload(live.url, fast_rate=3000, slow_interval=0.5, slow_down=slow_down) for _ in range(4)
     ]  # twice MAX_QUEUE
     try:
-        _wait_until(lambda: live.state.uploads.count == 4, "the slow uploads are in progress")
+        wait_until(lambda: live.state.uploads.count == 4, "the slow uploads are in progress")
         health = httpx.get(f"{live.url}/health").json()
         assert health["uploads"] == 4 and health["admitted"] == 0 and health["upload_bytes"] > 0
         # Slow but above the minimum rate: they hold upload slots only, so others are still served.
@@ -110,7 +103,7 @@ def test_slow_uploads_do_not_lock_others_out(make_server: Callable[..., LiveServ
         for upload in uploads:
             upload.answered.set()
             upload.conn.close()
-    _wait_until(lambda: live.state.uploads.count == 0, "the upload slots are free")
+    wait_until(lambda: live.state.uploads.count == 0, "the upload slots are free")
     assert live.state.spool.used_bytes == 0
     assert list(live.state.spool.path.iterdir()) == []
 
@@ -143,7 +136,7 @@ def test_uploads_past_max_uploads_are_503(make_server: Callable[..., LiveServer]
     with RawConnection(live.url) as holder, RawConnection(live.url) as other:
         holder.send_head("POST", TRANSCRIPTIONS, [content_type, ("Content-Length", str(len(body)))])
         holder.send_body(body[:5000], end=False)
-        _wait_until(lambda: live.state.uploads.stored_bytes > 0, "the first upload has stored bytes")
+        wait_until(lambda: live.state.uploads.stored_bytes > 0, "the first upload has stored bytes")
         health = httpx.get(f"{live.url}/health").json()
         assert health["uploads"] == 1 and health["max_uploads"] == 1
         assert 0 < health["upload_bytes"] <= 5000 and health["spool_bytes"] == health["upload_bytes"]

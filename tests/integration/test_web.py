@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 import wave
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -29,6 +28,7 @@ from gigaam_api.web.assets import ASSETS
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
 from tests.fixtures.speech import garbage, long_speech, write_wav
+from tests.fixtures.waiting import wait_until
 from tests.integration.test_longform import PAUSES, SENTENCES
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -124,14 +124,6 @@ def stepped(
     for live, engine in started:
         engine.step(1000)
         live.stop()
-
-
-def wait_until(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 60
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting until {what}")
-        time.sleep(0.02)
 
 
 def wave_samples(path: Path) -> int:

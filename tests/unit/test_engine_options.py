@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import TranscriptionOptions
-from gigaam_api.engines.base import Capabilities, EngineOptions
+from gigaam_api.engines.base import EngineOptions
 from gigaam_api.errors import APIError
+from tests.fixtures.engines import capabilities
 
-GIGAAM = Capabilities(
-    model_id="gigaam-v3-ctc",
-    max_chunk_seconds=30,
-    languages=frozenset({"ru"}),
-    word_timestamps=True,
-    token_logprobs=True,
-    device="cpu",
-    runtime="onnxruntime",
-    precision="fp32",
-)
-TEXT_ONLY = dataclasses.replace(
-    GIGAAM,
+GIGAAM = capabilities()
+TEXT_ONLY = capabilities(
     model_id="text-only",
     languages=frozenset({"en", "ru"}),
     word_timestamps=False,

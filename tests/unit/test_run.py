@@ -18,13 +18,14 @@ import pytest
 
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
-from gigaam_api.engines.base import SAMPLE_RATE, Capabilities, ChunkResult, EngineOptions
+from gigaam_api.engines.base import SAMPLE_RATE, ChunkResult, EngineOptions
 from gigaam_api.errors import APIError
 from gigaam_api.pipeline.protocol import Progress, RunEvent
 from gigaam_api.pipeline.run import RunParts
 from gigaam_api.pipeline.scheduler import InferenceScheduler
 from gigaam_api.pipeline.transcriber import Transcriber
 from gigaam_api.transcript import Segment, Word
+from tests.fixtures.engines import capabilities
 from tests.fixtures.speech import write_wav
 
 FRAME = 512
@@ -55,16 +56,7 @@ class LengthEngine:
         self.permits = permits
         self.batches: list[list[int]] = []
         self.options: list[EngineOptions] = []
-        self.capabilities = Capabilities(
-            model_id="fake",
-            max_chunk_seconds=30,
-            languages=frozenset({"ru"}),
-            word_timestamps=True,
-            token_logprobs=False,
-            device="cpu",
-            runtime="none",
-            precision="fp32",
-        )
+        self.capabilities = capabilities(model_id="fake", token_logprobs=False, runtime="none")
 
     def transcribe_batch(
         self, chunks: Sequence[npt.NDArray[np.float32]], options: EngineOptions
