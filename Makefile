@@ -42,7 +42,7 @@ download-weights: deps ## fetch MODEL's weights into MODELS_DIR (needs the Huggi
 	$(RUN) gigaam-api download
 
 bench: dev-deps system-deps ## benchmarks (not part of `make test`); results in docs/benchmarks.md
-	$(UV) sync --frozen --group bench $(EXTRA_FLAGS)
+	$(UV) sync --frozen --group bench --compile-bytecode $(EXTRA_FLAGS)
 	$(RUN) python -m bench.run
 
 screenshot: dev-deps system-deps ## docs/web.png: the web page in use (generated model, Debian's Chromium)
@@ -53,7 +53,7 @@ uv:
 		$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
 
 deps: uv
-	$(UV) sync --frozen --no-dev --inexact $(EXTRA_FLAGS)
+	$(UV) sync --frozen --no-dev --inexact --compile-bytecode $(EXTRA_FLAGS)
 
 dev-deps: uv
 	$(UV) sync --frozen $(EXTRA_FLAGS)

@@ -17,6 +17,9 @@ from gigaam_api.engines.base import SAMPLE_RATE
 from gigaam_api.vad.chunking import Chunk, ChunkingSettings, IncrementalChunker
 
 WINDOW_SECONDS = 120  # decoded audio per VAD pass: longer windows amortise the warm-up (60 s: -30 %)
+# The first passes are shorter, so the first chunk (and the first text of a stream) does not wait for
+# 120 s of audio to be decoded and scanned: 30 s, 30 s, 60 s, then 120 s windows.
+FIRST_WINDOW_SECONDS = 30
 POLL_SECONDS = 0.5  # how often a wait for more audio re-checks for cancellation
 
 
@@ -36,9 +39,9 @@ def speech_chunks(
 ) -> Iterator[Chunk]:
     """Chunks of the spool's speech, in order, until decoding ends (or fails, or `stop` is set)."""
     chunker = IncrementalChunker(settings)
-    window = WINDOW_SECONDS * SAMPLE_RATE
     pos = 0
     while not stop.is_set():
+        window = window_samples(pos)
         available = pcm.wait_for(pos + window, timeout=POLL_SECONDS)
         if pcm.error is not None or (pcm.finished and available <= pos):
             break
@@ -50,3 +53,9 @@ def speech_chunks(
         pos = end
     if not stop.is_set() and pcm.error is None:
         yield from chunker.finish()
+
+
+def window_samples(pos: int) -> int:
+    """The length of the VAD pass that starts at sample `pos`: short at first, then WINDOW_SECONDS."""
+    seconds = min(WINDOW_SECONDS, max(FIRST_WINDOW_SECONDS, pos // SAMPLE_RATE))
+    return seconds * SAMPLE_RATE

@@ -17,6 +17,7 @@ from gigaam_api.engines.runtime import (
     RuntimeSetting,
     choose,
     normalise_architecture,
+    openvino_matters,
     probe,
     read_cpu_flags,
 )
@@ -309,3 +310,48 @@ def test_probe_reports_this_machine(tmp_path: Path) -> None:
     assert facts.nncf_installed and not facts.nvidia_gpu
     (tmp_path / "gpus" / "0000:01:00.0").mkdir(parents=True)
     assert probe(int8_ir_ready=True, nvidia_dir=tmp_path / "gpus").nvidia_gpu
+
+
+RUNTIMES: tuple[RuntimeSetting, ...] = ("auto", "onnxruntime", "openvino")
+DEVICES: tuple[DeviceSetting, ...] = ("auto", "cpu", "cuda", "gpu")
+PRECISIONS: tuple[PrecisionSetting, ...] = ("auto", "fp32", "int8", "bf16", "int8-bf16", "fp16")
+
+
+def _outcome(
+    runtime: RuntimeSetting, device: DeviceSetting, precision: PrecisionSetting, facts: MachineFacts
+) -> tuple[str, str, str] | str:
+    try:
+        return _pick(facts, runtime, device, precision)
+    except RuntimeSelectionError:
+        return "refused"
+
+
+@pytest.mark.parametrize(
+    "facts", [AVX512, AVX2, ARM, NVIDIA, INTEL_GPU], ids=["avx512", "avx2", "arm", "nvidia", "igpu"]
+)
+def test_openvino_is_probed_whenever_the_choice_can_depend_on_it(facts: MachineFacts) -> None:
+    """Where `openvino_matters` says no, the choice is the same as if OpenVINO reported nothing."""
+    blind = replace(facts, openvino_devices=(), openvino_bf16=False)
+    skipped = 0
+    for runtime in RUNTIMES:
+        for device in DEVICES:
+            for precision in PRECISIONS:
+                if openvino_matters(
+                    runtime, device, precision, architecture=facts.architecture, cpu_flags=facts.cpu_flags
+                ):
+                    continue
+                skipped += 1
+                assert _outcome(runtime, device, precision, blind) == _outcome(
+                    runtime, device, precision, facts
+                )
+    assert skipped > 0
+
+
+def test_the_default_settings_skip_openvino_only_without_avx512() -> None:
+    def default(facts: MachineFacts) -> bool:
+        return openvino_matters(
+            "auto", "auto", "auto", architecture=facts.architecture, cpu_flags=facts.cpu_flags
+        )
+
+    assert default(AVX512)
+    assert not default(AVX2) and not default(ARM)

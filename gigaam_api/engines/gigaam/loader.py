@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gigaam_api.engines.gigaam.catalog import MODELS
-from gigaam_api.engines.runtime import RuntimeChoice, choose, probe
+from gigaam_api.engines.runtime import (
+    RuntimeChoice,
+    choose,
+    normalise_architecture,
+    openvino_matters,
+    probe,
+    read_cpu_flags,
+)
 
 if TYPE_CHECKING:
     from onnx_asr.adapters import TimestampedResultsAsrAdapter
@@ -38,7 +46,15 @@ def choose_runtime(settings: Settings) -> RuntimeChoice:
 
     model_dir = settings.model_dir
     ready = model_dir.is_dir() and ir_ready(model_dir, fp32_onnx_files(settings.MODEL))
-    return choose(settings.RUNTIME, settings.DEVICE, settings.PRECISION, probe(int8_ir_ready=ready))
+    openvino = openvino_matters(
+        settings.RUNTIME,
+        settings.DEVICE,
+        settings.PRECISION,
+        architecture=normalise_architecture(platform.machine()),
+        cpu_flags=read_cpu_flags(),
+    )
+    facts = probe(int8_ir_ready=ready, with_openvino=openvino)
+    return choose(settings.RUNTIME, settings.DEVICE, settings.PRECISION, facts)
 
 
 def load_recognizer(
