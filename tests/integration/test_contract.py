@@ -18,6 +18,7 @@ from openai.types.audio import (
 )
 
 from gigaam_api.config import Settings
+from gigaam_api.formats.render import ResponseFormat
 from tests.conftest import LiveServer, start_server
 
 
@@ -146,20 +147,20 @@ def test_progress_only_on_request(eager_progress: LiveServer, audio_dir: Path) -
 
 
 @pytest.mark.parametrize("fmt", ["json", "verbose_json", "text", "srt", "vtt"])
-def test_strict_client_streams_every_format(eager_progress: LiveServer, audio_dir: Path, fmt: str) -> None:
+def test_strict_client_streams_every_format(
+    eager_progress: LiveServer, audio_dir: Path, fmt: ResponseFormat
+) -> None:
     """A client that validates strictly reads the default stream whatever format was asked for:
     every event is one of OpenAI's types (a strict client raises on any other)."""
     stream = eager_progress.client().audio.transcriptions.create(
         model="whisper-1",
         file=_open(audio_dir / "greeting.wav"),
-        response_format=fmt,  # type: ignore[arg-type]
+        response_format=fmt,
         stream=True,
     )
     events = list(stream)
-    assert all(
-        isinstance(e, TranscriptionTextDeltaEvent | TranscriptionTextSegmentEvent | TranscriptionTextDoneEvent)
-        for e in events
-    )
+    openai_types = TranscriptionTextDeltaEvent | TranscriptionTextSegmentEvent | TranscriptionTextDoneEvent
+    assert all(isinstance(e, openai_types) for e in events)
     done = events[-1]
     assert isinstance(done, TranscriptionTextDoneEvent)
     assert [e for e in events if isinstance(e, TranscriptionTextDoneEvent)] == [done]
