@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
-from openai.types.audio import Transcription, TranscriptionVerbose
+from openai.types.audio import (
+    Transcription,
+    TranscriptionTextDeltaEvent,
+    TranscriptionTextDoneEvent,
+    TranscriptionTextSegmentEvent,
+    TranscriptionVerbose,
+)
 
-from tests.conftest import LiveServer
+from gigaam_api.config import Settings
+from gigaam_api.formats.render import ResponseFormat
+from tests.conftest import LiveServer, start_server
 
 
 def _open(path: Path) -> tuple[str, bytes]:
@@ -111,6 +121,69 @@ def test_stream_short_audio(client: openai.OpenAI, audio_dir: Path) -> None:
     plain = client.audio.transcriptions.create(model="whisper-1", file=_open(audio_dir / "greeting.wav"))
     assert done[0].text == plain.text
     assert done[0].usage is not None
+
+
+@pytest.fixture(scope="module")
+def eager_progress(settings_factory: Callable[..., Settings]) -> Iterator[LiveServer]:
+    """A server that would send a progress event after every batch, were progress on by default."""
+    live = start_server(settings_factory(PROGRESS_SECONDS=1e-6))
+    yield live
+    live.stop()
+
+
+def test_progress_only_on_request(eager_progress: LiveServer, audio_dir: Path) -> None:
+    """The control for the strict streams below: asked for, progress events do come."""
+    response = httpx.post(
+        f"{eager_progress.url}/v1/audio/transcriptions",
+        files={"file": ("upload", (audio_dir / "greeting.wav").read_bytes())},
+        data={"stream": "true", "include[]": "progress"},
+        headers={"Authorization": "Bearer test-key"},
+        timeout=60,
+    )
+    assert response.status_code == 200
+    types = [json.loads(line[6:])["type"] for line in response.text.splitlines() if line.startswith("data: ")]
+    assert "transcript.progress" in types
+    assert types[-1] == "transcript.text.done"
+
+
+@pytest.mark.parametrize("fmt", ["json", "verbose_json", "text", "srt", "vtt"])
+def test_strict_client_streams_every_format(
+    eager_progress: LiveServer, audio_dir: Path, fmt: ResponseFormat
+) -> None:
+    """A client that validates strictly reads the default stream whatever format was asked for:
+    every event is one of OpenAI's types (a strict client raises on any other)."""
+    stream = eager_progress.client().audio.transcriptions.create(
+        model="whisper-1",
+        file=_open(audio_dir / "greeting.wav"),
+        response_format=fmt,
+        stream=True,
+    )
+    events = list(stream)
+    openai_types = TranscriptionTextDeltaEvent | TranscriptionTextSegmentEvent | TranscriptionTextDoneEvent
+    assert all(isinstance(e, openai_types) for e in events)
+    done = events[-1]
+    assert isinstance(done, TranscriptionTextDoneEvent)
+    assert [e for e in events if isinstance(e, TranscriptionTextDoneEvent)] == [done]
+    assert "".join(e.delta for e in events if isinstance(e, TranscriptionTextDeltaEvent)) == done.text
+    assert done.text.strip()
+
+
+def test_strict_client_streams_words_and_logprobs(eager_progress: LiveServer, audio_dir: Path) -> None:
+    stream = eager_progress.client().audio.transcriptions.create(
+        model="whisper-1",
+        file=_open(audio_dir / "greeting.wav"),
+        response_format="verbose_json",
+        timestamp_granularities=["word", "segment"],
+        include=["logprobs"],
+        stream=True,
+    )
+    events = list(stream)
+    segments = [e for e in events if isinstance(e, TranscriptionTextSegmentEvent)]
+    done = events[-1]
+    assert isinstance(done, TranscriptionTextDoneEvent)
+    assert segments and all(s.model_dump()["words"] for s in segments)  # our extra field, kept by the client
+    assert done.logprobs
+    assert "".join(lp.token or "" for lp in done.logprobs) == done.text
 
 
 def test_models(client: openai.OpenAI) -> None:
