@@ -96,6 +96,10 @@ def _post(live: LiveServer, audio: bytes) -> Callable[[], httpx.Response]:
     return lambda: httpx.post(f"{live.url}{ENDPOINT}", files={"file": ("a.wav", audio)}, timeout=120)
 
 
+def _line_is(live: LiveServer, running: int, waiting: int) -> bool:
+    return (live.state.admission.running, live.state.admission.waiting) == (running, waiting)
+
+
 def _metric(live: LiveServer, name: str) -> float:
     for line in httpx.get(f"{live.url}/metrics").text.splitlines():
         if line.startswith(name + " "):
@@ -237,12 +241,7 @@ def test_a_short_request_from_the_line_still_goes_first_once_running(
     ]:
         threads.append(threading.Thread(target=request, args=(name, audio), daemon=True))
         threads[-1].start()
-        wait_until(
-            lambda r=running, w=waiting: (
-                (live.state.admission.running, live.state.admission.waiting) == (r, w)
-            ),
-            f"{name} is in its place",
-        )
+        wait_until(partial(_line_is, live, running, waiting), f"{name} is in its place")
     watcher = threading.Thread(target=watch_slots, daemon=True)
     watcher.start()
     engine.gate.set()
