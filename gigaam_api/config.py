@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     MAX_RUNNING: int = Field(default=8, ge=1)
     MAX_WAITING: int = Field(default=64, ge=0)
     MAX_QUEUE: int | None = Field(default=None, ge=1)
-    MAX_UPLOADS: int = Field(default=32, ge=1)
+    MAX_UPLOADS: int = Field(default=72, ge=1)  # MAX_RUNNING + MAX_WAITING: a 503 only for a full line
     MAX_FORM_FIELDS_BYTES: int = Field(default=1024 * 1024, ge=1024)
     UPLOAD_IDLE_TIMEOUT_SECONDS: float = Field(default=30, gt=0)
     UPLOAD_MIN_BYTES_PER_SECOND: float = Field(default=1024, ge=0)  # 0: no minimum rate
