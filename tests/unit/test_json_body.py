@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from starlette.datastructures import Headers
 
 from gigaam_api.api.body import BodyLimits, BodyReader
+from gigaam_api.api.intake import is_json
 from gigaam_api.api.json_body import json_body_bytes, receive_json_upload
 from gigaam_api.api.upload import FormLimits, Upload
 from gigaam_api.errors import APIError
@@ -141,3 +143,17 @@ def test_fields_outside_the_audio_are_bounded(tmp_path: Path) -> None:
     with pytest.raises(APIError) as info:
         _read(tmp_path, body)
     assert (info.value.status, info.value.code) == (413, "fields_too_large")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "expected"),
+    [
+        ("application/json", True),
+        ("Application/JSON; charset=utf-8", True),
+        ("multipart/form-data; boundary=x", False),
+        ("text/plain", False),
+        ("", False),
+    ],
+)
+def test_json_bodies_are_told_by_their_content_type(content_type: str, expected: bool) -> None:
+    assert is_json(Headers({"content-type": content_type})) is expected
