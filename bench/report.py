@@ -105,6 +105,36 @@ def _peak_rss(entry: Report) -> float:
     return float(max(entry[k]["peak_rss_mb"] for k in runs if k in entry))
 
 
+def _queue(report: Report) -> list[str]:
+    """The waiting line's section; reports from before it existed have none."""
+    if "queue" not in report:
+        return []
+    wait, cost = report["queue"]["line_wait"], report["queue"]["waiting_cost"]
+    n = cost["waiting"]
+    return [
+        f"## The waiting line ({wait['requests']} concurrent 10-s requests; "
+        f"MAX_RUNNING={wait['max_running']}, MAX_WAITING={wait['max_waiting']})",
+        "",
+        _row("refused", "alone", "p50", "p95", "max", "mean time in line"),
+        _row("---", "---", "---", "---", "---", "---"),
+        _row(
+            wait["refused"],
+            f"{wait['alone_seconds']} s",
+            f"{wait['latency_p50_seconds']} s",
+            f"{wait['latency_p95_seconds']} s",
+            f"{wait['latency_max_seconds']} s",
+            f"{wait['line_wait_mean_seconds']} s",
+        ),
+        "",
+        f"A waiting request's cost (server RSS with 0 and {n} complete uploads of "
+        f"{cost['upload_bytes']} bytes in line): "
+        f"{cost['rss_mb_0_waiting']} MB → {cost[f'rss_mb_{n}_waiting']} MB, "
+        f"{cost['rss_kb_per_waiting_request']} KB of RAM and {cost['spool_bytes_per_waiting_request']} bytes",
+        "of disk (its upload) per waiting request.",
+        "",
+    ]
+
+
 def render(report: Report) -> str:
     m = report["machine"]
     service = report["service"]
@@ -236,6 +266,7 @@ def render(report: Report) -> str:
         _row("alone", fair["alone_p50"], fair["alone_p95"]),
         _row("while a 1-hour job runs", fair["busy_p50"], fair["busy_p95"]),
         "",
+        *_queue(report),
         "## Installed size (`uv sync --no-dev` into a scratch venv)",
         "",
         _row("extras", "MB"),

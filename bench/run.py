@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import limit
+from bench import limit, queue
 from bench.common import cache_dir, machine_info, write_json
 from bench.configs import BY_LABEL, REFERENCE, BenchConfig
 from bench.fidelity import char_error_rate
@@ -205,6 +205,11 @@ def main() -> None:
             }
     report["service"] = service
     report["default"] = default
+    print("== the waiting line (20 concurrent 10-s requests) and a waiting request's cost", flush=True)
+    report["queue"] = {
+        "line_wait": queue.line_wait(models_dir, files["10s"], threads=args.threads, requests=20),
+        "waiting_cost": queue.waiting_cost(models_dir, files["10s"], threads=args.threads, waiting=32),
+    }
     report["installed"] = installed_size()
     report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     write_json(args.out, report)

@@ -85,12 +85,15 @@ def create_app(
 ) -> FastAPI:
     """`on_fatal` is called when the model cannot be loaded: a server without a model must not linger."""
     settings = settings or load_settings()
+    metrics = Metrics()
+    admission = Admission(settings.MAX_RUNNING, settings.MAX_WAITING, on_wait=metrics.line_wait.observe)
     state = AppState(
         settings=settings,
-        admission=Admission(settings.MAX_QUEUE),
+        admission=admission,
         uploads=UploadSlots(settings.MAX_UPLOADS),
         spool=SpoolDir.claim(settings.SPOOL_DIR, max_bytes=settings.spool_max_bytes),
-        shutdown=GracefulShutdown(settings.SHUTDOWN_GRACE_SECONDS),
+        # Waiting requests are sent away (503 shutting_down) as soon as the drain begins.
+        shutdown=GracefulShutdown(settings.SHUTDOWN_GRACE_SECONDS, on_draining=admission.close),
     )
 
     @asynccontextmanager
@@ -113,8 +116,11 @@ def create_app(
         title="gigaam-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
     )
     app.state.gigaam = state
-    metrics = Metrics()
-    metrics.watch(queue_length=lambda: state.admission.count, spool_bytes=lambda: state.spool.used_bytes)
+    metrics.watch(
+        queue_length=lambda: admission.waiting,
+        running=lambda: admission.running,
+        spool_bytes=lambda: state.spool.used_bytes,
+    )
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_exception_handler(SpoolFullError, _spool_full)

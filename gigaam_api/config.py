@@ -35,8 +35,12 @@ class Settings(BaseSettings):
     MODEL_ALIASES: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALIASES
     MAX_UPLOAD_MB: float = Field(default=1024, gt=0)
     MAX_AUDIO_SECONDS: float = Field(default=12 * 3600, gt=0)
-    MAX_QUEUE: int = Field(default=8, ge=1)
-    MAX_UPLOADS: int = Field(default=16, ge=1)
+    # Admission (docs/decisions.md): MAX_RUNNING transcriptions run, MAX_WAITING complete uploads wait in
+    # line for them; only a full line is a 503. MAX_QUEUE is the older name of MAX_RUNNING.
+    MAX_RUNNING: int = Field(default=8, ge=1)
+    MAX_WAITING: int = Field(default=64, ge=0)
+    MAX_QUEUE: int | None = Field(default=None, ge=1)
+    MAX_UPLOADS: int = Field(default=72, ge=1)  # MAX_RUNNING + MAX_WAITING: a 503 only for a full line
     MAX_FORM_FIELDS_BYTES: int = Field(default=1024 * 1024, ge=1024)
     UPLOAD_IDLE_TIMEOUT_SECONDS: float = Field(default=30, gt=0)
     UPLOAD_MIN_BYTES_PER_SECOND: float = Field(default=1024, ge=0)  # 0: no minimum rate
@@ -108,6 +112,14 @@ class Settings(BaseSettings):
             if self.PRECISION not in ("auto", implied):
                 raise ValueError(f"QUANTIZATION={self.QUANTIZATION} contradicts PRECISION={self.PRECISION}")
             self.PRECISION = implied
+        return self
+
+    @model_validator(mode="after")
+    def _max_queue_alias(self) -> Settings:
+        if self.MAX_QUEUE is not None:
+            if "MAX_RUNNING" in self.model_fields_set and self.MAX_RUNNING != self.MAX_QUEUE:
+                raise ValueError(f"MAX_QUEUE={self.MAX_QUEUE} contradicts MAX_RUNNING={self.MAX_RUNNING}")
+            self.MAX_RUNNING = self.MAX_QUEUE
         return self
 
     @property

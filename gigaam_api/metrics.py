@@ -33,7 +33,7 @@ class Metrics:
         )
         self.queue_wait = Histogram(
             "gigaam_queue_wait_seconds",
-            "Time from the start of a transcription to its first inference batch",
+            "Time from the start of a transcription (running slot taken) to its first inference batch",
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
@@ -48,16 +48,30 @@ class Metrics:
             "gigaam_model_load_seconds", "How long the last model load took", ["model"], registry=r
         )
         self.model_loaded = Gauge("gigaam_model_loaded", "1 while the model is loaded", ["model"], registry=r)
-        self._queue_length = Gauge(
-            "gigaam_queue_length", "Admitted transcriptions, running and waiting", registry=r
+        self.line_wait = Histogram(
+            "gigaam_line_wait_seconds",
+            "Time a complete upload waited in line for a running slot (MAX_RUNNING)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
         )
+        self._queue_length = Gauge(
+            "gigaam_queue_length", "Transcriptions waiting in line for a running slot", registry=r
+        )
+        self._running = Gauge("gigaam_running", "Transcriptions running (holding a running slot)", registry=r)
         self._spool_bytes = Gauge(
             "gigaam_spool_bytes", "Bytes of uploads and decoded audio on disk", registry=r
         )
 
-    def watch(self, *, queue_length: Callable[[], float], spool_bytes: Callable[[], float]) -> None:
+    def watch(
+        self,
+        *,
+        queue_length: Callable[[], float],
+        running: Callable[[], float],
+        spool_bytes: Callable[[], float],
+    ) -> None:
         """Gauges read at scrape time from the live objects."""
         self._queue_length.set_function(queue_length)
+        self._running.set_function(running)
         self._spool_bytes.set_function(spool_bytes)
 
     def finished(self, audio_seconds: float, wall_seconds: float) -> None:

@@ -1,57 +1,110 @@
-"""Admission control: running slots (MAX_QUEUE) and upload slots (MAX_UPLOADS), both cheap and lock-protected.
+"""Admission control: running slots (MAX_RUNNING) with a FIFO line in front (MAX_WAITING), and upload slots.
 
-A request holds an upload slot while its body streams in and takes a running slot only once the
-upload is complete, so clients that upload slowly can never keep others from being transcribed.
+A request holds an upload slot while its body streams in and joins the line only once the upload is
+complete, so clients that upload slowly can never keep others from being transcribed. In the line it
+holds nothing but its stored upload; a running slot is what costs (decoder and VAD threads, the PCM
+spool, batches): only MAX_RUNNING requests have one. The line is first come, first served; once running,
+short requests go first (`pipeline/scheduler.py`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Iterator
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
 class QueueFullError(Exception):
-    """MAX_QUEUE requests are already admitted."""
+    """MAX_RUNNING requests run and MAX_WAITING wait: there is no place left in the line."""
+
+
+class LineClosedError(Exception):
+    """The server is shutting down: nobody joins the line and whoever waits in it is sent away."""
+
+
+class Admission:
+    """Running slots and the line of requests waiting for one; used from the event loop only.
+
+    `on_wait(seconds)` hears how long each request waited for its running slot (0 when one was free).
+    """
+
+    def __init__(
+        self, running_limit: int, waiting_limit: int, *, on_wait: Callable[[float], None] | None = None
+    ) -> None:
+        self.running_limit = running_limit
+        self.waiting_limit = waiting_limit
+        self.running = 0
+        self._line: deque[asyncio.Future[None]] = deque()
+        self._closed = False
+        self._on_wait = on_wait
+
+    @property
+    def waiting(self) -> int:
+        return len(self._line)
+
+    @property
+    def count(self) -> int:
+        """Admitted requests: running and waiting."""
+        return self.running + self.waiting
+
+    @property
+    def limit(self) -> int:
+        return self.running_limit + self.waiting_limit
+
+    def check(self) -> None:
+        """Raise if `enter` would be refused now (no place in the line, or closed), without taking one."""
+        if self._closed:
+            raise LineClosedError
+        if self.count >= self.limit:
+            raise QueueFullError
+
+    async def enter(self) -> None:
+        """Take a running slot, waiting in line for one (FIFO); the caller must `leave()` after.
+
+        Cancelled while waiting, the request leaves the line (and passes on a slot granted meanwhile).
+        """
+        self.check()
+        began = time.monotonic()
+        if self.running < self.running_limit and not self._line:
+            self.running += 1
+        else:
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._line.append(waiter)
+            try:
+                await waiter
+            except asyncio.CancelledError:
+                if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                    self.leave()  # the slot was granted just as the request gave up
+                raise
+            finally:
+                if waiter in self._line:
+                    self._line.remove(waiter)
+        if self._on_wait is not None:
+            self._on_wait(time.monotonic() - began)
+
+    def leave(self) -> None:
+        """Give a running slot back: the first request in line takes it."""
+        self.running -= 1
+        while self._line and self.running < self.running_limit:
+            waiter = self._line.popleft()
+            if not waiter.done():  # a cancelled waiter is skipped
+                waiter.set_result(None)
+                self.running += 1
+
+    def close(self) -> None:
+        """Stop admitting (shutdown): every later `enter` fails and every waiting request is sent away."""
+        self._closed = True
+        while self._line:
+            waiter = self._line.popleft()
+            if not waiter.done():
+                waiter.set_exception(LineClosedError())
 
 
 class TooManyUploadsError(Exception):
     """MAX_UPLOADS uploads are already streaming in."""
-
-
-class Admission:
-    """Counts admitted requests (running + waiting) against a limit."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._count = 0
-        self._closed = False
-        self._lock = threading.Lock()
-
-    @property
-    def count(self) -> int:
-        return self._count
-
-    def check(self) -> None:
-        """Raise `QueueFullError` if `enter` would fail now, without taking a slot."""
-        with self._lock:
-            if self._closed or self._count >= self.limit:
-                raise QueueFullError
-
-    def enter(self) -> None:
-        with self._lock:
-            if self._closed or self._count >= self.limit:
-                raise QueueFullError
-            self._count += 1
-
-    def leave(self) -> None:
-        with self._lock:
-            self._count -= 1
-
-    def close(self) -> None:
-        """Stop admitting (shutdown): every later `enter` fails."""
-        with self._lock:
-            self._closed = True
 
 
 class UploadSlot:

@@ -1,17 +1,24 @@
-"""Taking in a transcription request: refusals that need no body, the upload slot, the body itself.
+"""Taking in a transcription request: refusals that need no body, the upload slot, the body, the line.
 
-Order: model loaded → queue not full (checked, no slot taken) → multipart with a sane boundary →
-declared length within the limits → one of MAX_UPLOADS upload slots → the body, streamed into the
-spool within its time and size limits. A refusal reads and drops a small rest of the body so the
-connection stays usable; otherwise the connection is closed (`CloseUnreadBodyMiddleware`).
+Order: model loaded → a place left in the line (checked, none taken) → multipart with a sane boundary,
+or JSON (Open WebUI's `input_audio` body) → declared length within the limits → one of MAX_UPLOADS
+upload slots → the body, streamed into the spool within its time and size limits. A refusal reads and
+drops a small rest of the body so the connection stays usable; otherwise the connection is closed
+(`CloseUnreadBodyMiddleware`). Then `take_running_slot` waits in line for one of MAX_RUNNING slots.
 """
 
 from __future__ import annotations
 
-from starlette.requests import Request
+import asyncio
 
-from gigaam_api.api.admission import QueueFullError, TooManyUploadsError
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import Headers
+from starlette.requests import ClientDisconnect, Request
+
+from gigaam_api.api.admission import LineClosedError, QueueFullError, TooManyUploadsError
 from gigaam_api.api.body import BodyLimits, BodyReader, declared_length
+from gigaam_api.api.json_body import json_body_bytes, receive_json_upload
+from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState
 from gigaam_api.api.upload import FormLimits, Upload, declared_too_large, multipart_boundary, receive_upload
 from gigaam_api.audio.spool import RequestFiles, SpoolFullError
@@ -21,11 +28,14 @@ from gigaam_api.errors import APIError, busy
 # After a refusal, at most this much of the body is read and dropped to keep the connection usable;
 # past it the response closes the connection instead (a bounded cost per refusal).
 DRAIN_MAX_BYTES = 1024 * 1024
+DISCONNECT_POLL_SECONDS = 0.25  # how soon a client that gave up waiting in line leaves it
 
 
 def queue_full() -> APIError:
     return busy(
-        "The server is busy: too many transcriptions are queued. Retry later.", "queue_full", retry_after=5
+        "The server is busy: the line of transcriptions waiting to run is full (MAX_WAITING). Retry later.",
+        "queue_full",
+        retry_after=5,
     )
 
 
@@ -45,27 +55,37 @@ def form_limits(settings: Settings) -> FormLimits:
     return FormLimits(file_bytes=settings.max_upload_bytes, fields_bytes=settings.MAX_FORM_FIELDS_BYTES)
 
 
-def body_limits(settings: Settings) -> BodyLimits:
+def body_limits(settings: Settings, max_bytes: int | None = None) -> BodyLimits:
+    """The time and size limits of a body; `max_bytes` defaults to the largest multipart body."""
     return BodyLimits(
-        max_bytes=form_limits(settings).body_bytes,
+        max_bytes=form_limits(settings).body_bytes if max_bytes is None else max_bytes,
         idle_seconds=settings.UPLOAD_IDLE_TIMEOUT_SECONDS,
         min_bytes_per_second=settings.UPLOAD_MIN_BYTES_PER_SECOND,
         rate_grace_seconds=settings.UPLOAD_RATE_GRACE_SECONDS,
     )
 
 
+def is_json(headers: Headers) -> bool:
+    content_type, _ = parse_options_header(headers.get("content-type", ""))
+    return content_type == b"application/json"
+
+
 async def take_upload(request: Request, state: AppState, files: RequestFiles) -> Upload:
     """The complete upload, its file in the request's spool; a refusal is raised as an `APIError`.
 
-    No running slot is held here: a slow upload only holds one of the MAX_UPLOADS upload slots.
+    A multipart body and a JSON body with base64 `input_audio` give the same `Upload`. No running slot
+    is held here: a slow upload only holds one of the MAX_UPLOADS upload slots.
     """
-    body = BodyReader(request.receive, body_limits(state.settings), declared_length(request.headers))
+    limits = form_limits(state.settings)
+    json_body = is_json(request.headers)
+    max_body = json_body_bytes(limits) if json_body else limits.body_bytes
+    declared = declared_length(request.headers)
+    body = BodyReader(request.receive, body_limits(state.settings, max_body), declared)
     try:
         state.ready_transcriber()
         state.admission.check()  # already full: say so before the client sends the whole file
-        boundary = multipart_boundary(request.headers)
-        limits = form_limits(state.settings)
-        if body.declared is not None and body.declared > limits.body_bytes:
+        boundary = b"" if json_body else multipart_boundary(request.headers)
+        if body.declared is not None and body.declared > max_body:
             raise declared_too_large(body.declared, limits)
         with state.uploads.slot() as slot:
 
@@ -73,15 +93,40 @@ async def take_upload(request: Request, state: AppState, files: RequestFiles) ->
                 files.charge(nbytes)
                 slot.add(nbytes)
 
+            if json_body:
+                return await receive_json_upload(body, files.new(".upload"), limits, charge)
             return await receive_upload(body, boundary, files.new(".upload"), limits, charge)
-    except (APIError, QueueFullError, TooManyUploadsError, SpoolFullError) as exc:
+    except (APIError, QueueFullError, LineClosedError, TooManyUploadsError, SpoolFullError) as exc:
         await body.drain(DRAIN_MAX_BYTES)
         raise _refusal(exc, state) from None
+
+
+async def take_running_slot(request: Request, state: AppState) -> None:
+    """Wait in line (FIFO) for one of MAX_RUNNING running slots; the caller must `admission.leave()` after.
+
+    A full line is a 503 `queue_full`, a shutdown a 503 `shutting_down`; a client that disconnects while
+    waiting leaves the line (`ClientDisconnect`), so its place and files are freed at once.
+    """
+    entry = asyncio.ensure_future(state.admission.enter())
+    try:
+        while not entry.done():
+            await asyncio.wait({entry}, timeout=DISCONNECT_POLL_SECONDS)
+            if not entry.done() and await request.is_disconnected():
+                raise ClientDisconnect
+        entry.result()
+    except (QueueFullError, LineClosedError) as exc:
+        raise _refusal(exc, state) from None
+    finally:
+        if not entry.done():
+            entry.cancel()
+            await asyncio.gather(entry, return_exceptions=True)
 
 
 def _refusal(exc: Exception, state: AppState) -> APIError:
     if isinstance(exc, QueueFullError):
         return queue_full()
+    if isinstance(exc, LineClosedError):
+        return shutting_down()
     if isinstance(exc, TooManyUploadsError):
         return too_many_uploads(state.uploads.limit)
     if isinstance(exc, SpoolFullError):

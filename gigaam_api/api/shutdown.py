@@ -37,8 +37,9 @@ def shutting_down() -> APIError:
 class GracefulShutdown:
     """Counts requests in flight and runs the drain; lives on the event loop of the server."""
 
-    def __init__(self, grace_seconds: float) -> None:
+    def __init__(self, grace_seconds: float, *, on_draining: Callable[[], None] | None = None) -> None:
         self.grace_seconds = grace_seconds
+        self._on_draining = on_draining  # called on the loop when the drain begins
         self.draining = False
         self.expired = asyncio.Event()
         self._in_flight = 0
@@ -68,6 +69,8 @@ class GracefulShutdown:
 
     async def _run(self, on_drained: Callable[[], None]) -> None:
         self.draining = True
+        if self._on_draining is not None:
+            self._on_draining()
         log.info(
             "shutting down: new requests are refused; %d running get up to %g s",
             self._in_flight,

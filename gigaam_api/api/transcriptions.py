@@ -1,4 +1,4 @@
-"""POST /v1/audio/transcriptions: upload slot → upload → options → admission → run → body or SSE stream."""
+"""POST /v1/audio/transcriptions: upload slot → upload → options → line → running slot → run → body or SSE."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from gigaam_api.api.admission import QueueFullError
 from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
-from gigaam_api.api.intake import queue_full, spool_full, take_upload
+from gigaam_api.api.intake import spool_full, take_running_slot, take_upload
 from gigaam_api.api.models import check_model
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
@@ -51,10 +50,7 @@ async def create_transcription(request: Request) -> Response:
         requested = engine_options(options, caps)
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
-        try:
-            state.admission.enter()
-        except QueueFullError:
-            raise queue_full() from None
+        await take_running_slot(request, state)
         stack.callback(state.admission.leave)
         run = await transcriber.start(upload.path, files, requested)
         stack.push_async_callback(run.aclose)

@@ -76,7 +76,10 @@ def multipart_boundary(headers: Headers) -> bytes:
     content_type, params = parse_options_header(headers.get("content-type", ""))
     boundary = params.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
-        raise bad_request("The request body must be multipart/form-data with a `file` part.")
+        raise bad_request(
+            "The request body must be multipart/form-data with a `file` part, or application/json with "
+            "`input_audio` (base64)."
+        )
     if len(boundary) > MAX_BOUNDARY_CHARS:
         raise bad_request(
             f"The multipart boundary is {len(boundary)} characters long; at most "

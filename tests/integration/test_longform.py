@@ -223,7 +223,7 @@ def test_abandoned_queued_job_never_runs(
 def test_queue_full_is_503_before_any_stream_byte(
     watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any]
 ) -> None:
-    live, engine = watched(gated=True, MAX_QUEUE=2)
+    live, engine = watched(gated=True, MAX_RUNNING=2, MAX_WAITING=0)  # no line: the third is refused
     payload = long_audio[0].read_bytes()
     results: list[int] = []
 

@@ -1,19 +1,130 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from gigaam_api.api.admission import Admission, QueueFullError, TooManyUploadsError, UploadSlots
+from gigaam_api.api.admission import (
+    Admission,
+    LineClosedError,
+    QueueFullError,
+    TooManyUploadsError,
+    UploadSlots,
+)
 
 
-def test_check_refuses_a_full_queue_without_taking_a_slot() -> None:
-    admission = Admission(1)
-    admission.check()
-    assert admission.count == 0
-    admission.enter()
-    with pytest.raises(QueueFullError):
+async def _settle() -> None:
+    """Let every task that can run do so (the line hands slots over on the loop)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def test_check_refuses_a_full_line_without_taking_a_place() -> None:
+    async def scenario() -> None:
+        admission = Admission(1, 1)
         admission.check()
-    admission.leave()
-    admission.check()
+        await admission.enter()
+        waiter = asyncio.ensure_future(admission.enter())
+        await _settle()
+        assert (admission.running, admission.waiting, admission.count) == (1, 1, 2)
+        with pytest.raises(QueueFullError):
+            admission.check()
+        with pytest.raises(QueueFullError):
+            await admission.enter()
+        admission.leave()
+        await waiter
+        assert (admission.running, admission.waiting) == (1, 0)
+        admission.check()
+
+    asyncio.run(scenario())
+
+
+def test_the_line_is_first_come_first_served() -> None:
+    async def scenario() -> None:
+        admission = Admission(1, 10)
+        await admission.enter()
+        order: list[int] = []
+
+        async def request(n: int) -> None:
+            await admission.enter()
+            order.append(n)
+
+        tasks = []
+        for n in range(5):
+            tasks.append(asyncio.ensure_future(request(n)))
+            await _settle()  # each joins the line before the next arrives
+        assert admission.waiting == 5
+        for _ in range(5):
+            admission.leave()
+            await _settle()
+        assert order == [0, 1, 2, 3, 4]
+        await asyncio.gather(*tasks)
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_waiter_leaves_the_line_and_the_next_gets_the_slot() -> None:
+    async def scenario() -> None:
+        waits: list[float] = []
+        admission = Admission(1, 2, on_wait=waits.append)
+        await admission.enter()
+        gone = asyncio.ensure_future(admission.enter())
+        kept = asyncio.ensure_future(admission.enter())
+        await _settle()
+        gone.cancel()
+        await asyncio.gather(gone, return_exceptions=True)
+        assert admission.waiting == 1
+        admission.leave()
+        await kept
+        assert (admission.running, admission.waiting) == (1, 0)
+        assert len(waits) == 2  # the first (no wait) and `kept`; the cancelled one never got a slot
+
+    asyncio.run(scenario())
+
+
+def test_a_slot_granted_to_a_waiter_cancelled_at_that_moment_is_passed_on() -> None:
+    async def scenario() -> None:
+        admission = Admission(1, 2)
+        await admission.enter()
+        unlucky = asyncio.ensure_future(admission.enter())
+        next_one = asyncio.ensure_future(admission.enter())
+        await _settle()
+        admission.leave()  # grants `unlucky` its slot...
+        unlucky.cancel()  # ...which gives up before it could run
+        await asyncio.gather(unlucky, return_exceptions=True)
+        await next_one
+        assert (admission.running, admission.waiting) == (1, 0)
+
+    asyncio.run(scenario())
+
+
+def test_closing_sends_waiters_away_and_refuses_newcomers() -> None:
+    async def scenario() -> None:
+        admission = Admission(1, 5)
+        await admission.enter()
+        waiters = [asyncio.ensure_future(admission.enter()) for _ in range(3)]
+        await _settle()
+        admission.close()
+        results = await asyncio.gather(*waiters, return_exceptions=True)
+        assert all(isinstance(r, LineClosedError) for r in results)
+        assert (admission.running, admission.waiting) == (1, 0)
+        with pytest.raises(LineClosedError):
+            admission.check()
+        admission.leave()
+        assert admission.running == 0
+
+    asyncio.run(scenario())
+
+
+def test_without_a_line_a_busy_server_refuses_at_once() -> None:
+    async def scenario() -> None:
+        admission = Admission(2, 0)
+        await admission.enter()
+        await admission.enter()
+        with pytest.raises(QueueFullError):
+            await admission.enter()
+
+    asyncio.run(scenario())
 
 
 def test_upload_slots_are_bounded_and_count_stored_bytes() -> None:

@@ -94,3 +94,22 @@ def test_audio_budget_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(_env_file=None)
     assert "MAX_DECODE_RATIO" in str(info.value) and "SPOOL_MAX_MB" in str(info.value)
+
+
+def test_admission_defaults_fit_open_webui_chunks_of_a_12_hour_file() -> None:
+    s = load_settings(_env_file=None)
+    # Open WebUI cuts a 12-hour file into 9 mp3 chunks (32 kbit/s, 20 MiB each) and sends them at once.
+    assert (s.MAX_RUNNING, s.MAX_WAITING) == (8, 64)
+    assert s.MAX_RUNNING + s.MAX_WAITING >= 9 * 3
+    # As many uploads at once as the line holds: too_many_uploads only when the line would be full anyway.
+    assert s.MAX_UPLOADS == s.MAX_RUNNING + s.MAX_WAITING
+
+
+def test_max_queue_is_an_alias_for_max_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_QUEUE", "3")
+    assert load_settings(_env_file=None).MAX_RUNNING == 3
+    monkeypatch.setenv("MAX_RUNNING", "3")
+    assert load_settings(_env_file=None).MAX_RUNNING == 3
+    monkeypatch.setenv("MAX_RUNNING", "4")
+    with pytest.raises(ConfigError, match="MAX_QUEUE=3 contradicts MAX_RUNNING=4"):
+        load_settings(_env_file=None)

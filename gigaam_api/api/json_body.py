@@ -1,0 +1,280 @@
+"""Stream an application/json transcription body (Open WebUI's "json" request format) into the spool.
+
+The body is `{"model", "language", ..., "input_audio": {"data": <base64>, "format": <ext>}}`. The audio
+is the only large part, so it is never held in memory: a small scanner follows the JSON structure and,
+inside the string value of `input_audio.data`, feeds the text to a streaming base64 decoder that writes
+the spool file (MAX_UPLOAD_MB is checked on the decoded bytes as they arrive). Everything else, with
+that string left empty, is the "skeleton": bounded by MAX_FORM_FIELDS_BYTES, and parsed and validated
+by the standard `json` module once the body is complete. Memory is one received chunk plus the skeleton.
+The other fields become the same form pairs a multipart body gives, so both share one validation.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gigaam_api.api.body import BodyReader
+from gigaam_api.api.upload import FormLimits, Upload, fields_too_large
+from gigaam_api.errors import APIError, bad_request
+
+AUDIO_PARAM = "input_audio"
+MAX_DEPTH = 4  # {"input_audio": {...}}, {"include": [...]}, {"chunking_strategy": {...}}: 2 is enough
+_QUOTE, _BACKSLASH = ord('"'), ord("\\")
+_OPEN, _CLOSE = b"{[", b"}]"
+_STRING_END = re.compile(rb'["\\]')
+# JSON escapes a base64 text may carry: `\/` (some encoders escape every slash) and line breaks (MIME).
+_DATA_ESCAPES = {ord("/"): b"/", ord("n"): b"", ord("r"): b""}
+_STRING_FIELDS = ("model", "language", "prompt", "response_format")
+
+
+def json_body_bytes(limits: FormLimits) -> int:
+    """The largest JSON body these limits can let through: the audio grows by 4/3 in base64, plus
+    1/16 for escapes (`\\/`, line breaks) some encoders put in it."""
+    encoded = -(-limits.file_bytes // 3) * 4
+    return encoded + encoded // 16 + limits.fields_bytes
+
+
+def audio_too_large(limit_bytes: int) -> APIError:
+    mb = limit_bytes / (1024 * 1024)
+    return APIError(
+        413,
+        f"The decoded input_audio.data is larger than the limit of {mb:g} MB (MAX_UPLOAD_MB).",
+        param=AUDIO_PARAM,
+        code="file_too_large",
+    )
+
+
+def bad_base64() -> APIError:
+    return bad_request("input_audio.data is not valid base64.", param=AUDIO_PARAM, code="invalid_base64")
+
+
+class _Base64File:
+    """Decodes base64 text arriving in pieces of any length into a file, within a size limit."""
+
+    def __init__(self, path: Path, limit_bytes: int, charge: Callable[[int], None]) -> None:
+        self.size = 0
+        self._fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
+        self._limit = limit_bytes
+        self._charge = charge
+        self._carry = b""  # fewer than 4 characters: the start of the next quantum
+        self._padded = False  # a quantum with `=` was seen: nothing may follow
+
+    def write(self, text: bytes) -> None:
+        if not text:
+            return
+        if self._padded:
+            raise bad_base64()
+        text = self._carry + text
+        cut = len(text) - len(text) % 4
+        self._carry = text[cut:]
+        self._decode(text[:cut])
+
+    def finish(self) -> None:
+        carry, self._carry = self._carry, b""
+        if len(carry) == 1 or (carry and self._padded):
+            raise bad_base64()
+        self._decode(carry + b"=" * (-len(carry) % 4))  # unpadded base64 is accepted
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _decode(self, quanta: bytes) -> None:
+        if not quanta:
+            return
+        try:
+            data = binascii.a2b_base64(quanta, strict_mode=True)
+        except binascii.Error:
+            raise bad_base64() from None
+        self._padded = quanta.endswith(b"=")
+        self.size += len(data)
+        if self.size > self._limit:
+            raise audio_too_large(self._limit)
+        self._charge(len(data))
+        os.write(self._fd, data)
+
+
+@dataclass
+class _Container:
+    is_object: bool
+    expect_key: bool
+    key: bytes | None = None
+
+
+@dataclass
+class _Scanner:
+    """Splits the body into the skeleton and the text of `input_audio.data` (sent to `audio`)."""
+
+    audio: _Base64File
+    fields_limit: int
+    skeleton: bytearray = field(default_factory=bytearray)
+    audio_seen: bool = False
+    _stack: list[_Container] = field(default_factory=list)
+    _in_string: bool = False
+    _in_key: bool = False
+    _escaped: bool = False
+    _key: bytearray = field(default_factory=bytearray)
+    _in_audio: bool = False
+
+    def feed(self, chunk: bytes) -> None:
+        i = 0
+        while i < len(chunk):
+            if self._in_audio:
+                i = self._feed_audio(chunk, i)
+            else:
+                self._feed_byte(chunk[i])
+                i += 1
+
+    def _feed_byte(self, byte: int) -> None:
+        self.skeleton.append(byte)
+        if len(self.skeleton) > self.fields_limit:
+            raise fields_too_large(self.fields_limit)
+        if self._in_string:
+            self._string_byte(byte)
+        else:
+            self._structure_byte(byte)
+
+    def _string_byte(self, byte: int) -> None:
+        if self._escaped:
+            self._escaped = False
+        elif byte == _BACKSLASH:
+            self._escaped = True
+        elif byte == _QUOTE:
+            self._in_string = False
+            if self._in_key:
+                self._stack[-1].key = bytes(self._key)
+            return
+        if self._in_key:
+            self._key.append(byte)
+
+    def _structure_byte(self, byte: int) -> None:
+        top = self._stack[-1] if self._stack else None
+        if byte == _QUOTE:
+            self._in_key = top is not None and top.is_object and top.expect_key
+            self._key.clear()
+            if not self._in_key and self._at_audio():
+                if self.audio_seen:
+                    raise bad_request("input_audio.data is given twice.", param=AUDIO_PARAM)
+                self._in_audio = True
+            else:
+                self._in_string = True
+        elif byte in _OPEN:
+            if len(self._stack) >= MAX_DEPTH:
+                raise bad_request("The JSON body is nested too deeply.")
+            is_object = byte == _OPEN[0]
+            self._stack.append(_Container(is_object=is_object, expect_key=is_object))
+        elif byte in _CLOSE:
+            if self._stack:
+                self._stack.pop()
+        elif top is not None and top.is_object:
+            if byte == ord(":"):
+                top.expect_key = False
+            elif byte == ord(","):
+                top.expect_key, top.key = True, None
+
+    def _at_audio(self) -> bool:
+        """Whether a string value starting now is `input_audio.data` of the top-level object."""
+        return (
+            len(self._stack) == 2
+            and self._stack[0].is_object
+            and self._stack[0].key == AUDIO_PARAM.encode()
+            and self._stack[1].is_object
+            and self._stack[1].key == b"data"
+        )
+
+    def _feed_audio(self, chunk: bytes, i: int) -> int:
+        """Consume audio text from `chunk[i:]`; return where the rest of the body resumes."""
+        if self._escaped:
+            self._escaped = False
+            return self._unescape(chunk, i)
+        match = _STRING_END.search(chunk, i)
+        end = match.start() if match else len(chunk)
+        self.audio.write(chunk[i:end])
+        if match is None:
+            return end
+        if chunk[end] == _BACKSLASH:
+            if end + 1 == len(chunk):
+                self._escaped = True  # the escaped character arrives with the next chunk
+                return end + 1
+            return self._unescape(chunk, end + 1)
+        self.audio.finish()
+        self._in_audio = False
+        self.audio_seen = True
+        self.skeleton.append(_QUOTE)  # the skeleton keeps the key, with an empty string
+        return end + 1
+
+    def _unescape(self, chunk: bytes, i: int) -> int:
+        replacement = _DATA_ESCAPES.get(chunk[i])
+        if replacement is None:
+            raise bad_base64()
+        self.audio.write(replacement)
+        return i + 1
+
+
+async def receive_json_upload(
+    body: BodyReader, spool_path: Path, limits: FormLimits, charge: Callable[[int], None]
+) -> Upload:
+    """Read a JSON transcription body, its audio decoded into `spool_path`; 400/413 `APIError`s if bad.
+
+    `charge(n)` is called before `n` more audio bytes are written; it may raise to refuse them.
+    """
+    audio = _Base64File(spool_path, limits.file_bytes, charge)
+    scanner = _Scanner(audio, limits.fields_bytes)
+    try:
+        while not body.complete:
+            scanner.feed(await body.read())
+    finally:
+        audio.close()
+    document = _parse(bytes(scanner.skeleton))
+    _check_audio(document.get(AUDIO_PARAM), scanner.audio_seen)
+    fields = [pair for name, value in document.items() if name != AUDIO_PARAM for pair in _pairs(name, value)]
+    return Upload(spool_path, fields, audio.size)
+
+
+def _parse(skeleton: bytes) -> dict[str, object]:
+    try:
+        document = json.loads(skeleton)
+    except (ValueError, RecursionError):
+        raise bad_request("The JSON body is malformed.") from None
+    if not isinstance(document, dict):
+        raise bad_request("The JSON body must be an object with an `input_audio` field.")
+    return document
+
+
+def _check_audio(value: object, data_seen: bool) -> None:
+    if value is None:
+        raise bad_request(
+            'No audio: send the recording as `input_audio: {"data": <base64>, "format": <ext>}`.',
+            param=AUDIO_PARAM,
+        )
+    if not isinstance(value, dict) or not data_seen or value.get("data") != "":
+        raise bad_request(
+            "input_audio must be an object whose `data` is the recording as a base64 string.",
+            param=AUDIO_PARAM,
+        )
+    if not isinstance(value.get("format", ""), str):
+        raise bad_request("input_audio.format must be a string such as 'mp3'.", param=AUDIO_PARAM)
+
+
+def _pairs(name: str, value: object) -> list[tuple[str, str]]:
+    """A JSON field as the form pairs a multipart body would carry for it."""
+    if value is None:
+        return []
+    if name in _STRING_FIELDS and not isinstance(value, str):
+        raise bad_request(f"`{name}` must be a string.", param=name)
+    if isinstance(value, str):
+        return [(name, value)]
+    if isinstance(value, bool):
+        return [(name, "true" if value else "false")]
+    if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise bad_request(f"`{name}` must be an array of strings.", param=name)
+        return [(name, item) for item in value]
+    return [(name, json.dumps(value))]  # numbers and objects (chunking_strategy): the form parses them

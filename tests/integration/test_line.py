@@ -1,0 +1,284 @@
+"""The waiting line in front of the running slots, against a real server and the official client.
+
+The engine is the real one behind a `WatchedEngine` gate, so the line fills to a known state before any
+request may finish; the assertions are about who waited, who was refused and in which order work ran.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from gigaam_api.app import build_transcriber
+from gigaam_api.config import Settings
+from gigaam_api.engines.base import ASREngine
+from tests.conftest import LiveServer, start_server
+from tests.fixtures.engines import WatchedEngine
+from tests.fixtures.raw_http import RawConnection, file_part, multipart
+from tests.fixtures.speech import long_speech, write_wav
+from tests.fixtures.waiting import wait_until
+
+ENDPOINT = "/v1/audio/transcriptions"
+BOUNDARY = b"line-test-boundary"
+SENTENCES = [
+    "Добрый день, коллеги.",
+    "Сегодня мы обсудим план работ на следующий квартал.",
+    "Первый пункт касается обновления серверов.",
+    "Второй пункт про обучение новых сотрудников.",
+]
+
+
+def _speech_wav(path: Path, repeats: int) -> bytes:
+    audio, _ = long_speech(SENTENCES * repeats, [0.8, 1.2, 0.6, 1.5] * repeats + [0.5])
+    return write_wav(path, audio).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def long_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """About a minute and a half of speech: with VAD_MAX=5, a batch every few seconds of it."""
+    return _speech_wav(tmp_path_factory.mktemp("line") / "long.wav", 3)
+
+
+@pytest.fixture(scope="module")
+def medium_wav(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """Two thirds of `long_wav`: long enough for the VAD path (over DIRECT_MAX_SECONDS)."""
+    return _speech_wav(tmp_path_factory.mktemp("line") / "medium.wav", 2)
+
+
+@pytest.fixture
+def gated(
+    settings_factory: Callable[..., Settings],
+) -> Iterator[Callable[..., tuple[LiveServer, WatchedEngine]]]:
+    started: list[tuple[LiveServer, WatchedEngine]] = []
+
+    def make(delay: float = 0.0, **overrides: Any) -> tuple[LiveServer, WatchedEngine]:
+        holder: list[WatchedEngine] = []
+
+        def wrap(engine: ASREngine) -> ASREngine:
+            holder.append(WatchedEngine(engine, delay=delay, gated=True))
+            return holder[0]
+
+        live = start_server(
+            settings_factory(**overrides), factory=partial(build_transcriber, wrap_engine=wrap)
+        )
+        started.append((live, holder[0]))
+        return live, holder[0]
+
+    yield make
+    for live, engine in started:
+        engine.gate.set()
+        live.stop()
+
+
+def _in_background(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
+    """Run `call` in a thread; its result (or exception) lands in the returned list."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _post(live: LiveServer, audio: bytes) -> Callable[[], httpx.Response]:
+    return lambda: httpx.post(f"{live.url}{ENDPOINT}", files={"file": ("a.wav", audio)}, timeout=120)
+
+
+def _line_is(live: LiveServer, running: int, waiting: int) -> bool:
+    return (live.state.admission.running, live.state.admission.waiting) == (running, waiting)
+
+
+def _metric(live: LiveServer, name: str) -> float:
+    for line in httpx.get(f"{live.url}/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_twenty_concurrent_requests_at_the_defaults_all_wait_their_turn(
+    gated: Callable[..., tuple[LiveServer, WatchedEngine]], server: LiveServer, audio_dir: Path
+) -> None:
+    """More requests than running slots at once, as Open WebUI sends a long file's chunks: no 503."""
+    files = [audio_dir / f"{phrase}.{fmt}" for phrase in ("greeting", "weather") for fmt in ("wav", "mp3")]
+    expected = {
+        path.name: server.client().audio.transcriptions.create(model="whisper-1", file=path.open("rb")).text
+        for path in files
+    }
+    live, engine = gated()  # the default MAX_RUNNING, MAX_WAITING and MAX_UPLOADS
+    settings = live.state.settings
+    assert settings.MAX_RUNNING < 20 <= settings.MAX_RUNNING + settings.MAX_WAITING
+    client = live.client(timeout=300)  # max_retries=0: a 503 would fail the request
+    chosen = [files[n % len(files)] for n in range(20)]
+    requests = [
+        _in_background(
+            partial(
+                client.audio.transcriptions.create, model="whisper-1", file=(path.name, path.read_bytes())
+            )
+        )
+        for path in chosen
+    ]
+    wait_until(lambda: live.state.admission.count == 20, "all 20 uploads are in, running or in line")
+    health = httpx.get(f"{live.url}/health").json()
+    assert (health["running"], health["waiting"]) == (settings.MAX_RUNNING, 20 - settings.MAX_RUNNING)
+    assert _metric(live, "gigaam_queue_length") == 20 - settings.MAX_RUNNING
+    engine.gate.set()
+    for thread, _ in requests:
+        thread.join(300)
+    results = [outcome[0] for _, outcome in requests]
+    assert [r.text if isinstance(r, openai.types.audio.Transcription) else r for r in results] == [
+        expected[path.name] for path in chosen
+    ]
+    assert _metric(live, "gigaam_line_wait_seconds_count") == 20
+    assert _metric(live, "gigaam_queue_length") == 0
+    assert _metric(live, "gigaam_running") == 0
+    assert list(live.state.spool.path.iterdir()) == []
+
+
+def test_a_full_line_is_503_with_retry_after(
+    gated: Callable[..., tuple[LiveServer, WatchedEngine]], audio_dir: Path
+) -> None:
+    live, engine = gated(MAX_RUNNING=1, MAX_WAITING=1)
+    wav = (audio_dir / "greeting.wav").read_bytes()
+    first, first_outcome = _in_background(_post(live, wav))
+    wait_until(lambda: live.state.admission.running == 1, "the first request runs")
+    second, second_outcome = _in_background(_post(live, wav))
+    wait_until(lambda: live.state.admission.waiting == 1, "the second request waits in line")
+
+    with pytest.raises(openai.InternalServerError) as info:
+        live.client().audio.transcriptions.create(model="whisper-1", file=("a.wav", wav))
+    assert info.value.status_code == 503
+    assert int(info.value.response.headers["retry-after"]) > 0
+    error = info.value.response.json()["error"]
+    assert error["code"] == "queue_full" and "MAX_WAITING" in error["message"]
+
+    engine.gate.set()
+    first.join(60)
+    second.join(60)
+    statuses = [o[0].status_code for o in (first_outcome, second_outcome) if isinstance(o[0], httpx.Response)]
+    assert statuses == [200, 200]
+
+
+def test_a_client_that_gives_up_waiting_leaves_the_line(
+    gated: Callable[..., tuple[LiveServer, WatchedEngine]], audio_dir: Path
+) -> None:
+    live, engine = gated(MAX_RUNNING=1, MAX_WAITING=1)
+    wav = (audio_dir / "greeting.wav").read_bytes()
+    first, first_outcome = _in_background(_post(live, wav))
+    wait_until(lambda: live.state.admission.running == 1, "the first request runs")
+    files_of_running = len(list(live.state.spool.path.iterdir()))
+
+    with RawConnection(live.url) as conn:  # a complete upload, then the client hangs up while in line
+        body = multipart([file_part(wav)], BOUNDARY)
+        conn.send_head(
+            "POST",
+            ENDPOINT,
+            [
+                ("Content-Type", f"multipart/form-data; boundary={BOUNDARY.decode()}"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        conn.send_body(body)
+        wait_until(lambda: live.state.admission.waiting == 1, "the upload waits in line")
+    wait_until(lambda: live.state.admission.waiting == 0, "the disconnected client left the line")
+    wait_until(
+        lambda: len(list(live.state.spool.path.iterdir())) == files_of_running, "its upload is removed"
+    )
+
+    third, third_outcome = _in_background(_post(live, wav))  # its place is free again
+    wait_until(lambda: live.state.admission.waiting == 1, "a new request takes the freed place")
+    engine.gate.set()
+    first.join(60)
+    third.join(60)
+    assert [o[0].status_code for o in (first_outcome, third_outcome) if isinstance(o[0], httpx.Response)] == [
+        200,
+        200,
+    ]
+    assert list(live.state.spool.path.iterdir()) == []
+
+
+def test_a_short_request_from_the_line_still_goes_first_once_running(
+    gated: Callable[..., tuple[LiveServer, WatchedEngine]],
+    long_wav: bytes,
+    medium_wav: bytes,
+    audio_dir: Path,
+) -> None:
+    """FIFO into the running slots; once running, short audio overtakes a long job that started before."""
+    live, engine = gated(delay=0.1, MAX_RUNNING=2, BATCH_SECONDS=1, VAD_MIN=2, VAD_MAX=5)
+    short = (audio_dir / "weather.wav").read_bytes()
+    finished: list[str] = []
+    started_running: dict[str, int] = {}  # batches run when each request got its running slot
+
+    def request(name: str, audio: bytes) -> None:
+        response = _post(live, audio)()
+        assert response.status_code == 200
+        finished.append(name)
+
+    def watch_slots() -> None:
+        # long-3 and short wait in line; each takes a slot as the one before it in line has one.
+        wait_until(lambda: live.state.admission.waiting == 1, "long-3 has a running slot")
+        started_running["long-3"] = len(engine.batches)
+        wait_until(lambda: live.state.admission.waiting == 0, "short has a running slot")
+        started_running["short"] = len(engine.batches)
+
+    threads = []
+    for name, audio, running, waiting in [
+        ("long-1", medium_wav, 1, 0),
+        ("long-2", long_wav, 2, 0),
+        ("long-3", long_wav, 2, 1),
+        ("short", short, 2, 2),
+    ]:
+        threads.append(threading.Thread(target=request, args=(name, audio), daemon=True))
+        threads[-1].start()
+        wait_until(partial(_line_is, live, running, waiting), f"{name} is in its place")
+    watcher = threading.Thread(target=watch_slots, daemon=True)
+    watcher.start()
+    engine.gate.set()
+    for thread in [*threads, watcher]:
+        thread.join(120)
+    assert finished == ["long-1", "long-2", "short", "long-3"]
+    short_samples = round(len(short) / 2) - 22  # 16-bit mono WAV minus its 44-byte header
+    short_batch = next(
+        i for i, b in enumerate(engine.batches) if any(abs(n - short_samples) < 100 for n in b)
+    )
+    assert started_running["long-3"] < started_running["short"], "long-3 ran before short got its slot"
+    assert short_batch <= started_running["short"] + 1, "at most the batch already running went first"
+    assert short_batch < len(engine.batches) - 1, "long-3 still had work when short overtook it"
+
+
+def test_sigterm_sends_the_line_away_and_lets_running_work_finish(
+    gated: Callable[..., tuple[LiveServer, WatchedEngine]], audio_dir: Path
+) -> None:
+    live, engine = gated(MAX_RUNNING=1)
+    wav = (audio_dir / "greeting.wav").read_bytes()
+    running, running_outcome = _in_background(_post(live, wav))
+    wait_until(lambda: live.state.admission.running == 1, "the first request runs")
+    waiting = [_in_background(_post(live, wav)) for _ in range(2)]
+    wait_until(lambda: live.state.admission.waiting == 2, "two requests wait in line")
+
+    drained = threading.Event()
+    live.state.shutdown.begin(drained.set)  # what the server does on SIGTERM
+    for thread, _ in waiting:
+        thread.join(30)
+    for _, outcome in waiting:
+        response = outcome[0]
+        assert isinstance(response, httpx.Response) and response.status_code == 503
+        assert response.json()["error"]["code"] == "shutting_down"
+        assert int(response.headers["retry-after"]) > 0
+    assert not drained.is_set(), "the running request is still within its grace period"
+    engine.gate.set()
+    running.join(60)
+    assert isinstance(running_outcome[0], httpx.Response) and running_outcome[0].status_code == 200
+    assert drained.wait(30)
+    assert list(live.state.spool.path.iterdir()) == []
