@@ -22,6 +22,7 @@ from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
 from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.config import Settings
+from gigaam_api.dedup.key import upload_key
 from gigaam_api.errors import APIError, bad_request
 from gigaam_api.formats import render as formats
 from gigaam_api.formats import sse
@@ -51,13 +52,19 @@ async def create_transcription(request: Request) -> Response:
         requested = engine_options(options, caps)
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
-        try:
-            state.admission.enter()
-        except QueueFullError:
-            raise queue_full() from None
-        stack.callback(state.admission.leave)
-        run = await transcriber.start(upload.path, files, requested)
-        stack.push_async_callback(run.aclose)
+
+        async def start(owned: AsyncExitStack) -> Run:
+            try:
+                state.admission.enter()
+            except QueueFullError:
+                raise queue_full() from None
+            owned.callback(state.admission.leave)
+            run = await transcriber.start(upload.path, files, requested)
+            owned.push_async_callback(run.aclose)
+            return run
+
+        key = await upload_key(upload, requested, caps, state.settings) if state.runs.enabled else None
+        run = await state.runs.open(key, start, stack)  # in flight, cached, or started here
         if options.stream:
             cleanup = stack.pop_all()
             return StreamingResponse(
