@@ -52,6 +52,7 @@ class SharedRun:
         self._error: BaseException | None = None
         self._ended = False
         self._stopping = False
+        self._reading = False  # cancelling a task before its first step would skip its clean-up
         self._run: Run | None = None
         self._duration: float | None = None
         self._language: str | None = None
@@ -121,9 +122,11 @@ class SharedRun:
             await asyncio.wait({self._task})
 
     def _cancel(self) -> None:
+        if self._stopping:
+            return  # once: a second cancel would cut the clean-up short
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
+        if self._task is not None and self._reading:
+            self._task.cancel()  # a task that has not run yet sees `_stopping` instead
 
     def _publish(self, event: RunEvent) -> None:
         self._events.append(event)
@@ -136,12 +139,14 @@ class SharedRun:
         self._changed.set()
 
     async def _read(self, run: Run, cleanup: AsyncExitStack) -> None:
+        self._reading = True
         try:
             try:
-                async for event in run.events():
-                    self._publish(event)
-                self._duration, self._language = run.duration, run.language
-                self._end(None)
+                if not self._stopping:
+                    async for event in run.events():
+                        self._publish(event)
+                    self._duration, self._language = run.duration, run.language
+                    self._end(None)
             except Exception as exc:
                 self._end(exc)
             finally:
