@@ -47,7 +47,13 @@ class SharedRuns:
 
     @property
     def in_flight(self) -> int:
+        """Shared runs not yet finished with (running, lingering, or storing their result)."""
         return len(self._running)
+
+    @property
+    def clients(self) -> int:
+        """Requests attached to the shared runs in flight."""
+        return sum(shared.clients for shared in self._running.values())
 
     async def open(self, key: str | None, start: Start, stack: AsyncExitStack) -> Run:
         """The run this request reads; its clean-up (detaching) is pushed onto `stack`.
