@@ -75,7 +75,7 @@ async def create_transcription(request: Request) -> Response:
             )
         segments = await _collect_until_disconnect(request, run)
         if segments is None:
-            log.info("client disconnected; transcription cancelled")
+            log.info("client disconnected before the result")
             return Response(status_code=CLIENT_CLOSED)
         return _response(
             options, Transcript(tuple(segments), run.duration or 0.0, language_name(run.language))
