@@ -330,3 +330,15 @@ def test_the_stream_of_a_cached_result_is_what_a_run_streams(
     events = [json.loads(b.removeprefix("data: ")) for b in cached.split("\n\n") if b.startswith("data: ")]
     assert events[-1]["type"] == "transcript.text.done" and events[-1]["logprobs"]
     assert cached == fresh
+
+
+def test_an_unusable_cache_dir_leaves_the_server_working_without_a_cache(
+    make_server: Callable[..., LiveServer], audio_dir: Path, tmp_path: Path
+) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_bytes(b"")
+    live = make_server(DEDUP=True, CACHE_MAX_MB=16, CACHE_DIR=not_a_directory)
+    upload = ("weather.wav", (audio_dir / "weather.wav").read_bytes())
+    first = live.client().audio.transcriptions.create(model="whisper-1", file=upload)
+    assert first.text
+    assert metric(live, "gigaam_cache_misses") == 0  # no cache to look in
