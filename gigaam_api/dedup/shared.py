@@ -137,6 +137,8 @@ class SharedRun:
         self._error = error
         self._ended = True
         self._changed.set()
+        if self._linger is not None:
+            self._linger.cancel()  # finished while lingering: nothing left to cancel
 
     async def _read(self, run: Run, cleanup: AsyncExitStack) -> None:
         self._reading = True
