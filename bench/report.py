@@ -135,6 +135,31 @@ def _queue(report: Report) -> list[str]:
     ]
 
 
+def _dedup(report: Report) -> list[str]:
+    """Deduplicated retries (`bench/dedup.py`), when the run measured them."""
+    d = report.get("dedup")
+    if d is None:
+        return []
+    return [
+        f"## Deduplicated retries ({d['audio_seconds']} s of audio, {d['upload_mb']} MB upload)",
+        "",
+        _row("case", "seconds", "batches"),
+        _row("---", "---", "---"),
+        _row("first run", d["first_run_seconds"], d["first_run_batches"]),
+        _row("the same request again as `srt`: from the cache", d["cached_repeat_seconds"], 0),
+        _row(
+            f"a client gives up after {d['gave_up_after_seconds']:g} s and retries: start to result",
+            d["give_up_and_retry_total_seconds"],
+            d["give_up_and_retry_batches"],
+        ),
+        _row("… of which the retry waited", d["retry_wait_seconds"], "–"),
+        "",
+        f"The cached repeat is {d['cache_speedup']}× faster than the run (the upload included); the retry",
+        "attached to the run in flight" + (", so nothing ran twice." if d["retry_attached"] else " (NOT)."),
+        "",
+    ]
+
+
 def render(report: Report) -> str:
     m = report["machine"]
     service = report["service"]
@@ -267,6 +292,7 @@ def render(report: Report) -> str:
         _row("while a 1-hour job runs", fair["busy_p50"], fair["busy_p95"]),
         "",
         *_queue(report),
+        *_dedup(report),
         "## Installed size (`uv sync --no-dev` into a scratch venv)",
         "",
         _row("extras", "MB"),

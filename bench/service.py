@@ -66,8 +66,9 @@ def serve(models_dir: Path, *, threads: int, **settings: str) -> Iterator[Server
         PORT=str(port),
         LOG_LEVEL="WARNING",
         PROGRESS_SECONDS="3600",
-        **settings,
     )
+    env.update(DEDUP="false", CACHE_MAX_MB="0")  # repeated runs of one file must really run
+    env.update(settings)
     started = time.monotonic()
     process = subprocess.Popen([sys.executable, "-m", "gigaam_api", "serve"], env=env)
     url = f"http://127.0.0.1:{port}"

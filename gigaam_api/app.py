@@ -26,6 +26,7 @@ from gigaam_api.api.shutdown import GracefulShutdown, ShutdownMiddleware
 from gigaam_api.api.state import AppState
 from gigaam_api.audio.spool import SpoolDir, SpoolFullError, remove_stale
 from gigaam_api.config import Settings, load_settings
+from gigaam_api.dedup.setup import shared_runs
 from gigaam_api.engines.base import ASREngine
 from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.protocol import Transcriber
@@ -108,6 +109,7 @@ def create_app(
         finally:
             state.admission.close()
             loader.cancel()
+            await state.runs.aclose()
             if state.stop_engine is not None:
                 await asyncio.to_thread(state.stop_engine)
             state.spool.close()
@@ -116,6 +118,7 @@ def create_app(
         title="gigaam-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
     )
     app.state.gigaam = state
+    state.runs = shared_runs(settings, metrics)
     metrics.watch(
         queue_length=lambda: admission.waiting,
         running=lambda: admission.running,

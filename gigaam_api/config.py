@@ -9,6 +9,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gigaam_api.audio.spool import default_spool_path
+from gigaam_api.dedup.cache import default_cache_path
 from gigaam_api.engines.registry import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
 from gigaam_api.engines.runtime import DeviceSetting, PrecisionSetting, RuntimeSetting
 
@@ -71,6 +72,13 @@ class Settings(BaseSettings):
 
     # Resources
     IDLE_UNLOAD_SECONDS: float | None = Field(default=None, gt=0)  # None: keep the model loaded
+
+    # Deduplicated retries (gigaam_api/dedup): identical requests share one run; finished ones are cached
+    DEDUP: bool = True
+    DEDUP_GRACE_SECONDS: float = Field(default=60, ge=0)  # a run nobody waits for lingers this long
+    CACHE_DIR: Path = Field(default_factory=default_cache_path)
+    CACHE_MAX_MB: float = Field(default=256, ge=0)  # 0: no result cache
+    CACHE_MAX_AGE_HOURS: float = Field(default=24, gt=0)
 
     @field_validator("MODEL")
     @classmethod
@@ -137,6 +145,10 @@ class Settings(BaseSettings):
     @property
     def spool_max_bytes(self) -> int:
         return int(self.SPOOL_MAX_MB * 1024 * 1024)
+
+    @property
+    def cache_max_bytes(self) -> int:
+        return int(self.CACHE_MAX_MB * 1024 * 1024)
 
 
 class ConfigError(Exception):

@@ -48,6 +48,17 @@ class Metrics:
             "gigaam_model_load_seconds", "How long the last model load took", ["model"], registry=r
         )
         self.model_loaded = Gauge("gigaam_model_loaded", "1 while the model is loaded", ["model"], registry=r)
+        self.cache_hits = Counter(
+            "gigaam_cache_hits", "Transcriptions answered from the result cache", registry=r
+        )
+        self.cache_misses = Counter(
+            "gigaam_cache_misses", "Result cache lookups that found nothing", registry=r
+        )
+        self.dedup_attached = Counter(
+            "gigaam_dedup_attached",
+            "Requests that attached to an identical transcription already in flight",
+            registry=r,
+        )
         self.line_wait = Histogram(
             "gigaam_line_wait_seconds",
             "Time a complete upload waited in line for a running slot (MAX_RUNNING)",

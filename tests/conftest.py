@@ -114,6 +114,11 @@ def settings_factory(models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             # The reference configuration on every machine; test_openvino.py covers the others.
             "RUNTIME": "onnxruntime",
             "PRECISION": "fp32",
+            # Every request runs its own inference unless a test turns sharing or the cache on
+            # (tests/integration/test_dedup.py): tests of other behaviour send the same files again.
+            "DEDUP": False,
+            "CACHE_MAX_MB": 0,
+            "CACHE_DIR": tmp_path_factory.mktemp("cache"),
             "_env_file": None,
         }
         base.update(overrides)

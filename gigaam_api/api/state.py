@@ -12,6 +12,7 @@ from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.shutdown import GracefulShutdown
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings
+from gigaam_api.dedup.runs import SharedRuns
 from gigaam_api.errors import busy
 from gigaam_api.pipeline.protocol import Transcriber
 
@@ -26,6 +27,7 @@ class AppState:
     load_error: str | None = None
     stop_engine: Callable[[], None] | None = None
     shutdown: GracefulShutdown = field(default_factory=partial(GracefulShutdown, 0.0))
+    runs: SharedRuns = field(default_factory=partial(SharedRuns, share=False, grace_seconds=0, cache=None))
 
     def ready_transcriber(self) -> Transcriber:
         if self.transcriber is None:

@@ -21,6 +21,7 @@ from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
 from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.config import Settings
+from gigaam_api.dedup.key import upload_key
 from gigaam_api.errors import APIError, bad_request
 from gigaam_api.formats import render as formats
 from gigaam_api.formats import sse
@@ -50,10 +51,22 @@ async def create_transcription(request: Request) -> Response:
         requested = engine_options(options, caps)
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
-        await take_running_slot(request, state)
-        stack.callback(state.admission.leave)
-        run = await transcriber.start(upload.path, files, requested)
-        stack.push_async_callback(run.aclose)
+
+        async def start(owned: AsyncExitStack) -> Run:
+            await take_running_slot(request, state)
+            owned.callback(state.admission.leave)
+            run = await transcriber.start(upload.path, files, requested)
+            owned.push_async_callback(run.aclose)
+            return run
+
+        key = await upload_key(upload, requested, caps, state.settings) if state.runs.enabled else None
+        try:
+            run = await state.runs.open(key, start, stack)  # in flight, cached, or started here
+        except ClientDisconnect:
+            if await request.is_disconnected():
+                raise
+            # The identical request this one attached to left while waiting in line: start it here.
+            run = await state.runs.open(key, start, stack)
         if options.stream:
             cleanup = stack.pop_all()
             return StreamingResponse(
@@ -64,7 +77,7 @@ async def create_transcription(request: Request) -> Response:
             )
         segments = await _collect_until_disconnect(request, run)
         if segments is None:
-            log.info("client disconnected; transcription cancelled")
+            log.info("client disconnected before the result")
             return Response(status_code=CLIENT_CLOSED)
         return _response(
             options, Transcript(tuple(segments), run.duration or 0.0, language_name(run.language))

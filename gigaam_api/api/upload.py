@@ -8,6 +8,7 @@ boundaries) against MAX_FORM_FIELDS_BYTES, each field against 64 KiB and the par
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Callable
@@ -93,6 +94,7 @@ class Upload:
     path: Path  # the `file` part, stored
     fields: list[tuple[str, str]] = field(default_factory=list)
     file_size: int | None = None  # None: no `file` part was sent
+    sha256: str | None = None  # of the file's bytes, hashed as they streamed in (the dedup key's base)
 
 
 class _Collector:
@@ -116,6 +118,7 @@ class _Collector:
         self._buffer = bytearray()
         self._fd: int | None = None
         self._file_seen = False
+        self._hash = hashlib.sha256()
 
     def callbacks(self) -> dict[str, object]:
         return {
@@ -170,7 +173,9 @@ class _Collector:
             if self.upload.file_size > self._limits.file_bytes:
                 raise file_too_large(self._limits.file_bytes)
             self._charge(end - start)
-            os.write(self._fd, data[start:end])
+            chunk = data[start:end]
+            os.write(self._fd, chunk)
+            self._hash.update(chunk)
         else:
             self._count_form_bytes(end - start)
             self._buffer.extend(data[start:end])
@@ -182,6 +187,7 @@ class _Collector:
     def _part_end(self) -> None:
         if self._is_file:
             self.close()
+            self.upload.sha256 = self._hash.hexdigest()
         elif self._name:
             self.upload.fields.append((self._name, self._buffer.decode("utf-8", "replace")))
 

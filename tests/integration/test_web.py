@@ -10,23 +10,21 @@ import base64
 import json
 import threading
 import wave
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
-import numpy.typing as npt
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from gigaam_api.app import build_transcriber
 from gigaam_api.config import Settings
-from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions
+from gigaam_api.engines.base import ASREngine
 from gigaam_api.web.assets import ASSETS
 from tests.conftest import LiveServer, start_server
-from tests.fixtures.engines import WatchedEngine
+from tests.fixtures.engines import SteppedEngine
 from tests.fixtures.speech import garbage, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
 from tests.integration.test_longform import PAUSES, SENTENCES
@@ -81,25 +79,6 @@ def meeting(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """About 70 s of speech: several chunks, so several batches."""
     audio, _ = long_speech(SENTENCES * 2, [*PAUSES, *PAUSES[:-1]])
     return write_wav(tmp_path_factory.mktemp("web") / "meeting.wav", audio)
-
-
-class SteppedEngine(WatchedEngine):
-    """The real engine, one batch per permit: `step()` lets exactly one more batch run."""
-
-    def __init__(self, inner: ASREngine) -> None:
-        super().__init__(inner)
-        self.permits = threading.Semaphore(0)
-        self.entered = 0
-
-    def step(self, batches: int = 1) -> None:
-        self.permits.release(batches)
-
-    def transcribe_batch(
-        self, chunks: Sequence[npt.NDArray[np.float32]], options: EngineOptions
-    ) -> list[ChunkResult]:
-        self.entered += 1
-        assert self.permits.acquire(timeout=60), "the test never let this batch run"
-        return super().transcribe_batch(chunks, options)
 
 
 @pytest.fixture

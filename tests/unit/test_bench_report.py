@@ -89,6 +89,19 @@ def test_a_full_report_renders_every_configuration_and_target() -> None:
         },
         "default": "ov-int8",
         "installed": {"runtime_venv_mb": 628, "by_extras_mb": {"base": 392, "cpu": 456}},
+        "dedup": {
+            "audio_seconds": 600,
+            "upload_mb": 18.3,
+            "first_run_seconds": 45.0,
+            "cached_repeat_seconds": 0.15,
+            "cache_speedup": 300,
+            "gave_up_after_seconds": 10.0,
+            "retry_wait_seconds": 35.0,
+            "give_up_and_retry_total_seconds": 45.5,
+            "first_run_batches": 30,
+            "give_up_and_retry_batches": 30,
+            "retry_attached": True,
+        },
     }
 
     text = render(report)
@@ -102,3 +115,4 @@ def test_a_full_report_renders_every_configuration_and_target() -> None:
     assert "**missed**" not in text
     assert "| 6.0 s |" in text  # cold start without the compiled-model cache
     assert "took 40 s" in text and "| cpu | 456 |" in text
+    assert "| a client gives up after 10 s and retries: start to result | 45.5 | 30 |" in text
