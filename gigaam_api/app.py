@@ -56,6 +56,7 @@ def build_transcriber(
     different devices never wait for each other. `wrap_engine` lets tests slow engines down or watch them.
     """
     from gigaam_api.engines.registry import create_engine, declared_capabilities
+    from gigaam_api.pipeline.devices import DeviceSchedulers
     from gigaam_api.pipeline.run import RunParts
     from gigaam_api.pipeline.scheduler import InferenceScheduler
     from gigaam_api.pipeline.served import ServedModels
@@ -65,44 +66,39 @@ def build_transcriber(
 
     metrics = metrics or Metrics()
     vad = SileroVad(num_threads=1)
-    schedulers: dict[str, InferenceScheduler] = {}
     on_device: dict[str, list[UnloadableEngine]] = {}
+
+    def scheduler(device: str) -> InferenceScheduler:
+        return InferenceScheduler(
+            on_first_batch=metrics.queue_wait.observe,
+            idle_seconds=settings.IDLE_UNLOAD_SECONDS,
+            on_idle=partial(_unload_all, on_device.setdefault(device, [])),
+        )
+
+    schedulers = DeviceSchedulers(scheduler)
     by_model: dict[str, Transcriber] = {}
     for model in settings.served_models:
         model_settings = settings.for_model(model)
         loaded = create_engine(model_settings) if model == settings.MODEL else None
         caps = loaded.capabilities if loaded is not None else declared_capabilities(model_settings)
-        model_loaded = metrics.model_loaded.labels(model)
         unloadable = UnloadableEngine(
             partial(create_engine, model_settings),
             loaded,
             capabilities=caps,
-            on_state=partial(_show_loaded, model_loaded),
+            on_state=partial(_show_loaded, metrics.model_loaded.labels(model)),
             on_loaded=metrics.model_load_seconds.labels(model).set,
             on_batch=metrics.batch_seconds.labels(model).observe,
         )
         if loaded is None:
             log.info("%s is configured on %s; it loads on first use", model, caps.device)
-        engines = on_device.setdefault(caps.device, [])
-        engines.append(unloadable)
-        if caps.device not in schedulers:
-            schedulers[caps.device] = InferenceScheduler(
-                on_first_batch=metrics.queue_wait.observe,
-                idle_seconds=settings.IDLE_UNLOAD_SECONDS,
-                on_idle=partial(_unload_all, engines),
-            )
+        on_device.setdefault(caps.device, []).append(unloadable)
         engine: ASREngine = unloadable if wrap_engine is None else wrap_engine(unloadable)
-        parts = RunParts(settings, engine, vad, schedulers[caps.device], on_finished=metrics.finished)
+        parts = RunParts(
+            settings, engine, vad, schedulers.for_device(caps.device), on_finished=metrics.finished
+        )
         by_model[model] = PipelineTranscriber(parts, model_state=partial(_state_of, unloadable))
-
-    def stop() -> None:
-        for scheduler in schedulers.values():
-            scheduler.stop()
-
-    served = ServedModels(
-        by_model, settings.MODEL, batches_run=lambda: sum(s.batches_run for s in schedulers.values())
-    )
-    return served, stop
+    served = ServedModels(by_model, settings.MODEL, batches_run=lambda: schedulers.batches_run)
+    return served, schedulers.stop
 
 
 def _show_loaded(gauge: Gauge, state: str) -> None:
