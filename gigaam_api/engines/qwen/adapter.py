@@ -111,10 +111,12 @@ def _padded(chunk: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 def create(settings: Settings, model_dir: Path) -> QwenEngine:
     """The registry's factory: `model_dir` holds the hub repository's files for `settings.MODEL`."""
+    from gigaam_api.engines.qwen.floats import import_qwen_asr
+    from gigaam_api.engines.qwen.weights import aligner_dir
+
+    import_qwen_asr()
     import torch
     from qwen_asr import Qwen3ASRModel  # type: ignore[import-untyped]
-
-    from gigaam_api.engines.qwen.weights import aligner_dir
 
     device = probe_device(settings.QWEN_DEVICE)
     check_loaded_device(device)
