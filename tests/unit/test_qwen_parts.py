@@ -3,6 +3,7 @@ the hub layout and its weights check, the MODELS settings, and lazy loading."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from collections.abc import Sequence
@@ -158,3 +159,13 @@ def test_a_lazy_engine_loads_on_its_first_batch_and_says_so(caplog: pytest.LogCa
     assert "loaded qwen3-asr-0.6b on first use" in caplog.text
     with pytest.raises(ValueError, match="capabilities"):
         UnloadableEngine(load, None)
+
+
+def test_without_the_qwen_extra_the_start_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # torch may be absent from an install (it is not in the lock): find_spec is how the check sees that.
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "torch" else real(name))
+    with pytest.raises(RuntimeSelectionError) as info:
+        capabilities(load_settings(_env_file=None, MODEL="qwen3-asr-0.6b"))
+    assert "needs torch" in str(info.value) and "--extra qwen" in str(info.value)
+    assert "download.pytorch.org/whl/cpu" in str(info.value)
