@@ -12,6 +12,11 @@ COPY pyproject.toml uv.lock README.md ./
 RUN uv sync --frozen --no-dev --no-install-project $EXTRAS
 COPY gigaam_api ./gigaam_api
 RUN uv sync --frozen --no-dev $EXTRAS
+# Qwen3-ASR (not in the default image): EXTRAS="--extra cpu --extra convert --extra qwen" plus a torch
+# build, which the lock leaves out: TORCH_INDEX=https://download.pytorch.org/whl/cpu (or .../cu128).
+ARG TORCH_INDEX=""
+RUN if [ -n "$TORCH_INDEX" ]; then \
+      uv pip install --no-config --python .venv/bin/python --index-url "$TORCH_INDEX" torch; fi
 
 # Final stage: the virtualenv and the package, no compilers, no uv, non-root.
 FROM python:3.12-slim

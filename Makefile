@@ -5,6 +5,13 @@ RUN := $(UV) run --frozen --no-sync
 # ONNX Runtime build (`cpu` or `cuda`) and `convert` (NNCF, builds the int8 OpenVINO IR on first start).
 EXTRAS ?= cpu convert
 EXTRA_FLAGS := $(foreach e,$(EXTRAS),--extra $(e))
+# Tests also run the Qwen3-ASR engine: the `qwen` extra plus torch, which is kept out of the lock and
+# installed beside it. TORCH_SOURCE: pip's local wheel directory where one is configured (PIP_FIND_LINKS
+# or pip's own config), else PyTorch's CPU index; for CUDA, e.g.
+# TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cu128".
+TORCH_VERSION ?= 2.13.0
+TORCH_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+TORCH_SOURCE ?= $(if $(TORCH_LINKS),--find-links $(TORCH_LINKS),--index-url https://download.pytorch.org/whl/cpu)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test test-gpu check lint format typecheck unit fuzz download-weights bench screenshot deps dev-deps system-deps uv clean
@@ -15,7 +22,7 @@ run: deps ## serve the API on HOST:PORT (127.0.0.1:8000 by default)
 test: dev-deps system-deps ## the whole suite: unit + integration (real server, client, ONNX Runtime, Silero)
 	$(RUN) pytest
 
-test-gpu: dev-deps system-deps ## the engine contract on a GPU; fails without one (CUDA: EXTRAS="cuda convert")
+test-gpu: dev-deps system-deps ## the engine contract on a GPU; fails without one (CUDA: EXTRAS="cuda convert" TORCH_SOURCE=...)
 	GIGAAM_TEST_GPU=1 $(RUN) pytest tests/gpu
 
 check: lint typecheck unit ## lint, format check, mypy --strict and the unit tests
@@ -55,8 +62,9 @@ uv:
 deps: uv
 	$(UV) sync --frozen --no-dev --inexact --compile-bytecode $(EXTRA_FLAGS)
 
-dev-deps: uv
-	$(UV) sync --frozen $(EXTRA_FLAGS)
+dev-deps: uv ## an exact sync (removes torch, which is not in the lock), then torch again: from uv's cache, ~1 s
+	$(UV) sync --frozen $(EXTRA_FLAGS) --extra qwen
+	$(UV) pip install --quiet --no-config --python .venv/bin/python $(TORCH_SOURCE) torch==$(TORCH_VERSION)
 
 system-deps: ## espeak-ng makes the synthetic Russian speech the tests and benchmarks use; chromium runs the web page's tests
 	@command -v espeak-ng >/dev/null 2>&1 || { \

@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.requests import Request
@@ -30,6 +31,12 @@ from gigaam_api.dedup.setup import shared_runs
 from gigaam_api.engines.base import ASREngine
 from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.protocol import Transcriber
+from gigaam_api.pipeline.served import served_by_model
+
+if TYPE_CHECKING:
+    from prometheus_client import Gauge
+
+    from gigaam_api.pipeline.unloadable import UnloadableEngine
 from gigaam_api.web import routes as web
 
 log = logging.getLogger(__name__)
@@ -43,35 +50,69 @@ def build_transcriber(
     *,
     wrap_engine: Callable[[ASREngine], ASREngine] | None = None,
 ) -> tuple[Transcriber, Callable[[], None]]:
-    """Fetch weights if needed, load the engine and VAD; return the transcriber and its shutdown.
+    """Fetch weights if needed, load the default engine and the VAD; return the transcriber and its shutdown.
 
-    `wrap_engine` lets tests slow the engine down or watch it, to force rare timings.
+    Every other model in MODELS starts unloaded and loads on its first batch. Engines on one device
+    share that device's scheduler (one batch at a time there, short requests first); engines on
+    different devices never wait for each other. `wrap_engine` lets tests slow engines down or watch them.
     """
-    from gigaam_api.engines.registry import create_engine
+    from gigaam_api.engines.registry import create_engine, declared_capabilities
+    from gigaam_api.pipeline.devices import DeviceSchedulers
     from gigaam_api.pipeline.run import RunParts
     from gigaam_api.pipeline.scheduler import InferenceScheduler
+    from gigaam_api.pipeline.served import ServedModels
     from gigaam_api.pipeline.transcriber import Transcriber as PipelineTranscriber
     from gigaam_api.pipeline.unloadable import UnloadableEngine
     from gigaam_api.vad.silero import SileroVad
 
     metrics = metrics or Metrics()
-    loaded = create_engine(settings)
-    model_loaded = metrics.model_loaded.labels(loaded.capabilities.model_id)
-    unloadable = UnloadableEngine(
-        partial(create_engine, settings),
-        loaded,
-        on_state=lambda state: model_loaded.set(state == "loaded"),
-        on_loaded=metrics.model_load_seconds.labels(loaded.capabilities.model_id).set,
-    )
-    engine: ASREngine = unloadable if wrap_engine is None else wrap_engine(unloadable)
-    scheduler = InferenceScheduler(
-        on_batch=metrics.batch_seconds.labels(loaded.capabilities.model_id).observe,
-        on_first_batch=metrics.queue_wait.observe,
-        idle_seconds=settings.IDLE_UNLOAD_SECONDS,
-        on_idle=unloadable.unload,
-    )
-    parts = RunParts(settings, engine, SileroVad(num_threads=1), scheduler, on_finished=metrics.finished)
-    return PipelineTranscriber(parts, model_state=lambda: unloadable.state), scheduler.stop
+    vad = SileroVad(num_threads=1)
+    on_device: dict[str, list[UnloadableEngine]] = {}
+
+    def scheduler(device: str) -> InferenceScheduler:
+        return InferenceScheduler(
+            on_first_batch=metrics.queue_wait.observe,
+            idle_seconds=settings.IDLE_UNLOAD_SECONDS,
+            on_idle=partial(_unload_all, on_device.setdefault(device, [])),
+        )
+
+    schedulers = DeviceSchedulers(scheduler)
+    by_model: dict[str, Transcriber] = {}
+    for model in settings.served_models:
+        model_settings = settings.for_model(model)
+        loaded = create_engine(model_settings) if model == settings.MODEL else None
+        caps = loaded.capabilities if loaded is not None else declared_capabilities(model_settings)
+        unloadable = UnloadableEngine(
+            partial(create_engine, model_settings),
+            loaded,
+            capabilities=caps,
+            on_state=partial(_show_loaded, metrics.model_loaded.labels(model)),
+            on_loaded=metrics.model_load_seconds.labels(model).set,
+            on_batch=metrics.batch_seconds.labels(model).observe,
+        )
+        if loaded is None:
+            log.info("%s is configured on %s; it loads on first use", model, caps.device)
+        on_device.setdefault(caps.device, []).append(unloadable)
+        engine: ASREngine = unloadable if wrap_engine is None else wrap_engine(unloadable)
+        parts = RunParts(
+            settings, engine, vad, schedulers.for_device(caps.device), on_finished=metrics.finished
+        )
+        by_model[model] = PipelineTranscriber(parts, model_state=partial(_state_of, unloadable))
+    served = ServedModels(by_model, settings.MODEL, batches_run=lambda: schedulers.batches_run)
+    return served, schedulers.stop
+
+
+def _show_loaded(gauge: Gauge, state: str) -> None:
+    gauge.set(state == "loaded")
+
+
+def _state_of(engine: UnloadableEngine) -> str:
+    return engine.state
+
+
+def _unload_all(engines: list[UnloadableEngine]) -> None:
+    for engine in engines:
+        engine.unload()
 
 
 def _exit_process() -> None:
@@ -170,12 +211,14 @@ async def _load(
     model = transcriber.capabilities.model_id
     metrics.model_load_seconds.labels(model).set(time.monotonic() - began)
     metrics.model_loaded.labels(model).set(1)
-    caps = transcriber.capabilities
-    log.info(
-        "ready: serving %s on %s (%s, %s)%s",
-        caps.model_id,
-        caps.device,
-        caps.runtime,
-        caps.precision,
-        f": {caps.detail}" if caps.detail else "",
-    )
+    for served in served_by_model(transcriber).values():
+        caps = served.capabilities
+        log.info(
+            "ready: serving %s on %s (%s, %s, %s)%s",
+            caps.model_id,
+            caps.device,
+            caps.runtime,
+            caps.precision,
+            served.model_state,
+            f": {caps.detail}" if caps.detail else "",
+        )

@@ -48,8 +48,9 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
         def stop(self) -> None:
             self.should_exit = True
 
-    try:  # fetch (or find) the weights before binding the port: a missing model is a start-up error
-        ensure_weights(settings)
+    try:  # fetch (or find) every served model's weights before binding the port: missing ones stop the start
+        for model in settings.served_models:
+            ensure_weights(settings.for_model(model))
     except (WeightsUnavailableError, RuntimeSelectionError, Int8IrUnavailableError) as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
@@ -83,12 +84,13 @@ def _download(settings: Settings) -> int:
     from gigaam_api.engines.registry import fetch_weights
     from gigaam_api.engines.runtime import RuntimeSelectionError
 
-    try:
-        model_dir = fetch_weights(settings)
-    except (WeightsUnavailableError, RuntimeSelectionError, Int8IrUnavailableError) as exc:
-        print(f"gigaam-api: {exc}", file=sys.stderr)
-        return 1
-    print(f"{settings.MODEL}: all files present in {model_dir}")
+    for model in settings.served_models:  # MODEL, and every other model in MODELS
+        try:
+            model_dir = fetch_weights(settings.for_model(model))
+        except (WeightsUnavailableError, RuntimeSelectionError, Int8IrUnavailableError) as exc:
+            print(f"gigaam-api: {exc}", file=sys.stderr)
+            return 1
+        print(f"{model}: all files present in {model_dir}")
     return 0
 
 
@@ -170,7 +172,7 @@ def main(argv: list[str] | None = None, *, factory: TranscriberFactory | None = 
     parser = argparse.ArgumentParser(prog="gigaam-api", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the API (HOST, PORT and the rest come from the environment/.env)")
-    sub.add_parser("download", help="fetch the weights of MODEL into MODELS_DIR and exit")
+    sub.add_parser("download", help="fetch the weights of MODEL (and of MODELS) into MODELS_DIR and exit")
     _add_transcribe_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "transcribe":

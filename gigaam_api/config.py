@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gigaam_api.audio.spool import default_spool_path
 from gigaam_api.dedup.cache import default_cache_path
+from gigaam_api.engines.qwen.catalog import canonical_aligner_name
 from gigaam_api.engines.registry import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
 from gigaam_api.engines.runtime import DeviceSetting, PrecisionSetting, RuntimeSetting
 
@@ -28,6 +29,11 @@ class Settings(BaseSettings):
     MODELS_DIR: Path = Path("models")
     OFFLINE: bool = False
     NUM_THREADS: int = Field(default=2, ge=1, le=256)
+    # Several engines in one server (README "Several models"): every model served, MODEL the default.
+    MODELS: Annotated[tuple[str, ...], NoDecode] = ()  # empty: MODEL alone
+    QWEN_DEVICE: Literal["auto", "cpu", "cuda"] = "auto"
+    QWEN_ALIGNER: str | None = None  # e.g. qwen3-forcedaligner-0.6b: word timestamps for Qwen3-ASR
+    QWEN_MAX_NEW_TOKENS: int = Field(default=512, ge=1)  # longest text per chunk, in tokens
 
     # HTTP
     HOST: str = "127.0.0.1"
@@ -85,7 +91,25 @@ class Settings(BaseSettings):
     def _canonical_model(cls, value: str) -> str:
         return canonical_model_name(value)
 
-    @field_validator("QUANTIZATION", "LOG_FORMAT", "RUNTIME", "DEVICE", "PRECISION", mode="before")
+    @field_validator("MODELS", mode="before")
+    @classmethod
+    def _canonical_models(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if isinstance(value, list | tuple):
+            return tuple(dict.fromkeys(canonical_model_name(str(v)) for v in value))
+        return value
+
+    @field_validator("QWEN_ALIGNER", mode="before")
+    @classmethod
+    def _canonical_aligner(cls, value: object) -> object:
+        if isinstance(value, str):
+            return canonical_aligner_name(value) if value.strip() else None
+        return value
+
+    @field_validator(
+        "QUANTIZATION", "LOG_FORMAT", "RUNTIME", "DEVICE", "PRECISION", "QWEN_DEVICE", mode="before"
+    )
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
@@ -129,6 +153,25 @@ class Settings(BaseSettings):
                 raise ValueError(f"MAX_QUEUE={self.MAX_QUEUE} contradicts MAX_RUNNING={self.MAX_RUNNING}")
             self.MAX_RUNNING = self.MAX_QUEUE
         return self
+
+    @model_validator(mode="after")
+    def _default_is_served(self) -> Settings:
+        if self.MODELS and "MODEL" not in self.model_fields_set:
+            self.MODEL = self.MODELS[0]
+        elif self.MODELS and self.MODEL not in self.MODELS:
+            raise ValueError(
+                f"MODEL={self.MODEL} (the default) must be one of MODELS={','.join(self.MODELS)}"
+            )
+        return self
+
+    @property
+    def served_models(self) -> tuple[str, ...]:
+        """Every model this server serves, the default (MODEL) first."""
+        return (self.MODEL, *(m for m in self.MODELS if m != self.MODEL))
+
+    def for_model(self, model: str) -> Settings:
+        """These settings with `model` as MODEL: what the registry builds that model's engine from."""
+        return self.model_copy(update={"MODEL": model})
 
     @property
     def model_dir(self) -> Path:

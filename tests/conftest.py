@@ -41,6 +41,17 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def qwen_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated GigaAM v3 CTC beside a tiny random Qwen3-ASR (tests/fixtures/tiny_qwen.py)."""
+    from tests.fixtures.tiny_qwen import write_tiny_qwen
+
+    root = tmp_path_factory.mktemp("qwen-models")
+    write_tiny_model(root / "gigaam-v3-ctc", "gigaam-v3-ctc")
+    write_tiny_qwen(root / "qwen3-asr-0.6b")
+    return root
+
+
+@pytest.fixture(scope="session")
 def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Each phrase spoken by espeak-ng, in every format: `<phrase>.<fmt>`."""
     require_espeak()

@@ -7,6 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gigaam_api.api.state import app_state
+from gigaam_api.pipeline.protocol import Transcriber
+from gigaam_api.pipeline.served import served_by_model
 
 router = APIRouter()
 
@@ -42,7 +44,24 @@ async def health(request: Request) -> dict[str, object]:
             "precision": caps.precision,
             "why": caps.detail,
         }
+        body["models"] = {
+            model: _model_health(served) for model, served in served_by_model(transcriber).items()
+        }
     return body
+
+
+def _model_health(transcriber: Transcriber) -> dict[str, object]:
+    """One served model: loaded, loading, or unloaded (not used yet, or after IDLE_UNLOAD_SECONDS)."""
+    caps = transcriber.capabilities
+    return {
+        "state": transcriber.model_state,
+        "device": caps.device,
+        "runtime": caps.runtime,
+        "precision": caps.precision,
+        "languages": sorted(caps.languages),
+        "word_timestamps": caps.word_timestamps,
+        "token_logprobs": caps.token_logprobs,
+    }
 
 
 @router.get("/ready")

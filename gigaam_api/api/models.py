@@ -1,4 +1,8 @@
-"""GET /v1/models and /v1/models/{id}, and the check of a request's `model` field."""
+"""GET /v1/models and /v1/models/{id}: every served model (the default first), then the aliases.
+
+An alias (`whisper-1` ...) or no model routes by language (`api/routing.py`); a served model's own id
+(or a short form the registry accepts, `v3_ctc`) picks that model.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from starlette.requests import Request
 from gigaam_api.api.state import app_state
 from gigaam_api.config import Settings
 from gigaam_api.engines.registry import canonical_model_name
-from gigaam_api.errors import APIError, bad_request
+from gigaam_api.errors import APIError
 
 router = APIRouter()
 OWNER = "gigaam-api"
@@ -18,29 +22,18 @@ _STARTED = int(time.time())
 
 
 def accepted_ids(settings: Settings) -> list[str]:
-    """The served model first, then the aliases clients may send for it."""
-    return [settings.MODEL, *(a for a in settings.MODEL_ALIASES if a != settings.MODEL)]
+    """The served models first (the default leading), then the aliases clients may send."""
+    served = settings.served_models
+    return [*served, *(a for a in settings.MODEL_ALIASES if a not in served)]
 
 
 def resolves_to_served(model: str, settings: Settings) -> bool:
     if model in settings.MODEL_ALIASES:
         return True
     try:
-        return canonical_model_name(model) == settings.MODEL
+        return canonical_model_name(model) in settings.served_models
     except ValueError:
         return False
-
-
-def check_model(model: str | None, settings: Settings, served: str, *, param: str) -> None:
-    """No model (curl users often omit it) means the served one; anything unknown is a 400."""
-    if model is None or resolves_to_served(model, settings):
-        return
-    raise bad_request(
-        f"The model `{model}` is not served here. Use `{served}` or one of its aliases: "
-        f"{', '.join(settings.MODEL_ALIASES) or '(none)'}.",
-        param=param,
-        code="model_not_found",
-    )
 
 
 def _model_object(model_id: str) -> dict[str, object]:

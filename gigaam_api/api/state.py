@@ -9,12 +9,14 @@ from functools import partial
 from starlette.requests import Request
 
 from gigaam_api.api.admission import Admission, UploadSlots
+from gigaam_api.api.routing import route
 from gigaam_api.api.shutdown import GracefulShutdown
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings
 from gigaam_api.dedup.runs import SharedRuns
 from gigaam_api.errors import busy
 from gigaam_api.pipeline.protocol import Transcriber
+from gigaam_api.pipeline.served import served_by_model
 
 
 @dataclass
@@ -33,6 +35,13 @@ class AppState:
         if self.transcriber is None:
             raise busy("The model is still loading; retry shortly.", "model_loading", retry_after=5)
         return self.transcriber
+
+    def route(self, model: str | None, language: str | None) -> Transcriber:
+        """The served model's Transcriber for a request's `model` and `language` (`api/routing.py`)."""
+        by_model = served_by_model(self.ready_transcriber())
+        served = [t.capabilities for t in by_model.values()]
+        default = self.ready_transcriber().capabilities.model_id
+        return by_model[route(model, language, served, default=default, aliases=self.settings.MODEL_ALIASES)]
 
 
 def app_state(request: Request) -> AppState:

@@ -16,7 +16,6 @@ from starlette.responses import Response, StreamingResponse
 from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
 from gigaam_api.api.intake import spool_full, take_running_slot, take_upload
-from gigaam_api.api.models import check_model
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
 from gigaam_api.audio.spool import SpoolFullError
@@ -44,10 +43,10 @@ async def create_transcription(request: Request) -> Response:
     try:
         files = stack.enter_context(state.spool.files())
         upload = await take_upload(request, state, files)
-        transcriber = state.ready_transcriber()
+        state.ready_transcriber()
         options = parse_transcription_form(upload.fields)
+        transcriber = state.route(options.model, options.language)
         caps = transcriber.capabilities
-        check_model(options.model, state.settings, caps.model_id, param="model")
         requested = engine_options(options, caps)
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")

@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, cast
 
 from gigaam_api.engines.gigaam import catalog as gigaam_catalog
+from gigaam_api.engines.qwen import catalog as qwen_catalog
 
 if TYPE_CHECKING:
     from gigaam_api.config import Settings
-    from gigaam_api.engines.base import ASREngine
+    from gigaam_api.engines.base import ASREngine, Capabilities
 
 
 class WeightsModule(Protocol):
@@ -34,6 +35,10 @@ class WeightsModule(Protocol):
 
 class FactoryModule(Protocol):
     def create(self, settings: Settings, model_dir: Path) -> ASREngine: ...
+
+    def capabilities(self, settings: Settings) -> Capabilities:
+        """What the engine will declare, known without loading it (for lazy loading and routing)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +57,13 @@ FAMILIES: tuple[Family, ...] = (
         gigaam_catalog.canonical_model_name,
         weights="gigaam_api.engines.gigaam.weights",
         factory="gigaam_api.engines.gigaam.adapter",
+    ),
+    Family(
+        "qwen",
+        tuple(qwen_catalog.MODELS),
+        qwen_catalog.canonical_model_name,
+        weights="gigaam_api.engines.qwen.weights",
+        factory="gigaam_api.engines.qwen.adapter",
     ),
 )
 
@@ -91,8 +103,16 @@ def fetch_weights(settings: Settings) -> Path:
     return _weights(settings).fetch(settings)
 
 
+def _factory(settings: Settings) -> FactoryModule:
+    return cast(FactoryModule, importlib.import_module(family_of(settings.MODEL).factory))
+
+
+def declared_capabilities(settings: Settings) -> Capabilities:
+    """What the engine for `settings.MODEL` will declare, without loading it."""
+    return _factory(settings).capabilities(settings)
+
+
 def create_engine(settings: Settings) -> ASREngine:
     """Prepare the weights (fetching them unless offline) and build the engine for `settings.MODEL`."""
     model_dir = ensure_weights(settings)
-    factory = cast(FactoryModule, importlib.import_module(family_of(settings.MODEL).factory))
-    return factory.create(settings, model_dir)
+    return _factory(settings).create(settings, model_dir)

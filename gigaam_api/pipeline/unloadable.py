@@ -1,4 +1,5 @@
-"""An engine that gives its memory back after a quiet spell and loads again on the next batch.
+"""An engine that gives its memory back after a quiet spell and loads again on the next batch, or that
+starts unloaded (a configured model nobody has asked for yet) and loads on its first batch.
 
 Only the scheduler's inference thread calls `transcribe_batch` and `unload`, so a load never races a
 batch: the request that finds the model unloaded simply waits while it loads.
@@ -40,17 +41,25 @@ class UnloadableEngine:
     def __init__(
         self,
         load: Callable[[], ASREngine],
-        engine: ASREngine,
+        engine: ASREngine | None,
         *,
+        capabilities: Capabilities | None = None,
         on_state: Callable[[ModelState], None] | None = None,
         on_loaded: Callable[[float], None] | None = None,
+        on_batch: Callable[[float], None] | None = None,
     ) -> None:
+        """With `engine` None (lazy), `capabilities` are what the engine will declare once loaded."""
         self._load = load
         self._engine: ASREngine | None = engine
-        self._capabilities = engine.capabilities
+        declared = engine.capabilities if engine is not None else capabilities
+        if declared is None:
+            raise ValueError("a lazily loaded engine needs its declared capabilities")
+        self._capabilities = declared
         self._on_state = on_state
         self._on_loaded = on_loaded
-        self._state: ModelState = "loaded"
+        self._on_batch = on_batch  # each batch's inference seconds (engines share a device's scheduler)
+        self._state: ModelState = "loaded" if engine is not None else "unloaded"
+        self._ever_loaded = engine is not None
         self._lock = threading.Lock()  # guards `_state` for readers on other threads
 
     @property
@@ -83,8 +92,14 @@ class UnloadableEngine:
             seconds = time.monotonic() - began
             if self._on_loaded is not None:
                 self._on_loaded(seconds)
-            log.info("loaded %s again in %.1f s", self._capabilities.model_id, seconds)
-        return self._engine.transcribe_batch(chunks, options)
+            how = "again" if self._ever_loaded else "on first use"
+            self._ever_loaded = True
+            log.info("loaded %s %s in %.1f s", self._capabilities.model_id, how, seconds)
+        began = time.monotonic()
+        results = self._engine.transcribe_batch(chunks, options)
+        if self._on_batch is not None:
+            self._on_batch(time.monotonic() - began)
+        return results
 
     def unload(self) -> None:
         if self._engine is None:

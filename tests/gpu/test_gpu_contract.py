@@ -2,7 +2,8 @@
 
 Where neither a usable NVIDIA GPU (ONNX Runtime's CUDA provider) nor an Intel GPU (OpenVINO's GPU
 device) is present, every test fails and says what is missing: a GPU run must not pass by testing
-nothing. On each GPU found, every model gives the CPU reference's text and sound words.
+nothing. On each GPU found, every model gives the CPU reference's text and sound words. Qwen3-ASR runs
+on CUDA only (torch's CUDA build and an NVIDIA GPU): without them its test fails and says so.
 """
 
 from __future__ import annotations
@@ -79,3 +80,23 @@ def test_every_gpu_gives_the_cpu_reference_text(models: Path, speech: list[Audio
             starts = [w.start for w in result.words]
             assert starts == sorted(starts)
             assert all(0 <= w.start <= w.end <= len(audio) / SAMPLE_RATE + 1e-6 for w in result.words)
+
+
+def test_qwen_runs_on_cuda(qwen_models_dir: Path, speech: list[Audio]) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.fail(
+            f"torch {torch.__version__} sees no CUDA GPU: Qwen3-ASR's GPU path needs an NVIDIA driver and "
+            'torch\'s CUDA build (make test-gpu TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cu128").'
+        )
+    settings = load_settings(
+        _env_file=None, MODEL="qwen3-asr-0.6b", MODELS_DIR=qwen_models_dir, OFFLINE=True, QWEN_DEVICE="cuda"
+    )
+    engine = create_engine(settings)
+    assert (engine.capabilities.device, engine.capabilities.precision) == ("cuda", "bf16")
+
+    results = engine.transcribe_batch(speech[:2], OPTIONS)
+
+    assert [r.language for r in results] == ["ru", "ru"]
+    assert all(r.text for r in results)

@@ -19,6 +19,7 @@ from gigaam_api.config import Settings
 from gigaam_api.engines.base import SAMPLE_RATE, Capabilities, ChunkResult, EngineOptions
 from gigaam_api.engines.gigaam.catalog import MODELS
 from gigaam_api.engines.gigaam.loader import choose_runtime, load_recognizer
+from gigaam_api.engines.runtime import RuntimeChoice
 from gigaam_api.transcript import Token, Word
 
 log = logging.getLogger(__name__)
@@ -101,14 +102,11 @@ class GigaamEngine:
         return ChunkResult(result.text, words=words_from_tokens(tokens, length), tokens=tokens, language="ru")
 
 
-def create(settings: Settings, model_dir: Path) -> GigaamEngine:
-    """The registry's factory: `model_dir` holds the hub repository's files for `settings.MODEL`."""
-    model = settings.MODEL
-    choice = choose_runtime(settings)
-    log.info("loading %s on %s", model, choice.describe())
-    recognizer = load_recognizer(model_dir, model, choice, settings.NUM_THREADS)
-    capabilities = Capabilities(
-        model_id=model,
+def capabilities(settings: Settings, choice: RuntimeChoice | None = None) -> Capabilities:
+    """What the engine for `settings.MODEL` declares, known before (and without) loading it."""
+    choice = choice or choose_runtime(settings)
+    return Capabilities(
+        model_id=settings.MODEL,
         max_chunk_seconds=MAX_CHUNK_SECONDS,
         languages=frozenset({"ru"}),
         word_timestamps=True,
@@ -118,4 +116,14 @@ def create(settings: Settings, model_dir: Path) -> GigaamEngine:
         precision=choice.precision,
         detail=choice.reason,
     )
-    return GigaamEngine(recognizer, read_vocab(model_dir / MODELS[model].vocab), capabilities)
+
+
+def create(settings: Settings, model_dir: Path) -> GigaamEngine:
+    """The registry's factory: `model_dir` holds the hub repository's files for `settings.MODEL`."""
+    model = settings.MODEL
+    choice = choose_runtime(settings)
+    log.info("loading %s on %s", model, choice.describe())
+    recognizer = load_recognizer(model_dir, model, choice, settings.NUM_THREADS)
+    return GigaamEngine(
+        recognizer, read_vocab(model_dir / MODELS[model].vocab), capabilities(settings, choice)
+    )
