@@ -4,7 +4,6 @@ OpenAI's envelope, and the connection is either closed as announced or usable fo
 from __future__ import annotations
 
 import os
-import select
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -154,7 +153,6 @@ def test_streamed_body_past_the_limit_is_cut_off_early(edge_server: LiveServer) 
     """Chunked upload of 64 MiB, no declared length: the 413 arrives long before the body is sent."""
     total, chunk = 64 * 1024 * 1024, 64 * 1024
     head = multipart([file_part(b"")], BOUNDARY)[: -len(BOUNDARY) - 8]
-    frame = f"{chunk:x}\r\n".encode() + bytes(chunk) + b"\r\n"
     with RawConnection(edge_server.url) as conn:
         conn.send_head(
             "POST",
@@ -164,22 +162,7 @@ def test_streamed_body_past_the_limit_is_cut_off_early(edge_server: LiveServer) 
                 ("Transfer-Encoding", "chunked"),
             ],
         )
-        conn.sock.sendall(f"{len(head):x}\r\n".encode() + head + b"\r\n")
-        sent, pending = 0, b""
-        while sent < total:
-            readable, writable, _ = select.select([conn.sock], [conn.sock], [], 30)
-            if readable:
-                break
-            if not writable:
-                continue
-            pending = pending or frame
-            try:
-                n = conn.sock.send(pending)
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            sent += n
-            pending = pending[n:]
-        conn.sock.setblocking(True)
+        sent = conn.send_chunked_until_answered(head, bytes(chunk), total)
         response = conn.response()
     _assert_error(response, 413, "MAX_UPLOAD_MB", code="file_too_large")
     assert response.closes

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import select
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -149,27 +148,11 @@ def test_audio_past_the_limit_is_cut_off_while_it_streams(small_limit_server: Li
     """A chunked JSON body of 64 MiB base64 and no declared length: the 413 comes long before its end."""
     total, chunk = 64 * 1024 * 1024, 64 * 1024
     head = b'{"model": "whisper-1", "input_audio": {"format": "wav", "data": "'
-    frame = f"{chunk:x}\r\n".encode() + b"A" * chunk + b"\r\n"
     with RawConnection(small_limit_server.url) as conn:
         conn.send_head(
             "POST", ENDPOINT, [("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")]
         )
-        conn.sock.sendall(f"{len(head):x}\r\n".encode() + head + b"\r\n")
-        sent, pending = 0, b""
-        while sent < total:
-            readable, writable, _ = select.select([conn.sock], [conn.sock], [], 30)
-            if readable:
-                break
-            if not writable:
-                continue
-            pending = pending or frame
-            try:
-                n = conn.sock.send(pending)
-            except (BrokenPipeError, ConnectionResetError):
-                break
-            sent += n
-            pending = pending[n:]
-        conn.sock.setblocking(True)
+        sent = conn.send_chunked_until_answered(head, b"A" * chunk, total)
         response = conn.response()
     _assert_error(response, 413, "input_audio", "MAX_UPLOAD_MB")
     assert response.json()["error"]["code"] == "file_too_large"
