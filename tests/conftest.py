@@ -32,6 +32,15 @@ PHRASES = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def jobs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Job stores of every server the tests start (subprocesses inherit it), never the repository's."""
+    path = tmp_path_factory.mktemp("jobs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JOBS_DIR", str(path))
+        yield path
+
+
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("models")
