@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from gigaam_api.api.state import AppState
 from gigaam_api.app import create_app
 from gigaam_api.config import Settings, load_settings
+from tests.fixtures.redis_server import run_redis
 from tests.fixtures.speech import FORMATS, encode, require_espeak, synthesize
 from tests.fixtures.tiny_model import write_tiny_model
 
@@ -155,3 +156,9 @@ def make_server(settings_factory: Callable[..., Settings]) -> Iterator[Callable[
 @pytest.fixture
 def client(server: LiveServer) -> openai.OpenAI:
     return server.client()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server for the session (tests flush it before use)."""
+    yield from run_redis(tmp_path_factory.mktemp("redis"))
