@@ -120,6 +120,7 @@ def settings_factory(models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             "MODELS_DIR": models_dir,
             "OFFLINE": True,
             "SPOOL_DIR": tmp_path_factory.mktemp("spool"),
+            "JOBS_DIR": tmp_path_factory.mktemp("jobs"),  # each server its own store
             "NUM_THREADS": 1,
             # The reference configuration on every machine; test_openvino.py covers the others.
             "RUNTIME": "onnxruntime",

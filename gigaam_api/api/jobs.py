@@ -151,14 +151,14 @@ async def get_job(request: Request, job_id: str) -> JSONResponse:
 
 @router.get("/v1/jobs/{job_id}/result")
 async def get_result(request: Request, job_id: str) -> Response:
-    """The transcript in the job's response format, or in the `response_format` etc. given here."""
+    """The transcript as the job asked for it; or, when the query names any of `response_format`,
+    `timestamp_granularities[]` or `include[]`, as those (and only those) query fields say."""
     job = await _owned(request, job_id)
     if job.status != "succeeded":
         raise _not_finished(job)
-    given = [(n, v) for n, v in request.query_params.multi_items()]
-    overridden = {n.split("[")[0] for n, _ in given if n.split("[")[0] in RESULT_OVERRIDES}
-    kept = [(n, v) for n, v in job.fields if n.split("[")[0] not in overridden]
-    options = parse_transcription_form(kept + [(n, v) for n, v in given if n.split("[")[0] in overridden])
+    given = [(n, v) for n, v in request.query_params.multi_items() if _base(n) in RESULT_OVERRIDES]
+    kept = [(n, v) for n, v in job.fields if not given or _base(n) not in RESULT_OVERRIDES]
+    options = parse_transcription_form(kept + given)
     segments = await asyncio.to_thread(job_service(request).store.segments, job.id)
     transcript = Transcript(tuple(segments), job.duration or 0.0, language_name(job.language))
     granularities = options.timestamp_granularities
@@ -170,6 +170,10 @@ async def get_result(request: Request, job_id: str) -> Response:
         logprobs=options.include_logprobs,
     )
     return Response(body.content, media_type=body.media_type)
+
+
+def _base(name: str) -> str:
+    return name.split("[", 1)[0]
 
 
 def _not_finished(job: Job) -> APIError:
