@@ -287,7 +287,8 @@ class _Files(http.server.SimpleHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.startswith("/elsewhere/"):  # a redirect to a host the operator did not allow
             self.send_response(302)
-            self.send_header("Location", f"http://localhost:{self.server.server_address[1]}/weather.wav")
+            port = self.headers["Host"].rsplit(":", 1)[1]
+            self.send_header("Location", f"http://localhost:{port}/weather.wav")
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
