@@ -66,8 +66,44 @@ async def _owned(request: Request, job_id: str) -> Job:
     return job
 
 
-@router.post("/v1/jobs", status_code=202)
+# The route reads the raw form (the intake's limits), so its fields are declared here for /docs.
+_SUBMISSION_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "the recording"},
+                        "url": {
+                            "type": "string",
+                            "description": "instead of file: audio on a JOBS_URL_HOSTS host",
+                        },
+                        "callback_url": {
+                            "type": "string",
+                            "description": "webhook on a JOBS_WEBHOOK_HOSTS host",
+                        },
+                        "model": {"type": "string"},
+                        "language": {"type": "string"},
+                        "prompt": {"type": "string"},
+                        "response_format": {
+                            "type": "string",
+                            "enum": ["json", "text", "srt", "verbose_json", "vtt"],
+                        },
+                        "timestamp_granularities[]": {"type": "array", "items": {"type": "string"}},
+                        "include[]": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/v1/jobs", status_code=202, openapi_extra=_SUBMISSION_SCHEMA)
 async def create_job(request: Request) -> Response:
+    """Submit a transcription job: the form of POST /v1/audio/transcriptions, plus `url`/`callback_url`."""
     state, jobs = app_state(request), job_service(request)
     settings = state.settings
     with state.spool.files() as files:

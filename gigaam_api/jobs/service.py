@@ -21,7 +21,7 @@ from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings
 from gigaam_api.jobs.audio import JobAudio
 from gigaam_api.jobs.model import Expiry
-from gigaam_api.jobs.store import JobStore, open_store
+from gigaam_api.jobs.store import JobStore, JobStoreUnavailableError, open_store
 from gigaam_api.jobs.webhooks import TIMEOUT_SECONDS, WebhookSender
 from gigaam_api.jobs.worker import JobWorker, worker_name
 from gigaam_api.pipeline.protocol import Transcriber
@@ -43,7 +43,13 @@ class JobService:
 
     @classmethod
     def open(cls, settings: Settings) -> JobService:
-        return cls(settings, open_store(settings), JobAudio(settings.JOBS_DIR, settings.jobs_max_bytes))
+        store = open_store(settings)
+        try:
+            audio = JobAudio(settings.JOBS_DIR, settings.jobs_max_bytes)
+        except OSError as exc:
+            store.close()
+            raise JobStoreUnavailableError(f"JOBS_DIR={settings.JOBS_DIR}: not writable ({exc})") from None
+        return cls(settings, store, audio)
 
     @property
     def expiry(self) -> Expiry:

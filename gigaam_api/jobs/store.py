@@ -62,12 +62,28 @@ class JobStore(Protocol):
     def close(self) -> None: ...
 
 
+class JobStoreUnavailableError(Exception):
+    """The configured store cannot be opened; the message says which setting to check."""
+
+
 def open_store(settings: Settings) -> JobStore:
     if settings.JOBS_REDIS_URL:
+        import redis
+
         from gigaam_api.jobs.redis_store import RedisJobStore
 
-        return RedisJobStore.connect(settings.JOBS_REDIS_URL)
+        try:
+            return RedisJobStore.connect(settings.JOBS_REDIS_URL)
+        except (redis.RedisError, ValueError) as exc:  # the URL itself is not printed: it may hold a password
+            raise JobStoreUnavailableError(f"JOBS_REDIS_URL: Redis cannot be used ({exc})") from None
+    import sqlite3
+
     from gigaam_api.jobs.sqlite_store import SqliteJobStore
 
-    settings.JOBS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-    return SqliteJobStore(settings.JOBS_DIR / "jobs.sqlite3")
+    try:
+        settings.JOBS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return SqliteJobStore(settings.JOBS_DIR / "jobs.sqlite3")
+    except (OSError, sqlite3.Error) as exc:
+        raise JobStoreUnavailableError(
+            f"JOBS_DIR={settings.JOBS_DIR}: the job store cannot be opened ({exc})"
+        ) from None

@@ -145,3 +145,23 @@ def _kill_mid_job_with_peer(
     killed.process.send_signal(signal.SIGKILL)
     killed.process.wait(timeout=30)
     return stored, peer
+
+
+def test_an_unreachable_redis_stops_the_start_with_one_message(models_dir: Path) -> None:
+    env = _env(
+        MODELS_DIR=str(models_dir),
+        OFFLINE="true",
+        PORT=str(_free_port()),
+        JOBS_REDIS_URL=f"redis://:secret-password@127.0.0.1:{_free_port()}/0",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gigaam_api", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "JOBS_REDIS_URL" in result.stderr
+    assert "Traceback" not in result.stderr and "secret-password" not in result.stderr
