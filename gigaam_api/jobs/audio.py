@@ -8,6 +8,7 @@ replica mounts, so any replica can run any job.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import threading
@@ -39,9 +40,14 @@ class JobAudio:
             if self.used_bytes() + size > self._max_bytes:
                 raise jobs_storage_full()
             target = self.path(job_id)
-            partial = target.with_suffix(".partial")
-            shutil.copyfile(source, partial)  # the spool may be on another file system (a tmpfs)
-            os.replace(partial, target)
+            try:
+                os.replace(source, target)  # the spool's file is removed with its request anyway
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                partial = target.with_suffix(".partial")  # the spool is on another file system (tmpfs)
+                shutil.copyfile(source, partial)
+                os.replace(partial, target)
         return size
 
     def reserve(self, job_id: str, nbytes: int) -> Path:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 from urllib.parse import urljoin
 
@@ -44,8 +43,7 @@ async def download(url: str, target: Path, *, hosts: tuple[str, ...], max_bytes:
 
 async def _save(response: httpx.Response, target: Path, max_bytes: int) -> int:
     size = 0
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
+    with target.open("wb") as out:
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > max_bytes:
@@ -55,7 +53,5 @@ async def _save(response: httpx.Response, target: Path, max_bytes: int) -> int:
                     param="url",
                     code="file_too_large",
                 )
-            os.write(fd, chunk)
-    finally:
-        os.close(fd)
+            out.write(chunk)
     return size

@@ -318,6 +318,10 @@ def test_job_from_an_allowed_url(make_server: Callable[..., LiveServer], audio_d
         )
         missing = httpx.post(f"{live.url}/v1/jobs", files={"url": (None, f"{base}/nothing.wav")})
         assert missing.status_code == 400 and "HTTP 404" in missing.json()["error"]["message"]
+        small = make_server(JOBS_URL_HOSTS="127.0.0.1", MAX_UPLOAD_MB=0.01)
+        large = httpx.post(f"{small.url}/v1/jobs", files={"url": (None, f"{base}/weather.wav")})
+        assert large.status_code == 413 and large.json()["error"]["code"] == "file_too_large"
+        assert list(small.app.state.jobs.audio.dir.iterdir()) == []  # the partial download is gone
         assert list(live.app.state.jobs.audio.dir.iterdir()) == [
             live.app.state.jobs.audio.path(response.json()["id"])
         ]
