@@ -12,8 +12,9 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -58,7 +59,7 @@ class JobService:
     async def run(self, spool: SpoolDir, transcriber: Callable[[], Transcriber | None]) -> None:
         """The background loops, until cancelled."""
         s = self.settings
-        loops: list[Awaitable[None]] = [
+        loops: list[Coroutine[Any, Any, None]] = [
             JobWorker(
                 self.store,
                 self.audio,
@@ -75,7 +76,9 @@ class JobService:
         loops.append(_every(s.JOBS_SWEEP_SECONDS, self.sweep))
         if s.JOBS_WEBHOOK_HOSTS:
             loops.append(self._send_webhooks())
-        await asyncio.gather(*loops)
+        async with asyncio.TaskGroup() as group:  # cancelled, it waits for every loop to wind down
+            for loop in loops:
+                group.create_task(loop)
 
     async def _send_webhooks(self) -> None:
         s = self.settings

@@ -76,7 +76,10 @@ class JobWorker:
                     await asyncio.wait_for(self._wake.wait(), self._poll)
                 continue
             assert transcriber is not None
-            await self._run(job, transcriber)
+            try:
+                await self._run(job, transcriber)
+            except Exception:  # the store failed mid-run: the lease lapses and the job is resumed
+                log.exception("job %s: run ended by an error", job.id)
 
     async def _run(self, job: Job, transcriber: Transcriber) -> None:
         log.info("job %s: run %d from %.1f s", job.id, job.runs, job.processed_seconds)

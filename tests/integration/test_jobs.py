@@ -17,6 +17,7 @@ import pytest
 from gigaam_api.app import build_transcriber
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
+from gigaam_api.jobs.sqlite_store import SqliteJobStore
 from gigaam_api.jobs.webhooks import SIGNATURE_HEADER, verify
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
@@ -327,3 +328,32 @@ def test_job_from_an_allowed_url(make_server: Callable[..., LiveServer], audio_d
         ]
     finally:
         server.shutdown()
+
+
+def test_a_stopping_server_hands_its_job_back(
+    settings_factory: Callable[..., Settings], several_segments: Path, tmp_path: Path
+) -> None:
+    engines: list[WatchedEngine] = []
+
+    def gated(engine: ASREngine) -> ASREngine:
+        engines.append(WatchedEngine(engine, gated=True))
+        return engines[-1]
+
+    settings = settings_factory(
+        JOBS_DIR=tmp_path, DIRECT_MAX_SECONDS=1, BATCH_SECONDS=1, VAD_MIN=1, VAD_MAX=4
+    )
+    live = start_server(settings, factory=partial(build_transcriber, wrap_engine=gated))
+    job = submit(live.url, several_segments)
+    wait_until(engines[0].started.is_set, "the job's first batch reaches the engine")
+    store = SqliteJobStore(tmp_path / "jobs.sqlite3")  # the server's own closes as it stops
+    live.server.should_exit = True  # what SIGTERM does once requests are drained
+    wait_until(lambda: getattr(store.get(job["id"]), "status", None) == "queued", "the job is handed back")
+    engines[0].gate.set()  # let the held batch end so the engine can stop
+    live.thread.join(timeout=60)
+
+    restarted = start_server(settings)
+    try:
+        done = wait_finished(restarted.url, job["id"])
+        assert done["status"] == "succeeded" and done["runs"] == 2
+    finally:
+        restarted.stop()
