@@ -20,13 +20,13 @@ RUN if [ -n "$TORCH_INDEX" ]; then \
 
 # Final stage: the virtualenv and the package, no compilers, no uv, non-root.
 FROM python:3.12-slim
-RUN useradd --create-home --uid 10001 app && mkdir -p /models && chown app /models
+RUN useradd --create-home --uid 10001 app && mkdir -p /models /data && chown app /models /data
 WORKDIR /app
 COPY --from=build --chown=app /app /app
 ENV PATH=/app/.venv/bin:$PATH \
-    HOST=0.0.0.0 PORT=8000 MODELS_DIR=/models SPOOL_DIR=/tmp/gigaam-api-spool PYTHONUNBUFFERED=1
+    HOST=0.0.0.0 PORT=8000 MODELS_DIR=/models SPOOL_DIR=/tmp/gigaam-api-spool JOBS_DIR=/data/jobs PYTHONUNBUFFERED=1
 USER app
-VOLUME ["/models"]
+VOLUME ["/models", "/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=600s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"PORT\", \"8000\")}/health', timeout=4)"]

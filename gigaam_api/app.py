@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gigaam_api import __version__
-from gigaam_api.api import health, models, transcriptions
+from gigaam_api.api import health, jobs, models, transcriptions
 from gigaam_api.api import metrics as api_metrics
 from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.errors import install_error_handlers
@@ -29,6 +29,7 @@ from gigaam_api.audio.spool import SpoolDir, SpoolFullError, remove_stale
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.dedup.setup import shared_runs
 from gigaam_api.engines.base import ASREngine
+from gigaam_api.jobs.service import JobService
 from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.pipeline.served import served_by_model
@@ -115,6 +116,10 @@ def _unload_all(engines: list[UnloadableEngine]) -> None:
         engine.unload()
 
 
+def _route_job(state: AppState, model: str | None, language: str | None) -> Transcriber | None:
+    return state.route(model, language) if state.transcriber is not None else None
+
+
 def _exit_process() -> None:
     os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own shutdown path: stop serving, run the lifespan's end
 
@@ -145,11 +150,20 @@ def create_app(
             log.info("removed %d leftover(s) of stopped instances from %s", removed, settings.SPOOL_DIR)
         state.shutdown.bind(asyncio.get_running_loop())
         loader = asyncio.ensure_future(_load(state, metrics, factory, on_fatal))
+        job_loops = asyncio.ensure_future(
+            job_service.run(
+                state.spool,
+                lambda model, language: state.route(model, language) if state.transcriber else None,
+            )
+        )
         try:
             yield
         finally:
             state.admission.close()
             loader.cancel()
+            job_loops.cancel()  # running jobs go back to the queue, to resume from their stored segments
+            await asyncio.gather(job_loops, return_exceptions=True)
+            job_service.close()
             await state.runs.aclose()
             if state.stop_engine is not None:
                 await asyncio.to_thread(state.stop_engine)
@@ -160,15 +174,19 @@ def create_app(
     )
     app.state.gigaam = state
     state.runs = shared_runs(settings, metrics)
+    job_service = JobService.open(settings)
+    app.state.jobs = job_service
     metrics.watch(
         queue_length=lambda: admission.waiting,
         running=lambda: admission.running,
         spool_bytes=lambda: state.spool.used_bytes,
     )
+    metrics.watch_jobs(counts=job_service.store.counts, disk_bytes=job_service.audio.used_bytes)
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_exception_handler(SpoolFullError, _spool_full)
     app.include_router(transcriptions.router)
+    app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(health.router)
     app.include_router(api_metrics.router)

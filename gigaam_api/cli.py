@@ -26,6 +26,7 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
     from gigaam_api.engines.gigaam.ir import Int8IrUnavailableError
     from gigaam_api.engines.registry import ensure_weights
     from gigaam_api.engines.runtime import RuntimeSelectionError
+    from gigaam_api.jobs.store import JobStoreUnavailableError
 
     class GracefulServer(uvicorn.Server):
         """The first SIGTERM/SIGINT drains (`GracefulShutdown`) before uvicorn stops; a second forces it.
@@ -60,7 +61,11 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
         if server is not None:
             server.should_exit = True
 
-    app = create_app(settings, factory=factory or build_transcriber, on_fatal=stop_serving)
+    try:
+        app = create_app(settings, factory=factory or build_transcriber, on_fatal=stop_serving)
+    except JobStoreUnavailableError as exc:
+        print(f"gigaam-api: {exc}", file=sys.stderr)
+        return 1
     config = uvicorn.Config(
         app,
         host=settings.HOST,

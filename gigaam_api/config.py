@@ -85,6 +85,22 @@ class Settings(BaseSettings):
     CACHE_DIR: Path = Field(default_factory=default_cache_path)
     CACHE_MAX_MB: float = Field(default=256, ge=0)  # 0: no result cache
     CACHE_MAX_AGE_HOURS: float = Field(default=24, gt=0)
+    # Jobs (/v1/jobs): SQLite under JOBS_DIR, or Redis when JOBS_REDIS_URL is set (JOBS_DIR then shared)
+    JOBS_DIR: Path = Path("data/jobs")
+    JOBS_REDIS_URL: str = ""
+    JOBS_WORKERS: int = Field(default=2, ge=0)  # jobs this server runs at once; 0: accept, never run
+    JOBS_MAX_MB: float = Field(default=16384, gt=0)  # job audio on disk, all jobs together
+    JOBS_RESULT_TTL_SECONDS: float = Field(default=7 * 86400, gt=0)
+    JOBS_AUDIO_TTL_SECONDS: float = Field(default=3600, ge=0)
+    JOBS_LEASE_SECONDS: float = Field(default=30, gt=0)
+    JOBS_POLL_SECONDS: float = Field(default=1, gt=0)
+    JOBS_SWEEP_SECONDS: float = Field(default=60, gt=0)
+    JOBS_URL_HOSTS: Annotated[tuple[str, ...], NoDecode] = ()  # hosts `url` may name; empty: off
+    JOBS_URL_TIMEOUT_SECONDS: float = Field(default=60, gt=0)
+    JOBS_WEBHOOK_HOSTS: Annotated[tuple[str, ...], NoDecode] = ()  # hosts `callback_url` may name
+    JOBS_WEBHOOK_SECRET: str = ""
+    JOBS_WEBHOOK_ATTEMPTS: int = Field(default=6, ge=1)
+    JOBS_WEBHOOK_BACKOFF_SECONDS: float = Field(default=10, gt=0)  # doubled after each failure
 
     @field_validator("MODEL")
     @classmethod
@@ -124,7 +140,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("API_KEY", "MODEL_ALIASES", mode="before")
+    @field_validator("API_KEY", "MODEL_ALIASES", "JOBS_URL_HOSTS", "JOBS_WEBHOOK_HOSTS", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -135,6 +151,12 @@ class Settings(BaseSettings):
     def _chunk_limits(self) -> Settings:
         if not self.VAD_MIN <= self.VAD_MAX <= self.VAD_HARD_MAX:
             raise ValueError("VAD_MIN <= VAD_MAX <= VAD_HARD_MAX must hold")
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_secret(self) -> Settings:
+        if self.JOBS_WEBHOOK_HOSTS and not self.JOBS_WEBHOOK_SECRET:
+            raise ValueError("JOBS_WEBHOOK_HOSTS needs JOBS_WEBHOOK_SECRET: receivers verify its signature")
         return self
 
     @model_validator(mode="after")
@@ -192,6 +214,10 @@ class Settings(BaseSettings):
     @property
     def cache_max_bytes(self) -> int:
         return int(self.CACHE_MAX_MB * 1024 * 1024)
+
+    @property
+    def jobs_max_bytes(self) -> int:
+        return int(self.JOBS_MAX_MB * 1024 * 1024)
 
 
 class ConfigError(Exception):

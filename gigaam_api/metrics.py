@@ -5,7 +5,9 @@ Each app gets its own registry, so several servers in one process (the tests) ne
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -84,6 +86,20 @@ class Metrics:
         self._queue_length.set_function(queue_length)
         self._running.set_function(running)
         self._spool_bytes.set_function(spool_bytes)
+
+    def watch_jobs(self, *, counts: Callable[[], Mapping[Any, int]], disk_bytes: Callable[[], float]) -> None:
+        """Job gauges, read from the store and JOBS_DIR at scrape time."""
+        jobs = Gauge("gigaam_jobs", "Jobs in the store by status", ["status"], registry=self.registry)
+
+        def count(status: str) -> float:
+            return counts()[status]
+
+        for status in counts():
+            jobs.labels(status).set_function(partial(count, status))
+        disk = Gauge(
+            "gigaam_jobs_disk_bytes", "Bytes under JOBS_DIR (job audio, SQLite)", registry=self.registry
+        )
+        disk.set_function(disk_bytes)
 
     def finished(self, audio_seconds: float, wall_seconds: float) -> None:
         """One transcription delivered its last result."""

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from gigaam_api.api.state import AppState
 from gigaam_api.app import create_app
 from gigaam_api.config import Settings, load_settings
+from tests.fixtures.redis_server import run_redis
 from tests.fixtures.speech import FORMATS, encode, require_espeak, synthesize
 from tests.fixtures.tiny_model import write_tiny_model
 
@@ -30,6 +31,15 @@ PHRASES = {
     "greeting": "Добрый день. Сегодня мы поговорим о распознавании речи.",
     "weather": "Завтра будет солнечно и тепло, температура около двадцати градусов.",
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def jobs_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Job stores of every server the tests start (subprocesses inherit it), never the repository's."""
+    path = tmp_path_factory.mktemp("jobs")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JOBS_DIR", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +131,7 @@ def settings_factory(models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             "MODELS_DIR": models_dir,
             "OFFLINE": True,
             "SPOOL_DIR": tmp_path_factory.mktemp("spool"),
+            "JOBS_DIR": tmp_path_factory.mktemp("jobs"),  # each server its own store
             "NUM_THREADS": 1,
             # The reference configuration on every machine; test_openvino.py covers the others.
             "RUNTIME": "onnxruntime",
@@ -162,3 +173,9 @@ def make_server(settings_factory: Callable[..., Settings]) -> Iterator[Callable[
 @pytest.fixture
 def client(server: LiveServer) -> openai.OpenAI:
     return server.client()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server for the session (tests flush it before use)."""
+    yield from run_redis(tmp_path_factory.mktemp("redis"))

@@ -23,6 +23,18 @@ class Progress:
 RunEvent = Segment | Progress
 
 
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """A job's run: batch priority, and skip the audio whose segments are already stored.
+
+    `done_seconds` is where the last stored batch ended; chunks ending there or earlier are not run
+    again (the decoder and the VAD are deterministic, so the chunks are the same as in the first run).
+    """
+
+    done_seconds: float = 0.0
+    next_segment_id: int = 0
+
+
 class Run(Protocol):
     @property
     def duration(self) -> float | None: ...
@@ -51,6 +63,10 @@ class Transcriber(Protocol):
         """Inference batches run so far, across all requests (an observable for tests and ops)."""
         ...
 
-    async def start(self, upload: Path, files: RequestFiles, options: EngineOptions) -> Run:
-        """Start decoding `upload` (its decoded audio goes into a new file of `files`); 400 if unusable."""
+    async def start(
+        self, upload: Path, files: RequestFiles, options: EngineOptions, *, resume: Resume | None = None
+    ) -> Run:
+        """Start decoding `upload` (its decoded audio goes into a new file of `files`); 400 if unusable.
+
+        With `resume` (a job), the run has batch priority and skips what `resume` says is done."""
         ...

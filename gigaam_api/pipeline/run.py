@@ -29,7 +29,7 @@ from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineO
 from gigaam_api.errors import bad_request
 from gigaam_api.pipeline.batching import batch_length
 from gigaam_api.pipeline.feed import ThreadFeed
-from gigaam_api.pipeline.protocol import Progress, RunEvent
+from gigaam_api.pipeline.protocol import Progress, Resume, RunEvent
 from gigaam_api.pipeline.scheduler import InferenceScheduler, Job
 from gigaam_api.pipeline.speech import SpeechDetector, speech_chunks
 from gigaam_api.transcript import Segment, build_segment
@@ -70,8 +70,16 @@ class RunParts:
 class Run:
     """One transcription in progress. `begin()` once, iterate `events()` once; always `aclose()`."""
 
-    def __init__(self, parts: RunParts, upload: Path, files: RequestFiles, options: EngineOptions) -> None:
+    def __init__(
+        self,
+        parts: RunParts,
+        upload: Path,
+        files: RequestFiles,
+        options: EngineOptions,
+        resume: Resume | None = None,
+    ) -> None:
         self._parts = parts
+        self._resume = resume
         self._upload = upload
         self._options = options
         self._pcm = PcmSpool(files.new(".pcm"))
@@ -79,6 +87,7 @@ class Run:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._job: Job | None = None
+        self._direct = False
         self._language: str | None = options.language
         self._began = time.monotonic()
 
@@ -96,7 +105,8 @@ class Run:
         self._spawn(self._decode, "decode")
         await asyncio.to_thread(self._pcm.wait_for, self._parts.direct_max_samples + 1)
         self._raise_decode_error()
-        self._job = self._parts.scheduler.open_job(interactive=self._pcm.finished)
+        self._direct = self._pcm.finished
+        self._job = self._parts.scheduler.open_job(interactive=self._direct and self._resume is None)
 
     def _decode(self) -> None:
         # Every failure is recorded in the spool (decode_to_pcm finishes it with the error); the consumer
@@ -127,13 +137,13 @@ class Run:
 
     async def events(self) -> AsyncGenerator[RunEvent, None]:
         assert self._job is not None, "begin() first"
+        done = round((self._resume.done_seconds if self._resume else 0.0) * SAMPLE_RATE)
         batches: _Batches
-        if self._job.interactive:
-            batches = _DirectBatches(self._pcm.total or 0)
+        if self._direct:
+            batches = _DirectBatches(self._pcm.total or 0, done)
         else:
-            feed: ThreadFeed[Chunk] = ThreadFeed(
-                partial(speech_chunks, self._pcm, self._parts.vad, self._parts.chunking(), self._stop), "vad"
-            )
+            chunks = partial(speech_chunks, self._pcm, self._parts.vad, self._parts.chunking(), self._stop)
+            feed: ThreadFeed[Chunk] = ThreadFeed(lambda: (c for c in chunks() if c.end > done), "vad")
             self._threads.append(feed.thread)
             limit = int(self._parts.settings.BATCH_SECONDS * SAMPLE_RATE)
             batches = _SpeechBatches(feed, limit, self._raise_decode_error)
@@ -145,7 +155,7 @@ class Run:
     async def _transcribe(self, batches: _Batches) -> AsyncIterator[RunEvent]:
         """Keep up to MAX_BATCHES_IN_FLIGHT batches on the scheduler; yield results in order."""
         inflight: deque[tuple[list[Chunk], asyncio.Future[list[ChunkResult]]]] = deque()
-        seg_id = 0
+        seg_id = self._resume.next_segment_id if self._resume else 0
         try:
             while True:
                 # With results due, take only batches that need no waiting on the VAD.
@@ -212,10 +222,10 @@ class _Batches(Protocol):
 
 
 class _DirectBatches:
-    """The whole (short) audio as one batch of one chunk."""
+    """The whole (short) audio as one batch of one chunk (none if a resumed job has done it already)."""
 
-    def __init__(self, total_samples: int) -> None:
-        self._batch: list[Chunk] | None = [Chunk(0, total_samples)]
+    def __init__(self, total_samples: int, done_samples: int = 0) -> None:
+        self._batch: list[Chunk] | None = [Chunk(0, total_samples)] if total_samples > done_samples else None
 
     def available(self) -> bool:
         return True

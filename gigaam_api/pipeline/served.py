@@ -11,7 +11,7 @@ from pathlib import Path
 
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.engines.base import Capabilities, EngineOptions
-from gigaam_api.pipeline.protocol import Run, Transcriber
+from gigaam_api.pipeline.protocol import Resume, Run, Transcriber
 
 
 class ServedModels:
@@ -35,8 +35,10 @@ class ServedModels:
     def batches_run(self) -> int:
         return self._batches_run()
 
-    async def start(self, upload: Path, files: RequestFiles, options: EngineOptions) -> Run:
-        return await self.by_model[self.default].start(upload, files, options)
+    async def start(
+        self, upload: Path, files: RequestFiles, options: EngineOptions, *, resume: Resume | None = None
+    ) -> Run:
+        return await self.by_model[self.default].start(upload, files, options, resume=resume)
 
 
 def served_by_model(transcriber: Transcriber) -> dict[str, Transcriber]:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.engines.base import Capabilities, EngineOptions
+from gigaam_api.pipeline.protocol import Resume
 from gigaam_api.pipeline.run import Run, RunParts
 
 
@@ -27,8 +28,10 @@ class Transcriber:
     def batches_run(self) -> int:
         return self._parts.scheduler.batches_run
 
-    async def start(self, upload: Path, files: RequestFiles, options: EngineOptions) -> Run:
-        run = Run(self._parts, upload, files, options)
+    async def start(
+        self, upload: Path, files: RequestFiles, options: EngineOptions, *, resume: Resume | None = None
+    ) -> Run:
+        run = Run(self._parts, upload, files, options, resume)
         try:
             await run.begin()
         except BaseException:

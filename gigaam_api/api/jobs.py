@@ -1,0 +1,333 @@
+"""/v1/jobs: submit a transcription that outlives the connection, follow it, fetch its result.
+
+Submission takes the same body as POST /v1/audio/transcriptions (`take_upload`, the same form fields),
+plus `callback_url` (a webhook) and, instead of a file, `url` (audio the server fetches). With API
+keys, a job belongs to the key that submitted it: other keys get 404 for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Query
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from gigaam_api.api.engine_options import engine_options
+from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
+from gigaam_api.api.intake import take_upload
+from gigaam_api.api.shutdown import shutting_down
+from gigaam_api.api.state import AppState, app_state
+from gigaam_api.errors import APIError, bad_request
+from gigaam_api.formats import render as formats
+from gigaam_api.formats import sse
+from gigaam_api.formats.bodies import transcript_logprobs
+from gigaam_api.formats.languages import language_name
+from gigaam_api.jobs.fetch import download
+from gigaam_api.jobs.model import TERMINAL, Job, JobError, JobStatus, Webhook, ended, new_job_id
+from gigaam_api.jobs.service import JobService, owner_of
+from gigaam_api.jobs.store import Change
+from gigaam_api.jobs.urls import allowed_url
+from gigaam_api.jobs.view import job_object
+from gigaam_api.transcript import Segment, Transcript, join_texts
+
+router = APIRouter()
+
+JOB_FIELDS = ("callback_url", "url")  # the job's own fields; the rest are the transcription's
+RESULT_OVERRIDES = ("response_format", "timestamp_granularities", "include")
+STREAM_POLL_SECONDS = 0.25
+MAX_PAGE = 100
+
+
+def job_service(request: Request) -> JobService:
+    jobs: JobService = request.app.state.jobs
+    return jobs
+
+
+def _owner(request: Request, state: AppState) -> str:
+    if not state.settings.API_KEY:
+        return ""
+    _, _, token = request.headers.get("authorization", "").partition(" ")
+    return owner_of(token.strip())  # the middleware has checked it is one of API_KEY
+
+
+def not_found(job_id: str) -> APIError:
+    return APIError(404, f"No job with id {job_id!r}.", param="job_id", code="job_not_found")
+
+
+async def _owned(request: Request, job_id: str) -> Job:
+    job = await asyncio.to_thread(job_service(request).store.get, job_id)
+    if job is None or job.owner != _owner(request, app_state(request)):
+        raise not_found(job_id)
+    return job
+
+
+# The route reads the raw form (the intake's limits), so its fields are declared here for /docs.
+_SUBMISSION_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "the recording"},
+                        "url": {
+                            "type": "string",
+                            "description": "instead of file: audio on a JOBS_URL_HOSTS host",
+                        },
+                        "callback_url": {
+                            "type": "string",
+                            "description": "webhook on a JOBS_WEBHOOK_HOSTS host",
+                        },
+                        "model": {"type": "string"},
+                        "language": {"type": "string"},
+                        "prompt": {"type": "string"},
+                        "response_format": {
+                            "type": "string",
+                            "enum": ["json", "text", "srt", "verbose_json", "vtt"],
+                        },
+                        "timestamp_granularities[]": {"type": "array", "items": {"type": "string"}},
+                        "include[]": {"type": "array", "items": {"type": "string"}},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/v1/jobs", status_code=202, openapi_extra=_SUBMISSION_SCHEMA)
+async def create_job(request: Request) -> Response:
+    """Submit a transcription job: the form of POST /v1/audio/transcriptions, plus `url`/`callback_url`."""
+    state, jobs = app_state(request), job_service(request)
+    settings = state.settings
+    with state.spool.files() as files:
+        upload = await take_upload(request, state, files)
+        state.ready_transcriber()
+        options = parse_transcription_form(upload.fields)
+        # Refused now rather than when the job runs: a model or language no served model takes, options
+        # the routed model cannot honour.
+        engine_options(options, state.route(options.model, options.language).capabilities)
+        extra = {name: value for name, value in upload.fields if name in JOB_FIELDS}
+        callback = extra.get("callback_url")
+        webhook = None
+        if callback:
+            webhook = Webhook(
+                allowed_url(
+                    callback, settings.JOBS_WEBHOOK_HOSTS, param="callback_url", setting="JOBS_WEBHOOK_HOSTS"
+                )
+            )
+        job_id = new_job_id()
+        if upload.file_size is not None:
+            size = await asyncio.to_thread(jobs.audio.adopt, job_id, upload.path)
+        elif extra.get("url"):
+            size = await _fetch(jobs, job_id, extra["url"])
+        else:
+            raise bad_request("No audio: send the recording as the `file` part, or its `url`.", param="file")
+    fields = tuple((n, v) for n, v in upload.fields if n not in JOB_FIELDS)
+    job = Job(job_id, _owner(request, state), time.time(), fields, size, webhook=webhook)
+    try:
+        job = await asyncio.to_thread(jobs.store.add, job)
+    except BaseException:
+        jobs.audio.remove(job_id)
+        raise
+    jobs.wake.set()
+    return JSONResponse(
+        job_object(job, time.time()), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"}
+    )
+
+
+async def _fetch(jobs: JobService, job_id: str, url: str) -> int:
+    settings = jobs.settings
+    partial = await asyncio.to_thread(jobs.audio.reserve, job_id, settings.max_upload_bytes)
+    size = await download(
+        url,
+        partial,
+        hosts=settings.JOBS_URL_HOSTS,
+        max_bytes=settings.max_upload_bytes,
+        timeout=settings.JOBS_URL_TIMEOUT_SECONDS,
+    )
+    os.replace(partial, jobs.audio.path(job_id))
+    return size
+
+
+@router.get("/v1/jobs")
+async def list_jobs(
+    request: Request,
+    status: JobStatus | None = None,
+    limit: int = Query(default=20, ge=1, le=MAX_PAGE),
+    after: str | None = None,
+) -> JSONResponse:
+    """Newest first; `after` (a job id from the previous page's `last_id`) continues the list."""
+    store = job_service(request).store
+    before = None if after is None else (await _owned(request, after)).seq
+    owner = _owner(request, app_state(request))
+    page = await asyncio.to_thread(store.page, owner, status=status, before_seq=before, limit=limit + 1)
+    now = time.time()
+    data = [job_object(j, now) for j in page[:limit]]
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": len(page) > limit,
+        }
+    )
+
+
+@router.get("/v1/jobs/{job_id}")
+async def get_job(request: Request, job_id: str) -> JSONResponse:
+    return JSONResponse(job_object(await _owned(request, job_id), time.time()))
+
+
+@router.get("/v1/jobs/{job_id}/result")
+async def get_result(request: Request, job_id: str) -> Response:
+    """The transcript as the job asked for it; or, when the query names any of `response_format`,
+    `timestamp_granularities[]` or `include[]`, as those (and only those) query fields say."""
+    job = await _owned(request, job_id)
+    if job.status != "succeeded":
+        raise _not_finished(job)
+    given = [(n, v) for n, v in request.query_params.multi_items() if _base(n) in RESULT_OVERRIDES]
+    kept = [(n, v) for n, v in job.fields if not given or _base(n) not in RESULT_OVERRIDES]
+    options = parse_transcription_form(kept + given)
+    segments = await asyncio.to_thread(job_service(request).store.segments, job.id)
+    transcript = Transcript(tuple(segments), job.duration or 0.0, language_name(job.language))
+    granularities = options.timestamp_granularities
+    body = formats.render(
+        transcript,
+        options.response_format,
+        words="word" in granularities,
+        segments="segment" in granularities,
+        logprobs=options.include_logprobs,
+    )
+    return Response(body.content, media_type=body.media_type)
+
+
+def _base(name: str) -> str:
+    return name.split("[", 1)[0]
+
+
+def _not_finished(job: Job) -> APIError:
+    if job.status == "failed" and job.error is not None:
+        return APIError(409, f"The job failed: {job.error.message}", code="job_failed")
+    return APIError(409, f"The job has no result: it is {job.status}.", code=f"job_{job.status}")
+
+
+@router.post("/v1/jobs/{job_id}/cancel")
+async def cancel_job(request: Request, job_id: str) -> JSONResponse:
+    """Stops a queued or running job (a running one within a heartbeat); an ended job is unchanged."""
+    job = await _owned(request, job_id)
+    jobs = job_service(request)
+    stopped = await asyncio.to_thread(jobs.store.update, job.id, _cancel(jobs))
+    return JSONResponse(job_object(stopped or job, time.time()))
+
+
+def _cancel(jobs: JobService) -> Change:
+    expiry = jobs.expiry
+    return lambda job: ended(
+        job, "cancelled", time.time(), expiry, JobError("Cancelled by the client.", "cancelled")
+    )
+
+
+@router.delete("/v1/jobs/{job_id}")
+async def delete_job(request: Request, job_id: str) -> JSONResponse:
+    job = await _owned(request, job_id)
+    jobs = job_service(request)
+    await asyncio.to_thread(jobs.store.update, job.id, _cancel(jobs))  # a running worker stops
+    await asyncio.to_thread(jobs.store.delete, job.id)
+    jobs.audio.remove(job.id)
+    return JSONResponse({"id": job.id, "object": "transcription.job.deleted", "deleted": True})
+
+
+@router.get("/v1/jobs/{job_id}/events")
+async def job_events(request: Request, job_id: str) -> StreamingResponse:
+    """The job's segments as the `stream=true` events, then `done` (or an error event).
+
+    Each delta and segment event has an `id:`; a client that reconnects with `Last-Event-ID` gets
+    only the events after it, whether the job is still running or long finished.
+    """
+    job = await _owned(request, job_id)
+    last = request.headers.get("last-event-id", "").strip()
+    try:
+        after = int(last) if last else 0
+    except ValueError:
+        raise bad_request(
+            "Last-Event-ID must be an event id this stream sent.", param="Last-Event-ID"
+        ) from None
+    state = app_state(request)
+    options = parse_transcription_form(job.fields)
+    return StreamingResponse(
+        _events(
+            job_service(request),
+            job,
+            options=options,
+            after=after,
+            keepalive=state.settings.KEEPALIVE_SECONDS,
+            stop=state.shutdown.expired,
+        ),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _with_id(event_id: int, payload: dict[str, object]) -> bytes:
+    return f"id: {event_id}\n".encode() + sse.event(payload)
+
+
+async def _events(
+    jobs: JobService,
+    job: Job,
+    *,
+    options: TranscriptionOptions,
+    after: int,
+    keepalive: float,
+    stop: asyncio.Event,
+) -> AsyncIterator[bytes]:
+    """Event ids: segment i's delta is 2i+1, its segment event 2i+2 (so `after` says what was seen)."""
+    store = jobs.store
+    words = "word" in options.timestamp_granularities
+    index = after // 2  # the first segment not (fully) sent
+    idle_since = time.monotonic()
+    progress: tuple[float, float | None] | None = None
+    while not stop.is_set():
+        current = await asyncio.to_thread(store.get, job.id)
+        if current is None:
+            yield sse.event(sse.error("The job was deleted.", "invalid_request_error", "job_not_found"))
+            return
+        for seg in await asyncio.to_thread(store.segments, job.id, index):
+            text = seg.text if seg.id == 0 else " " + seg.text  # deltas concatenate to `done`
+            if 2 * index + 1 > after:
+                yield _with_id(2 * index + 1, sse.delta(text, segment_id=seg.id))
+            yield _with_id(2 * index + 2, sse.segment(seg, words=words))
+            index += 1
+            idle_since = time.monotonic()
+        if current.status in TERMINAL and index >= current.segment_count:
+            yield sse.event(await _last_event(jobs, current, options))
+            return
+        if options.include_progress and progress != (current.processed_seconds, current.duration):
+            progress = (current.processed_seconds, current.duration)
+            yield sse.event(sse.progress(*progress))
+        if time.monotonic() - idle_since >= keepalive:
+            idle_since = time.monotonic()
+            yield sse.comment()
+        await asyncio.sleep(STREAM_POLL_SECONDS)
+    error = shutting_down()
+    yield sse.event(sse.error(error.message, error.type, error.code))
+
+
+async def _last_event(jobs: JobService, job: Job, options: TranscriptionOptions) -> dict[str, object]:
+    if job.status != "succeeded":
+        error = _not_finished(job)
+        return sse.error(error.message, "invalid_request_error", error.code)
+    segments: list[Segment] = await asyncio.to_thread(jobs.store.segments, job.id)
+    return sse.done(
+        join_texts(s.text for s in segments),
+        usage_seconds=job.duration or 0.0,
+        output_tokens=sum(len(s.tokens) for s in segments),
+        logprobs=transcript_logprobs(segments) if options.include_logprobs else None,
+    )

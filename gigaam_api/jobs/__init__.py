@@ -1,0 +1,1 @@
+"""Durable transcription jobs: the store, the worker, webhooks, expiry."""

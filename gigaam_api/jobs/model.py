@@ -1,0 +1,171 @@
+"""A transcription job and its state changes: plain data and pure functions, shared by every store."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import TypeAdapter
+
+from gigaam_api.transcript import Segment
+
+JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
+TERMINAL: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled"})
+WebhookState = Literal["waiting", "pending", "delivered", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """The job's callback: `waiting` for the job to end, then `pending` until `delivered` or `failed`."""
+
+    url: str
+    state: WebhookState = "waiting"
+    attempts: int = 0
+    next_attempt_at: float | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobError:
+    message: str
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """How long results (the whole job) and the uploaded audio are kept once a job has ended."""
+
+    result_seconds: float
+    audio_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    owner: str  # a digest of the API key that submitted it ("" without API keys)
+    created_at: float  # wall-clock epoch seconds: jobs outlive processes
+    fields: tuple[tuple[str, str], ...]  # the transcription form fields, parsed again by the worker
+    audio_bytes: int
+    seq: int = 0  # submission order, set by the store
+    status: JobStatus = "queued"
+    duration: float | None = None
+    processed_seconds: float = 0.0  # where the last stored batch ended
+    segment_count: int = 0
+    language: str | None = None
+    error: JobError | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    expires_at: float | None = None
+    audio_expires_at: float | None = None
+    audio_removed: bool = False
+    runs: int = 0  # 1, plus one for every resume after a lost worker
+    run_started_at: float | None = None  # this run's start and position: its speed gives the ETA
+    run_started_seconds: float = 0.0
+    webhook: Webhook | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def webhook_due(self) -> float | None:
+        """When the callback should next be tried (None: not now, or never)."""
+        hook = self.webhook
+        return hook.next_attempt_at if hook is not None and hook.state == "pending" else None
+
+    @property
+    def sweep_at(self) -> float | None:
+        """When the sweeper has something to remove: the audio, or the whole job."""
+        times = [t for t in (self.expires_at, None if self.audio_removed else self.audio_expires_at) if t]
+        return min(times) if times else None
+
+    def eta_seconds(self, now: float) -> float | None:
+        """Remaining audio over this run's speed so far; None until both are known."""
+        if self.status != "running" or self.duration is None or self.run_started_at is None:
+            return None
+        done = self.processed_seconds - self.run_started_seconds
+        elapsed = now - self.run_started_at
+        if done <= 0 or elapsed <= 0:
+            return None
+        return max(0.0, self.duration - self.processed_seconds) * elapsed / done
+
+
+def new_job_id() -> str:
+    return f"job_{secrets.token_hex(12)}"
+
+
+def claimed(job: Job, now: float) -> Job:
+    return dataclasses.replace(
+        job,
+        status="running",
+        started_at=job.started_at or now,
+        runs=job.runs + 1,
+        run_started_at=now,
+        run_started_seconds=job.processed_seconds,
+    )
+
+
+def checkpoint(
+    job: Job, *, new_segments: int, processed: float, duration: float | None, language: str | None
+) -> Job | None:
+    """A batch's segments are stored with the position they reach; None if the job is no longer running."""
+    if job.status != "running":
+        return None
+    return dataclasses.replace(
+        job,
+        segment_count=job.segment_count + new_segments,
+        processed_seconds=max(job.processed_seconds, processed),
+        duration=duration if duration is not None else job.duration,
+        language=language or job.language,
+    )
+
+
+def ended(
+    job: Job, status: JobStatus, now: float, expiry: Expiry, error: JobError | None = None
+) -> Job | None:
+    """The job's last state change (None if it had already ended); the webhook becomes due."""
+    if job.terminal:
+        return None
+    hook = job.webhook
+    if hook is not None:
+        hook = dataclasses.replace(hook, state="pending", next_attempt_at=now)
+    processed = job.duration if status == "succeeded" and job.duration is not None else job.processed_seconds
+    return dataclasses.replace(
+        job,
+        status=status,
+        error=error,
+        finished_at=now,
+        processed_seconds=processed,
+        expires_at=now + expiry.result_seconds,
+        audio_expires_at=now + expiry.audio_seconds,
+        webhook=hook,
+    )
+
+
+def requeued(job: Job) -> Job | None:
+    """A worker that stops (server shutdown) hands its job back, to be resumed by the next one."""
+    return dataclasses.replace(job, status="queued") if job.status == "running" else None
+
+
+_JOB = TypeAdapter(Job)
+_SEGMENT = TypeAdapter(Segment)
+
+
+def dump_job(job: Job) -> bytes:
+    return _JOB.dump_json(job)
+
+
+def load_job(data: bytes | str) -> Job:
+    return _JOB.validate_json(data)
+
+
+def dump_segment(segment: Segment) -> bytes:
+    return _SEGMENT.dump_json(segment)
+
+
+def load_segment(data: bytes | str) -> Segment:
+    return _SEGMENT.validate_json(data)

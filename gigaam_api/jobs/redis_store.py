@@ -1,0 +1,205 @@
+"""The shared job store: Redis holds the queue, the leases, the jobs and their segments.
+
+The queue is Redis's reliable-queue pattern: a claim moves a job id from `queue` to `running` and sets
+`lease:<id>` with a TTL in one Lua script (atomic on the server), and the worker keeps extending the
+TTL. A replica that dies stops extending it; the next claim by any replica (same script) finds the
+lapsed lease, puts the job back at the head of the queue and takes it over from its stored segments.
+Leases expire on Redis's clock, so replicas' clocks need not agree. Job updates are optimistic
+transactions (WATCH on the job and its lease), so a cancel and a worker's checkpoint never overwrite
+each other. The audio is not here: it lives on the JOBS_DIR volume that every replica mounts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from gigaam_api.jobs.model import (
+    JOB_STATUSES,
+    Job,
+    JobStatus,
+    claimed,
+    dump_job,
+    dump_segment,
+    load_job,
+    load_segment,
+)
+from gigaam_api.jobs.store import Change
+from gigaam_api.transcript import Segment
+
+PREFIX = "gigaam:jobs:"
+
+# KEYS: queue, running. ARGV: lease key prefix, worker, lease in ms. Lapsed leases first: their jobs
+# go back to the head of the queue (they are older than anything queued), then the head is claimed.
+_CLAIM = """
+local running = redis.call('LRANGE', KEYS[2], 0, -1)
+for i = #running, 1, -1 do
+  local id = running[i]
+  if redis.call('EXISTS', ARGV[1] .. id) == 0 then
+    redis.call('LREM', KEYS[2], 0, id)
+    redis.call('LPUSH', KEYS[1], id)
+  end
+end
+local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+if not id then return false end
+redis.call('SET', ARGV[1] .. id, ARGV[2], 'PX', ARGV[3])
+return id
+"""
+
+# KEYS: the lease. ARGV: worker, lease in ms.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+
+class RedisJobStore:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self._claim = client.register_script(_CLAIM)
+        self._renew = client.register_script(_RENEW)
+
+    @classmethod
+    def connect(cls, url: str) -> RedisJobStore:
+        client = redis.Redis.from_url(url, socket_timeout=30, health_check_interval=30)
+        client.ping()  # a wrong URL stops the start with one clear message
+        return cls(client)
+
+    @staticmethod
+    def _key(*parts: str) -> str:
+        return PREFIX + ":".join(parts)
+
+    def _write(self, pipe: Any, old: Job | None, new: Job) -> None:
+        k = self._key
+        pipe.set(k("job", new.id), dump_job(new))
+        pipe.zadd(k("owner", new.owner), {new.id: new.seq})
+        if old is None or old.status != new.status:
+            if old is not None:
+                pipe.srem(k("status", old.status), new.id)
+            pipe.sadd(k("status", new.status), new.id)
+        for index, due in (("webhooks", new.webhook_due), ("sweep", new.sweep_at)):
+            if due is None:
+                pipe.zrem(k(index), new.id)
+            else:
+                pipe.zadd(k(index), {new.id: due})
+        if new.status != "running":
+            pipe.delete(k("lease", new.id))
+            pipe.lrem(k("running"), 0, new.id)
+        if new.status == "queued" and old is not None and old.status != "queued":
+            pipe.lpush(k("queue"), new.id)
+        if new.terminal:
+            pipe.lrem(k("queue"), 0, new.id)
+
+    def add(self, job: Job) -> Job:
+        job = dataclasses.replace(job, seq=int(self._redis.incr(self._key("seq"))))
+        with self._redis.pipeline() as pipe:
+            self._write(pipe, None, job)
+            pipe.rpush(self._key("queue"), job.id)
+            pipe.execute()
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        raw = self._redis.get(self._key("job", job_id))
+        return load_job(raw) if raw is not None else None
+
+    def page(self, owner: str, *, status: JobStatus | None, before_seq: int | None, limit: int) -> list[Job]:
+        top: str | int = "+inf" if before_seq is None else f"({before_seq}"
+        jobs: list[Job] = []
+        offset, step = 0, max(limit, 50)
+        while len(jobs) < limit:
+            ids = self._redis.zrevrangebyscore(self._key("owner", owner), top, "-inf", start=offset, num=step)
+            if not ids:
+                break
+            offset += len(ids)
+            raws = self._redis.mget([self._key("job", _text(i)) for i in ids])
+            found = [load_job(r) for r in raws if r is not None]
+            jobs.extend(j for j in found if status is None or j.status == status)
+        return jobs[:limit]
+
+    def claim(self, worker: str, lease_seconds: float, now: float) -> Job | None:
+        k = self._key
+        while True:
+            raw_id = self._claim(
+                keys=[k("queue"), k("running")], args=[k("lease", ""), worker, _ms(lease_seconds)]
+            )
+            if raw_id is None:
+                return None
+            job_id = _text(raw_id)
+            job = self.update(job_id, lambda j: None if j.terminal else claimed(j, now), worker=worker)
+            if job is not None:
+                return job
+            with self._redis.pipeline() as pipe:  # ended or deleted while queued: drop it, try the next
+                pipe.delete(k("lease", job_id))
+                pipe.lrem(k("running"), 0, job_id)
+                pipe.execute()
+
+    def renew(self, job_id: str, worker: str, lease_seconds: float, now: float) -> bool:
+        return bool(self._renew(keys=[self._key("lease", job_id)], args=[worker, _ms(lease_seconds)]))
+
+    def update(
+        self, job_id: str, change: Change, *, worker: str | None = None, segments: Sequence[Segment] = ()
+    ) -> Job | None:
+        job_key, lease_key = self._key("job", job_id), self._key("lease", job_id)
+
+        def apply(pipe: Any) -> Job | None:
+            raw = pipe.get(job_key)
+            if raw is None or (worker is not None and pipe.get(lease_key) != worker.encode()):
+                return None
+            old = load_job(raw)
+            new = change(old)
+            if new is None:
+                return None
+            pipe.multi()
+            self._write(pipe, old, new)
+            if segments:
+                pipe.rpush(self._key("segments", job_id), *(dump_segment(s) for s in segments))
+            return new
+
+        result = self._redis.transaction(apply, job_key, lease_key, value_from_callable=True)  # type: ignore[arg-type]
+        return result if isinstance(result, Job) else None
+
+    def segments(self, job_id: str, start: int = 0) -> list[Segment]:
+        return [load_segment(r) for r in self._redis.lrange(self._key("segments", job_id), start, -1)]
+
+    def due_webhooks(self, now: float) -> list[str]:
+        return [_text(i) for i in self._redis.zrangebyscore(self._key("webhooks"), "-inf", now)]
+
+    def due_sweeps(self, now: float) -> list[str]:
+        return [_text(i) for i in self._redis.zrangebyscore(self._key("sweep"), "-inf", now)]
+
+    def delete(self, job_id: str) -> None:
+        k = self._key
+        job = self.get(job_id)
+        with self._redis.pipeline() as pipe:
+            pipe.delete(k("job", job_id), k("segments", job_id), k("lease", job_id))
+            if job is not None:
+                pipe.zrem(k("owner", job.owner), job_id)
+                pipe.srem(k("status", job.status), job_id)
+            pipe.zrem(k("webhooks"), job_id)
+            pipe.zrem(k("sweep"), job_id)
+            pipe.lrem(k("queue"), 0, job_id)
+            pipe.lrem(k("running"), 0, job_id)
+            pipe.execute()
+
+    def counts(self) -> dict[JobStatus, int]:
+        with self._redis.pipeline() as pipe:
+            for status in JOB_STATUSES:
+                pipe.scard(self._key("status", status))
+            sizes = pipe.execute()
+        return {s: int(n) for s, n in zip(JOB_STATUSES, sizes, strict=True)}
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))

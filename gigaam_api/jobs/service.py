@@ -1,0 +1,118 @@
+"""The jobs feature as one object: the store, the audio, and the background loops of a server.
+
+The loops: JOBS_WORKERS workers, the webhook sender (when webhooks are on) and the sweeper that
+removes expired audio and results. Every replica runs all of them; the store makes each piece of
+work go to one of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from gigaam_api.audio.spool import SpoolDir
+from gigaam_api.config import Settings
+from gigaam_api.jobs.audio import JobAudio
+from gigaam_api.jobs.model import Expiry
+from gigaam_api.jobs.store import JobStore, JobStoreUnavailableError, open_store
+from gigaam_api.jobs.webhooks import TIMEOUT_SECONDS, WebhookSender
+from gigaam_api.jobs.worker import JobWorker, Router, worker_name
+
+log = logging.getLogger(__name__)
+
+
+def owner_of(api_key: str | None) -> str:
+    """Jobs belong to a digest of the key that submitted them (never the key itself)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()[:32] if api_key else ""
+
+
+@dataclass
+class JobService:
+    settings: Settings
+    store: JobStore
+    audio: JobAudio
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # a job was added here: claim now
+
+    @classmethod
+    def open(cls, settings: Settings) -> JobService:
+        store = open_store(settings)
+        try:
+            audio = JobAudio(settings.JOBS_DIR, settings.jobs_max_bytes)
+        except OSError as exc:
+            store.close()
+            raise JobStoreUnavailableError(f"JOBS_DIR={settings.JOBS_DIR}: not writable ({exc})") from None
+        return cls(settings, store, audio)
+
+    @property
+    def expiry(self) -> Expiry:
+        return Expiry(self.settings.JOBS_RESULT_TTL_SECONDS, self.settings.JOBS_AUDIO_TTL_SECONDS)
+
+    async def run(self, spool: SpoolDir, route: Router) -> None:
+        """The background loops, until cancelled."""
+        s = self.settings
+        loops: list[Coroutine[Any, Any, None]] = [
+            JobWorker(
+                self.store,
+                self.audio,
+                spool,
+                route,
+                expiry=self.expiry,
+                lease_seconds=s.JOBS_LEASE_SECONDS,
+                poll_seconds=s.JOBS_POLL_SECONDS,
+                wake=self.wake,
+                name=worker_name(slot),
+            ).run_forever()
+            for slot in range(s.JOBS_WORKERS)
+        ]
+        loops.append(_every(s.JOBS_SWEEP_SECONDS, self.sweep))
+        if s.JOBS_WEBHOOK_HOSTS:
+            loops.append(self._send_webhooks())
+        async with asyncio.TaskGroup() as group:  # cancelled, it waits for every loop to wind down
+            for loop in loops:
+                group.create_task(loop)
+
+    async def _send_webhooks(self) -> None:
+        s = self.settings
+        sender = WebhookSender(
+            self.store,
+            secret=s.JOBS_WEBHOOK_SECRET,
+            attempts=s.JOBS_WEBHOOK_ATTEMPTS,
+            backoff_seconds=s.JOBS_WEBHOOK_BACKOFF_SECONDS,
+        )
+        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
+            await _every(s.JOBS_POLL_SECONDS, lambda: sender.send_due(client))
+
+    async def sweep(self) -> None:
+        """Remove expired audio, and expired jobs with everything they stored."""
+        now = time.time()
+        for job_id in await asyncio.to_thread(self.store.due_sweeps, now):
+            job = await asyncio.to_thread(self.store.get, job_id)
+            if job is None:
+                continue
+            self.audio.remove(job_id)
+            if job.expires_at is not None and job.expires_at <= now:
+                await asyncio.to_thread(self.store.delete, job_id)
+            else:
+                await asyncio.to_thread(
+                    self.store.update, job_id, lambda j: dataclasses.replace(j, audio_removed=True)
+                )
+
+    def close(self) -> None:
+        self.store.close()
+
+
+async def _every(seconds: float, step: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        try:
+            await step()
+        except Exception:  # a store outage must not end the loop: the next round retries
+            log.exception("jobs background step failed")
+        await asyncio.sleep(seconds)

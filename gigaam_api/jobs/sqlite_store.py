@@ -1,0 +1,189 @@
+"""The embedded job store: one SQLite file (WAL) with the jobs and their segments.
+
+A job row keeps the whole job as JSON plus the columns the queries need; `worker`/`lease_until` make
+the lease, so a server killed mid-job has its job taken over once the lease runs out (by itself after
+a restart, or by another process on the same file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from gigaam_api.jobs.model import (
+    JOB_STATUSES,
+    Job,
+    JobStatus,
+    claimed,
+    dump_job,
+    dump_segment,
+    load_job,
+    load_segment,
+)
+from gigaam_api.jobs.store import Change
+from gigaam_api.transcript import Segment
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    owner TEXT NOT NULL,
+    status TEXT NOT NULL,
+    worker TEXT,
+    lease_until REAL,
+    webhook_due REAL,
+    sweep_at REAL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+CREATE TABLE IF NOT EXISTS segments (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
+"""
+
+
+class SqliteJobStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.Lock()  # one connection, shared by threads: one statement group at a time
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a power cut may lose the last commits only
+            self._db.executescript(_SCHEMA)
+
+    def _begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _write(self, job: Job, worker: str | None, lease_until: float | None) -> None:
+        self._db.execute(
+            "UPDATE jobs SET status=?, worker=?, lease_until=?, webhook_due=?, sweep_at=?, data=? WHERE id=?",
+            (job.status, worker, lease_until, job.webhook_due, job.sweep_at, dump_job(job).decode(), job.id),
+        )
+
+    def add(self, job: Job) -> Job:
+        with self._lock:
+            self._begin()
+            try:
+                cursor = self._db.execute(
+                    "INSERT INTO jobs (id, owner, status, data) VALUES (?, ?, ?, '')",
+                    (job.id, job.owner, job.status),
+                )
+                assert cursor.lastrowid is not None
+                job = dataclasses.replace(job, seq=cursor.lastrowid)
+                self._write(job, None, None)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            row = self._db.execute("SELECT data FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return load_job(row[0]) if row else None
+
+    def page(self, owner: str, *, status: JobStatus | None, before_seq: int | None, limit: int) -> list[Job]:
+        query = "SELECT data FROM jobs WHERE owner=? AND seq<?"
+        params: list[object] = [owner, before_seq if before_seq is not None else 2**62]
+        if status is not None:
+            query += " AND status=?"
+            params.append(status)
+        query += " ORDER BY seq DESC LIMIT ?"
+        params.append(limit)
+        with self._lock:
+            rows = self._db.execute(query, params).fetchall()
+        return [load_job(r[0]) for r in rows]
+
+    def claim(self, worker: str, lease_seconds: float, now: float) -> Job | None:
+        with self._lock:
+            self._begin()
+            try:
+                row = self._db.execute(
+                    "SELECT data FROM jobs WHERE status='queued' OR (status='running' AND lease_until<?) "
+                    "ORDER BY seq LIMIT 1",
+                    (now,),
+                ).fetchone()
+                job = None
+                if row is not None:
+                    job = claimed(load_job(row[0]), now)
+                    self._write(job, worker, now + lease_seconds)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return job
+
+    def renew(self, job_id: str, worker: str, lease_seconds: float, now: float) -> bool:
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET lease_until=? WHERE id=? AND worker=? AND status='running'",
+                (now + lease_seconds, job_id, worker),
+            )
+        return cursor.rowcount == 1
+
+    def update(
+        self, job_id: str, change: Change, *, worker: str | None = None, segments: Sequence[Segment] = ()
+    ) -> Job | None:
+        with self._lock:
+            self._begin()
+            try:
+                row = self._db.execute(
+                    "SELECT data, worker, lease_until FROM jobs WHERE id=?", (job_id,)
+                ).fetchone()
+                job = None
+                if row is not None and (worker is None or row[1] == worker):
+                    job = change(load_job(row[0]))
+                if job is not None:
+                    keep = job.status == "running"
+                    self._write(job, row[1] if keep else None, row[2] if keep else None)
+                    first = job.segment_count - len(segments)
+                    self._db.executemany(
+                        "INSERT INTO segments (job_id, idx, data) VALUES (?, ?, ?)",
+                        [(job_id, first + i, dump_segment(s).decode()) for i, s in enumerate(segments)],
+                    )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return job
+
+    def segments(self, job_id: str, start: int = 0) -> list[Segment]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT data FROM segments WHERE job_id=? AND idx>=? ORDER BY idx", (job_id, start)
+            ).fetchall()
+        return [load_segment(r[0]) for r in rows]
+
+    def due_webhooks(self, now: float) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM jobs WHERE webhook_due<=? ORDER BY webhook_due", (now,))
+            return [r[0] for r in rows.fetchall()]
+
+    def due_sweeps(self, now: float) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT id FROM jobs WHERE sweep_at<=? ORDER BY sweep_at", (now,))
+            return [r[0] for r in rows.fetchall()]
+
+    def delete(self, job_id: str) -> None:
+        with self._lock:
+            self._begin()
+            self._db.execute("DELETE FROM segments WHERE job_id=?", (job_id,))
+            self._db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+            self._db.execute("COMMIT")
+
+    def counts(self) -> dict[JobStatus, int]:
+        with self._lock:
+            rows = dict(self._db.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status").fetchall())
+        return {s: int(rows.get(s, 0)) for s in JOB_STATUSES}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,89 @@
+"""What the API, the worker and the sweeper need of a job store; `open_store` picks the backend.
+
+Two implementations keep the same contract: `SqliteJobStore` (one file under JOBS_DIR, no extra
+service) and `RedisJobStore` (several replicas share the queue). Every method is blocking (callers
+use `asyncio.to_thread`) and every change of a job is one atomic read-modify-write through `update`,
+whose `change` is one of the pure functions of `jobs.model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from gigaam_api.config import Settings
+from gigaam_api.jobs.model import Job, JobStatus
+from gigaam_api.transcript import Segment
+
+Change = Callable[[Job], Job | None]
+
+
+class JobStore(Protocol):
+    def add(self, job: Job) -> Job:
+        """Store a new job and queue it; returns it with its submission `seq`."""
+        ...
+
+    def get(self, job_id: str) -> Job | None: ...
+
+    def page(self, owner: str, *, status: JobStatus | None, before_seq: int | None, limit: int) -> list[Job]:
+        """`owner`'s jobs, newest first, older than `before_seq` when given."""
+        ...
+
+    def claim(self, worker: str, lease_seconds: float, now: float) -> Job | None:
+        """The oldest queued job, or one whose worker's lease ran out, now `running` under `worker`."""
+        ...
+
+    def renew(self, job_id: str, worker: str, lease_seconds: float, now: float) -> bool:
+        """Extend `worker`'s lease; False if it lost it or the job is no longer running (cancelled)."""
+        ...
+
+    def update(
+        self, job_id: str, change: Change, *, worker: str | None = None, segments: Sequence[Segment] = ()
+    ) -> Job | None:
+        """Atomically apply `change` and append `segments`; None (nothing written) if the job is gone,
+        `worker` no longer holds its lease, or `change` returns None. Ending or requeueing a job
+        releases its lease."""
+        ...
+
+    def segments(self, job_id: str, start: int = 0) -> list[Segment]: ...
+
+    def due_webhooks(self, now: float) -> list[str]: ...
+
+    def due_sweeps(self, now: float) -> list[str]:
+        """Jobs whose audio or whole record has expired."""
+        ...
+
+    def delete(self, job_id: str) -> None:
+        """Remove the job and its segments (idempotent)."""
+        ...
+
+    def counts(self) -> dict[JobStatus, int]: ...
+
+    def close(self) -> None: ...
+
+
+class JobStoreUnavailableError(Exception):
+    """The configured store cannot be opened; the message says which setting to check."""
+
+
+def open_store(settings: Settings) -> JobStore:
+    if settings.JOBS_REDIS_URL:
+        import redis
+
+        from gigaam_api.jobs.redis_store import RedisJobStore
+
+        try:
+            return RedisJobStore.connect(settings.JOBS_REDIS_URL)
+        except (redis.RedisError, ValueError) as exc:  # the URL itself is not printed: it may hold a password
+            raise JobStoreUnavailableError(f"JOBS_REDIS_URL: Redis cannot be used ({exc})") from None
+    import sqlite3
+
+    from gigaam_api.jobs.sqlite_store import SqliteJobStore
+
+    try:
+        settings.JOBS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return SqliteJobStore(settings.JOBS_DIR / "jobs.sqlite3")
+    except (OSError, sqlite3.Error) as exc:
+        raise JobStoreUnavailableError(
+            f"JOBS_DIR={settings.JOBS_DIR}: the job store cannot be opened ({exc})"
+        ) from None

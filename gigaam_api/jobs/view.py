@@ -1,0 +1,44 @@
+"""A job as clients see it (GET /v1/jobs/{id}, the list, webhooks). Pure."""
+
+from __future__ import annotations
+
+from gigaam_api.formats.bodies import JSONObject
+from gigaam_api.jobs.model import Job
+
+
+def job_object(job: Job, now: float) -> JSONObject:
+    eta = job.eta_seconds(now)
+    hook = job.webhook
+    return {
+        "id": job.id,
+        "object": "transcription.job",
+        "status": job.status,
+        "created_at": int(job.created_at),
+        "started_at": _time(job.started_at),
+        "finished_at": _time(job.finished_at),
+        "expires_at": _time(job.expires_at),
+        "progress": {
+            "processed_seconds": round(job.processed_seconds, 3),
+            "total_seconds": None if job.duration is None else round(job.duration, 3),
+            "eta_seconds": None if eta is None else round(eta, 1),
+            "segments": job.segment_count,
+        },
+        "language": job.language,
+        "runs": job.runs,
+        "error": None if job.error is None else {"message": job.error.message, "code": job.error.code},
+        "webhook": None
+        if hook is None
+        else {
+            "url": hook.url,
+            "state": hook.state,
+            "attempts": hook.attempts,
+            "last_status": hook.last_status,
+            "last_error": hook.last_error,
+        },
+        "result_url": f"/v1/jobs/{job.id}/result",
+        "events_url": f"/v1/jobs/{job.id}/events",
+    }
+
+
+def _time(value: float | None) -> int | None:
+    return None if value is None else int(value)

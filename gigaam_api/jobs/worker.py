@@ -1,0 +1,172 @@
+"""Running jobs: claim one, transcribe it as a batch-priority run, store each batch's segments.
+
+Each of JOBS_WORKERS loops claims a job with a lease and keeps the lease alive while the run lasts.
+After every batch its segments and the position they reach are stored in one update, so whoever
+resumes the job (this server after a restart, another replica) skips exactly what is stored. A
+cancelled or deleted job, or a lost lease, stops the run at once; a server that stops gracefully
+hands its jobs back to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from functools import partial
+
+from gigaam_api.api.engine_options import engine_options
+from gigaam_api.api.form import parse_transcription_form
+from gigaam_api.audio.spool import SpoolDir
+from gigaam_api.errors import APIError
+from gigaam_api.jobs.audio import JobAudio
+from gigaam_api.jobs.model import Expiry, Job, JobError, checkpoint, ended, requeued
+from gigaam_api.jobs.store import JobStore
+from gigaam_api.pipeline.protocol import Progress, Resume, Run, Transcriber
+from gigaam_api.transcript import Segment
+
+# The served model for a job's `model` and `language` (an APIError if none serves them); None until the
+# default model is loaded.
+Router = Callable[[str | None, str | None], Transcriber | None]
+
+log = logging.getLogger(__name__)
+
+
+def worker_name(slot: int) -> str:
+    """Unique per loop and process: a lease names exactly one runner."""
+    return f"{socket.gethostname()}-{os.getpid()}-{slot}-{secrets.token_hex(4)}"
+
+
+class JobWorker:
+    def __init__(
+        self,
+        store: JobStore,
+        audio: JobAudio,
+        spool: SpoolDir,
+        route: Router,
+        *,
+        expiry: Expiry,
+        lease_seconds: float,
+        poll_seconds: float,
+        wake: asyncio.Event,
+        name: str,
+    ) -> None:
+        self._store = store
+        self._audio = audio
+        self._spool = spool
+        self._route = route
+        self._expiry = expiry
+        self._lease = lease_seconds
+        self._poll = poll_seconds
+        self._wake = wake
+        self.name = name
+
+    async def run_forever(self) -> None:
+        while True:
+            job = None
+            self._wake.clear()  # before the claim: a job added after it wakes us
+            if self._route(None, None) is not None:  # the default model is loaded
+                try:
+                    job = await asyncio.to_thread(self._store.claim, self.name, self._lease, time.time())
+                except Exception:  # the store is unreachable: retry after the poll interval
+                    log.exception("claiming a job failed")
+            if job is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll)
+                continue
+            try:
+                await self._run(job)
+            except Exception:  # the store failed mid-run: the lease lapses and the job is resumed
+                log.exception("job %s: run ended by an error", job.id)
+
+    async def _run(self, job: Job) -> None:
+        log.info("job %s: run %d from %.1f s", job.id, job.runs, job.processed_seconds)
+        work = asyncio.ensure_future(self._transcribe(job))
+        lost = asyncio.Event()
+        keeper = asyncio.ensure_future(self._keep_lease(job.id, work, lost))
+        try:
+            await work
+        except asyncio.CancelledError:
+            if not lost.is_set():  # the server is stopping: the next one resumes from what is stored
+                await asyncio.to_thread(self._store.update, job.id, requeued, worker=self.name)
+                raise
+            log.info("job %s: stopped (cancelled, deleted or taken over)", job.id)
+        finally:
+            keeper.cancel()
+            await asyncio.gather(keeper, return_exceptions=True)
+
+    async def _keep_lease(self, job_id: str, work: asyncio.Future[None], lost: asyncio.Event) -> None:
+        while not work.done():
+            await asyncio.sleep(self._lease / 3)
+            if not await asyncio.to_thread(self._store.renew, job_id, self.name, self._lease, time.time()):
+                lost.set()
+                work.cancel()
+                return
+
+    async def _transcribe(self, job: Job) -> None:
+        try:
+            form = parse_transcription_form(job.fields)
+            transcriber = self._route(form.model, form.language)
+            assert transcriber is not None, "claimed only while the default model is loaded"
+            options = engine_options(form, transcriber.capabilities)
+            with self._spool.files() as files:
+                resume = Resume(job.processed_seconds, job.segment_count)
+                run = await transcriber.start(self._audio.path(job.id), files, options, resume=resume)
+                try:
+                    pending: list[Segment] = []
+                    async for event in run.events():
+                        if isinstance(event, Segment):
+                            pending.append(event)
+                            continue
+                        assert isinstance(event, Progress)
+                        stored = await self._store_batch(job.id, pending, event.processed_seconds, run)
+                        if stored is None:
+                            return  # cancelled or taken over between two heartbeats
+                        pending = []
+                    duration = run.duration
+                    success = partial(_succeeded, self._expiry, duration, run.language, len(pending))
+                    await asyncio.to_thread(
+                        self._store.update, job.id, success, worker=self.name, segments=pending
+                    )
+                finally:
+                    await run.aclose()
+        except APIError as exc:
+            await self._fail(job.id, JobError(exc.message, exc.code))
+        except Exception:
+            log.exception("job %s failed", job.id)
+            await self._fail(job.id, JobError("The transcription failed because of an internal error."))
+
+    async def _store_batch(
+        self, job_id: str, segments: list[Segment], processed: float, run: Run
+    ) -> Job | None:
+        change = partial(
+            checkpoint,
+            new_segments=len(segments),
+            processed=processed,
+            duration=run.duration,
+            language=run.language,
+        )
+        return await asyncio.to_thread(
+            self._store.update, job_id, change, worker=self.name, segments=segments
+        )
+
+    async def _fail(self, job_id: str, error: JobError) -> None:
+        change = partial(_failed, self._expiry, error)
+        await asyncio.to_thread(self._store.update, job_id, change, worker=self.name)
+
+
+def _succeeded(
+    expiry: Expiry, duration: float | None, language: str | None, new_segments: int, job: Job
+) -> Job | None:
+    stored = checkpoint(
+        job, new_segments=new_segments, processed=duration or 0.0, duration=duration, language=language
+    )
+    return None if stored is None else ended(stored, "succeeded", time.time(), expiry)
+
+
+def _failed(expiry: Expiry, error: JobError, job: Job) -> Job | None:
+    return ended(job, "failed", time.time(), expiry, error)

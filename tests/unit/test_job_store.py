@@ -1,0 +1,145 @@
+"""One contract, two stores: the embedded SQLite file and a real Redis server behave the same."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from gigaam_api.jobs.model import Expiry, Job, JobError, Webhook, checkpoint, ended, new_job_id, requeued
+from gigaam_api.jobs.redis_store import RedisJobStore
+from gigaam_api.jobs.sqlite_store import SqliteJobStore
+from gigaam_api.jobs.store import JobStore
+from gigaam_api.transcript import Segment, Token, Word
+from tests.fixtures.waiting import wait_until
+
+EXPIRY = Expiry(result_seconds=100, audio_seconds=10)
+LEASE = 30.0
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
+    opened: JobStore
+    if request.param == "sqlite":
+        opened = SqliteJobStore(tmp_path / "jobs.sqlite3")
+    else:
+        url: str = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushdb()
+        opened = RedisJobStore.connect(url)
+    yield opened
+    opened.close()
+
+
+def _job(owner: str = "alice", **changes: object) -> Job:
+    return dataclasses.replace(Job(new_job_id(), owner, time.time(), (("language", "ru"),), 1000), **changes)  # type: ignore[arg-type]
+
+
+def _segment(i: int) -> Segment:
+    return Segment(
+        i,
+        i * 2.0,
+        i * 2.0 + 1.5,
+        f"текст {i}",
+        (1, 2),
+        -0.25,
+        1.1,
+        0.0,
+        (Word("текст", i * 2.0, i * 2.0 + 1),),
+        (Token(1, "те", i * 2.0, -0.5),),
+    )
+
+
+def test_jobs_are_claimed_in_submission_order(store: JobStore) -> None:
+    first, second = store.add(_job()), store.add(_job())
+    assert second.seq > first.seq
+    now = time.time()
+    claimed = store.claim("w1", LEASE, now)
+    assert claimed is not None and claimed.id == first.id
+    assert claimed.status == "running" and claimed.runs == 1
+    nxt = store.claim("w2", LEASE, now)
+    assert nxt is not None and nxt.id == second.id
+    assert store.claim("w3", LEASE, now) is None
+    assert store.counts()["running"] == 2
+
+
+def test_only_the_lease_holder_writes(store: JobStore) -> None:
+    job = store.add(_job())
+    assert store.claim("w1", LEASE, time.time()) is not None
+    assert store.renew(job.id, "w1", LEASE, time.time())
+    assert not store.renew(job.id, "w2", LEASE, time.time())
+    step = lambda j: checkpoint(j, new_segments=2, processed=4.0, duration=9.0, language="ru")  # noqa: E731
+    assert store.update(job.id, step, worker="w2", segments=[_segment(0), _segment(1)]) is None
+    stored = store.update(job.id, step, worker="w1", segments=[_segment(0), _segment(1)])
+    assert stored is not None and stored.segment_count == 2 and stored.processed_seconds == 4.0
+    assert store.segments(job.id) == [_segment(0), _segment(1)]  # every field survives the round trip
+    assert store.segments(job.id, 1) == [_segment(1)]
+
+
+def test_a_lapsed_lease_is_taken_over(store: JobStore) -> None:
+    job = store.add(_job())
+    now = time.time()
+    assert store.claim("dead", 0.05, now) is not None
+    taken: list[Job] = []
+
+    def claim() -> bool:
+        # SQLite compares with the caller's clock, Redis with its own TTL: both see the lease lapse.
+        found = store.claim("alive", LEASE, time.time())
+        taken.extend([found] if found else [])
+        return bool(taken)
+
+    wait_until(claim, "the lapsed job is claimed again")
+    assert taken[0].id == job.id and taken[0].runs == 2
+    assert not store.renew(job.id, "dead", LEASE, time.time())
+
+
+def test_cancel_stops_the_worker_and_the_queue(store: JobStore) -> None:
+    running, queued = store.add(_job()), store.add(_job())
+    store.claim("w1", LEASE, time.time())
+    cancel = lambda j: ended(j, "cancelled", time.time(), EXPIRY, JobError("Cancelled.", "cancelled"))  # noqa: E731
+    for job in (running, queued):
+        stopped = store.update(job.id, cancel)
+        assert stopped is not None and stopped.status == "cancelled"
+    assert not store.renew(running.id, "w1", LEASE, time.time())
+    assert store.claim("w2", LEASE, time.time()) is None
+    assert store.update(running.id, cancel) is None  # already ended
+
+
+def test_a_requeued_job_goes_first(store: JobStore) -> None:
+    first, second = store.add(_job()), store.add(_job())
+    store.claim("w1", LEASE, time.time())
+    assert store.update(first.id, requeued, worker="w1") is not None
+    again = store.claim("w2", LEASE, time.time())
+    assert again is not None and again.id == first.id
+    assert (store.claim("w3", LEASE, time.time()) or first).id == second.id
+
+
+def test_pages_by_owner_and_status(store: JobStore) -> None:
+    mine = [store.add(_job("alice")) for _ in range(3)]
+    store.add(_job("bob"))
+    page = store.page("alice", status=None, before_seq=None, limit=2)
+    assert [j.id for j in page] == [mine[2].id, mine[1].id]
+    assert [j.id for j in store.page("alice", status=None, before_seq=mine[1].seq, limit=5)] == [mine[0].id]
+    assert store.page("alice", status="succeeded", before_seq=None, limit=5) == []
+    assert len(store.page("alice", status="queued", before_seq=None, limit=5)) == 3
+
+
+def test_ended_jobs_are_due_for_webhooks_and_sweeps(store: JobStore) -> None:
+    job = store.add(_job(webhook=Webhook("http://127.0.0.1/hook")))
+    store.claim("w1", LEASE, time.time())
+    now = time.time()
+    assert store.due_webhooks(now + 1000) == [] and store.due_sweeps(now + 1000) == []
+    store.update(job.id, lambda j: ended(j, "succeeded", now, EXPIRY), worker="w1")
+    assert store.due_webhooks(now) == [job.id]
+    assert store.due_sweeps(now + 5) == []
+    assert store.due_sweeps(now + 10) == [job.id]  # the audio first
+    store.update(job.id, lambda j: dataclasses.replace(j, audio_removed=True))
+    assert store.due_sweeps(now + 50) == []
+    assert store.due_sweeps(now + 100) == [job.id]  # then the whole job
+    store.delete(job.id)
+    assert store.get(job.id) is None and store.segments(job.id) == []
+    assert store.due_webhooks(now) == [] and store.due_sweeps(now + 100) == []
+    assert sum(store.counts().values()) == 0
