@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from functools import partial
@@ -36,6 +37,9 @@ from gigaam_api.transcript import Segment, build_segment
 from gigaam_api.vad.chunking import Chunk, ChunkingSettings
 
 MAX_BATCHES_IN_FLIGHT = 2  # one running, one queued: the executor never idles on our account
+# Chunks the VAD may find beyond those already sent to inference: enough for the next batches, so the
+# executor never waits on it, and no more, so its work does not pile up against the first batches.
+VAD_AHEAD_CHUNKS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +116,7 @@ class Run:
         # Every failure is recorded in the spool (decode_to_pcm finishes it with the error); the consumer
         # turns it into a 400, a 503 or an SSE error and logs what is unexpected, once.
         s = self._parts.settings
+        yield_to_inference()
         with contextlib.suppress(Exception):
             decode_to_pcm(
                 self._upload,
@@ -143,7 +148,12 @@ class Run:
             batches = _DirectBatches(self._pcm.total or 0, done)
         else:
             chunks = partial(speech_chunks, self._pcm, self._parts.vad, self._parts.chunking(), self._stop)
-            feed: ThreadFeed[Chunk] = ThreadFeed(lambda: (c for c in chunks() if c.end > done), "vad")
+            feed: ThreadFeed[Chunk] = ThreadFeed(
+                lambda: (c for c in chunks() if c.end > done),
+                "vad",
+                max_ahead=VAD_AHEAD_CHUNKS,
+                stop=self._stop,
+            )
             self._threads.append(feed.thread)
             limit = int(self._parts.settings.BATCH_SECONDS * SAMPLE_RATE)
             batches = _SpeechBatches(feed, limit, self._raise_decode_error)
@@ -211,6 +221,24 @@ class Run:
         self._pcm.close()
 
 
+DECODE_NICENESS = 10
+
+
+def yield_to_inference() -> None:
+    """Lower this thread's CPU priority (Linux: per thread): decoding an hour of audio takes seconds of
+    CPU that would otherwise slow the first inference batches; lowered, it runs when they leave room,
+    and the VAD and the model still get its output in time (they wait for it when they catch up)."""
+    with contextlib.suppress(AttributeError, OSError):  # no per-thread priority on this platform
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
+
+
+def _after(chunks: Callable[[], Iterator[Chunk]], done: int) -> Iterator[Chunk]:
+    """The chunks not already transcribed by an earlier run of the job (`done` samples), found on the
+    VAD's thread, which yields to inference as the decoder's does."""
+    yield_to_inference()
+    return (c for c in chunks() if c.end > done)
+
+
 class _Batches(Protocol):
     def available(self) -> bool:
         """Whether `next()` would return without waiting."""
@@ -256,4 +284,6 @@ class _SpeechBatches:
                 return None
             self._ready.append(first)
         self._ready.extend(self._feed.ready())
-        return [self._ready.popleft() for _ in range(batch_length(self._ready, self._limit))]
+        batch = [self._ready.popleft() for _ in range(batch_length(self._ready, self._limit))]
+        self._feed.consumed(len(batch))
+        return batch
