@@ -99,6 +99,22 @@ def scheduling(url: str, long: Path, short: Path, interactive: Path) -> dict[str
     }
 
 
+def run(models_dir: Path, cache: Path, *, threads: int, runs: int) -> dict[str, Any]:
+    """Both figures on one server (ONNX Runtime fp32, the reference configuration)."""
+    files = {m: recording(cache, m) for m in (10, 3, 0.5, 10 / 60)}
+    report: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="gigaam-bench-jobs-") as jobs_dir:
+        settings = {**BY_LABEL[REFERENCE].env(), "JOBS_DIR": jobs_dir, "JOBS_POLL_SECONDS": "0.1"}
+        with serve(models_dir, threads=threads, **settings) as server:
+            print("== jobs: overhead on the 10-minute recording", flush=True)
+            report["overhead_10min"] = overhead(server.url, files[10], runs)
+            print(json.dumps(report["overhead_10min"]), flush=True)
+            print("== jobs: a backlog of long (3 min) and short (30 s) jobs, 2 workers", flush=True)
+            report["scheduling"] = scheduling(server.url, files[3], files[0.5], files[10 / 60])
+            print(json.dumps(report["scheduling"], indent=1), flush=True)
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2)
@@ -106,18 +122,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the figures here (JSON)")
     args = parser.parse_args()
     cache = cache_dir()
-    models_dir = ensure_model(cache).path.parent
-    files = {m: recording(cache, m) for m in (10, 3, 0.5, 10 / 60)}
-    report: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="gigaam-bench-jobs-") as jobs_dir:
-        settings = {**BY_LABEL[REFERENCE].env(), "JOBS_DIR": jobs_dir, "JOBS_POLL_SECONDS": "0.1"}
-        with serve(models_dir, threads=args.threads, **settings) as server:
-            print("== jobs: overhead on the 10-minute recording", flush=True)
-            report["overhead_10min"] = overhead(server.url, files[10], args.runs)
-            print(json.dumps(report["overhead_10min"]), flush=True)
-            print("== jobs: a backlog of long (3 min) and short (30 s) jobs, 2 workers", flush=True)
-            report["scheduling"] = scheduling(server.url, files[3], files[0.5], files[10 / 60])
-            print(json.dumps(report["scheduling"], indent=1), flush=True)
+    report = run(ensure_model(cache).path.parent, cache, threads=args.threads, runs=args.runs)
     if args.out is not None:
         args.out.write_text(json.dumps(report, indent=2) + "\n")
 

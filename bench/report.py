@@ -135,6 +135,35 @@ def _queue(report: Report) -> list[str]:
     ]
 
 
+def _jobs(report: Report) -> list[str]:
+    """The jobs path (`bench/jobs.py`), when the run measured it."""
+    j = report.get("jobs")
+    if j is None:
+        return []
+    o, sched = j["overhead_10min"], j["scheduling"]
+    rows = [_row(job["kind"], f"{job['started']} s", f"{job['ended']} s") for job in sched["jobs"]]
+    return [
+        "## Jobs (`/v1/jobs`, ONNX Runtime fp32)",
+        "",
+        f"The 10-minute recording as a plain request {o['plain_seconds']} s, as a job (submit, poll, fetch)"
+        f" {o['job_seconds']} s: {o['overhead_percent']:+} % ("
+        + ("same text" if o["same_text"] else "DIFFERENT text")
+        + ").",
+        "",
+        "A backlog submitted at once, 2 workers:",
+        "",
+        _row("job", "started", "ended"),
+        _row("---", "---", "---"),
+        *rows,
+        "",
+        "Started in submission order: "
+        + ("yes" if sched["started_in_submission_order"] else "NO")
+        + f"; a 10-s request took {sched['interactive_latency_idle_seconds']} s idle and "
+        f"{sched['interactive_latency_during_backlog_seconds']} s (p50) while the backlog ran.",
+        "",
+    ]
+
+
 def _dedup(report: Report) -> list[str]:
     """Deduplicated retries (`bench/dedup.py`), when the run measured them."""
     d = report.get("dedup")
@@ -293,6 +322,7 @@ def render(report: Report) -> str:
         "",
         *_queue(report),
         *_dedup(report),
+        *_jobs(report),
         "## Installed size (`uv sync --no-dev` into a scratch venv)",
         "",
         _row("extras", "MB"),

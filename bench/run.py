@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import dedup, limit, queue
+from bench import dedup, jobs, limit, queue
 from bench.common import cache_dir, machine_info, write_json
 from bench.configs import BY_LABEL, REFERENCE, BenchConfig
 from bench.fidelity import char_error_rate
@@ -212,6 +212,7 @@ def main() -> None:
     }
     print("== dedup: a repeat from the result cache, a retry after a client timeout (10 min)", flush=True)
     report["dedup"] = dedup.run(models_dir, files["10min"], threads=args.threads, give_up_after=10)
+    report["jobs"] = jobs.run(models_dir, cache, threads=args.threads, runs=args.runs)
     report["installed"] = installed_size()
     report["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     write_json(args.out, report)

@@ -102,6 +102,24 @@ def test_a_full_report_renders_every_configuration_and_target() -> None:
             "give_up_and_retry_batches": 30,
             "retry_attached": True,
         },
+        "jobs": {
+            "overhead_10min": {
+                "plain_seconds": 50.0,
+                "job_seconds": 51.0,
+                "overhead_seconds": 1.0,
+                "overhead_percent": 2.0,
+                "same_text": True,
+            },
+            "scheduling": {
+                "jobs": [
+                    {"kind": "long", "started": 0.1, "ended": 20.0},
+                    {"kind": "short", "started": 0.2, "ended": 4.0},
+                ],
+                "started_in_submission_order": True,
+                "interactive_latency_idle_seconds": 0.8,
+                "interactive_latency_during_backlog_seconds": 1.1,
+            },
+        },
     }
 
     text = render(report)
@@ -116,3 +134,5 @@ def test_a_full_report_renders_every_configuration_and_target() -> None:
     assert "| 6.0 s |" in text  # cold start without the compiled-model cache
     assert "took 40 s" in text and "| cpu | 456 |" in text
     assert "| a client gives up after 10 s and retries: start to result | 45.5 | 30 |" in text
+    assert "as a job (submit, poll, fetch) 51.0 s: +2.0 % (same text)" in text
+    assert "| short | 0.2 s | 4.0 s |" in text and "Started in submission order: yes" in text
