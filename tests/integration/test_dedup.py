@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.audio import TranscriptionVerbose
 from prometheus_client.parser import text_string_to_metric_families
 
 from gigaam_api.app import build_transcriber
@@ -24,6 +25,7 @@ from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import SteppedEngine, WatchedEngine
+from tests.fixtures.raw_http import RawConnection, file_part, multipart
 from tests.fixtures.speech import long_speech, write_wav
 from tests.fixtures.waiting import wait_until
 from tests.integration.test_longform import PAUSES, SENTENCES
@@ -342,3 +344,59 @@ def test_an_unusable_cache_dir_leaves_the_server_working_without_a_cache(
     first = live.client().audio.transcriptions.create(model="whisper-1", file=upload)
     assert first.text
     assert metric(live, "gigaam_cache_misses") == 0  # no cache to look in
+
+
+def test_a_twin_whose_first_request_leaves_the_line_runs_on_its_own(
+    served: Callable[..., tuple[LiveServer, WatchedEngine]], audio_dir: Path, client: openai.OpenAI
+) -> None:
+    """A waits in line, B (the same upload) attaches to A; A's client goes away: B starts the run itself."""
+    live, engine = served(gated, MAX_RUNNING=1)
+    busy, busy_out = in_thread(
+        lambda: live.client().audio.transcriptions.create(
+            model="whisper-1", file=("weather.wav", (audio_dir / "weather.wav").read_bytes())
+        )
+    )
+    wait_until(engine.started.is_set, "another request holds the only running slot")
+    greeting = (audio_dir / "greeting.wav").read_bytes()
+    boundary = b"twinboundary"
+    waiting = RawConnection(live.url)
+    waiting.send_head(
+        "POST",
+        "/v1/audio/transcriptions",
+        [
+            ("Content-Type", f"multipart/form-data; boundary={boundary.decode()}"),
+            ("Authorization", "Bearer test-key"),
+            ("Content-Length", str(len(body := multipart([file_part(greeting)], boundary)))),
+        ],
+    )
+    waiting.send_body(body)
+    wait_until(lambda: gauge(live, "gigaam_queue_length") == 1, "A waits in line")
+    twin, twin_out = in_thread(
+        lambda: live.client().audio.transcriptions.create(
+            model="whisper-1", file=("greeting.wav", greeting), response_format="verbose_json"
+        )
+    )
+    wait_until(lambda: metric(live, "gigaam_dedup_attached") == 1, "B attached to A")
+    waiting.close()  # A's client goes away while A still waits for a running slot
+    wait_until(
+        lambda: gauge(live, "gigaam_queue_length") == 1 and gauge(live, "gigaam_running") == 1,
+        "B took A's place in line",
+    )
+    engine.gate.set()
+    twin.join(60)
+    busy.join(60)
+    assert not isinstance(busy_out[0], Exception)
+    result = twin_out[0]
+    assert isinstance(result, TranscriptionVerbose), result
+    expected = client.audio.transcriptions.create(
+        model="whisper-1", file=("greeting.wav", greeting), response_format="verbose_json"
+    )
+    assert result.text == expected.text and result.text
+
+
+def gauge(live: LiveServer, name: str) -> float:
+    """A gauge's value as /metrics reports it."""
+    for line in httpx.get(f"{live.url}/metrics", timeout=10).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} is not in /metrics")
