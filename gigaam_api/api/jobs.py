@@ -21,8 +21,8 @@ from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
 from gigaam_api.api.intake import take_upload
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState, app_state
+from gigaam_api.api.transcriptions import transcript_response
 from gigaam_api.errors import APIError, bad_request
-from gigaam_api.formats import render as formats
 from gigaam_api.formats import sse
 from gigaam_api.formats.bodies import transcript_logprobs
 from gigaam_api.formats.languages import language_name
@@ -197,15 +197,7 @@ async def get_result(request: Request, job_id: str) -> Response:
     options = parse_transcription_form(kept + given)
     segments = await asyncio.to_thread(job_service(request).store.segments, job.id)
     transcript = Transcript(tuple(segments), job.duration or 0.0, language_name(job.language))
-    granularities = options.timestamp_granularities
-    body = formats.render(
-        transcript,
-        options.response_format,
-        words="word" in granularities,
-        segments="segment" in granularities,
-        logprobs=options.include_logprobs,
-    )
-    return Response(body.content, media_type=body.media_type)
+    return transcript_response(options, transcript)
 
 
 def _base(name: str) -> str:

@@ -78,7 +78,7 @@ async def create_transcription(request: Request) -> Response:
         if segments is None:
             log.info("client disconnected before the result")
             return Response(status_code=CLIENT_CLOSED)
-        return _response(
+        return transcript_response(
             options, Transcript(tuple(segments), run.duration or 0.0, language_name(run.language))
         )
     except ClientDisconnect:
@@ -111,7 +111,8 @@ async def _collect_until_disconnect(request: Request, run: Run) -> list[Segment]
             await asyncio.gather(task, return_exceptions=True)
 
 
-def _response(options: TranscriptionOptions, transcript: Transcript) -> Response:
+def transcript_response(options: TranscriptionOptions, transcript: Transcript) -> Response:
+    """The body `options` ask for (format, granularities, logprobs); the jobs route renders with it too."""
     granularities = options.timestamp_granularities
     body = formats.render(
         transcript,
