@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +28,7 @@ import psutil
 from bench.common import cache_dir
 from bench.model import ensure_model
 from bench.recordings import recording
-from bench.service import _free_port, latency, serve
+from bench.service import latency, serve, serve_module
 
 Report = dict[str, Any]
 ENDPOINT = "/v1/audio/transcriptions"
@@ -81,40 +78,17 @@ def line_wait(models_dir: Path, short: Path, *, threads: int, requests: int) -> 
 @contextmanager
 def _gated_server(models_dir: Path, threads: int) -> Iterator[tuple[str, psutil.Process]]:
     """`gigaam-api serve` with every inference batch held until SIGUSR1, and one running slot."""
-    port = _free_port()
-    env = dict(os.environ)
-    env.update(
-        MODELS_DIR=str(models_dir),
-        OFFLINE="true",
-        NUM_THREADS=str(threads),
-        PORT=str(port),
-        LOG_LEVEL="WARNING",
-        MAX_RUNNING="1",
-        SHUTDOWN_GRACE_SECONDS="1",
-    )
-    process = subprocess.Popen([sys.executable, "-m", "tests.fixtures.gated_serve"], env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for(lambda: _ready(url), process)
-        yield url, psutil.Process(process.pid)
-    finally:
-        process.send_signal(signal.SIGUSR1)  # let the held work finish, then stop
-        process.terminate()
-        process.wait(timeout=120)
+    settings = {"MAX_RUNNING": "1", "SHUTDOWN_GRACE_SECONDS": "1"}
+    with serve_module(("tests.fixtures.gated_serve",), models_dir, threads=threads, **settings) as server:
+        try:
+            yield server.url, psutil.Process(server.process.pid)
+        finally:
+            server.process.send_signal(signal.SIGUSR1)  # let the held work finish, then stop
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/ready", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False
-
-
-def _wait_for(condition: Any, process: subprocess.Popen[bytes] | None = None, limit: float = 600) -> None:
+def _wait_for(condition: Any, limit: float = 600) -> None:
     deadline = time.monotonic() + limit
     while not condition():
-        if process is not None and process.poll() is not None:
-            raise RuntimeError("the server exited")
         if time.monotonic() > deadline:
             raise RuntimeError("gave up waiting")
         time.sleep(0.1)

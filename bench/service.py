@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -55,8 +55,16 @@ class Server:
             thread.join()
 
 
+def serve(models_dir: Path, *, threads: int, **settings: str) -> AbstractContextManager[Server]:
+    """`gigaam-api serve` on a free port, once `/ready`; stopped on exit."""
+    return serve_module(("gigaam_api", "serve"), models_dir, threads=threads, **settings)
+
+
 @contextmanager
-def serve(models_dir: Path, *, threads: int, **settings: str) -> Iterator[Server]:
+def serve_module(
+    command: tuple[str, ...], models_dir: Path, *, threads: int, **settings: str
+) -> Iterator[Server]:
+    """`python -m <command>` (the server, or a test fixture wrapping it) as `serve` runs it."""
     port = _free_port()
     env = dict(os.environ)
     env.update(
@@ -70,7 +78,7 @@ def serve(models_dir: Path, *, threads: int, **settings: str) -> Iterator[Server
     env.update(DEDUP="false", CACHE_MAX_MB="0")  # repeated runs of one file must really run
     env.update(settings)
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "gigaam_api", "serve"], env=env)
+    process = subprocess.Popen([sys.executable, "-m", *command], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         while True:
