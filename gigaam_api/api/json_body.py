@@ -12,6 +12,7 @@ The other fields become the same form pairs a multipart body gives, so both shar
 from __future__ import annotations
 
 import binascii
+import hashlib
 import json
 import os
 import re
@@ -59,6 +60,7 @@ class _Base64File:
 
     def __init__(self, path: Path, limit_bytes: int, charge: Callable[[int], None]) -> None:
         self.size = 0
+        self.sha256 = hashlib.sha256()  # as multipart uploads are: the dedup key needs no second read
         self._fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
         self._limit = limit_bytes
         self._charge = charge
@@ -98,7 +100,10 @@ class _Base64File:
         if self.size > self._limit:
             raise audio_too_large(self._limit)
         self._charge(len(data))
-        os.write(self._fd, data)
+        self.sha256.update(data)
+        view = memoryview(data)
+        while view:  # a write to a regular file may still be partial
+            view = view[os.write(self._fd, view) :]
 
 
 @dataclass
@@ -235,7 +240,7 @@ async def receive_json_upload(
     document = _parse(bytes(scanner.skeleton))
     _check_audio(document.get(AUDIO_PARAM), scanner.audio_seen)
     fields = [pair for name, value in document.items() if name != AUDIO_PARAM for pair in _pairs(name, value)]
-    return Upload(spool_path, fields, audio.size)
+    return Upload(spool_path, fields, audio.size, sha256=audio.sha256.hexdigest())
 
 
 def _parse(skeleton: bytes) -> dict[str, object]:
