@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     VAD_MIN: float = Field(default=15, gt=0)
     VAD_MAX: float = Field(default=22, gt=0)
     VAD_HARD_MAX: float = Field(default=30, gt=0, le=30)
+    FIRST_CHUNK_SECONDS: float = Field(default=10, ge=0, le=30)  # 0: the first chunk as the others
     PROGRESS_SECONDS: float = Field(default=2, gt=0)
     KEEPALIVE_SECONDS: float = Field(default=10, gt=0)
 

@@ -33,6 +33,7 @@ PIPELINE_SETTINGS = (
     "VAD_MIN",
     "VAD_MAX",
     "VAD_HARD_MAX",
+    "FIRST_CHUNK_SECONDS",
 )
 
 

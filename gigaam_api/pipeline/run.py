@@ -68,6 +68,7 @@ class RunParts:
             min_s=min(s.VAD_MIN, self.engine.capabilities.max_chunk_seconds),
             max_s=min(s.VAD_MAX, self.engine.capabilities.max_chunk_seconds),
             hard_max_s=min(s.VAD_HARD_MAX, self.engine.capabilities.max_chunk_seconds),
+            first_max_s=s.FIRST_CHUNK_SECONDS or None,
         )
 
 
@@ -149,7 +150,7 @@ class Run:
         else:
             chunks = partial(speech_chunks, self._pcm, self._parts.vad, self._parts.chunking(), self._stop)
             feed: ThreadFeed[Chunk] = ThreadFeed(
-                lambda: (c for c in chunks() if c.end > done),
+                partial(_after, chunks, done),
                 "vad",
                 max_ahead=VAD_AHEAD_CHUNKS,
                 stop=self._stop,
@@ -271,6 +272,7 @@ class _SpeechBatches:
         self._limit = limit
         self._check_decoding = check_decoding
         self._ready: deque[Chunk] = deque()
+        self._first = True
 
     def available(self) -> bool:
         self._ready.extend(self._feed.ready())
@@ -284,6 +286,8 @@ class _SpeechBatches:
                 return None
             self._ready.append(first)
         self._ready.extend(self._feed.ready())
-        batch = [self._ready.popleft() for _ in range(batch_length(self._ready, self._limit))]
+        count = batch_length(self._ready, self._limit, first=self._first)
+        self._first = False
+        batch = [self._ready.popleft() for _ in range(count)]
         self._feed.consumed(len(batch))
         return batch

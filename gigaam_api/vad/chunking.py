@@ -13,6 +13,9 @@ exposes samples and seconds. The stages, each incremental:
    0.2 s, when the next interval would make it longer than max_s or when it is already longer than
    min_s. A final chunk of 0.2 s or less is dropped.
 
+With `first_max_s`, the first chunk follows the same rule with shorter targets (half of it, all of
+it): a stream's first text then waits for a few seconds of audio to be transcribed, not for 22.
+
 `plan_chunks` is the batch form; `IncrementalChunker` gives the same chunks however the probabilities
 are split into pushes, keeping only O(longest chunk) of them.
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gigaam_api.engines.base import SAMPLE_RATE
 from gigaam_api.vad.silero import FRAME_SAMPLES
@@ -61,6 +64,7 @@ class ChunkingSettings:
     neg_threshold threshold - 0.15 as in Silero, min_speech 250 ms and min_silence 100 ms as in
     Silero, 64 ms of padding so word edges are not clipped, and GigaAM's 15 s / 22 s chunk targets.
     `hard_max_s` is the longest chunk ever emitted: pass min(30, what the model accepts).
+    `first_max_s` (None: as the others) is the longest first chunk.
     """
 
     threshold: float = 0.25
@@ -71,6 +75,7 @@ class ChunkingSettings:
     min_s: float = 15.0
     max_s: float = 22.0
     hard_max_s: float = 30.0
+    first_max_s: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold <= 1.0:
@@ -83,6 +88,18 @@ class ChunkingSettings:
             raise ValueError("need 0 < min_s <= max_s")
         if self.split_window[0] < 1 or self.min_speech > self.run_limit:
             raise ValueError("hard_max_s is too short for the padding and min_speech_ms")
+        if self.first_max_s is not None and self.first_max_s <= 0:
+            raise ValueError("first_max_s must be > 0")
+        self.first()  # a first chunk too short for the padding and min_speech_ms fails here
+
+    def first(self) -> ChunkingSettings:
+        """The settings the first chunk is cut with."""
+        if self.first_max_s is None or self.first_max_s >= self.max_s:
+            return self
+        longest = min(self.first_max_s, self.hard_max_s)
+        return replace(
+            self, min_s=min(self.min_s, longest / 2), max_s=longest, hard_max_s=longest, first_max_s=None
+        )
 
     @property
     def negative_threshold(self) -> float:
@@ -125,7 +142,8 @@ class _Hysteresis:
     """Stage 1: raw speech intervals [start, end) in frames, over-long runs cut into touching pieces."""
 
     def __init__(self, settings: ChunkingSettings) -> None:
-        self._s = settings
+        self._s = settings.first()  # until the first interval is out
+        self._later = settings
         self._neg = settings.negative_threshold
         self.position = 0  # frames seen
         self._start: int | None = None  # start of the current (piece of a) speech run
@@ -170,7 +188,7 @@ class _Hysteresis:
         while self._start is not None and extent - self._start > self._s.run_limit:
             window = self._probs[low : high + 1]
             cut = low + min(range(len(window)), key=window.__getitem__)
-            out.append((self._start, self._start + cut))
+            self._emit((self._start, self._start + cut), out)
             self._start += cut
             del self._probs[:cut]
             self._was_cut = True
@@ -179,11 +197,15 @@ class _Hysteresis:
         assert self._start is not None
         self._cut(end, out)
         if end - self._start >= self._s.min_speech or self._was_cut:
-            out.append((self._start, end))  # the tail of a cut run is kept whatever its length
+            self._emit((self._start, end), out)  # the tail of a cut run is kept whatever its length
         self._start = None
         self._was_cut = False
         self._silence = None
         self._probs.clear()
+
+    def _emit(self, interval: tuple[int, int], out: list[tuple[int, int]]) -> None:
+        out.append(interval)
+        self._s = self._later
 
 
 class _Padding:
@@ -223,24 +245,32 @@ class _Grouping:
 
     def __init__(self, settings: ChunkingSettings) -> None:
         self._tiny = settings.tiny
+        self._later = settings
+        self._use(settings.first())  # until the first chunk is out
+        self._open: tuple[int, int] | None = None
+
+    def _use(self, settings: ChunkingSettings) -> None:
         self._min = math.floor(settings.min_s / FRAME_SECONDS)
         self._hard = math.floor(settings.hard_max_s / FRAME_SECONDS)
         self._max = min(math.floor(settings.max_s / FRAME_SECONDS), self._hard)
-        self._open: tuple[int, int] | None = None
+
+    def _close(self, out: list[tuple[int, int]]) -> None:
+        assert self._open is not None
+        out.append(self._open)
+        self._open = None
+        self._use(self._later)
 
     def push(self, intervals: list[tuple[int, int]], next_end_bound: int) -> list[tuple[int, int]]:
         """`next_end_bound`: no interval still to come ends before this frame."""
         out: list[tuple[int, int]] = []
         for start, end in intervals:
             if self._open is not None and self._closes(end):
-                out.append(self._open)
-                self._open = None
+                self._close(out)
             elif self._open is not None and end - self._open[0] > self._hard:
                 self._open = None  # a blip of 0.2 s or less that cannot join: GigaAM drops those too
             self._open = (start, end) if self._open is None else (self._open[0], end)
         if self._open is not None and self._closes(next_end_bound):
-            out.append(self._open)  # whatever comes next will close it: it is final now
-            self._open = None
+            self._close(out)  # whatever comes next will close it: it is final now
         return out
 
     def finish(self) -> list[tuple[int, int]]:

@@ -182,3 +182,61 @@ def test_invalid_settings_are_rejected() -> None:
         ChunkingSettings(min_s=25.0, max_s=22.0)
     with pytest.raises(ValueError, match="threshold"):
         ChunkingSettings(threshold=0.0)
+
+
+FIRST = ChunkingSettings(first_max_s=10.0)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_first_chunk_is_short_and_the_rest_follow_the_usual_rule(seed: int) -> None:
+    probs = speechy(seed)
+    first, *rest = plan_chunks(probs, FIRST)
+    assert 0.2 < first.duration_s <= 10.0
+    assert all(0.2 < c.duration_s <= FIRST.hard_max_s for c in rest)
+    covered = [i for c in [first, *rest] for i in as_frames(c)]
+    assert speech_frames(probs, FIRST) <= set(covered), "a short first chunk loses no speech"
+    assert len(covered) == len(set(covered))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_incremental_equals_batch_with_a_short_first_chunk(seed: int) -> None:
+    probs = speechy(seed, seconds=120.0)
+    rng = np.random.default_rng(2000 + seed)
+    cuts = np.sort(rng.choice(len(probs), size=int(rng.integers(1, 40)), replace=False))
+    chunker = IncrementalChunker(FIRST)
+    got = [c for piece in np.split(probs, cuts) for c in chunker.push(piece)] + chunker.finish()
+    assert got == plan_chunks(probs, FIRST)
+
+
+def test_phrases_after_the_first_chunk_group_as_before() -> None:
+    # Phrases of 3 s: the first chunk closes once past 5 s (half of first_max_s), later ones past 15 s.
+    phrase = [speech(3), silence(0.5)]
+    probs = np.concatenate([silence(1), *(phrase * 12)])
+    first, second, *_ = plan_chunks(probs, FIRST)
+    assert 5.0 < first.duration_s <= 10.0
+    assert 15.0 < second.duration_s <= SETTINGS.max_s
+
+
+def test_first_chunk_of_continuous_speech_is_cut_at_its_least_speech_like_frame() -> None:
+    run = np.full(frames(40), 0.95)
+    dip = frames(7.5)  # inside [5 s, 10 s] from the run start
+    run[dip] = 0.3
+    probs = np.concatenate([silence(1), run, silence(1)])
+    first, second, *_ = plan_chunks(probs, FIRST)
+    assert first.end // FRAME_SAMPLES == frames(1) + dip
+    assert second.start == first.end
+    assert second.duration_s > 10.0, "only the first chunk is short"
+
+
+def test_first_max_s_off_or_longer_than_max_s_changes_nothing() -> None:
+    probs = speechy(11)
+    expected = plan_chunks(probs)
+    assert plan_chunks(probs, ChunkingSettings(first_max_s=None)) == expected
+    assert plan_chunks(probs, ChunkingSettings(first_max_s=25.0)) == expected
+
+
+def test_first_max_s_too_short_is_rejected() -> None:
+    with pytest.raises(ValueError, match="hard_max_s is too short"):
+        ChunkingSettings(first_max_s=0.1)
+    with pytest.raises(ValueError, match="first_max_s"):
+        ChunkingSettings(first_max_s=0.0)
