@@ -180,7 +180,8 @@ def main() -> None:
     print("== limit: raw engine throughput per runtime x precision, 20-s chunks", flush=True)
     batches = [int(b) for b in args.batches.split(",")]
     report["limit"] = limit.run(threads=args.threads, batches=batches, runs=args.runs, cache=cache)
-    measured = [r["label"] for r in report["limit"]["results"]]
+    # End to end only what the service can run (the execution provider is the limit's alone).
+    measured = [r["label"] for r in report["limit"]["results"] if BY_LABEL[r["label"]].service]
     labels = [c for c in args.configs.split(",") if c] or measured
     default = report["limit"]["auto"]
     best = {r["label"]: max(p["realtime"] for p in r["points"]) for r in report["limit"]["results"]}
