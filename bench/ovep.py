@@ -16,7 +16,7 @@ import argparse
 import json
 import tempfile
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +78,7 @@ def placement(events: Iterable[dict[str, Any]]) -> Json:
     }
 
 
-def check_on_provider(active: list[str], where: Json) -> None:
+def check_on_provider(active: list[str], where: Mapping[str, object]) -> None:
     """Fail loudly where ONNX Runtime fell back to its CPU provider instead of OpenVINO's."""
     if not active or active[0] != OVEP:
         raise SystemExit(f"ONNX Runtime did not start {OVEP} (session providers: {active})")
