@@ -117,21 +117,22 @@ def _child(args: argparse.Namespace, batches: list[int]) -> Json:
     config = BY_LABEL[args.child]
     loaded: list[TimestampedResultsAsrAdapter] = []
 
-    def load_once() -> TimestampedResultsAsrAdapter:
-        loaded.append(load(args.model_dir, args.model, config, args.threads, profile=args.placement))
-        return loaded[0]
+    def load_checked() -> TimestampedResultsAsrAdapter:
+        asr = load(args.model_dir, args.model, config, args.threads, profile=args.placement)
+        check_on_provider(_session(asr).get_providers(), {})  # before any timing
+        loaded.append(asr)
+        return asr
 
-    result = measure_child(config.label, load_once, batches=batches, runs=args.runs)
+    result = measure_child(config.label, load_checked, batches=batches, runs=args.runs)
     session = _session(loaded[0])
-    where: Json = {}
+    active: list[str] = session.get_providers()
     if args.placement:
         loaded[0].recognize([speech_like(PLACEMENT_SECONDS, 0)])
         profile = Path(session.end_profiling())
         where = placement(json.loads(profile.read_text(encoding="utf-8")))
         profile.unlink()
+        check_on_provider(active, where)
         result["placement"] = where
-    active: list[str] = session.get_providers()
-    check_on_provider(active, where)
     return result | {"providers": active, "onnxruntime_openvino": ort.__version__}
 
 
