@@ -45,6 +45,15 @@ ALL = (
 BY_LABEL = {c.label: c for c in ALL}
 
 
+def same_files(config: BenchConfig) -> BenchConfig | None:
+    """For an execution provider's configuration, the service's one that loads the same ONNX files."""
+    if config.service:
+        return None
+    return next(
+        c for c in ALL if c.service and (c.runtime, c.precision) == (config.runtime, config.precision)
+    )
+
+
 def available(facts: MachineFacts) -> list[BenchConfig]:
     """Every configuration this machine can run (bf16 only where OpenVINO reports it, the execution
     provider only where its wheel exists)."""

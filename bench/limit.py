@@ -25,7 +25,16 @@ from typing import Any
 
 from bench import ovep
 from bench.common import Json, machine_info, write_json
-from bench.configs import ALL, BY_LABEL, REFERENCE, BenchConfig, auto_label, available, not_measured
+from bench.configs import (
+    ALL,
+    BY_LABEL,
+    REFERENCE,
+    BenchConfig,
+    auto_label,
+    available,
+    not_measured,
+    same_files,
+)
 from bench.fidelity import text_agreement
 from bench.model import MODEL_NAME, ensure_model
 from bench.timing import CHUNK_SECONDS, measure_child
@@ -95,7 +104,7 @@ def measure(
     model_dir: Path, configs: list[BenchConfig], *, threads: int, batches: list[int], runs: int
 ) -> list[Json]:
     results = []
-    reference: list[str] | None = None
+    texts_by_label: dict[str, list[str]] = {}
     for config in configs:
         entry: Json = {"label": config.label, "runtime": config.runtime, "precision": config.precision}
         cache = compiled_cache(model_dir, config)
@@ -113,11 +122,15 @@ def measure(
             "points": measured["points"],
         }
         entry |= {k: measured[k] for k in ("providers", "onnxruntime_openvino") if k in measured}
-        texts: list[str] = measured["texts"]
-        if config.label == REFERENCE:
-            reference = texts
-        elif reference is not None and texts:
+        texts_by_label[config.label] = texts = measured["texts"]
+        reference, twin = texts_by_label.get(REFERENCE), same_files(config)
+        if reference is not None and texts and config.label != REFERENCE:
             entry["text_vs_reference"] = text_agreement(reference, texts)
+        if twin is not None and texts_by_label.get(twin.label) and texts:
+            entry["text_vs_same_files"] = {
+                "label": twin.label,
+                **text_agreement(texts_by_label[twin.label], texts),
+            }
         points: list[dict[str, Any]] = measured["points"]
         speeds = ", ".join(f"batch {p['batch']}: {p['realtime']:.1f}x" for p in points)
         print(

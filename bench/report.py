@@ -64,11 +64,19 @@ def _placement(report: Report) -> list[str]:
             f"{p}: {w['nodes']} nodes, {w['time_share']:.0%} of kernel time ({', '.join(w['ops'])})"
             for p, w in where.items()
         ]
+        twin = r.get("text_vs_same_files")
+        if twin is not None:
+            parts.append(f"text vs {twin['label']} (same files): {_agreement(twin)}")
         lines.append(
             f"- {r['label']} (onnxruntime-openvino {r.get('onnxruntime_openvino', '?')}): " + "; ".join(parts)
         )
     return (
-        ["Where the execution provider's configurations ran (one profiled 5-s run):", "", *lines, ""]
+        [
+            "Where the execution provider's configurations ran (one profiled 5-s run), and their text:",
+            "",
+            *lines,
+            "",
+        ]
         if lines
         else []
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench import ovep
-from bench.configs import ALL, BY_LABEL, OVEP, auto_label, available, not_measured
+from bench.configs import ALL, BY_LABEL, OVEP, auto_label, available, not_measured, same_files
 from bench.fidelity import text_agreement
 from bench.limit import child_command, compiled_cache
 from gigaam_api.engines.gigaam.openvino import CACHE_DIR
@@ -45,6 +45,8 @@ def test_the_execution_provider_reads_the_ort_files_and_is_never_a_service_confi
     assert (fp32.choice().onnx_quantization, int8.choice().onnx_quantization) == (None, "int8")
     assert not fp32.service and not int8.service
     assert all(c.service for c in ALL if c.provider is None)
+    assert same_files(fp32) == BY_LABEL["ort-fp32"] and same_files(int8) == BY_LABEL["ort-int8"]
+    assert same_files(BY_LABEL["ov-int8"]) is None
     assert auto_label(X86) == "ov-int8" and auto_label(ARM) == "ort-int8"
 
 

@@ -93,6 +93,7 @@ def test_a_full_report_renders_every_configuration_and_target() -> None:
                         },
                     },
                     "text_vs_reference": {"same_text": False, "cer": 0.0123},
+                    "text_vs_same_files": {"label": "ort-int8", "same_text": True, "cer": 0.0},
                 },
             ],
         },
@@ -151,7 +152,8 @@ def test_a_full_report_renders_every_configuration_and_target() -> None:
     assert "| ort-ovep-int8 | 30.0× | 1.0 s | 9.0 s | 900 MB | CER 1.23% |" in text
     assert (
         "- ort-ovep-int8 (onnxruntime-openvino 1.24.1): CPUExecutionProvider: 51 nodes, 4% of kernel time "
-        "(ConvInteger); OpenVINOExecutionProvider: 52 nodes, 96% of kernel time (OpenVINO-EP-subgraph)"
+        "(ConvInteger); OpenVINOExecutionProvider: 52 nodes, 96% of kernel time (OpenVINO-EP-subgraph); "
+        "text vs ort-int8 (same files): same"
     ) in text
     assert "| a client gives up after 10 s and retries: start to result | 45.5 | 30 |" in text
     assert "as a job (submit, poll, fetch) 51.0 s: +2.0 % (same text)" in text
