@@ -14,7 +14,7 @@ TORCH_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global
 TORCH_SOURCE ?= $(if $(TORCH_LINKS),--find-links $(TORCH_LINKS),--index-url https://download.pytorch.org/whl/cpu)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-gpu check lint format typecheck unit fuzz download-weights bench screenshot deps dev-deps system-deps uv clean
+.PHONY: run test test-gpu check lint format typecheck unit fuzz download-weights bench bench-ovep screenshot deps dev-deps system-deps uv clean
 
 run: deps ## serve the API on HOST:PORT (127.0.0.1:8000 by default)
 	$(RUN) gigaam-api serve
@@ -48,9 +48,24 @@ fuzz: dev-deps ## the HTTP fuzz test (tests/integration/test_fuzz.py) with FUZZ_
 download-weights: deps ## fetch MODEL's weights into MODELS_DIR (needs the Hugging Face hub)
 	$(RUN) gigaam-api download
 
-bench: dev-deps system-deps ## benchmarks (not part of `make test`); results in docs/benchmarks.md
+bench: dev-deps system-deps bench-ovep ## benchmarks (not part of `make test`); results in docs/benchmarks.md
 	$(UV) sync --frozen --group bench --compile-bytecode $(EXTRA_FLAGS)
 	$(RUN) python -m bench.run
+
+# OpenVINO's ONNX Runtime execution provider, measured by the bench's limit only (bench/ovep.py). Its
+# wheel installs the same `onnxruntime` module as the `cpu` extra, so it gets its own venv from the
+# same Python: the lock's versions of onnx-asr, numpy and psutil (and of the wheel's own dependencies),
+# this exact build, no `onnxruntime`. Linux x86-64 only: there are no wheels elsewhere.
+OVEP_VERSION ?= 1.24.1
+OVEP_VENV := .venv-ovep
+bench-ovep: dev-deps ## the bench's .venv-ovep (onnxruntime-openvino); ~1 s when already there
+	@if [ "$$(uname -m)" != x86_64 ]; then \
+		echo "bench-ovep: skipped, onnxruntime-openvino has no wheels for $$(uname -m)"; exit 0; fi; \
+	[ -x $(OVEP_VENV)/bin/python ] || $(UV) venv --quiet --python .venv/bin/python $(OVEP_VENV) && \
+	$(UV) export --frozen --quiet --no-hashes --no-header --no-annotate --no-emit-project $(EXTRA_FLAGS) \
+		--group bench > $(OVEP_VENV)/lock-constraints.txt && \
+	$(UV) pip install --quiet --no-config --python $(OVEP_VENV)/bin/python \
+		--constraint $(OVEP_VENV)/lock-constraints.txt onnxruntime-openvino==$(OVEP_VERSION) onnx-asr numpy psutil
 
 screenshot: dev-deps system-deps ## docs/web.png: the web page in use (generated model, Debian's Chromium)
 	$(RUN) python -m scripts.screenshot
@@ -78,4 +93,4 @@ system-deps: ## espeak-ng makes the synthetic Russian speech the tests and bench
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
 clean:
-	rm -rf .venv .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .venv-ovep .mypy_cache .ruff_cache .pytest_cache

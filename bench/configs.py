@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from gigaam_api.engines.runtime import MachineFacts, Precision, Runtime, RuntimeChoice, choose
 
 REFERENCE = "ort-fp32"  # fidelity is measured against ONNX Runtime at full precision
-NOT_MEASURED = (
-    "OpenVINO's ONNX Runtime execution provider (`onnxruntime-openvino`) is not in uv.lock, "
-    "so it is not measured."
-)
+OVEP = "OpenVINOExecutionProvider"
+OVEP_ARCHITECTURE = "x86_64"  # onnxruntime-openvino publishes Linux wheels for x86-64 only
 
 
 @dataclass(frozen=True)
@@ -18,6 +16,13 @@ class BenchConfig:
     label: str
     runtime: Runtime
     precision: Precision
+    # An ONNX Runtime execution provider the service does not offer: measured by the limit only.
+    provider: str | None = None
+
+    @property
+    def service(self) -> bool:
+        """Whether the service can run this configuration (the end-to-end figures)."""
+        return self.provider is None
 
     def choice(self) -> RuntimeChoice:
         return RuntimeChoice(self.runtime, "cpu", self.precision, "bench")
@@ -33,16 +38,47 @@ ALL = (
     BenchConfig("ov-fp32", "openvino", "fp32"),
     BenchConfig("ov-int8", "openvino", "int8"),
     BenchConfig("ov-int8-bf16", "openvino", "int8-bf16"),
+    # The same fp32 and hub int8 ONNX files as ort-*, on OpenVINO's execution provider.
+    BenchConfig("ort-ovep-fp32", "onnxruntime", "fp32", provider=OVEP),
+    BenchConfig("ort-ovep-int8", "onnxruntime", "int8", provider=OVEP),
 )
 BY_LABEL = {c.label: c for c in ALL}
 
 
+def same_files(config: BenchConfig) -> BenchConfig | None:
+    """For an execution provider's configuration, the service's one that loads the same ONNX files."""
+    if config.service:
+        return None
+    return next(
+        c for c in ALL if c.service and (c.runtime, c.precision) == (config.runtime, config.precision)
+    )
+
+
 def available(facts: MachineFacts) -> list[BenchConfig]:
-    """Every configuration this CPU can run (bf16 only where OpenVINO reports it)."""
-    return [c for c in ALL if not c.precision.endswith("bf16") or facts.openvino_bf16]
+    """Every configuration this machine can run (bf16 only where OpenVINO reports it, the execution
+    provider only where its wheel exists)."""
+    return [
+        c
+        for c in ALL
+        if (not c.precision.endswith("bf16") or facts.openvino_bf16)
+        and (c.service or facts.architecture == OVEP_ARCHITECTURE)
+    ]
+
+
+def not_measured(architecture: str) -> str:
+    """What the bench leaves out on this architecture, for the report."""
+    text = (
+        "OpenVINO's ONNX Runtime execution provider (`ort-ovep-*`) is measured by the limit only: "
+        "the service does not offer it as a runtime."
+    )
+    if architecture != OVEP_ARCHITECTURE:
+        text += f" Not measured here: `onnxruntime-openvino` has no wheels for {architecture}."
+    return text
 
 
 def auto_label(facts: MachineFacts) -> str:
     """The configuration the default settings pick on this machine."""
     choice = choose("auto", "cpu", "auto", facts)
-    return next(c.label for c in ALL if (c.runtime, c.precision) == (choice.runtime, choice.precision))
+    return next(
+        c.label for c in ALL if c.service and (c.runtime, c.precision) == (choice.runtime, choice.precision)
+    )

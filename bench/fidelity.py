@@ -27,3 +27,14 @@ def edit_distance(reference: str, hypothesis: str) -> int:
 
 def char_error_rate(reference: str, hypothesis: str) -> float:
     return edit_distance(reference, hypothesis) / max(len(reference), 1)
+
+
+def text_agreement(reference: list[str], texts: list[str]) -> dict[str, object]:
+    """Whether a configuration wrote the reference's texts on the same chunks, and its edit rate."""
+    if len(reference) != len(texts):
+        raise ValueError(f"{len(texts)} texts against {len(reference)} reference texts")
+    joined_reference, joined = "\n".join(reference), "\n".join(texts)
+    return {
+        "same_text": joined == joined_reference,
+        "cer": round(char_error_rate(joined_reference, joined), 4),
+    }

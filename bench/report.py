@@ -28,6 +28,7 @@ def _limit(report: Report) -> list[str]:
         "load (cached)",
         "load (no cache)",
         "peak RSS",
+        "text vs ort-fp32",
     ]
     lines = [_row(*header), _row(*["---"] * len(header))]
     for r in results:
@@ -40,9 +41,45 @@ def _limit(report: Report) -> list[str]:
                 f"{r['load_seconds']:.1f} s",
                 no_cache,
                 f"{r['peak_rss_mb']:.0f} MB",
+                _agreement(r.get("text_vs_reference")),
             )
         )
     return lines
+
+
+def _agreement(agreement: Report | None) -> str:
+    if agreement is None:
+        return "–"
+    return "same" if agreement["same_text"] else f"CER {agreement['cer']:.2%}"
+
+
+def _placement(report: Report) -> list[str]:
+    """Where the execution provider's rows ran: nodes per provider, from a profiled run."""
+    lines = []
+    for r in report["limit"]["results"]:
+        where = r.get("placement")
+        if where is None:
+            continue
+        parts = [
+            f"{p}: {w['nodes']} nodes, {w['time_share']:.0%} of kernel time ({', '.join(w['ops'])})"
+            for p, w in where.items()
+        ]
+        twin = r.get("text_vs_same_files")
+        if twin is not None:
+            parts.append(f"text vs {twin['label']} (same files): {_agreement(twin)}")
+        lines.append(
+            f"- {r['label']} (onnxruntime-openvino {r.get('onnxruntime_openvino', '?')}): " + "; ".join(parts)
+        )
+    return (
+        [
+            "Where the execution provider's configurations ran (one profiled 5-s run), and their text:",
+            "",
+            *lines,
+            "",
+        ]
+        if lines
+        else []
+    )
 
 
 def _label(report: Report, label: str) -> str:
@@ -290,12 +327,21 @@ def render(report: Report) -> str:
         "## The limit: raw engine throughput per runtime × precision (20-s chunks, × realtime)",
         "",
         "Each configuration in its own process; load = `load_recognizer` until ready (OpenVINO: with and",
-        "without its compiled-model cache); peak RSS of that process, including loading.",
-        "Building the int8 IR from the fp32 ONNX file (NNCF, INT8_ASYM) took "
-        f"{limit['ir_conversion_seconds']:.0f} s.",
+        "without its compiled-model cache); peak RSS of that process, including loading. `ort-ovep-*`:",
+        "ONNX Runtime with OpenVINO's execution provider (`onnxruntime-openvino`, its own venv) on the",
+        "same ONNX files as `ort-*`. Text: the last batch's transcripts against ORT fp32's.",
+        *(
+            [
+                "Building the int8 IR from the fp32 ONNX file (NNCF, INT8_ASYM) took "
+                f"{limit['ir_conversion_seconds']:.0f} s."
+            ]
+            if "ir_conversion_seconds" in limit
+            else []
+        ),
         "",
         *_limit(report),
         "",
+        *_placement(report),
         f"## VAD alone: {vad['realtime']:.0f}× realtime (1 thread, {vad['audio_seconds']} s of audio)",
         "",
         "## The service end to end (HTTP, a real `gigaam-api serve` process per configuration)",

@@ -163,6 +163,9 @@ def main() -> None:
     parser.add_argument("--long-minutes", type=float, default=60, help="the long recording (smoke runs: 3)")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.json")
     args = parser.parse_args()
+    requested = [c for c in args.configs.split(",") if c]
+    if limit_only := [c for c in requested if c in BY_LABEL and not BY_LABEL[c].service]:
+        parser.error(f"{', '.join(limit_only)}: measured by the limit only, the service cannot run them")
 
     cache = cache_dir()
     built = ensure_model(cache)
@@ -180,8 +183,9 @@ def main() -> None:
     print("== limit: raw engine throughput per runtime x precision, 20-s chunks", flush=True)
     batches = [int(b) for b in args.batches.split(",")]
     report["limit"] = limit.run(threads=args.threads, batches=batches, runs=args.runs, cache=cache)
-    measured = [r["label"] for r in report["limit"]["results"]]
-    labels = [c for c in args.configs.split(",") if c] or measured
+    # End to end only what the service can run (the execution provider is the limit's alone).
+    measured = [r["label"] for r in report["limit"]["results"] if BY_LABEL[r["label"]].service]
+    labels = requested or measured
     default = report["limit"]["auto"]
     best = {r["label"]: max(p["realtime"] for p in r["points"]) for r in report["limit"]["results"]}
     best_batch1 = {r["label"]: r["points"][0]["realtime"] for r in report["limit"]["results"]}

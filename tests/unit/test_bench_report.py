@@ -79,6 +79,22 @@ def test_a_full_report_renders_every_configuration_and_target() -> None:
                 {"label": "ort-fp32", **limit_entry},
                 {"label": "ort-int8", **limit_entry},
                 {"label": "ov-int8", **limit_entry, "load_seconds_no_cache": 5.0},
+                {
+                    "label": "ort-ovep-int8",
+                    **limit_entry,
+                    "load_seconds_no_cache": 9.0,
+                    "onnxruntime_openvino": "1.24.1",
+                    "placement": {
+                        "CPUExecutionProvider": {"nodes": 51, "time_share": 0.04, "ops": ["ConvInteger"]},
+                        "OpenVINOExecutionProvider": {
+                            "nodes": 52,
+                            "time_share": 0.96,
+                            "ops": ["OpenVINO-EP-subgraph"],
+                        },
+                    },
+                    "text_vs_reference": {"same_text": False, "cer": 0.0123},
+                    "text_vs_same_files": {"label": "ort-int8", "same_text": True, "cer": 0.0},
+                },
             ],
         },
         "vad": {"realtime": 1700, "audio_seconds": 600},
@@ -133,6 +149,12 @@ def test_a_full_report_renders_every_configuration_and_target() -> None:
     assert "**missed**" not in text
     assert "| 6.0 s |" in text  # cold start without the compiled-model cache
     assert "took 40 s" in text and "| cpu | 456 |" in text
+    assert "| ort-ovep-int8 | 30.0× | 1.0 s | 9.0 s | 900 MB | CER 1.23% |" in text
+    assert (
+        "- ort-ovep-int8 (onnxruntime-openvino 1.24.1): CPUExecutionProvider: 51 nodes, 4% of kernel time "
+        "(ConvInteger); OpenVINOExecutionProvider: 52 nodes, 96% of kernel time (OpenVINO-EP-subgraph); "
+        "text vs ort-int8 (same files): same"
+    ) in text
     assert "| a client gives up after 10 s and retries: start to result | 45.5 | 30 |" in text
     assert "as a job (submit, poll, fetch) 51.0 s: +2.0 % (same text)" in text
     assert "| short | 0.2 s | 4.0 s |" in text and "Started in submission order: yes" in text
