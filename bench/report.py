@@ -232,7 +232,10 @@ def render(report: Report) -> str:
     default = report["default"]
     d = service[default]
     best_key = max(service, key=lambda k: service[k]["10min_plain"]["speech_realtime"])
-    growth_per_hour = (d["1h_plain"]["peak_rss_mb"] - d["10min_plain"]["peak_rss_mb"]) / (50 / 60)
+    # Against the server's peak over both 10-minute runs before the hour: the first run also grows ONNX
+    # Runtime's arena to its largest batch shapes, once per process, which is not growth per hour.
+    before_hour = max(d[k]["peak_rss_mb"] for k in ("10min_plain", "10min_stream"))
+    growth_per_hour = (d["1h_plain"]["peak_rss_mb"] - before_hour) / (50 / 60)
     fair = d["fairness"]
     ort_int8 = service.get("ort-int8")
     targets = [
@@ -262,7 +265,7 @@ def render(report: Report) -> str:
             d["cold_start_seconds"] <= 3,
         ),
         (
-            "peak RSS grows ≤ 30 MB per audio hour",
+            "peak RSS grows ≤ 30 MB per audio hour (1 h against the 10-min runs before it)",
             f"{growth_per_hour:+.1f} MB/h ({default})",
             growth_per_hour <= 30,
         ),
