@@ -13,6 +13,7 @@ from gigaam_api.dedup.cache import default_cache_path
 from gigaam_api.engines.qwen.catalog import canonical_aligner_name
 from gigaam_api.engines.registry import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
 from gigaam_api.engines.runtime import DeviceSetting, PrecisionSetting, RuntimeSetting
+from gigaam_api.vad.chunking import ChunkingSettings
 
 
 class Settings(BaseSettings):
@@ -152,7 +153,27 @@ class Settings(BaseSettings):
     def _chunk_limits(self) -> Settings:
         if not self.VAD_MIN <= self.VAD_MAX <= self.VAD_HARD_MAX:
             raise ValueError("VAD_MIN <= VAD_MAX <= VAD_HARD_MAX must hold")
+        try:
+            self.chunking()
+        except ValueError as exc:  # found at start-up, not as a 500 on the first long request
+            raise ValueError(
+                f"the VAD_* and FIRST_CHUNK_SECONDS settings do not fit together: {exc}"
+            ) from None
         return self
+
+    def chunking(self, max_chunk_seconds: float = 30.0) -> ChunkingSettings:
+        """The chunker's settings for an engine that takes chunks of up to `max_chunk_seconds`."""
+        return ChunkingSettings(
+            threshold=self.VAD_THRESHOLD,
+            neg_threshold=self.VAD_NEG_THRESHOLD,
+            min_speech_ms=self.VAD_MIN_SPEECH_MS,
+            min_silence_ms=self.VAD_MIN_SILENCE_MS,
+            speech_pad_ms=self.VAD_SPEECH_PAD_MS,
+            min_s=min(self.VAD_MIN, max_chunk_seconds),
+            max_s=min(self.VAD_MAX, max_chunk_seconds),
+            hard_max_s=min(self.VAD_HARD_MAX, max_chunk_seconds),
+            first_max_s=self.FIRST_CHUNK_SECONDS or None,
+        )
 
     @model_validator(mode="after")
     def _webhook_secret(self) -> Settings:

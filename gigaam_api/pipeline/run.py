@@ -52,24 +52,16 @@ class RunParts:
     scheduler: InferenceScheduler
     on_finished: Callable[[float, float], None] | None = None  # (audio seconds, wall seconds) per run
 
+    def __post_init__(self) -> None:
+        self.chunking()  # settings the engine's longest chunk makes unusable fail at start-up
+
     @property
     def direct_max_samples(self) -> int:
         limit = min(self.settings.DIRECT_MAX_SECONDS, self.engine.capabilities.max_chunk_seconds)
         return int(limit * SAMPLE_RATE)
 
     def chunking(self) -> ChunkingSettings:
-        s = self.settings
-        return ChunkingSettings(
-            threshold=s.VAD_THRESHOLD,
-            neg_threshold=s.VAD_NEG_THRESHOLD,
-            min_speech_ms=s.VAD_MIN_SPEECH_MS,
-            min_silence_ms=s.VAD_MIN_SILENCE_MS,
-            speech_pad_ms=s.VAD_SPEECH_PAD_MS,
-            min_s=min(s.VAD_MIN, self.engine.capabilities.max_chunk_seconds),
-            max_s=min(s.VAD_MAX, self.engine.capabilities.max_chunk_seconds),
-            hard_max_s=min(s.VAD_HARD_MAX, self.engine.capabilities.max_chunk_seconds),
-            first_max_s=s.FIRST_CHUNK_SECONDS or None,
-        )
+        return self.settings.chunking(self.engine.capabilities.max_chunk_seconds)
 
 
 class Run:

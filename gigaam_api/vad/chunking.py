@@ -27,8 +27,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from gigaam_api.engines.base import SAMPLE_RATE
-from gigaam_api.vad.silero import FRAME_SAMPLES
 
+FRAME_SAMPLES = 512  # 32 ms at 16 kHz: Silero gives one speech probability per frame
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
 MIN_CHUNK_SECONDS = 0.2  # GigaAM never emits a chunk this short or shorter
 

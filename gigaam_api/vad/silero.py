@@ -21,9 +21,9 @@ import numpy.typing as npt
 import onnxruntime as rt
 
 from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.vad.chunking import FRAME_SAMPLES
 from gigaam_api.vad.silero_numpy import SileroNumpy, SileroWeightsError
 
-FRAME_SAMPLES = 512  # 32 ms at 16 kHz: one probability per frame
 CONTEXT_SAMPLES = 64  # the model sees the tail of the previous frame before each frame
 STATE_SIZE = 128
 MODEL_PACKAGE = "silero-vad"

@@ -16,8 +16,8 @@ from onnx import numpy_helper
 
 from gigaam_api.engines.base import SAMPLE_RATE
 from gigaam_api.vad import silero as vad_module
-from gigaam_api.vad.chunking import ChunkingSettings, IncrementalChunker
-from gigaam_api.vad.silero import FRAME_SAMPLES, SileroVad, frame_count, silero_model_path
+from gigaam_api.vad.chunking import FRAME_SAMPLES, ChunkingSettings, IncrementalChunker
+from gigaam_api.vad.silero import SileroVad, frame_count, silero_model_path
 from gigaam_api.vad.silero_numpy import load_weights
 
 Audio = npt.NDArray[np.float32]

@@ -9,13 +9,13 @@ import numpy.typing as npt
 import pytest
 
 from gigaam_api.vad.chunking import (
+    FRAME_SAMPLES,
     FRAME_SECONDS,
     Chunk,
     ChunkingSettings,
     IncrementalChunker,
     plan_chunks,
 )
-from gigaam_api.vad.silero import FRAME_SAMPLES
 
 Probs = npt.NDArray[np.float64]
 SETTINGS = ChunkingSettings()

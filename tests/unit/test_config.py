@@ -113,3 +113,25 @@ def test_max_queue_is_an_alias_for_max_running(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("MAX_RUNNING", "4")
     with pytest.raises(ConfigError, match="MAX_QUEUE=3 contradicts MAX_RUNNING=4"):
         load_settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("FIRST_CHUNK_SECONDS", "0.1"), ("VAD_HARD_MAX", "0.3"), ("VAD_SPEECH_PAD_MS", "20000")],
+)
+def test_chunk_settings_that_cannot_cut_audio_stop_the_start(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    """Each was accepted at start-up and failed every long request with a 500."""
+    for low in ("VAD_MIN", "VAD_MAX"):
+        monkeypatch.setenv(low, "0.2")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match="FIRST_CHUNK_SECONDS settings do not fit together"):
+        load_settings(_env_file=None)
+
+
+def test_first_chunk_setting_reaches_the_chunker(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(_env_file=None).chunking().first_max_s == 10
+    monkeypatch.setenv("FIRST_CHUNK_SECONDS", "0")
+    assert load_settings(_env_file=None).chunking().first_max_s is None
+    assert load_settings(_env_file=None).chunking(max_chunk_seconds=12).hard_max_s == 12
