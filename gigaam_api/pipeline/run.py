@@ -99,17 +99,19 @@ class Run:
 
     async def begin(self) -> None:
         """Start decoding; return once the audio is known to be usable (else raise a 400 APIError)."""
-        self._spawn(self._decode, "decode")
+        decoder = self._spawn(self._decode, "decode")
         await asyncio.to_thread(self._pcm.wait_for, self._parts.direct_max_samples + 1)
         self._raise_decode_error()
         self._direct = self._pcm.finished
+        if not self._direct:
+            # Only long audio: a short request's decoding, lowered, waited behind every running batch.
+            yield_to_inference(decoder)
         self._job = self._parts.scheduler.open_job(interactive=self._direct and self._resume is None)
 
     def _decode(self) -> None:
         # Every failure is recorded in the spool (decode_to_pcm finishes it with the error); the consumer
         # turns it into a 400, a 503 or an SSE error and logs what is unexpected, once.
         s = self._parts.settings
-        yield_to_inference()
         with contextlib.suppress(Exception):
             decode_to_pcm(
                 self._upload,
@@ -127,11 +129,12 @@ class Run:
         if error is not None:
             raise error
 
-    def _spawn(self, target: Callable[[], None], name: str) -> None:
+    def _spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
         context = contextvars.copy_context()  # the thread's log lines keep the request id
         thread = threading.Thread(target=context.run, args=(target,), name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
+        return thread
 
     async def events(self) -> AsyncGenerator[RunEvent, None]:
         assert self._job is not None, "begin() first"
@@ -217,12 +220,16 @@ class Run:
 DECODE_NICENESS = 10
 
 
-def yield_to_inference() -> None:
-    """Lower this thread's CPU priority (Linux: per thread): decoding an hour of audio takes seconds of
-    CPU that would otherwise slow the first inference batches; lowered, it runs when they leave room,
-    and the VAD and the model still get its output in time (they wait for it when they catch up)."""
+def yield_to_inference(thread: threading.Thread | None = None) -> None:
+    """Lower a long run's thread's CPU priority (Linux: per thread; default: this one): decoding an hour
+    of audio takes seconds of CPU that would otherwise slow the first inference batches; lowered, it runs
+    when they leave room, and the VAD and the model still get its output in time (they wait for it when
+    they catch up)."""
+    native_id = threading.get_native_id() if thread is None else thread.native_id
+    if native_id is None or (thread is not None and not thread.is_alive()):
+        return  # a decoder already done has nothing left to lower
     with contextlib.suppress(AttributeError, OSError):  # no per-thread priority on this platform
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), DECODE_NICENESS)
+        os.setpriority(os.PRIO_PROCESS, native_id, DECODE_NICENESS)
 
 
 def _after(chunks: Callable[[], Iterator[Chunk]], done: int) -> Iterator[Chunk]:
