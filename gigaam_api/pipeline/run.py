@@ -152,7 +152,7 @@ class Run:
             )
             self._threads.append(feed.thread)
             limit = int(self._parts.settings.BATCH_SECONDS * SAMPLE_RATE)
-            batches = _SpeechBatches(feed, limit, self._raise_decode_error)
+            batches = _SpeechBatches(feed, limit, self._raise_decode_error, first=done == 0)
         async for event in self._transcribe(batches):
             yield event
         if self._parts.on_finished is not None:
@@ -264,29 +264,45 @@ class _DirectBatches:
 
 
 class _SpeechBatches:
-    """Consecutive speech chunks from the VAD thread, as many as are ready and fit in `limit` samples."""
+    """Consecutive speech chunks from the VAD thread, as many as fit in `limit` samples.
 
-    def __init__(self, feed: ThreadFeed[Chunk], limit: int, check_decoding: Callable[[], None]) -> None:
+    A batch is formed only once it is decided: the chunk after it is known not to fit, or no chunk
+    follows. Batching by what happened to be ready made the text depend on timing (a chunk's result
+    shifts with the padding of the batch it runs in): the web page and the API, or a run and its
+    retry, could differ in a few characters. The VAD runs ahead of inference, so this rarely waits.
+    """
+
+    def __init__(
+        self, feed: ThreadFeed[Chunk], limit: int, check_decoding: Callable[[], None], *, first: bool
+    ) -> None:
         self._feed = feed
         self._limit = limit
         self._check_decoding = check_decoding
         self._ready: deque[Chunk] = deque()
-        self._first = True
+        self._first = first  # a resumed job's batches continue the first run's, which had its first
+
+    def _take(self, chunks: list[Chunk]) -> None:
+        self._ready.extend(chunks)
+        self._feed.consumed(len(chunks))  # the VAD may run VAD_AHEAD_CHUNKS beyond what is taken
+
+    def _decided(self) -> bool:
+        if self._feed.ended or (self._first and self._ready):
+            return True
+        return batch_length(self._ready, self._limit) < len(self._ready)
 
     def available(self) -> bool:
-        self._ready.extend(self._feed.ready())
-        return bool(self._ready) or self._feed.ended
+        self._take(self._feed.ready())
+        return self._decided()
 
     async def next(self) -> list[Chunk] | None:
+        self._take(self._feed.ready())
+        while not self._decided():
+            chunk = await self._feed.next()
+            if chunk is not None:
+                self._take([chunk, *self._feed.ready()])
         if not self._ready:
-            first = await self._feed.next()
-            if first is None:
-                self._check_decoding()  # the VAD stops early when decoding fails: report why
-                return None
-            self._ready.append(first)
-        self._ready.extend(self._feed.ready())
+            self._check_decoding()  # the VAD stops early when decoding fails: report why
+            return None
         count = batch_length(self._ready, self._limit, first=self._first)
         self._first = False
-        batch = [self._ready.popleft() for _ in range(count)]
-        self._feed.consumed(len(batch))
-        return batch
+        return [self._ready.popleft() for _ in range(count)]

@@ -21,13 +21,16 @@ from gigaam_api.config import Settings, load_settings
 from gigaam_api.engines.base import SAMPLE_RATE, ChunkResult, EngineOptions
 from gigaam_api.errors import APIError
 from gigaam_api.pipeline import run as run_module
+from gigaam_api.pipeline.feed import ThreadFeed
 from gigaam_api.pipeline.protocol import Progress, RunEvent
-from gigaam_api.pipeline.run import RunParts
+from gigaam_api.pipeline.run import RunParts, _SpeechBatches
 from gigaam_api.pipeline.scheduler import InferenceScheduler
 from gigaam_api.pipeline.transcriber import Transcriber
 from gigaam_api.transcript import Segment, Word
+from gigaam_api.vad.chunking import Chunk
 from tests.fixtures.engines import capabilities
 from tests.fixtures.speech import write_wav
+from tests.fixtures.waiting import wait_until
 
 FRAME = 512
 WAIT = 10
@@ -222,3 +225,34 @@ def test_only_long_audio_lowers_its_threads_priority(
     upload = tone_and_pauses(tmp_path / "a.wav", speech)
     asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))
     assert sorted(calls) == lowered
+
+
+def test_a_batch_waits_until_it_is_decided_not_for_what_happens_to_be_ready() -> None:
+    """The VAD is held after the first chunk: a batch formed from what was ready would be that chunk
+    alone, and the text would depend on timing (results shift with a batch's padding)."""
+    second = threading.Event()
+    seconds = 10 * SAMPLE_RATE
+    chunks = [Chunk(i * seconds, (i + 1) * seconds) for i in range(3)]
+
+    def produce() -> Iterator[Chunk]:
+        yield chunks[0]
+        assert second.wait(WAIT)
+        yield from chunks[1:]
+
+    async def batches() -> list[list[Chunk]]:
+        feed: ThreadFeed[Chunk] = ThreadFeed(produce, "vad", max_ahead=4)
+        speech = _SpeechBatches(feed, 22 * SAMPLE_RATE, lambda: None, first=False)
+        await asyncio.to_thread(wait_until, lambda: speech.available() or bool(speech._ready), "chunk 1")
+        assert not speech.available(), "10 s more could still join the batch"
+        pending = asyncio.ensure_future(speech.next())
+        await asyncio.sleep(0)
+        assert not pending.done()
+        second.set()
+        first = await pending
+        assert first is not None
+        out = [first]
+        while (batch := await speech.next()) is not None:
+            out.append(batch)
+        return out
+
+    assert asyncio.run(batches()) == [chunks[:2], chunks[2:]]
