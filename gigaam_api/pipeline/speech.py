@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.engines.base import SAMPLE_RATE
-from gigaam_api.vad.chunking import Chunk, ChunkingSettings, IncrementalChunker
+from gigaam_api.vad.chunking import FRAME_SAMPLES, Chunk, ChunkingSettings, IncrementalChunker
 
 WINDOW_SECONDS = 120  # decoded audio per VAD pass: longer windows amortise the warm-up (60 s: -30 %)
 # The first passes are shorter, so the first chunk (and the first text of a stream) does not wait for
@@ -56,6 +56,10 @@ def speech_chunks(
 
 
 def window_samples(pos: int) -> int:
-    """The length of the VAD pass that starts at sample `pos`: short at first, then WINDOW_SECONDS."""
-    seconds = min(WINDOW_SECONDS, max(FIRST_WINDOW_SECONDS, pos // SAMPLE_RATE))
-    return seconds * SAMPLE_RATE
+    """The length of the VAD pass that starts at sample `pos`: short at first, then WINDOW_SECONDS.
+
+    Always whole VAD frames: the detector pads a window's partial last frame, and every later frame
+    (so every chunk boundary) would sit half a frame off its audio (30 s is 937.5 frames).
+    """
+    seconds = min(WINDOW_SECONDS, max(FIRST_WINDOW_SECONDS, round(pos / SAMPLE_RATE)))
+    return seconds * SAMPLE_RATE // FRAME_SAMPLES * FRAME_SAMPLES

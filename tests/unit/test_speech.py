@@ -10,18 +10,31 @@ import numpy as np
 from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.engines.base import SAMPLE_RATE
 from gigaam_api.pipeline.speech import FIRST_WINDOW_SECONDS, WINDOW_SECONDS, speech_chunks, window_samples
-from gigaam_api.vad.chunking import ChunkingSettings
+from gigaam_api.vad.chunking import FRAME_SAMPLES, ChunkingSettings, plan_chunks
 from tests.unit.test_run import LoudFrames
 
 
 def test_windows_start_short_then_grow_to_the_full_length() -> None:
     starts, pos = [], 0
     while pos < 600 * SAMPLE_RATE:
-        starts.append(pos // SAMPLE_RATE)
+        starts.append(round(pos / SAMPLE_RATE))
+        assert window_samples(pos) % FRAME_SAMPLES == 0, "whole VAD frames"
         pos += window_samples(pos)
     assert starts[:6] == [0, 30, 60, 120, 240, 360]
-    assert window_samples(0) == FIRST_WINDOW_SECONDS * SAMPLE_RATE
+    assert window_samples(0) == FIRST_WINDOW_SECONDS * SAMPLE_RATE // FRAME_SAMPLES * FRAME_SAMPLES
     assert window_samples(3600 * SAMPLE_RATE) == WINDOW_SECONDS * SAMPLE_RATE
+
+
+def test_windowed_chunks_equal_one_pass_over_the_whole_file(tmp_path: Path) -> None:
+    """The windows (30 s, 30 s, 60 s, ...) give the chunks of one pass: no frame off its audio."""
+    audio = _speech(200, pause=0.7)
+    audio[int(61.3 * SAMPLE_RATE) : int(61.9 * SAMPLE_RATE)] = 0  # a pause near a window boundary
+    with PcmSpool(tmp_path / "pcm") as pcm:
+        pcm.append(audio)
+        pcm.finish()
+        got = list(speech_chunks(pcm, LoudFrames(), ChunkingSettings(), threading.Event()))
+        whole = LoudFrames().probabilities(pcm.read(0, len(audio)))
+    assert got == plan_chunks(whole)
 
 
 def _speech(seconds: float, pause: float = 1.0) -> np.ndarray:
