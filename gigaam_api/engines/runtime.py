@@ -268,6 +268,7 @@ def normalise_architecture(machine: str) -> str:
     return {"amd64": "x86_64", "x64": "x86_64", "aarch64": "arm64"}.get(value, value)
 
 
+@functools.cache  # the machine does not change: deciding whether to probe OpenVINO and the probe share a read
 def read_cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     """The first processor's flags (x86 `flags`, arm `Features`); empty where the file does not exist."""
     try:
