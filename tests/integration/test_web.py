@@ -7,10 +7,12 @@ what the page shows and count the server's batches, never seconds.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import shutil
 import threading
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -19,12 +21,16 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
+import numpy as np
+import numpy.typing as npt
+
 from gigaam_api.app import build_transcriber
+from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.config import Settings
-from gigaam_api.engines.base import ASREngine
+from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
 from gigaam_api.web.assets import ASSETS
 from tests.conftest import LiveServer, start_server
-from tests.fixtures.engines import SteppedEngine
+from tests.fixtures.engines import SteppedEngine, WatchedEngine
 from tests.fixtures.speech import garbage, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
 from tests.integration.test_longform import PAUSES, SENTENCES
@@ -105,6 +111,56 @@ def stepped(
         live.stop()
 
 
+@pytest.fixture
+def held_decoding(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[float], threading.Event]]:
+    """`hold(seconds)`: every decoder stops once it has written `seconds` of audio, until the returned
+    event is set (the server runs in this process): what an hour-long file at low priority looks like."""
+    gates: list[threading.Event] = []
+
+    def hold(seconds: float) -> threading.Event:
+        gate = threading.Event()
+        gates.append(gate)
+        append = PcmSpool.append
+        limit = int(seconds * SAMPLE_RATE)
+
+        def held_append(spool: PcmSpool, samples: npt.NDArray[np.int16]) -> None:
+            if spool.available >= limit:
+                assert gate.wait(60), "the test never let decoding go on"
+            append(spool, samples)
+
+        monkeypatch.setattr(PcmSpool, "append", held_append)
+        return gate
+
+    yield hold
+    for gate in gates:
+        gate.set()
+
+
+class OneLongWord(WatchedEngine):
+    """The real engine, every chunk's text replaced by one 2000-letter word."""
+
+    def transcribe_batch(
+        self, chunks: Sequence[npt.NDArray[np.float32]], options: EngineOptions
+    ) -> list[ChunkResult]:
+        results = super().transcribe_batch(chunks, options)
+        return [dataclasses.replace(r, text="а" * 2000, words=None, tokens=None) for r in results]
+
+
+# How many results the page keeps in this browser's IndexedDB.
+SAVED_RESULTS = """() => new Promise((resolve, reject) => {
+    const open = indexedDB.open("gigaam-api");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+        const count = open.result.transaction("results").objectStore("results").count();
+        count.onsuccess = () => resolve(count.result);
+    };
+})"""
+
+
+def job_named(page: Page, name: str) -> Any:
+    return page.locator(".job", has_text=name)
+
+
 def wave_samples(path: Path) -> int:
     with wave.open(str(path), "rb") as wav:
         return wav.getnframes()
@@ -164,9 +220,13 @@ def test_page_and_assets_need_no_key_but_the_api_does(make_server: Callable[...,
 
 
 def test_segments_stream_in_with_progress_and_downloads_equal_the_api(
-    stepped: Callable[..., tuple[LiveServer, SteppedEngine]], page: Page, meeting: Path
+    stepped: Callable[..., tuple[LiveServer, SteppedEngine]],
+    held_decoding: Callable[[float], threading.Event],
+    page: Page,
+    meeting: Path,
 ) -> None:
     live, engine = stepped(API_KEY=KEY, PROGRESS_SECONDS=0.001)
+    decoding = held_decoding(40)  # of the meeting's ~70 s: the server knows only the header's length
     page.add_init_script(f"localStorage.setItem('gigaam-api.key', '{KEY}')")
     page.goto(live.url)
     expect(page.locator("#model-select option").first).to_have_text(live.state.settings.MODEL)
@@ -174,30 +234,36 @@ def test_segments_stream_in_with_progress_and_downloads_equal_the_api(
     job = page.locator(".job")
     segments = job.locator(".segments li")
     bar = job.locator(".job-progress")
+    seconds = wave_samples(meeting) / SAMPLE_RATE
+    length = f"длительность {int(seconds + 0.5) // 60:02d}:{int(seconds + 0.5) % 60:02d}"
 
     wait_until(lambda: engine.entered == 1, "the first batch is held")
     expect(job).to_have_attribute("data-state", "running")
     assert segments.count() == 0
-    # The duration (the bar's maximum) is known once decoding has written the whole file's samples.
-    wait_until(lambda: decoded_bytes(live) == 2 * wave_samples(meeting), "the file is decoded")
+    # The audio's length, from the file's header, before any batch has run and before decoding ends.
+    expect(job.locator(".job-duration")).to_have_text(length)
     engine.step()
     expect(segments.first).to_be_visible()
     bar_top = bar.bounding_box()
-    # The first batch's progress event: a determinate bar part of the way through.
+    # The first batch's progress event: a determinate bar part of the way through the header's length,
+    # and the time left for the whole file, while the server is still decoding it.
     page.wait_for_function(
         "() => { const b = document.querySelector('.job-progress');"
         " return b.hasAttribute('value') && b.value > 0 && b.value < b.max; }"
     )
+    expect(job.locator(".job-remaining")).to_contain_text("осталось ≈ ")
     expect(job).to_have_attribute("data-state", "running")
-    expect(job.locator(".job-remaining")).not_to_be_empty()
+    assert decoded_bytes(live) < 2 * wave_samples(meeting), "decoding has not finished"
     shown_early = segments.count()
     assert engine.entered <= 2, "nothing ran past the batches the test let go"
 
+    decoding.set()
     engine.step(1000)
     expect(job).to_have_attribute("data-state", "done")
     assert segments.count() > shown_early, "later segments arrived after the first ones were shown"
     assert bar.evaluate("b => b.value === b.max")
     assert bar.bounding_box() == bar_top, "nothing above the segments moved while they streamed in"
+    expect(job.locator(".job-duration")).to_have_text(length)
     for fmt in ("srt", "vtt", "text", "json"):
         assert download(page, job, fmt) == api_body(live, meeting, fmt), fmt
     page.check("#words-check")
@@ -209,6 +275,93 @@ def test_segments_stream_in_with_progress_and_downloads_equal_the_api(
     ]
     assert mine["words"] and all(w["end"] >= w["start"] for w in mine["words"])
     assert segments.first.locator("time").inner_text().startswith("00:0")
+
+    # Copy: the text alone, or a line per segment with its times; the «copied» note then goes away.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    status = job.locator(".job-status")
+    job.locator(".copy").click()
+    expect(status).to_have_text("Текст скопирован")
+    assert page.evaluate("navigator.clipboard.readText()") == api["text"]
+    expect(status).to_have_text("готово")
+    job.locator(".copy-times").click()
+    lines = page.evaluate("navigator.clipboard.readText()").split("\n")
+    shown = segments.evaluate_all("items => items.map(li => li.querySelector('time').textContent + ' '"
+                                  " + li.querySelector('span').textContent)")
+    assert lines == shown
+    assert lines[0].startswith("00:0") and api["segments"][0]["text"] in lines[0]
+    expect(status).to_have_text("готово")
+
+    # Finished results survive a reload (kept in the browser, downloads still work) until cleared.
+    page.reload()
+    expect(job).to_have_attribute("data-state", "done")
+    expect(job.locator(".segments li")).to_have_count(segments.count())
+    expect(job.locator(".job-duration")).to_have_text(length)
+    assert download(page, job, "srt") == api_body(live, meeting, "srt")
+    page.click("#clear-button")
+    expect(page.locator(".job")).to_have_count(0)
+    expect(page.locator("#clear-button")).to_be_hidden()
+    page.reload()
+    expect(page.locator("#model-select option").first).to_have_text(live.state.settings.MODEL)
+    assert page.evaluate(SAVED_RESULTS) == 0
+    expect(page.locator(".job")).to_have_count(0)
+
+
+def test_files_run_top_to_bottom_and_each_state_looks_different(
+    stepped: Callable[..., tuple[LiveServer, SteppedEngine]],
+    page: Page,
+    meeting: Path,
+    audio_dir: Path,
+    tmp_path: Path,
+) -> None:
+    live, engine = stepped()
+    names = ["greeting.wav", "notes.mp3", "meeting.wav", "second.wav"]
+    files = [
+        audio_dir / "greeting.wav",
+        garbage(tmp_path / "notes.mp3"),
+        meeting,
+        shutil.copy(audio_dir / "greeting.wav", tmp_path / "second.wav"),
+    ]
+    page.goto(live.url)
+    page.set_input_files("#file-input", files)
+    jobs = page.locator(".job")
+    wait_until(lambda: engine.entered == 1, "the first file's batch is held")
+    expect(jobs).to_have_count(4)
+    assert [n.inner_text() for n in jobs.locator(".job-name").all()] == names, "oldest on top"
+    expect(jobs.nth(0)).to_have_attribute("data-state", "running")
+    for queued in (1, 2, 3):
+        expect(jobs.nth(queued)).to_have_attribute("data-state", "waiting")
+        expect(jobs.nth(queued).locator(".job-progress")).to_be_hidden()  # no "working" animation
+    expect(jobs.nth(0).locator(".job-progress")).to_be_visible()
+
+    # Leaving mid-run asks first (the browser's own dialog; a click gives the page the user activation
+    # Chromium requires for it).
+    page.click("#results-title")
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    page.close(run_before_unload=True)
+    expect(jobs.nth(0)).to_have_attribute("data-state", "running")
+    wait_until(lambda: dialogs == ["beforeunload"], "the page asked before closing")
+    assert not page.is_closed()
+
+    engine.step()
+    expect(jobs.nth(0)).to_have_attribute("data-state", "done")
+    expect(jobs.nth(1)).to_have_attribute("data-state", "failed")
+    wait_until(lambda: engine.entered == 2, "the meeting's first batch is held")
+    expect(jobs.nth(2)).to_have_attribute("data-state", "running")
+    expect(jobs.nth(3)).to_have_attribute("data-state", "waiting")
+    looks = jobs.evaluate_all(
+        """jobs => jobs.map(job => {
+            const box = getComputedStyle(job), status = getComputedStyle(job.querySelector('.job-status'));
+            return [box.borderLeftColor, box.borderLeftStyle, status.color].join(' ');
+        })"""
+    )
+    assert len(set(looks)) == 4, f"done, failed, running and queued look alike: {looks}"
+
+    engine.step(1000)
+    expect(jobs.nth(3)).to_have_attribute("data-state", "done")
+    with page.expect_event("close"):
+        page.close(run_before_unload=True)  # nothing runs: no question
+    assert dialogs == ["beforeunload"]
 
 
 def test_cancel_stops_the_servers_batches(
