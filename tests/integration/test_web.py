@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
-
 import numpy as np
 import numpy.typing as npt
+import pytest
+from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_playwright
 
 from gigaam_api.app import build_transcriber
 from gigaam_api.audio.pcm import PcmSpool
@@ -285,8 +284,10 @@ def test_segments_stream_in_with_progress_and_downloads_equal_the_api(
     expect(status).to_have_text("готово")
     job.locator(".copy-times").click()
     lines = page.evaluate("navigator.clipboard.readText()").split("\n")
-    shown = segments.evaluate_all("items => items.map(li => li.querySelector('time').textContent + ' '"
-                                  " + li.querySelector('span').textContent)")
+    shown = segments.evaluate_all(
+        "items => items.map(li => li.querySelector('time').textContent + ' '"
+        " + li.querySelector('span').textContent)"
+    )
     assert lines == shown
     assert lines[0].startswith("00:0") and api["segments"][0]["text"] in lines[0]
     expect(status).to_have_text("готово")
@@ -337,7 +338,12 @@ def test_files_run_top_to_bottom_and_each_state_looks_different(
     # Chromium requires for it).
     page.click("#results-title")
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+
+    def answer(dialog: Dialog) -> None:
+        dialogs.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", answer)
     page.close(run_before_unload=True)
     expect(jobs.nth(0)).to_have_attribute("data-state", "running")
     wait_until(lambda: dialogs == ["beforeunload"], "the page asked before closing")
@@ -393,14 +399,28 @@ def test_key_prompt_then_a_bad_file_in_plain_words(
     page.goto(live.url)
     dialog = page.locator("#key-dialog")
     expect(dialog).to_be_visible()
-    expect(page.locator("#key-message")).to_contain_text("Missing API key")
+    # Errors in the page's language, by the server's error code; its own text only as a detail.
+    message = page.locator("#key-message")
+    expect(message.locator(".error-text")).to_have_text(
+        "Этот сервер работает только с ключом API. Введите ключ."
+    )
+    expect(message.locator("details .error-detail")).to_have_text(
+        "Missing API key: send `Authorization: Bearer <key>`."
+    )
     page.fill("#key-input", "wrong")
     page.keyboard.press("Enter")
-    expect(page.locator("#key-message")).to_contain_text("Incorrect API key provided.")
+    expect(message.locator(".error-text")).to_have_text("Ключ API не подошёл. Проверьте его и введите снова.")
+    expect(message.locator("details .error-detail")).to_have_text("Incorrect API key provided.")
     page.fill("#key-input", KEY)
     page.keyboard.press("Enter")
     expect(dialog).to_be_hidden()
-    expect(page.locator("#model-select option").first).to_have_text(live.state.settings.MODEL)
+    # Each served model once: the aliases are other names of it, shown in its tooltip.
+    options = page.locator("#model-select option")
+    expect(options).to_have_count(1)
+    expect(options).to_have_text(live.state.settings.MODEL)
+    expect(options).to_have_attribute(
+        "title", "Программы могут звать эту модель и так: " + ", ".join(live.state.settings.MODEL_ALIASES)
+    )
 
     page.reload()  # the key is kept in the browser: no second prompt
     expect(page.locator("#model-select option").first).to_have_text(live.state.settings.MODEL)
@@ -414,7 +434,14 @@ def test_key_prompt_then_a_bad_file_in_plain_words(
         files={"file": (bad.name, bad.read_bytes())},
         headers={"Authorization": f"Bearer {KEY}"},
     ).json()["error"]["message"]
-    expect(error).to_contain_text(api_message)
+    expect(error.locator(".error-text")).to_have_text("Этот файл не удалось прочитать как аудио.")
+    expect(error.locator("details .error-detail")).to_have_text(api_message)
+    expect(error.locator("details .error-detail")).to_be_hidden()  # until the person opens the details
+    error.locator("summary").click()
+    expect(error.locator("details .error-detail")).to_be_visible()
+    page.click("#lang-switch")
+    expect(error.locator(".error-text")).to_have_text("This file could not be read as audio.")
+    expect(error.locator("summary")).to_have_text("Details")
 
     assert "Traceback" not in error.inner_text() and str(tmp_path) not in error.inner_text()
 
@@ -431,7 +458,10 @@ def test_busy_server_says_so(settings_factory: Callable[..., Settings], page: Pa
         page.goto(live.url)
         page.set_input_files("#file-input", audio_dir / "greeting.wav")
         error = page.locator(".job[data-state=failed] .job-error")
-        expect(error).to_contain_text("Сервер занят, попробуйте чуть позже: The model is still loading")
+        expect(error.locator(".error-text")).to_have_text(
+            "Сервер ещё загружает модель. Попробуйте через минуту."
+        )
+        expect(error.locator(".error-detail")).to_have_text("The model is still loading; retry shortly.")
     finally:
         loaded.set()
         live.stop()
@@ -501,7 +531,16 @@ def test_dropped_files_are_transcribed(page: Page, server: LiveServer, audio_dir
         }""",
         payload,
     )
-    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": drop})
+    # Outside the dashed box: the whole window takes files, and the browser must not open the file
+    # in place of the page (both events' default actions are prevented).
+    prevented = drop.evaluate(
+        """transfer => ["dragover", "drop"].map(type => {
+            const event = new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true });
+            document.querySelector("#results-title").dispatchEvent(event);
+            return event.defaultPrevented;
+        })"""
+    )
+    assert prevented == [True, True]
     job = page.locator(".job", has_text="weather.ogg")
     expect(job).to_have_attribute("data-state", "done")
     expected = httpx.post(
@@ -510,3 +549,45 @@ def test_dropped_files_are_transcribed(page: Page, server: LiveServer, audio_dir
         timeout=120,
     ).json()["text"]
     assert " ".join(job.locator(".segments li span").all_inner_texts()) == expected
+
+
+def test_a_long_word_wraps_at_phone_width(
+    settings_factory: Callable[..., Settings], browser: Browser, audio_dir: Path
+) -> None:
+    live = start_server(settings_factory(), factory=partial(build_transcriber, wrap_engine=OneLongWord))
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(live.url)
+        page.set_input_files("#file-input", audio_dir / "greeting.wav")
+        job = page.locator(".job")
+        expect(job).to_have_attribute("data-state", "done")
+        expect(job.locator(".segments span")).to_have_text("а" * 2000)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, "no sideways scrolling"
+    finally:
+        context.close()
+        live.stop()
+
+
+def test_formats_and_the_key_explained_in_plain_words(page: Page, server: LiveServer) -> None:
+    page.goto(server.url)
+    hint = page.locator("#format-hint")
+    expect(page.locator("#format-select")).to_have_attribute("aria-describedby", "format-hint")
+    for language, plain in (("ru", "субтитры"), ("en", "subtitles")):
+        if language == "en":
+            page.click("#lang-switch")
+        hints = {}
+        for fmt in ("srt", "vtt", "text", "json", "verbose_json"):
+            page.select_option("#format-select", fmt)
+            hints[fmt] = hint.inner_text()
+            assert hints[fmt], fmt
+        assert len(set(hints.values())) == 5, "each format has its own explanation"
+        assert plain in hints["srt"] and plain in hints["vtt"]
+        key_hint = page.locator("#key-button").get_attribute("title")
+        assert key_hint and len(key_hint) > 40, "the key button says what a key is"
+        page.click("#key-button")
+        expect(page.locator("#key-dialog .hint")).to_contain_text(
+            "пароль" if language == "ru" else "password"
+        )
+        page.click("#key-close")
