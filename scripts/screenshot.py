@@ -2,8 +2,8 @@
 
 A real server with the generated test model (`tests/fixtures/tiny_model.py`: its words are made up,
 as the real weights are not available here; pass `--models-dir` with real weights for real words),
-espeak-ng speech, Debian's Chromium. Batches are held so the picture shows one file finished and one
-streaming. Run: `make screenshot` (or `python -m scripts.screenshot`).
+espeak-ng speech, Debian's Chromium. Batches are held so the picture shows one file finished, one
+streaming and one queued. Run: `make screenshot` (or `python -m scripts.screenshot`).
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ def main() -> None:
             models = root / "models"
             write_tiny_model(models / "gigaam-v3-ctc", "gigaam-v3-ctc")
         meeting = write_wav(root / "meeting.wav", long_speech(SENTENCES, PAUSES[:-1])[0])
+        meeting.with_name("interview.wav").write_bytes(meeting.read_bytes())
         lecture = write_wav(root / "lecture.wav", long_speech(SENTENCES * 3, (PAUSES * 3)[:-1])[0])
         holder: list[Metered] = []
 
@@ -89,7 +90,7 @@ def main() -> None:
                 page.set_default_timeout(120_000)
                 page.goto(live.url)
                 engine.allow(1000)
-                page.set_input_files("#file-input", [meeting, lecture])
+                page.set_input_files("#file-input", [meeting, lecture, meeting.with_name("interview.wav")])
                 expect(page.locator(".job", has_text="meeting.wav")).to_have_attribute("data-state", "done")
                 engine.allow(2)
                 lecture_job = page.locator(".job", has_text="lecture.wav")

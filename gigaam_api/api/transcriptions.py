@@ -153,7 +153,7 @@ async def _sse(
 
     words = "word" in options.timestamp_granularities
     segments: list[Segment] = []
-    next_progress = time.monotonic() + settings.PROGRESS_SECONDS
+    next_progress = 0.0  # the first progress event (the audio's length) goes out at once
     pump_task = asyncio.ensure_future(pump())
     stop_task = asyncio.ensure_future(stop_when_told())
     try:
@@ -176,8 +176,10 @@ async def _sse(
             elif (
                 options.include_progress and isinstance(item, Progress) and time.monotonic() >= next_progress
             ):
-                next_progress = time.monotonic() + settings.PROGRESS_SECONDS
-                yield sse.event(sse.progress(item.processed_seconds, item.total_seconds))
+                next_progress = 0.0  # the first progress event (the audio's length) goes out at once
+                yield sse.event(
+                    sse.progress(item.processed_seconds, item.total_seconds, item.estimated_total_seconds)
+                )
         logprobs = transcript_logprobs(segments) if options.include_logprobs else None
         output_tokens = sum(len(s.tokens) for s in segments)
         yield sse.event(

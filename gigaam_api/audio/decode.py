@@ -170,19 +170,25 @@ def _decode(
             logger.info("cannot open upload as media: %s", exc.strerror)
             raise AudioDecodeError(_UNDECODABLE) from None
         try:
-            _decode_container(container, _BlockWriter(spool, limits, charge), should_stop)
+            _decode_container(container, spool, limits, charge, should_stop)
         finally:
             container.close()
 
 
 def _decode_container(
     container: av.container.InputContainer,
-    writer: _BlockWriter,
+    spool: PcmSpool,
+    limits: _Limits,
+    charge: Callable[[int], None],
     should_stop: Callable[[], bool],
 ) -> None:
     stream = container.streams.best("audio")
     if not isinstance(stream, av.AudioStream):  # None when there is no audio track
         raise AudioDecodeError("The file contains no audio track.")
+    declared = declared_seconds(container, stream)
+    if declared is not None and declared <= limits.max_seconds:
+        spool.declare(declared)  # an estimate for clients, long before decoding ends
+    writer = _BlockWriter(spool, limits, charge)
     resampler = _Resampler()
     damaged = 0
     packets = container.demux(stream)
@@ -210,6 +216,18 @@ def _decode_container(
         logger.info("upload had %d damaged spot(s)", damaged)
     if writer.samples == 0:
         raise AudioDecodeError(_UNDECODABLE if damaged else "The audio contains no samples.")
+
+
+def declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
+    """The length the header declares (the stream's, else the container's, which FFmpeg may estimate
+    from the bit rate); None when it declares none (a browser's WebM recording) or nonsense."""
+    if stream.duration is not None and stream.time_base is not None:
+        seconds = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        seconds = container.duration / av.time_base
+    else:
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 class _Resampler:

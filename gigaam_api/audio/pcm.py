@@ -32,6 +32,7 @@ class PcmSpool:
         self._available = 0
         self._finished = False
         self._error: BaseException | None = None
+        self._declared: float | None = None
 
     @property
     def available(self) -> int:
@@ -55,6 +56,17 @@ class PcmSpool:
         """The number of samples once the writer finished successfully; None before, or after a failure."""
         with self._cond:
             return self._available if self._finished and self._error is None else None
+
+    @property
+    def declared_seconds(self) -> float | None:
+        """The length the container's header declares (an estimate: headers can lie), if it has one."""
+        with self._cond:
+            return self._declared
+
+    def declare(self, seconds: float) -> None:
+        """Writer only: the header's length, known before the first sample is decoded."""
+        with self._cond:
+            self._declared = seconds
 
     def append(self, samples: npt.NDArray[np.int16]) -> None:
         """Writer only: add samples at the end and wake readers waiting for them."""

@@ -64,17 +64,23 @@ def segment_event_id(seg_id: int) -> str:
     return str(seg_id)
 
 
-def progress(processed_seconds: float, total_seconds: float | None) -> JSONObject:
+def progress(
+    processed_seconds: float, total_seconds: float | None, estimated_total_seconds: float | None = None
+) -> JSONObject:
     """`transcript.progress`, our own event type, so better sent only on request.
 
     The official client by default builds an unknown type loosely (as a segment event with empty
     fields and this `type`), but with strict response validation it raises on it.
+    `estimated_total_seconds` (the header's length, while decoding goes on) is there only when known.
     """
-    return {
+    payload: JSONObject = {
         "type": "transcript.progress",
         "processed_seconds": round(processed_seconds, 3),
         "total_seconds": None if total_seconds is None else round(total_seconds, 3),
     }
+    if estimated_total_seconds is not None:
+        payload["estimated_total_seconds"] = round(estimated_total_seconds, 3)
+    return payload
 
 
 def done(

@@ -14,10 +14,14 @@ from gigaam_api.transcript import Segment
 
 @dataclass(frozen=True, slots=True)
 class Progress:
-    """Audio up to `processed_seconds` is transcribed; `total_seconds` is None until decoding ends."""
+    """Audio up to `processed_seconds` is transcribed; `total_seconds` is None until decoding ends.
+
+    Until then `estimated_total_seconds` is the length the file's header declares, if it declares one.
+    """
 
     processed_seconds: float
     total_seconds: float | None
+    estimated_total_seconds: float | None = None
 
 
 RunEvent = Segment | Progress

@@ -153,6 +153,8 @@ class Run:
             self._threads.append(feed.thread)
             limit = int(self._parts.settings.BATCH_SECONDS * SAMPLE_RATE)
             batches = _SpeechBatches(feed, limit, self._raise_decode_error, first=done == 0)
+            # The length, before the first batch: an hour of audio takes a while to decode at low priority.
+            yield self._progress(done / SAMPLE_RATE)
         async for event in self._transcribe(batches):
             yield event
         if self._parts.on_finished is not None:
@@ -178,10 +180,15 @@ class Run:
                     if segment.text:
                         seg_id += 1
                         yield segment
-                yield Progress(batch[-1].end / SAMPLE_RATE, self.duration)
+                yield self._progress(batch[-1].end / SAMPLE_RATE)
         finally:
             for _, future in inflight:
                 future.cancel()
+
+    def _progress(self, processed_seconds: float) -> Progress:
+        duration = self.duration
+        estimate = self._pcm.declared_seconds if duration is None else None
+        return Progress(processed_seconds, duration, estimate)
 
     def _infer(self, chunks: Sequence[Chunk]) -> asyncio.Future[list[ChunkResult]]:
         assert self._job is not None

@@ -191,6 +191,11 @@ def test_models(client: openai.OpenAI) -> None:
     assert ids[0] == "gigaam-v3-ctc"
     assert "whisper-1" in ids
     assert client.models.retrieve("gigaam-v3-ctc").id == "gigaam-v3-ctc"
+    # Aliases say which model they stand for (the web page shows each model once); strict validation
+    # keeps the extra field.
+    aliases = {m.id: m.model_dump().get("alias_of") for m in client.models.list()}
+    assert aliases == {"gigaam-v3-ctc": None} | dict.fromkeys(ids[1:], "gigaam-v3-ctc")
+    assert client.models.retrieve("whisper-1").model_dump()["alias_of"] == "gigaam-v3-ctc"
     with pytest.raises(openai.NotFoundError) as info:
         client.models.retrieve("no-such-model")
     assert info.value.code == "model_not_found"

@@ -357,3 +357,31 @@ def test_peak_memory_does_not_grow_with_length(tmp_path: Path) -> None:
     assert (tmp_path / "long.pcm").stat().st_size == 2 * large["samples"]
     # 20 minutes of float32 at 16 kHz would be 77 MB; the spool keeps it on disk.
     assert large["peak_rss_kb"] - small["peak_rss_kb"] < 20 * 1024
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_the_header_length_is_known_before_the_first_sample(tmp_path: Path, name: str) -> None:
+    source = write_tone(tmp_path / "upload", seconds=20, **FORMATS[name])
+    seen: list[tuple[int, float | None]] = []
+
+    with PcmSpool(tmp_path / "pcm") as spool:
+
+        def look() -> bool:  # called before each packet is decoded
+            seen.append((spool.available, spool.declared_seconds))
+            return False
+
+        decode_to_pcm(source, spool, max_seconds=60, should_stop=look)
+
+    available, declared = seen[0]
+    assert available == 0
+    assert declared == pytest.approx(20.0, abs=0.1)
+
+
+def test_a_header_length_past_the_limit_is_not_declared(tmp_path: Path) -> None:
+    source = write_tone(tmp_path / "a.wav", container="wav", codec="pcm_s16le", rate=16000, seconds=3)
+    with PcmSpool(tmp_path / "pcm") as spool:
+        decode_to_pcm(source, spool, max_seconds=60)
+        assert spool.declared_seconds == pytest.approx(3.0)
+    with PcmSpool(tmp_path / "pcm2") as spool, pytest.raises(AudioDecodeError):
+        decode_to_pcm(source, spool, max_seconds=1)
+    assert spool.declared_seconds is None

@@ -7,24 +7,29 @@ what the page shows and count the server's batches, never seconds.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import shutil
 import threading
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
+import numpy.typing as npt
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_playwright
 
 from gigaam_api.app import build_transcriber
+from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.config import Settings
-from gigaam_api.engines.base import ASREngine
+from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
 from gigaam_api.web.assets import ASSETS
 from tests.conftest import LiveServer, start_server
-from tests.fixtures.engines import SteppedEngine
+from tests.fixtures.engines import SteppedEngine, WatchedEngine
 from tests.fixtures.speech import garbage, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
 from tests.integration.test_longform import PAUSES, SENTENCES
@@ -105,6 +110,56 @@ def stepped(
         live.stop()
 
 
+@pytest.fixture
+def held_decoding(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[float], threading.Event]]:
+    """`hold(seconds)`: every decoder stops once it has written `seconds` of audio, until the returned
+    event is set (the server runs in this process): what an hour-long file at low priority looks like."""
+    gates: list[threading.Event] = []
+
+    def hold(seconds: float) -> threading.Event:
+        gate = threading.Event()
+        gates.append(gate)
+        append = PcmSpool.append
+        limit = int(seconds * SAMPLE_RATE)
+
+        def held_append(spool: PcmSpool, samples: npt.NDArray[np.int16]) -> None:
+            if spool.available >= limit:
+                assert gate.wait(60), "the test never let decoding go on"
+            append(spool, samples)
+
+        monkeypatch.setattr(PcmSpool, "append", held_append)
+        return gate
+
+    yield hold
+    for gate in gates:
+        gate.set()
+
+
+class OneLongWord(WatchedEngine):
+    """The real engine, every chunk's text replaced by one 2000-letter word."""
+
+    def transcribe_batch(
+        self, chunks: Sequence[npt.NDArray[np.float32]], options: EngineOptions
+    ) -> list[ChunkResult]:
+        results = super().transcribe_batch(chunks, options)
+        return [dataclasses.replace(r, text="а" * 2000, words=None, tokens=None) for r in results]
+
+
+# How many results the page keeps in this browser's IndexedDB.
+SAVED_RESULTS = """() => new Promise((resolve, reject) => {
+    const open = indexedDB.open("gigaam-api");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+        const count = open.result.transaction("results").objectStore("results").count();
+        count.onsuccess = () => resolve(count.result);
+    };
+})"""
+
+
+def job_named(page: Page, name: str) -> Any:
+    return page.locator(".job", has_text=name)
+
+
 def wave_samples(path: Path) -> int:
     with wave.open(str(path), "rb") as wav:
         return wav.getnframes()
@@ -164,9 +219,13 @@ def test_page_and_assets_need_no_key_but_the_api_does(make_server: Callable[...,
 
 
 def test_segments_stream_in_with_progress_and_downloads_equal_the_api(
-    stepped: Callable[..., tuple[LiveServer, SteppedEngine]], page: Page, meeting: Path
+    stepped: Callable[..., tuple[LiveServer, SteppedEngine]],
+    held_decoding: Callable[[float], threading.Event],
+    page: Page,
+    meeting: Path,
 ) -> None:
     live, engine = stepped(API_KEY=KEY, PROGRESS_SECONDS=0.001)
+    decoding = held_decoding(40)  # of the meeting's ~70 s: the server knows only the header's length
     page.add_init_script(f"localStorage.setItem('gigaam-api.key', '{KEY}')")
     page.goto(live.url)
     expect(page.locator("#model-select option").first).to_have_text(live.state.settings.MODEL)
@@ -174,30 +233,36 @@ def test_segments_stream_in_with_progress_and_downloads_equal_the_api(
     job = page.locator(".job")
     segments = job.locator(".segments li")
     bar = job.locator(".job-progress")
+    seconds = wave_samples(meeting) / SAMPLE_RATE
+    length = f"длительность {int(seconds + 0.5) // 60:02d}:{int(seconds + 0.5) % 60:02d}"
 
     wait_until(lambda: engine.entered == 1, "the first batch is held")
     expect(job).to_have_attribute("data-state", "running")
     assert segments.count() == 0
-    # The duration (the bar's maximum) is known once decoding has written the whole file's samples.
-    wait_until(lambda: decoded_bytes(live) == 2 * wave_samples(meeting), "the file is decoded")
+    # The audio's length, from the file's header, before any batch has run and before decoding ends.
+    expect(job.locator(".job-duration")).to_have_text(length)
     engine.step()
     expect(segments.first).to_be_visible()
     bar_top = bar.bounding_box()
-    # The first batch's progress event: a determinate bar part of the way through.
+    # The first batch's progress event: a determinate bar part of the way through the header's length,
+    # and the time left for the whole file, while the server is still decoding it.
     page.wait_for_function(
         "() => { const b = document.querySelector('.job-progress');"
         " return b.hasAttribute('value') && b.value > 0 && b.value < b.max; }"
     )
+    expect(job.locator(".job-remaining")).to_contain_text("осталось ≈ ")
     expect(job).to_have_attribute("data-state", "running")
-    expect(job.locator(".job-remaining")).not_to_be_empty()
+    assert decoded_bytes(live) < 2 * wave_samples(meeting), "decoding has not finished"
     shown_early = segments.count()
     assert engine.entered <= 2, "nothing ran past the batches the test let go"
 
+    decoding.set()
     engine.step(1000)
     expect(job).to_have_attribute("data-state", "done")
     assert segments.count() > shown_early, "later segments arrived after the first ones were shown"
     assert bar.evaluate("b => b.value === b.max")
     assert bar.bounding_box() == bar_top, "nothing above the segments moved while they streamed in"
+    expect(job.locator(".job-duration")).to_have_text(length)
     for fmt in ("srt", "vtt", "text", "json"):
         assert download(page, job, fmt) == api_body(live, meeting, fmt), fmt
     page.check("#words-check")
@@ -209,6 +274,100 @@ def test_segments_stream_in_with_progress_and_downloads_equal_the_api(
     ]
     assert mine["words"] and all(w["end"] >= w["start"] for w in mine["words"])
     assert segments.first.locator("time").inner_text().startswith("00:0")
+
+    # Copy: the text alone, or a line per segment with its times; the «copied» note then goes away.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    status = job.locator(".job-status")
+    job.locator(".copy").click()
+    expect(status).to_have_text("Текст скопирован")
+    assert page.evaluate("navigator.clipboard.readText()") == api["text"]
+    expect(status).to_have_text("готово")
+    job.locator(".copy-times").click()
+    lines = page.evaluate("navigator.clipboard.readText()").split("\n")
+    shown = segments.evaluate_all(
+        "items => items.map(li => li.querySelector('time').textContent + ' '"
+        " + li.querySelector('span').textContent)"
+    )
+    assert lines == shown
+    assert lines[0].startswith("00:0") and api["segments"][0]["text"] in lines[0]
+    expect(status).to_have_text("готово")
+
+    # Finished results survive a reload (kept in the browser, downloads still work) until cleared.
+    page.reload()
+    expect(job).to_have_attribute("data-state", "done")
+    expect(job.locator(".segments li")).to_have_count(segments.count())
+    expect(job.locator(".job-duration")).to_have_text(length)
+    assert download(page, job, "srt") == api_body(live, meeting, "srt")
+    page.click("#clear-button")
+    expect(page.locator(".job")).to_have_count(0)
+    expect(page.locator("#clear-button")).to_be_hidden()
+    page.reload()
+    expect(page.locator("#model-select option").first).to_have_text(live.state.settings.MODEL)
+    assert page.evaluate(SAVED_RESULTS) == 0
+    expect(page.locator(".job")).to_have_count(0)
+
+
+def test_files_run_top_to_bottom_and_each_state_looks_different(
+    stepped: Callable[..., tuple[LiveServer, SteppedEngine]],
+    page: Page,
+    meeting: Path,
+    audio_dir: Path,
+    tmp_path: Path,
+) -> None:
+    live, engine = stepped()
+    names = ["greeting.wav", "notes.mp3", "meeting.wav", "second.wav"]
+    files = [
+        audio_dir / "greeting.wav",
+        garbage(tmp_path / "notes.mp3"),
+        meeting,
+        shutil.copy(audio_dir / "greeting.wav", tmp_path / "second.wav"),
+    ]
+    page.goto(live.url)
+    page.set_input_files("#file-input", files)
+    jobs = page.locator(".job")
+    wait_until(lambda: engine.entered == 1, "the first file's batch is held")
+    expect(jobs).to_have_count(4)
+    assert [n.inner_text() for n in jobs.locator(".job-name").all()] == names, "oldest on top"
+    expect(jobs.nth(0)).to_have_attribute("data-state", "running")
+    for queued in (1, 2, 3):
+        expect(jobs.nth(queued)).to_have_attribute("data-state", "waiting")
+        expect(jobs.nth(queued).locator(".job-progress")).to_be_hidden()  # no "working" animation
+    expect(jobs.nth(0).locator(".job-progress")).to_be_visible()
+
+    # Leaving mid-run asks first (the browser's own dialog; a click gives the page the user activation
+    # Chromium requires for it).
+    page.click("#results-title")
+    dialogs: list[str] = []
+
+    def answer(dialog: Dialog) -> None:
+        dialogs.append(dialog.type)
+        dialog.dismiss()
+
+    page.on("dialog", answer)
+    page.close(run_before_unload=True)
+    expect(jobs.nth(0)).to_have_attribute("data-state", "running")
+    wait_until(lambda: dialogs == ["beforeunload"], "the page asked before closing")
+    assert not page.is_closed()
+
+    engine.step()
+    expect(jobs.nth(0)).to_have_attribute("data-state", "done")
+    expect(jobs.nth(1)).to_have_attribute("data-state", "failed")
+    wait_until(lambda: engine.entered == 2, "the meeting's first batch is held")
+    expect(jobs.nth(2)).to_have_attribute("data-state", "running")
+    expect(jobs.nth(3)).to_have_attribute("data-state", "waiting")
+    looks = jobs.evaluate_all(
+        """jobs => jobs.map(job => {
+            const box = getComputedStyle(job), status = getComputedStyle(job.querySelector('.job-status'));
+            return [box.borderLeftColor, box.borderLeftStyle, status.color].join(' ');
+        })"""
+    )
+    assert len(set(looks)) == 4, f"done, failed, running and queued look alike: {looks}"
+
+    engine.step(1000)
+    expect(jobs.nth(3)).to_have_attribute("data-state", "done")
+    with page.expect_event("close"):
+        page.close(run_before_unload=True)  # nothing runs: no question
+    assert dialogs == ["beforeunload"]
 
 
 def test_cancel_stops_the_servers_batches(
@@ -240,14 +399,28 @@ def test_key_prompt_then_a_bad_file_in_plain_words(
     page.goto(live.url)
     dialog = page.locator("#key-dialog")
     expect(dialog).to_be_visible()
-    expect(page.locator("#key-message")).to_contain_text("Missing API key")
+    # Errors in the page's language, by the server's error code; its own text only as a detail.
+    message = page.locator("#key-message")
+    expect(message.locator(".error-text")).to_have_text(
+        "Этот сервер работает только с ключом API. Введите ключ."
+    )
+    expect(message.locator("details .error-detail")).to_have_text(
+        "Missing API key: send `Authorization: Bearer <key>`."
+    )
     page.fill("#key-input", "wrong")
     page.keyboard.press("Enter")
-    expect(page.locator("#key-message")).to_contain_text("Incorrect API key provided.")
+    expect(message.locator(".error-text")).to_have_text("Ключ API не подошёл. Проверьте его и введите снова.")
+    expect(message.locator("details .error-detail")).to_have_text("Incorrect API key provided.")
     page.fill("#key-input", KEY)
     page.keyboard.press("Enter")
     expect(dialog).to_be_hidden()
-    expect(page.locator("#model-select option").first).to_have_text(live.state.settings.MODEL)
+    # Each served model once: the aliases are other names of it, shown in its tooltip.
+    options = page.locator("#model-select option")
+    expect(options).to_have_count(1)
+    expect(options).to_have_text(live.state.settings.MODEL)
+    expect(options).to_have_attribute(
+        "title", "Программы могут звать эту модель и так: " + ", ".join(live.state.settings.MODEL_ALIASES)
+    )
 
     page.reload()  # the key is kept in the browser: no second prompt
     expect(page.locator("#model-select option").first).to_have_text(live.state.settings.MODEL)
@@ -261,7 +434,14 @@ def test_key_prompt_then_a_bad_file_in_plain_words(
         files={"file": (bad.name, bad.read_bytes())},
         headers={"Authorization": f"Bearer {KEY}"},
     ).json()["error"]["message"]
-    expect(error).to_contain_text(api_message)
+    expect(error.locator(".error-text")).to_have_text("Этот файл не удалось прочитать как аудио.")
+    expect(error.locator("details .error-detail")).to_have_text(api_message)
+    expect(error.locator("details .error-detail")).to_be_hidden()  # until the person opens the details
+    error.locator("summary").click()
+    expect(error.locator("details .error-detail")).to_be_visible()
+    page.click("#lang-switch")
+    expect(error.locator(".error-text")).to_have_text("This file could not be read as audio.")
+    expect(error.locator("summary")).to_have_text("Details")
 
     assert "Traceback" not in error.inner_text() and str(tmp_path) not in error.inner_text()
 
@@ -278,7 +458,10 @@ def test_busy_server_says_so(settings_factory: Callable[..., Settings], page: Pa
         page.goto(live.url)
         page.set_input_files("#file-input", audio_dir / "greeting.wav")
         error = page.locator(".job[data-state=failed] .job-error")
-        expect(error).to_contain_text("Сервер занят, попробуйте чуть позже: The model is still loading")
+        expect(error.locator(".error-text")).to_have_text(
+            "Сервер ещё загружает модель. Попробуйте через минуту."
+        )
+        expect(error.locator(".error-detail")).to_have_text("The model is still loading; retry shortly.")
     finally:
         loaded.set()
         live.stop()
@@ -348,7 +531,16 @@ def test_dropped_files_are_transcribed(page: Page, server: LiveServer, audio_dir
         }""",
         payload,
     )
-    page.dispatch_event("#drop-zone", "drop", {"dataTransfer": drop})
+    # Outside the dashed box: the whole window takes files, and the browser must not open the file
+    # in place of the page (both events' default actions are prevented).
+    prevented = drop.evaluate(
+        """transfer => ["dragover", "drop"].map(type => {
+            const event = new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true });
+            document.querySelector("#results-title").dispatchEvent(event);
+            return event.defaultPrevented;
+        })"""
+    )
+    assert prevented == [True, True]
     job = page.locator(".job", has_text="weather.ogg")
     expect(job).to_have_attribute("data-state", "done")
     expected = httpx.post(
@@ -357,3 +549,45 @@ def test_dropped_files_are_transcribed(page: Page, server: LiveServer, audio_dir
         timeout=120,
     ).json()["text"]
     assert " ".join(job.locator(".segments li span").all_inner_texts()) == expected
+
+
+def test_a_long_word_wraps_at_phone_width(
+    settings_factory: Callable[..., Settings], browser: Browser, audio_dir: Path
+) -> None:
+    live = start_server(settings_factory(), factory=partial(build_transcriber, wrap_engine=OneLongWord))
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(live.url)
+        page.set_input_files("#file-input", audio_dir / "greeting.wav")
+        job = page.locator(".job")
+        expect(job).to_have_attribute("data-state", "done")
+        expect(job.locator(".segments span")).to_have_text("а" * 2000)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360, "no sideways scrolling"
+    finally:
+        context.close()
+        live.stop()
+
+
+def test_formats_and_the_key_explained_in_plain_words(page: Page, server: LiveServer) -> None:
+    page.goto(server.url)
+    hint = page.locator("#format-hint")
+    expect(page.locator("#format-select")).to_have_attribute("aria-describedby", "format-hint")
+    for language, plain in (("ru", "субтитры"), ("en", "subtitles")):
+        if language == "en":
+            page.click("#lang-switch")
+        hints = {}
+        for fmt in ("srt", "vtt", "text", "json", "verbose_json"):
+            page.select_option("#format-select", fmt)
+            hints[fmt] = hint.inner_text()
+            assert hints[fmt], fmt
+        assert len(set(hints.values())) == 5, "each format has its own explanation"
+        assert plain in hints["srt"] and plain in hints["vtt"]
+        key_hint = page.locator("#key-button").get_attribute("title")
+        assert key_hint and len(key_hint) > 40, "the key button says what a key is"
+        page.click("#key-button")
+        expect(page.locator("#key-dialog .hint")).to_contain_text(
+            "пароль" if language == "ru" else "password"
+        )
+        page.click("#key-close")

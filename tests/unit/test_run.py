@@ -171,6 +171,12 @@ def test_closing_a_run_stops_its_batches(
         with SpoolDir(tmp_path / "spool").files() as files:
             run = await transcriber.start(upload, files, EngineOptions())
             events = run.events()
+            # The audio's length comes before any batch has run: exact if decoding is done, else the
+            # header's estimate.
+            length = await anext(events)
+            assert isinstance(length, Progress) and length.processed_seconds == 0
+            assert (length.total_seconds or length.estimated_total_seconds) == pytest.approx(108, abs=0.1)
+            assert engine.batches == []
             permits.release()  # exactly one batch may run
             first = await anext(events)
             assert isinstance(first, Segment)

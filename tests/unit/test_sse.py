@@ -81,6 +81,9 @@ def test_progress() -> None:
         "total_seconds": 60.0,
     }
     assert sse.progress(1.0, None)["total_seconds"] is None
+    # The header's length while decoding goes on; absent when the file declares none.
+    assert sse.progress(0.0, None, 3600.0204)["estimated_total_seconds"] == 3600.02
+    assert "estimated_total_seconds" not in sse.progress(0.0, None)
 
 
 def test_error_envelope() -> None:

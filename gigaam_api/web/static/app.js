@@ -1,6 +1,7 @@
 "use strict";
 // The page: files in, one streamed transcription at a time (POST /v1/audio/transcriptions with
-// stream=true), segments and progress as they arrive, downloads rendered by the server (POST /web/render).
+// stream=true), segments and progress as they arrive, downloads rendered by the server (POST /web/render),
+// finished results kept in this browser (IndexedDB).
 
 const KEY_STORE = "gigaam-api.key";
 const LANG_STORE = "gigaam-api.lang";
@@ -10,8 +11,9 @@ const FORMAT_NAMES = { text: "TXT", srt: "SRT", vtt: "VTT", json: "JSON", verbos
 const $ = (selector, root = document) => root.querySelector(selector);
 const ui = {
   fileInput: $("#file-input"), dropZone: $("#drop-zone"), record: $("#record-button"),
-  model: $("#model-select"), format: $("#format-select"), words: $("#words-check"),
-  notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
+  model: $("#model-select"), format: $("#format-select"), formatHint: $("#format-hint"),
+  words: $("#words-check"), notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
+  clear: $("#clear-button"),
   keyButton: $("#key-button"), langSwitch: $("#lang-switch"),
   keyDialog: $("#key-dialog"), keyForm: $("#key-form"), keyInput: $("#key-input"),
   keyMessage: $("#key-message"), keyClose: $("#key-close"),
@@ -29,8 +31,12 @@ function applyLanguage() {
   document.documentElement.lang = lang;
   document.title = `${t("title")} · gigaam-api`;
   for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  for (const el of document.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
   ui.langSwitch.textContent = t("switchTo");
   ui.langSwitch.lang = lang === "ru" ? "en" : "ru";
+  ui.formatHint.textContent = t(`formatHint.${ui.format.value}`);
+  renderModels();
+  showNotice();
   for (const job of jobs) job.render();
 }
 
@@ -51,13 +57,47 @@ function stamp(seconds) {
   return `${clock(Math.floor(seconds))}.${Math.floor((seconds % 1) * 10)}`;
 }
 
+// ---- errors: a sentence in the page's language, the server's own text as a detail --------------
+// `code`, `type`, `param` come from the server's error envelope (or an SSE error event); a few codes
+// (`unreachable`, `stream_cut`, `missing_api_key`) are the page's own.
+class ApiError extends Error {
+  constructor(message, { code = null, type = null, param = null, status = 0 } = {}) {
+    super(message);
+    Object.assign(this, { code, type, param, status });
+  }
+}
+
+function errorSentence(err) {
+  const words = window.I18N[lang];
+  const names = [`error.${err.code}`, `error.param.${err.param}`, `error.status${err.status}`, `error.${err.type}`];
+  return t(names.find((name) => name in words) || "error.unknown");
+}
+
+// Fill `box` with the error: the sentence, then the server's message inside a <details>.
+function showError(box, err) {
+  const sentence = document.createElement("span");
+  sentence.className = "error-text";
+  sentence.textContent = errorSentence(err);
+  box.replaceChildren(sentence);
+  if (err.message) {
+    const details = document.createElement("details");
+    const summary = document.createElement("summary");
+    const detail = document.createElement("span");
+    summary.textContent = t("errorDetail");
+    detail.className = "error-detail";
+    detail.textContent = err.message;
+    details.append(summary, detail);
+    box.append(details);
+  }
+}
+
 // ---- the API, with the key -------------------------------------------------------------------
-class ApiError extends Error {}
 
 let keyWaiters = [];
 
-function askKey(message) {
-  ui.keyMessage.textContent = message || "";
+function askKey(err) {
+  if (err) showError(ui.keyMessage, err);
+  else ui.keyMessage.replaceChildren();
   ui.keyInput.value = "";
   if (!ui.keyDialog.open) ui.keyDialog.showModal();
   ui.keyInput.focus();
@@ -76,10 +116,10 @@ ui.keyDialog.addEventListener("close", () => {
   keyWaiters = [];
   for (const resolve of waiters) resolve(false);
 });
-ui.keyButton.addEventListener("click", () => askKey("").then((saved) => saved && loadModels()));
+ui.keyButton.addEventListener("click", () => askKey(null).then((saved) => saved && loadModels()));
 
 // fetch() with the stored key; a 401 asks for a key and retries, any other failure is an ApiError
-// carrying the server's own message.
+// carrying the server's error envelope.
 async function api(path, init = {}) {
   for (;;) {
     const key = localStorage.getItem(KEY_STORE);
@@ -90,92 +130,129 @@ async function api(path, init = {}) {
       response = await fetch(path, { ...init, headers });
     } catch (err) {
       if (err.name === "AbortError") throw err;
-      throw new ApiError(t("unreachable"));
+      throw new ApiError("", { code: "unreachable" });
     }
     if (response.ok) return response;
-    const message = await errorMessage(response);
-    if (response.status === 401 && (await askKey(message))) continue;
-    throw new ApiError(message);
+    const err = await responseError(response);
+    if (!key && err.status === 401) err.code = "missing_api_key";
+    if (err.status === 401 && (await askKey(err))) continue;
+    throw err;
   }
 }
 
-async function errorMessage(response) {
-  const plain = t(`status${response.status}`);
-  let detail = "";
+async function responseError(response) {
   try {
-    detail = (await response.json()).error.message;
+    const { error } = await response.json();
+    return new ApiError(error.message, { ...error, status: response.status });
   } catch {
-    detail = `HTTP ${response.status}`;
+    return new ApiError(`HTTP ${response.status}`, { status: response.status });
   }
-  return plain === `status${response.status}` ? detail : `${plain}: ${detail}`;
+}
+
+// ---- models: each served model once; an alias (`whisper-1` ...) names the model it stands for ------
+let models = [];
+let noticeError = null;
+
+function renderModels() {
+  const chosen = ui.model.value;
+  const served = models.filter((m) => !m.alias_of);
+  ui.model.replaceChildren(...served.map(({ id }) => {
+    const option = new Option(id, id);
+    const aliases = models.filter((m) => m.alias_of === id).map((m) => m.id);
+    if (aliases.length) option.title = t("aliasesOf", { names: aliases.join(", ") });
+    return option;
+  }));
+  if (served.some(({ id }) => id === chosen)) ui.model.value = chosen;
 }
 
 async function loadModels() {
   try {
-    const { data } = await (await api("/v1/models")).json();
-    const chosen = ui.model.value;
-    ui.model.replaceChildren(...data.map(({ id }) => new Option(id, id)));
-    if (data.some(({ id }) => id === chosen)) ui.model.value = chosen;
-    ui.notice.textContent = "";
+    models = (await (await api("/v1/models")).json()).data;
+    renderModels();
+    noticeError = null;
+    ui.notice.replaceChildren();
   } catch (err) {
-    ui.notice.textContent = t("modelsFailed", { message: err.message });
+    noticeError = err;
+    showNotice();
   }
+}
+
+function showNotice() {
+  if (!noticeError) return;
+  showError(ui.notice, noticeError);
+  ui.notice.prepend(`${t("modelsFailed")} `);
 }
 
 // ---- one file's transcription ----------------------------------------------------------------
 const jobs = [];
 const queue = [];
 let busy = false;
+const ACTIVE = new Set(["waiting", "uploading", "running"]);
+const COPIED_MS = 3000; // how long «Текст скопирован» stays before the state shows again
 
 class Job {
-  constructor(file) {
+  // A file to transcribe, or (`saved`) a result kept in this browser from an earlier visit.
+  constructor(file, saved = null) {
     this.file = file;
-    this.state = "waiting";
+    this.name = saved ? saved.name : file.name;
+    this.state = saved ? "done" : "waiting";
+    this.savedId = saved ? saved.id : null;
     this.segments = [];
-    this.duration = 0;
-    this.text = "";
+    this.duration = saved ? saved.duration : 0;
+    this.text = saved ? saved.text : "";
+    this.error = null;
     this.processed = 0;
-    this.total = null;
+    this.total = null; // exact, once the server has decoded the whole file
+    this.estimate = null; // the length the file's header declares, sent before decoding ends
     this.started = 0;
     this.progressAt = 0;
+    this.flashTimer = 0;
     this.abort = new AbortController();
     this.el = ui.template.content.firstElementChild.cloneNode(true);
     this.bar = $(".job-progress", this.el);
     this.list = $(".segments", this.el);
-    $(".job-name", this.el).textContent = file.name;
+    $(".job-name", this.el).textContent = this.name;
     $(".cancel", this.el).addEventListener("click", () => this.cancel());
-    $(".copy", this.el).addEventListener("click", () => this.copy());
+    $(".copy", this.el).addEventListener("click", () => this.copy(false));
+    $(".copy-times", this.el).addEventListener("click", () => this.copy(true));
     $(".download", this.el).addEventListener("click", () => this.download());
-    for (const el of this.el.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
     this.bar.removeAttribute("value");
+    if (saved) {
+      this.bar.value = 1;
+      for (const segment of saved.segments) this.add(segment);
+    }
     this.render();
   }
 
-  set(state, error = "") {
+  set(state, error = null) {
     this.state = state;
-    $(".job-error", this.el).textContent = error;
+    this.error = error;
     this.render();
   }
 
   render() {
     this.el.dataset.state = this.state;
-    $(".job-status", this.el).textContent = t(this.state);
+    if (!this.flashTimer) $(".job-status", this.el).textContent = t(this.state);
     $(".download", this.el).textContent = t("download", { format: FORMAT_NAMES[ui.format.value] });
-    $(".copy", this.el).disabled = this.state !== "done";
-    $(".download", this.el).disabled = this.state !== "done";
+    for (const name of [".copy", ".copy-times", ".download"]) $(name, this.el).disabled = this.state !== "done";
     for (const el of this.el.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+    if (this.error) showError($(".job-error", this.el), this.error);
+    else $(".job-error", this.el).replaceChildren();
     this.tick();
   }
 
   tick() {
     const running = this.state === "running" || this.state === "uploading";
+    const length = this.state === "done" ? this.duration : this.total ?? this.estimate;
+    $(".job-duration", this.el).textContent = length ? t("duration", { time: clock(length) }) : "";
     const elapsed = this.started ? ((this.ended || performance.now()) - this.started) / 1000 : 0;
     $(".job-elapsed", this.el).textContent = this.started ? t("elapsed", { time: clock(elapsed) }) : "";
     let remaining = "";
-    if (running && this.total && this.processed > 0) {
-      // Speed so far, measured at the last progress report, applied to what is left.
+    if (running && length && this.processed > 0) {
+      // The whole file's time left: speed so far, measured at the last progress report, applied to the
+      // audio left (the header's length until the server has decoded the whole file).
       const speed = this.processed / ((this.progressAt - this.started) / 1000);
-      const left = (this.total - this.processed) / speed - (performance.now() - this.progressAt) / 1000;
+      const left = (length - this.processed) / speed - (performance.now() - this.progressAt) / 1000;
       remaining = t("remaining", { time: clock(Math.max(left, 0)) });
     }
     $(".job-remaining", this.el).textContent = remaining;
@@ -187,12 +264,13 @@ class Job {
     this.finish("cancelled");
   }
 
-  finish(state, error = "") {
-    if (this.state !== "waiting" && this.state !== "running" && this.state !== "uploading") return;
+  finish(state, error = null) {
+    if (!ACTIVE.has(this.state)) return;
     this.ended = performance.now();
     if (state === "done") {
       this.bar.max = 1;
       this.bar.value = 1;
+      saveResult(this);
     } else if (!this.bar.hasAttribute("value")) {
       this.bar.value = 0; // stop the "working" animation of an indeterminate bar
     }
@@ -210,7 +288,7 @@ class Job {
     form.append("timestamp_granularities[]", "word");
     form.append("timestamp_granularities[]", "segment");
     form.append("stream", "true");
-  form.append("include[]", "progress");
+    form.append("include[]", "progress");
     try {
       const response = await api("/v1/audio/transcriptions", {
         method: "POST", body: form, signal: this.abort.signal,
@@ -219,7 +297,7 @@ class Job {
       await this.read(response.body);
       this.finish("done");
     } catch (err) {
-      if (err.name !== "AbortError") this.finish("failed", err.message);
+      if (err.name !== "AbortError") this.finish("failed", err);
     }
   }
 
@@ -228,7 +306,7 @@ class Job {
     let buffer = "";
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) throw new ApiError(t("streamCut"));
+      if (done) throw new ApiError("", { code: "stream_cut" });
       buffer += value;
       let end;
       while ((end = buffer.indexOf("\n\n")) >= 0) {
@@ -242,19 +320,19 @@ class Job {
 
   // One SSE event; true when the transcription is complete.
   event(payload) {
-    if (payload.error) throw new ApiError(payload.error.message);
+    if (payload.error) throw new ApiError(payload.error.message, payload.error);
     if (payload.type === "transcript.text.segment") {
-      const segment = { id: Number(payload.id), start: payload.start, end: payload.end,
-        text: payload.text, words: payload.words || [] };
-      this.segments.push(segment);
-      this.show(segment);
+      this.add({ id: Number(payload.id), start: payload.start, end: payload.end,
+        text: payload.text, words: payload.words || [] });
     } else if (payload.type === "transcript.progress") {
       this.processed = payload.processed_seconds;
       this.total = payload.total_seconds;
+      this.estimate = payload.estimated_total_seconds ?? this.estimate;
       this.progressAt = performance.now();
-      if (this.total) {
-        this.bar.max = this.total;
-        this.bar.value = this.processed;
+      const length = this.total ?? this.estimate;
+      if (length) {
+        this.bar.max = length;
+        this.bar.value = Math.min(this.processed, length);
       }
       this.tick();
     } else if (payload.type === "transcript.text.done") {
@@ -265,7 +343,8 @@ class Job {
     return false;
   }
 
-  show(segment) {
+  add(segment) {
+    this.segments.push(segment);
     const atBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 8;
     const item = document.createElement("li");
     const time = document.createElement("time");
@@ -277,19 +356,27 @@ class Job {
     if (atBottom) this.list.scrollTop = this.list.scrollHeight;
   }
 
-  async copy() {
+  async copy(withTimes) {
+    const text = withTimes
+      ? this.segments.map((s) => `${stamp(s.start)}–${stamp(s.end)} ${s.text}`).join("\n")
+      : this.text;
     try {
-      await navigator.clipboard.writeText(this.text);
+      await navigator.clipboard.writeText(text);
     } catch {
       // Plain http on a LAN has no clipboard API: copy through a selection instead.
       const area = document.createElement("textarea");
-      area.value = this.text;
+      area.value = text;
       document.body.append(area);
       area.select();
       document.execCommand("copy");
       area.remove();
     }
+    clearTimeout(this.flashTimer);
     $(".job-status", this.el).textContent = t("copied");
+    this.flashTimer = setTimeout(() => {
+      this.flashTimer = 0;
+      this.render();
+    }, COPIED_MS);
   }
 
   async download() {
@@ -303,23 +390,92 @@ class Job {
       });
       const link = document.createElement("a");
       link.href = URL.createObjectURL(await response.blob());
-      link.download = `${this.file.name.replace(/\.[^.]*$/, "") || "transcript"}.${EXTENSIONS[format]}`;
+      link.download = `${this.name.replace(/\.[^.]*$/, "") || "transcript"}.${EXTENSIONS[format]}`;
       document.body.append(link);
       link.click();
       link.remove();
       setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
     } catch (err) {
-      $(".job-error", this.el).textContent = err.message;
+      this.error = err;
+      this.render();
     }
   }
 }
+
+// ---- finished results, kept in this browser (IndexedDB: an hour of segments with word times can
+// pass localStorage's few megabytes) ------------------------------------------------------------
+const DB_NAME = "gigaam-api";
+const RESULTS = "results";
+
+function openResults() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB_NAME, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(RESULTS, { keyPath: "id", autoIncrement: true });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+// One transaction on the results store; resolves with `work`'s request's result once committed.
+async function results(mode, work) {
+  const db = await openResults();
+  return new Promise((resolve, reject) => {
+    const tx = db.transaction(RESULTS, mode);
+    const request = work(tx.objectStore(RESULTS));
+    tx.oncomplete = () => {
+      db.close();
+      resolve(request.result);
+    };
+    tx.onerror = () => reject(tx.error);
+  });
+}
+
+async function saveResult(job) {
+  const record = { name: job.name, duration: job.duration, text: job.text, segments: job.segments };
+  try {
+    job.savedId = await results("readwrite", (store) => store.add(record));
+    ui.clear.hidden = false;
+  } catch {
+    // No storage (a private window, or full): the result stays on the page until it is closed.
+  }
+}
+
+async function restoreResults() {
+  let saved = [];
+  try {
+    saved = await results("readonly", (store) => store.getAll());
+  } catch {
+    return;
+  }
+  const restored = saved.map((record) => new Job(null, record));
+  jobs.unshift(...restored);
+  ui.jobs.prepend(...restored.map((job) => job.el));
+  ui.clear.hidden = !saved.length;
+}
+
+ui.clear.addEventListener("click", async () => {
+  await results("readwrite", (store) => store.clear());
+  for (const job of jobs.filter((j) => !ACTIVE.has(j.state))) {
+    job.el.remove();
+    jobs.splice(jobs.indexOf(job), 1);
+  }
+  ui.clear.hidden = true;
+});
+
+// Leaving the page mid-run loses that run: the browser asks first.
+window.addEventListener("beforeunload", (e) => {
+  if (jobs.some((job) => ACTIVE.has(job.state))) {
+    e.preventDefault();
+    e.returnValue = t("leaveWarning");
+  }
+});
 
 function add(files) {
   for (const file of files) {
     const job = new Job(file);
     jobs.push(job);
     queue.push(job);
-    ui.jobs.prepend(job.el);
+    ui.jobs.append(job.el); // top to bottom in the order they run
   }
   pump();
 }
@@ -335,24 +491,31 @@ setInterval(() => {
   for (const job of jobs) if (job.state === "running" || job.state === "uploading") job.tick();
 }, 1000);
 
-ui.format.addEventListener("change", () => jobs.forEach((job) => job.render()));
+ui.format.addEventListener("change", () => {
+  ui.formatHint.textContent = t(`formatHint.${ui.format.value}`);
+  jobs.forEach((job) => job.render());
+});
 
 // ---- input: chooser, drag and drop, microphone -----------------------------------------------
 ui.fileInput.addEventListener("change", () => {
   add([...ui.fileInput.files]);
   ui.fileInput.value = "";
 });
+// The whole window takes dropped files: a drop the page did not take would make the browser open the
+// file in place of the page, losing every result on it.
 for (const type of ["dragenter", "dragover"]) {
-  ui.dropZone.addEventListener(type, (e) => {
+  window.addEventListener(type, (e) => {
     e.preventDefault();
     ui.dropZone.classList.add("over");
   });
 }
-ui.dropZone.addEventListener("dragleave", () => ui.dropZone.classList.remove("over"));
-ui.dropZone.addEventListener("drop", (e) => {
+window.addEventListener("dragleave", (e) => {
+  if (!e.relatedTarget) ui.dropZone.classList.remove("over"); // left the window, not one element
+});
+window.addEventListener("drop", (e) => {
   e.preventDefault();
   ui.dropZone.classList.remove("over");
-  add([...e.dataTransfer.files]);
+  add([...(e.dataTransfer?.files ?? [])]);
 });
 
 let recorder = null;
@@ -398,3 +561,4 @@ ui.record.addEventListener("click", async () => {
 
 applyLanguage();
 loadModels();
+restoreResults();
