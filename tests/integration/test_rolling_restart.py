@@ -3,8 +3,9 @@ sharing a real Redis. One replica drains (SIGTERM) while requests keep coming: e
 sends the drainer's 503 `shutting_down` to the other replica), the drainer's `/ready` is 503 and it hands
 its running job back at once; nginx's own errors are the service's JSON envelopes.
 
-Nothing is timed: the draining replica's engine is held at a gate (`tests.fixtures.gated_serve`) and an
-upload the test never finishes keeps it draining, until the test lets both go.
+Nothing is timed: the draining replica's engine is held at a gate (`tests.fixtures.gated_serve`; each
+batch of the several-batch job waits for it) and an upload the test never finishes keeps it draining,
+until the test lets both go.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ import pytest
 import redis
 
 from tests.fixtures.jobs import submit, wait_finished, wait_for_job
+from tests.fixtures.speech import long_speech, write_wav
 from tests.fixtures.waiting import wait_until
+from tests.integration.test_longform import PAUSES, SENTENCES
 from tests.integration.test_process import Served, _env, _free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,6 +105,11 @@ def replicas(models_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Served]
             SPOOL_DIR=str(tmp_path / f"spool-{port}"),
             JOBS_DIR=str(tmp_path / "jobs"),  # the volume both replicas mount
             JOBS_POLL_SECONDS="0.1",
+            # Every chunk its own batch: the handed-back job is resumed from a stored batch boundary.
+            DIRECT_MAX_SECONDS="1",
+            BATCH_SECONDS="1",
+            VAD_MIN="1",
+            VAD_MAX="4",
             **settings,
         )
         log = (tmp_path / f"replica-{port}.log").open("w")  # a pipe nobody reads could fill and block it
@@ -173,7 +181,9 @@ def test_a_replica_drains_behind_nginx_and_every_post_succeeds(
         UPLOAD_IDLE_TIMEOUT_SECONDS="600",
         UPLOAD_MIN_BYTES_PER_SECOND="0",
     )
-    handed_back = submit(draining.url, audio)
+    several_batches, _ = long_speech(SENTENCES[:4], PAUSES[:3])
+    write_wav(tmp_path / "long.wav", several_batches)
+    handed_back = submit(draining.url, tmp_path / "long.wav")
     wait_for_job(
         draining.url, handed_back["id"], "runs on the gated replica", lambda j: j["status"] == "running"
     )
