@@ -135,17 +135,13 @@ def create_app(
     settings = settings or load_settings()
     metrics = Metrics()
     admission = Admission(settings.MAX_RUNNING, settings.MAX_WAITING, on_wait=metrics.line_wait.observe)
-
-    def on_draining() -> None:
-        admission.close()  # waiting requests are sent away (503 shutting_down) at once
-        job_service.hand_back()  # claim nothing more; running jobs go back to the queue for another replica
-
     state = AppState(
         settings=settings,
         admission=admission,
         uploads=UploadSlots(settings.MAX_UPLOADS),
         spool=SpoolDir.claim(settings.SPOOL_DIR, max_bytes=settings.spool_max_bytes),
-        shutdown=GracefulShutdown(settings.SHUTDOWN_GRACE_SECONDS, on_draining=on_draining),
+        # Waiting requests are sent away (503 shutting_down) as soon as the drain begins.
+        shutdown=GracefulShutdown(settings.SHUTDOWN_GRACE_SECONDS, on_draining=admission.close),
     )
 
     @asynccontextmanager
@@ -158,6 +154,8 @@ def create_app(
         job_service.start(
             state.spool, lambda model, language: state.route(model, language) if state.transcriber else None
         )
+        # A draining server claims nothing more; its running jobs go back to the queue for another replica.
+        state.shutdown.when_draining(job_service.hand_back)
         try:
             yield
         finally:
