@@ -8,9 +8,11 @@ keys, a job belongs to the key that submitted it: other keys get 404 for it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import ParamSpec
 
 from fastapi import APIRouter, Query
 from starlette.requests import Request
@@ -273,35 +275,44 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
     state = app_state(request)
     options = parse_transcription_form(job.fields)
     return StreamingResponse(
-        _ending_on_outage(
-            _events(
-                job_service(request),
-                job,
-                options=options,
-                after=after,
-                keepalive=state.settings.KEEPALIVE_SECONDS,
-                stop=state.shutdown.expired,
-            )
+        _events(
+            job_service(request),
+            job,
+            options=options,
+            after=after,
+            keepalive=state.settings.KEEPALIVE_SECONDS,
+            stop=state.shutdown.expired,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-async def _ending_on_outage(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """A store outage mid-stream ends it with an error event (the client reconnects with Last-Event-ID)."""
-    try:
-        async for event in events:
-            yield event
-    except JobStoreDownError:
-        error = store_unavailable()
-        yield sse.event(sse.error(error.message, error.type, error.code))
-
-
 def _with_id(event_id: int, payload: dict[str, object]) -> bytes:
     return f"id: {event_id}\n".encode() + sse.event(payload)
 
 
+P = ParamSpec("P")
+
+
+def _ending_on_store_outage(
+    events: Callable[P, AsyncIterator[bytes]],
+) -> Callable[P, AsyncIterator[bytes]]:
+    """A store outage mid-stream ends it with an error event (the client reconnects with Last-Event-ID)."""
+
+    @functools.wraps(events)
+    async def wrapped(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[bytes]:
+        try:
+            async for event in events(*args, **kwargs):
+                yield event
+        except JobStoreDownError:
+            error = store_unavailable()
+            yield sse.event(sse.error(error.message, error.type, error.code))
+
+    return wrapped
+
+
+@_ending_on_store_outage
 async def _events(
     jobs: JobService,
     job: Job,
