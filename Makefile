@@ -81,7 +81,7 @@ dev-deps: uv ## an exact sync (removes torch, which is not in the lock), then to
 	$(UV) sync --frozen $(EXTRA_FLAGS) --extra qwen
 	$(UV) pip install --quiet --no-config --python .venv/bin/python $(TORCH_SOURCE) torch==$(TORCH_VERSION)
 
-system-deps: ## espeak-ng makes the synthetic Russian speech the tests and benchmarks use; chromium runs the web page's tests; redis-server backs the job-queue tests
+system-deps: ## espeak-ng makes the synthetic Russian speech the tests and benchmarks use; chromium runs the web page's tests; redis-server backs the job-queue tests; nginx fronts two replicas in the rolling-restart test
 	@command -v espeak-ng >/dev/null 2>&1 || { \
 		echo "installing espeak-ng (apt-get)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq espeak-ng >/dev/null; }
@@ -91,6 +91,9 @@ system-deps: ## espeak-ng makes the synthetic Russian speech the tests and bench
 	@command -v redis-server >/dev/null 2>&1 || { \
 		echo "installing redis-server (apt-get)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+	@[ -x /usr/sbin/nginx ] || { \
+		echo "installing nginx (apt-get)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx >/dev/null; }
 
 clean:
 	rm -rf .venv .venv-ovep .mypy_cache .ruff_cache .pytest_cache

@@ -29,6 +29,7 @@ from gigaam_api.audio.spool import SpoolDir, SpoolFullError, remove_stale
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.dedup.setup import shared_runs
 from gigaam_api.engines.base import ASREngine
+from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.service import JobService
 from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.protocol import Transcriber
@@ -150,19 +151,18 @@ def create_app(
             log.info("removed %d leftover(s) of stopped instances from %s", removed, settings.SPOOL_DIR)
         state.shutdown.bind(asyncio.get_running_loop())
         loader = asyncio.ensure_future(_load(state, metrics, factory, on_fatal))
-        job_loops = asyncio.ensure_future(
-            job_service.run(
-                state.spool,
-                lambda model, language: state.route(model, language) if state.transcriber else None,
-            )
+        job_service.start(
+            state.spool, lambda model, language: state.route(model, language) if state.transcriber else None
         )
+        # A draining server claims nothing more; its running jobs go back to the queue for another replica.
+        state.shutdown.when_draining(job_service.hand_back)
         try:
             yield
         finally:
             state.admission.close()
             loader.cancel()
-            job_loops.cancel()  # running jobs go back to the queue, to resume from their stored segments
-            await asyncio.gather(job_loops, return_exceptions=True)
+            job_service.hand_back()  # running jobs go back to the queue, to resume from their stored segments
+            await job_service.stopped()
             job_service.close()
             await state.runs.aclose()
             if state.stop_engine is not None:
@@ -181,10 +181,11 @@ def create_app(
         running=lambda: admission.running,
         spool_bytes=lambda: state.spool.used_bytes,
     )
-    metrics.watch_jobs(counts=job_service.store.counts, disk_bytes=job_service.audio.used_bytes)
+    metrics.watch_jobs(disk_bytes=job_service.audio.used_bytes)
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_exception_handler(SpoolFullError, _spool_full)
+    app.add_exception_handler(JobStoreDownError, _store_unavailable)
     app.include_router(transcriptions.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
@@ -201,6 +202,11 @@ def create_app(
 
 async def _spool_full(_: Request, exc: Exception) -> Response:
     error = spool_full()
+    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+
+
+async def _store_unavailable(_: Request, exc: Exception) -> Response:
+    error = store_unavailable()
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 

@@ -97,12 +97,15 @@ class Settings(BaseSettings):
     JOBS_LEASE_SECONDS: float = Field(default=30, gt=0)
     JOBS_POLL_SECONDS: float = Field(default=1, gt=0)
     JOBS_SWEEP_SECONDS: float = Field(default=60, gt=0)
+    JOBS_STORE_TIMEOUT_SECONDS: float = Field(default=5, gt=0)  # a store call past it: 503 store_unavailable
     JOBS_URL_HOSTS: Annotated[tuple[str, ...], NoDecode] = ()  # hosts `url` may name; empty: off
     JOBS_URL_TIMEOUT_SECONDS: float = Field(default=60, gt=0)
     JOBS_WEBHOOK_HOSTS: Annotated[tuple[str, ...], NoDecode] = ()  # hosts `callback_url` may name
     JOBS_WEBHOOK_SECRET: str = ""
     JOBS_WEBHOOK_ATTEMPTS: int = Field(default=6, ge=1)
     JOBS_WEBHOOK_BACKOFF_SECONDS: float = Field(default=10, gt=0)  # doubled after each failure
+    JOBS_WEBHOOK_TIMEOUT_SECONDS: float = Field(default=10, gt=0)  # one attempt, connect to answer
+    JOBS_WEBHOOK_CONCURRENCY: int = Field(default=8, ge=1)  # deliveries in flight per server
 
     @field_validator("MODEL")
     @classmethod

@@ -6,7 +6,6 @@ Each app gets its own registry, so several servers in one process (the tests) ne
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import partial
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -87,19 +86,22 @@ class Metrics:
         self._running.set_function(running)
         self._spool_bytes.set_function(spool_bytes)
 
-    def watch_jobs(self, *, counts: Callable[[], Mapping[Any, int]], disk_bytes: Callable[[], float]) -> None:
-        """Job gauges, read from the store and JOBS_DIR at scrape time."""
-        jobs = Gauge("gigaam_jobs", "Jobs in the store by status", ["status"], registry=self.registry)
-
-        def count(status: str) -> float:
-            return counts()[status]
-
-        for status in counts():
-            jobs.labels(status).set_function(partial(count, status))
+    def watch_jobs(self, *, disk_bytes: Callable[[], float]) -> None:
+        """Job gauges: JOBS_DIR's size at scrape time; the store's are set by `jobs_seen` before it."""
+        self._jobs = Gauge("gigaam_jobs", "Jobs in the store by status", ["status"], registry=self.registry)
+        self._store_up = Gauge(
+            "gigaam_jobs_store_up", "1 if the job store answered the last scrape", registry=self.registry
+        )
         disk = Gauge(
             "gigaam_jobs_disk_bytes", "Bytes under JOBS_DIR (job audio, SQLite)", registry=self.registry
         )
         disk.set_function(disk_bytes)
+
+    def jobs_seen(self, counts: Mapping[Any, int] | None) -> None:
+        """The store's job counts, or None when it did not answer (the counts keep their last values)."""
+        self._store_up.set(counts is not None)
+        for status, count in (counts or {}).items():
+            self._jobs.labels(status).set(count)
 
     def finished(self, audio_seconds: float, wall_seconds: float) -> None:
         """One transcription delivered its last result."""

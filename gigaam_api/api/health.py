@@ -6,7 +6,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gigaam_api.api.middleware import bearer_matches
 from gigaam_api.api.state import app_state
+from gigaam_api.jobs.guarded_store import GuardedStore
 from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.pipeline.served import served_by_model
 
@@ -15,7 +17,12 @@ router = APIRouter()
 
 @router.get("/health")
 async def health(request: Request) -> dict[str, object]:
+    """Liveness for anyone; the details (engine, load, the job store) only for a key when keys are set:
+    they would let anyone watch the server's traffic."""
     state = app_state(request)
+    keys = [k.encode() for k in state.settings.API_KEY]
+    if keys and not bearer_matches(request.headers.get("authorization", ""), keys):
+        return {"status": "ok"}
     transcriber = state.transcriber
     body: dict[str, object] = {
         "status": "ok",
@@ -34,6 +41,7 @@ async def health(request: Request) -> dict[str, object]:
         "shutting_down": state.shutdown.draining,
         "spool_bytes": state.spool.used_bytes,
         "spool_max_bytes": state.spool.max_bytes,
+        "jobs_store": await _store_health(request),
     }
     if transcriber is not None:
         caps = transcriber.capabilities
@@ -48,6 +56,12 @@ async def health(request: Request) -> dict[str, object]:
             model: _model_health(served) for model, served in served_by_model(transcriber).items()
         }
     return body
+
+
+async def _store_health(request: Request) -> dict[str, object]:
+    """Asked now, for at most PROBE_SECONDS: a hung store shows as unavailable, it does not hold /health."""
+    store: GuardedStore = request.app.state.jobs.store
+    return {"backend": store.kind, "state": "ok" if await store.available() else "unavailable"}
 
 
 def _model_health(transcriber: Transcriber) -> dict[str, object]:

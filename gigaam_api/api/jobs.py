@@ -8,9 +8,11 @@ keys, a job belongs to the key that submitted it: other keys get 404 for it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import ParamSpec
 
 from fastapi import APIRouter, Query
 from starlette.requests import Request
@@ -27,11 +29,13 @@ from gigaam_api.formats import sse
 from gigaam_api.formats.bodies import transcript_logprobs
 from gigaam_api.formats.languages import language_name
 from gigaam_api.jobs.fetch import download
+from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.model import TERMINAL, Job, JobError, JobStatus, Webhook, ended, new_job_id
 from gigaam_api.jobs.service import JobService, owner_of
 from gigaam_api.jobs.store import Change
 from gigaam_api.jobs.urls import allowed_url
 from gigaam_api.jobs.view import job_object
+from gigaam_api.jobs.webhooks import resent
 from gigaam_api.transcript import Segment, Transcript, join_texts
 
 router = APIRouter()
@@ -59,7 +63,7 @@ def not_found(job_id: str) -> APIError:
 
 
 async def _owned(request: Request, job_id: str) -> Job:
-    job = await asyncio.to_thread(job_service(request).store.get, job_id)
+    job = await job_service(request).store.get(job_id)
     if job is None or job.owner != _owner(request, app_state(request)):
         raise not_found(job_id)
     return job
@@ -131,7 +135,7 @@ async def create_job(request: Request) -> Response:
     fields = tuple((n, v) for n, v in upload.fields if n not in JOB_FIELDS)
     job = Job(job_id, _owner(request, state), time.time(), fields, size, webhook=webhook)
     try:
-        job = await asyncio.to_thread(jobs.store.add, job)
+        job = await jobs.store.add(job)
     except BaseException:
         jobs.audio.remove(job_id)
         raise
@@ -166,7 +170,7 @@ async def list_jobs(
     store = job_service(request).store
     before = None if after is None else (await _owned(request, after)).seq
     owner = _owner(request, app_state(request))
-    page = await asyncio.to_thread(store.page, owner, status=status, before_seq=before, limit=limit + 1)
+    page = await store.page(owner, status=status, before_seq=before, limit=limit + 1)
     now = time.time()
     data = [job_object(j, now) for j in page[:limit]]
     return JSONResponse(
@@ -195,7 +199,7 @@ async def get_result(request: Request, job_id: str) -> Response:
     given = [(n, v) for n, v in request.query_params.multi_items() if _base(n) in RESULT_OVERRIDES]
     kept = [(n, v) for n, v in job.fields if not given or _base(n) not in RESULT_OVERRIDES]
     options = parse_transcription_form(kept + given)
-    segments = await asyncio.to_thread(job_service(request).store.segments, job.id)
+    segments = await job_service(request).store.segments(job.id)
     transcript = Transcript(tuple(segments), job.duration or 0.0, language_name(job.language))
     return transcript_response(options, transcript)
 
@@ -215,7 +219,7 @@ async def cancel_job(request: Request, job_id: str) -> JSONResponse:
     """Stops a queued or running job (a running one within a heartbeat); an ended job is unchanged."""
     job = await _owned(request, job_id)
     jobs = job_service(request)
-    stopped = await asyncio.to_thread(jobs.store.update, job.id, _cancel(jobs))
+    stopped = await jobs.store.update(job.id, _cancel(jobs))
     return JSONResponse(job_object(stopped or job, time.time()))
 
 
@@ -226,12 +230,29 @@ def _cancel(jobs: JobService) -> Change:
     )
 
 
+@router.post("/v1/jobs/{job_id}/webhook", status_code=202)
+async def resend_webhook(request: Request, job_id: str) -> JSONResponse:
+    """Send an ended job's webhook again, with a fresh set of attempts (same delivery id)."""
+    job = await _owned(request, job_id)
+    if job.webhook is None:
+        raise APIError(409, "The job has no callback_url.", code="no_webhook")
+    if not job.terminal:
+        raise APIError(
+            409, f"The job is {job.status}: its webhook is sent when it ends.", code="job_not_ended"
+        )
+    if not app_state(request).settings.JOBS_WEBHOOK_HOSTS:
+        raise APIError(409, "Webhooks are off on this server (JOBS_WEBHOOK_HOSTS).", code="webhooks_off")
+    now = time.time()
+    due = await job_service(request).store.update(job.id, lambda j: resent(j, now))
+    return JSONResponse(job_object(due or job, now), status_code=202)
+
+
 @router.delete("/v1/jobs/{job_id}")
 async def delete_job(request: Request, job_id: str) -> JSONResponse:
     job = await _owned(request, job_id)
     jobs = job_service(request)
-    await asyncio.to_thread(jobs.store.update, job.id, _cancel(jobs))  # a running worker stops
-    await asyncio.to_thread(jobs.store.delete, job.id)
+    await jobs.store.update(job.id, _cancel(jobs))  # a running worker stops
+    await jobs.store.delete(job.id)
     jobs.audio.remove(job.id)
     return JSONResponse({"id": job.id, "object": "transcription.job.deleted", "deleted": True})
 
@@ -271,6 +292,27 @@ def _with_id(event_id: int, payload: dict[str, object]) -> bytes:
     return f"id: {event_id}\n".encode() + sse.event(payload)
 
 
+P = ParamSpec("P")
+
+
+def _ending_on_store_outage(
+    events: Callable[P, AsyncIterator[bytes]],
+) -> Callable[P, AsyncIterator[bytes]]:
+    """A store outage mid-stream ends it with an error event (the client reconnects with Last-Event-ID)."""
+
+    @functools.wraps(events)
+    async def wrapped(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[bytes]:
+        try:
+            async for event in events(*args, **kwargs):
+                yield event
+        except JobStoreDownError:
+            error = store_unavailable()
+            yield sse.event(sse.error(error.message, error.type, error.code))
+
+    return wrapped
+
+
+@_ending_on_store_outage
 async def _events(
     jobs: JobService,
     job: Job,
@@ -287,11 +329,11 @@ async def _events(
     idle_since = time.monotonic()
     progress: tuple[float, float | None] | None = None
     while not stop.is_set():
-        current = await asyncio.to_thread(store.get, job.id)
+        current = await store.get(job.id)
         if current is None:
             yield sse.event(sse.error("The job was deleted.", "invalid_request_error", "job_not_found"))
             return
-        for seg in await asyncio.to_thread(store.segments, job.id, index):
+        for seg in await store.segments(job.id, index):
             text = seg.text if seg.id == 0 else " " + seg.text  # deltas concatenate to `done`
             if 2 * index + 1 > after:
                 yield _with_id(2 * index + 1, sse.delta(text, segment_id=seg.id))
@@ -316,7 +358,7 @@ async def _last_event(jobs: JobService, job: Job, options: TranscriptionOptions)
     if job.status != "succeeded":
         error = _not_finished(job)
         return sse.error(error.message, "invalid_request_error", error.code)
-    segments: list[Segment] = await asyncio.to_thread(jobs.store.segments, job.id)
+    segments: list[Segment] = await jobs.store.segments(job.id)
     return sse.done(
         join_texts(s.text for s in segments),
         usage_seconds=job.duration or 0.0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 from fastapi import APIRouter
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -10,6 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gigaam_api.jobs.guarded_store import PROBE_SECONDS, JobStoreDownError
+from gigaam_api.jobs.model import JobStatus
+from gigaam_api.jobs.service import JobService
 from gigaam_api.metrics import Metrics
 
 router = APIRouter()
@@ -19,6 +23,12 @@ UNMATCHED = "unmatched"  # 404s: a label per unknown path would let clients grow
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     registry: Metrics = request.app.state.metrics
+    jobs: JobService = request.app.state.jobs
+    try:  # a hung store must not hold the scrape (its calls are bounded): its gauges say it is down
+        counts: Mapping[JobStatus, int] | None = await jobs.store.counts(timeout=PROBE_SECONDS)
+    except JobStoreDownError:
+        counts = None
+    registry.jobs_seen(counts)
     return Response(registry.render(), media_type=CONTENT_TYPE_LATEST)
 
 

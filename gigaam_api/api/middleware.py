@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+from collections.abc import Sequence
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
@@ -91,6 +92,17 @@ class RequestIdMiddleware:
                 await response(scope, receive, send_with_id)
 
 
+def bearer_matches(header: str, keys: Sequence[bytes]) -> bool:
+    """Whether an Authorization header is `Bearer <one of keys>`."""
+    scheme, _, token = header.partition(" ")
+    given = token.strip().encode()
+    # Compare against every key, always, so timing does not tell which one (or whether any) matched.
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(given, key)
+    return scheme.lower() == "bearer" and matched
+
+
 class BearerAuthMiddleware:
     """With API_KEY set, every path but PUBLIC_PATHS needs `Authorization: Bearer <key>`."""
 
@@ -103,15 +115,10 @@ class BearerAuthMiddleware:
             await self.app(scope, receive, send)
             return
         header = Headers(scope=scope).get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        given = token.strip().encode()
-        # Compare against every key, always, so timing does not tell which one (or whether any) matched.
-        matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(given, key)
-        if scheme.lower() == "bearer" and matched:
+        if bearer_matches(header, self._keys):
             await self.app(scope, receive, send)
             return
+        _, _, token = header.partition(" ")
         message = (
             "Incorrect API key provided." if token else "Missing API key: send `Authorization: Bearer <key>`."
         )

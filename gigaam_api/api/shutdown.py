@@ -39,7 +39,7 @@ class GracefulShutdown:
 
     def __init__(self, grace_seconds: float, *, on_draining: Callable[[], None] | None = None) -> None:
         self.grace_seconds = grace_seconds
-        self._on_draining = on_draining  # called on the loop when the drain begins
+        self._on_draining = [on_draining] if on_draining is not None else []  # called when the drain begins
         self.draining = False
         self.expired = asyncio.Event()
         self._in_flight = 0
@@ -47,6 +47,10 @@ class GracefulShutdown:
         self._idle.set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain: asyncio.Task[None] | None = None
+
+    def when_draining(self, callback: Callable[[], None]) -> None:
+        """Call `callback` on the loop too when the drain begins."""
+        self._on_draining.append(callback)
 
     @property
     def in_flight(self) -> int:
@@ -69,8 +73,8 @@ class GracefulShutdown:
 
     async def _run(self, on_drained: Callable[[], None]) -> None:
         self.draining = True
-        if self._on_draining is not None:
-            self._on_draining()
+        for callback in self._on_draining:
+            callback()
         log.info(
             "shutting down: new requests are refused; %d running get up to %g s",
             self._in_flight,

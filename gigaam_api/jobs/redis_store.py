@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from gigaam_api.jobs.model import (
     JOB_STATUSES,
@@ -59,16 +61,30 @@ return 0
 
 
 class RedisJobStore:
+    kind = "redis"
+    outage_errors: tuple[type[Exception], ...] = (redis.RedisError,)
+
     def __init__(self, client: redis.Redis) -> None:
         self._redis = client
         self._claim = client.register_script(_CLAIM)
         self._renew = client.register_script(_RENEW)
 
     @classmethod
-    def connect(cls, url: str) -> RedisJobStore:
-        client = redis.Redis.from_url(url, socket_timeout=30, health_check_interval=30)
+    def connect(cls, url: str, *, timeout: float = 5) -> RedisJobStore:
+        """`timeout` bounds each socket operation, so a thread blocked on a hung Redis comes back; one
+        retry on a fresh connection (a restarted Redis leaves the pooled ones broken), no backoff."""
+        client = redis.Redis.from_url(
+            url,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            health_check_interval=30,
+            retry=Retry(NoBackoff(), 1),
+        )
         client.ping()  # a wrong URL stops the start with one clear message
         return cls(client)
+
+    def ping(self) -> None:
+        self._redis.ping()
 
     @staticmethod
     def _key(*parts: str) -> str:

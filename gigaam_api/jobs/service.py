@@ -21,9 +21,10 @@ import httpx
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings
 from gigaam_api.jobs.audio import JobAudio
+from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
 from gigaam_api.jobs.model import Expiry
-from gigaam_api.jobs.store import JobStore, JobStoreUnavailableError, open_store
-from gigaam_api.jobs.webhooks import TIMEOUT_SECONDS, WebhookSender
+from gigaam_api.jobs.store import JobStoreUnavailableError, open_store
+from gigaam_api.jobs.webhooks import WebhookSender
 from gigaam_api.jobs.worker import JobWorker, Router, worker_name
 
 log = logging.getLogger(__name__)
@@ -37,9 +38,10 @@ def owner_of(api_key: str | None) -> str:
 @dataclass
 class JobService:
     settings: Settings
-    store: JobStore
+    store: GuardedStore
     audio: JobAudio
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # a job was added here: claim now
+    _loops: asyncio.Task[None] | None = None
 
     @classmethod
     def open(cls, settings: Settings) -> JobService:
@@ -49,11 +51,25 @@ class JobService:
         except OSError as exc:
             store.close()
             raise JobStoreUnavailableError(f"JOBS_DIR={settings.JOBS_DIR}: not writable ({exc})") from None
-        return cls(settings, store, audio)
+        return cls(settings, GuardedStore(store, timeout=settings.JOBS_STORE_TIMEOUT_SECONDS), audio)
 
     @property
     def expiry(self) -> Expiry:
         return Expiry(self.settings.JOBS_RESULT_TTL_SECONDS, self.settings.JOBS_AUDIO_TTL_SECONDS)
+
+    def start(self, spool: SpoolDir, route: Router) -> None:
+        self._loops = asyncio.ensure_future(self.run(spool, route))
+
+    def hand_back(self) -> None:
+        """Stop every loop (a server that drains or stops): nothing more is claimed, running jobs go
+        back to the queue at once, to be resumed from their stored segments by whichever server claims
+        them; webhook attempts in flight are sent again once their claim runs out."""
+        if self._loops is not None:
+            self._loops.cancel()
+
+    async def stopped(self) -> None:
+        if self._loops is not None:
+            await asyncio.gather(self._loops, return_exceptions=True)
 
     async def run(self, spool: SpoolDir, route: Router) -> None:
         """The background loops, until cancelled."""
@@ -86,24 +102,25 @@ class JobService:
             secret=s.JOBS_WEBHOOK_SECRET,
             attempts=s.JOBS_WEBHOOK_ATTEMPTS,
             backoff_seconds=s.JOBS_WEBHOOK_BACKOFF_SECONDS,
+            timeout_seconds=s.JOBS_WEBHOOK_TIMEOUT_SECONDS,
+            concurrency=s.JOBS_WEBHOOK_CONCURRENCY,
         )
-        async with httpx.AsyncClient(timeout=TIMEOUT_SECONDS, follow_redirects=False) as client:
-            await _every(s.JOBS_POLL_SECONDS, lambda: sender.send_due(client))
+        limits = httpx.Limits(max_connections=s.JOBS_WEBHOOK_CONCURRENCY)
+        async with httpx.AsyncClient(follow_redirects=False, limits=limits) as client:
+            await sender.run(client, s.JOBS_POLL_SECONDS)
 
     async def sweep(self) -> None:
         """Remove expired audio, and expired jobs with everything they stored."""
         now = time.time()
-        for job_id in await asyncio.to_thread(self.store.due_sweeps, now):
-            job = await asyncio.to_thread(self.store.get, job_id)
+        for job_id in await self.store.due_sweeps(now):
+            job = await self.store.get(job_id)
             if job is None:
                 continue
             self.audio.remove(job_id)
             if job.expires_at is not None and job.expires_at <= now:
-                await asyncio.to_thread(self.store.delete, job_id)
+                await self.store.delete(job_id)
             else:
-                await asyncio.to_thread(
-                    self.store.update, job_id, lambda j: dataclasses.replace(j, audio_removed=True)
-                )
+                await self.store.update(job_id, lambda j: dataclasses.replace(j, audio_removed=True))
 
     def close(self) -> None:
         self.store.close()
@@ -113,6 +130,8 @@ async def _every(seconds: float, step: Callable[[], Awaitable[None]]) -> None:
     while True:
         try:
             await step()
-        except Exception:  # a store outage must not end the loop: the next round retries
+        except JobStoreDownError:  # logged by the store once per outage; the next round retries
+            pass
+        except Exception:  # nothing must end the loop: the next round retries
             log.exception("jobs background step failed")
         await asyncio.sleep(seconds)

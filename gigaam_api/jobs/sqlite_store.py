@@ -50,6 +50,10 @@ CREATE TABLE IF NOT EXISTS segments (
 
 
 class SqliteJobStore:
+    kind = "sqlite"
+    # Locked past the busy timeout, disk full, I/O errors.
+    outage_errors: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -58,6 +62,10 @@ class SqliteJobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a power cut may lose the last commits only
             self._db.executescript(_SCHEMA)
+
+    def ping(self) -> None:
+        with self._lock:
+            self._db.execute("SELECT 1").fetchone()
 
     def _begin(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")

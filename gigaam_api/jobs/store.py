@@ -1,9 +1,9 @@
 """What the API, the worker and the sweeper need of a job store; `open_store` picks the backend.
 
 Two implementations keep the same contract: `SqliteJobStore` (one file under JOBS_DIR, no extra
-service) and `RedisJobStore` (several replicas share the queue). Every method is blocking (callers
-use `asyncio.to_thread`) and every change of a job is one atomic read-modify-write through `update`,
-whose `change` is one of the pure functions of `jobs.model`.
+service) and `RedisJobStore` (several replicas share the queue). Every method is blocking (the server
+calls them through `GuardedStore`: threads of their own, a timeout) and every change of a job is one
+atomic read-modify-write through `update`, whose `change` is one of the pure functions of `jobs.model`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,14 @@ Change = Callable[[Job], Job | None]
 
 
 class JobStore(Protocol):
+    kind: str  # "sqlite" or "redis", for /health
+    # What the backend raises when it cannot be reached or cannot answer (an outage, not a bug).
+    outage_errors: tuple[type[Exception], ...]
+
+    def ping(self) -> None:
+        """Raise one of `outage_errors` unless the store answers."""
+        ...
+
     def add(self, job: Job) -> Job:
         """Store a new job and queue it; returns it with its submission `seq`."""
         ...
@@ -73,7 +81,7 @@ def open_store(settings: Settings) -> JobStore:
         from gigaam_api.jobs.redis_store import RedisJobStore
 
         try:
-            return RedisJobStore.connect(settings.JOBS_REDIS_URL)
+            return RedisJobStore.connect(settings.JOBS_REDIS_URL, timeout=settings.JOBS_STORE_TIMEOUT_SECONDS)
         except (redis.RedisError, ValueError) as exc:  # the URL itself is not printed: it may hold a password
             raise JobStoreUnavailableError(f"JOBS_REDIS_URL: Redis cannot be used ({exc})") from None
     import sqlite3

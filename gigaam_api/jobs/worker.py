@@ -24,8 +24,8 @@ from gigaam_api.api.form import parse_transcription_form
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.errors import APIError
 from gigaam_api.jobs.audio import JobAudio
+from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
 from gigaam_api.jobs.model import Expiry, Job, JobError, checkpoint, ended, requeued
-from gigaam_api.jobs.store import JobStore
 from gigaam_api.pipeline.protocol import Progress, Resume, Run, Transcriber
 from gigaam_api.transcript import Segment
 
@@ -44,7 +44,7 @@ def worker_name(slot: int) -> str:
 class JobWorker:
     def __init__(
         self,
-        store: JobStore,
+        store: GuardedStore,
         audio: JobAudio,
         spool: SpoolDir,
         route: Router,
@@ -71,8 +71,10 @@ class JobWorker:
             self._wake.clear()  # before the claim: a job added after it wakes us
             if self._route(None, None) is not None:  # the default model is loaded
                 try:
-                    job = await asyncio.to_thread(self._store.claim, self.name, self._lease, time.time())
-                except Exception:  # the store is unreachable: retry after the poll interval
+                    job = await self._store.claim(self.name, self._lease, time.time())
+                except JobStoreDownError:  # logged by the store once per outage: retry after the poll
+                    pass
+                except Exception:
                     log.exception("claiming a job failed")
             if job is None:
                 with contextlib.suppress(TimeoutError):
@@ -80,6 +82,8 @@ class JobWorker:
                 continue
             try:
                 await self._run(job)
+            except JobStoreDownError:  # the lease lapses and the job is resumed from what is stored
+                log.warning("job %s: run ended, the job store is unavailable", job.id)
             except Exception:  # the store failed mid-run: the lease lapses and the job is resumed
                 log.exception("job %s: run ended by an error", job.id)
 
@@ -92,7 +96,7 @@ class JobWorker:
             await work
         except asyncio.CancelledError:
             if not lost.is_set():  # the server is stopping: the next one resumes from what is stored
-                await asyncio.to_thread(self._store.update, job.id, requeued, worker=self.name)
+                await self._store.update(job.id, requeued, worker=self.name)
                 raise
             log.info("job %s: stopped (cancelled, deleted or taken over)", job.id)
         finally:
@@ -102,7 +106,7 @@ class JobWorker:
     async def _keep_lease(self, job_id: str, work: asyncio.Future[None], lost: asyncio.Event) -> None:
         while not work.done():
             await asyncio.sleep(self._lease / 3)
-            if not await asyncio.to_thread(self._store.renew, job_id, self.name, self._lease, time.time()):
+            if not await self._store.renew(job_id, self.name, self._lease, time.time()):
                 lost.set()
                 work.cancel()
                 return
@@ -129,11 +133,11 @@ class JobWorker:
                         pending = []
                     duration = run.duration
                     success = partial(_succeeded, self._expiry, duration, run.language, len(pending))
-                    await asyncio.to_thread(
-                        self._store.update, job.id, success, worker=self.name, segments=pending
-                    )
+                    await self._store.update(job.id, success, worker=self.name, segments=pending)
                 finally:
                     await run.aclose()
+        except JobStoreDownError:
+            raise  # not the job's fault: it is resumed once the store answers
         except APIError as exc:
             await self._fail(job.id, JobError(exc.message, exc.code))
         except Exception:
@@ -150,13 +154,11 @@ class JobWorker:
             duration=run.duration,
             language=run.language,
         )
-        return await asyncio.to_thread(
-            self._store.update, job_id, change, worker=self.name, segments=segments
-        )
+        return await self._store.update(job_id, change, worker=self.name, segments=segments)
 
     async def _fail(self, job_id: str, error: JobError) -> None:
         change = partial(_failed, self._expiry, error)
-        await asyncio.to_thread(self._store.update, job_id, change, worker=self.name)
+        await self._store.update(job_id, change, worker=self.name)
 
 
 def _succeeded(

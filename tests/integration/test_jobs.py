@@ -200,7 +200,7 @@ def test_audio_and_results_expire(
         lambda: httpx.get(f"{short.url}/v1/jobs/{job['id']}").status_code == 404, "the expired job is removed"
     )
     assert not short.app.state.jobs.audio.path(job["id"]).exists()
-    assert short.app.state.jobs.store.segments(job["id"]) == []
+    assert short.app.state.jobs.store.backend.segments(job["id"]) == []
     assert 'gigaam_jobs{status="succeeded"} 0.0' in httpx.get(f"{short.url}/metrics").text
 
 

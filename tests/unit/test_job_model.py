@@ -9,7 +9,7 @@ import pytest
 from gigaam_api.errors import APIError
 from gigaam_api.jobs.model import Expiry, Job, Webhook, checkpoint, claimed, ended, requeued
 from gigaam_api.jobs.urls import allowed_url
-from gigaam_api.jobs.webhooks import backoff, signature, verify
+from gigaam_api.jobs.webhooks import backoff, delivery_id, resent, signature, verify
 
 EXPIRY = Expiry(result_seconds=100, audio_seconds=10)
 
@@ -62,3 +62,17 @@ def test_allowed_urls() -> None:
         with pytest.raises(APIError) as refused:
             allowed_url(url, hosts, param="url", setting="S")
         assert refused.value.status == 400 and refused.value.param == "url"
+
+
+def test_a_webhook_is_sent_again_only_once_its_job_ended_and_its_delivery_is_over() -> None:
+    running = claimed(_job(), now=1.0)
+    assert resent(running, 2.0) is None  # sent when it ends
+    done = ended(running, "failed", 5.0, EXPIRY)
+    assert done is not None and resent(done, 6.0) is None  # its first delivery is still due
+    assert done.webhook is not None
+    failed = dataclasses.replace(done, webhook=dataclasses.replace(done.webhook, state="failed", attempts=6))
+    again = resent(failed, 7.0)
+    assert again is not None and again.webhook is not None
+    assert (again.webhook.state, again.webhook.attempts, again.webhook_due) == ("pending", 0, 7.0)
+    assert delivery_id(again) == delivery_id(done) == "whd_1"
+    assert resent(dataclasses.replace(failed, webhook=None), 7.0) is None

@@ -1,0 +1,68 @@
+"""`GuardedStore`: a hung or failing store is a `JobStoreDownError`, and holds only threads of its own.
+
+The backend is a stand-in whose calls block until the test opens a gate: a hang on demand, so nothing
+depends on timing (the timeout is short only so the test is quick; the call never ends before it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
+from gigaam_api.jobs.store import JobStore
+
+
+class _Backend:
+    kind = "stand-in"
+    outage_errors: tuple[type[Exception], ...] = (ConnectionError,)
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.ran: list[str] = []
+        self.failing = False
+
+    def get(self, job_id: str) -> None:
+        self.ran.append(job_id)
+        if self.failing:
+            raise ConnectionError("refused")
+        self.gate.wait()
+
+    def close(self) -> None:
+        self.gate.set()
+
+
+def _guarded(backend: _Backend, threads: int) -> GuardedStore:
+    store: JobStore = backend  # type: ignore[assignment]  # only `get` is used
+    return GuardedStore(store, timeout=0.05, threads=threads)
+
+
+def test_a_hung_store_holds_none_of_the_default_pool() -> None:
+    backend = _Backend()
+    guarded = _guarded(backend, threads=2)
+
+    async def scenario() -> None:
+        calls = [guarded.get(f"job_{i}") for i in range(10)]  # more than the default pool's workers
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(r, JobStoreDownError) for r in results)
+        assert guarded.down_since is not None
+        assert await asyncio.to_thread(lambda: "free") == "free"  # the default pool is untouched
+        # Only the pool's own threads ever ran a call; those queued behind them were dropped unstarted.
+        assert sorted(backend.ran) == ["job_0", "job_1"]
+        backend.gate.set()
+        await guarded.get("job_again")
+        assert guarded.down_since is None
+
+    asyncio.run(scenario())
+    guarded.close()
+
+
+def test_an_outage_error_is_a_store_down_error() -> None:
+    backend = _Backend()
+    backend.failing = True
+    guarded = _guarded(backend, threads=1)
+    with pytest.raises(JobStoreDownError):
+        asyncio.run(guarded.get("job_1"))
+    guarded.close()
