@@ -1,8 +1,8 @@
 """The jobs feature as one object: the store, the audio, and the background loops of a server.
 
 The loops: JOBS_WORKERS workers, the webhook sender (when webhooks are on) and the sweeper that
-removes expired audio and results. Every replica runs all of them; the store makes each piece of
-work go to one of them.
+removes expired audio and results, and files no job owns (at start, then every JOBS_SWEEP_SECONDS).
+Every replica runs all of them; the store makes each piece of work go to one of them.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from gigaam_api.jobs.webhooks import TIMEOUT_SECONDS, WebhookSender
 from gigaam_api.jobs.worker import JobWorker, Router, worker_name
 
 log = logging.getLogger(__name__)
+
+LEFTOVER_MARGIN_SECONDS = 60
 
 
 def owner_of(api_key: str | None) -> str:
@@ -91,8 +93,12 @@ class JobService:
             await _every(s.JOBS_POLL_SECONDS, lambda: sender.send_due(client))
 
     async def sweep(self) -> None:
-        """Remove expired audio, and expired jobs with everything they stored."""
+        """Remove expired audio, expired jobs with everything they stored, and files no job owns."""
         now = time.time()
+        # A download writes at least once per JOBS_URL_TIMEOUT_SECONDS and a submission stores its job
+        # right after its audio, so files idle for longer than that (plus a margin) belong to nobody.
+        idle = self.settings.JOBS_URL_TIMEOUT_SECONDS + LEFTOVER_MARGIN_SECONDS
+        await asyncio.to_thread(self.audio.sweep_leftovers, self._has_job, older_than=now - idle)
         for job_id in await asyncio.to_thread(self.store.due_sweeps, now):
             job = await asyncio.to_thread(self.store.get, job_id)
             if job is None:
@@ -104,6 +110,9 @@ class JobService:
                 await asyncio.to_thread(
                     self.store.update, job_id, lambda j: dataclasses.replace(j, audio_removed=True)
                 )
+
+    def _has_job(self, job_id: str) -> bool:
+        return self.store.get(job_id) is not None
 
     def close(self) -> None:
         self.store.close()

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-GigaAM-Signature"
 TIMEOUT_SECONDS = 10
 MAX_BACKOFF_SECONDS = 3600
+NOT_DELIVERED = "not delivered"
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -60,8 +61,10 @@ class WebhookSender:
     async def send_due(self, client: httpx.AsyncClient) -> None:
         now = time.time()
         for job_id in await asyncio.to_thread(self._store.due_webhooks, now):
-            job = await asyncio.to_thread(self._store.update, job_id, lambda j: _claimed(j, now))
-            if job is not None:
+            job = await asyncio.to_thread(
+                self._store.update, job_id, lambda j: _claimed(j, now, self._attempts)
+            )
+            if job is not None and job.webhook is not None and job.webhook.state == "pending":
                 await self._send(client, job)
 
     async def _send(self, client: httpx.AsyncClient, job: Job) -> None:
@@ -75,13 +78,15 @@ class WebhookSender:
         error: str | None = None
         try:
             response = await client.post(job.webhook.url, content=body, headers=headers)
-            status = response.status_code
-            if not response.is_success:
-                error = f"HTTP {status}"
-        except httpx.HTTPError as exc:
+            if response.is_success:
+                status = response.status_code
+            else:
+                error = f"HTTP {response.status_code}"
+        except Exception as exc:  # whatever it is (a URL httpx refuses too), this attempt has failed
             error = type(exc).__name__
         if error:
             log.warning("job %s: webhook attempt %d failed: %s", job.id, job.webhook.attempts, error)
+            error = NOT_DELIVERED  # stored and shown without detail: no probing of what answers where
         await asyncio.to_thread(
             self._store.update, job.id, lambda j: self._result(j, status, error, time.time())
         )
@@ -101,10 +106,13 @@ class WebhookSender:
         )
 
 
-def _claimed(job: Job, now: float) -> Job | None:
+def _claimed(job: Job, now: float, attempts: int) -> Job | None:
     """This attempt is ours: its due time moves past the request's timeout (a retry if we die)."""
     hook = job.webhook
     if hook is None or hook.state != "pending" or hook.next_attempt_at is None or hook.next_attempt_at > now:
         return None
+    if hook.attempts >= attempts:  # the last attempt's sender died before recording it: no more tries
+        hook = dataclasses.replace(hook, state="failed", next_attempt_at=None)
+        return dataclasses.replace(job, webhook=hook)
     hook = dataclasses.replace(hook, attempts=hook.attempts + 1, next_attempt_at=now + 3 * TIMEOUT_SECONDS)
     return dataclasses.replace(job, webhook=hook)
