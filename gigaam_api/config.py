@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     MAX_DECODE_RATIO: float = Field(default=128, gt=0)
     DECODE_FLOOR_MB: float = Field(default=64, ge=0)
     SPOOL_MAX_MB: float = Field(default=8192, gt=0)
+    # Decoded bytes a request reserves per upload byte (with a Content-Length) until the container
+    # declares its duration: 4 covers MP3 at 64 kbit/s and up.
+    SPOOL_DECODE_RATIO: float = Field(default=4, ge=0)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
 

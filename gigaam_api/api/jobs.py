@@ -106,7 +106,7 @@ async def create_job(request: Request) -> Response:
     state, jobs = app_state(request), job_service(request)
     settings = state.settings
     with state.spool.files() as files:
-        upload = await take_upload(request, state, files)
+        upload = await take_upload(request, state, files, decoded=False)  # the worker decodes it
         state.ready_transcriber()
         options = parse_transcription_form(upload.fields)
         # Refused now rather than when the job runs: a model or language no served model takes, options

@@ -100,18 +100,24 @@ def decode_to_pcm(
     max_seconds: float,
     budget: PcmBudget | None = None,
     charge: Callable[[int], None] | None = None,
+    expect: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] = _never,
 ) -> None:
     """Decode the main audio track of `source` (FFmpeg's pick) into `spool`, then finish the spool.
 
     `charge(n)` is called before each write of n bytes and may raise (the spool-wide budget's
-    `SpoolFullError`) to stop decoding. The spool is finished in every outcome (with the error, if any) so
-    readers never hang. Raises AudioDecodeError for unusable input (DecodeBudgetError past `budget`),
-    DecodeCancelledError when `should_stop()` (checked per packet) turns True.
+    `SpoolFullError`) to stop decoding. `expect(n)` hears, once the container is open and if it declares
+    a duration, how many PCM bytes are to come (within the limits). The spool is finished in every
+    outcome (with the error, if any) so readers never hang. Raises AudioDecodeError for unusable input
+    (DecodeBudgetError past `budget`), DecodeCancelledError when `should_stop()` (checked per packet)
+    turns True.
     """
     error: BaseException | None = None
     try:
-        _decode(source, spool, _Limits.of(source, max_seconds, budget), charge or _free, should_stop)
+        limits = _Limits.of(source, max_seconds, budget)
+        _decode(
+            source, spool, limits, charge=charge or _free, expect=expect or _free, should_stop=should_stop
+        )
     except BaseException as exc:
         error = exc
         raise
@@ -157,7 +163,9 @@ def _decode(
     source: Path,
     spool: PcmSpool,
     limits: _Limits,
+    *,
     charge: Callable[[int], None],
+    expect: Callable[[int], None],
     should_stop: Callable[[], bool],
 ) -> None:
     if source.stat().st_size == 0:
@@ -170,9 +178,23 @@ def _decode(
             logger.info("cannot open upload as media: %s", exc.strerror)
             raise AudioDecodeError(_UNDECODABLE) from None
         try:
+            seconds = _declared_seconds(container)
+            if seconds is not None:
+                expect(min(math.ceil(seconds * SAMPLE_RATE), limits.max_samples) * _BYTES_PER_SAMPLE)
             _decode_container(container, _BlockWriter(spool, limits, charge), should_stop)
         finally:
             container.close()
+
+
+def _declared_seconds(container: av.container.InputContainer) -> float | None:
+    """The duration the container's header declares for its main audio track, if any (it may lie:
+    only an estimate for the spool's reservation, never a limit)."""
+    stream = container.streams.best("audio")
+    if isinstance(stream, av.AudioStream) and stream.duration and stream.time_base:
+        return max(0.0, float(stream.duration * stream.time_base))
+    if container.duration:
+        return max(0.0, container.duration / av.time_base)
+    return None
 
 
 def _decode_container(

@@ -80,7 +80,7 @@ class Run:
         self._upload = upload
         self._options = options
         self._pcm = PcmSpool(files.new(".pcm"))
-        self._charge = files.charge
+        self._files = files
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._job: Job | None = None
@@ -118,9 +118,11 @@ class Run:
                 self._pcm,
                 max_seconds=s.MAX_AUDIO_SECONDS,
                 budget=PcmBudget(s.MAX_DECODE_RATIO, s.decode_floor_bytes),
-                charge=self._charge,
+                charge=self._files.charge,
+                expect=self._files.expect,
                 should_stop=self._stop.is_set,
             )
+        self._files.reserve(0)  # decoded: what the request reserved and did not write is free again
 
     def _raise_decode_error(self) -> None:
         error = self._pcm.error
