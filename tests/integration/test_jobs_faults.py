@@ -115,7 +115,7 @@ class _Counts(http.server.BaseHTTPRequestHandler):
 
 def test_an_undeliverable_webhook_ends_failed_after_its_attempts(tmp_path: Path) -> None:
     store = SqliteJobStore(tmp_path / "jobs.sqlite3")
-    handler = type("Counts", (_Counts,), {"hits": []})
+    handler: type[_Counts] = type("Counts", (_Counts,), {"hits": []})
     with _serve(handler) as base:
         never = store.add(_hook_job("http://127.0.0.1:80:80/hook"))  # stored before URLs were checked
         lost = store.add(_hook_job(f"{base}/hook", attempts=3))  # its last attempt's sender died
@@ -165,7 +165,8 @@ def test_concurrent_downloads_stay_within_jobs_max_mb(
     make_server: Callable[..., LiveServer], audio_dir: Path, tmp_path: Path
 ) -> None:
     body = (audio_dir / "weather.wav").read_bytes()
-    handler = type("Gated", (_GatedFile,), {"body": body, "gate": threading.Event(), "heads": []})
+    shared = {"body": body, "gate": threading.Event(), "heads": []}
+    handler: type[_GatedFile] = type("Gated", (_GatedFile,), shared)
     probe = make_server(JOBS_DIR=tmp_path / "probe", JOBS_WORKERS=0)
     store_bytes = probe.app.state.jobs.audio.used_bytes()  # the empty SQLite store under JOBS_DIR
     budget = store_bytes + 3.5 * len(body)  # room for three downloads, not four
