@@ -109,9 +109,7 @@ def test_job_audio_on_a_full_disk(
     assert list(audio.dir.iterdir()) == [audio.path(first["id"])]
     with (audio_dir / "weather.wav").open("rb") as f:
         _assert_disk_full(httpx.post(f"{live.url}/v1/jobs", files={"file": ("a.wav", f)}, timeout=60))
-    files = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(_QuietFiles, directory=str(audio_dir))
-    )
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(audio_dir)))
     threading.Thread(target=files.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{files.server_address[1]}/weather.wav"
