@@ -29,7 +29,6 @@ from gigaam_api.audio.spool import SpoolDir, SpoolFullError, remove_stale
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.dedup.setup import shared_runs
 from gigaam_api.engines.base import ASREngine
-from gigaam_api.errors import disk_full, is_disk_full
 from gigaam_api.jobs.service import JobService
 from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.protocol import Transcriber
@@ -186,7 +185,6 @@ def create_app(
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_exception_handler(SpoolFullError, _spool_full)
-    app.add_exception_handler(OSError, _disk_full)
     app.include_router(transcriptions.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
@@ -203,14 +201,6 @@ def create_app(
 
 async def _spool_full(_: Request, exc: Exception) -> Response:
     error = spool_full()
-    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
-
-
-async def _disk_full(_: Request, exc: Exception) -> Response:
-    """ENOSPC while storing an upload, its decoded audio or a job's audio: a 503, not a 500."""
-    if not is_disk_full(exc):
-        raise exc  # any other OSError is a server error (500, logged)
-    error = disk_full()
     return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 

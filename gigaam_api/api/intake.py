@@ -24,7 +24,7 @@ from gigaam_api.api.state import AppState
 from gigaam_api.api.upload import FormLimits, Upload, declared_too_large, multipart_boundary, receive_upload
 from gigaam_api.audio.spool import RequestFiles, SpoolFullError
 from gigaam_api.config import Settings
-from gigaam_api.errors import APIError, busy
+from gigaam_api.errors import APIError, busy, disk_full, is_disk_full
 
 # After a refusal, at most this much of the body is read and dropped to keep the connection usable;
 # past it the response closes the connection instead (a bounded cost per refusal).
@@ -114,6 +114,11 @@ async def take_upload(
     except (APIError, QueueFullError, LineClosedError, TooManyUploadsError, SpoolFullError) as exc:
         await body.drain(DRAIN_MAX_BYTES)
         raise _refusal(exc, state) from None
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        await body.drain(DRAIN_MAX_BYTES)
+        raise disk_full() from None
 
 
 async def take_running_slot(request: Request, state: AppState) -> None:

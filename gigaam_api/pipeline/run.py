@@ -27,7 +27,7 @@ from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
-from gigaam_api.errors import bad_request
+from gigaam_api.errors import bad_request, disk_full, is_disk_full
 from gigaam_api.pipeline.batching import batch_length
 from gigaam_api.pipeline.feed import ThreadFeed
 from gigaam_api.pipeline.protocol import Progress, Resume, RunEvent
@@ -128,6 +128,8 @@ class Run:
         error = self._pcm.error
         if isinstance(error, AudioDecodeError):
             raise bad_request(str(error), param="file") from None
+        if error is not None and is_disk_full(error):
+            raise disk_full() from None
         if error is not None:
             raise error
 
