@@ -142,8 +142,10 @@ async def create_job(request: Request) -> Response:
     job = Job(job_id, _owner(request, state), time.time(), fields, size, webhook=webhook)
     try:
         job = await asyncio.to_thread(jobs.store.add, job)
-    except BaseException:
+    except BaseException as exc:
         jobs.audio.remove(job_id)
+        if isinstance(exc, OSError) and is_disk_full(exc):  # the SQLite store's disk
+            raise disk_full() from None
         raise
     jobs.wake.set()
     return JSONResponse(

@@ -9,6 +9,7 @@ a restart, or by another process on the same file).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -57,6 +58,11 @@ CREATE TABLE IF NOT EXISTS segments (
 """
 
 
+def _disk_full(exc: BaseException) -> bool:
+    """SQLITE_FULL: raised as the ENOSPC it is, so callers treat a full disk the same wherever it happens."""
+    return isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL
+
+
 class SqliteJobStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -69,6 +75,10 @@ class SqliteJobStore:
 
     def _begin(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:  # after some errors (a full disk) SQLite has rolled back already
+            self._db.execute("ROLLBACK")
 
     def _write(self, job: Job, worker: str | None, lease_until: float | None) -> None:
         if job.fields:  # a new job (or one stored by an older version, moved on its first change)
@@ -98,8 +108,10 @@ class SqliteJobStore:
                 job = dataclasses.replace(job, seq=cursor.lastrowid)
                 self._write(job, None, None)
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback()
+                if _disk_full(exc):
+                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
                 raise
         return job
 
@@ -135,8 +147,10 @@ class SqliteJobStore:
                     self._write(job, worker, now + lease_seconds)
                     job = self._with_fields(job)
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback()
+                if _disk_full(exc):
+                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
                 raise
         return job
 
@@ -169,8 +183,10 @@ class SqliteJobStore:
                         [(job_id, first + i, dump_segment(s).decode()) for i, s in enumerate(segments)],
                     )
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback()
+                if _disk_full(exc):
+                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
                 raise
         return job
 

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import http.server
 import json
+import os
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
@@ -134,3 +135,20 @@ def test_a_job_decoding_into_a_full_spool_fails_with_disk_full(
     failed = wait_finished(live.url, job["id"])
     assert failed["status"] == "failed" and failed["error"]["code"] == "disk_full", failed["error"]
     assert _files_under(spool) == [] and live.state.spool.used_bytes == 0
+
+
+def test_a_job_store_on_a_full_disk(
+    make_server: Callable[..., LiveServer], audio_dir: Path, tmpfs: Callable[[str, str], Path]
+) -> None:
+    jobs = tmpfs("jobs", "512k")
+    live = make_server(JOBS_DIR=jobs, JOBS_WORKERS=0)
+    first = submit(live.url, audio_dir / "weather.wav")
+    page = os.statvfs(jobs).f_frsize
+    room = -(-(audio_dir / "weather.wav").stat().st_size // page) * page  # the audio's pages, no more
+    (jobs / "filler").write_bytes(bytes(os.statvfs(jobs).f_bavail * page - room))
+    with (audio_dir / "weather.wav").open("rb") as f:  # its audio fits; the store's next write does not
+        _assert_disk_full(httpx.post(f"{live.url}/v1/jobs", files={"file": ("a.wav", f)}, timeout=60))
+    audio = live.app.state.jobs.audio
+    assert list(audio.dir.iterdir()) == [audio.path(first["id"])]
+    (jobs / "filler").unlink()
+    assert httpx.get(f"{live.url}/v1/jobs").json()["data"] == [first]
