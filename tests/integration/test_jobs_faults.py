@@ -195,6 +195,25 @@ def test_concurrent_downloads_stay_within_jobs_max_mb(
     assert audio.used_bytes() <= budget
 
 
+def test_a_download_holds_an_upload_slot(
+    make_server: Callable[..., LiveServer], audio_dir: Path, tmp_path: Path
+) -> None:
+    shared = {"body": (audio_dir / "weather.wav").read_bytes(), "gate": threading.Event(), "heads": []}
+    handler: type[_GatedFile] = type("Gated", (_GatedFile,), shared)
+    live = make_server(JOBS_WORKERS=0, JOBS_URL_HOSTS="127.0.0.1", MAX_UPLOADS=1)
+    with _serve(handler) as base, ThreadPoolExecutor(1) as pool:
+        download = pool.submit(httpx.post, f"{live.url}/v1/jobs", files={"url": (None, f"{base}/a.wav")})
+        wait_until(lambda: len(handler.heads) == 1, "the download has started")
+        try:
+            with (audio_dir / "weather.wav").open("rb") as f:
+                upload = httpx.post(f"{live.url}/v1/jobs", files={"file": ("a.wav", f)}, timeout=60)
+            assert upload.status_code == 503 and upload.json()["error"]["code"] == "too_many_uploads"
+        finally:
+            handler.gate.set()
+        assert download.result().status_code == 202
+    assert live.state.uploads.count == 0
+
+
 def _age(path: Path) -> None:
     old = time.time() - 86400
     os.utime(path, (old, old))
