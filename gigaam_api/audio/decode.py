@@ -106,22 +106,23 @@ def decode_to_pcm(
     """Decode the main audio track of `source` (FFmpeg's pick) into `spool`, then finish the spool.
 
     `charge(n)` is called before each write of n bytes and may raise (the spool-wide budget's
-    `SpoolFullError`) to stop decoding. `expect(n)` hears, once the container is open and if it declares
-    a duration, how many PCM bytes are to come (within the limits). The spool is finished in every
+    `SpoolFullError`) to stop decoding. `expect(n)` hears how many PCM bytes are still to come: once the
+    container is open, if it declares a duration (within the limits), and 0 when decoding has ended,
+    before the spool is finished. The spool is finished in every
     outcome (with the error, if any) so readers never hang. Raises AudioDecodeError for unusable input
     (DecodeBudgetError past `budget`), DecodeCancelledError when `should_stop()` (checked per packet)
     turns True.
     """
     error: BaseException | None = None
+    expect = expect or _free
     try:
         limits = _Limits.of(source, max_seconds, budget)
-        _decode(
-            source, spool, limits, charge=charge or _free, expect=expect or _free, should_stop=should_stop
-        )
+        _decode(source, spool, limits, charge=charge or _free, expect=expect, should_stop=should_stop)
     except BaseException as exc:
         error = exc
         raise
     finally:
+        expect(0)
         spool.finish(error)
 
 

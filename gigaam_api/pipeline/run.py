@@ -122,7 +122,6 @@ class Run:
                 expect=self._files.expect,
                 should_stop=self._stop.is_set,
             )
-        self._files.reserve(0)  # decoded: what the request reserved and did not write is free again
 
     def _raise_decode_error(self) -> None:
         error = self._pcm.error

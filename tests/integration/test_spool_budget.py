@@ -65,3 +65,31 @@ def test_the_first_comer_finishes_and_a_later_one_is_refused_at_once(
         assert _post(live, recording).status_code == 200  # its turn now
     finally:
         live.stop()
+
+
+def test_a_reservation_is_corrected_by_decoding(
+    settings_factory: Callable[..., Settings], audio_dir: Path
+) -> None:
+    engines: list[WatchedEngine] = []
+
+    def gated(engine: ASREngine) -> ASREngine:
+        engines.append(WatchedEngine(engine, gated=True))
+        return engines[-1]
+
+    ogg = audio_dir / "weather.ogg"
+    settings = settings_factory(SPOOL_DECODE_RATIO=50, SPOOL_MAX_MB=64 * ogg.stat().st_size / 2**20)
+    live = start_server(settings, factory=partial(build_transcriber, wrap_engine=gated))
+    spool = live.state.spool
+    try:
+        with ThreadPoolExecutor(1) as pool, contextlib.ExitStack() as opened:
+            opened.callback(engines[0].gate.set)
+            held = pool.submit(_post, live, ogg)
+            wait_until(engines[0].started.is_set, "the request is decoded and at the engine")
+            written = sum(p.stat().st_size for p in spool.path.iterdir())
+            # 51 times the upload was reserved before it was read; decoded, it holds what it wrote.
+            assert spool.used_bytes == written < 4 * ogg.stat().st_size
+            engines[0].gate.set()
+            assert held.result().status_code == 200
+        assert spool.used_bytes == 0
+    finally:
+        live.stop()
