@@ -108,10 +108,9 @@ def decode_to_pcm(
     `charge(n)` is called before each write of n bytes and may raise (the spool-wide budget's
     `SpoolFullError`) to stop decoding. `expect(n)` hears how many PCM bytes are still to come: once the
     container is open, if it declares a duration (within the limits), and 0 when decoding has ended,
-    before the spool is finished. The spool is finished in every
-    outcome (with the error, if any) so readers never hang. Raises AudioDecodeError for unusable input
-    (DecodeBudgetError past `budget`), DecodeCancelledError when `should_stop()` (checked per packet)
-    turns True.
+    before the spool is finished. The spool is finished in every outcome (with the error, if any) so
+    readers never hang. Raises AudioDecodeError for unusable input (DecodeBudgetError past `budget`),
+    DecodeCancelledError when `should_stop()` (checked per packet) turns True.
     """
     error: BaseException | None = None
     expect = expect or _free

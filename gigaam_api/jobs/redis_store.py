@@ -116,6 +116,9 @@ class RedisJobStore:
         job = load_job(raw)
         return dataclasses.replace(job, fields=load_fields(fields)) if fields is not None else job
 
+    def exists(self, job_id: str) -> bool:
+        return bool(self._redis.exists(self._key("job", job_id)))
+
     def page(self, owner: str, *, status: JobStatus | None, before_seq: int | None, limit: int) -> list[Job]:
         top: str | int = "+inf" if before_seq is None else f"({before_seq}"
         jobs: list[Job] = []

@@ -98,7 +98,7 @@ class JobService:
         # A download writes at least once per JOBS_URL_TIMEOUT_SECONDS and a submission stores its job
         # right after its audio, so files idle for longer than that (plus a margin) belong to nobody.
         idle = self.settings.JOBS_URL_TIMEOUT_SECONDS + LEFTOVER_MARGIN_SECONDS
-        await asyncio.to_thread(self.audio.sweep_leftovers, self._has_job, older_than=now - idle)
+        await asyncio.to_thread(self.audio.sweep_leftovers, self.store.exists, older_than=now - idle)
         for job_id in await asyncio.to_thread(self.store.due_sweeps, now):
             job = await asyncio.to_thread(self.store.get, job_id)
             if job is None:
@@ -110,9 +110,6 @@ class JobService:
                 await asyncio.to_thread(
                     self.store.update, job_id, lambda j: dataclasses.replace(j, audio_removed=True)
                 )
-
-    def _has_job(self, job_id: str) -> bool:
-        return self.store.get(job_id) is not None
 
     def close(self) -> None:
         self.store.close()

@@ -120,6 +120,10 @@ class SqliteJobStore:
             row = self._db.execute("SELECT data FROM jobs WHERE id=?", (job_id,)).fetchone()
             return self._with_fields(load_job(row[0])) if row else None
 
+    def exists(self, job_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM jobs WHERE id=?", (job_id,)).fetchone() is not None
+
     def page(self, owner: str, *, status: JobStatus | None, before_seq: int | None, limit: int) -> list[Job]:
         query = "SELECT data FROM jobs WHERE owner=? AND seq<?"
         params: list[object] = [owner, before_seq if before_seq is not None else 2**62]

@@ -25,6 +25,10 @@ class JobStore(Protocol):
 
     def get(self, job_id: str) -> Job | None: ...
 
+    def exists(self, job_id: str) -> bool:
+        """Whether the store has the job (reads nothing of it: the sweeper asks for every audio file)."""
+        ...
+
     def page(self, owner: str, *, status: JobStatus | None, before_seq: int | None, limit: int) -> list[Job]:
         """`owner`'s jobs, newest first, older than `before_seq` when given; without their `fields`
         (a listing never shows them, and they may be up to MAX_FORM_FIELDS_BYTES each)."""

@@ -54,8 +54,9 @@ def test_a_listing_does_not_load_the_fields(store: JobStore) -> None:
     assert stored is not None and stored.fields == fields
     claimed = store.claim("w1", 30.0, time.time())
     assert claimed is not None and claimed.id == added[0].id and claimed.fields == fields
+    assert store.exists(added[0].id)
     store.delete(added[0].id)
-    assert store.get(added[0].id) is None
+    assert store.get(added[0].id) is None and not store.exists(added[0].id)
 
 
 def test_a_job_stored_with_its_fields_inside_keeps_them(store: JobStore) -> None:
