@@ -26,9 +26,17 @@ def allowed_url(
         raise bad_request(f"`{param}` is not a valid URL.", param=param) from None
     if parsed.scheme not in DEFAULT_PORTS or not parsed.host:
         raise bad_request(f"`{param}` must be an http(s) URL.", param=param)
-    if parsed.host.lower() not in {h.lower() for h in hosts}:
+    if parsed.host not in {_host(h) for h in hosts}:
         raise bad_request(f"The host {parsed.host!r} is not allowed for `{param}` ({setting}).", param=param)
     port = parsed.port or DEFAULT_PORTS[parsed.scheme]
     if not any(first <= port <= last for first, last in ports):
         raise bad_request(f"The port {port} is not allowed for `{param}` (JOBS_URL_PORTS).", param=param)
     return parsed
+
+
+def _host(name: str) -> str:
+    """A listed host as httpx spells a URL's (lower case, IDNA), so `пример.рф` matches its URLs."""
+    try:
+        return httpx.URL(f"http://{name.strip()}/").host or name.lower()
+    except httpx.InvalidURL:
+        return name.lower()

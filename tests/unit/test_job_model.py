@@ -59,6 +59,7 @@ def test_allowed_urls() -> None:
     )
     assert str(checked) == "https://media.example/a.mp3"
     assert allowed_url("http://h:8001/a", ("h",), ((8000, 8099),), param="url", setting="S").port == 8001
+    assert allowed_url("http://Пример.рф/a", ("пример.РФ",), WEB_PORTS, param="url", setting="S")
     for url, hosts in (
         ("http://other/a", ("media.example",)),
         ("file:///etc/passwd", ("media.example",)),
