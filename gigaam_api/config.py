@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     MAX_DECODE_RATIO: float = Field(default=128, gt=0)
     DECODE_FLOOR_MB: float = Field(default=64, ge=0)
     SPOOL_MAX_MB: float = Field(default=8192, gt=0)
+    # Decoded bytes a request reserves per upload byte (with a Content-Length) until the container
+    # declares its duration: 4 covers MP3 at 64 kbit/s and up.
+    SPOOL_DECODE_RATIO: float = Field(default=4, ge=0)
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
 
@@ -101,6 +104,8 @@ class Settings(BaseSettings):
     JOBS_URL_HOSTS: Annotated[tuple[str, ...], NoDecode] = ()  # hosts `url` may name; empty: off
     JOBS_URL_TIMEOUT_SECONDS: float = Field(default=60, gt=0)
     JOBS_WEBHOOK_HOSTS: Annotated[tuple[str, ...], NoDecode] = ()  # hosts `callback_url` may name
+    # Ports `url` and `callback_url` may name: "80,443,8000-8099" (ports and inclusive ranges)
+    JOBS_URL_PORTS: Annotated[tuple[tuple[int, int], ...], NoDecode] = ((80, 80), (443, 443))
     JOBS_WEBHOOK_SECRET: str = ""
     JOBS_WEBHOOK_ATTEMPTS: int = Field(default=6, ge=1)
     JOBS_WEBHOOK_BACKOFF_SECONDS: float = Field(default=10, gt=0)  # doubled after each failure
@@ -151,6 +156,21 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
         return value
+
+    @field_validator("JOBS_URL_PORTS", mode="before")
+    @classmethod
+    def _port_ranges(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        ranges = []
+        for item in (v.strip() for v in value.split(",")):
+            if item:
+                low, _, high = item.partition("-")
+                first, last = int(low), int(high or low)  # a ValueError names the setting
+                if not 1 <= first <= last <= 65535:
+                    raise ValueError(f"{item!r} is not a port or a range of ports (1-65535)")
+                ranges.append((first, last))
+        return tuple(ranges)
 
     @model_validator(mode="after")
     def _chunk_limits(self) -> Settings:

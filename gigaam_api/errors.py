@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 
@@ -48,3 +49,13 @@ def busy(message: str, code: str, *, retry_after: int, close: bool = False) -> A
 
 def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> APIError:
     return APIError(400, message, param=param, code=code)
+
+
+def disk_full() -> APIError:
+    """The file system under SPOOL_DIR or JOBS_DIR ran out of space (ENOSPC) below the byte budgets."""
+    message = "The server's disk is full: the request could not be stored. Retry later."
+    return busy(message, "disk_full", retry_after=60)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)

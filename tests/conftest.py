@@ -141,6 +141,8 @@ def settings_factory(models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             "DEDUP": False,
             "CACHE_MAX_MB": 0,
             "CACHE_DIR": tmp_path_factory.mktemp("cache"),
+            # Test receivers and file servers listen on ephemeral ports; tests of the port rule set it.
+            "JOBS_URL_PORTS": "1-65535",
             "_env_file": None,
         }
         base.update(overrides)

@@ -29,6 +29,13 @@ RESPONSE_FORMATS: dict[str, ResponseFormat] = {
     "vtt": "vtt",
 }
 GRANULARITIES: dict[str, Granularity] = {"word": "word", "segment": "segment"}
+# Every field `parse_transcription_form` reads, by base name (`include[]` is `include`).
+FIELD_NAMES = frozenset(
+    (
+        "model", "language", "prompt", "response_format", "temperature", "timestamp_granularities",
+        "include", "stream", "chunking_strategy",
+    )
+)  # fmt: skip
 INCLUDES = ("logprobs", "progress")  # `progress`: this server's own stream events, on request
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})

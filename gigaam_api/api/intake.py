@@ -10,6 +10,7 @@ drops a small rest of the body so the connection stays usable; otherwise the con
 from __future__ import annotations
 
 import asyncio
+import math
 
 from python_multipart.multipart import parse_options_header
 from starlette.datastructures import Headers
@@ -23,12 +24,13 @@ from gigaam_api.api.state import AppState
 from gigaam_api.api.upload import FormLimits, Upload, declared_too_large, multipart_boundary, receive_upload
 from gigaam_api.audio.spool import RequestFiles, SpoolFullError
 from gigaam_api.config import Settings
-from gigaam_api.errors import APIError, busy
+from gigaam_api.errors import APIError, busy, disk_full, is_disk_full
 
 # After a refusal, at most this much of the body is read and dropped to keep the connection usable;
 # past it the response closes the connection instead (a bounded cost per refusal).
 DRAIN_MAX_BYTES = 1024 * 1024
 DISCONNECT_POLL_SECONDS = 0.25  # how soon a client that gave up waiting in line leaves it
+PCM_BYTES_PER_SECOND = 32_000  # decoded audio: 16 kHz mono int16
 
 
 def queue_full() -> APIError:
@@ -70,11 +72,22 @@ def is_json(headers: Headers) -> bool:
     return content_type == b"application/json"
 
 
-async def take_upload(request: Request, state: AppState, files: RequestFiles) -> Upload:
+def spool_reservation(declared: int, settings: Settings, *, decoded: bool) -> int:
+    """What a body of `declared` bytes will write to the spool: itself and, when it is decoded here,
+    SPOOL_DECODE_RATIO PCM bytes per byte, at most MAX_AUDIO_SECONDS of it. The decoder corrects the
+    estimate once it knows the duration, and the rest is given back when it has finished."""
+    pcm = min(settings.SPOOL_DECODE_RATIO * declared, settings.MAX_AUDIO_SECONDS * PCM_BYTES_PER_SECOND)
+    return declared + (math.ceil(pcm) if decoded else 0)
+
+
+async def take_upload(
+    request: Request, state: AppState, files: RequestFiles, *, decoded: bool = True
+) -> Upload:
     """The complete upload, its file in the request's spool; a refusal is raised as an `APIError`.
 
     A multipart body and a JSON body with base64 `input_audio` give the same `Upload`. No running slot
-    is held here: a slow upload only holds one of the MAX_UPLOADS upload slots.
+    is held here: a slow upload only holds one of the MAX_UPLOADS upload slots. A declared body reserves
+    its share of SPOOL_MAX_MB before it is read (`spool_reservation`; `decoded`: the request decodes it).
     """
     limits = form_limits(state.settings)
     json_body = is_json(request.headers)
@@ -88,6 +101,8 @@ async def take_upload(request: Request, state: AppState, files: RequestFiles) ->
         if body.declared is not None and body.declared > max_body:
             raise declared_too_large(body.declared, limits)
         with state.uploads.slot() as slot:
+            if body.declared is not None:
+                files.reserve(spool_reservation(body.declared, state.settings, decoded=decoded))
 
             def charge(nbytes: int) -> None:
                 files.charge(nbytes)
@@ -99,6 +114,11 @@ async def take_upload(request: Request, state: AppState, files: RequestFiles) ->
     except (APIError, QueueFullError, LineClosedError, TooManyUploadsError, SpoolFullError) as exc:
         await body.drain(DRAIN_MAX_BYTES)
         raise _refusal(exc, state) from None
+    except OSError as exc:
+        if not is_disk_full(exc):
+            raise
+        await body.drain(DRAIN_MAX_BYTES)
+        raise disk_full() from None
 
 
 async def take_running_slot(request: Request, state: AppState) -> None:

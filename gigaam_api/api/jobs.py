@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import ParamSpec
@@ -18,13 +17,14 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from gigaam_api.api.admission import TooManyUploadsError
 from gigaam_api.api.engine_options import engine_options
-from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
-from gigaam_api.api.intake import take_upload
+from gigaam_api.api.form import FIELD_NAMES, TranscriptionOptions, parse_transcription_form
+from gigaam_api.api.intake import take_upload, too_many_uploads
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState, app_state
 from gigaam_api.api.transcriptions import transcript_response
-from gigaam_api.errors import APIError, bad_request
+from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
 from gigaam_api.formats import sse
 from gigaam_api.formats.bodies import transcript_logprobs
 from gigaam_api.formats.languages import language_name
@@ -110,7 +110,7 @@ async def create_job(request: Request) -> Response:
     state, jobs = app_state(request), job_service(request)
     settings = state.settings
     with state.spool.files() as files:
-        upload = await take_upload(request, state, files)
+        upload = await take_upload(request, state, files, decoded=False)  # the worker decodes it
         state.ready_transcriber()
         options = parse_transcription_form(upload.fields)
         # Refused now rather than when the job runs: a model or language no served model takes, options
@@ -120,24 +120,36 @@ async def create_job(request: Request) -> Response:
         callback = extra.get("callback_url")
         webhook = None
         if callback:
-            webhook = Webhook(
-                allowed_url(
-                    callback, settings.JOBS_WEBHOOK_HOSTS, param="callback_url", setting="JOBS_WEBHOOK_HOSTS"
-                )
+            hook_url = allowed_url(
+                callback,
+                settings.JOBS_WEBHOOK_HOSTS,
+                settings.JOBS_URL_PORTS,
+                param="callback_url",
+                setting="JOBS_WEBHOOK_HOSTS",
             )
+            webhook = Webhook(str(hook_url))
         job_id = new_job_id()
-        if upload.file_size is not None:
-            size = await asyncio.to_thread(jobs.audio.adopt, job_id, upload.path)
-        elif extra.get("url"):
-            size = await _fetch(jobs, job_id, extra["url"])
-        else:
-            raise bad_request("No audio: send the recording as the `file` part, or its `url`.", param="file")
-    fields = tuple((n, v) for n, v in upload.fields if n not in JOB_FIELDS)
+        try:
+            if upload.file_size is not None:
+                size = await asyncio.to_thread(jobs.audio.adopt, job_id, upload.path)
+            elif extra.get("url"):
+                size = await _fetch(state, jobs, job_id, extra["url"])
+            else:
+                message = "No audio: send the recording as the `file` part, or its `url`."
+                raise bad_request(message, param="file")
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full() from None
+            raise
+    # Only what the worker reads is kept (unknown fields are dropped, as the synchronous route ignores them).
+    fields = tuple((n, v) for n, v in upload.fields if _base(n) in FIELD_NAMES)
     job = Job(job_id, _owner(request, state), time.time(), fields, size, webhook=webhook)
     try:
         job = await jobs.store.add(job)
-    except BaseException:
+    except BaseException as exc:
         jobs.audio.remove(job_id)
+        if isinstance(exc, OSError) and is_disk_full(exc):  # the SQLite store's disk
+            raise disk_full() from None
         raise
     jobs.wake.set()
     return JSONResponse(
@@ -145,18 +157,22 @@ async def create_job(request: Request) -> Response:
     )
 
 
-async def _fetch(jobs: JobService, job_id: str, url: str) -> int:
+async def _fetch(state: AppState, jobs: JobService, job_id: str, url: str) -> int:
+    """The download holds an upload slot (MAX_UPLOADS) and, from its first byte, a share of JOBS_MAX_MB."""
     settings = jobs.settings
-    partial = await asyncio.to_thread(jobs.audio.reserve, job_id, settings.max_upload_bytes)
-    size = await download(
-        url,
-        partial,
-        hosts=settings.JOBS_URL_HOSTS,
-        max_bytes=settings.max_upload_bytes,
-        timeout=settings.JOBS_URL_TIMEOUT_SECONDS,
-    )
-    os.replace(partial, jobs.audio.path(job_id))
-    return size
+    try:
+        with state.uploads.slot(), jobs.audio.download(job_id) as (partial, reserve):
+            return await download(
+                url,
+                partial,
+                hosts=settings.JOBS_URL_HOSTS,
+                ports=settings.JOBS_URL_PORTS,
+                max_bytes=settings.max_upload_bytes,
+                timeout=settings.JOBS_URL_TIMEOUT_SECONDS,
+                reserve=reserve,
+            )
+    except TooManyUploadsError:
+        raise too_many_uploads(state.uploads.limit) from None
 
 
 @router.get("/v1/jobs")

@@ -21,7 +21,7 @@ from gigaam_api.api.state import app_state
 from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.config import Settings
 from gigaam_api.dedup.key import upload_key
-from gigaam_api.errors import APIError, bad_request
+from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
 from gigaam_api.formats import render as formats
 from gigaam_api.formats import sse
 from gigaam_api.formats.bodies import transcript_logprobs
@@ -200,6 +200,8 @@ async def _sse(
 def _error_payload(exc: Exception) -> dict[str, object]:
     if isinstance(exc, SpoolFullError):
         exc = spool_full()
+    if is_disk_full(exc):
+        exc = disk_full()
     if isinstance(exc, APIError):
         return sse.error(exc.message, exc.type, exc.code)
     log.error("transcription failed after the stream started", exc_info=exc)

@@ -100,22 +100,28 @@ def decode_to_pcm(
     max_seconds: float,
     budget: PcmBudget | None = None,
     charge: Callable[[int], None] | None = None,
+    expect: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] = _never,
 ) -> None:
     """Decode the main audio track of `source` (FFmpeg's pick) into `spool`, then finish the spool.
 
     `charge(n)` is called before each write of n bytes and may raise (the spool-wide budget's
-    `SpoolFullError`) to stop decoding. The spool is finished in every outcome (with the error, if any) so
+    `SpoolFullError`) to stop decoding. `expect(n)` hears how many PCM bytes are still to come: once the
+    container is open, if it declares a duration (within the limits), and 0 when decoding has ended,
+    before the spool is finished. The spool is finished in every outcome (with the error, if any) so
     readers never hang. Raises AudioDecodeError for unusable input (DecodeBudgetError past `budget`),
     DecodeCancelledError when `should_stop()` (checked per packet) turns True.
     """
     error: BaseException | None = None
+    expect = expect or _free
     try:
-        _decode(source, spool, _Limits.of(source, max_seconds, budget), charge or _free, should_stop)
+        limits = _Limits.of(source, max_seconds, budget)
+        _decode(source, spool, limits, charge=charge or _free, expect=expect, should_stop=should_stop)
     except BaseException as exc:
         error = exc
         raise
     finally:
+        expect(0)
         spool.finish(error)
 
 
@@ -157,7 +163,9 @@ def _decode(
     source: Path,
     spool: PcmSpool,
     limits: _Limits,
+    *,
     charge: Callable[[int], None],
+    expect: Callable[[int], None],
     should_stop: Callable[[], bool],
 ) -> None:
     if source.stat().st_size == 0:
@@ -170,7 +178,7 @@ def _decode(
             logger.info("cannot open upload as media: %s", exc.strerror)
             raise AudioDecodeError(_UNDECODABLE) from None
         try:
-            _decode_container(container, spool, limits, charge, should_stop)
+            _decode_container(container, spool, limits, charge=charge, expect=expect, should_stop=should_stop)
         finally:
             container.close()
 
@@ -179,15 +187,19 @@ def _decode_container(
     container: av.container.InputContainer,
     spool: PcmSpool,
     limits: _Limits,
+    *,
     charge: Callable[[int], None],
+    expect: Callable[[int], None],
     should_stop: Callable[[], bool],
 ) -> None:
     stream = container.streams.best("audio")
     if not isinstance(stream, av.AudioStream):  # None when there is no audio track
         raise AudioDecodeError("The file contains no audio track.")
     declared = declared_seconds(container, stream)
-    if declared is not None and declared <= limits.max_seconds:
-        spool.declare(declared)  # an estimate for clients, long before decoding ends
+    if declared is not None:
+        expect(min(math.ceil(declared * SAMPLE_RATE), limits.max_samples) * _BYTES_PER_SAMPLE)
+        if declared <= limits.max_seconds:
+            spool.declare(declared)  # an estimate for clients, long before decoding ends
     writer = _BlockWriter(spool, limits, charge)
     resampler = _Resampler()
     damaged = 0

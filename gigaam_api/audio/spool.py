@@ -155,12 +155,19 @@ def _is_open_at(fd: int, path: Path) -> bool:
 
 
 class RequestFiles:
-    """Tracks the files created for one request and removes them all on exit, whatever the outcome."""
+    """Tracks the files created for one request and removes them all on exit, whatever the outcome.
+
+    A request may reserve what it expects to write (its upload and decoded audio) when it starts, so
+    that under a shared budget the first requests finish and later ones are refused at once, rather
+    than all of them running out part-way. Its writes draw on the reservation first.
+    """
 
     def __init__(self, spool_dir: SpoolDir) -> None:
         self._spool_dir = spool_dir
         self._paths: list[Path] = []
-        self._charged = 0
+        self._charged = 0  # written or reserved
+        self._reserved = 0  # reserved, not yet written
+        self._lock = threading.Lock()  # the upload (event loop) and the decoder (a thread) both charge
 
     @property
     def charged_bytes(self) -> int:
@@ -171,8 +178,30 @@ class RequestFiles:
 
         Thread-safe; everything charged is refunded by `remove_all`.
         """
-        self._spool_dir._charge(nbytes)
-        self._charged += nbytes
+        with self._lock:
+            covered = min(nbytes, self._reserved)
+            self._spool_dir._charge(nbytes - covered)
+            self._reserved -= covered
+            self._charged += nbytes - covered
+
+    def reserve(self, nbytes: int) -> None:
+        """Set the part of the budget held for writes still to come to `nbytes` (grow or give back).
+
+        Growing raises `SpoolFullError` (nothing changed) if the spool's budget would pass.
+        """
+        with self._lock:
+            if nbytes > self._reserved:
+                self._spool_dir._charge(nbytes - self._reserved)
+            else:
+                self._spool_dir._refund(self._reserved - nbytes)
+            self._charged += nbytes - self._reserved
+            self._reserved = nbytes
+
+    def expect(self, nbytes: int) -> None:
+        """`reserve`, when more is known of what is still to come (the decoder read the duration); a
+        reservation that cannot grow stays as it is: later writes are charged as they come."""
+        with contextlib.suppress(SpoolFullError):
+            self.reserve(nbytes)
 
     def new(self, suffix: str = "") -> Path:
         path = self._spool_dir.new_file(suffix)
@@ -183,7 +212,8 @@ class RequestFiles:
         """Idempotent: files already gone are ignored."""
         while self._paths:
             self._paths.pop().unlink(missing_ok=True)
-        charged, self._charged = self._charged, 0
+        with self._lock:
+            charged, self._charged, self._reserved = self._charged, 0, 0
         self._spool_dir._refund(charged)
 
     def __enter__(self) -> RequestFiles:

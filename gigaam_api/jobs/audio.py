@@ -3,6 +3,9 @@
 Not the spool: the spool is per instance and emptied at start, whereas a job's audio must still be
 there when a restarted (or another) server resumes the job. With Redis, JOBS_DIR is a volume every
 replica mounts, so any replica can run any job.
+
+The budget counts what is on disk plus what downloads in progress here have reserved and not yet
+written, so concurrent `url=` downloads cannot pass it together.
 """
 
 from __future__ import annotations
@@ -12,9 +15,12 @@ import errno
 import os
 import shutil
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from gigaam_api.errors import APIError, busy
+
+AUDIO_SUFFIX, PARTIAL_SUFFIX = ".audio", ".partial"
 
 
 def jobs_storage_full() -> APIError:
@@ -28,16 +34,17 @@ class JobAudio:
         self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._root = root
         self._max_bytes = max_bytes
-        self._lock = threading.Lock()  # budget check and move are one step per process
+        self._lock = threading.Lock()  # budget check and move (or reservation) are one step per process
+        self._reserved: dict[Path, int] = {}  # downloads in progress: their file and the bytes reserved
 
     def path(self, job_id: str) -> Path:
-        return self.dir / f"{job_id}.audio"
+        return self.dir / f"{job_id}{AUDIO_SUFFIX}"
 
     def adopt(self, job_id: str, source: Path) -> int:
         """Move `source` (an upload in the spool) in as the job's audio; its size, or 503 when full."""
         size = source.stat().st_size
         with self._lock:
-            if self.used_bytes() + size > self._max_bytes:
+            if self._committed_bytes() + size > self._max_bytes:
                 raise jobs_storage_full()
             target = self.path(job_id)
             try:
@@ -45,21 +52,57 @@ class JobAudio:
             except OSError as exc:
                 if exc.errno != errno.EXDEV:
                     raise
-                partial = target.with_suffix(".partial")  # the spool is on another file system (tmpfs)
-                shutil.copyfile(source, partial)
-                os.replace(partial, target)
+                partial = target.with_suffix(PARTIAL_SUFFIX)  # the spool is on another file system (tmpfs)
+                try:
+                    shutil.copyfile(source, partial)
+                    os.replace(partial, target)
+                finally:
+                    partial.unlink(missing_ok=True)  # a failed copy (a full disk) leaves nothing
         return size
 
-    def reserve(self, job_id: str, nbytes: int) -> Path:
-        """Where a download may write up to `nbytes`, or 503 when that would pass the budget."""
-        with self._lock:
-            if self.used_bytes() + nbytes > self._max_bytes:
-                raise jobs_storage_full()
-        return self.path(job_id).with_suffix(".partial")
+    @contextlib.contextmanager
+    def download(self, job_id: str) -> Iterator[tuple[Path, Callable[[int], None]]]:
+        """Where a download writes, and `reserve(n)`: set its reservation to `n` bytes, or 503 when that
+        would pass the budget. The file becomes the job's audio if the block succeeds; it is removed and
+        the reservation released in every outcome."""
+        partial = self.path(job_id).with_suffix(PARTIAL_SUFFIX)
+
+        def reserve(nbytes: int) -> None:
+            with self._lock:
+                self._reserved.pop(partial, None)
+                if self._committed_bytes() + nbytes > self._max_bytes:
+                    raise jobs_storage_full()
+                self._reserved[partial] = nbytes
+
+        try:
+            yield partial, reserve
+            os.replace(partial, self.path(job_id))
+        finally:
+            with self._lock:
+                self._reserved.pop(partial, None)
+            partial.unlink(missing_ok=True)
 
     def remove(self, job_id: str) -> None:
-        for path in (self.path(job_id), self.path(job_id).with_suffix(".partial")):
+        for path in (self.path(job_id), self.path(job_id).with_suffix(PARTIAL_SUFFIX)):
             path.unlink(missing_ok=True)
+
+    def sweep_leftovers(self, is_job: Callable[[str], bool], *, older_than: float) -> int:
+        """Remove files last written before `older_than` (epoch seconds) that no job owns: downloads of a
+        killed process (`.partial`) and audio whose job the store no longer has (its data was lost).
+        Files written since are left alone: their job may be being submitted right now. How many went."""
+        removed = 0
+        for entry in os.scandir(self.dir):
+            name, suffix = os.path.splitext(entry.name)
+            with contextlib.suppress(FileNotFoundError):
+                if entry.stat().st_mtime >= older_than:
+                    continue
+                with self._lock:
+                    if Path(entry.path) in self._reserved:
+                        continue
+                if suffix == PARTIAL_SUFFIX or (suffix == AUDIO_SUFFIX and not is_job(name)):
+                    os.unlink(entry.path)
+                    removed += 1
+        return removed
 
     def used_bytes(self) -> int:
         """Bytes under JOBS_DIR: job audio, and the SQLite store when it is the embedded one."""
@@ -68,4 +111,14 @@ class JobAudio:
             for name in names:
                 with contextlib.suppress(FileNotFoundError):  # removed meanwhile by a sweeper
                     total += os.stat(os.path.join(directory, name)).st_size
+        return total
+
+    def _committed_bytes(self) -> int:
+        """On disk, plus what this process's downloads have reserved beyond what they wrote so far."""
+        total = self.used_bytes()
+        for partial, nbytes in self._reserved.items():
+            written = 0
+            with contextlib.suppress(FileNotFoundError):
+                written = partial.stat().st_size
+            total += max(0, nbytes - written)
         return total

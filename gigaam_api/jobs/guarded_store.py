@@ -83,6 +83,13 @@ class GuardedStore:
             return False
         return True
 
+    async def run(self, call: Callable[[JobStore], T]) -> T:
+        """`call(backend)` on the store's threads, with the timeout: for work that asks the store per item."""
+        return await self._call(partial(call, self.backend))
+
+    async def exists(self, job_id: str) -> bool:
+        return await self._call(partial(self.backend.exists, job_id))
+
     async def add(self, job: Job) -> Job:
         return await self._call(partial(self.backend.add, job))
 

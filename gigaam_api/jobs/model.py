@@ -153,6 +153,21 @@ def requeued(job: Job) -> Job | None:
 
 _JOB = TypeAdapter(Job)
 _SEGMENT = TypeAdapter(Segment)
+_FIELDS = TypeAdapter(tuple[tuple[str, str], ...])
+
+
+def without_fields(job: Job) -> Job:
+    """The job as stores keep its record: the form fields (up to MAX_FORM_FIELDS_BYTES) are kept apart,
+    so listings and every state change never read or rewrite them."""
+    return dataclasses.replace(job, fields=()) if job.fields else job
+
+
+def dump_fields(fields: tuple[tuple[str, str], ...]) -> bytes:
+    return _FIELDS.dump_json(fields)
+
+
+def load_fields(data: bytes | str) -> tuple[tuple[str, str], ...]:
+    return _FIELDS.validate_json(data)
 
 
 def dump_job(job: Job) -> bytes:

@@ -6,7 +6,8 @@ TTL. A replica that dies stops extending it; the next claim by any replica (same
 lapsed lease, puts the job back at the head of the queue and takes it over from its stored segments.
 Leases expire on Redis's clock, so replicas' clocks need not agree. Job updates are optimistic
 transactions (WATCH on the job and its lease), so a cancel and a worker's checkpoint never overwrite
-each other. The audio is not here: it lives on the JOBS_DIR volume that every replica mounts.
+each other. A job's form fields have their own key (`fields:<id>`), so listings never read them. The
+audio is not here: it lives on the JOBS_DIR volume that every replica mounts.
 """
 
 from __future__ import annotations
@@ -24,10 +25,13 @@ from gigaam_api.jobs.model import (
     Job,
     JobStatus,
     claimed,
+    dump_fields,
     dump_job,
     dump_segment,
+    load_fields,
     load_job,
     load_segment,
+    without_fields,
 )
 from gigaam_api.jobs.store import Change
 from gigaam_api.transcript import Segment
@@ -92,7 +96,9 @@ class RedisJobStore:
 
     def _write(self, pipe: Any, old: Job | None, new: Job) -> None:
         k = self._key
-        pipe.set(k("job", new.id), dump_job(new))
+        if new.fields:  # a new job (or one stored by an older version, moved on its first change)
+            pipe.set(k("fields", new.id), dump_fields(new.fields))
+        pipe.set(k("job", new.id), dump_job(without_fields(new)))
         pipe.zadd(k("owner", new.owner), {new.id: new.seq})
         if old is None or old.status != new.status:
             if old is not None:
@@ -120,8 +126,14 @@ class RedisJobStore:
         return job
 
     def get(self, job_id: str) -> Job | None:
-        raw = self._redis.get(self._key("job", job_id))
-        return load_job(raw) if raw is not None else None
+        raw, fields = self._redis.mget([self._key("job", job_id), self._key("fields", job_id)])
+        if raw is None:
+            return None
+        job = load_job(raw)
+        return dataclasses.replace(job, fields=load_fields(fields)) if fields is not None else job
+
+    def exists(self, job_id: str) -> bool:
+        return bool(self._redis.exists(self._key("job", job_id)))
 
     def page(self, owner: str, *, status: JobStatus | None, before_seq: int | None, limit: int) -> list[Job]:
         top: str | int = "+inf" if before_seq is None else f"({before_seq}"
@@ -148,7 +160,8 @@ class RedisJobStore:
             job_id = _text(raw_id)
             job = self.update(job_id, lambda j: None if j.terminal else claimed(j, now), worker=worker)
             if job is not None:
-                return job
+                fields = self._redis.get(k("fields", job_id))
+                return dataclasses.replace(job, fields=load_fields(fields)) if fields is not None else job
             with self._redis.pipeline() as pipe:  # ended or deleted while queued: drop it, try the next
                 pipe.delete(k("lease", job_id))
                 pipe.lrem(k("running"), 0, job_id)
@@ -192,7 +205,7 @@ class RedisJobStore:
         k = self._key
         job = self.get(job_id)
         with self._redis.pipeline() as pipe:
-            pipe.delete(k("job", job_id), k("segments", job_id), k("lease", job_id))
+            pipe.delete(k("job", job_id), k("fields", job_id), k("segments", job_id), k("lease", job_id))
             if job is not None:
                 pipe.zrem(k("owner", job.owner), job_id)
                 pipe.srem(k("status", job.status), job_id)

@@ -1,8 +1,8 @@
 """The jobs feature as one object: the store, the audio, and the background loops of a server.
 
 The loops: JOBS_WORKERS workers, the webhook sender (when webhooks are on) and the sweeper that
-removes expired audio and results. Every replica runs all of them; the store makes each piece of
-work go to one of them.
+removes expired audio and results, and files no job owns (at start, then every JOBS_SWEEP_SECONDS).
+Every replica runs all of them; the store makes each piece of work go to one of them.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ from gigaam_api.jobs.webhooks import WebhookSender
 from gigaam_api.jobs.worker import JobWorker, Router, worker_name
 
 log = logging.getLogger(__name__)
+
+LEFTOVER_MARGIN_SECONDS = 60
 
 
 def owner_of(api_key: str | None) -> str:
@@ -110,8 +112,12 @@ class JobService:
             await sender.run(client, s.JOBS_POLL_SECONDS)
 
     async def sweep(self) -> None:
-        """Remove expired audio, and expired jobs with everything they stored."""
+        """Remove expired audio, expired jobs with everything they stored, and files no job owns."""
         now = time.time()
+        # A download writes at least once per JOBS_URL_TIMEOUT_SECONDS and a submission stores its job
+        # right after its audio, so files idle for longer than that (plus a margin) belong to nobody.
+        older_than = now - self.settings.JOBS_URL_TIMEOUT_SECONDS - LEFTOVER_MARGIN_SECONDS
+        await self.store.run(lambda store: self.audio.sweep_leftovers(store.exists, older_than=older_than))
         for job_id in await self.store.due_sweeps(now):
             job = await self.store.get(job_id)
             if job is None:

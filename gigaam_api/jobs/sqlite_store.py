@@ -1,6 +1,7 @@
 """The embedded job store: one SQLite file (WAL) with the jobs and their segments.
 
-A job row keeps the whole job as JSON plus the columns the queries need; `worker`/`lease_until` make
+A job row keeps the job as JSON plus the columns the queries need (its form fields, up to
+MAX_FORM_FIELDS_BYTES, in their own table: listings never read them); `worker`/`lease_until` make
 the lease, so a server killed mid-job has its job taken over once the lease runs out (by itself after
 a restart, or by another process on the same file).
 """
@@ -8,6 +9,7 @@ a restart, or by another process on the same file).
 from __future__ import annotations
 
 import dataclasses
+import errno
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -18,10 +20,13 @@ from gigaam_api.jobs.model import (
     Job,
     JobStatus,
     claimed,
+    dump_fields,
     dump_job,
     dump_segment,
+    load_fields,
     load_job,
     load_segment,
+    without_fields,
 )
 from gigaam_api.jobs.store import Change
 from gigaam_api.transcript import Segment
@@ -40,6 +45,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, seq);
+CREATE TABLE IF NOT EXISTS job_fields (
+    job_id TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS segments (
     job_id TEXT NOT NULL,
     idx INTEGER NOT NULL,
@@ -47,6 +56,11 @@ CREATE TABLE IF NOT EXISTS segments (
     PRIMARY KEY (job_id, idx)
 );
 """
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """SQLITE_FULL: raised as the ENOSPC it is, so callers treat a full disk the same wherever it happens."""
+    return isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL
 
 
 class SqliteJobStore:
@@ -70,11 +84,25 @@ class SqliteJobStore:
     def _begin(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
 
+    def _rollback(self) -> None:
+        if self._db.in_transaction:  # after some errors (a full disk) SQLite has rolled back already
+            self._db.execute("ROLLBACK")
+
     def _write(self, job: Job, worker: str | None, lease_until: float | None) -> None:
+        if job.fields:  # a new job (or one stored by an older version, moved on its first change)
+            self._db.execute(
+                "INSERT OR REPLACE INTO job_fields (job_id, data) VALUES (?, ?)",
+                (job.id, dump_fields(job.fields).decode()),
+            )
+        data = dump_job(without_fields(job)).decode()
         self._db.execute(
             "UPDATE jobs SET status=?, worker=?, lease_until=?, webhook_due=?, sweep_at=?, data=? WHERE id=?",
-            (job.status, worker, lease_until, job.webhook_due, job.sweep_at, dump_job(job).decode(), job.id),
+            (job.status, worker, lease_until, job.webhook_due, job.sweep_at, data, job.id),
         )
+
+    def _with_fields(self, job: Job) -> Job:
+        row = self._db.execute("SELECT data FROM job_fields WHERE job_id=?", (job.id,)).fetchone()
+        return dataclasses.replace(job, fields=load_fields(row[0])) if row else job
 
     def add(self, job: Job) -> Job:
         with self._lock:
@@ -88,15 +116,21 @@ class SqliteJobStore:
                 job = dataclasses.replace(job, seq=cursor.lastrowid)
                 self._write(job, None, None)
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback()
+                if _disk_full(exc):
+                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
                 raise
         return job
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             row = self._db.execute("SELECT data FROM jobs WHERE id=?", (job_id,)).fetchone()
-        return load_job(row[0]) if row else None
+            return self._with_fields(load_job(row[0])) if row else None
+
+    def exists(self, job_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM jobs WHERE id=?", (job_id,)).fetchone() is not None
 
     def page(self, owner: str, *, status: JobStatus | None, before_seq: int | None, limit: int) -> list[Job]:
         query = "SELECT data FROM jobs WHERE owner=? AND seq<?"
@@ -123,9 +157,12 @@ class SqliteJobStore:
                 if row is not None:
                     job = claimed(load_job(row[0]), now)
                     self._write(job, worker, now + lease_seconds)
+                    job = self._with_fields(job)
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback()
+                if _disk_full(exc):
+                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
                 raise
         return job
 
@@ -158,8 +195,10 @@ class SqliteJobStore:
                         [(job_id, first + i, dump_segment(s).decode()) for i, s in enumerate(segments)],
                     )
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                self._rollback()
+                if _disk_full(exc):
+                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
                 raise
         return job
 
@@ -184,6 +223,7 @@ class SqliteJobStore:
         with self._lock:
             self._begin()
             self._db.execute("DELETE FROM segments WHERE job_id=?", (job_id,))
+            self._db.execute("DELETE FROM job_fields WHERE job_id=?", (job_id,))
             self._db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
             self._db.execute("COMMIT")
 

@@ -33,8 +33,13 @@ class JobStore(Protocol):
 
     def get(self, job_id: str) -> Job | None: ...
 
+    def exists(self, job_id: str) -> bool:
+        """Whether the store has the job (reads nothing of it: the sweeper asks for every audio file)."""
+        ...
+
     def page(self, owner: str, *, status: JobStatus | None, before_seq: int | None, limit: int) -> list[Job]:
-        """`owner`'s jobs, newest first, older than `before_seq` when given."""
+        """`owner`'s jobs, newest first, older than `before_seq` when given; without their `fields`
+        (a listing never shows them, and they may be up to MAX_FORM_FIELDS_BYTES each)."""
         ...
 
     def claim(self, worker: str, lease_seconds: float, now: float) -> Job | None:
@@ -50,7 +55,8 @@ class JobStore(Protocol):
     ) -> Job | None:
         """Atomically apply `change` and append `segments`; None (nothing written) if the job is gone,
         `worker` no longer holds its lease, or `change` returns None. Ending or requeueing a job
-        releases its lease."""
+        releases its lease. `change` sees, and the result has, the job without its `fields` (`get`
+        and `claim` return them)."""
         ...
 
     def segments(self, job_id: str, start: int = 0) -> list[Segment]: ...

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "X-GigaAM-Signature"
 DELIVERY_HEADER = "X-GigaAM-Delivery"
 MAX_BACKOFF_SECONDS = 3600
+NOT_DELIVERED = "not delivered"
 
 
 def signature(secret: str, timestamp: int, body: bytes) -> str:
@@ -100,8 +101,8 @@ class WebhookSender:
         for job_id in await self._store.due_webhooks(now):
             if len(self._sending) >= self._concurrency:
                 return
-            job = await self._store.update(job_id, lambda j: _claimed(j, now, self._timeout))
-            if job is not None:
+            job = await self._store.update(job_id, lambda j: _claimed(j, now, self._timeout, self._attempts))
+            if job is not None and job.webhook is not None and job.webhook.state == "pending":
                 task = asyncio.ensure_future(self._deliver(client, job))
                 self._sending.add(task)
                 task.add_done_callback(self._sending.discard)
@@ -130,13 +131,15 @@ class WebhookSender:
                 client.post(job.webhook.url, content=body, headers=headers, timeout=self._timeout),
                 self._timeout,
             )
-            status = response.status_code
-            if not response.is_success:
-                error = f"HTTP {status}"
-        except (httpx.HTTPError, TimeoutError) as exc:
+            if response.is_success:
+                status = response.status_code
+            else:
+                error = f"HTTP {response.status_code}"
+        except Exception as exc:  # whatever it is (a URL httpx refuses too), this attempt has failed
             error = type(exc).__name__
         if error:
             log.warning("job %s: webhook attempt %d failed: %s", job.id, job.webhook.attempts, error)
+            error = NOT_DELIVERED  # stored and shown without detail: no probing of what answers where
         await self._store.update(job.id, lambda j: self._result(j, status, error, time.time()))
 
     def _result(self, job: Job, status: int | None, error: str | None, now: float) -> Job | None:
@@ -154,11 +157,14 @@ class WebhookSender:
         )
 
 
-def _claimed(job: Job, now: float, timeout: float) -> Job | None:
+def _claimed(job: Job, now: float, timeout: float, attempts: int) -> Job | None:
     """This attempt is ours: its due time moves past the request's timeout (a retry if we die)."""
     hook = job.webhook
     if hook is None or hook.state != "pending" or hook.next_attempt_at is None or hook.next_attempt_at > now:
         return None
+    if hook.attempts >= attempts:  # the last attempt's sender died before recording it: no more tries
+        hook = dataclasses.replace(hook, state="failed", next_attempt_at=None)
+        return dataclasses.replace(job, webhook=hook)
     hook = dataclasses.replace(hook, attempts=hook.attempts + 1, next_attempt_at=now + 3 * timeout)
     return dataclasses.replace(job, webhook=hook)
 

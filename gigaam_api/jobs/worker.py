@@ -21,8 +21,9 @@ from functools import partial
 
 from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import parse_transcription_form
-from gigaam_api.audio.spool import SpoolDir
-from gigaam_api.errors import APIError
+from gigaam_api.api.intake import spool_full
+from gigaam_api.audio.spool import SpoolDir, SpoolFullError
+from gigaam_api.errors import APIError, disk_full, is_disk_full
 from gigaam_api.jobs.audio import JobAudio
 from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
 from gigaam_api.jobs.model import Expiry, Job, JobError, checkpoint, ended, requeued
@@ -140,9 +141,8 @@ class JobWorker:
             raise  # not the job's fault: it is resumed once the store answers
         except APIError as exc:
             await self._fail(job.id, JobError(exc.message, exc.code))
-        except Exception:
-            log.exception("job %s failed", job.id)
-            await self._fail(job.id, JobError("The transcription failed because of an internal error."))
+        except Exception as exc:
+            await self._fail(job.id, _error_of(job.id, exc))
 
     async def _store_batch(
         self, job_id: str, segments: list[Segment], processed: float, run: Run
@@ -168,6 +168,16 @@ def _succeeded(
         job, new_segments=new_segments, processed=duration or 0.0, duration=duration, language=language
     )
     return None if stored is None else ended(stored, "succeeded", time.time(), expiry)
+
+
+def _error_of(job_id: str, exc: Exception) -> JobError:
+    """What a job that failed with `exc` says: a full spool or disk by name, anything else as internal."""
+    if isinstance(exc, SpoolFullError):
+        return JobError(spool_full().message, spool_full().code)
+    if is_disk_full(exc):
+        return JobError(disk_full().message, disk_full().code)
+    log.error("job %s failed", job_id, exc_info=exc)
+    return JobError("The transcription failed because of an internal error.")
 
 
 def _failed(expiry: Expiry, error: JobError, job: Job) -> Job | None:

@@ -27,7 +27,7 @@ from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
-from gigaam_api.errors import bad_request
+from gigaam_api.errors import bad_request, disk_full, is_disk_full
 from gigaam_api.pipeline.batching import batch_length
 from gigaam_api.pipeline.feed import ThreadFeed
 from gigaam_api.pipeline.protocol import Progress, Resume, RunEvent
@@ -80,7 +80,7 @@ class Run:
         self._upload = upload
         self._options = options
         self._pcm = PcmSpool(files.new(".pcm"))
-        self._charge = files.charge
+        self._files = files
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._job: Job | None = None
@@ -118,7 +118,8 @@ class Run:
                 self._pcm,
                 max_seconds=s.MAX_AUDIO_SECONDS,
                 budget=PcmBudget(s.MAX_DECODE_RATIO, s.decode_floor_bytes),
-                charge=self._charge,
+                charge=self._files.charge,
+                expect=self._files.expect,
                 should_stop=self._stop.is_set,
             )
 
@@ -126,6 +127,8 @@ class Run:
         error = self._pcm.error
         if isinstance(error, AudioDecodeError):
             raise bad_request(str(error), param="file") from None
+        if error is not None and is_disk_full(error):
+            raise disk_full() from None
         if error is not None:
             raise error
 

@@ -135,3 +135,13 @@ def test_first_chunk_setting_reaches_the_chunker(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("FIRST_CHUNK_SECONDS", "0")
     assert load_settings(_env_file=None).chunking().first_max_s is None
     assert load_settings(_env_file=None).chunking(max_chunk_seconds=12).hard_max_s == 12
+
+
+def test_url_ports_are_ports_and_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(_env_file=None).JOBS_URL_PORTS == ((80, 80), (443, 443))
+    monkeypatch.setenv("JOBS_URL_PORTS", " 443, 8000-8099 ")
+    assert load_settings(_env_file=None).JOBS_URL_PORTS == ((443, 443), (8000, 8099))
+    for bad in ("http", "0", "8099-8000", "70000"):
+        monkeypatch.setenv("JOBS_URL_PORTS", bad)
+        with pytest.raises(ConfigError, match="JOBS_URL_PORTS"):
+            load_settings(_env_file=None)

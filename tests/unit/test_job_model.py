@@ -50,17 +50,23 @@ def test_backoff_doubles_up_to_an_hour() -> None:
     assert backoff(30, 10) == 3600
 
 
+WEB_PORTS = ((80, 80), (443, 443))
+
+
 def test_allowed_urls() -> None:
-    assert allowed_url(" https://Media.Example/a.mp3 ", ("media.example",), param="url", setting="S") == (
-        "https://Media.Example/a.mp3"
+    checked = allowed_url(
+        " https://Media.Example/a.mp3 ", ("media.example",), WEB_PORTS, param="url", setting="S"
     )
+    assert str(checked) == "https://media.example/a.mp3"
+    assert allowed_url("http://h:8001/a", ("h",), ((8000, 8099),), param="url", setting="S").port == 8001
+    assert allowed_url("http://Пример.рф/a", ("пример.РФ",), WEB_PORTS, param="url", setting="S")
     for url, hosts in (
         ("http://other/a", ("media.example",)),
         ("file:///etc/passwd", ("media.example",)),
         ("http://media.example/a", ()),
     ):
         with pytest.raises(APIError) as refused:
-            allowed_url(url, hosts, param="url", setting="S")
+            allowed_url(url, hosts, WEB_PORTS, param="url", setting="S")
         assert refused.value.status == 400 and refused.value.param == "url"
 
 
@@ -76,3 +82,20 @@ def test_a_webhook_is_sent_again_only_once_its_job_ended_and_its_delivery_is_ove
     assert (again.webhook.state, again.webhook.attempts, again.webhook_due) == ("pending", 0, 7.0)
     assert delivery_id(again) == delivery_id(done) == "whd_1"
     assert resent(dataclasses.replace(failed, webhook=None), 7.0) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:80:80/a.wav",  # the host check saw 127.0.0.1, httpx refuses the port
+        "http://127.0.0.1\t/a.wav",  # a tab before the path
+        "http://127.0.0.1/a\n.wav",
+        "http://127.0.0.1:22/a.wav",  # a port not in the list
+        "http://127.0.0.1:8080/a.wav",
+        "https://127.0.0.1/a.wav\x00",
+    ],
+)
+def test_urls_httpx_would_refuse_or_other_ports_are_400s(url: str) -> None:
+    with pytest.raises(APIError) as refused:
+        allowed_url(url, ("127.0.0.1",), WEB_PORTS, param="callback_url", setting="S")
+    assert refused.value.status == 400 and refused.value.param == "callback_url"

@@ -183,3 +183,23 @@ def test_charges_are_bounded_by_the_budget_and_refunded_on_removal(tmp_path: Pat
             assert spool_dir.used_bytes == 100
         assert spool_dir.used_bytes == 60
     assert spool_dir.used_bytes == 0
+
+
+def test_a_reservation_holds_the_budget_and_writes_draw_on_it(tmp_path: Path) -> None:
+    spool = SpoolDir(tmp_path, max_bytes=100)
+    with spool.files() as first, spool.files() as second:
+        first.reserve(80)  # an upload and its expected decoded audio
+        with pytest.raises(SpoolFullError):
+            second.reserve(30)  # refused at once, not part-way through
+        assert spool.used_bytes == 80
+        first.charge(50)  # within the reservation: nothing more is taken
+        assert spool.used_bytes == 80
+        first.expect(10)  # the decoder learnt the duration: 20 given back
+        assert spool.used_bytes == 60
+        second.charge(30)
+        first.charge(15)  # 10 from the reservation, 5 more from the budget
+        assert spool.used_bytes == 95
+        first.expect(50)  # cannot grow past the budget: left as it is
+        first.reserve(0)  # decoded: nothing more is held
+        assert spool.used_bytes == 95
+    assert spool.used_bytes == 0
