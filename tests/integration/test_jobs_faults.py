@@ -256,7 +256,7 @@ def test_only_known_fields_are_stored(make_server: Callable[..., LiveServer], au
         unknown="x" * 60_000,
         **{"include[]": "logprobs", "chunking_strategy[type]": "server_vad"},
     )
-    stored = live.app.state.jobs.store.get(job["id"])
+    stored = live.app.state.jobs.store.backend.get(job["id"])
     assert stored is not None
     assert sorted(stored.fields) == [
         ("chunking_strategy[type]", "server_vad"),

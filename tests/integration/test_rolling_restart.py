@@ -223,7 +223,12 @@ def test_a_replica_drains_behind_nginx_and_every_post_succeeds(
     finally:
         draining.process.send_signal(signal.SIGUSR1)  # the held batch ends
         held.close()
-    assert draining.process.wait(timeout=120) == 0
+    try:
+        assert draining.process.wait(timeout=120) == 0
+    except subprocess.TimeoutExpired:  # a hang: say where the drainer stood
+        port = draining.url.rsplit(":", 1)[1]
+        tail = (tmp_path / f"replica-{port}.log").read_text().splitlines()[-40:]
+        raise AssertionError("the drained replica never exited:\n" + "\n".join(tail)) from None
 
     # nginx's own errors are JSON envelopes: a body over its limit, no replica left.
     status, body = _raw(
