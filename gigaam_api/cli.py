@@ -132,12 +132,11 @@ def _transcribe(args: argparse.Namespace) -> int:
     except WeightsUnavailableError as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    if outcome.interrupted:
         print("gigaam-api: interrupted", file=sys.stderr)
-        return 130
     if not args.quiet:
         print(summary(outcome), file=sys.stderr)
-    return 1 if outcome.failed else 0
+    return 130 if outcome.interrupted else 1 if outcome.failed else 0
 
 
 # `transcribe` flags that set a setting for this run, over the environment and .env.
