@@ -34,7 +34,7 @@ def _listing(directory: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def stock_purelib() -> Path:
-    """Where `pip install` on the stock Python would put uv; it must be the PEP 668 case this file is about."""
+    """Where `pip install` on the stock Python would put uv; that Python must be the PEP 668 case."""
     assert (_python_path("stdlib") / "EXTERNALLY-MANAGED").is_file(), (
         f"{STOCK_PYTHON} is not externally managed"
     )
@@ -43,7 +43,7 @@ def stock_purelib() -> Path:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    """The working tree's files as a fresh clone has them (tracked and new, not ignored): no .venv, no .tools."""
+    """The working tree as a fresh clone has it (tracked and new files, not ignored): no .venv or .tools."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
