@@ -20,7 +20,7 @@ rm -rf "$dir"
 echo "uv is not on PATH: installing it into $dir"
 # A venv of its own (Debian: package python3-venv) comes with its own pip. Without one, the Python's
 # pip with --target (Debian: python3-pip), which PEP 668 allows: it leaves the Python's packages alone.
-if "$python" -m venv "$dir" >/dev/null 2>&1; then
+if "$python" -m venv "$dir" >/dev/null 2>&1 && "$dir/bin/python" -m pip --version >/dev/null 2>&1; then
 	install "$dir/bin/python" -m pip install --quiet
 elif "$python" -m pip --version >/dev/null 2>&1; then
 	rm -rf "$dir"
