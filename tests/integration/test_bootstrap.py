@@ -87,7 +87,7 @@ def _free_port() -> int:
         return port
 
 
-def test_make_run_on_the_stock_python(
+def test_make_run_and_dev_deps_on_the_stock_python(
     checkout: Path, stock_purelib: Path, models_dir: Path, tmp_path: Path
 ) -> None:
     before = _listing(stock_purelib)
@@ -128,6 +128,18 @@ def test_make_run_on_the_stock_python(
         os.killpg(process.pid, signal.SIGTERM)
         output = process.communicate(timeout=120)[0]
     assert f"ready — open http://127.0.0.1:{port}/" in output, output
+
+    # `make test`'s Python part: the dev environment, torch included (its wheel directory, if pip's
+    # configuration names one, read by the stock Python's pip), from the same private uv.
+    dev = _make(checkout, "dev-deps")
+    assert dev.returncode == 0, dev.stdout + dev.stderr
+    imported = subprocess.run(
+        [checkout / ".venv/bin/python", "-c", "import pytest, torch"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert imported.returncode == 0, imported.stderr
     assert _listing(stock_purelib) == before
 
 
