@@ -1,16 +1,22 @@
-# gigaam-api — every target installs what it needs first (uv is bootstrapped with pip when absent).
+# gigaam-api — every target installs what it needs first. uv comes from PATH, else `make uv` installs a
+# private copy into .tools/uv with PYTHON's venv or pip (scripts/bootstrap-uv.sh), never into that Python.
 PYTHON ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+UV_TOOL := $(CURDIR)/.tools/uv
+ifndef UV
+UV := $(or $(shell command -v uv 2>/dev/null),$(UV_TOOL)/bin/uv)
+endif
 RUN := $(UV) run --frozen --no-sync
 # ONNX Runtime build (`cpu` or `cuda`) and `convert` (NNCF, builds the int8 OpenVINO IR on first start).
 EXTRAS ?= cpu convert
 EXTRA_FLAGS := $(foreach e,$(EXTRAS),--extra $(e))
 # Tests also run the Qwen3-ASR engine: the `qwen` extra plus torch, which is kept out of the lock and
 # installed beside it. TORCH_SOURCE: pip's local wheel directory where one is configured (PIP_FIND_LINKS
-# or pip's own config), else PyTorch's CPU index; for CUDA, e.g.
-# TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cu128".
+# or pip's own config, read by PYTHON's pip or, where it has none, by the pip of .tools/uv's venv), else
+# PyTorch's CPU index; for CUDA, e.g. TORCH_SOURCE="--index-url https://download.pytorch.org/whl/cu128".
 TORCH_VERSION ?= 2.13.0
-TORCH_LINKS := $(or $(PIP_FIND_LINKS),$(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null))
+# Expanded when dev-deps runs, after `make uv` may have made .tools/uv.
+TORCH_LINKS = $(or $(PIP_FIND_LINKS),$(shell for py in $(PYTHON) $(UV_TOOL)/bin/python; do \
+	$$py -m pip config get global.find-links 2>/dev/null && break; done))
 TORCH_SOURCE ?= $(if $(TORCH_LINKS),--find-links $(TORCH_LINKS),--index-url https://download.pytorch.org/whl/cpu)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -70,9 +76,9 @@ bench-ovep: dev-deps ## the bench's .venv-ovep (onnxruntime-openvino); ~1 s when
 screenshot: dev-deps system-deps ## docs/web.png: the web page in use (generated model, Debian's Chromium)
 	$(RUN) python -m scripts.screenshot
 
-uv:
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
-		$(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+uv: ## uv from PATH, else a private copy in .tools/uv; prints its version
+	@[ "$(UV)" != "$(UV_TOOL)/bin/uv" ] || [ -x "$(UV)" ] || scripts/bootstrap-uv.sh "$(PYTHON)" "$(UV_TOOL)"
+	@$(UV) --version
 
 deps: uv
 	$(UV) sync --frozen --no-dev --inexact --compile-bytecode $(EXTRA_FLAGS)
@@ -96,4 +102,4 @@ system-deps: ## espeak-ng makes the synthetic Russian speech the tests and bench
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx >/dev/null; }
 
 clean:
-	rm -rf .venv .venv-ovep .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .venv-ovep .tools .mypy_cache .ruff_cache .pytest_cache

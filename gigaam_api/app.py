@@ -31,6 +31,7 @@ from gigaam_api.dedup.setup import shared_runs
 from gigaam_api.engines.base import ASREngine
 from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.service import JobService
+from gigaam_api.listen import browser_url
 from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.pipeline.served import served_by_model
@@ -235,14 +236,14 @@ async def _load(
     model = transcriber.capabilities.model_id
     metrics.model_load_seconds.labels(model).set(time.monotonic() - began)
     metrics.model_loaded.labels(model).set(1)
-    for served in served_by_model(transcriber).values():
-        caps = served.capabilities
-        log.info(
-            "ready: serving %s on %s (%s, %s, %s)%s",
-            caps.model_id,
-            caps.device,
-            caps.runtime,
-            caps.precision,
-            served.model_state,
-            f": {caps.detail}" if caps.detail else "",
-        )
+    # The one line a person waits for: where to go first, then what runs and why (the technical detail).
+    serving = "; ".join(_describe(served) for served in served_by_model(transcriber).values())
+    log.info("ready — open %s — serving %s", browser_url(settings.HOST, settings.PORT), serving)
+
+
+def _describe(served: Transcriber) -> str:
+    caps = served.capabilities
+    detail = f": {caps.detail}" if caps.detail else ""
+    return (
+        f"{caps.model_id} on {caps.device} ({caps.runtime}, {caps.precision}, {served.model_state}){detail}"
+    )

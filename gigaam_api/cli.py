@@ -27,6 +27,7 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
     from gigaam_api.engines.registry import ensure_weights
     from gigaam_api.engines.runtime import RuntimeSelectionError
     from gigaam_api.jobs.store import JobStoreUnavailableError
+    from gigaam_api.listen import EXIT_CANNOT_LISTEN, CannotListenError, bind
 
     class GracefulServer(uvicorn.Server):
         """The first SIGTERM/SIGINT drains (`GracefulShutdown`) before uvicorn stops; a second forces it.
@@ -55,6 +56,11 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
     except (WeightsUnavailableError, RuntimeSelectionError, Int8IrUnavailableError) as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
+    try:  # bound here, not by uvicorn: a busy port is a plain message and its own exit status
+        sockets = bind(settings.HOST, settings.PORT)
+    except CannotListenError as exc:
+        print(f"gigaam-api: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_LISTEN
     server: uvicorn.Server | None = None
 
     def stop_serving() -> None:
@@ -75,7 +81,7 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
         timeout_graceful_shutdown=math.ceil(settings.SHUTDOWN_GRACE_SECONDS + SETTLE_SECONDS),
     )
     server = GracefulServer(config, app.state.gigaam.shutdown)
-    server.run()
+    server.run(sockets=sockets)  # uvicorn's "running on" line is left out: "ready — open …" comes at load
     error = app.state.gigaam.load_error
     if error:
         print(f"gigaam-api: {error}", file=sys.stderr)
@@ -126,12 +132,11 @@ def _transcribe(args: argparse.Namespace) -> int:
     except WeightsUnavailableError as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    if outcome.interrupted:
         print("gigaam-api: interrupted", file=sys.stderr)
-        return 130
     if not args.quiet:
         print(summary(outcome), file=sys.stderr)
-    return 1 if outcome.failed else 0
+    return 130 if outcome.interrupted else 1 if outcome.failed else 0
 
 
 # `transcribe` flags that set a setting for this run, over the environment and .env.

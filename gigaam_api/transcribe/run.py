@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
+import stat
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from gigaam_api.transcript import Segment, Transcript
 
 @dataclass
 class Outcome:
+    planned: int = 0  # files in the plan; more than done + failed when Ctrl-C stopped the run
+    interrupted: bool = False
     done: int = 0
     failed: list[str] = field(default_factory=list)
     audio_seconds: float = 0.0
@@ -33,23 +36,34 @@ class Outcome:
 def transcribe_files(
     settings: Settings, tasks: list[Task], fmt: ResponseFormat, *, words: bool, show_progress: bool
 ) -> Outcome:
-    """Runs until every file is done or has failed. Ctrl-C raises KeyboardInterrupt after the current
-    file's run is closed and its spool files are removed (asyncio.run cancels the task on SIGINT)."""
-    return asyncio.run(_transcribe_all(settings, tasks, fmt, words=words, show_progress=show_progress))
+    """Runs until every file is done or has failed, or Ctrl-C: then the current file's run is closed, its
+    spool files are removed (asyncio.run cancels the task on SIGINT), and the outcome says `interrupted`
+    and what had finished."""
+    outcome = Outcome(planned=len(tasks))
+    try:
+        asyncio.run(_transcribe_all(outcome, settings, tasks, fmt, words=words, show_progress=show_progress))
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+    return outcome
 
 
 async def _transcribe_all(
-    settings: Settings, tasks: list[Task], fmt: ResponseFormat, *, words: bool, show_progress: bool
-) -> Outcome:
+    outcome: Outcome,
+    settings: Settings,
+    tasks: list[Task],
+    fmt: ResponseFormat,
+    *,
+    words: bool,
+    show_progress: bool,
+) -> None:
     from gigaam_api.app import build_transcriber  # loads the inference libraries
 
-    outcome = Outcome()
     runnable = [t for t in tasks if t.source.problem is None]
     for task in tasks:
         if task.source.problem is not None:
             _fail(outcome, task.source.path, task.source.problem)
     if not runnable:
-        return outcome
+        return
     transcriber, stop = await asyncio.to_thread(build_transcriber, settings)
     spool = SpoolDir.claim(settings.SPOOL_DIR)
     started = time.monotonic()
@@ -71,7 +85,6 @@ async def _transcribe_all(
         outcome.wall_seconds = time.monotonic() - started
         await asyncio.to_thread(stop)
         spool.close()
-    return outcome
 
 
 async def _transcribe_one(
@@ -106,14 +119,29 @@ def _write(body: bytes, destination: Path | None, fmt: ResponseFormat) -> None:
         sys.stdout.buffer.flush()
         return
     destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(prefix=f".{destination.name}.", dir=destination.parent)
+    temporary, fd = _create_beside(destination)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(body)
         os.replace(temporary, destination)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def _create_beside(destination: Path) -> tuple[Path, int]:
+    """A new file next to `destination` with the mode the result should have: the mode of the file it
+    replaces, else what the process umask gives a new file (mkstemp's 0600 would hide subtitles from a
+    media server or a web server that reads them)."""
+    try:
+        keep: int | None = stat.S_IMODE(destination.stat().st_mode)
+    except FileNotFoundError:
+        keep = None
+    temporary = destination.with_name(f".{destination.name}.{secrets.token_hex(8)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the kernel applies the umask
+    if keep is not None:
+        os.fchmod(fd, keep)
+    return temporary, fd
 
 
 def _fail(outcome: Outcome, path: Path, reason: str) -> None:
@@ -122,8 +150,11 @@ def _fail(outcome: Outcome, path: Path, reason: str) -> None:
 
 
 def summary(outcome: Outcome) -> str:
-    files = outcome.done + len(outcome.failed)
-    line = f"{files} file{'s' if files != 1 else ''}: {outcome.done} transcribed"
+    finished = outcome.done + len(outcome.failed)
+    if finished < outcome.planned:  # interrupted
+        line = f"{finished} of {outcome.planned} files: {outcome.done} transcribed"
+    else:
+        line = f"{finished} file{'s' if finished != 1 else ''}: {outcome.done} transcribed"
     if outcome.failed:
         line += f", {len(outcome.failed)} failed"
     if outcome.audio_seconds and outcome.wall_seconds > 0:

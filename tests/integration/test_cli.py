@@ -9,6 +9,7 @@ import re
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -46,7 +47,9 @@ def inputs(audio_dir: Path, tmp_path: Path) -> Path:
     return folder
 
 
-def transcribe(env: dict[str, str], *args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+def transcribe(
+    env: dict[str, str], *args: str | Path, cwd: Path, umask: int = -1
+) -> subprocess.CompletedProcess[str]:
     assert SCRIPT.exists(), f"{SCRIPT} is missing: run `make dev-deps`"
     return subprocess.run(
         [str(SCRIPT), "transcribe", *map(str, args)],
@@ -56,6 +59,7 @@ def transcribe(env: dict[str, str], *args: str | Path, cwd: Path) -> subprocess.
         text=True,
         check=False,
         timeout=300,
+        umask=umask,
     )
 
 
@@ -113,6 +117,21 @@ def test_one_file_prints_and_an_output_name_picks_the_format(
     for name in ("a.json", "c.json"):
         body = json.loads((inputs / name).read_text())
         assert body["text"] and body["segments"] and body["words"]
+
+
+def test_results_keep_the_mode_of_a_replaced_file_and_new_ones_follow_the_umask(
+    env: dict[str, str], inputs: Path
+) -> None:
+    out = inputs.parent / "out"
+    out.mkdir()
+    (out / "a.srt").write_text("an older result\n")
+    (out / "a.srt").chmod(0o644)  # read by a media server or nginx, say
+    result = transcribe(env, "in/a.wav", "in/c.ogg", "-o", "out", "-f", "srt", cwd=inputs.parent, umask=0o027)
+    assert result.returncode == 0, result.stderr
+    assert (out / "a.srt").read_text() != "an older result\n"
+    assert stat.S_IMODE((out / "a.srt").stat().st_mode) == 0o644, "a replaced file keeps its mode"
+    assert stat.S_IMODE((out / "c.srt").stat().st_mode) == 0o640, "a new file: 0666 less the umask"
+    assert sorted(p.name for p in out.iterdir()) == ["a.srt", "c.srt"], "no temporary file is left"
 
 
 def test_flags_override_the_environment(env: dict[str, str], inputs: Path) -> None:
@@ -196,3 +215,18 @@ def test_ctrl_c_stops_cleanly(env: dict[str, str], ten_minutes: Path, tmp_path: 
     assert "Traceback" not in output
     assert spool_files(env) == []
     assert not out.exists() or list(out.iterdir()) == [], "no result and no half-written file"
+
+
+def test_ctrl_c_prints_what_finished(env: dict[str, str], inputs: Path, ten_minutes: Path) -> None:
+    out = inputs.parent / "out"
+    # The short file first; Ctrl-C once the lecture's bar is up, so one file has finished and one has not.
+    code, output = _on_a_terminal(
+        env, ["in/a.wav", str(ten_minutes), "-o", "out"], inputs.parent, interrupt_on=b"lecture.wav"
+    )
+    assert code == 130, output
+    assert "gigaam-api: interrupted" in output
+    assert re.search(
+        r"1 of 2 files: 1 transcribed; 0:0\d of audio in \d+:\d\d \([\d.]+× realtime\)", output
+    ), output
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
+    assert spool_files(env) == []

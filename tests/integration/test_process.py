@@ -117,6 +117,51 @@ def test_invalid_setting_names_the_variable(tmp_path: Path) -> None:
     assert "QUANTIZATION" in result.stderr and "MAX_QUEUE" in result.stderr
 
 
+def test_busy_port_exits_with_a_plain_message(models_dir: Path, tmp_path: Path) -> None:
+    with socket.socket() as other_server:
+        other_server.bind(("127.0.0.1", 0))
+        other_server.listen()
+        port = other_server.getsockname()[1]
+        env = _env(
+            MODELS_DIR=str(models_dir), OFFLINE="true", PORT=str(port), SPOOL_DIR=str(tmp_path / "spool")
+        )
+        result = _cli("serve", env)
+    assert result.returncode == 4
+    assert f"gigaam-api: port {port} is in use: set PORT=… or stop the other server" in result.stderr
+    assert "Errno" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_first_start_says_ready_with_the_address_once_the_model_is_loaded(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    port = _free_port()
+    env = _env(
+        MODELS_DIR=str(models_dir),
+        OFFLINE="true",
+        PORT=str(port),
+        SPOOL_DIR=str(tmp_path / "spool"),
+        LOG_LEVEL="INFO",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gigaam_api", "serve"], env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        Served(process, f"http://127.0.0.1:{port}").wait_ready()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        log = process.communicate(timeout=60)[1]
+    # The line is logged by the loader before /ready can answer 200, so it is in the log by now.
+    ready = [line for line in log.splitlines() if "ready — open" in line]
+    assert len(ready) == 1, log
+    assert (
+        f"ready — open http://127.0.0.1:{port}/ — serving gigaam-v3-ctc on cpu (onnxruntime, fp32, loaded)"
+        in ready[0]
+    )
+    # uvicorn's own "Uvicorn running on …", logged before the model is loaded, is not there to mislead.
+    assert "running on" not in log.lower(), log
+    assert process.returncode == 0
+
+
 def _write_long_wav(path: Path, minutes: int) -> float:
     """`minutes` of the meeting speech, written block by block so the test itself stays small."""
     block, _ = long_speech(SENTENCES, [*PAUSES[:-1]])
