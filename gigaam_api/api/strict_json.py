@@ -36,7 +36,8 @@ def loads_strict(data: bytes) -> object:
     if (where := lone_surrogate_at(document)) is not None:
         shown = where if len(where) <= MAX_PATH_CHARS else where[: MAX_PATH_CHARS - 1] + "…"
         raise bad_request(
-            f"The JSON body holds text that is not valid Unicode (a lone surrogate) in {shown or 'its top level'}.",
+            "The JSON body holds text that is not valid Unicode (a lone surrogate) in "
+            f"{shown or 'its top level'}.",
             param=shown or None,
             code="invalid_unicode",
         )

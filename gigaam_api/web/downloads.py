@@ -16,6 +16,7 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 
 from fastapi import APIRouter
 from starlette.requests import ClientDisconnect, Request
@@ -45,7 +46,7 @@ def render_limits(settings: Settings) -> BodyLimits:
     return replace(limits, size_setting="WEB_RENDER_MAX_MB")
 
 
-def render_body(data: bytes, *, language: str | None, max_seconds: float) -> Body:
+def render_body(data: bytes, *, language: str, max_seconds: float) -> Body:
     """Parse, validate and render; blocking (CPU-bound), run in a render thread."""
     rendering = parse_render_request(data, language=language, max_seconds=max_seconds)
     return render(rendering.transcript, rendering.response_format, words=rendering.words)
@@ -67,10 +68,10 @@ async def render_download(request: Request) -> Response:
                 chunks.append(await body.read())
             # GigaAM transcribes one language; a multilingual engine would have to report it in the stream.
             language = language_name(min(transcriber.capabilities.languages, default=None))
-            rendered = await asyncio.get_running_loop().run_in_executor(
-                _RENDERS,
-                lambda: render_body(b"".join(chunks), language=language, max_seconds=settings.MAX_AUDIO_SECONDS),
+            work = partial(
+                render_body, b"".join(chunks), language=language, max_seconds=settings.MAX_AUDIO_SECONDS
             )
+            rendered = await asyncio.get_running_loop().run_in_executor(_RENDERS, work)
     except ClientDisconnect:
         log.info("client disconnected during a render upload")
         return Response(status_code=CLIENT_CLOSED)

@@ -67,7 +67,7 @@ class Rendering:
     words: bool
 
 
-def parse_render_request(data: bytes, *, language: str | None, max_seconds: float) -> Rendering:
+def parse_render_request(data: bytes, *, language: str, max_seconds: float) -> Rendering:
     """What to render; a 400 `APIError` if the body is not a transcript the page could have sent."""
     try:
         body = RenderRequest.model_validate(loads_strict(data))

@@ -213,7 +213,7 @@ JSON_FIELDS = [name for name in FIELD_NAMES if name != "file"] + [
     "include",
     "x_unknown",
 ]
-JSON_MUTATIONS = {
+JSON_MUTATIONS: dict[str, Callable[[st.DrawFn, bytes], bytes]] = {
     **MUTATIONS,
     "huge_exponent": lambda draw, body: body.replace(b"0", b"1e400", 1),
     "nan_literal": lambda draw, body: body.replace(b"0", b"NaN", 1),
@@ -277,7 +277,7 @@ def finished_job(fuzz_server: LiveServer, audio_dir: Path) -> tuple[str, int]:
 def job_requests(draw: st.DrawFn, known: str) -> tuple[str, str, list[tuple[str, str]]]:
     """(method, path, headers) on the /v1/jobs routes, mostly about the job `known`."""
     job_id = draw(mostly(known, "job_" + "0" * 24, "", "../../etc/passwd", "x" * 5000, *SURROGATES[:1]))
-    quoted = quote(draw(mostly(job_id, draw(st.text(max_size=30)))), safe="")
+    quoted = quote(draw(mostly(job_id, draw(st.text(max_size=30)))).encode("utf-8", "surrogatepass"), safe="")
     method, suffix = draw(
         st.sampled_from(
             [("GET", ""), ("GET", "/events"), ("GET", "/events"), ("GET", "/result"), ("POST", "/cancel")]

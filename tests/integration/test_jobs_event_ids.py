@@ -30,7 +30,7 @@ def jobs_server(request: pytest.FixtureRequest, make_server: Callable[..., LiveS
 
 def _events_response(live: LiveServer, job_id: str, last_event_id: bytes) -> httpx.Response:
     return httpx.get(
-        f"{live.url}/v1/jobs/{job_id}/events", headers={"Last-Event-ID": last_event_id}, timeout=60
+        f"{live.url}/v1/jobs/{job_id}/events", headers=[(b"Last-Event-ID", last_event_id)], timeout=60
     )
 
 

@@ -12,8 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gigaam_api.formats.render import Body
-from gigaam_api.web import downloads
+from gigaam_api.formats.render import Body, render
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.raw_http import RawConnection, RawResponse
 
@@ -206,10 +205,9 @@ def test_rendering_runs_off_the_event_loop_in_an_upload_slot(
         seen["uploads"] = live.state.uploads.count
         entered.set()
         gate.wait(120)
-        return real(*args, **kwargs)
+        return render(*args, **kwargs)
 
-    real = downloads.render
-    monkeypatch.setattr(downloads, "render", gated)
+    monkeypatch.setattr("gigaam_api.web.downloads.render", gated)
     result: list[httpx.Response] = []
     poster = threading.Thread(target=lambda: result.append(_post(live, json.dumps(GOOD).encode())))
     poster.start()

@@ -149,7 +149,7 @@ def test_a_negative_segment_index_is_refused_by_both(store: JobStore) -> None:
     job = store.add(_job())
     assert store.claim("w1", LEASE, time.time()) is not None
     step = lambda j: checkpoint(j, new_segments=3, processed=6.0, duration=9.0, language="ru")  # noqa: E731
-    assert store.update(job.id, step, worker="w1", segments=[_segment(0), _segment(1), _segment(2)]) is not None
+    assert store.update(job.id, step, worker="w1", segments=[_segment(i) for i in range(3)]) is not None
     with pytest.raises(ValueError, match="negative"):
         store.segments(job.id, -1)  # Redis once counted it from the end, SQLite ignored it
     assert store.segments(job.id, 3) == []
