@@ -9,6 +9,7 @@ transcript any engine here produces, only work for the renderer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -21,6 +22,7 @@ from gigaam_api.transcript import Segment, Transcript, Word, compression_ratio
 MAX_ITEMS_PER_SECOND = 25
 
 _Time = Field(ge=0, allow_inf_nan=False)
+M = TypeVar("M", bound=BaseModel)
 
 
 class StreamedWord(BaseModel):
@@ -56,7 +58,9 @@ class StreamedSegment(BaseModel):
 class RenderRequest(BaseModel):
     response_format: ResponseFormat
     duration: float = _Time  # `usage.seconds` of the `transcript.text.done` event
-    segments: list[StreamedSegment]
+    # Validated one by one (`_segment`): a single pydantic call over 16 MiB of segments holds the GIL,
+    # and so the event loop, for most of a second.
+    segments: list[Any]
     words: bool = False  # verbose_json's top-level `words` (the `word` timestamp granularity)
 
 
@@ -69,12 +73,7 @@ class Rendering:
 
 def parse_render_request(data: bytes, *, language: str, max_seconds: float) -> Rendering:
     """What to render; a 400 `APIError` if the body is not a transcript the page could have sent."""
-    try:
-        body = RenderRequest.model_validate(loads_strict(data))
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        param = ".".join(str(p) for p in first["loc"]) or None
-        raise bad_request(f"Invalid render request: {first['msg']}.", param=param) from None
+    body = _valid(RenderRequest, loads_strict(data), ())
     if body.duration > max_seconds:
         raise bad_request(
             f"duration {body.duration:g} s is longer than any transcript this server makes "
@@ -82,13 +81,26 @@ def parse_render_request(data: bytes, *, language: str, max_seconds: float) -> R
             param="duration",
         )
     allowed = int(MAX_ITEMS_PER_SECOND * max(body.duration, 1.0))
-    words = sum(len(s.words) for s in body.segments)
-    for name, count in (("segments", len(body.segments)), ("words", words)):
-        if count > allowed:
-            raise bad_request(
-                f"{count} {name} for {body.duration:g} s of audio: at most {MAX_ITEMS_PER_SECOND} "
-                "per second are accepted.",
-                param=name,
-            )
-    transcript = Transcript(tuple(s.segment() for s in body.segments), body.duration, language)
+    _check_count("segments", len(body.segments), allowed, body.duration)
+    segments = [_valid(StreamedSegment, raw, ("segments", i)) for i, raw in enumerate(body.segments)]
+    _check_count("words", sum(len(s.words) for s in segments), allowed, body.duration)
+    transcript = Transcript(tuple(s.segment() for s in segments), body.duration, language)
     return Rendering(transcript, body.response_format, body.words)
+
+
+def _valid(model: type[M], value: object, where: tuple[str | int, ...]) -> M:
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        param = ".".join(str(p) for p in (*where, *first["loc"])) or None
+        raise bad_request(f"Invalid render request: {first['msg']}.", param=param) from None
+
+
+def _check_count(name: str, count: int, allowed: int, duration: float) -> None:
+    if count > allowed:
+        raise bad_request(
+            f"{count} {name} for {duration:g} s of audio: at most {MAX_ITEMS_PER_SECOND} per second "
+            "are accepted.",
+            param=name,
+        )

@@ -363,5 +363,6 @@ def test_fuzzed_job_routes_never_get_a_500_or_an_invented_event(
         _check(fuzz_server, conn, response)
     if response.status == 200 and path.startswith(f"/v1/jobs/{job_id}/events"):
         after = int(dict(headers).get("Last-Event-ID") or 0)
+        assert 0 <= after <= last, f"Last-Event-ID {after} accepted; the stream sent 1..{last}"
         ids = [int(line[4:]) for line in response.body.decode().splitlines() if line.startswith("id: ")]
         assert ids == list(range(after + 1, last + 1)), (after, ids)
