@@ -93,11 +93,17 @@ def test_a_declared_body_over_the_limit_is_413_before_it_is_sent(live: LiveServe
         conn.send_head(
             "POST",
             "/web/render",
-            [("Content-Type", "application/json"), ("Content-Length", str(20 * 1024 * 1024)), *AUTH.items()],
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(20 * 1024 * 1024)),
+                ("Expect", "100-continue"),
+                *AUTH.items(),
+            ],
         )
-        response = conn.response()
+        response = conn.response()  # none of the 20 MB was sent
         error = _assert_error(response, 413, "request_too_large")
         assert "WEB_RENDER_MAX_MB" in error["message"]
+        assert response.informational == [], "no 100 Continue: the client is told not to send it"
         assert response.closes and conn.closed_by_server()
 
 
