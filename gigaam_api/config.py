@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     UPLOAD_IDLE_TIMEOUT_SECONDS: float = Field(default=30, gt=0)
     UPLOAD_MIN_BYTES_PER_SECOND: float = Field(default=1024, ge=0)  # 0: no minimum rate
     UPLOAD_RATE_GRACE_SECONDS: float = Field(default=10, ge=0)
+    WEB_RENDER_MAX_MB: float = Field(default=16, gt=0)  # a /web/render body: the page's download request
     SPOOL_DIR: Path = Field(default_factory=default_spool_path)
     SHUTDOWN_GRACE_SECONDS: float = Field(default=30, ge=0)
     # Decoded-audio budget (docs/decisions.md): a request's PCM <= max(ratio x upload, floor); all

@@ -27,6 +27,7 @@ class BodyLimits:
     idle_seconds: float
     min_bytes_per_second: float  # 0: no minimum rate
     rate_grace_seconds: float
+    size_setting: str = "MAX_UPLOAD_MB plus MAX_FORM_FIELDS_BYTES"  # what the 413 names as the limit
 
 
 def declared_length(headers: Headers) -> int | None:
@@ -56,7 +57,7 @@ def body_too_large(limits: BodyLimits) -> APIError:
     mb = limits.max_bytes / (1024 * 1024)
     return APIError(
         413,
-        f"The request body is larger than {mb:.3g} MB (MAX_UPLOAD_MB plus MAX_FORM_FIELDS_BYTES).",
+        f"The request body is larger than {mb:.3g} MB ({limits.size_setting}).",
         code="request_too_large",
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import ParamSpec
@@ -44,6 +45,7 @@ JOB_FIELDS = ("callback_url", "url")  # the job's own fields; the rest are the t
 RESULT_OVERRIDES = ("response_format", "timestamp_granularities", "include")
 STREAM_POLL_SECONDS = 0.25
 MAX_PAGE = 100
+_EVENT_ID = re.compile(r"0|[1-9][0-9]{0,18}")  # a plain decimal; no sign, no leading zeros
 
 
 def job_service(request: Request) -> JobService:
@@ -281,13 +283,7 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
     only the events after it, whether the job is still running or long finished.
     """
     job = await _owned(request, job_id)
-    last = request.headers.get("last-event-id", "").strip()
-    try:
-        after = int(last) if last else 0
-    except ValueError:
-        raise bad_request(
-            "Last-Event-ID must be an event id this stream sent.", param="Last-Event-ID"
-        ) from None
+    after = last_event_id(request.headers.get("last-event-id", ""), job.segment_count)
     state = app_state(request)
     options = parse_transcription_form(job.fields)
     return StreamingResponse(
@@ -302,6 +298,26 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def last_event_id(header: str, segment_count: int) -> int:
+    """The events a reconnecting client has seen: 0 (no header) up to the last one stored (2 per segment).
+
+    Anything else (negative, not a plain decimal, beyond the stored events) is no id this stream sent:
+    a 400, never a replay from an invented position. Segments are stored with the job's count in one
+    atomic write, so every id a stream has sent is within the count read after it.
+    """
+    text = header.strip()
+    last = 2 * segment_count
+    if not text:
+        return 0
+    if not _EVENT_ID.fullmatch(text) or int(text) > last:
+        raise bad_request(
+            f"Last-Event-ID must be an event id this stream sent: an integer from 0 to {last}.",
+            param="Last-Event-ID",
+            code="invalid_last_event_id",
+        )
+    return int(text)
 
 
 def _with_id(event_id: int, payload: dict[str, object]) -> bytes:

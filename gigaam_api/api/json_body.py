@@ -5,7 +5,7 @@ is the only large part, so it is never held in memory: a small scanner follows t
 inside the string value of `input_audio.data`, feeds the text to a streaming base64 decoder that writes
 the spool file (MAX_UPLOAD_MB is checked on the decoded bytes as they arrive). Everything else, with
 that string left empty, is the "skeleton": bounded by MAX_FORM_FIELDS_BYTES, and parsed and validated
-by the standard `json` module once the body is complete. Memory is one received chunk plus the skeleton.
+strictly (`strict_json`) once the body is complete. Memory is one received chunk plus the skeleton.
 The other fields become the same form pairs a multipart body gives, so both share one validation.
 """
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gigaam_api.api.body import BodyReader
+from gigaam_api.api.strict_json import loads_strict
 from gigaam_api.api.upload import FormLimits, Upload, fields_too_large
 from gigaam_api.errors import APIError, bad_request
 
@@ -244,10 +245,7 @@ async def receive_json_upload(
 
 
 def _parse(skeleton: bytes) -> dict[str, object]:
-    try:
-        document = json.loads(skeleton)
-    except (ValueError, RecursionError):
-        raise bad_request("The JSON body is malformed.") from None
+    document = loads_strict(skeleton)
     if not isinstance(document, dict):
         raise bad_request("The JSON body must be an object with an `input_audio` field.")
     return document

@@ -33,7 +33,7 @@ from gigaam_api.jobs.model import (
     load_segment,
     without_fields,
 )
-from gigaam_api.jobs.store import Change
+from gigaam_api.jobs.store import Change, check_segment_start
 from gigaam_api.transcript import Segment
 
 PREFIX = "gigaam:jobs:"
@@ -193,6 +193,7 @@ class RedisJobStore:
         return result if isinstance(result, Job) else None
 
     def segments(self, job_id: str, start: int = 0) -> list[Segment]:
+        check_segment_start(start)  # LRANGE counts a negative start from the end
         return [load_segment(r) for r in self._redis.lrange(self._key("segments", job_id), start, -1)]
 
     def due_webhooks(self, now: float) -> list[str]:

@@ -28,7 +28,7 @@ from gigaam_api.jobs.model import (
     load_segment,
     without_fields,
 )
-from gigaam_api.jobs.store import Change
+from gigaam_api.jobs.store import Change, check_segment_start
 from gigaam_api.transcript import Segment
 
 _SCHEMA = """
@@ -203,6 +203,7 @@ class SqliteJobStore:
         return job
 
     def segments(self, job_id: str, start: int = 0) -> list[Segment]:
+        check_segment_start(start)
         with self._lock:
             rows = self._db.execute(
                 "SELECT data FROM segments WHERE job_id=? AND idx>=? ORDER BY idx", (job_id, start)

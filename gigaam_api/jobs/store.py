@@ -59,7 +59,9 @@ class JobStore(Protocol):
         and `claim` return them)."""
         ...
 
-    def segments(self, job_id: str, start: int = 0) -> list[Segment]: ...
+    def segments(self, job_id: str, start: int = 0) -> list[Segment]:
+        """The job's segments from index `start` (>= 0: `check_segment_start`) on."""
+        ...
 
     def due_webhooks(self, now: float) -> list[str]: ...
 
@@ -74,6 +76,12 @@ class JobStore(Protocol):
     def counts(self) -> dict[JobStatus, int]: ...
 
     def close(self) -> None: ...
+
+
+def check_segment_start(start: int) -> None:
+    """Both stores refuse a negative start alike (Redis would count it from the end, SQLite ignore it)."""
+    if start < 0:
+        raise ValueError(f"segment index {start} is negative")
 
 
 class JobStoreUnavailableError(Exception):

@@ -3,63 +3,82 @@
 The page already holds every segment (with word times) from its `stream=true` request, so a download
 costs no second transcription: the segments come back here and go through `formats.render`, the code
 path of `response_format`, which is what makes a downloaded SRT/VTT/TXT/JSON equal the API's.
+
+The body is an upload like any other: it holds one of MAX_UPLOADS upload slots, is read within
+WEB_RENDER_MAX_MB (a larger `Content-Length` is refused before reading) and the upload time limits,
+and is validated (`render_request`). Parsing and rendering run in their own few threads, so a big
+transcript neither blocks the event loop nor takes the threads the API's other blocking calls use.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from functools import partial
+
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from gigaam_api.api.admission import TooManyUploadsError
+from gigaam_api.api.body import BodyLimits, BodyReader, body_too_large, declared_length
+from gigaam_api.api.intake import DRAIN_MAX_BYTES, body_limits, too_many_uploads
 from gigaam_api.api.state import app_state
+from gigaam_api.api.transcriptions import CLIENT_CLOSED
+from gigaam_api.config import Settings
+from gigaam_api.errors import APIError
 from gigaam_api.formats.languages import language_name
-from gigaam_api.formats.render import ResponseFormat, render
-from gigaam_api.transcript import Segment, Transcript, Word, compression_ratio
+from gigaam_api.formats.render import Body, render
+from gigaam_api.web.render_request import parse_render_request
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 
-
-class StreamedWord(BaseModel):
-    word: str
-    start: float
-    end: float
+RENDER_THREADS = 2  # renders at once, per process; more wait for a thread (holding their upload slot)
+_RENDERS = ThreadPoolExecutor(max_workers=RENDER_THREADS, thread_name_prefix="web-render")
 
 
-class StreamedSegment(BaseModel):
-    """A `transcript.text.segment` event as the page received it (its id is a string there)."""
-
-    id: int = Field(ge=0)
-    start: float = Field(ge=0)
-    end: float = Field(ge=0)
-    text: str
-    words: list[StreamedWord] = Field(default_factory=list)
-
-    def segment(self) -> Segment:
-        # The stream does not carry token ids or log-probabilities; the rest is derived from the text.
-        return Segment(
-            id=self.id,
-            start=self.start,
-            end=self.end,
-            text=self.text,
-            compression_ratio=compression_ratio(self.text),
-            no_speech_prob=0.0 if self.text else 1.0,
-            words=tuple(Word(w.word, w.start, w.end) for w in self.words),
-        )
+def render_limits(settings: Settings) -> BodyLimits:
+    """The upload time limits, with WEB_RENDER_MAX_MB as the size limit."""
+    limits = body_limits(settings, int(settings.WEB_RENDER_MAX_MB * 1024 * 1024))
+    return replace(limits, size_setting="WEB_RENDER_MAX_MB")
 
 
-class RenderRequest(BaseModel):
-    response_format: ResponseFormat
-    duration: float = Field(ge=0)  # `usage.seconds` of the `transcript.text.done` event
-    segments: list[StreamedSegment]
-    words: bool = False  # verbose_json's top-level `words` (the `word` timestamp granularity)
+def render_body(data: bytes, *, language: str, max_seconds: float) -> Body:
+    """Parse, validate and render; blocking (CPU-bound), run in a render thread."""
+    rendering = parse_render_request(data, language=language, max_seconds=max_seconds)
+    return render(rendering.transcript, rendering.response_format, words=rendering.words)
 
 
 @router.post("/web/render", include_in_schema=False)
-async def render_download(body: RenderRequest, request: Request) -> Response:
-    transcriber = app_state(request).ready_transcriber()
-    # GigaAM transcribes one language; a multilingual engine would have to report it in the stream.
-    language = language_name(min(transcriber.capabilities.languages, default=None))
-    transcript = Transcript(tuple(s.segment() for s in body.segments), body.duration, language)
-    rendered = render(transcript, body.response_format, words=body.words)
+async def render_download(request: Request) -> Response:
+    state = app_state(request)
+    settings = state.settings
+    limits = render_limits(settings)
+    body = BodyReader(request.receive, limits, declared_length(request.headers))
+    try:
+        transcriber = state.ready_transcriber()
+        if body.declared is not None and body.declared > limits.max_bytes:
+            raise body_too_large(limits)
+        with state.uploads.slot():
+            chunks = []
+            while not body.complete:
+                chunks.append(await body.read())
+            # GigaAM transcribes one language; a multilingual engine would have to report it in the stream.
+            language = language_name(min(transcriber.capabilities.languages, default=None))
+            work = partial(
+                render_body, b"".join(chunks), language=language, max_seconds=settings.MAX_AUDIO_SECONDS
+            )
+            rendered = await asyncio.get_running_loop().run_in_executor(_RENDERS, work)
+    except ClientDisconnect:
+        log.info("client disconnected during a render upload")
+        return Response(status_code=CLIENT_CLOSED)
+    except TooManyUploadsError:
+        await body.drain(DRAIN_MAX_BYTES)
+        raise too_many_uploads(state.uploads.limit) from None
+    except APIError:
+        await body.drain(DRAIN_MAX_BYTES)
+        raise
     return Response(rendered.content, media_type=rendered.media_type)

@@ -143,3 +143,13 @@ def test_ended_jobs_are_due_for_webhooks_and_sweeps(store: JobStore) -> None:
     assert store.get(job.id) is None and store.segments(job.id) == []
     assert store.due_webhooks(now) == [] and store.due_sweeps(now + 100) == []
     assert sum(store.counts().values()) == 0
+
+
+def test_a_negative_segment_index_is_refused_by_both(store: JobStore) -> None:
+    job = store.add(_job())
+    assert store.claim("w1", LEASE, time.time()) is not None
+    step = lambda j: checkpoint(j, new_segments=3, processed=6.0, duration=9.0, language="ru")  # noqa: E731
+    assert store.update(job.id, step, worker="w1", segments=[_segment(i) for i in range(3)]) is not None
+    with pytest.raises(ValueError, match="negative"):
+        store.segments(job.id, -1)  # Redis once counted it from the end, SQLite ignored it
+    assert store.segments(job.id, 3) == []
