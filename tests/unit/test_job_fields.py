@@ -6,11 +6,6 @@ from __future__ import annotations
 import dataclasses
 import time
 import tracemalloc
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-import redis
 
 from gigaam_api.jobs.model import Job, dump_job, new_job_id
 from gigaam_api.jobs.redis_store import PREFIX, RedisJobStore
@@ -19,19 +14,6 @@ from gigaam_api.jobs.store import JobStore
 
 PROMPT = "п" * (512 * 1024)  # 1 MiB of UTF-8: MAX_FORM_FIELDS_BYTES's default
 JOBS = 20
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
-    opened: JobStore
-    if request.param == "sqlite":
-        opened = SqliteJobStore(tmp_path / "jobs.sqlite3")
-    else:
-        url: str = request.getfixturevalue("redis_url")
-        redis.Redis.from_url(url).flushdb()
-        opened = RedisJobStore.connect(url)
-    yield opened
-    opened.close()
 
 
 def _peak_bytes_of_a_listing(store: JobStore) -> tuple[list[Job], int]:

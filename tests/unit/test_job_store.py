@@ -4,34 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import redis
 
 from gigaam_api.jobs.model import Expiry, Job, JobError, Webhook, checkpoint, ended, new_job_id, requeued
-from gigaam_api.jobs.redis_store import RedisJobStore
-from gigaam_api.jobs.sqlite_store import SqliteJobStore
 from gigaam_api.jobs.store import JobStore
 from gigaam_api.transcript import Segment, Token, Word
 from tests.fixtures.waiting import wait_until
 
 EXPIRY = Expiry(result_seconds=100, audio_seconds=10)
 LEASE = 30.0
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[JobStore]:
-    opened: JobStore
-    if request.param == "sqlite":
-        opened = SqliteJobStore(tmp_path / "jobs.sqlite3")
-    else:
-        url: str = request.getfixturevalue("redis_url")
-        redis.Redis.from_url(url).flushdb()
-        opened = RedisJobStore.connect(url)
-    yield opened
-    opened.close()
 
 
 def _job(owner: str = "alice", **changes: object) -> Job:
