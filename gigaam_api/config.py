@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     MAX_DECODE_RATIO: float = Field(default=128, gt=0)
     DECODE_FLOOR_MB: float = Field(default=64, ge=0)
     SPOOL_MAX_MB: float = Field(default=8192, gt=0)
+    MAX_LEADING_SILENCE_SECONDS: float = Field(default=600, ge=0)  # audio silent this long is refused; 0: off
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
 
