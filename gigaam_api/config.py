@@ -53,6 +53,13 @@ class Settings(BaseSettings):
     UPLOAD_IDLE_TIMEOUT_SECONDS: float = Field(default=30, gt=0)
     UPLOAD_MIN_BYTES_PER_SECOND: float = Field(default=1024, ge=0)  # 0: no minimum rate
     UPLOAD_RATE_GRACE_SECONDS: float = Field(default=10, ge=0)
+    # While more than half the upload slots are taken, the minimum rate rises linearly to this when all are.
+    UPLOAD_BUSY_MIN_BYTES_PER_SECOND: float = Field(default=32 * 1024, ge=0)
+    UPLOADS_PER_CLIENT_SHARE: float = Field(default=0.25, gt=0, le=1)  # of MAX_UPLOADS, per client address
+    # Connections (api/connections.py): a request head must arrive within HEADER_TIMEOUT_SECONDS; past
+    # MAX_CONNECTIONS the one waiting longest for a head is closed. None: 3/4 of the open-file limit.
+    HEADER_TIMEOUT_SECONDS: float = Field(default=20, gt=0)
+    MAX_CONNECTIONS: int | None = Field(default=None, ge=1)
     SPOOL_DIR: Path = Field(default_factory=default_spool_path)
     SHUTDOWN_GRACE_SECONDS: float = Field(default=30, ge=0)
     # Decoded-audio budget (docs/decisions.md): a request's PCM <= max(ratio x upload, floor); all
@@ -133,7 +140,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("VAD_NEG_THRESHOLD", "IDLE_UNLOAD_SECONDS", mode="before")
+    @field_validator("VAD_NEG_THRESHOLD", "IDLE_UNLOAD_SECONDS", "MAX_CONNECTIONS", mode="before")
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -225,6 +232,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.MAX_UPLOAD_MB * 1024 * 1024)
+
+    @property
+    def uploads_per_client(self) -> int:
+        return max(1, int(self.UPLOADS_PER_CLIENT_SHARE * self.MAX_UPLOADS))
 
     @property
     def decode_floor_bytes(self) -> int:

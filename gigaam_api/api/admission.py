@@ -10,9 +10,10 @@ short requests go first (`pipeline/scheduler.py`).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -107,10 +108,32 @@ class TooManyUploadsError(Exception):
     """MAX_UPLOADS uploads are already streaming in."""
 
 
+class ClientUploadsError(Exception):
+    """This client address already streams its share of the upload slots (UPLOADS_PER_CLIENT_SHARE)."""
+
+
+def client_key(host: str | None) -> str:
+    """What uploads are counted by per client: the IPv4 address, or the IPv6 /64 (one subscriber's net).
+
+    Behind a reverse proxy this is the address uvicorn takes from X-Forwarded-For, which it trusts only
+    from FORWARDED_ALLOW_IPS (default 127.0.0.1).
+    """
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return host or ""  # a Unix socket's peer, or a name: counted as given
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 class UploadSlot:
     """One upload in progress; `add` records the bytes it has stored so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, client: str) -> None:
+        self.client = client
         self.stored_bytes = 0
 
     def add(self, nbytes: int) -> None:
@@ -118,11 +141,16 @@ class UploadSlot:
 
 
 class UploadSlots:
-    """At most `limit` uploads stream in at once; their number and stored bytes are observable."""
+    """At most `limit` uploads stream in at once, at most `per_client` of them from one client address.
 
-    def __init__(self, limit: int) -> None:
+    Their number, stored bytes and the share of slots taken (`load`) are observable.
+    """
+
+    def __init__(self, limit: int, *, per_client: int | None = None) -> None:
         self.limit = limit
+        self.per_client = limit if per_client is None else per_client
         self._active: set[UploadSlot] = set()
+        self._by_client: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     @property
@@ -130,20 +158,35 @@ class UploadSlots:
         return len(self._active)
 
     @property
+    def load(self) -> float:
+        """The share of upload slots taken, 0 to 1."""
+        return len(self._active) / self.limit
+
+    @property
     def stored_bytes(self) -> int:
         with self._lock:
             return sum(slot.stored_bytes for slot in self._active)
 
     @contextmanager
-    def slot(self) -> Iterator[UploadSlot]:
-        """Hold an upload slot for the duration of the block; `TooManyUploadsError` if none is free."""
-        slot = UploadSlot()
+    def slot(self, client: str = "") -> Iterator[UploadSlot]:
+        """Hold an upload slot for the duration of the block, counted against `client` (`client_key`).
+
+        `TooManyUploadsError` if no slot is free, `ClientUploadsError` if that client already holds
+        `per_client` of them.
+        """
+        slot = UploadSlot(client)
         with self._lock:
             if len(self._active) >= self.limit:
                 raise TooManyUploadsError
+            if self._by_client[client] >= self.per_client:
+                raise ClientUploadsError
             self._active.add(slot)
+            self._by_client[client] += 1
         try:
             yield slot
         finally:
             with self._lock:
                 self._active.discard(slot)
+                self._by_client[client] -= 1
+                if not self._by_client[client]:
+                    del self._by_client[client]
