@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gigaam_api import __version__
-from gigaam_api.api import accept_errors, health, jobs, models, transcriptions
+from gigaam_api.api import health, jobs, models, transcriptions
 from gigaam_api.api import metrics as api_metrics
 from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.errors import install_error_handlers
@@ -149,7 +149,6 @@ def create_app(
         if removed:
             log.info("removed %d leftover(s) of stopped instances from %s", removed, settings.SPOOL_DIR)
         state.shutdown.bind(asyncio.get_running_loop())
-        accept_errors.install(asyncio.get_running_loop())  # EMFILE: one log line a minute, not per accept
         loader = asyncio.ensure_future(_load(state, metrics, factory, on_fatal))
         job_loops = asyncio.ensure_future(
             job_service.run(

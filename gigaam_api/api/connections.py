@@ -111,7 +111,12 @@ def connection_limit(settings: Settings) -> int:
 
 def server_config(app: Any, settings: Settings, **options: Any) -> uvicorn.Config:
     """uvicorn's Config for serving `app` with these settings; `options` override (tests pick a port)."""
-    chosen: dict[str, Any] = {"host": settings.HOST, "port": settings.PORT, "log_config": None}
+    chosen: dict[str, Any] = {
+        "host": settings.HOST,
+        "port": settings.PORT,
+        "log_config": None,
+        "loop": "gigaam_api.api.event_loop:new_event_loop",
+    }
     chosen.update(options)
     http = protocol_class(settings.HEADER_TIMEOUT_SECONDS, connection_limit(settings))
     return uvicorn.Config(app, http=http, **chosen)
