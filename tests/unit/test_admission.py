@@ -6,10 +6,12 @@ import pytest
 
 from gigaam_api.api.admission import (
     Admission,
+    ClientUploadsError,
     LineClosedError,
     QueueFullError,
     TooManyUploadsError,
     UploadSlots,
+    client_key,
 )
 
 
@@ -144,3 +146,31 @@ def test_an_upload_slot_is_freed_when_the_upload_fails() -> None:
         raise RuntimeError
     with slots.slot():
         assert slots.count == 1
+
+
+def test_one_client_holds_at_most_its_share_of_upload_slots() -> None:
+    slots = UploadSlots(4, per_client=2)
+    with slots.slot("a"), slots.slot("a"):
+        with pytest.raises(ClientUploadsError), slots.slot("a"):
+            pass
+        with slots.slot("b"), slots.slot("b"):
+            assert slots.count == 4 and slots.load == 1.0
+            with pytest.raises(TooManyUploadsError), slots.slot("c"):
+                pass
+    with slots.slot("a"), slots.slot("a"):  # released: the client's share is back
+        assert slots.count == 2 and slots.load == 0.5
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),  # the same /64: one subscriber
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        (None, ""),
+        ("unix-peer", "unix-peer"),
+    ],
+)
+def test_clients_are_counted_by_address_or_ipv6_64(host: str | None, key: str) -> None:
+    assert client_key(host) == key
