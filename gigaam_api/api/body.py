@@ -5,7 +5,7 @@ little), so the body is never requested twice. Time limits follow Apache's mod_r
 (`body=20,MinRate=500`): the body must have started arriving by `grace` seconds, and every byte
 received extends the deadline by `1 / min_rate` seconds; in addition no gap may exceed `idle`. The minimum
 rate rises with the share of upload slots taken (`required_rate`), so that when slots run short the
-slowest uploads are cut first and a few trickling clients cannot hold them all.
+uploads below the raised rate are cut and a few trickling clients cannot hold them all.
 """
 
 from __future__ import annotations

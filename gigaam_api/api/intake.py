@@ -2,7 +2,8 @@
 
 Order: model loaded → a place left in the line (checked, none taken) → multipart with a sane boundary,
 or JSON (Open WebUI's `input_audio` body) → declared length within the limits → one of MAX_UPLOADS
-upload slots → the body, streamed into the spool within its time and size limits. A refusal reads and
+upload slots (at most UPLOADS_PER_CLIENT_SHARE of them per client address) → the body, streamed into
+the spool within its time and size limits (a minimum rate that rises as the slots fill). A refusal reads and
 drops a small rest of the body so the connection stays usable; otherwise the connection is closed
 (`CloseUnreadBodyMiddleware`). Then `take_running_slot` waits in line for one of MAX_RUNNING slots.
 """
