@@ -238,6 +238,11 @@ class Settings(BaseSettings):
         return max(1, int(self.UPLOADS_PER_CLIENT_SHARE * self.MAX_UPLOADS))
 
     @property
+    def upload_slow_rate(self) -> float:
+        """Below this an upload's slot may go to a newcomer when all are taken; 0 without a minimum rate."""
+        return self.UPLOAD_BUSY_MIN_BYTES_PER_SECOND if self.UPLOAD_MIN_BYTES_PER_SECOND > 0 else 0.0
+
+    @property
     def decode_floor_bytes(self) -> int:
         return int(self.DECODE_FLOOR_MB * 1024 * 1024)
 

@@ -46,6 +46,10 @@ def required_rate(limits: BodyLimits, load: float) -> float:
     return base + rise * min(1.0, max(0.0, 2 * load - 1))
 
 
+def _never() -> bool:
+    return False
+
+
 def declared_length(headers: Headers) -> int | None:
     """The `Content-Length` the client declared, or None (absent, chunked, or not a number)."""
     value = headers.get("content-length", "")
@@ -82,7 +86,8 @@ def body_too_large(limits: BodyLimits) -> APIError:
 class BodyReader:
     """Reads one request's body; raises 408/413 `APIError`s and `ClientDisconnect`.
 
-    `load()` says what share of the upload slots is taken now (see `required_rate`).
+    `load()` says what share of the upload slots is taken now (see `required_rate`); `cut()` turning
+    True (a newcomer took this upload's slot) ends the body at the next read with a 408.
     """
 
     def __init__(
@@ -94,6 +99,7 @@ class BodyReader:
     ) -> None:
         self._receive = receive
         self._load = load
+        self.cut: Callable[[], bool] = _never
         self.limits = limits
         self.declared = declared
         self.received = 0
@@ -143,6 +149,8 @@ class BodyReader:
         return self.complete
 
     async def _next_message(self) -> Message:
+        if self.cut():
+            raise too_slow(self.limits, required_rate(self.limits, 1.0))
         now = self._clock()
         idle_deadline = self._last + self.limits.idle_seconds
         rate_deadline = math.inf

@@ -113,6 +113,7 @@ async def take_upload(request: Request, state: AppState, files: RequestFiles) ->
         if body.declared is not None and body.declared > max_body:
             raise declared_too_large(body.declared, limits)
         with state.uploads.slot(client_key(request.client.host if request.client else None)) as slot:
+            body.cut = lambda: slot.cut
 
             def charge(nbytes: int) -> None:
                 files.charge(nbytes)

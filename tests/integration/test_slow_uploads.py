@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -263,3 +264,51 @@ def test_the_minimum_rate_rises_when_the_upload_slots_run_short(
         model="whisper-1", file=(audio_dir / "greeting.wav").open("rb"), response_format="text"
     )
     assert isinstance(result, str) and result.strip()
+
+
+def test_with_every_slot_taken_a_newcomer_takes_a_trickling_uploads_slot(
+    make_server: Callable[..., LiveServer], audio_dir: Path
+) -> None:
+    live = make_server(
+        MAX_UPLOADS=2,
+        MAX_UPLOAD_MB=1,
+        UPLOADS_PER_CLIENT_SHARE=0.5,
+        UPLOAD_MIN_BYTES_PER_SECOND=1000,
+        UPLOAD_BUSY_MIN_BYTES_PER_SECOND=100_000,
+        UPLOAD_RATE_GRACE_SECONDS=120,  # the rising rate cuts nobody here: only the newcomer does
+        UPLOAD_IDLE_TIMEOUT_SECONDS=30,
+    )
+    never = threading.Event()
+    # Two trickling clients on two addresses take both slots, as many attackers' addresses would.
+    trickles = [
+        SlowUpload(live.url, fast_rate=2000, slow_interval=1, slow_down=never, source=source)
+        for source in ("127.0.0.2", "127.0.0.3")
+    ]
+    try:
+        # Judged once they have run a second: each has stored more than 2 s at 2000 bytes/s.
+        wait_until(lambda: live.state.uploads.stored_bytes > 8000, "the trickles have run a while")
+        assert live.state.uploads.count == 2
+        result = live.client().audio.transcriptions.create(
+            model="whisper-1", file=(audio_dir / "greeting.wav").open("rb"), response_format="text"
+        )
+        assert isinstance(result, str) and result.strip()
+        # The slower trickle gave its slot up and was cut at its next bytes; the other goes on.
+        wait_until(lambda: any(_answered(t) for t in trickles), "a trickle was answered")
+        cut = next(t for t in trickles if _answered(t))
+        response = cut.response()
+        assert response.status == 408, response.body
+        assert response.json()["error"]["code"] == "upload_too_slow"
+        assert response.closes
+        assert live.state.uploads.count == 1
+        assert not any(_answered(t) for t in trickles if t is not cut)
+    finally:
+        for trickle in trickles:
+            trickle.answered.set()
+            trickle.conn.close()
+    wait_until(lambda: live.state.uploads.count == 0, "the upload slots are free")
+
+
+def _answered(upload: SlowUpload) -> bool:
+    """Whether the server has answered (or closed) this upload's connection, without waiting."""
+    readable, _, _ = select.select([upload.conn.sock], [], [], 0)
+    return bool(readable)

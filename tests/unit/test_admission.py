@@ -174,3 +174,35 @@ def test_one_client_holds_at_most_its_share_of_upload_slots() -> None:
 )
 def test_clients_are_counted_by_address_or_ipv6_64(host: str | None, key: str) -> None:
     assert client_key(host) == key
+
+
+def test_with_every_slot_taken_a_newcomer_takes_the_slowest_judged_uploads_slot() -> None:
+    now = [0.0]
+    slots = UploadSlots(3, slow_rate=1000, clock=lambda: now[0])
+    with slots.slot("a") as fast, slots.slot("b") as slow, slots.slot("c") as slower:
+        now[0] = 0.5  # not judged yet: nobody's slot can be taken
+        with pytest.raises(TooManyUploadsError), slots.slot("d"):
+            pass
+        now[0] = 2.0
+        fast.add(10_000)  # 5000 bytes/s
+        slow.add(1500)  # 750 bytes/s
+        slower.add(1000)  # 500 bytes/s
+        with slots.slot("d") as newcomer:
+            assert slower.cut and not slow.cut and not fast.cut
+            assert slots.count == 3 and not newcomer.cut
+            with slots.slot("e"):  # the next one takes the next slowest under the rate
+                assert slow.cut and not fast.cut
+                with pytest.raises(TooManyUploadsError), slots.slot("f"):
+                    pass  # the rest are fast enough, or not judged yet
+        assert slots.count == 1  # the cut uploads' slots were given away, not given back twice
+    assert slots.count == 0
+
+
+def test_without_a_slow_rate_no_slot_is_taken_away() -> None:
+    now = [0.0]
+    slots = UploadSlots(1, clock=lambda: now[0])
+    with slots.slot("a") as first:
+        now[0] = 100.0
+        with pytest.raises(TooManyUploadsError), slots.slot("b"):
+            pass
+        assert not first.cut

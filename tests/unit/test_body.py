@@ -173,3 +173,21 @@ def test_a_body_that_was_fast_enough_is_cut_once_the_slots_run_short() -> None:
         return str(caught.value.code)
 
     assert asyncio.run(main()) == "upload_too_slow"
+
+
+def test_a_body_whose_slot_was_taken_ends_at_the_next_read() -> None:
+    limits = BodyLimits(
+        1000, idle_seconds=30, min_bytes_per_second=1, rate_grace_seconds=60, busy_min_bytes_per_second=5000
+    )
+
+    async def main() -> tuple[str, str]:
+        receive, _ = scripted(b"a" * 100, b"b" * 100, then_wait=True)
+        body = BodyReader(receive, limits)
+        await body.read()
+        body.cut = lambda: True  # a newcomer took the slot
+        with pytest.raises(APIError) as caught:
+            await body.read()
+        return str(caught.value.code), caught.value.message
+
+    code, message = asyncio.run(main())
+    assert code == "upload_too_slow" and "5000 bytes/s" in message
