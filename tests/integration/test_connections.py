@@ -205,6 +205,7 @@ def test_a_flood_of_idle_connections_at_the_open_file_limit(
 ) -> None:
     process, url, log = low_fd_server
     host, port = url.removeprefix("http://").split(":")
+    began = time.monotonic()
     with contextlib.ExitStack() as stack:
         # Three times the server's open-file limit: it runs out of descriptors (EMFILE) on accept.
         for _ in range(192):
@@ -213,12 +214,14 @@ def test_a_flood_of_idle_connections_at_the_open_file_limit(
         # The connection cap closes the connections that waited longest for a head, so this one, the
         # newest, is accepted when asyncio retries and is answered while the flood is still open.
         assert httpx.get(f"{url}/health", timeout=60).status_code == 200
+    minutes = int((time.monotonic() - began) // 60)
 
     process.send_signal(signal.SIGTERM)
     assert process.wait(60) == 0
     text = log.read_text()
     print(f"stderr after the flood: {len(text)} bytes, {text.count(chr(10))} lines")
-    assert text.count("cannot accept new connections") == 1  # once per minute, however many attempts
+    reports = text.count("cannot accept new connections")
+    assert 1 <= reports <= 1 + minutes  # once a minute, however many attempts
     assert "Too many open files" in text
     assert "Traceback" not in text
     assert "socket.accept() out of system resource" not in text
