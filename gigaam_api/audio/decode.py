@@ -15,8 +15,8 @@ A header the resampler cannot follow (a sample rate of 2^31 - 1 Hz, 255 channels
 Budget: a tiny upload can claim hours of audio (a FLAC of silence, a WAV header saying 1 Hz), so the PCM
 a request may write is bounded by a multiple of its upload size with an absolute floor (`PcmBudget`), on
 top of `max_seconds`; every block is also charged to the server-wide spool budget before it is written.
-Silence is refused early too (`SilenceLimit`): audio whose first minutes are all digital silence stops
-there, instead of spooling hours of it before the pipeline finds no speech.
+Silence is refused early too (`SilenceLimit`): audio whose first minutes hold nothing above -60 dBFS
+stops there, instead of spooling hours of it before the pipeline finds no speech.
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ class _Limits:
 
     @classmethod
     def of(
-        cls, source: Path, max_seconds: float, budget: PcmBudget | None, silence: SilenceLimit | None = None
+        cls, source: Path, max_seconds: float, budget: PcmBudget | None, silence: SilenceLimit | None
     ) -> _Limits:
         budget_bytes = None if budget is None else budget.max_bytes(source.stat().st_size)
         max_samples = math.floor(max_seconds * SAMPLE_RATE)
