@@ -139,7 +139,9 @@ def create_app(
     state = AppState(
         settings=settings,
         admission=admission,
-        uploads=UploadSlots(settings.MAX_UPLOADS),
+        uploads=UploadSlots(
+            settings.MAX_UPLOADS, per_client=settings.uploads_per_client, slow_rate=settings.upload_slow_rate
+        ),
         spool=SpoolDir.claim(settings.SPOOL_DIR, max_bytes=settings.spool_max_bytes),
         # Waiting requests are sent away (503 shutting_down) as soon as the drain begins.
         shutdown=GracefulShutdown(settings.SHUTDOWN_GRACE_SECONDS, on_draining=admission.close),

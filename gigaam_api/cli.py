@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
     import uvicorn
 
+    from gigaam_api.api.connections import server_config
     from gigaam_api.api.shutdown import SETTLE_SECONDS, GracefulShutdown
     from gigaam_api.app import build_transcriber, create_app
     from gigaam_api.engines.base import WeightsUnavailableError
@@ -72,11 +73,9 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
     except JobStoreUnavailableError as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
-    config = uvicorn.Config(
+    config = server_config(
         app,
-        host=settings.HOST,
-        port=settings.PORT,
-        log_config=None,
+        settings,
         # Only a backstop: requests are drained before uvicorn's own shutdown begins.
         timeout_graceful_shutdown=math.ceil(settings.SHUTDOWN_GRACE_SECONDS + SETTLE_SECONDS),
     )

@@ -54,6 +54,13 @@ class Settings(BaseSettings):
     UPLOAD_MIN_BYTES_PER_SECOND: float = Field(default=1024, ge=0)  # 0: no minimum rate
     UPLOAD_RATE_GRACE_SECONDS: float = Field(default=10, ge=0)
     WEB_RENDER_MAX_MB: float = Field(default=16, gt=0)  # a /web/render body: the page's download request
+    # While more than half the upload slots are taken, the minimum rate rises linearly to this when all are.
+    UPLOAD_BUSY_MIN_BYTES_PER_SECOND: float = Field(default=32 * 1024, ge=0)
+    UPLOADS_PER_CLIENT_SHARE: float = Field(default=0.25, gt=0, le=1)  # of MAX_UPLOADS, per client address
+    # Connections (api/connections.py): a request head must arrive within HEADER_TIMEOUT_SECONDS; past
+    # MAX_CONNECTIONS the one waiting longest for a head is closed. None: 3/4 of the open-file limit.
+    HEADER_TIMEOUT_SECONDS: float = Field(default=20, gt=0)
+    MAX_CONNECTIONS: int | None = Field(default=None, ge=1)
     SPOOL_DIR: Path = Field(default_factory=default_spool_path)
     SHUTDOWN_GRACE_SECONDS: float = Field(default=30, ge=0)
     # Decoded-audio budget (docs/decisions.md): a request's PCM <= max(ratio x upload, floor); all
@@ -64,6 +71,7 @@ class Settings(BaseSettings):
     # Decoded bytes a request reserves per upload byte (with a Content-Length) until the container
     # declares its duration: 4 covers MP3 at 64 kbit/s and up.
     SPOOL_DECODE_RATIO: float = Field(default=4, ge=0)
+    MAX_LEADING_SILENCE_SECONDS: float = Field(default=600, ge=0)  # audio silent this long is refused; 0: off
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     LOG_FORMAT: Literal["text", "json"] = "text"
 
@@ -141,7 +149,7 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("VAD_NEG_THRESHOLD", "IDLE_UNLOAD_SECONDS", mode="before")
+    @field_validator("VAD_NEG_THRESHOLD", "IDLE_UNLOAD_SECONDS", "MAX_CONNECTIONS", mode="before")
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -248,6 +256,15 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.MAX_UPLOAD_MB * 1024 * 1024)
+
+    @property
+    def uploads_per_client(self) -> int:
+        return max(1, int(self.UPLOADS_PER_CLIENT_SHARE * self.MAX_UPLOADS))
+
+    @property
+    def upload_slow_rate(self) -> float:
+        """Below this an upload's slot may go to a newcomer when all are taken; 0 without a minimum rate."""
+        return self.UPLOAD_BUSY_MIN_BYTES_PER_SECOND if self.UPLOAD_MIN_BYTES_PER_SECOND > 0 else 0.0
 
     @property
     def decode_floor_bytes(self) -> int:

@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from gigaam_api.api.connections import server_config
 from gigaam_api.api.state import AppState
 from gigaam_api.app import create_app
 from gigaam_api.config import Settings, load_settings
@@ -106,7 +107,7 @@ def start_server(settings: Settings, *, wait_ready: bool = True, **app_kwargs: A
     """A real uvicorn server in a thread of this process, so tests can also look at its state."""
     app = create_app(settings, on_fatal=lambda: None, **app_kwargs)
     port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=5)
+    config = server_config(app, settings, host="127.0.0.1", port=port, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

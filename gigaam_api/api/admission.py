@@ -10,9 +10,10 @@ short requests go first (`pipeline/scheduler.py`).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -107,22 +108,75 @@ class TooManyUploadsError(Exception):
     """MAX_UPLOADS uploads are already streaming in."""
 
 
-class UploadSlot:
-    """One upload in progress; `add` records the bytes it has stored so far."""
+class ClientUploadsError(Exception):
+    """This client address already streams its share of the upload slots (UPLOADS_PER_CLIENT_SHARE)."""
 
-    def __init__(self) -> None:
+
+def client_key(host: str | None) -> str:
+    """What uploads are counted by per client: the IPv4 address, or the IPv6 /64 (one subscriber's net).
+
+    Behind a reverse proxy this is the address uvicorn takes from X-Forwarded-For, which it trusts only
+    from FORWARDED_ALLOW_IPS (default 127.0.0.1).
+    """
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return host or ""  # a Unix socket's peer, or a name: counted as given
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+# How long an upload runs before its average rate may mark it the slowest: a newcomer's first second
+# says little, a trickle's does.
+JUDGED_AFTER_SECONDS = 1.0
+
+
+class UploadSlot:
+    """One upload in progress; `add` records the bytes it has stored so far.
+
+    `cut` turns True when a newcomer took this slot (`UploadSlots`): the upload must end.
+    """
+
+    def __init__(self, client: str, started: float) -> None:
+        self.client = client
+        self.started = started
         self.stored_bytes = 0
+        self.cut = False
 
     def add(self, nbytes: int) -> None:
         self.stored_bytes += nbytes
 
+    def rate(self, now: float) -> float:
+        """Average bytes per second so far."""
+        return self.stored_bytes / max(now - self.started, 1e-9)
+
 
 class UploadSlots:
-    """At most `limit` uploads stream in at once; their number and stored bytes are observable."""
+    """At most `limit` uploads stream in at once, at most `per_client` of them from one client address.
 
-    def __init__(self, limit: int) -> None:
+    With every slot taken, a newcomer takes the slot of the slowest upload that has run for at least
+    JUDGED_AFTER_SECONDS and averages under `slow_rate` (UPLOAD_BUSY_MIN_BYTES_PER_SECOND), which is cut;
+    so clients trickling from many addresses, reconnecting as soon as they are cut, cannot keep
+    everyone else out. Their number, stored bytes and the share of slots taken (`load`) are observable.
+    """
+
+    def __init__(
+        self,
+        limit: int,
+        *,
+        per_client: int | None = None,
+        slow_rate: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.limit = limit
+        self.per_client = limit if per_client is None else per_client
+        self.slow_rate = slow_rate
+        self._clock = clock
         self._active: set[UploadSlot] = set()
+        self._by_client: Counter[str] = Counter()
         self._lock = threading.Lock()
 
     @property
@@ -130,20 +184,49 @@ class UploadSlots:
         return len(self._active)
 
     @property
+    def load(self) -> float:
+        """The share of upload slots taken, 0 to 1."""
+        return len(self._active) / self.limit
+
+    @property
     def stored_bytes(self) -> int:
         with self._lock:
             return sum(slot.stored_bytes for slot in self._active)
 
     @contextmanager
-    def slot(self) -> Iterator[UploadSlot]:
-        """Hold an upload slot for the duration of the block; `TooManyUploadsError` if none is free."""
-        slot = UploadSlot()
+    def slot(self, client: str = "") -> Iterator[UploadSlot]:
+        """Hold an upload slot for the duration of the block, counted against `client` (`client_key`).
+
+        `TooManyUploadsError` if no slot is free nor held by a slow upload, `ClientUploadsError` if that
+        client already holds `per_client` of them.
+        """
+        now = self._clock()
+        slot = UploadSlot(client, now)
         with self._lock:
-            if len(self._active) >= self.limit:
+            victim = self._slowest(now) if len(self._active) >= self.limit else None
+            if len(self._active) >= self.limit and victim is None:
                 raise TooManyUploadsError
+            if self._by_client[client] >= self.per_client:
+                raise ClientUploadsError
+            if victim is not None:
+                victim.cut = True
+                self._release(victim)
             self._active.add(slot)
+            self._by_client[client] += 1
         try:
             yield slot
         finally:
             with self._lock:
-                self._active.discard(slot)
+                if not slot.cut:
+                    self._release(slot)
+
+    def _slowest(self, now: float) -> UploadSlot | None:
+        judged = [s for s in self._active if now - s.started >= JUDGED_AFTER_SECONDS]
+        slowest = min(judged, key=lambda s: s.rate(now), default=None)
+        return slowest if slowest is not None and slowest.rate(now) < self.slow_rate else None
+
+    def _release(self, slot: UploadSlot) -> None:
+        self._active.discard(slot)
+        self._by_client[slot.client] -= 1
+        if not self._by_client[slot.client]:
+            del self._by_client[slot.client]

@@ -3,13 +3,16 @@
 The parser reads it, and after an early error the same reader drains what is left (when that is
 little), so the body is never requested twice. Time limits follow Apache's mod_reqtimeout
 (`body=20,MinRate=500`): the body must have started arriving by `grace` seconds, and every byte
-received extends the deadline by `1 / min_rate` seconds; in addition no gap may exceed `idle`.
+received extends the deadline by `1 / min_rate` seconds; in addition no gap may exceed `idle`. The minimum
+rate rises with the share of upload slots taken (`required_rate`), so that when slots run short the
+uploads below the raised rate are cut and a few trickling clients cannot hold them all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
@@ -28,6 +31,24 @@ class BodyLimits:
     min_bytes_per_second: float  # 0: no minimum rate
     rate_grace_seconds: float
     size_setting: str = "MAX_UPLOAD_MB plus MAX_FORM_FIELDS_BYTES"  # what the 413 names as the limit
+    busy_min_bytes_per_second: float = 0.0  # the minimum rate when every upload slot is taken
+
+
+def required_rate(limits: BodyLimits, load: float) -> float:
+    """The minimum average rate while `load` (0 to 1) of the upload slots are taken.
+
+    `min_bytes_per_second` up to half the slots, then rising linearly to `busy_min_bytes_per_second`
+    when all are taken; 0 (no minimum) stays 0.
+    """
+    base = limits.min_bytes_per_second
+    if base <= 0:
+        return 0.0
+    rise = max(0.0, limits.busy_min_bytes_per_second - base)
+    return base + rise * min(1.0, max(0.0, 2 * load - 1))
+
+
+def _never() -> bool:
+    return False
 
 
 def declared_length(headers: Headers) -> int | None:
@@ -36,11 +57,12 @@ def declared_length(headers: Headers) -> int | None:
     return int(value) if value.isdigit() else None
 
 
-def too_slow(limits: BodyLimits) -> APIError:
+def too_slow(limits: BodyLimits, rate: float) -> APIError:
     return APIError(
         408,
-        f"The upload is too slow: the body must arrive at {limits.min_bytes_per_second:g} bytes/s on "
-        f"average after the first {limits.rate_grace_seconds:g} s (UPLOAD_MIN_BYTES_PER_SECOND).",
+        f"The upload is too slow: the body must arrive at {rate:.0f} bytes/s on average after the first "
+        f"{limits.rate_grace_seconds:g} s (UPLOAD_MIN_BYTES_PER_SECOND, rising to "
+        "UPLOAD_BUSY_MIN_BYTES_PER_SECOND while the upload slots run short).",
         code="upload_too_slow",
     )
 
@@ -63,10 +85,22 @@ def body_too_large(limits: BodyLimits) -> APIError:
 
 
 class BodyReader:
-    """Reads one request's body; raises 408/413 `APIError`s and `ClientDisconnect`."""
+    """Reads one request's body; raises 408/413 `APIError`s and `ClientDisconnect`.
 
-    def __init__(self, receive: Receive, limits: BodyLimits, declared: int | None = None) -> None:
+    `load()` says what share of the upload slots is taken now (see `required_rate`); `cut()` turning
+    True (a newcomer took this upload's slot) ends the body at the next read with a 408.
+    """
+
+    def __init__(
+        self,
+        receive: Receive,
+        limits: BodyLimits,
+        declared: int | None = None,
+        load: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         self._receive = receive
+        self._load = load
+        self.cut: Callable[[], bool] = _never
         self.limits = limits
         self.declared = declared
         self.received = 0
@@ -116,13 +150,15 @@ class BodyReader:
         return self.complete
 
     async def _next_message(self) -> Message:
+        if self.cut():
+            raise too_slow(self.limits, required_rate(self.limits, 1.0))
         now = self._clock()
         idle_deadline = self._last + self.limits.idle_seconds
         rate_deadline = math.inf
-        if (rate := self.limits.min_bytes_per_second) > 0:
+        if (rate := required_rate(self.limits, self._load())) > 0:
             rate_deadline = self._started + self.limits.rate_grace_seconds + self.received / rate
         deadline = min(idle_deadline, rate_deadline)
-        error = stalled(self.limits) if idle_deadline <= rate_deadline else too_slow(self.limits)
+        error = stalled(self.limits) if idle_deadline <= rate_deadline else too_slow(self.limits, rate)
         if deadline <= now:
             raise error
         try:

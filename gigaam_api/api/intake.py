@@ -2,7 +2,8 @@
 
 Order: model loaded → a place left in the line (checked, none taken) → multipart with a sane boundary,
 or JSON (Open WebUI's `input_audio` body) → declared length within the limits → one of MAX_UPLOADS
-upload slots → the body, streamed into the spool within its time and size limits. A refusal reads and
+upload slots (at most UPLOADS_PER_CLIENT_SHARE of them per client address) → the body, streamed into
+the spool within its time and size limits (a minimum rate that rises as the slots fill). A refusal reads and
 drops a small rest of the body so the connection stays usable; otherwise the connection is closed
 (`CloseUnreadBodyMiddleware`). Then `take_running_slot` waits in line for one of MAX_RUNNING slots.
 """
@@ -16,7 +17,13 @@ from python_multipart.multipart import parse_options_header
 from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 
-from gigaam_api.api.admission import LineClosedError, QueueFullError, TooManyUploadsError
+from gigaam_api.api.admission import (
+    ClientUploadsError,
+    LineClosedError,
+    QueueFullError,
+    TooManyUploadsError,
+    client_key,
+)
 from gigaam_api.api.body import BodyLimits, BodyReader, declared_length
 from gigaam_api.api.json_body import json_body_bytes, receive_json_upload
 from gigaam_api.api.shutdown import shutting_down
@@ -46,6 +53,20 @@ def too_many_uploads(limit: int) -> APIError:
     return busy(message, "too_many_uploads", retry_after=5)
 
 
+def too_many_client_uploads(limit: int) -> APIError:
+    message = (
+        f"Too many uploads from your address: {limit} are already in progress (UPLOADS_PER_CLIENT_SHARE "
+        "of MAX_UPLOADS). Retry when one has finished."
+    )
+    return APIError(
+        429,
+        message,
+        type="rate_limit_error",
+        code="too_many_uploads_from_client",
+        headers={"Retry-After": "5"},
+    )
+
+
 def spool_full() -> APIError:
     message = (
         "The server's temporary storage for uploads and decoded audio is full (SPOOL_MAX_MB). Retry later."
@@ -64,6 +85,7 @@ def body_limits(settings: Settings, max_bytes: int | None = None) -> BodyLimits:
         idle_seconds=settings.UPLOAD_IDLE_TIMEOUT_SECONDS,
         min_bytes_per_second=settings.UPLOAD_MIN_BYTES_PER_SECOND,
         rate_grace_seconds=settings.UPLOAD_RATE_GRACE_SECONDS,
+        busy_min_bytes_per_second=settings.UPLOAD_BUSY_MIN_BYTES_PER_SECOND,
     )
 
 
@@ -93,14 +115,18 @@ async def take_upload(
     json_body = is_json(request.headers)
     max_body = json_body_bytes(limits) if json_body else limits.body_bytes
     declared = declared_length(request.headers)
-    body = BodyReader(request.receive, body_limits(state.settings, max_body), declared)
+    uploads = state.uploads
+    body = BodyReader(
+        request.receive, body_limits(state.settings, max_body), declared, load=lambda: uploads.load
+    )
     try:
         state.ready_transcriber()
         state.admission.check()  # already full: say so before the client sends the whole file
         boundary = b"" if json_body else multipart_boundary(request.headers)
         if body.declared is not None and body.declared > max_body:
             raise declared_too_large(body.declared, limits)
-        with state.uploads.slot() as slot:
+        with state.uploads.slot(client_key(request.client.host if request.client else None)) as slot:
+            body.cut = lambda: slot.cut
             if body.declared is not None:
                 files.reserve(spool_reservation(body.declared, state.settings, decoded=decoded))
 
@@ -111,9 +137,16 @@ async def take_upload(
             if json_body:
                 return await receive_json_upload(body, files.new(".upload"), limits, charge)
             return await receive_upload(body, boundary, files.new(".upload"), limits, charge)
-    except (APIError, QueueFullError, LineClosedError, TooManyUploadsError, SpoolFullError) as exc:
+    except (
+        APIError,
+        QueueFullError,
+        LineClosedError,
+        TooManyUploadsError,
+        ClientUploadsError,
+        SpoolFullError,
+    ) as exc:
         await body.drain(DRAIN_MAX_BYTES)
-        raise _refusal(exc, state) from None
+        raise refusal(exc, state) from None
     except OSError as exc:
         if not is_disk_full(exc):
             raise
@@ -135,20 +168,23 @@ async def take_running_slot(request: Request, state: AppState) -> None:
                 raise ClientDisconnect
         entry.result()
     except (QueueFullError, LineClosedError) as exc:
-        raise _refusal(exc, state) from None
+        raise refusal(exc, state) from None
     finally:
         if not entry.done():
             entry.cancel()
             await asyncio.gather(entry, return_exceptions=True)
 
 
-def _refusal(exc: Exception, state: AppState) -> APIError:
+def refusal(exc: Exception, state: AppState) -> APIError:
+    """The error a request refused by admission or the spool gets."""
     if isinstance(exc, QueueFullError):
         return queue_full()
     if isinstance(exc, LineClosedError):
         return shutting_down()
     if isinstance(exc, TooManyUploadsError):
         return too_many_uploads(state.uploads.limit)
+    if isinstance(exc, ClientUploadsError):
+        return too_many_client_uploads(state.uploads.per_client)
     if isinstance(exc, SpoolFullError):
         return spool_full()
     assert isinstance(exc, APIError)

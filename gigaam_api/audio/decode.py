@@ -1,8 +1,9 @@
 """Decoding uploads with PyAV into a PcmSpool: 16 kHz mono int16, streamed frame by frame.
 
 Memory stays constant whatever the length: packets are decoded, resampled and appended to the spool in
-blocks of about half a second. Duration comes from the decoded samples, never from headers (browser WebM
-has none, others lie).
+blocks of about half a second. Duration comes from the decoded samples (browser WebM declares none, others
+lie); a declared duration is used only to refuse early: a container that stores one (not an estimate from
+the bitrate) and declares more than `max_seconds` is refused before anything is decoded.
 
 Damaged input: a container FFmpeg cannot open is an error. Once open, packets the decoder rejects are
 skipped (FFmpeg resyncs on the next one) and damaged container data ends the stream early; a truncated
@@ -14,6 +15,8 @@ A header the resampler cannot follow (a sample rate of 2^31 - 1 Hz, 255 channels
 Budget: a tiny upload can claim hours of audio (a FLAC of silence, a WAV header saying 1 Hz), so the PCM
 a request may write is bounded by a multiple of its upload size with an absolute floor (`PcmBudget`), on
 top of `max_seconds`; every block is also charged to the server-wide spool budget before it is written.
+Silence is refused early too (`SilenceLimit`): audio whose first minutes hold nothing above -60 dBFS
+stops there, instead of spooling hours of it before the pipeline finds no speech.
 """
 
 from __future__ import annotations
@@ -53,6 +56,13 @@ _UNCONVERTIBLE = (
     "or channel layout."
 )
 _BYTES_PER_SAMPLE = 2
+# Containers whose declared duration is stored (a sample count, timestamps, a header field the muxer
+# writes at the end), never estimated from the bitrate as FFmpeg does for MP3 without a Xing header or ADTS
+# AAC; FFmpeg also clamps a WAV data size to the file's. Encoder padding makes a declaration a little long.
+_DECLARING_FORMATS = frozenset(
+    ("wav", "w64", "aiff", "caf", "flac", "ogg", "matroska", "webm", "mov", "mp4", "m4a", "3gp", "wv", "tta")
+)
+_DECLARED_TOLERANCE_SECONDS = 1.0
 # Sample rates real recordings use lie well inside this; a header outside it is forged or broken, and a
 # very low rate would make one packet expand into minutes of 16 kHz audio (1 Hz: x16000) in memory.
 _MIN_INPUT_RATE, _MAX_INPUT_RATE = 1_000, 768_000
@@ -68,6 +78,23 @@ class DecodeCancelledError(Exception):
 
 class DecodeBudgetError(AudioDecodeError):
     """The upload decodes to more PCM than its `PcmBudget` allows."""
+
+
+class SilentAudioError(AudioDecodeError):
+    """The audio's first `SilenceLimit.seconds` are silence."""
+
+
+@dataclass(frozen=True)
+class SilenceLimit:
+    """Refuse audio whose first `seconds` hold no sample above `peak` (int16; 32 is -60 dBFS).
+
+    Only leading silence counts: one sample above the floor anywhere in the first `seconds` ends the
+    check for good, so speech with pauses of any length is never refused. A microphone's noise floor and
+    any speech lie far above -60 dBFS; digital silence, dither and Opus comfort noise lie below it.
+    """
+
+    seconds: float
+    peak: int = 32
 
 
 @dataclass(frozen=True)
@@ -102,6 +129,7 @@ def decode_to_pcm(
     charge: Callable[[int], None] | None = None,
     expect: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] = _never,
+    silence: SilenceLimit | None = None,
 ) -> None:
     """Decode the main audio track of `source` (FFmpeg's pick) into `spool`, then finish the spool.
 
@@ -109,13 +137,14 @@ def decode_to_pcm(
     `SpoolFullError`) to stop decoding. `expect(n)` hears how many PCM bytes are still to come: once the
     container is open, if it declares a duration (within the limits), and 0 when decoding has ended,
     before the spool is finished. The spool is finished in every outcome (with the error, if any) so
-    readers never hang. Raises AudioDecodeError for unusable input (DecodeBudgetError past `budget`),
-    DecodeCancelledError when `should_stop()` (checked per packet) turns True.
+    readers never hang. Raises AudioDecodeError for unusable input (DecodeBudgetError past `budget`,
+    SilentAudioError past `silence`), DecodeCancelledError when `should_stop()` (checked per packet)
+    turns True.
     """
     error: BaseException | None = None
     expect = expect or _free
     try:
-        limits = _Limits.of(source, max_seconds, budget)
+        limits = _Limits.of(source, max_seconds, budget, silence)
         _decode(source, spool, limits, charge=charge or _free, expect=expect, should_stop=should_stop)
     except BaseException as exc:
         error = exc
@@ -137,14 +166,29 @@ class _Limits:
     max_samples: int
     max_seconds: float
     budget_bytes: int | None  # None: no PcmBudget was given
+    silence: SilenceLimit | None
 
     @classmethod
-    def of(cls, source: Path, max_seconds: float, budget: PcmBudget | None) -> _Limits:
+    def of(
+        cls, source: Path, max_seconds: float, budget: PcmBudget | None, silence: SilenceLimit | None
+    ) -> _Limits:
         budget_bytes = None if budget is None else budget.max_bytes(source.stat().st_size)
         max_samples = math.floor(max_seconds * SAMPLE_RATE)
         if budget_bytes is not None:
             max_samples = min(max_samples, budget_bytes // _BYTES_PER_SAMPLE)
-        return cls(max_samples, max_seconds, budget_bytes)
+        return cls(max_samples, max_seconds, budget_bytes, silence)
+
+    def check_declared(self, container: av.container.InputContainer, declared: float | None) -> None:
+        """Refuse at once a container that stores a duration (`_DECLARING_FORMATS`) of more than
+        `max_seconds`. A live recording (browser WebM) declares none: the decoded samples decide."""
+        if declared is None or _DECLARING_FORMATS.isdisjoint(container.format.name.split(",")):
+            return
+        if declared > self.max_seconds + _DECLARED_TOLERANCE_SECONDS:
+            logger.info("the container declares %.0f s of audio", declared)
+            raise AudioDecodeError(
+                f"Audio is longer than the limit of {self.max_seconds:g} seconds "
+                f"(the file declares {declared:.0f} s)."
+            )
 
     def check(self, samples: int) -> None:
         """Raise the error that names the limit `samples` passed, if it passed one."""
@@ -196,6 +240,7 @@ def _decode_container(
     if not isinstance(stream, av.AudioStream):  # None when there is no audio track
         raise AudioDecodeError("The file contains no audio track.")
     declared = declared_seconds(container, stream)
+    limits.check_declared(container, declared)
     if declared is not None:
         expect(min(math.ceil(declared * SAMPLE_RATE), limits.max_samples) * _BYTES_PER_SAMPLE)
         if declared <= limits.max_seconds:
@@ -292,6 +337,7 @@ class _BlockWriter:
         self._pending: list[npt.NDArray[np.int16]] = []
         self._pending_samples = 0
         self.samples = 0  # written or pending
+        self._silent = limits.silence is not None  # no sample above the floor yet
 
     def write(self, frames: list[av.AudioFrame]) -> None:
         for frame in frames:
@@ -299,9 +345,23 @@ class _BlockWriter:
             self._pending.append(samples)
             self._pending_samples += samples.size
             self.samples += samples.size
+            if self._silent:
+                self._check_silence(samples)
         self._limits.check(self.samples)
         if self._pending_samples >= _BLOCK_SAMPLES:
             self.flush()
+
+    def _check_silence(self, samples: npt.NDArray[np.int16]) -> None:
+        silence = self._limits.silence
+        assert silence is not None
+        # int32: abs(-32768) does not fit int16
+        if samples.size and int(np.abs(samples.astype(np.int32)).max()) > silence.peak:
+            self._silent = False
+        elif self.samples > silence.seconds * SAMPLE_RATE:
+            raise SilentAudioError(
+                f"The audio is silent: its first {silence.seconds:g} seconds hold no sound "
+                "(MAX_LEADING_SILENCE_SECONDS); it was not transcribed."
+            )
 
     def flush(self) -> None:
         if self._pending:

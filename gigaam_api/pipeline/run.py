@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from gigaam_api.audio.decode import AudioDecodeError, PcmBudget, decode_to_pcm
+from gigaam_api.audio.decode import AudioDecodeError, PcmBudget, SilenceLimit, decode_to_pcm
 from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.config import Settings
@@ -112,6 +112,7 @@ class Run:
         # Every failure is recorded in the spool (decode_to_pcm finishes it with the error); the consumer
         # turns it into a 400, a 503 or an SSE error and logs what is unexpected, once.
         s = self._parts.settings
+        silence = SilenceLimit(s.MAX_LEADING_SILENCE_SECONDS) if s.MAX_LEADING_SILENCE_SECONDS else None
         with contextlib.suppress(Exception):
             decode_to_pcm(
                 self._upload,
@@ -121,6 +122,7 @@ class Run:
                 charge=self._files.charge,
                 expect=self._files.expect,
                 should_stop=self._stop.is_set,
+                silence=silence,
             )
 
     def _raise_decode_error(self) -> None:

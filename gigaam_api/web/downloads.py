@@ -22,9 +22,9 @@ from fastapi import APIRouter
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from gigaam_api.api.admission import TooManyUploadsError
+from gigaam_api.api.admission import ClientUploadsError, TooManyUploadsError, client_key
 from gigaam_api.api.body import BodyLimits, BodyReader, body_too_large, declared_length
-from gigaam_api.api.intake import DRAIN_MAX_BYTES, body_limits, too_many_uploads
+from gigaam_api.api.intake import DRAIN_MAX_BYTES, body_limits, refusal
 from gigaam_api.api.state import app_state
 from gigaam_api.api.transcriptions import CLIENT_CLOSED
 from gigaam_api.config import Settings
@@ -57,12 +57,14 @@ async def render_download(request: Request) -> Response:
     state = app_state(request)
     settings = state.settings
     limits = render_limits(settings)
-    body = BodyReader(request.receive, limits, declared_length(request.headers))
+    uploads = state.uploads
+    body = BodyReader(request.receive, limits, declared_length(request.headers), load=lambda: uploads.load)
     try:
         transcriber = state.ready_transcriber()
         if body.declared is not None and body.declared > limits.max_bytes:
             raise body_too_large(limits)
-        with state.uploads.slot():
+        with uploads.slot(client_key(request.client.host if request.client else None)) as slot:
+            body.cut = lambda: slot.cut
             chunks = []
             while not body.complete:
                 chunks.append(await body.read())
@@ -75,9 +77,9 @@ async def render_download(request: Request) -> Response:
     except ClientDisconnect:
         log.info("client disconnected during a render upload")
         return Response(status_code=CLIENT_CLOSED)
-    except TooManyUploadsError:
+    except (TooManyUploadsError, ClientUploadsError) as exc:
         await body.drain(DRAIN_MAX_BYTES)
-        raise too_many_uploads(state.uploads.limit) from None
+        raise refusal(exc, state) from None
     except APIError:
         await body.drain(DRAIN_MAX_BYTES)
         raise

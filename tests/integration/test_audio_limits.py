@@ -70,7 +70,7 @@ def test_hours_of_silence_in_a_tiny_flac_fail_fast(server: LiveServer, three_hou
     assert response.status_code == 400, response.text
     error = _error(response)
     assert error["param"] == "file"
-    assert "decodes to more than 64 MB of 16 kHz audio" in str(error["message"])
+    assert "The audio is silent: its first 600 seconds hold no sound" in str(error["message"])
     _assert_spool_empty(server)
 
 
@@ -82,8 +82,38 @@ def test_hours_of_silence_while_streaming_end_in_an_error_event(
 
     assert response.status_code == 200
     events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
-    assert "decodes to more than 64 MB" in events[-1]["error"]["message"]
+    assert "MAX_LEADING_SILENCE_SECONDS" in events[-1]["error"]["message"]
     _assert_spool_empty(server)
+
+
+def test_silence_past_the_decode_budget_stops_at_the_budget(
+    make_server: Callable[..., LiveServer], three_hours_of_silence: bytes
+) -> None:
+    live = make_server(MAX_LEADING_SILENCE_SECONDS=0)  # no silence limit: the PCM budget stops it
+
+    response = _post(live, three_hours_of_silence)
+
+    assert response.status_code == 400, response.text
+    assert "decodes to more than 64 MB of 16 kHz audio" in str(_error(response)["message"])
+    _assert_spool_empty(live)
+
+
+@pytest.mark.parametrize("stream", ["false", "true"])
+def test_a_declared_duration_past_the_limit_is_400_before_any_decoding(
+    make_server: Callable[..., LiveServer], three_hours_of_silence: bytes, stream: str
+) -> None:
+    live = make_server(MAX_AUDIO_SECONDS=3600)  # the FLAC's header declares 3 h
+
+    response = _post(live, three_hours_of_silence, stream=stream)
+
+    # Refused from the header, before a single sample: even a stream gets a plain 400, not an event.
+    assert response.status_code == 400, response.text
+    error = _error(response)
+    assert error["message"] == (
+        "Audio is longer than the limit of 3600 seconds (the file declares 11010 s)."  # whole FLAC blocks
+    ), error
+    assert live.state.spool.used_bytes == 0
+    _assert_spool_empty(live)
 
 
 def test_a_full_spool_is_503_with_retry_after(make_server: Callable[..., LiveServer], tmp_path: Path) -> None:

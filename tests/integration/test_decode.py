@@ -221,7 +221,8 @@ class PacketCounter:
 
 
 def test_too_long_stops_decoding_early(tmp_path: Path) -> None:
-    source = write_tone(tmp_path / "a.wav", container="wav", codec="pcm_s16le", rate=16000, seconds=30)
+    # MP3 declares no duration (FFmpeg estimates one): the decoded samples must find the excess.
+    source = write_tone(tmp_path / "a.mp3", container="mp3", codec="libmp3lame", rate=44100, seconds=30)
     early, whole = PacketCounter(), PacketCounter()
 
     with PcmSpool(tmp_path / "pcm") as spool:

@@ -11,12 +11,20 @@ import av
 import numpy as np
 import pytest
 
-from gigaam_api.audio.decode import AudioDecodeError, DecodeBudgetError, PcmBudget, decode_all, decode_to_pcm
+from gigaam_api.audio.decode import (
+    AudioDecodeError,
+    DecodeBudgetError,
+    PcmBudget,
+    SilenceLimit,
+    SilentAudioError,
+    decode_all,
+    decode_to_pcm,
+)
 from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.config import load_settings
 from gigaam_api.engines.base import SAMPLE_RATE
-from tests.fixtures.speech import Audio, _mux_audio, forged_wav, long_speech, silent_flac
+from tests.fixtures.speech import Audio, _mux_audio, encode, forged_wav, long_speech, silent_flac, write_wav
 
 DEFAULTS = load_settings(_env_file=None)
 DEFAULT_BUDGET = PcmBudget(DEFAULTS.MAX_DECODE_RATIO, DEFAULTS.decode_floor_bytes)
@@ -127,3 +135,83 @@ def test_low_bitrate_speech_expands_less_than_the_default_ratio(
 
     print(f"{name} {content}: {source.stat().st_size} B -> {pcm_bytes} B, x{ratio:.1f}")
     assert ratio < DEFAULTS.MAX_DECODE_RATIO
+
+
+# Formats whose container declares the duration (FFmpeg reads it, never estimates it) and those it does not:
+# browser WebM has none, and MP3 without a Xing header would be an estimate from the bitrate.
+DECLARING = ["wav", "ogg", "flac", "m4a", "mp4"]
+UNDECLARED = ["mp3", "webm"]
+
+
+@pytest.mark.parametrize("fmt", DECLARING + UNDECLARED)
+def test_a_declared_duration_past_the_limit_is_refused_before_decoding(tmp_path: Path, fmt: str) -> None:
+    samples, _ = long_speech(["Добрый день.", "Сегодня мы поговорим о распознавании речи."], [0.5, 3.0, 2.0])
+    source = encode(samples, tmp_path / f"upload.{fmt}", fmt)
+    charged: list[int] = []
+
+    with PcmSpool(tmp_path / "pcm") as spool:
+        with pytest.raises(AudioDecodeError, match="longer than the limit of 2 seconds") as caught:
+            decode_to_pcm(source, spool, max_seconds=2, budget=DEFAULT_BUDGET, charge=charged.append)
+        written = spool.available
+
+    if fmt in DECLARING:
+        assert "the file declares" in str(caught.value)
+        assert written == 0 and charged == []  # refused from the header: nothing decoded or spooled
+    else:
+        assert written > 0  # counted from the decoded samples, as before
+
+
+def test_a_declared_duration_a_little_over_the_decoded_one_is_not_refused(tmp_path: Path) -> None:
+    samples, _ = long_speech(["Добрый день."], [0.5, 0.5])
+    source = encode(samples, tmp_path / "upload.m4a", "m4a")  # AAC's padding: it declares a bit more
+    seconds = decode_all(source, max_seconds=600).size / SAMPLE_RATE
+
+    assert decode_all(source, max_seconds=seconds).size == seconds * SAMPLE_RATE
+
+
+def test_hours_of_silence_stop_at_the_silence_limit(tmp_path: Path) -> None:
+    source = silent_flac(tmp_path / "upload", hours=3)
+    charged: list[int] = []
+
+    with PcmSpool(tmp_path / "pcm") as spool:
+        with pytest.raises(SilentAudioError, match="first 60 seconds hold no sound") as caught:
+            decode_to_pcm(
+                source,
+                spool,
+                max_seconds=DEFAULTS.MAX_AUDIO_SECONDS,
+                budget=DEFAULT_BUDGET,
+                charge=charged.append,
+                silence=SilenceLimit(60),
+            )
+        written = (tmp_path / "pcm").stat().st_size
+
+    assert isinstance(caught.value, AudioDecodeError)  # a 400 for the client
+    assert written == sum(charged) <= 60 * SAMPLE_RATE * 2  # never a sample past the limit
+
+
+def _with_sound(path: Path, parts: list[tuple[float, float]]) -> Path:
+    """A WAV of (seconds, amplitude) parts: amplitude 0 is digital silence, else a 440 Hz tone."""
+    pieces = []
+    for seconds, amplitude in parts:
+        t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+        pieces.append((amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.float32))
+    return write_wav(path, np.concatenate(pieces))
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        [(0.5, 0.3), (8.0, 0.0), (0.5, 0.3)],  # sound, a pause four times the limit, sound
+        [(1.9, 0.0), (0.5, 0.3), (8.0, 0.0)],  # leading silence just under the limit, then sound
+        [(6.0, 0.002), (0.5, 0.3)],  # a quiet room (-54 dBFS) longer than the limit, then sound
+    ],
+    ids=["long-pause", "leading-silence-under-the-limit", "quiet-room"],
+)
+def test_sound_within_the_silence_limit_is_never_refused(
+    tmp_path: Path, parts: list[tuple[float, float]]
+) -> None:
+    source = _with_sound(tmp_path / "upload.wav", parts)
+
+    with PcmSpool(tmp_path / "pcm") as spool:
+        decode_to_pcm(source, spool, max_seconds=600, silence=SilenceLimit(2))
+        assert spool.total == round(sum(seconds for seconds, _ in parts) * SAMPLE_RATE)

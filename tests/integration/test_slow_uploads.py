@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -23,10 +24,16 @@ class SlowUpload:
     at `fast_rate` bytes/s until `slow_down` is set, then one byte every `slow_interval` seconds."""
 
     def __init__(
-        self, url: str, *, fast_rate: float, slow_interval: float, slow_down: threading.Event
+        self,
+        url: str,
+        *,
+        fast_rate: float,
+        slow_interval: float,
+        slow_down: threading.Event,
+        source: str | None = None,
     ) -> None:
         self.body = multipart([file_part(bytes(300_000))], BOUNDARY)
-        self.conn = RawConnection(url)
+        self.conn = RawConnection(url, source=source)
         self.conn.send_head(
             "POST",
             TRANSCRIPTIONS,
@@ -76,6 +83,8 @@ def test_slow_uploads_do_not_lock_others_out(make_server: Callable[..., LiveServ
         UPLOAD_MIN_BYTES_PER_SECOND=2000,
         UPLOAD_RATE_GRACE_SECONDS=0.5,
         UPLOAD_IDLE_TIMEOUT_SECONDS=30,
+        UPLOADS_PER_CLIENT_SHARE=1,  # every test client is 127.0.0.1
+        UPLOAD_BUSY_MIN_BYTES_PER_SECOND=2000,  # the rate must not rise: these uploads take half the slots
     )
     slow_down = threading.Event()
     uploads = [
@@ -162,3 +171,145 @@ def test_full_spool_is_503(make_server: Callable[..., LiveServer], stream: bool)
         assert conn.is_healthy_after(response)
     assert live.state.spool.used_bytes == 0
     assert list(live.state.spool.path.iterdir()) == []
+
+
+def _hold_upload(url: str, source: str) -> RawConnection:
+    """An upload from `source` that sends its head and half its body, then waits: it holds a slot."""
+    body = multipart([file_part(bytes(10_000))], BOUNDARY)
+    conn = RawConnection(url, source=source)
+    conn.send_head(
+        "POST",
+        TRANSCRIPTIONS,
+        [
+            ("Content-Type", f"multipart/form-data; boundary={BOUNDARY.decode()}"),
+            ("Content-Length", str(len(body))),
+        ],
+    )
+    conn.send_body(body[:5000], end=False)
+    return conn
+
+
+def test_one_client_holds_at_most_its_share_of_the_upload_slots(
+    make_server: Callable[..., LiveServer], audio_dir: Path
+) -> None:
+    live = make_server(
+        MAX_UPLOADS=4,
+        UPLOADS_PER_CLIENT_SHARE=0.5,
+        UPLOAD_IDLE_TIMEOUT_SECONDS=60,
+        UPLOAD_MIN_BYTES_PER_SECOND=0,
+    )
+    wav = (audio_dir / "greeting.wav").read_bytes()
+    holders = [_hold_upload(live.url, "127.0.0.2") for _ in range(2)]
+    try:
+        wait_until(lambda: live.state.uploads.count == 2, "the first client holds two upload slots")
+        with RawConnection(live.url, source="127.0.0.2") as third:
+            refused = third.post_form(multipart([file_part(wav)], BOUNDARY), BOUNDARY)
+            assert refused.status == 429, refused.body
+            assert refused.json()["error"]["code"] == "too_many_uploads_from_client"
+            assert "UPLOADS_PER_CLIENT_SHARE" in refused.json()["error"]["message"]
+            assert int(refused.headers["retry-after"]) > 0
+        # Other addresses still get the two slots that are left while the first client holds its share.
+        with RawConnection(live.url, source="127.0.0.3") as other:
+            response = other.post_form(
+                multipart([field_part("response_format", "text"), file_part(wav)], BOUNDARY), BOUNDARY
+            )
+            assert response.status == 200, response.body
+        result = live.client().audio.transcriptions.create(
+            model="whisper-1", file=(audio_dir / "greeting.wav").open("rb"), response_format="text"
+        )
+        assert isinstance(result, str) and result.strip()
+        assert live.state.uploads.count == 2, "the first client's uploads were held all along"
+    finally:
+        for conn in holders:
+            conn.close()
+    wait_until(lambda: live.state.uploads.count == 0, "the upload slots are free")
+
+
+def test_the_minimum_rate_rises_when_the_upload_slots_run_short(
+    make_server: Callable[..., LiveServer], audio_dir: Path
+) -> None:
+    live = make_server(
+        MAX_UPLOADS=4,
+        MAX_UPLOAD_MB=1,
+        UPLOADS_PER_CLIENT_SHARE=1,
+        UPLOAD_MIN_BYTES_PER_SECOND=1000,
+        UPLOAD_BUSY_MIN_BYTES_PER_SECOND=1_000_000,
+        UPLOAD_RATE_GRACE_SECONDS=3,
+        UPLOAD_IDLE_TIMEOUT_SECONDS=30,
+    )
+    never = threading.Event()
+    uploads = [SlowUpload(live.url, fast_rate=20_000, slow_interval=1, slow_down=never) for _ in range(2)]
+    try:
+        # Half the slots taken: 1000 bytes/s is the minimum, and 20 KB/s uploads go on past their grace.
+        wait_until(lambda: live.state.uploads.stored_bytes > 160_000, "the uploads are past their grace")
+        assert live.state.uploads.count == 2
+        # A third upload: three quarters taken, the minimum is now 500 KB/s, so the first of the older
+        # trickles to send again is cut; that leaves half the slots taken, and the rest go on.
+        newcomer = SlowUpload(live.url, fast_rate=20_000, slow_interval=1, slow_down=never)
+        uploads.append(newcomer)
+        responses = [upload.response() for upload in uploads]
+        cut = [r for r in responses if r.status == 408]
+        assert len(cut) == 1, [r.body for r in responses]
+        error = cut[0].json()["error"]
+        assert error["code"] == "upload_too_slow"
+        assert "the body must arrive at 500500 bytes/s" in error["message"]
+        assert "UPLOAD_BUSY_MIN_BYTES_PER_SECOND" in error["message"]
+        assert cut[0].closes
+        assert responses[2].status == 400, responses[2].body  # uploaded in full: zeros are no audio
+    finally:
+        for upload in uploads:
+            upload.answered.set()
+            upload.conn.close()
+    wait_until(lambda: live.state.uploads.count == 0, "the upload slots are free")
+    result = live.client().audio.transcriptions.create(
+        model="whisper-1", file=(audio_dir / "greeting.wav").open("rb"), response_format="text"
+    )
+    assert isinstance(result, str) and result.strip()
+
+
+def test_with_every_slot_taken_a_newcomer_takes_a_trickling_uploads_slot(
+    make_server: Callable[..., LiveServer], audio_dir: Path
+) -> None:
+    live = make_server(
+        MAX_UPLOADS=2,
+        MAX_UPLOAD_MB=1,
+        UPLOADS_PER_CLIENT_SHARE=0.5,
+        UPLOAD_MIN_BYTES_PER_SECOND=1000,
+        UPLOAD_BUSY_MIN_BYTES_PER_SECOND=100_000,
+        UPLOAD_RATE_GRACE_SECONDS=120,  # the rising rate cuts nobody here: only the newcomer does
+        UPLOAD_IDLE_TIMEOUT_SECONDS=30,
+    )
+    never = threading.Event()
+    # Two trickling clients on two addresses take both slots, as many attackers' addresses would.
+    trickles = [
+        SlowUpload(live.url, fast_rate=2000, slow_interval=1, slow_down=never, source=source)
+        for source in ("127.0.0.2", "127.0.0.3")
+    ]
+    try:
+        # Judged once they have run a second: each has stored more than 2 s at 2000 bytes/s.
+        wait_until(lambda: live.state.uploads.stored_bytes > 8000, "the trickles have run a while")
+        assert live.state.uploads.count == 2
+        result = live.client().audio.transcriptions.create(
+            model="whisper-1", file=(audio_dir / "greeting.wav").open("rb"), response_format="text"
+        )
+        assert isinstance(result, str) and result.strip()
+        # The slower trickle gave its slot up and was cut at its next bytes; the other goes on.
+        wait_until(lambda: any(_answered(t) for t in trickles), "a trickle was answered")
+        cut = next(t for t in trickles if _answered(t))
+        response = cut.response()
+        assert response.status == 408, response.body
+        assert response.json()["error"]["code"] == "upload_too_slow"
+        assert response.closes
+        assert live.state.uploads.count == 1
+        assert not any(_answered(t) for t in trickles if t is not cut)
+    finally:
+        for trickle in trickles:
+            trickle.answered.set()
+            trickle.conn.close()
+    wait_until(lambda: live.state.uploads.count == 0, "the upload slots are free")
+
+
+def _answered(upload: SlowUpload) -> bool:
+    """Whether the server has answered (or closed) this upload's connection, without waiting."""
+    readable, _, _ = select.select([upload.conn.sock], [], [], 0)
+    return bool(readable)

@@ -6,10 +6,12 @@ import pytest
 
 from gigaam_api.api.admission import (
     Admission,
+    ClientUploadsError,
     LineClosedError,
     QueueFullError,
     TooManyUploadsError,
     UploadSlots,
+    client_key,
 )
 
 
@@ -144,3 +146,63 @@ def test_an_upload_slot_is_freed_when_the_upload_fails() -> None:
         raise RuntimeError
     with slots.slot():
         assert slots.count == 1
+
+
+def test_one_client_holds_at_most_its_share_of_upload_slots() -> None:
+    slots = UploadSlots(4, per_client=2)
+    with slots.slot("a"), slots.slot("a"):
+        with pytest.raises(ClientUploadsError), slots.slot("a"):
+            pass
+        with slots.slot("b"), slots.slot("b"):
+            assert slots.count == 4 and slots.load == 1.0
+            with pytest.raises(TooManyUploadsError), slots.slot("c"):
+                pass
+    with slots.slot("a"), slots.slot("a"):  # released: the client's share is back
+        assert slots.count == 2 and slots.load == 0.5
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"),  # the same /64: one subscriber
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        (None, ""),
+        ("unix-peer", "unix-peer"),
+    ],
+)
+def test_clients_are_counted_by_address_or_ipv6_64(host: str | None, key: str) -> None:
+    assert client_key(host) == key
+
+
+def test_with_every_slot_taken_a_newcomer_takes_the_slowest_judged_uploads_slot() -> None:
+    now = [0.0]
+    slots = UploadSlots(3, slow_rate=1000, clock=lambda: now[0])
+    with slots.slot("a") as fast, slots.slot("b") as slow, slots.slot("c") as slower:
+        now[0] = 0.5  # not judged yet: nobody's slot can be taken
+        with pytest.raises(TooManyUploadsError), slots.slot("d"):
+            pass
+        now[0] = 2.0
+        fast.add(10_000)  # 5000 bytes/s
+        slow.add(1500)  # 750 bytes/s
+        slower.add(1000)  # 500 bytes/s
+        with slots.slot("d") as newcomer:
+            assert slower.cut and not slow.cut and not fast.cut
+            assert slots.count == 3 and not newcomer.cut
+            with slots.slot("e"):  # the next one takes the next slowest under the rate
+                assert slow.cut and not fast.cut
+                with pytest.raises(TooManyUploadsError), slots.slot("f"):
+                    pass  # the rest are fast enough, or not judged yet
+        assert slots.count == 1  # the cut uploads' slots were given away, not given back twice
+    assert slots.count == 0
+
+
+def test_without_a_slow_rate_no_slot_is_taken_away() -> None:
+    now = [0.0]
+    slots = UploadSlots(1, clock=lambda: now[0])
+    with slots.slot("a") as first:
+        now[0] = 100.0
+        with pytest.raises(TooManyUploadsError), slots.slot("b"):
+            pass
+        assert not first.cut

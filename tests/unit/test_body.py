@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.requests import ClientDisconnect
 
-from gigaam_api.api.body import BodyLimits, BodyReader
+from gigaam_api.api.body import BodyLimits, BodyReader, required_rate
 from gigaam_api.errors import APIError
 
 LIMITS = BodyLimits(max_bytes=1000, idle_seconds=30, min_bytes_per_second=0, rate_grace_seconds=0)
@@ -130,3 +130,64 @@ def test_drain_gives_a_silent_client_a_few_seconds_not_the_upload_allowance(
         return await body.drain(1024)
 
     assert asyncio.run(main()) is False  # the connection is then closed instead of kept waiting
+
+
+@pytest.mark.parametrize(
+    ("load", "rate"),
+    [(0.0, 1000), (0.5, 1000), (0.75, 5500), (1.0, 10_000)],
+)
+def test_the_minimum_rate_rises_past_half_the_upload_slots(load: float, rate: float) -> None:
+    limits = BodyLimits(
+        1000, 30, min_bytes_per_second=1000, rate_grace_seconds=0, busy_min_bytes_per_second=10_000
+    )
+    assert required_rate(limits, load) == rate
+
+
+def test_no_minimum_rate_stays_none_however_busy() -> None:
+    limits = BodyLimits(
+        1000, 30, min_bytes_per_second=0, rate_grace_seconds=0, busy_min_bytes_per_second=10_000
+    )
+    assert required_rate(limits, 1.0) == 0
+
+
+def test_a_body_that_was_fast_enough_is_cut_once_the_slots_run_short() -> None:
+    # 1 byte/s while half the slots are taken (100 bytes buy 100 s), 1 GB/s when all are.
+    limits = BodyLimits(
+        1000,
+        idle_seconds=30,
+        min_bytes_per_second=1,
+        rate_grace_seconds=0.05,
+        busy_min_bytes_per_second=10**9,
+    )
+    load = [0.5]
+
+    async def main() -> str:
+        receive, _ = scripted(b"a" * 100, b"b" * 100, b"c" * 100, then_wait=True)
+        body = BodyReader(receive, limits, load=lambda: load[0])
+        await body.read()  # within the grace
+        await asyncio.sleep(0.1)  # past the grace: 100 bytes are fast enough at half load...
+        await body.read()
+        load[0] = 1.0  # ...but not once every slot is taken
+        with pytest.raises(APIError) as caught:
+            await body.read()
+        return str(caught.value.code)
+
+    assert asyncio.run(main()) == "upload_too_slow"
+
+
+def test_a_body_whose_slot_was_taken_ends_at_the_next_read() -> None:
+    limits = BodyLimits(
+        1000, idle_seconds=30, min_bytes_per_second=1, rate_grace_seconds=60, busy_min_bytes_per_second=5000
+    )
+
+    async def main() -> tuple[str, str]:
+        receive, _ = scripted(b"a" * 100, b"b" * 100, then_wait=True)
+        body = BodyReader(receive, limits)
+        await body.read()
+        body.cut = lambda: True  # a newcomer took the slot
+        with pytest.raises(APIError) as caught:
+            await body.read()
+        return str(caught.value.code), caught.value.message
+
+    code, message = asyncio.run(main())
+    assert code == "upload_too_slow" and "5000 bytes/s" in message
