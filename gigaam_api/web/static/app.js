@@ -99,6 +99,17 @@ async function api(path, init = {}) {
   }
 }
 
+// Cancel the server's side of a stream by its x-request-id. Sent before the fetch is aborted: a mere
+// disconnect lets the server finish the run for a retry (DEDUP_GRACE_SECONDS); a DELETE stops it.
+async function cancelOnServer(requestId) {
+  if (!requestId) return; // still uploading or waiting: aborting the fetch is enough
+  try {
+    await api(`/v1/audio/transcriptions/${encodeURIComponent(requestId)}`, { method: "DELETE" });
+  } catch {
+    // Already finished (404) or unreachable: nothing is left to stop.
+  }
+}
+
 async function errorMessage(response) {
   const plain = t(`status${response.status}`);
   let detail = "";
@@ -181,10 +192,11 @@ class Job {
     $(".job-remaining", this.el).textContent = remaining;
   }
 
-  cancel() {
+  async cancel() {
     if (this.state === "waiting") queue.splice(queue.indexOf(this), 1);
-    this.abort.abort();
     this.finish("cancelled");
+    await cancelOnServer(this.requestId);
+    this.abort.abort();
   }
 
   finish(state, error = "") {
@@ -215,6 +227,7 @@ class Job {
       const response = await api("/v1/audio/transcriptions", {
         method: "POST", body: form, signal: this.abort.signal,
       });
+      this.requestId = response.headers.get("x-request-id");
       this.set("running");
       await this.read(response.body);
       this.finish("done");
