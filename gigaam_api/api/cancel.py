@@ -71,7 +71,8 @@ class Cancellations:
         try:
             yield entry.cancelled
         finally:
-            del self._open[request_id]
+            if self._open.get(request_id) is entry:
+                del self._open[request_id]
 
     def cancel(self, request_id: str, owner: str) -> bool:
         """Whether a request with this id made with this key is in progress (it is now cancelled)."""

@@ -144,3 +144,19 @@ def test_an_upload_slot_is_freed_when_the_upload_fails() -> None:
         raise RuntimeError
     with slots.slot():
         assert slots.count == 1
+
+
+def test_on_queued_hears_each_request_that_has_to_wait_with_the_line_as_it_then_is() -> None:
+    async def scenario() -> None:
+        heard: list[int] = []
+        admission = Admission(1, 2, on_queued=lambda: heard.append(admission.waiting))
+        await admission.enter()  # a free slot: nobody waits
+        assert heard == []
+        waiters = [asyncio.ensure_future(admission.enter()) for _ in range(2)]
+        await _settle()
+        assert heard == [1, 2]
+        for waiter in waiters:
+            admission.leave()
+            await waiter
+
+    asyncio.run(scenario())
