@@ -63,6 +63,11 @@ class Cancellations:
     def __init__(self) -> None:
         self._open: dict[str, _Cancellable] = {}
 
+    @property
+    def request_ids(self) -> frozenset[str]:
+        """The requests that may be cancelled now (for tests and operators)."""
+        return frozenset(self._open)
+
     @contextmanager
     def register(self, request_id: str, owner: str) -> Iterator[asyncio.Event]:
         """While the block runs, `cancel(request_id, owner)` sets the event it yields."""

@@ -188,3 +188,31 @@ def test_abandoned_streams_give_their_running_slots_to_a_request_waiting_in_line
     engine.gate.set()
     newcomer.join(60)
     assert out == [client.audio.transcriptions.create(model="whisper-1", file=greeting)]
+
+
+def test_a_plain_request_waiting_in_line_is_cancelled_with_a_499(
+    served: Callable[..., tuple[LiveServer, WatchedEngine]], audio_dir: Path
+) -> None:
+    live, engine = served(gated, MAX_RUNNING=1)
+    weather = ("weather.wav", (audio_dir / "weather.wav").read_bytes())
+    busy, busy_out = in_thread(
+        lambda: live.client().audio.transcriptions.create(model="whisper-1", file=weather)
+    )
+    wait_until(engine.started.is_set, "another request holds the only running slot")
+    before = live.state.cancellations.request_ids
+    greeting = {"file": ("greeting.wav", (audio_dir / "greeting.wav").read_bytes())}
+    waiting, out = in_thread(lambda: httpx.post(transcriptions(live), files=greeting, timeout=60))
+    wait_until(lambda: live.state.admission.waiting == 1, "the request waits in line")
+    [request_id] = live.state.cancellations.request_ids - before
+
+    assert httpx.delete(f"{transcriptions(live)}/{request_id}").status_code == 204
+    waiting.join(60)
+    answer = out[0]
+    assert isinstance(answer, httpx.Response)
+    assert answer.status_code == 499 and answer.json()["error"]["code"] == "request_cancelled"
+    assert answer.headers["x-request-id"] == request_id
+    assert live.state.admission.waiting == 0
+    engine.gate.set()
+    busy.join(60)
+    assert not isinstance(busy_out[0], Exception)
+    assert len(engine.batches) == 1, "the cancelled request never ran"

@@ -99,10 +99,11 @@ async function api(path, init = {}) {
   }
 }
 
-// Cancel the server's side of a stream by its x-request-id. Sent before the fetch is aborted: a mere
-// disconnect lets the server finish the run for a retry (DEDUP_GRACE_SECONDS); a DELETE stops it.
+// Cancel the server's side of a running stream by its x-request-id. Sent before the fetch is aborted:
+// a mere disconnect lets the server finish the run for a retry (DEDUP_GRACE_SECONDS); a DELETE stops
+// it. Before the stream starts (uploading, or waiting here) aborting the fetch is enough.
 async function cancelOnServer(requestId) {
-  if (!requestId) return; // still uploading or waiting: aborting the fetch is enough
+  if (!requestId) return;
   try {
     await api(`/v1/audio/transcriptions/${encodeURIComponent(requestId)}`, { method: "DELETE" });
   } catch {
@@ -193,9 +194,10 @@ class Job {
   }
 
   async cancel() {
+    const running = this.state === "running";
     if (this.state === "waiting") queue.splice(queue.indexOf(this), 1);
     this.finish("cancelled");
-    await cancelOnServer(this.requestId);
+    if (running) await cancelOnServer(this.requestId);
     this.abort.abort();
   }
 
