@@ -69,7 +69,8 @@ class SharedRuns:
 
         A request that starts a run hands everything on `stack` so far (its spool files) to the run,
         which may outlive it; one that attaches or is answered from the cache keeps its own. If
-        `cancelled` is set when the request detaches, the run gets no grace period for a retry.
+        `cancelled` is set when the request detaches, the run gets no grace period for a retry; set
+        while an attached request waits for the run to start, it returns at once (the caller sees it).
         """
         if key is None:
             return await start(stack)
@@ -78,7 +79,7 @@ class SharedRuns:
             self._metrics.dedup_attached.inc()
             subscription = shared.subscribe(cancelled)
             stack.push_async_callback(subscription.aclose)
-            await subscription.started()
+            await _started_unless_cancelled(subscription, cancelled)
             return subscription
         return await self._first(key, start, stack, cancelled)
 
@@ -153,3 +154,20 @@ class SharedRuns:
         """Stop every run still in flight (shutdown): lingering ones have nobody to wait for them."""
         for shared in list(self._running.values()):
             await shared.stop()
+
+
+async def _started_unless_cancelled(subscription: Subscription, cancelled: asyncio.Event | None) -> None:
+    """Wait for the run to start (raising its start's error), or until the request is cancelled."""
+    if cancelled is None:
+        await subscription.started()
+        return
+    started = asyncio.ensure_future(subscription.started())
+    cancel = asyncio.ensure_future(cancelled.wait())
+    try:
+        await asyncio.wait({started, cancel}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (started, cancel):
+            task.cancel()
+        await asyncio.gather(started, cancel, return_exceptions=True)
+    if not started.cancelled():
+        started.result()

@@ -312,3 +312,32 @@ def test_orphaned_runs_give_their_slots_to_requests_waiting_in_line_oldest_orpha
             assert len(starts.runs) == 3
 
     asyncio.run(scenario())
+
+
+def test_a_request_attached_to_a_run_not_yet_started_stops_waiting_when_cancelled() -> None:
+    async def scenario() -> None:
+        shared, starts = runs(), Starts()
+        gate = asyncio.Event()
+
+        async def slow_start(owned: AsyncExitStack) -> Run:
+            await gate.wait()  # waiting in line for a running slot
+            return await starts(owned)
+
+        cancel = asyncio.Event()
+        async with AsyncExitStack() as first_stack, AsyncExitStack() as twin_stack:
+            first = asyncio.ensure_future(shared.open("k", slow_start, first_stack))
+            await settle()
+            twin = asyncio.ensure_future(shared.open("k", slow_start, twin_stack, cancel))
+            await settle()
+            assert shared.clients == 2 and not twin.done()
+            cancel.set()
+            await asyncio.wait_for(twin, 5)
+            await twin_stack.aclose()
+            assert shared.clients == 1 and not first.done()
+            gate.set()
+            await first
+            run = starts.runs[0]
+            assert not run.closed.is_set(), "the first request's run goes on"
+        await asyncio.wait_for(run.closed.wait(), 5)
+
+    asyncio.run(scenario())
