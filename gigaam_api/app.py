@@ -135,7 +135,13 @@ def create_app(
     """`on_fatal` is called when the model cannot be loaded: a server without a model must not linger."""
     settings = settings or load_settings()
     metrics = Metrics()
-    admission = Admission(settings.MAX_RUNNING, settings.MAX_WAITING, on_wait=metrics.line_wait.observe)
+    runs = shared_runs(settings, metrics, waiting=lambda: admission.waiting)
+    admission = Admission(
+        settings.MAX_RUNNING,
+        settings.MAX_WAITING,
+        on_wait=metrics.line_wait.observe,
+        on_queued=runs.make_room,  # runs nobody waits for give their slots up
+    )
     state = AppState(
         settings=settings,
         admission=admission,
@@ -145,6 +151,7 @@ def create_app(
         spool=SpoolDir.claim(settings.SPOOL_DIR, max_bytes=settings.spool_max_bytes),
         # Waiting requests are sent away (503 shutting_down) as soon as the drain begins.
         shutdown=GracefulShutdown(settings.SHUTDOWN_GRACE_SECONDS, on_draining=admission.close),
+        runs=runs,
     )
 
     @asynccontextmanager
@@ -176,7 +183,6 @@ def create_app(
         title="gigaam-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
     )
     app.state.gigaam = state
-    state.runs = shared_runs(settings, metrics)
     job_service = JobService.open(settings)
     app.state.jobs = job_service
     metrics.watch(

@@ -29,11 +29,17 @@ class LineClosedError(Exception):
 class Admission:
     """Running slots and the line of requests waiting for one; used from the event loop only.
 
-    `on_wait(seconds)` hears how long each request waited for its running slot (0 when one was free).
+    `on_wait(seconds)` hears how long each request waited for its running slot (0 when one was free);
+    `on_queued()` is called whenever a request has to join the line (so idle holders can make room).
     """
 
     def __init__(
-        self, running_limit: int, waiting_limit: int, *, on_wait: Callable[[float], None] | None = None
+        self,
+        running_limit: int,
+        waiting_limit: int,
+        *,
+        on_wait: Callable[[float], None] | None = None,
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
         self.running_limit = running_limit
         self.waiting_limit = waiting_limit
@@ -41,6 +47,7 @@ class Admission:
         self._line: deque[asyncio.Future[None]] = deque()
         self._closed = False
         self._on_wait = on_wait
+        self._on_queued = on_queued
 
     @property
     def waiting(self) -> int:
@@ -74,6 +81,8 @@ class Admission:
         else:
             waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
             self._line.append(waiter)
+            if self._on_queued is not None:
+                self._on_queued()
             try:
                 await waiter
             except asyncio.CancelledError:

@@ -25,6 +25,7 @@ from gigaam_api.api.admission import (
     client_key,
 )
 from gigaam_api.api.body import BodyLimits, BodyReader, declared_length
+from gigaam_api.api.cancel import RequestCancelledError
 from gigaam_api.api.json_body import json_body_bytes, receive_json_upload
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState
@@ -154,25 +155,34 @@ async def take_upload(
         raise disk_full() from None
 
 
-async def take_running_slot(request: Request, state: AppState) -> None:
+async def take_running_slot(request: Request, state: AppState, cancelled: asyncio.Event) -> None:
     """Wait in line (FIFO) for one of MAX_RUNNING running slots; the caller must `admission.leave()` after.
 
-    A full line is a 503 `queue_full`, a shutdown a 503 `shutting_down`; a client that disconnects while
-    waiting leaves the line (`ClientDisconnect`), so its place and files are freed at once.
+    A full line is a 503 `queue_full`, a shutdown a 503 `shutting_down`; a client that disconnects
+    (`ClientDisconnect`) or cancels (`RequestCancelledError`) while waiting leaves the line, so its place and
+    files are freed at once.
     """
     entry = asyncio.ensure_future(state.admission.enter())
+    cancel = asyncio.ensure_future(cancelled.wait())
     try:
         while not entry.done():
-            await asyncio.wait({entry}, timeout=DISCONNECT_POLL_SECONDS)
-            if not entry.done() and await request.is_disconnected():
+            await asyncio.wait(
+                {entry, cancel}, timeout=DISCONNECT_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            if entry.done():
+                break
+            if cancelled.is_set():
+                raise RequestCancelledError
+            if await request.is_disconnected():
                 raise ClientDisconnect
         entry.result()
     except (QueueFullError, LineClosedError) as exc:
         raise refusal(exc, state) from None
     finally:
+        cancel.cancel()
         if not entry.done():
             entry.cancel()
-            await asyncio.gather(entry, return_exceptions=True)
+        await asyncio.gather(entry, cancel, return_exceptions=True)
 
 
 def refusal(exc: Exception, state: AppState) -> APIError:

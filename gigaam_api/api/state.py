@@ -9,6 +9,7 @@ from functools import partial
 from starlette.requests import Request
 
 from gigaam_api.api.admission import Admission, UploadSlots
+from gigaam_api.api.cancel import Cancellations
 from gigaam_api.api.routing import route
 from gigaam_api.api.shutdown import GracefulShutdown
 from gigaam_api.audio.spool import SpoolDir
@@ -30,6 +31,7 @@ class AppState:
     stop_engine: Callable[[], None] | None = None
     shutdown: GracefulShutdown = field(default_factory=partial(GracefulShutdown, 0.0))
     runs: SharedRuns = field(default_factory=partial(SharedRuns, share=False, grace_seconds=0, cache=None))
+    cancellations: Cancellations = field(default_factory=Cancellations)
 
     def ready_transcriber(self) -> Transcriber:
         if self.transcriber is None:

@@ -1,4 +1,7 @@
-"""POST /v1/audio/transcriptions: upload slot → upload → options → line → running slot → run → body or SSE."""
+"""POST /v1/audio/transcriptions: upload slot → upload → options → line → running slot → run → body or SSE.
+
+DELETE /v1/audio/transcriptions/{request_id} cancels one in progress (`api/cancel.py`).
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,15 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, ExitStack
 
 from fastapi import APIRouter
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
+from gigaam_api.api.cancel import CLIENT_CLOSED, RequestCancelledError, request_owner
+from gigaam_api.api.cancel import not_found as request_not_found
 from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
 from gigaam_api.api.intake import spool_full, take_running_slot, take_upload
@@ -26,6 +31,7 @@ from gigaam_api.formats import render as formats
 from gigaam_api.formats import sse
 from gigaam_api.formats.bodies import transcript_logprobs
 from gigaam_api.formats.languages import language_name
+from gigaam_api.logs import request_id
 from gigaam_api.pipeline.protocol import Progress, Run
 from gigaam_api.transcript import Segment, Transcript, join_texts
 
@@ -33,16 +39,18 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 DISCONNECT_POLL_SECONDS = 0.25
-CLIENT_CLOSED = 499  # nginx's "client closed request": nobody reads it, but the access log shows why
 
 
 @router.post("/v1/audio/transcriptions")
 async def create_transcription(request: Request) -> Response:
     state = app_state(request)
-    stack = AsyncExitStack()
+    stack = AsyncExitStack()  # what a run this request starts takes over (its spool files)
+    own = ExitStack()  # what stays with the request until its response ends
     try:
         files = stack.enter_context(state.spool.files())
         upload = await take_upload(request, state, files)
+        owner = request_owner(request, state.settings.API_KEY)
+        cancelled = own.enter_context(state.cancellations.register(request_id.get(), owner))
         state.ready_transcriber()
         options = parse_transcription_form(upload.fields)
         transcriber = state.route(options.model, options.language)
@@ -52,7 +60,7 @@ async def create_transcription(request: Request) -> Response:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
 
         async def start(owned: AsyncExitStack) -> Run:
-            await take_running_slot(request, state)
+            await take_running_slot(request, state, cancelled)
             owned.callback(state.admission.leave)
             run = await transcriber.start(upload.path, files, requested)
             owned.push_async_callback(run.aclose)
@@ -60,21 +68,22 @@ async def create_transcription(request: Request) -> Response:
 
         key = await upload_key(upload, requested, caps, state.settings) if state.runs.enabled else None
         try:
-            run = await state.runs.open(key, start, stack)  # in flight, cached, or started here
-        except ClientDisconnect:
-            if await request.is_disconnected():
+            run = await state.runs.open(key, start, stack, cancelled)  # in flight, cached, or started here
+        except (ClientDisconnect, RequestCancelledError):
+            if cancelled.is_set() or await request.is_disconnected():
                 raise
             # The identical request this one attached to left while waiting in line: start it here.
-            run = await state.runs.open(key, start, stack)
+            run = await state.runs.open(key, start, stack, cancelled)
         if options.stream:
             cleanup = stack.pop_all()
+            cleanup.callback(own.pop_all().close)
             return StreamingResponse(
-                _sse(run, options, state.settings, cleanup, stop=state.shutdown.expired),
+                _sse(run, options, state.settings, cleanup, stop=state.shutdown.expired, cancelled=cancelled),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
                 background=BackgroundTask(cleanup.aclose),
             )
-        segments = await _collect_until_disconnect(request, run)
+        segments = await _collect_until_disconnect(request, run, cancelled)
         if segments is None:
             log.info("client disconnected before the result")
             return Response(status_code=CLIENT_CLOSED)
@@ -86,10 +95,24 @@ async def create_transcription(request: Request) -> Response:
         return Response(status_code=CLIENT_CLOSED)
     finally:
         await stack.aclose()
+        own.close()
 
 
-async def _collect_until_disconnect(request: Request, run: Run) -> list[Segment] | None:
-    """All segments of the run, or None if the client went away first (the run is then cancelled)."""
+@router.delete("/v1/audio/transcriptions/{request_id}", status_code=204)
+async def cancel_transcription(request: Request, request_id: str) -> Response:
+    """Cancel a transcription in progress by its `x-request-id`: it leaves the line, or detaches from its
+    run, which stops within a batch unless another request is attached to it. Only its own key may."""
+    state = app_state(request)
+    if not state.cancellations.cancel(request_id, request_owner(request, state.settings.API_KEY)):
+        raise request_not_found(request_id)
+    log.info("cancelling %s", request_id)
+    return Response(status_code=204)
+
+
+async def _collect_until_disconnect(
+    request: Request, run: Run, cancelled: asyncio.Event
+) -> list[Segment] | None:
+    """All segments of the run; None if the client went away first; `RequestCancelledError` if cancelled."""
     segments: list[Segment] = []
 
     async def consume() -> None:
@@ -98,17 +121,24 @@ async def _collect_until_disconnect(request: Request, run: Run) -> list[Segment]
                 segments.append(event)
 
     task = asyncio.ensure_future(consume())
+    cancel = asyncio.ensure_future(cancelled.wait())
     try:
         while not task.done():
-            await asyncio.wait({task}, timeout=DISCONNECT_POLL_SECONDS)
-            if not task.done() and await request.is_disconnected():
+            await asyncio.wait(
+                {task, cancel}, timeout=DISCONNECT_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            if task.done():
+                break
+            if cancelled.is_set():
+                raise RequestCancelledError
+            if await request.is_disconnected():
                 return None
         task.result()
         return segments
     finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        for pending in (task, cancel):
+            pending.cancel()
+        await asyncio.gather(task, cancel, return_exceptions=True)
 
 
 def transcript_response(options: TranscriptionOptions, transcript: Transcript) -> Response:
@@ -131,10 +161,12 @@ async def _sse(
     cleanup: AsyncExitStack,
     *,
     stop: asyncio.Event,
+    cancelled: asyncio.Event,
 ) -> AsyncIterator[bytes]:
     """The event stream: a delta and a segment event per segment, progress, keep-alives, done.
 
-    When `stop` is set (the shutdown grace is over) the stream ends with a `shutting_down` error event.
+    When `stop` is set (the shutdown grace is over) the stream ends with a `shutting_down` error event;
+    when `cancelled` is set (a DELETE), with a `request_cancelled` one.
     """
     queue: asyncio.Queue[object] = asyncio.Queue()
     done_marker = object()
@@ -151,11 +183,16 @@ async def _sse(
         await stop.wait()
         await queue.put(shutting_down())
 
+    async def stop_when_cancelled() -> None:
+        await cancelled.wait()
+        await queue.put(RequestCancelledError())
+
     words = "word" in options.timestamp_granularities
     segments: list[Segment] = []
     next_progress = 0.0  # the first progress event (the audio's length) goes out at once
     pump_task = asyncio.ensure_future(pump())
     stop_task = asyncio.ensure_future(stop_when_told())
+    cancel_task = asyncio.ensure_future(stop_when_cancelled())
     try:
         while True:
             try:
@@ -191,9 +228,9 @@ async def _sse(
             )
         )
     finally:
-        pump_task.cancel()
-        stop_task.cancel()
-        await asyncio.gather(pump_task, stop_task, return_exceptions=True)
+        for task in (pump_task, stop_task, cancel_task):
+            task.cancel()
+        await asyncio.gather(pump_task, stop_task, cancel_task, return_exceptions=True)
         await cleanup.aclose()
 
 

@@ -3,6 +3,10 @@
 Everything here runs on the event loop, so the table of runs in flight needs no lock: a request
 claims its key before its first `await`, and an identical request arriving while the first is still
 waiting for a running slot or for decoding to start attaches to it rather than starting another.
+
+A run its last client left lingers for the grace period so that a retry can attach, but never at the
+expense of a request waiting in line: each one waiting gets an orphaned run stopped (the longest
+orphaned first), so the grace never holds running slots for nobody.
 """
 
 from __future__ import annotations
@@ -33,11 +37,14 @@ class SharedRuns:
         grace_seconds: float,
         cache: ResultCache | None,
         metrics: Metrics | None = None,
+        waiting: Callable[[], int] = lambda: 0,
     ) -> None:
+        """`waiting()`: how many requests wait in line for a running slot (`Admission.waiting`)."""
         self._share = share
         self._grace_seconds = grace_seconds if share else 0.0  # nobody could attach to a lingering run
         self._cache = cache
         self._metrics = metrics or Metrics()
+        self._waiting = waiting
         self._running: dict[str, SharedRun] = {}
 
     @property
@@ -55,32 +62,39 @@ class SharedRuns:
         """Requests attached to the shared runs in flight."""
         return sum(shared.clients for shared in self._running.values())
 
-    async def open(self, key: str | None, start: Start, stack: AsyncExitStack) -> Run:
+    async def open(
+        self, key: str | None, start: Start, stack: AsyncExitStack, cancelled: asyncio.Event | None = None
+    ) -> Run:
         """The run this request reads; its clean-up (detaching) is pushed onto `stack`.
 
         A request that starts a run hands everything on `stack` so far (its spool files) to the run,
-        which may outlive it; one that attaches or is answered from the cache keeps its own.
+        which may outlive it; one that attaches or is answered from the cache keeps its own. If
+        `cancelled` is set when the request detaches, the run gets no grace period for a retry; set
+        while an attached request waits for the run to start, it returns at once (the caller sees it).
         """
         if key is None:
             return await start(stack)
         shared = self._running.get(key)
         if shared is not None and shared.joinable:
             self._metrics.dedup_attached.inc()
-            subscription = shared.subscribe()
+            subscription = shared.subscribe(cancelled)
             stack.push_async_callback(subscription.aclose)
-            await subscription.started()
+            await _started_unless_cancelled(subscription, cancelled)
             return subscription
-        return await self._first(key, start, stack)
+        return await self._first(key, start, stack, cancelled)
 
-    async def _first(self, key: str, start: Start, stack: AsyncExitStack) -> Subscription:
+    async def _first(
+        self, key: str, start: Start, stack: AsyncExitStack, cancelled: asyncio.Event | None
+    ) -> Subscription:
         shared = SharedRun(
             grace_seconds=self._grace_seconds,
             on_result=partial(self._store, key) if self._cache is not None else None,
             on_end=lambda: self._forget(key, shared),
+            on_orphaned=self.make_room,
         )
         if self._share:
             self._running[key] = shared
-        subscription = shared.subscribe()
+        subscription = shared.subscribe(cancelled)
         try:
             cached = await self._cached(key)
             if cached is not None:
@@ -119,6 +133,18 @@ class SharedRuns:
         except Exception:
             log.warning("the result cache could not be written", exc_info=True)
 
+    def make_room(self) -> None:
+        """Stop orphaned runs for the requests waiting in line (one each, beyond those already stopping).
+
+        Called when a request joins the line and when a run loses its last client.
+        """
+        runs = self._running.values()
+        wanted = self._waiting() - sum(1 for shared in runs if shared.stopping)
+        orphans = sorted((s for s in runs if s.orphaned), key=lambda s: s.orphaned_at or 0.0)
+        for shared in orphans[: max(wanted, 0)]:
+            log.info("a request waits for a running slot: stopping a run nobody is attached to")
+            shared.halt()
+
     def _forget(self, key: str, shared: SharedRun) -> None:
         """Drop the table's entry for `key` if it is `shared` (a newer run may have replaced it)."""
         if self._running.get(key) is shared:
@@ -128,3 +154,20 @@ class SharedRuns:
         """Stop every run still in flight (shutdown): lingering ones have nobody to wait for them."""
         for shared in list(self._running.values()):
             await shared.stop()
+
+
+async def _started_unless_cancelled(subscription: Subscription, cancelled: asyncio.Event | None) -> None:
+    """Wait for the run to start (raising its start's error), or until the request is cancelled."""
+    if cancelled is None:
+        await subscription.started()
+        return
+    started = asyncio.ensure_future(subscription.started())
+    cancel = asyncio.ensure_future(cancelled.wait())
+    try:
+        await asyncio.wait({started, cancel}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (started, cancel):
+            task.cancel()
+        await asyncio.gather(started, cancel, return_exceptions=True)
+    if not started.cancelled():
+        started.result()

@@ -2,8 +2,9 @@
 
 `SharedRun` reads the run once (its own task) and keeps every event; each `Subscription` replays
 them from the first and then follows the live ones, so a stream that attaches late still gets every
-segment. The run is closed when it ends, or when no client has been attached for `grace_seconds`
-(a client that timed out may be retrying); with no grace, as soon as the last client leaves.
+segment. The run is closed when it ends, or when its last client leaves: at once if that client
+cancelled (`DELETE /v1/audio/transcriptions/{id}`), else after `grace_seconds` (a client that timed out
+may be retrying) unless `SharedRuns` needs its running slot sooner for a request waiting in line.
 """
 
 from __future__ import annotations
@@ -41,10 +42,12 @@ class SharedRun:
         grace_seconds: float,
         on_result: Callable[[Result], Awaitable[None]] | None = None,
         on_end: Callable[[], None] | None = None,
+        on_orphaned: Callable[[], None] | None = None,
     ) -> None:
         self._grace_seconds = grace_seconds
         self._on_result = on_result
         self._on_end = on_end
+        self._on_orphaned = on_orphaned
         self._events: list[RunEvent] = []
         self._changed = asyncio.Event()  # replaced after every set: one pulse per change
         self._began = asyncio.Event()
@@ -58,6 +61,7 @@ class SharedRun:
         self._language: str | None = None
         self._clients = 0
         self._linger: asyncio.TimerHandle | None = None
+        self.orphaned_at: float | None = None  # loop time the last client left a run still going
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -68,6 +72,16 @@ class SharedRun:
     def joinable(self) -> bool:
         """Whether a new client may still attach: not being stopped (its result would never come)."""
         return not self._stopping
+
+    @property
+    def orphaned(self) -> bool:
+        """Running for nobody: lingering for a retry during the grace period, not yet being stopped."""
+        return self.orphaned_at is not None and not self._stopping and not self._ended
+
+    @property
+    def stopping(self) -> bool:
+        """Told to stop but not yet done: its running slot is about to be given back."""
+        return self._stopping and self._task is not None and not self._task.done()
 
     @property
     def duration(self) -> float | None:
@@ -81,12 +95,14 @@ class SharedRun:
             return self._run.language
         return self._language
 
-    def subscribe(self) -> Subscription:
+    def subscribe(self, cancelled: asyncio.Event | None = None) -> Subscription:
+        """A new client; `cancelled` set when it leaves means it cancelled (no grace for the run)."""
         self._clients += 1
+        self.orphaned_at = None
         if self._linger is not None:
             self._linger.cancel()
             self._linger = None
-        return Subscription(self)
+        return Subscription(self, cancelled)
 
     def begin(self, run: Run, cleanup: AsyncExitStack) -> None:
         """Read `run` in a task of its own; `cleanup` (the run, its slot, its files) runs at its end."""
@@ -115,11 +131,15 @@ class SharedRun:
 
     async def stop(self) -> None:
         """Cancel the run now (shutdown, or nobody waits) and wait for its clean-up."""
+        self.halt()
+        if self._task is not None:
+            await asyncio.wait({self._task})
+
+    def halt(self) -> None:
+        """Cancel the run now without waiting for its clean-up (its slot is wanted by a request in line)."""
         if self._linger is not None:
             self._linger.cancel()
         self._cancel()
-        if self._task is not None:
-            await asyncio.wait({self._task})
 
     def _cancel(self) -> None:
         if self._stopping:
@@ -163,16 +183,19 @@ class SharedRun:
             if self._on_end is not None:
                 self._on_end()
 
-    async def _leave(self) -> None:
+    async def _leave(self, *, cancelled: bool) -> None:
         self._clients -= 1
         if self._clients > 0 or self._ended or self._task is None:
             return
-        if self._grace_seconds > 0:
-            loop = asyncio.get_running_loop()
-            self._linger = loop.call_later(self._grace_seconds, self._cancel)
-            log.info("no client is waiting; the run goes on for %g s for a retry", self._grace_seconds)
-        else:
+        if cancelled or self._grace_seconds <= 0:
             await self.stop()
+            return
+        loop = asyncio.get_running_loop()
+        self.orphaned_at = loop.time()
+        self._linger = loop.call_later(self._grace_seconds, self._cancel)
+        log.info("no client is waiting; the run goes on for up to %g s for a retry", self._grace_seconds)
+        if self._on_orphaned is not None:
+            self._on_orphaned()
 
     async def _follow(self) -> AsyncIterator[RunEvent]:
         await self.started()
@@ -192,8 +215,9 @@ class SharedRun:
 class Subscription:
     """One client's view of a shared run, shaped as a `Run`: replayed events, then live ones."""
 
-    def __init__(self, shared: SharedRun) -> None:
+    def __init__(self, shared: SharedRun, cancelled: asyncio.Event | None = None) -> None:
         self._shared = shared
+        self._cancelled = cancelled
         self._closed = False
 
     @property
@@ -211,7 +235,9 @@ class Subscription:
         await self._shared.started()
 
     async def aclose(self) -> None:
-        """Detach (once); the last client to leave ends the run, at once or after the grace period."""
+        """Detach (once); the last client to leave ends the run: at once if it cancelled, else after the
+        grace period (or sooner, when a request in line needs the run's slot)."""
         if not self._closed:
             self._closed = True
-            await self._shared._leave()
+            cancelled = self._cancelled is not None and self._cancelled.is_set()
+            await self._shared._leave(cancelled=cancelled)

@@ -100,9 +100,11 @@ class Run:
     async def begin(self) -> None:
         """Start decoding; return once the audio is known to be usable (else raise a 400 APIError)."""
         decoder = self._spawn(self._decode, "decode")
-        await asyncio.to_thread(self._pcm.wait_for, self._parts.direct_max_samples + 1)
+        available = await asyncio.to_thread(self._pcm.wait_for, self._parts.direct_max_samples + 1)
         self._raise_decode_error()
-        self._direct = self._pcm.finished
+        # Decided by the samples seen, not by `finished`: a long file whose decoding ends just after the
+        # wait returned would otherwise go to the model whole, as one chunk past its longest.
+        self._direct = available <= self._parts.direct_max_samples
         if not self._direct:
             # Only long audio: a short request's decoding, lowered, waited behind every running batch.
             yield_to_inference(decoder)

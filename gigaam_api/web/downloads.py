@@ -24,9 +24,9 @@ from starlette.responses import Response
 
 from gigaam_api.api.admission import ClientUploadsError, TooManyUploadsError, client_key
 from gigaam_api.api.body import BodyLimits, BodyReader, body_too_large, declared_length
+from gigaam_api.api.cancel import CLIENT_CLOSED
 from gigaam_api.api.intake import DRAIN_MAX_BYTES, body_limits, refusal
 from gigaam_api.api.state import app_state
-from gigaam_api.api.transcriptions import CLIENT_CLOSED
 from gigaam_api.config import Settings
 from gigaam_api.errors import APIError
 from gigaam_api.formats.languages import language_name

@@ -90,7 +90,10 @@ class _FillsTheDisk:
 def test_a_stream_ends_with_a_disk_full_event(settings_factory: Callable[..., Settings]) -> None:
     async def stream() -> list[dict[str, object]]:
         options = TranscriptionOptions(stream=True)
-        body = _sse(_FillsTheDisk(), options, settings_factory(), AsyncExitStack(), stop=asyncio.Event())
+        never = asyncio.Event()
+        body = _sse(
+            _FillsTheDisk(), options, settings_factory(), AsyncExitStack(), stop=never, cancelled=never
+        )
         text = b"".join([chunk async for chunk in body]).decode()
         return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
 

@@ -373,22 +373,35 @@ def test_files_run_top_to_bottom_and_each_state_looks_different(
 def test_cancel_stops_the_servers_batches(
     stepped: Callable[..., tuple[LiveServer, SteppedEngine]], page: Page, meeting: Path, audio_dir: Path
 ) -> None:
-    live, engine = stepped()
+    # Sharing on with its default grace: a mere disconnect would leave the run going for a retry.
+    live, engine = stepped(API_KEY=KEY, DEDUP=True)
+    page.add_init_script(f"localStorage.setItem('gigaam-api.key', '{KEY}')")
     page.goto(live.url)
     page.set_input_files("#file-input", meeting)
-    wait_until(lambda: engine.entered == 1, "the first batch is held")
-    page.locator(".job .cancel").click()
-    expect(page.locator(".job")).to_have_attribute("data-state", "cancelled")
+    job = page.locator(".job")
+    engine.step()
+    expect(job.locator(".segments li").first).to_be_visible()
+    wait_until(lambda: engine.entered == 2, "the second batch is held")
+    cancel = job.locator(".cancel")
+    expect(cancel).to_have_text("Отменить")
+    cancel.click()
+    expect(job).to_have_attribute("data-state", "cancelled")
     # The server closes the run (its queued batch is dropped) before it releases the admission.
-    wait_until(lambda: live.state.admission.count == 0, "the server has let the request go")
+    # No grace for a cancelled run: it is done with, its running slot given back.
+    wait_until(
+        lambda: live.state.runs.in_flight == 0 and live.state.admission.count == 0,
+        "the server has let the request go",
+    )
     engine.step(1000)
     httpx.post(
         f"{live.url}/v1/audio/transcriptions",
         files={"file": ("greeting.wav", (audio_dir / "greeting.wav").read_bytes())},
+        headers={"Authorization": f"Bearer {KEY}"},
         timeout=120,
     ).raise_for_status()
-    # The held batch finished, then the short request's: nothing of the cancelled file ran after it.
-    assert len(engine.batches) == 2
+    # The first batch, the held one, then the short request's: nothing of the cancelled file after them.
+    assert len(engine.batches) == 3
+    wait_until(lambda: live.state.runs.in_flight == 0, "the short request's run is done with")
     assert list(live.state.spool.path.iterdir()) == []
 
 

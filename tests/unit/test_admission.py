@@ -206,3 +206,19 @@ def test_without_a_slow_rate_no_slot_is_taken_away() -> None:
         with pytest.raises(TooManyUploadsError), slots.slot("b"):
             pass
         assert not first.cut
+
+
+def test_on_queued_hears_each_request_that_has_to_wait_with_the_line_as_it_then_is() -> None:
+    async def scenario() -> None:
+        heard: list[int] = []
+        admission = Admission(1, 2, on_queued=lambda: heard.append(admission.waiting))
+        await admission.enter()  # a free slot: nobody waits
+        assert heard == []
+        waiters = [asyncio.ensure_future(admission.enter()) for _ in range(2)]
+        await _settle()
+        assert heard == [1, 2]
+        for waiter in waiters:
+            admission.leave()
+            await waiter
+
+    asyncio.run(scenario())

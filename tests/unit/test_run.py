@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.engines.base import SAMPLE_RATE, ChunkResult, EngineOptions
@@ -262,3 +263,25 @@ def test_a_batch_waits_until_it_is_decided_not_for_what_happens_to_be_ready() ->
         return out
 
     assert asyncio.run(batches()) == [chunks[:2], chunks[2:]]
+
+
+def test_long_audio_decoded_before_the_check_still_goes_through_speech_chunks(
+    settings: Settings, scheduler: InferenceScheduler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run's start waits for more samples than a direct inference takes; when decoding had finished
+    by the time it looked, a long file was taken for a short one and sent to the model whole."""
+    wait_for = PcmSpool.wait_for
+
+    def until_decoded(spool: PcmSpool, n_samples: int, timeout: float | None = None) -> int:
+        return wait_for(spool, 1 << 62, timeout)  # returns once the writer has finished: the whole file
+
+    monkeypatch.setattr(PcmSpool, "wait_for", until_decoded)
+    engine = LengthEngine()
+    transcriber = Transcriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    upload = tone_and_pauses(tmp_path / "long.wav", [8.0] * 8)  # 72 s
+
+    asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))
+
+    longest = engine.capabilities.max_chunk_seconds * SAMPLE_RATE
+    assert len(engine.batches) >= 3
+    assert max(n for batch in engine.batches for n in batch) <= longest

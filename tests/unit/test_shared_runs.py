@@ -253,3 +253,91 @@ async def wait_for(predicate: Callable[[], bool]) -> None:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("condition never held")
+
+
+def test_a_cancelled_client_stops_the_run_at_once_despite_the_grace_unless_another_is_attached() -> None:
+    async def scenario() -> None:
+        shared, starts = runs(grace=3600), Starts()
+        staying_cancel, leaving_cancel = asyncio.Event(), asyncio.Event()
+        staying_stack, leaving_stack = AsyncExitStack(), AsyncExitStack()
+        await shared.open("k", starts, leaving_stack, leaving_cancel)
+        staying = await shared.open("k", starts, staying_stack, staying_cancel)
+        run = starts.runs[0]
+        leaving_cancel.set()
+        await leaving_stack.aclose()
+        await settle()
+        assert not run.closed.is_set(), "the other client keeps the run going"
+        reading = asyncio.ensure_future(collect(staying))
+        await run.feed.put(segment(0))
+        await settle()
+        staying_cancel.set()
+        await staying_stack.aclose()  # the last client cancels: no grace
+        assert run.closed.is_set() and starts.released == 1 and shared.in_flight == 0
+        reading.cancel()
+        await asyncio.gather(reading, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+
+def test_orphaned_runs_give_their_slots_to_requests_waiting_in_line_oldest_orphan_first() -> None:
+    async def scenario() -> None:
+        line = 0
+        shared = SharedRuns(share=True, grace_seconds=3600, cache=None, waiting=lambda: line)
+        starts = Starts()
+        stacks = [AsyncExitStack() for _ in range(3)]
+        for key, stack in zip("abc", stacks, strict=True):
+            await shared.open(key, starts, stack)
+        for i in (1, 0):  # b, then a lose their clients: both linger for a retry
+            await stacks[i].aclose()
+        await settle()
+        assert shared.in_flight == 3 and not any(run.closed.is_set() for run in starts.runs)
+
+        line = 1  # one request joins the line: the run orphaned first (b) makes room for it
+        shared.make_room()
+        shared.make_room()  # told again before b has let go: b's slot is already on its way
+        await settle()
+        assert [run.closed.is_set() for run in starts.runs] == [False, True, False]
+        assert starts.released == 1
+
+        line = 0  # b's slot went to the request in line
+        shared.make_room()
+        line = 1  # another one waits
+        await stacks[2].aclose()  # c loses its client while it waits: the oldest orphan (a) stops
+        await settle()
+        assert [run.closed.is_set() for run in starts.runs] == [True, True, False]
+
+        line = 0
+        async with AsyncExitStack() as retry:  # a retry of c's request picks up its lingering run
+            await shared.open("c", starts, retry)
+            assert len(starts.runs) == 3
+
+    asyncio.run(scenario())
+
+
+def test_a_request_attached_to_a_run_not_yet_started_stops_waiting_when_cancelled() -> None:
+    async def scenario() -> None:
+        shared, starts = runs(), Starts()
+        gate = asyncio.Event()
+
+        async def slow_start(owned: AsyncExitStack) -> Run:
+            await gate.wait()  # waiting in line for a running slot
+            return await starts(owned)
+
+        cancel = asyncio.Event()
+        async with AsyncExitStack() as first_stack, AsyncExitStack() as twin_stack:
+            first = asyncio.ensure_future(shared.open("k", slow_start, first_stack))
+            await settle()
+            twin = asyncio.ensure_future(shared.open("k", slow_start, twin_stack, cancel))
+            await settle()
+            assert shared.clients == 2 and not twin.done()
+            cancel.set()
+            await asyncio.wait_for(twin, 5)
+            await twin_stack.aclose()
+            assert shared.clients == 1 and not first.done()
+            gate.set()
+            await first
+            run = starts.runs[0]
+            assert not run.closed.is_set(), "the first request's run goes on"
+        await asyncio.wait_for(run.closed.wait(), 5)
+
+    asyncio.run(scenario())

@@ -140,6 +140,18 @@ async function api(path, init = {}) {
   }
 }
 
+// Cancel the server's side of a running stream by its x-request-id. Sent before the fetch is aborted:
+// a mere disconnect lets the server finish the run for a retry (DEDUP_GRACE_SECONDS); a DELETE stops
+// it. Before the stream starts (uploading, or waiting here) aborting the fetch is enough.
+async function cancelOnServer(requestId) {
+  if (!requestId) return;
+  try {
+    await api(`/v1/audio/transcriptions/${encodeURIComponent(requestId)}`, { method: "DELETE" });
+  } catch {
+    // Already finished (404) or unreachable: nothing is left to stop.
+  }
+}
+
 async function responseError(response) {
   try {
     const { error } = await response.json();
@@ -258,10 +270,12 @@ class Job {
     $(".job-remaining", this.el).textContent = remaining;
   }
 
-  cancel() {
+  async cancel() {
+    const running = this.state === "running";
     if (this.state === "waiting") queue.splice(queue.indexOf(this), 1);
-    this.abort.abort();
     this.finish("cancelled");
+    if (running) await cancelOnServer(this.requestId);
+    this.abort.abort();
   }
 
   finish(state, error = null) {
@@ -293,6 +307,7 @@ class Job {
       const response = await api("/v1/audio/transcriptions", {
         method: "POST", body: form, signal: this.abort.signal,
       });
+      this.requestId = response.headers.get("x-request-id");
       this.set("running");
       await this.read(response.body);
       this.finish("done");
