@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gigaam_api.audio.spool import default_spool_path
 from gigaam_api.dedup.cache import default_cache_path
+from gigaam_api.engines.cpus import usable_cpus
 from gigaam_api.engines.qwen.catalog import canonical_aligner_name
 from gigaam_api.engines.registry import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
 from gigaam_api.engines.runtime import DeviceSetting, PrecisionSetting, RuntimeSetting
@@ -29,7 +30,7 @@ class Settings(BaseSettings):
     QUANTIZATION: Literal["none", "int8"] | None = None  # older alias: none = PRECISION=fp32, int8 = int8
     MODELS_DIR: Path = Path("models")
     OFFLINE: bool = False
-    NUM_THREADS: int = Field(default=2, ge=1, le=256)
+    NUM_THREADS: int = Field(default_factory=usable_cpus, ge=1, le=256)  # affinity and cgroup CPU quota
     # Several engines in one server (README "Several models"): every model served, MODEL the default.
     MODELS: Annotated[tuple[str, ...], NoDecode] = ()  # empty: MODEL alone
     QWEN_DEVICE: Literal["auto", "cpu", "cuda"] = "auto"

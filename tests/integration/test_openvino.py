@@ -182,3 +182,25 @@ def test_the_server_on_openvino_answers_as_on_onnxruntime_and_says_so(
     engine = httpx.get(f"{openvino_server.url}/health").json()["engine"]
     assert engine == {"runtime": "openvino", "device": "cpu", "precision": "fp32", "why": "RUNTIME=openvino"}
     assert httpx.get(f"{server.url}/health").json()["engine"]["runtime"] == "onnxruntime"
+
+
+def _resident_mapped_bytes(directory: Path) -> int:
+    """This process's resident bytes of file mappings under `directory` (/proc/self/smaps)."""
+    under, mapped, total = f"{directory.resolve()}/", False, 0
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if not fields[0].endswith(":"):  # a mapping's header: address perms offset dev inode [path]
+            mapped = len(fields) >= 6 and fields[5].startswith(under)
+        elif fields[0] == "Rss:" and mapped:
+            total += int(fields[1]) * 1024
+    return total
+
+
+def test_loaded_engine_holds_no_pages_of_the_model_files(rnnt_dir: Path, clips: list[Audio]) -> None:
+    """The CPU plugin keeps its own packed weights: the mapped compiled model leaves the resident set."""
+    load_recognizer(rnnt_dir, "gigaam-v3-e2e-rnnt", OV_FP32, num_threads=1)  # compiles, fills the cache
+    asr = load_recognizer(rnnt_dir, "gigaam-v3-e2e-rnnt", OV_FP32, num_threads=1)  # maps the cached blob
+
+    assert any((rnnt_dir / CACHE_DIR).glob("*.blob"))
+    assert _resident_mapped_bytes(rnnt_dir) == 0
+    assert asr.recognize(list[str | Path | Audio](clips[:1]))[0].text  # what it dropped was not needed

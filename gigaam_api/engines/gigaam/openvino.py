@@ -21,9 +21,14 @@ from onnx_asr.onnx import OnnxSessionOptions
 from onnx_asr.preprocessors.numpy_preprocessor import GigaamPreprocessorNumpy
 from onnx_asr.preprocessors.resampler import Resampler
 
+from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.engines.resident import drop_mapped_files, fix_mmap_threshold
 from gigaam_api.engines.runtime import RuntimeChoice
 
 CACHE_DIR: Final = "openvino-cache"  # beside the weights; compiled blobs keyed by model and config
+# Audio on both sides of the CPU plugin's switch between its short- and long-input kernels (measured
+# between 5 and 8 s), the long one first: the start-up peak is then the long kernel's alone.
+WARM_UP_SECONDS: Final = (20.0, 1.0)
 _OPENVINO_DEVICE: Final = {"cpu": "CPU", "gpu": "GPU"}
 # No ONNX Runtime session is built for the model; the resampler (8 kHz input only) still uses ORT's CPU.
 _CPU_ONLY: Final[OnnxSessionOptions] = {"providers": ["CPUExecutionProvider"]}
@@ -107,10 +112,18 @@ def load_openvino(
 ) -> TimestampedResultsAsrAdapter:
     """The timestamped recogniser. `model_files` uses onnx-asr's keys: config, vocab, and model (CTC)
     or encoder/decoder/joint (RNN-T), each an ONNX file or an OpenVINO IR `.xml`."""
+    fix_mmap_threshold()
     compile_file = compiler(choice, num_threads, cache_dir)
     asr: GigaamV2Ctc | GigaamV2Rnnt
     if "model" in model_files:
         asr = OpenVinoGigaamCtc(model_files, GigaamPreprocessorNumpy, compile_file)
     else:
         asr = OpenVinoGigaamRnnt(model_files, GigaamPreprocessorNumpy, compile_file)
-    return TextResultsAsrAdapter(asr, Resampler(asr._get_sample_rate(), _CPU_ONLY)).with_timestamps()
+    recognizer = TextResultsAsrAdapter(asr, Resampler(asr._get_sample_rate(), _CPU_ONLY)).with_timestamps()
+    # The CPU plugin packs the weights on the first inference of each of its kernels (see `resident`):
+    # here, not on a request, once per kernel, and each time followed by dropping the mapped model files.
+    for seconds in WARM_UP_SECONDS:
+        recognizer.recognize([np.zeros(int(seconds * SAMPLE_RATE), np.float32)], sample_rate=SAMPLE_RATE)
+        for directory in {cache_dir, *(path.parent for path in model_files.values())}:
+            drop_mapped_files(directory)
+    return recognizer
