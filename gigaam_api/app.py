@@ -21,7 +21,6 @@ from gigaam_api.api import health, jobs, models, transcriptions
 from gigaam_api.api import metrics as api_metrics
 from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.errors import install_error_handlers
-from gigaam_api.api.intake import spool_full
 from gigaam_api.api.middleware import BearerAuthMiddleware, CloseUnreadBodyMiddleware, RequestIdMiddleware
 from gigaam_api.api.shutdown import GracefulShutdown, ShutdownMiddleware
 from gigaam_api.api.state import AppState
@@ -29,6 +28,7 @@ from gigaam_api.audio.spool import SpoolDir, SpoolFullError, remove_stale
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.dedup.setup import shared_runs
 from gigaam_api.engines.base import ASREngine
+from gigaam_api.errors import spool_full
 from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.service import JobService
 from gigaam_api.listen import browser_url

@@ -51,6 +51,14 @@ def bad_request(message: str, *, param: str | None = None, code: str | None = No
     return APIError(400, message, param=param, code=code)
 
 
+def spool_full() -> APIError:
+    """The spool's byte budget (SPOOL_MAX_MB) has no room for the request."""
+    message = (
+        "The server's temporary storage for uploads and decoded audio is full (SPOOL_MAX_MB). Retry later."
+    )
+    return busy(message, "spool_full", retry_after=30)  # space frees only as running jobs end
+
+
 def disk_full() -> APIError:
     """The file system under SPOOL_DIR or JOBS_DIR ran out of space (ENOSPC) below the byte budgets."""
     message = "The server's disk is full: the request could not be stored. Retry later."

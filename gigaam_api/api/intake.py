@@ -32,7 +32,7 @@ from gigaam_api.api.state import AppState
 from gigaam_api.api.upload import FormLimits, Upload, declared_too_large, multipart_boundary, receive_upload
 from gigaam_api.audio.spool import RequestFiles, SpoolFullError
 from gigaam_api.config import Settings
-from gigaam_api.errors import APIError, busy, disk_full, is_disk_full
+from gigaam_api.errors import APIError, busy, disk_full, is_disk_full, spool_full
 
 # After a refusal, at most this much of the body is read and dropped to keep the connection usable;
 # past it the response closes the connection instead (a bounded cost per refusal).
@@ -66,13 +66,6 @@ def too_many_client_uploads(limit: int) -> APIError:
         code="too_many_uploads_from_client",
         headers={"Retry-After": "5"},
     )
-
-
-def spool_full() -> APIError:
-    message = (
-        "The server's temporary storage for uploads and decoded audio is full (SPOOL_MAX_MB). Retry later."
-    )
-    return busy(message, "spool_full", retry_after=30)  # space frees only as running jobs end
 
 
 def form_limits(settings: Settings) -> FormLimits:

@@ -20,13 +20,13 @@ from gigaam_api.api.cancel import CLIENT_CLOSED, RequestCancelledError, request_
 from gigaam_api.api.cancel import not_found as request_not_found
 from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
-from gigaam_api.api.intake import spool_full, take_running_slot, take_upload
+from gigaam_api.api.intake import take_running_slot, take_upload
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
 from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.config import Settings
 from gigaam_api.dedup.key import upload_key
-from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
+from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full, spool_full
 from gigaam_api.formats import render as formats
 from gigaam_api.formats import sse
 from gigaam_api.formats.bodies import transcript_logprobs

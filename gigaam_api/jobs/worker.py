@@ -21,9 +21,8 @@ from functools import partial
 
 from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import parse_transcription_form
-from gigaam_api.api.intake import spool_full
 from gigaam_api.audio.spool import SpoolDir, SpoolFullError
-from gigaam_api.errors import APIError, disk_full, is_disk_full
+from gigaam_api.errors import APIError, disk_full, is_disk_full, spool_full
 from gigaam_api.jobs.audio import JobAudio
 from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
 from gigaam_api.jobs.model import Expiry, Job, JobError, checkpoint, ended, requeued
