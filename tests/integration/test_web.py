@@ -449,6 +449,11 @@ def test_key_prompt_then_a_bad_file_in_plain_words(
     ).json()["error"]["message"]
     expect(error.locator(".error-text")).to_have_text("Этот файл не удалось прочитать как аудио.")
     expect(error.locator("details .error-detail")).to_have_text(api_message)
+    # Its one time (elapsed; no duration, nothing left) starts at the left like the name, not alone mid-card.
+    failed = page.locator(".job[data-state=failed]", has_text="notes.mp3")
+    expect(failed.locator(".job-elapsed")).not_to_be_empty()
+    elapsed, name = failed.locator(".job-elapsed").bounding_box(), failed.locator(".job-name").bounding_box()
+    assert elapsed and name and elapsed["x"] == name["x"], (elapsed, name)
     expect(error.locator("details .error-detail")).to_be_hidden()  # until the person opens the details
     error.locator("summary").click()
     expect(error.locator("details .error-detail")).to_be_visible()
