@@ -31,7 +31,7 @@ from gigaam_api.engines.base import ASREngine
 from gigaam_api.errors import spool_full
 from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.service import JobService
-from gigaam_api.listen import browser_url
+from gigaam_api.listen import browser_url, other_machines_hint, reachable_from_elsewhere
 from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.pipeline.served import served_by_model
@@ -246,7 +246,15 @@ async def _load(
     metrics.model_loaded.labels(model).set(1)
     # The one line a person waits for: where to go first, then what runs and why (the technical detail).
     serving = "; ".join(_describe(served) for served in served_by_model(transcriber).values())
-    log.info("ready — open %s — serving %s", browser_url(settings.HOST, settings.PORT), serving)
+    where = browser_url(settings.HOST, settings.PORT) + other_machines_hint(settings.HOST, settings.PORT)
+    log.info("ready — open %s — serving %s", where, serving)
+    if not settings.API_KEY and reachable_from_elsewhere(settings.HOST):
+        log.warning(
+            "HOST=%s lets other machines connect and API_KEY is empty: anyone who reaches port %d can use "
+            "this server; set API_KEY=<a long random text> (README: Authentication)",
+            settings.HOST,
+            settings.PORT,
+        )
 
 
 def _describe(served: Transcriber) -> str:

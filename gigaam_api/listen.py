@@ -59,3 +59,20 @@ def browser_url(host: str, port: int) -> str:
     if ip.is_unspecified:
         ip = ipaddress.ip_address("::1" if ip.version == 6 else "127.0.0.1")
     return f"http://[{ip}]:{port}/" if ip.version == 6 else f"http://{ip}:{port}/"
+
+
+def other_machines_hint(host: str, port: int) -> str:
+    """What the ready line adds for other machines: a wildcard HOST's loopback URL does not work there."""
+    try:
+        wildcard = ipaddress.ip_address(host).is_unspecified
+    except ValueError:
+        return ""
+    return f" (from other machines: http://<this machine's address>:{port}/)" if wildcard else ""
+
+
+def reachable_from_elsewhere(host: str) -> bool:
+    """Whether HOST lets other machines connect: every interface, or an address or name not loopback."""
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"
