@@ -609,3 +609,20 @@ def test_formats_and_the_key_explained_in_plain_words(page: Page, server: LiveSe
             "пароль" if language == "ru" else "password"
         )
         page.click("#key-close")
+
+
+def test_the_copied_note_follows_the_language_switch(page: Page, server: LiveServer, audio_dir: Path) -> None:
+    page.clock.install()  # the note's 3 s run on the page's clock, so the switch lands inside them
+    page.goto(server.url)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.url)
+    page.set_input_files("#file-input", audio_dir / "greeting.wav")
+    job = page.locator(".job")
+    expect(job).to_have_attribute("data-state", "done")
+    page.clock.pause_at(page.evaluate("Date.now()") + 1000)
+    status = job.locator(".job-status")
+    job.locator(".copy").click()
+    expect(status).to_have_text("Текст скопирован")
+    page.click("#lang-switch")
+    expect(status).to_have_text("Text copied")
+    page.clock.run_for(3000)
+    expect(status).to_have_text("done")

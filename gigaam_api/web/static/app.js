@@ -244,7 +244,7 @@ class Job {
 
   render() {
     this.el.dataset.state = this.state;
-    if (!this.flashTimer) $(".job-status", this.el).textContent = t(this.state);
+    $(".job-status", this.el).textContent = t(this.flashTimer ? "copied" : this.state); // in the page's language
     $(".download", this.el).textContent = t("download", { format: FORMAT_NAMES[ui.format.value] });
     for (const name of [".copy", ".copy-times", ".download"]) $(name, this.el).disabled = this.state !== "done";
     for (const el of this.el.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
@@ -387,11 +387,11 @@ class Job {
       area.remove();
     }
     clearTimeout(this.flashTimer);
-    $(".job-status", this.el).textContent = t("copied");
     this.flashTimer = setTimeout(() => {
       this.flashTimer = 0;
       this.render();
     }, COPIED_MS);
+    this.render();
   }
 
   async download() {
