@@ -213,7 +213,7 @@ async def _sse(
             elif (
                 options.include_progress and isinstance(item, Progress) and time.monotonic() >= next_progress
             ):
-                next_progress = 0.0  # the first progress event (the audio's length) goes out at once
+                next_progress = time.monotonic() + settings.PROGRESS_SECONDS
                 yield sse.event(
                     sse.progress(item.processed_seconds, item.total_seconds, item.estimated_total_seconds)
                 )
