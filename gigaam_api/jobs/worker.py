@@ -96,7 +96,10 @@ class JobWorker:
             await work
         except asyncio.CancelledError:
             if not lost.is_set():  # the server is stopping: the next one resumes from what is stored
-                await self._store.update(job.id, requeued, worker=self.name)
+                try:
+                    await self._store.update(job.id, requeued, worker=self.name)
+                except Exception:  # the worker must stop all the same; the job's lease lapses instead
+                    log.warning("job %s: not handed back (the job store failed): its lease lapses", job.id)
                 raise
             log.info("job %s: stopped (cancelled, deleted or taken over)", job.id)
         finally:
