@@ -59,7 +59,11 @@ async def create_transcription(request: Request) -> Response:
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
 
+        started = False
+
         async def start(owned: AsyncExitStack) -> Run:
+            nonlocal started
+            started = True
             await take_running_slot(request, state, cancelled)
             owned.callback(state.admission.leave)
             run = await transcriber.start(upload.path, files, requested)
@@ -74,6 +78,8 @@ async def create_transcription(request: Request) -> Response:
                 raise
             # The identical request this one attached to left while waiting in line: start it here.
             run = await state.runs.open(key, start, stack, cancelled)
+        if not started:  # attached to an identical run, or answered from the cache: nothing to decode here
+            files.reserve(0)
         if options.stream:
             cleanup = stack.pop_all()
             cleanup.callback(own.pop_all().close)
