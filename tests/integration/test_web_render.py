@@ -236,9 +236,9 @@ def test_a_render_upload_counts_its_bytes_so_a_newcomer_does_not_take_its_slot(
     """With every upload slot taken, a newcomer takes only a slow upload's slot: a render sending fast
     must not look like one (it counted no bytes, so its rate was 0 and it was the first cut)."""
     monkeypatch.setattr("gigaam_api.api.admission.JUDGED_AFTER_SECONDS", 0.0)
-    live = make_server(MAX_UPLOADS=1, WEB_RENDER_MAX_MB=LIMIT_MB)
+    live = make_server(MAX_UPLOADS=1, WEB_RENDER_MAX_MB=LIMIT_MB, UPLOAD_BUSY_MIN_BYTES_PER_SECOND=4096)
     body = json.dumps({**GOOD, "pad": "x" * 600_000}).encode()
-    sent = 500_000  # at 32 KiB/s (UPLOAD_BUSY_MIN_BYTES_PER_SECOND) that is 15 s of allowance
+    sent = 500_000  # at 4 KiB/s (UPLOAD_BUSY_MIN_BYTES_PER_SECOND) that is 2 minutes of allowance
     with RawConnection(live.url) as render_conn:
         render_conn.send_head(
             "POST", "/web/render", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
