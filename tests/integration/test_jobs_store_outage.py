@@ -149,6 +149,7 @@ def test_a_store_outage_at_hand_back_still_stops_the_workers(
         redis.wait(timeout=30)
         jobs = live.app.state.jobs
         live.state.shutdown.begin(lambda: None)  # SIGTERM: the drain hands running jobs back
+        wait_until(lambda: live.state.shutdown.draining, "the drain has begun (the job is cancelled)")
         engines[0].gate.set()
         wait_until(lambda: jobs._loops is not None and jobs._loops.done(), "the job loops have stopped")
     finally:
