@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 from typing import TYPE_CHECKING
@@ -20,14 +20,16 @@ from gigaam_api import __version__
 from gigaam_api.api import health, jobs, models, transcriptions
 from gigaam_api.api import metrics as api_metrics
 from gigaam_api.api.admission import Admission, UploadSlots
+from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.errors import install_error_handlers
+from gigaam_api.api.form import parse_transcription_form
 from gigaam_api.api.middleware import BearerAuthMiddleware, CloseUnreadBodyMiddleware, RequestIdMiddleware
 from gigaam_api.api.shutdown import GracefulShutdown, ShutdownMiddleware
 from gigaam_api.api.state import AppState
 from gigaam_api.audio.spool import SpoolDir, SpoolFullError, remove_stale
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.dedup.setup import shared_runs
-from gigaam_api.engines.base import ASREngine
+from gigaam_api.engines.base import ASREngine, EngineOptions
 from gigaam_api.errors import spool_full
 from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.service import JobService
@@ -161,9 +163,7 @@ def create_app(
             log.info("removed %d leftover(s) of stopped instances from %s", removed, settings.SPOOL_DIR)
         state.shutdown.bind(asyncio.get_running_loop())
         loader = asyncio.ensure_future(_load(state, metrics, factory, on_fatal))
-        job_service.start(
-            state.spool, lambda model, language: state.route(model, language) if state.transcriber else None
-        )
+        job_service.start(state.spool, partial(_job_plan, state))
         # A draining server claims nothing more; its running jobs go back to the queue for another replica.
         state.shutdown.when_draining(job_service.hand_back)
         try:
@@ -207,6 +207,15 @@ def create_app(
     app.add_middleware(CloseUnreadBodyMiddleware)  # sees every response, 500s included
     app.add_middleware(api_metrics.MetricsMiddleware, metrics=metrics)  # outermost: sees every final status
     return app
+
+
+def _job_plan(state: AppState, fields: Sequence[tuple[str, str]]) -> tuple[Transcriber, EngineOptions] | None:
+    """A job's served model and engine options, from its stored form (`jobs.worker.Planner`)."""
+    if state.transcriber is None:
+        return None
+    form = parse_transcription_form(fields)
+    transcriber = state.route(form.model, form.language)
+    return transcriber, engine_options(form, transcriber.capabilities)
 
 
 async def _spool_full(_: Request, exc: Exception) -> Response:

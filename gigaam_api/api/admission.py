@@ -146,12 +146,14 @@ JUDGED_AFTER_SECONDS = 1.0
 class UploadSlot:
     """One upload in progress; `add` records the bytes it has stored so far.
 
-    `cut` turns True when a newcomer took this slot (`UploadSlots`): the upload must end.
+    `cut` turns True when a newcomer took this slot (`UploadSlots`): the upload must end. A slot that is
+    not `cuttable` (the server's own download of a job's URL, which has its own timeout) is never taken.
     """
 
-    def __init__(self, client: str, started: float) -> None:
+    def __init__(self, client: str, started: float, *, cuttable: bool = True) -> None:
         self.client = client
         self.started = started
+        self.cuttable = cuttable
         self.stored_bytes = 0
         self.cut = False
 
@@ -203,14 +205,14 @@ class UploadSlots:
             return sum(slot.stored_bytes for slot in self._active)
 
     @contextmanager
-    def slot(self, client: str = "") -> Iterator[UploadSlot]:
+    def slot(self, client: str = "", *, cuttable: bool = True) -> Iterator[UploadSlot]:
         """Hold an upload slot for the duration of the block, counted against `client` (`client_key`).
 
         `TooManyUploadsError` if no slot is free nor held by a slow upload, `ClientUploadsError` if that
-        client already holds `per_client` of them.
+        client already holds `per_client` of them. `cuttable=False`: a newcomer may not take this slot.
         """
         now = self._clock()
-        slot = UploadSlot(client, now)
+        slot = UploadSlot(client, now, cuttable=cuttable)
         with self._lock:
             victim = self._slowest(now) if len(self._active) >= self.limit else None
             if len(self._active) >= self.limit and victim is None:
@@ -230,7 +232,7 @@ class UploadSlots:
                     self._release(slot)
 
     def _slowest(self, now: float) -> UploadSlot | None:
-        judged = [s for s in self._active if now - s.started >= JUDGED_AFTER_SECONDS]
+        judged = [s for s in self._active if s.cuttable and now - s.started >= JUDGED_AFTER_SECONDS]
         slowest = min(judged, key=lambda s: s.rate(now), default=None)
         return slowest if slowest is not None and slowest.rate(now) < self.slow_rate else None
 

@@ -18,10 +18,10 @@ from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from gigaam_api.api.admission import TooManyUploadsError
+from gigaam_api.api.admission import ClientUploadsError, TooManyUploadsError, client_key
 from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import FIELD_NAMES, TranscriptionOptions, parse_transcription_form
-from gigaam_api.api.intake import take_upload, too_many_uploads
+from gigaam_api.api.intake import refusal, take_upload
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState, app_state
 from gigaam_api.api.transcriptions import transcript_response
@@ -135,7 +135,7 @@ async def create_job(request: Request) -> Response:
             if upload.file_size is not None:
                 size = await asyncio.to_thread(jobs.audio.adopt, job_id, upload.path)
             elif extra.get("url"):
-                size = await _fetch(state, jobs, job_id, extra["url"])
+                size = await _fetch(request, state, jobs, job_id, extra["url"])
             else:
                 message = "No audio: send the recording as the `file` part, or its `url`."
                 raise bad_request(message, param="file")
@@ -159,11 +159,14 @@ async def create_job(request: Request) -> Response:
     )
 
 
-async def _fetch(state: AppState, jobs: JobService, job_id: str, url: str) -> int:
-    """The download holds an upload slot (MAX_UPLOADS) and, from its first byte, a share of JOBS_MAX_MB."""
+async def _fetch(request: Request, state: AppState, jobs: JobService, job_id: str, url: str) -> int:
+    """The download holds one of the requester's upload slots (MAX_UPLOADS, UPLOADS_PER_CLIENT_SHARE),
+    which a newcomer may not take (its stored bytes are not counted; JOBS_URL_TIMEOUT_SECONDS bounds it),
+    and, from its first byte, a share of JOBS_MAX_MB."""
     settings = jobs.settings
+    client = client_key(request.client.host if request.client else None)
     try:
-        with state.uploads.slot(), jobs.audio.download(job_id) as (partial, reserve):
+        with state.uploads.slot(client, cuttable=False), jobs.audio.download(job_id) as (partial, reserve):
             return await download(
                 url,
                 partial,
@@ -173,8 +176,8 @@ async def _fetch(state: AppState, jobs: JobService, job_id: str, url: str) -> in
                 timeout=settings.JOBS_URL_TIMEOUT_SECONDS,
                 reserve=reserve,
             )
-    except TooManyUploadsError:
-        raise too_many_uploads(state.uploads.limit) from None
+    except (TooManyUploadsError, ClientUploadsError) as exc:
+        raise refusal(exc, state) from None
 
 
 @router.get("/v1/jobs")

@@ -11,7 +11,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gigaam_api.errors import error_body
+from gigaam_api.errors import disk_full, error_body, is_disk_full
 from gigaam_api.logs import request_id
 from gigaam_api.web.assets import PUBLIC_PAGE_PATHS
 
@@ -55,7 +55,8 @@ class CloseUnreadBodyMiddleware:
 
 
 class RequestIdMiddleware:
-    """A request id on every response and log line; unhandled errors become one logged 500.
+    """A request id on every response and log line; unhandled errors become one logged 500 (a full disk,
+    ENOSPC wherever it was not handled, a 503 `disk_full`).
 
     Starlette's own 500 handler sits outside every user middleware, so its response had no id, and
     it re-raised to uvicorn, which logged a second traceback; here the error is logged once, with the id.
@@ -83,12 +84,17 @@ class RequestIdMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            log.exception("unhandled error")
-            if not started:  # otherwise the response is cut short and uvicorn closes the connection
+        except Exception as exc:
+            if is_disk_full(exc):  # wherever it happened (a spool file, the job store's disk): a 503
+                log.error("the disk is full: %s", exc)
+                error = disk_full()
+                response = JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+            else:
+                log.exception("unhandled error")
                 response = JSONResponse(
                     error_body("The server had an internal error.", type="server_error"), status_code=500
                 )
+            if not started:  # otherwise the response is cut short and uvicorn closes the connection
                 await response(scope, receive, send_with_id)
 
 

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 # Liveness answers until the end: a probe must not restart a server that is finishing its work.
 UNTRACKED_PATHS = frozenset({"/health"})
+# A cancel (`DELETE /v1/audio/transcriptions/{id}`) is answered while draining too: it ends work the
+# drain would otherwise wait for.
+CANCEL_PREFIX = "/v1/audio/transcriptions/"
 # After the grace period, how long cancelled requests may take to wind down (join threads, remove files).
 SETTLE_SECONDS = 10.0
 
@@ -119,7 +122,7 @@ class ShutdownMiddleware:
         self.shutdown = shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in UNTRACKED_PATHS:
+        if scope["type"] != "http" or scope["path"] in UNTRACKED_PATHS or _is_cancel(scope):
             await self.app(scope, receive, send)
             return
         if self.shutdown.draining:
@@ -156,6 +159,10 @@ class ShutdownMiddleware:
                 await _refuse(scope, receive, send)
                 return
         await handler
+
+
+def _is_cancel(scope: Scope) -> bool:
+    return bool(scope["method"] == "DELETE" and scope["path"].startswith(CANCEL_PREFIX))
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:

@@ -59,7 +59,11 @@ async def create_transcription(request: Request) -> Response:
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
 
+        started = False
+
         async def start(owned: AsyncExitStack) -> Run:
+            nonlocal started
+            started = True
             await take_running_slot(request, state, cancelled)
             owned.callback(state.admission.leave)
             run = await transcriber.start(upload.path, files, requested)
@@ -74,6 +78,8 @@ async def create_transcription(request: Request) -> Response:
                 raise
             # The identical request this one attached to left while waiting in line: start it here.
             run = await state.runs.open(key, start, stack, cancelled)
+        if not started:  # attached to an identical run, or answered from the cache: nothing to decode here
+            files.reserve(0)
         if options.stream:
             cleanup = stack.pop_all()
             cleanup.callback(own.pop_all().close)
@@ -213,7 +219,7 @@ async def _sse(
             elif (
                 options.include_progress and isinstance(item, Progress) and time.monotonic() >= next_progress
             ):
-                next_progress = 0.0  # the first progress event (the audio's length) goes out at once
+                next_progress = time.monotonic() + settings.PROGRESS_SECONDS
                 yield sse.event(
                     sse.progress(item.processed_seconds, item.total_seconds, item.estimated_total_seconds)
                 )

@@ -13,9 +13,9 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
+from typing import Protocol
 
 from gigaam_api import __version__
-from gigaam_api.api.upload import Upload
 from gigaam_api.config import Settings
 from gigaam_api.dedup.codec import FORMAT_VERSION
 from gigaam_api.engines.base import Capabilities, EngineOptions
@@ -37,6 +37,16 @@ PIPELINE_SETTINGS = (
 )
 
 
+class StoredUpload(Protocol):
+    """An upload in the spool (`api.upload.Upload`): its file, and its digest if hashed on the way in."""
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def sha256(self) -> str | None: ...
+
+
 def request_key(audio_sha256: str, options: EngineOptions, caps: Capabilities, settings: Settings) -> str:
     """A hex digest naming the transcript this request will get."""
     parts = {
@@ -50,7 +60,9 @@ def request_key(audio_sha256: str, options: EngineOptions, caps: Capabilities, s
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-async def upload_key(upload: Upload, options: EngineOptions, caps: Capabilities, settings: Settings) -> str:
+async def upload_key(
+    upload: StoredUpload, options: EngineOptions, caps: Capabilities, settings: Settings
+) -> str:
     digest = upload.sha256
     if digest is None:
         digest = await asyncio.to_thread(file_sha256, upload.path)

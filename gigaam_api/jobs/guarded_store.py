@@ -4,8 +4,9 @@ A store that is down (Redis killed) or hung (Redis stopped, a stuck disk) must n
 with it. Its calls run on a small pool of their own, never on the event loop's default pool that the
 result cache, decoding and the rest share; a call that does not answer within JOBS_STORE_TIMEOUT_SECONDS,
 or fails with one of the backend's outage errors, raises `JobStoreDownError` (the API answers 503
-`store_unavailable`). A timed-out call's thread stays blocked until the backend's own socket timeout
-(the same setting) lets it go; calls queued behind it are cancelled before they start. The pool's size
+`store_unavailable`). A timed-out call's thread stays blocked until the backend lets it go (Redis: its
+socket timeout, the same setting; SQLite: its 30-s busy timeout, or never on a hung disk); calls queued
+behind it are cancelled before they start. The pool's size
 bounds how many threads a hung store can hold. Going down and coming back are logged once each.
 """
 

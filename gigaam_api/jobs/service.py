@@ -25,7 +25,7 @@ from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
 from gigaam_api.jobs.model import Expiry
 from gigaam_api.jobs.store import JobStoreUnavailableError, open_store
 from gigaam_api.jobs.webhooks import WebhookSender
-from gigaam_api.jobs.worker import JobWorker, Router, worker_name
+from gigaam_api.jobs.worker import JobWorker, Planner, worker_name
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,8 @@ class JobService:
     def expiry(self) -> Expiry:
         return Expiry(self.settings.JOBS_RESULT_TTL_SECONDS, self.settings.JOBS_AUDIO_TTL_SECONDS)
 
-    def start(self, spool: SpoolDir, route: Router) -> None:
-        self._loops = asyncio.ensure_future(self.run(spool, route))
+    def start(self, spool: SpoolDir, plan: Planner) -> None:
+        self._loops = asyncio.ensure_future(self.run(spool, plan))
 
     def hand_back(self) -> None:
         """Stop every loop (a server that drains or stops): nothing more is claimed, running jobs go
@@ -73,7 +73,7 @@ class JobService:
         if self._loops is not None:
             await asyncio.gather(self._loops, return_exceptions=True)
 
-    async def run(self, spool: SpoolDir, route: Router) -> None:
+    async def run(self, spool: SpoolDir, plan: Planner) -> None:
         """The background loops, until cancelled."""
         s = self.settings
         loops: list[Coroutine[Any, Any, None]] = [
@@ -81,7 +81,7 @@ class JobService:
                 self.store,
                 self.audio,
                 spool,
-                route,
+                plan,
                 expiry=self.expiry,
                 lease_seconds=s.JOBS_LEASE_SECONDS,
                 poll_seconds=s.JOBS_POLL_SECONDS,

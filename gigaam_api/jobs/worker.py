@@ -16,12 +16,11 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 
-from gigaam_api.api.engine_options import engine_options
-from gigaam_api.api.form import parse_transcription_form
 from gigaam_api.audio.spool import SpoolDir, SpoolFullError
+from gigaam_api.engines.base import EngineOptions
 from gigaam_api.errors import APIError, disk_full, is_disk_full, spool_full
 from gigaam_api.jobs.audio import JobAudio
 from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
@@ -29,9 +28,9 @@ from gigaam_api.jobs.model import Expiry, Job, JobError, checkpoint, ended, requ
 from gigaam_api.pipeline.protocol import Progress, Resume, Run, Transcriber
 from gigaam_api.transcript import Segment
 
-# The served model for a job's `model` and `language` (an APIError if none serves them); None until the
-# default model is loaded.
-Router = Callable[[str | None, str | None], Transcriber | None]
+# The served model and the engine options for a job's form fields (an APIError if no served model takes
+# them); None until the default model is loaded. The HTTP layer gives it: the form is its to parse.
+Planner = Callable[[Sequence[tuple[str, str]]], tuple[Transcriber, EngineOptions] | None]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class JobWorker:
         store: GuardedStore,
         audio: JobAudio,
         spool: SpoolDir,
-        route: Router,
+        plan: Planner,
         *,
         expiry: Expiry,
         lease_seconds: float,
@@ -58,7 +57,7 @@ class JobWorker:
         self._store = store
         self._audio = audio
         self._spool = spool
-        self._route = route
+        self._plan = plan
         self._expiry = expiry
         self._lease = lease_seconds
         self._poll = poll_seconds
@@ -69,7 +68,7 @@ class JobWorker:
         while True:
             job = None
             self._wake.clear()  # before the claim: a job added after it wakes us
-            if self._route(None, None) is not None:  # the default model is loaded
+            if self._plan(()) is not None:  # the default model is loaded
                 try:
                     job = await self._store.claim(self.name, self._lease, time.time())
                 except JobStoreDownError:  # logged by the store once per outage: retry after the poll
@@ -96,7 +95,10 @@ class JobWorker:
             await work
         except asyncio.CancelledError:
             if not lost.is_set():  # the server is stopping: the next one resumes from what is stored
-                await self._store.update(job.id, requeued, worker=self.name)
+                try:
+                    await self._store.update(job.id, requeued, worker=self.name)
+                except Exception:  # the worker must stop all the same; the job's lease lapses instead
+                    log.warning("job %s: not handed back (the job store failed): its lease lapses", job.id)
                 raise
             log.info("job %s: stopped (cancelled, deleted or taken over)", job.id)
         finally:
@@ -113,10 +115,9 @@ class JobWorker:
 
     async def _transcribe(self, job: Job) -> None:
         try:
-            form = parse_transcription_form(job.fields)
-            transcriber = self._route(form.model, form.language)
-            assert transcriber is not None, "claimed only while the default model is loaded"
-            options = engine_options(form, transcriber.capabilities)
+            planned = self._plan(job.fields)
+            assert planned is not None, "claimed only while the default model is loaded"
+            transcriber, options = planned
             with self._spool.files() as files:
                 resume = Resume(job.processed_seconds, job.segment_count)
                 run = await transcriber.start(self._audio.path(job.id), files, options, resume=resume)

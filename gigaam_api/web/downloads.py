@@ -68,6 +68,7 @@ async def render_download(request: Request) -> Response:
             chunks = []
             while not body.complete:
                 chunks.append(await body.read())
+                slot.add(len(chunks[-1]))  # its rate: a render is not the slowest upload for nothing
             # GigaAM transcribes one language; a multilingual engine would have to report it in the stream.
             language = language_name(min(transcriber.capabilities.languages, default=None))
             work = partial(

@@ -8,6 +8,7 @@ the server's slots), never a duration.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -110,6 +111,33 @@ def test_a_client_attached_to_the_same_run_keeps_it_going(
 
     assert out == [client.audio.transcriptions.create(model="whisper-1", file=("weather.wav", wav))]
     assert len(engine.batches) == 1
+
+
+def test_a_cancel_is_answered_while_the_server_drains(
+    served: Callable[..., tuple[LiveServer, WatchedEngine]], audio_dir: Path
+) -> None:
+    """After SIGTERM new requests get 503, but a cancel ends a run the drain would wait for."""
+    live, engine = served(gated, SHUTDOWN_GRACE_SECONDS=600)
+    wav = (audio_dir / "weather.wav").read_bytes()
+    drained = threading.Event()
+    with (
+        httpx.Client(timeout=60) as http,
+        http.stream(
+            "POST", transcriptions(live), data={"stream": "true"}, files={"file": ("weather.wav", wav)}
+        ) as stream,
+    ):
+        assert stream.status_code == 200
+        wait_until(engine.started.is_set, "the run's batch holds the engine")
+        live.state.shutdown.begin(drained.set)  # what the server does on SIGTERM
+        wait_until(lambda: live.state.shutdown.draining, "the drain has begun")
+        refused = http.post(transcriptions(live), files={"file": ("weather.wav", wav)})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "shutting_down"
+
+        deleted = http.delete(f"{transcriptions(live)}/{stream.headers['x-request-id']}")
+        assert deleted.status_code == 204, deleted.text
+        assert error_code(list(events(stream))[-1]) == "request_cancelled"
+    engine.gate.set()
+    assert drained.wait(60), "the drain ended with the cancelled request, long before its grace"
 
 
 def test_only_the_key_that_made_the_request_may_cancel_it(

@@ -155,3 +155,18 @@ def test_a_job_store_on_a_full_disk(
     assert list(audio.dir.iterdir()) == [audio.path(first["id"])]
     (jobs / "filler").unlink()
     assert httpx.get(f"{live.url}/v1/jobs").json()["data"] == [first]
+
+
+def test_job_calls_that_write_to_a_full_store_disk_are_503(
+    make_server: Callable[..., LiveServer], audio_dir: Path, tmpfs: Callable[[str, str], Path]
+) -> None:
+    """Not only the submission: cancelling and deleting a job write to the store too."""
+    jobs = tmpfs("jobs", "512k")
+    live = make_server(JOBS_DIR=jobs, JOBS_WORKERS=0)
+    job = submit(live.url, audio_dir / "weather.wav")
+    page = os.statvfs(jobs).f_frsize
+    (jobs / "filler").write_bytes(bytes(os.statvfs(jobs).f_bavail * page))  # not a page left
+    _assert_disk_full(httpx.post(f"{live.url}/v1/jobs/{job['id']}/cancel", timeout=60))
+    _assert_disk_full(httpx.delete(f"{live.url}/v1/jobs/{job['id']}", timeout=60))
+    (jobs / "filler").unlink()
+    assert httpx.get(f"{live.url}/v1/jobs/{job['id']}").json()["status"] == "queued"

@@ -218,6 +218,26 @@ def test_a_download_holds_an_upload_slot(
     assert live.state.uploads.count == 0
 
 
+def test_a_download_counts_against_its_clients_share_of_upload_slots(
+    make_server: Callable[..., LiveServer], audio_dir: Path
+) -> None:
+    shared = {"body": (audio_dir / "weather.wav").read_bytes(), "gate": threading.Event(), "heads": []}
+    handler: type[_GatedFile] = type("Gated", (_GatedFile,), shared)
+    live = make_server(JOBS_WORKERS=0, JOBS_URL_HOSTS="127.0.0.1", MAX_UPLOADS=4)  # 1 slot per client
+    with _serve(handler) as base, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(httpx.post, f"{live.url}/v1/jobs", files={"url": (None, f"{base}/a.wav")})
+        wait_until(lambda: len(handler.heads) == 1, "the first download has started")
+        try:
+            second = httpx.post(f"{live.url}/v1/jobs", files={"url": (None, f"{base}/b.wav")}, timeout=60)
+        finally:
+            handler.gate.set()
+        assert first.result().status_code == 202
+    assert second.status_code == 429, second.text
+    assert second.json()["error"]["code"] == "too_many_uploads_from_client"
+    assert handler.heads == ["/a.wav"]
+    assert live.state.uploads.count == 0
+
+
 def _age(path: Path) -> None:
     old = time.time() - 86400
     os.utime(path, (old, old))

@@ -11,13 +11,18 @@ import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from gigaam_api.app import build_transcriber
+from gigaam_api.config import Settings
+from gigaam_api.engines.base import ASREngine
+from tests.conftest import LiveServer, start_server
+from tests.fixtures.engines import WatchedEngine
 from tests.fixtures.jobs import submit, wait_finished
 from tests.fixtures.redis_server import redis_process
 from tests.fixtures.waiting import wait_until
@@ -119,3 +124,34 @@ def test_a_frozen_then_killed_redis_is_a_503_and_transcriptions_go_on(
         _assert_store_unavailable(response)
     assert _transcribe(live, audio) == expected
     assert _store_state(live)["state"] == "unavailable" and _store_up(live) == 0
+
+
+def test_a_store_outage_at_hand_back_still_stops_the_workers(
+    settings_factory: Callable[..., Settings],
+    audio_dir: Path,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    """A draining server hands its running job back; with the store gone that write fails, and the
+    worker must stop all the same (it swallowed its cancellation, kept claiming, and never stopped)."""
+    url, redis = own_redis
+    engines: list[WatchedEngine] = []
+
+    def wrap(engine: ASREngine) -> ASREngine:
+        engines.append(WatchedEngine(engine, gated=True))
+        return engines[0]
+
+    settings = settings_factory(JOBS_REDIS_URL=url, JOBS_WORKERS=1)
+    live = start_server(settings, factory=partial(build_transcriber, wrap_engine=wrap))
+    try:
+        submit(live.url, audio_dir / "weather.wav")
+        assert engines[0].started.wait(60), "the job's batch never reached the engine"
+        redis.kill()
+        redis.wait(timeout=30)
+        jobs = live.app.state.jobs
+        live.state.shutdown.begin(lambda: None)  # SIGTERM: the drain hands running jobs back
+        wait_until(lambda: live.state.shutdown.draining, "the drain has begun (the job is cancelled)")
+        engines[0].gate.set()
+        wait_until(lambda: jobs._loops is not None and jobs._loops.done(), "the job loops have stopped")
+    finally:
+        engines[0].gate.set()
+        live.stop()

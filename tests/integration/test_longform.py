@@ -170,6 +170,26 @@ def test_stream_sends_progress_and_keepalives(
     assert events[-1]["type"] == "transcript.text.done"
 
 
+def test_progress_events_are_spaced_by_progress_seconds(
+    watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any]
+) -> None:
+    """The first progress event goes out at once, the next not before PROGRESS_SECONDS (an hour here)."""
+    live, engine = watched(BATCH_SECONDS=1, PROGRESS_SECONDS=3600)
+    files = {"file": ("upload", long_audio[0].read_bytes())}
+    response = httpx.post(
+        f"{live.url}/v1/audio/transcriptions",
+        data={"stream": "true", "include[]": "progress"},
+        files=files,
+        timeout=120,
+    )
+    events = [
+        json.loads(b.removeprefix("data: ")) for b in response.text.split("\n\n") if b.startswith("data: ")
+    ]
+    assert events[-1]["type"] == "transcript.text.done"
+    assert len(engine.batches) > 2  # each batch reports progress
+    assert [e["type"] for e in events].count("transcript.progress") == 1
+
+
 def test_disconnect_mid_stream_stops_within_one_batch(
     watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any]
 ) -> None:

@@ -93,3 +93,37 @@ def test_a_reservation_is_corrected_by_decoding(
         assert spool.used_bytes == 0
     finally:
         live.stop()
+
+
+def test_a_request_attached_to_an_identical_run_gives_its_decoding_reservation_back(
+    settings_factory: Callable[..., Settings], audio_dir: Path
+) -> None:
+    """The identical retry decodes nothing (the first request's run does): under a shared budget it must
+    hold only its upload, not the decoded audio it reserved before it knew."""
+    engines: list[WatchedEngine] = []
+
+    def gated(engine: ASREngine) -> ASREngine:
+        engines.append(WatchedEngine(engine, gated=True))
+        return engines[-1]
+
+    ogg = audio_dir / "weather.ogg"
+    settings = settings_factory(
+        DEDUP=True, SPOOL_DECODE_RATIO=50, SPOOL_MAX_MB=256 * ogg.stat().st_size / 2**20
+    )
+    live = start_server(settings, factory=partial(build_transcriber, wrap_engine=gated))
+    spool = live.state.spool
+    try:
+        with ThreadPoolExecutor(2) as pool, contextlib.ExitStack() as opened:
+            opened.callback(engines[0].gate.set)
+            first = pool.submit(_post, live, ogg)
+            wait_until(engines[0].started.is_set, "the first request is decoded and at the engine")
+            retry = pool.submit(_post, live, ogg)
+            wait_until(lambda: live.state.runs.clients == 2, "the retry attaches to the first one's run")
+            written = sum(p.stat().st_size for p in spool.path.iterdir())
+            assert spool.used_bytes == written  # old: 50 times the retry's upload more, for nothing
+            engines[0].gate.set()
+            assert first.result().status_code == 200
+            assert retry.result().json() == first.result().json()
+        wait_until(lambda: spool.used_bytes == 0, "the run has ended and its files are gone")
+    finally:
+        live.stop()

@@ -15,6 +15,7 @@ import pytest
 from gigaam_api.formats.render import Body, render
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.raw_http import RawConnection, RawResponse
+from tests.fixtures.waiting import wait_until
 
 KEY = "render-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -226,4 +227,32 @@ def test_rendering_runs_off_the_event_loop_in_an_upload_slot(
         poster.join(60)
     assert seen == {"loop": False, "uploads": 1}
     assert result[0].status_code == 200, result[0].text
+    assert live.state.uploads.count == 0
+
+
+def test_a_render_upload_counts_its_bytes_so_a_newcomer_does_not_take_its_slot(
+    make_server: Callable[..., LiveServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every upload slot taken, a newcomer takes only a slow upload's slot: a render sending fast
+    must not look like one (it counted no bytes, so its rate was 0 and it was the first cut)."""
+    monkeypatch.setattr("gigaam_api.api.admission.JUDGED_AFTER_SECONDS", 0.0)
+    live = make_server(MAX_UPLOADS=1, WEB_RENDER_MAX_MB=LIMIT_MB, UPLOAD_BUSY_MIN_BYTES_PER_SECOND=4096)
+    body = json.dumps({**GOOD, "pad": "x" * 600_000}).encode()
+    sent = 500_000  # at 4 KiB/s (UPLOAD_BUSY_MIN_BYTES_PER_SECOND) that is 2 minutes of allowance
+    with RawConnection(live.url) as render_conn:
+        render_conn.send_head(
+            "POST", "/web/render", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        )
+        render_conn.send_body(body[:sent], end=False)
+        wait_until(lambda: live.state.uploads.stored_bytes >= sent, "the render's bytes are counted")
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"), timeout=60) as other:
+            newcomer = other.post(
+                live.url + "/web/render",
+                content=json.dumps(GOOD).encode(),
+                headers={"Content-Type": "application/json"},
+            )
+        _assert_error(newcomer, 503, "too_many_uploads")
+        render_conn.send_body(body[sent:])
+        response = render_conn.response()
+    assert response.status == 200, response.json()
     assert live.state.uploads.count == 0

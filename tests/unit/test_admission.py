@@ -198,6 +198,17 @@ def test_with_every_slot_taken_a_newcomer_takes_the_slowest_judged_uploads_slot(
     assert slots.count == 0
 
 
+def test_a_slot_that_is_not_cuttable_is_never_taken_by_a_newcomer() -> None:
+    now = [0.0]
+    slots = UploadSlots(1, slow_rate=1000, clock=lambda: now[0])
+    with slots.slot("a", cuttable=False) as download:  # stores nothing the slots can see: rate 0
+        now[0] = 100.0
+        with pytest.raises(TooManyUploadsError), slots.slot("b"):
+            pass
+        assert not download.cut and slots.count == 1
+    assert slots.count == 0
+
+
 def test_without_a_slow_rate_no_slot_is_taken_away() -> None:
     now = [0.0]
     slots = UploadSlots(1, clock=lambda: now[0])
