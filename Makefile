@@ -31,11 +31,12 @@ test: dev-deps system-deps ## the whole suite: unit + integration (real server, 
 test-gpu: dev-deps system-deps ## the engine contract on a GPU; fails without one (CUDA: EXTRAS="cuda convert" TORCH_SOURCE=...)
 	GIGAAM_TEST_GPU=1 $(RUN) pytest tests/gpu
 
-check: lint typecheck unit ## lint, format check, mypy --strict and the unit tests
+check: lint typecheck unit ## lint, format check, import contracts, mypy --strict and the unit tests
 
 lint: dev-deps
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 format: dev-deps
 	$(RUN) ruff check --fix .

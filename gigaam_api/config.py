@@ -2,19 +2,33 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from gigaam_api.audio.spool import default_spool_path
-from gigaam_api.dedup.cache import default_cache_path
 from gigaam_api.engines.cpus import usable_cpus
 from gigaam_api.engines.qwen.catalog import canonical_aligner_name
 from gigaam_api.engines.registry import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
-from gigaam_api.engines.runtime import DeviceSetting, PrecisionSetting, RuntimeSetting
 from gigaam_api.vad.chunking import ChunkingSettings
+
+# GigaAM's runtime settings; engines/runtime.py resolves them (it imports onnxruntime to probe the machine).
+RuntimeSetting = Literal["auto", "onnxruntime", "openvino"]
+DeviceSetting = Literal["auto", "cpu", "cuda", "gpu"]
+PrecisionSetting = Literal["auto", "fp32", "int8", "bf16", "int8-bf16", "fp16"]
+
+
+def default_spool_path() -> Path:
+    return Path(tempfile.gettempdir()) / "gigaam-api-spool"
+
+
+def default_cache_path() -> Path:
+    """`$XDG_CACHE_HOME/gigaam-api`, else `~/.cache/gigaam-api`."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "gigaam-api"
 
 
 class Settings(BaseSettings):

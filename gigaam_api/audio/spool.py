@@ -17,13 +17,11 @@ import threading
 from pathlib import Path
 from types import TracebackType
 
+from gigaam_api.config import default_spool_path
+
 PREFIX = "gigaam-"
 INSTANCE_PREFIX = "instance-"
 _CLAIM_ATTEMPTS = 100  # each lost race means another instance removed our fresh directory: rare
-
-
-def default_spool_path() -> Path:
-    return Path(tempfile.gettempdir()) / "gigaam-api-spool"
 
 
 class SpoolFullError(Exception):

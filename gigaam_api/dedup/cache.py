@@ -8,7 +8,6 @@ restarts. Each call opens its own connection, so a call may run in any thread (`
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Callable
@@ -28,12 +27,6 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_used ON results (used);
 CREATE INDEX IF NOT EXISTS results_created ON results (created);
 """
-
-
-def default_cache_path() -> Path:
-    """`$XDG_CACHE_HOME/gigaam-api`, else `~/.cache/gigaam-api`."""
-    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(root) / "gigaam-api"
 
 
 class ResultCache:

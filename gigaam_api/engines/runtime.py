@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
+from gigaam_api.config import DeviceSetting, PrecisionSetting, RuntimeSetting
+
 Runtime = Literal["onnxruntime", "openvino"]
 Device = Literal["cpu", "cuda", "gpu"]
 Precision = Literal["fp32", "int8", "bf16", "int8-bf16", "fp16"]
-RuntimeSetting = Literal["auto", "onnxruntime", "openvino"]
-DeviceSetting = Literal["auto", "cpu", "cuda", "gpu"]
-PrecisionSetting = Literal["auto", "fp32", "int8", "bf16", "int8-bf16", "fp16"]
 
 CUDA_PROVIDER: Final = "CUDAExecutionProvider"
 CPU_PROVIDER: Final = "CPUExecutionProvider"

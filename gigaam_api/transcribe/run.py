@@ -56,7 +56,7 @@ async def _transcribe_all(
     words: bool,
     show_progress: bool,
 ) -> None:
-    from gigaam_api.app import build_transcriber  # loads the inference libraries
+    from gigaam_api.pipeline.assembly import build_transcriber  # loads the inference libraries
 
     runnable = [t for t in tasks if t.source.problem is None]
     for task in tasks:

@@ -8,13 +8,11 @@ from typing import get_args
 
 import pytest
 
+from gigaam_api.config import DeviceSetting, PrecisionSetting, RuntimeSetting
 from gigaam_api.engines.runtime import (
-    DeviceSetting,
     MachineFacts,
-    PrecisionSetting,
     RuntimeChoice,
     RuntimeSelectionError,
-    RuntimeSetting,
     choose,
     normalise_architecture,
     openvino_matters,
