@@ -103,4 +103,4 @@ system-deps: ## espeak-ng makes the synthetic Russian speech the tests and bench
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nginx >/dev/null; }
 
 clean:
-	rm -rf .venv .venv-ovep .tools .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .venv .venv-ovep .tools .mypy_cache .ruff_cache .pytest_cache .import_linter_cache
