@@ -148,6 +148,10 @@ async def create_job(request: Request) -> Response:
     job = Job(job_id, _owner(request, state), time.time(), fields, size, webhook=webhook)
     try:
         job = await jobs.store.add(job)
+    except JobStoreDownError:
+        # The store may still commit the job after the timeout: its audio stays. If the job never
+        # appears, the leftover sweep removes the audio once it has been idle long enough.
+        raise
     except BaseException as exc:
         jobs.audio.remove(job_id)
         if isinstance(exc, OSError) and is_disk_full(exc):  # the SQLite store's disk

@@ -284,3 +284,28 @@ def test_only_known_fields_are_stored(make_server: Callable[..., LiveServer], au
         ("prompt", "Завтра"),
         ("response_format", "text"),
     ]
+
+
+def test_a_job_stored_after_its_submission_timed_out_keeps_its_audio(
+    make_server: Callable[..., LiveServer], audio_dir: Path
+) -> None:
+    """A store that answers too late may still commit the job: its audio must be there when it does."""
+    live = make_server(JOBS_WORKERS=0, JOBS_STORE_TIMEOUT_SECONDS=0.5)
+    backend = live.app.state.jobs.store.backend
+    add = backend.add
+    gate, added = threading.Event(), []
+
+    def late_add(job: Job) -> Job:
+        assert gate.wait(60), "the test never let the store answer"
+        added.append(add(job))
+        return added[-1]
+
+    backend.add = late_add
+    with (audio_dir / "weather.wav").open("rb") as f:
+        response = httpx.post(f"{live.url}/v1/jobs", files={"file": ("weather.wav", f)}, timeout=60)
+    assert response.status_code == 503 and response.json()["error"]["code"] == "store_unavailable"
+    gate.set()
+    wait_until(lambda: bool(added), "the store commits the job after all")
+    stored = backend.get(added[0].id)
+    assert stored is not None
+    assert live.app.state.jobs.audio.path(stored.id).exists(), "its audio was removed at the timeout"
