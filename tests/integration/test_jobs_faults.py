@@ -297,8 +297,9 @@ def test_a_job_stored_after_its_submission_timed_out_keeps_its_audio(
 
     def late_add(job: Job) -> Job:
         assert gate.wait(60), "the test never let the store answer"
-        added.append(add(job))
-        return added[-1]
+        stored: Job = add(job)
+        added.append(stored)
+        return stored
 
     backend.add = late_add
     with (audio_dir / "weather.wav").open("rb") as f:
