@@ -82,7 +82,7 @@ def env_example() -> str:
             text = (field.description or "").replace("`", "")
             computed, replacement = computed_default(field), replaced_by(field)
             if computed:
-                text += f". Default: {computed}"
+                text += f" (default: {computed})"
             if replacement:
                 text = f"Deprecated: use {replacement}. {text}"
             lines += textwrap.wrap(text, 108, initial_indent="# ", subsequent_indent="# ")
