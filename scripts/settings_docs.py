@@ -105,7 +105,12 @@ def configuration_page(*, russian: bool) -> str:
             "[`.env.example`](../../.env.example)). Регистр имён не важен. При недопустимом значении сервис",
             "не запускается (код выхода 2) и называет каждую неверную переменную.",
         ]
-        columns, unset, empty, deprecated = "| переменная | по умолчанию | назначение |", "не задано", "пусто", "устарело"
+        columns, unset, empty, deprecated = (
+            "| переменная | по умолчанию | назначение |",
+            "не задано",
+            "пусто",
+            "устарело",
+        )
     else:
         head = [
             "# Configuration",
@@ -133,7 +138,10 @@ def configuration_page(*, russian: bool) -> str:
                 old_names.append(f"`{name}` → `{replacement}`")
             lines.append(f"| `{name}` | {_cell(default)} | {_cell(text)} |")
     if russian:
-        lines += ["", "Устаревшие имена работают, но при старте пишут предупреждение: " + ", ".join(old_names) + "."]
+        lines += [
+            "",
+            "Устаревшие имена работают, но при старте пишут предупреждение: " + ", ".join(old_names) + ".",
+        ]
     else:
         lines += ["", "Deprecated names still work and log a warning at start: " + ", ".join(old_names) + "."]
     return "\n".join(lines) + "\n"
