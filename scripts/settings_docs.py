@@ -91,6 +91,12 @@ def env_example() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _russian(table: dict[str, str], name: str) -> str:
+    if name not in table:
+        raise KeyError(f"{name} has no Russian wording in scripts/settings_ru.py")
+    return table[name]
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -128,11 +134,11 @@ def configuration_page(*, russian: bool) -> str:
         for name, field in fields:
             computed, replacement = computed_default(field), replaced_by(field)
             if computed:
-                default = settings_ru.COMPUTED_DEFAULTS[name] if russian else computed
+                default = _russian(settings_ru.COMPUTED_DEFAULTS, name) if russian else computed
             else:
                 value = env_value(field.get_default())
                 default = f"`{value}`" if value else f"*({unset if field.get_default() is None else empty})*"
-            text = settings_ru.DESCRIPTIONS[name] if russian else (field.description or "")
+            text = _russian(settings_ru.DESCRIPTIONS, name) if russian else (field.description or "")
             if replacement:
                 text = f"**{deprecated}** → `{replacement}`: {text}"
                 old_names.append(f"`{name}` → `{replacement}`")
@@ -147,19 +153,20 @@ def configuration_page(*, russian: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def documents() -> dict[Path, str]:
-    """Each generated file (relative to the repository) and its content."""
-    return {
-        Path(".env.example"): env_example(),
-        Path("docs/configuration.md"): configuration_page(russian=False),
-        Path("docs/ru/configuration.md"): configuration_page(russian=True),
-    }
+GENERATED = (Path(".env.example"), Path("docs/configuration.md"), Path("docs/ru/configuration.md"))
+
+
+def generate(path: Path) -> str:
+    """The content of one of GENERATED (a path relative to the repository)."""
+    if path == GENERATED[0]:
+        return env_example()
+    return configuration_page(russian=path == GENERATED[2])
 
 
 def main() -> None:
-    for path, text in documents().items():
+    for path in GENERATED:
         (ROOT / path).parent.mkdir(parents=True, exist_ok=True)
-        (ROOT / path).write_text(text, encoding="utf-8")
+        (ROOT / path).write_text(generate(path), encoding="utf-8")
         print(f"wrote {path}")
 
 
