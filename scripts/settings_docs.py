@@ -123,8 +123,8 @@ def configuration_page(*, russian: bool) -> str:
             "",
             "Generated from `gigaam_api/config.py` by `make docs`; do not edit by hand. Settings come from",
             "environment variables or from a `.env` file in the working directory (see",
-            "[`.env.example`](../.env.example)). Names are case-insensitive. An invalid value stops the start",
-            "(exit status 2) with a message that names each offending variable.",
+            "[`.env.example`](../.env.example)). Names are case-insensitive. An invalid value stops the",
+            "start (exit status 2) with a message that names each offending variable.",
         ]
         columns, unset, empty, deprecated = "| variable | default | meaning |", "unset", "empty", "deprecated"
     lines = head
