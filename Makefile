@@ -20,7 +20,7 @@ TORCH_LINKS = $(or $(PIP_FIND_LINKS),$(shell for py in $(PYTHON) $(UV_TOOL)/bin/
 TORCH_SOURCE ?= $(if $(TORCH_LINKS),--find-links $(TORCH_LINKS),--index-url https://download.pytorch.org/whl/cpu)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-gpu check lint format typecheck unit fuzz download-weights bench bench-ovep screenshot deps dev-deps system-deps uv clean
+.PHONY: run test test-gpu check lint format typecheck unit docs fuzz download-weights bench bench-ovep screenshot deps dev-deps system-deps uv clean
 
 run: deps ## serve the API on HOST:PORT (127.0.0.1:8000 by default)
 	$(RUN) gigaam-api serve
@@ -47,6 +47,9 @@ typecheck: dev-deps
 
 unit: dev-deps
 	$(RUN) pytest tests/unit
+
+docs: dev-deps ## regenerate .env.example and docs/configuration.md (+ docs/ru/) from gigaam_api/config.py
+	$(RUN) python -m scripts.settings_docs
 
 FUZZ_EXAMPLES ?= 20000
 fuzz: dev-deps ## the HTTP fuzz test (tests/integration/test_fuzz.py) with FUZZ_EXAMPLES requests (make test: 400)

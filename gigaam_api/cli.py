@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from gigaam_api.config import ConfigError, Settings, load_settings
+from gigaam_api.config import ConfigError, Settings, deprecation_notes, load_settings
 from gigaam_api.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -104,6 +105,11 @@ def _download(settings: Settings) -> int:
     return 0
 
 
+def _warn_deprecated(settings: Settings) -> None:
+    for note in deprecation_notes(settings):
+        logging.getLogger("gigaam_api.config").warning(note)
+
+
 def _transcribe(args: argparse.Namespace) -> int:
     """Transcribe local files through the same pipeline as the server, without HTTP."""
     from gigaam_api.engines.base import WeightsUnavailableError
@@ -125,6 +131,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     # The pipeline's INFO lines are for server logs; here they would break into the progress bars.
     level = settings.LOG_LEVEL if "LOG_LEVEL" in settings.model_fields_set else "WARNING"
     configure_logging(level, settings.LOG_FORMAT)
+    _warn_deprecated(settings)
     show_progress = not args.quiet and sys.stderr.isatty()
     try:
         outcome = transcribe_files(settings, tasks, fmt, words=args.words, show_progress=show_progress)
@@ -192,6 +199,7 @@ def main(argv: list[str] | None = None, *, factory: TranscriberFactory | None = 
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    _warn_deprecated(settings)
     if args.command == "download":
         return _download(settings)
     return _serve(settings, factory)

@@ -37,104 +37,566 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
     # Model and weights
-    MODEL: str = DEFAULT_MODEL
-    RUNTIME: RuntimeSetting = "auto"
-    DEVICE: DeviceSetting = "auto"
-    PRECISION: PrecisionSetting = "auto"
-    QUANTIZATION: Literal["none", "int8"] | None = None  # older alias: none = PRECISION=fp32, int8 = int8
-    MODELS_DIR: Path = Path("models")
-    OFFLINE: bool = False
-    NUM_THREADS: int = Field(default_factory=usable_cpus, ge=1, le=256)  # affinity and cgroup CPU quota
+    MODEL: str = Field(
+        default=DEFAULT_MODEL,
+        description=(
+            "model to serve: `gigaam-v3-ctc`, `gigaam-v3-rnnt`, `gigaam-v3-e2e-ctc`, "
+            "`gigaam-v3-e2e-rnnt`, `gigaam-v2-ctc`, `gigaam-v2-rnnt` (short forms such as "
+            "`v3_ctc` work too)"
+        ),
+    )
+    RUNTIME: RuntimeSetting = Field(
+        default="auto",
+        description="`auto`, `onnxruntime` or `openvino` (see Runtimes, devices and precisions)",
+    )
+    DEVICE: DeviceSetting = Field(
+        default="auto",
+        description=(
+            "`auto`, `cpu`, `cuda` (NVIDIA, ONNX Runtime's CUDA provider) or `gpu` (Intel, OpenVINO)"
+        ),
+    )
+    PRECISION: PrecisionSetting = Field(
+        default="auto",
+        description=(
+            "`auto`, `fp32`, `int8`, `bf16`, `int8-bf16` (OpenVINO on CPUs with bf16) or `fp16` (Intel GPU)"
+        ),
+    )
+    QUANTIZATION: Literal["none", "int8"] | None = Field(
+        default=None,
+        description=(
+            "older alias: `none` = `PRECISION=fp32`, `int8` = `PRECISION=int8`; contradicting "
+            "`PRECISION` is an error"
+        ),
+        json_schema_extra={"replaced_by": "PRECISION"},
+    )
+    MODELS_DIR: Path = Field(
+        default=Path("models"),
+        description="weights live in `MODELS_DIR/<MODEL>/`",
+    )
+    OFFLINE: bool = Field(
+        default=False,
+        description="`true`: never contact the Hugging Face hub; missing weights stop the start",
+    )
+    NUM_THREADS: int = Field(
+        default_factory=usable_cpus,
+        ge=1,
+        le=256,
+        description=(
+            "inference threads for the ASR model (1–256): ONNX Runtime intra-op (inter-op is "
+            "always 1), OpenVINO `INFERENCE_NUM_THREADS`. Default: the CPUs in the process's "
+            "affinity set (`taskset`, `cpuset`), capped by its cgroup CPU quota (a container's "
+            "`cpus: 2.5`, systemd's `CPUQuota=`; cgroup v1 and v2) rounded down, at least 1"
+        ),
+        json_schema_extra={"computed_default": "the CPUs this process may use"},
+    )
     # Several engines in one server (README "Several models"): every model served, MODEL the default.
-    MODELS: Annotated[tuple[str, ...], NoDecode] = ()  # empty: MODEL alone
-    QWEN_DEVICE: Literal["auto", "cpu", "cuda"] = "auto"
-    QWEN_ALIGNER: str | None = None  # e.g. qwen3-forcedaligner-0.6b: word timestamps for Qwen3-ASR
-    QWEN_MAX_NEW_TOKENS: int = Field(default=512, ge=1)  # longest text per chunk, in tokens
+    MODELS: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "several models in one server, comma-separated, e.g. `gigaam-v3-ctc,qwen3-asr-0.6b` "
+            "(see Several models and Qwen3-ASR); empty: `MODEL` alone. `MODEL` is the default and"
+            " must be listed; unset, the first listed is the default"
+        ),
+    )
+    QWEN_DEVICE: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto",
+        description="Qwen3-ASR: `auto` (a CUDA GPU when torch can use one, else the CPU), `cpu` or `cuda`",
+    )
+    QWEN_ALIGNER: str | None = Field(
+        default=None,
+        description=(
+            "`qwen3-forcedaligner-0.6b`: time Qwen3-ASR's words with the forced aligner (word "
+            "timestamps; chunks up to 180 s). Unset: no word timestamps from Qwen3-ASR"
+        ),
+    )
+    QWEN_MAX_NEW_TOKENS: int = Field(
+        default=512,
+        ge=1,
+        description="Qwen3-ASR: longest text per chunk, in tokens",
+    )
 
     # HTTP
-    HOST: str = "127.0.0.1"
-    PORT: int = Field(default=8000, ge=1, le=65535)
-    API_KEY: Annotated[tuple[str, ...], NoDecode] = ()
-    MODEL_ALIASES: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALIASES
-    MAX_UPLOAD_MB: float = Field(default=1024, gt=0)
-    MAX_AUDIO_SECONDS: float = Field(default=12 * 3600, gt=0)
+    HOST: str = Field(
+        default="127.0.0.1",
+        description="address to bind (the Docker image sets `0.0.0.0`)",
+    )
+    PORT: int = Field(
+        default=8000,
+        ge=1,
+        le=65535,
+        description="port to bind",
+    )
+    API_KEY: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="empty: no authentication. One key or a comma-separated list of keys",
+    )
+    MODEL_ALIASES: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=DEFAULT_ALIASES,
+        description=(
+            "comma-separated model ids that clients may send for the served model (with `MODELS`:"
+            " ids that route by `language`)"
+        ),
+    )
+    MAX_UPLOAD_MB: float = Field(
+        default=1024,
+        gt=0,
+        description="largest accepted upload, in MiB; larger uploads get 413",
+    )
+    MAX_AUDIO_SECONDS: float = Field(
+        default=12 * 3600,
+        gt=0,
+        description=(
+            "longest accepted audio (12 h); longer audio gets 400: before anything is decoded "
+            "when the container stores its duration (WAV, FLAC, Ogg, MP4/M4A, Matroska/WebM with "
+            "a duration; more than 1 s over the limit), else as soon as decoding passes the limit"
+        ),
+    )
     # Admission (docs/decisions.md): MAX_RUNNING transcriptions run, MAX_WAITING complete uploads wait in
     # line for them; only a full line is a 503. MAX_QUEUE is the older name of MAX_RUNNING.
-    MAX_RUNNING: int = Field(default=8, ge=1)
-    MAX_WAITING: int = Field(default=64, ge=0)
-    MAX_QUEUE: int | None = Field(default=None, ge=1)
-    MAX_UPLOADS: int = Field(default=72, ge=1)  # MAX_RUNNING + MAX_WAITING: a 503 only for a full line
-    MAX_FORM_FIELDS_BYTES: int = Field(default=1024 * 1024, ge=1024)
-    UPLOAD_IDLE_TIMEOUT_SECONDS: float = Field(default=30, gt=0)
-    UPLOAD_MIN_BYTES_PER_SECOND: float = Field(default=1024, ge=0)  # 0: no minimum rate
-    UPLOAD_RATE_GRACE_SECONDS: float = Field(default=10, ge=0)
-    WEB_RENDER_MAX_MB: float = Field(default=16, gt=0)  # a /web/render body: the page's download request
+    MAX_RUNNING: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "transcriptions running at once (each has a decoder and a VAD thread and its decoded "
+            "audio on disk); the next complete upload waits in line for one"
+        ),
+    )
+    MAX_WAITING: int = Field(
+        default=64,
+        ge=0,
+        description=(
+            "complete uploads waiting in line (first come, first served) for a running slot; a "
+            "waiting request holds only its upload on disk. Only when the line is full does the "
+            "next one get 503 `queue_full` with `Retry-After`. `0`: no line"
+        ),
+    )
+    MAX_QUEUE: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "older name of `MAX_RUNNING` (it was the whole limit before the line existed); if "
+            "both are set they must agree"
+        ),
+        json_schema_extra={"replaced_by": "MAX_RUNNING"},
+    )
+    MAX_UPLOADS: int = Field(
+        default=72,
+        ge=1,
+        description=(
+            "uploads streaming in at once; the next one gets 503 `too_many_uploads` with "
+            "`Retry-After`. Unless set, `MAX_RUNNING + MAX_WAITING` (72 by default): as many uploads "
+            "as the line can take, so a burst is refused only when the line would be full anyway"
+        ),
+        json_schema_extra={"computed_default": "MAX_RUNNING + MAX_WAITING"},
+    )
+    MAX_FORM_FIELDS_BYTES: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description=(
+            "all form fields other than `file` together (values, part headers, boundaries), in "
+            "bytes; more gets 413 `fields_too_large`. Each field is also capped at 64 KiB and the"
+            " form at 1000 fields (400)"
+        ),
+    )
+    UPLOAD_IDLE_TIMEOUT_SECONDS: float = Field(
+        default=30,
+        gt=0,
+        description=(
+            "an upload that sends nothing for this long gets 408 `upload_timeout` and the "
+            "connection is closed"
+        ),
+    )
+    UPLOAD_MIN_BYTES_PER_SECOND: float = Field(
+        default=1024,
+        ge=0,
+        description=(
+            "slowest accepted average upload rate, counted after the grace period; slower uploads"
+            " get 408 `upload_too_slow` and the connection is closed (`0`: no minimum)"
+        ),
+    )
+    UPLOAD_RATE_GRACE_SECONDS: float = Field(
+        default=10,
+        ge=0,
+        description=(
+            "time an upload gets before the minimum rate applies; each byte received buys "
+            "`1/UPLOAD_MIN_BYTES_PER_SECOND` s more"
+        ),
+    )
+    WEB_RENDER_MAX_MB: float = Field(
+        default=16,
+        gt=0,
+        description=(
+            "largest body of the page's `POST /web/render` (its downloads), in MiB; more gets 413"
+            " `request_too_large`"
+        ),
+    )
     # While more than half the upload slots are taken, the minimum rate rises linearly to this when all are.
-    UPLOAD_BUSY_MIN_BYTES_PER_SECOND: float = Field(default=32 * 1024, ge=0)
-    UPLOADS_PER_CLIENT_SHARE: float = Field(default=0.25, gt=0, le=1)  # of MAX_UPLOADS, per client address
+    UPLOAD_BUSY_MIN_BYTES_PER_SECOND: float = Field(
+        default=32 * 1024,
+        ge=0,
+        description=(
+            "the minimum rate when the upload slots run short: `UPLOAD_MIN_BYTES_PER_SECOND` "
+            "while at most half of `MAX_UPLOADS` are taken, rising linearly to this when all are."
+            " An upload below the rate in force is cut with 408 `upload_too_slow` at its next "
+            "bytes, so trickling uploads are cut until half the slots are free again. With every "
+            "slot taken, a new upload takes the slot of the slowest upload that has run for at "
+            "least 1 s and averages below this rate; that one is cut with 408 at its next bytes. "
+            "Neither applies when the minimum is `0`"
+        ),
+    )
+    UPLOADS_PER_CLIENT_SHARE: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description=(
+            "share of `MAX_UPLOADS` one client address may hold at once (at least 1; IPv6 clients"
+            " count per /64); one more gets 429 `too_many_uploads_from_client` with "
+            "`Retry-After`. `1`: no per-client limit. Behind a reverse proxy the address comes "
+            "from `X-Forwarded-For`, which uvicorn trusts only from `FORWARDED_ALLOW_IPS` (its "
+            "own variable, default `127.0.0.1`): set it to the proxy's address, else every client"
+            " counts as the proxy"
+        ),
+    )
     # Connections (api/connections.py): a request head must arrive within HEADER_TIMEOUT_SECONDS; past
     # MAX_CONNECTIONS the one waiting longest for a head is closed. None: 3/4 of the open-file limit.
-    HEADER_TIMEOUT_SECONDS: float = Field(default=20, gt=0)
-    MAX_CONNECTIONS: int | None = Field(default=None, ge=1)
-    SPOOL_DIR: Path = Field(default_factory=default_spool_path)
-    SHUTDOWN_GRACE_SECONDS: float = Field(default=30, ge=0)
+    HEADER_TIMEOUT_SECONDS: float = Field(
+        default=20,
+        gt=0,
+        description=(
+            "a request's head (request line and headers) must arrive within this many seconds of "
+            "the server starting to wait for it (the connection opened, or the previous response "
+            "ended), however slowly it trickles; else the connection is closed. A connection idle"
+            " after a response is closed after 5 s (uvicorn's keep-alive timeout)"
+        ),
+    )
+    MAX_CONNECTIONS: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "open connections at most; one more closes the connection that has waited longest for"
+            " a request head (never one with a request in progress), as nginx reuses idle "
+            "keep-alive connections. At the open-file limit (`EMFILE` on accept) the log gets one"
+            " line a minute with the count of failed accepts"
+        ),
+        json_schema_extra={"computed_default": "3/4 of the open-file limit"},
+    )
+    SPOOL_DIR: Path = Field(
+        default_factory=default_spool_path,
+        description=(
+            "per-request temporary files (upload, decoded PCM), in a subdirectory owned by this "
+            "process; what stopped instances left is removed at start"
+        ),
+        json_schema_extra={"computed_default": "<system temp dir>/gigaam-api-spool"},
+    )
+    SHUTDOWN_GRACE_SECONDS: float = Field(
+        default=30,
+        ge=0,
+        description=(
+            "after SIGTERM, how long running requests may take before they are ended (see Shutdown)"
+        ),
+    )
     # Decoded-audio budget (docs/decisions.md): a request's PCM <= max(ratio x upload, floor); all
     # requests' spool files together <= SPOOL_MAX_MB.
-    MAX_DECODE_RATIO: float = Field(default=128, gt=0)
-    DECODE_FLOOR_MB: float = Field(default=64, ge=0)
-    SPOOL_MAX_MB: float = Field(default=8192, gt=0)
+    MAX_DECODE_RATIO: float = Field(
+        default=128,
+        gt=0,
+        description=(
+            "a request's decoded audio (16 kHz 16-bit PCM) may be at most this many times its upload's size…"
+        ),
+    )
+    DECODE_FLOOR_MB: float = Field(
+        default=64,
+        ge=0,
+        description=(
+            "…but every upload may decode to at least this many MiB (≈ 35 min); past the larger "
+            "of the two → 400"
+        ),
+    )
+    SPOOL_MAX_MB: float = Field(
+        default=8192,
+        gt=0,
+        description=(
+            "disk all requests' spool files (uploads and decoded PCM) may use together; past it →"
+            " 503 `spool_full`"
+        ),
+    )
     # Decoded bytes a request reserves per upload byte (with a Content-Length) until the container
     # declares its duration: 4 covers MP3 at 64 kbit/s and up.
-    SPOOL_DECODE_RATIO: float = Field(default=4, ge=0)
-    MAX_LEADING_SILENCE_SECONDS: float = Field(default=600, ge=0)  # audio silent this long is refused; 0: off
-    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    LOG_FORMAT: Literal["text", "json"] = "text"
+    SPOOL_DECODE_RATIO: float = Field(
+        default=4,
+        ge=0,
+        description=(
+            "decoded bytes an upload with a `Content-Length` reserves per byte, before its body "
+            "is read, until the container declares its duration (see Long audio)"
+        ),
+    )
+    MAX_LEADING_SILENCE_SECONDS: float = Field(
+        default=600,
+        ge=0,
+        description=(
+            "audio whose first this-many seconds hold no sample above −60 dBFS is refused there "
+            'with 400 (`"The audio is silent: …"`) instead of being decoded and spooled in full; '
+            "sound anywhere in them ends the check, so pauses of any length later on never count."
+            " `0`: off"
+        ),
+    )
+    LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO",
+        description="`DEBUG`, `INFO`, `WARNING` or `ERROR`",
+    )
+    LOG_FORMAT: Literal["text", "json"] = Field(
+        default="text",
+        description=(
+            "`text` or `json` (one JSON object per line); every line carries the request id. "
+            "Uncaught exceptions in worker threads and Python warnings go through the same "
+            "handler, so with `json` nothing else reaches stderr"
+        ),
+    )
 
     # Long-form pipeline
-    DIRECT_MAX_SECONDS: float = Field(default=25, gt=0, le=30)
-    BATCH_SECONDS: float = Field(default=22, gt=0)  # measured: beats 60 on 2 cores
-    VAD_THRESHOLD: float = Field(default=0.25, gt=0, lt=1)
-    VAD_NEG_THRESHOLD: float | None = Field(default=None, ge=0, lt=1)  # None: VAD_THRESHOLD - 0.15
-    VAD_MIN_SPEECH_MS: int = Field(default=250, ge=0)
-    VAD_MIN_SILENCE_MS: int = Field(default=100, ge=0)
-    VAD_SPEECH_PAD_MS: int = Field(default=64, ge=0)
-    VAD_MIN: float = Field(default=15, gt=0)
-    VAD_MAX: float = Field(default=22, gt=0)
-    VAD_HARD_MAX: float = Field(default=30, gt=0, le=30)
-    FIRST_CHUNK_SECONDS: float = Field(default=10, ge=0, le=30)  # 0: the first chunk as the others
-    PROGRESS_SECONDS: float = Field(default=2, gt=0)
-    KEEPALIVE_SECONDS: float = Field(default=10, gt=0)
+    DIRECT_MAX_SECONDS: float = Field(
+        default=25,
+        gt=0,
+        le=30,
+        description=(
+            "audio up to this long is transcribed in one inference; longer audio goes through VAD"
+            " chunking (≤ 30)"
+        ),
+    )
+    # measured: 22 beats 60 on 2 cores
+    BATCH_SECONDS: float = Field(
+        default=22,
+        gt=0,
+        description=(
+            "one inference batch holds chunks that add up to at most this many seconds (at least one chunk)"
+        ),
+    )
+    VAD_THRESHOLD: float = Field(
+        default=0.25,
+        gt=0,
+        lt=1,
+        description="Silero speech probability threshold: speech starts at or above it",
+    )
+    VAD_NEG_THRESHOLD: float | None = Field(
+        default=None,
+        ge=0,
+        lt=1,
+        description="speech ends below this; empty means `VAD_THRESHOLD − 0.15`",
+        json_schema_extra={"computed_default": "VAD_THRESHOLD - 0.15"},
+    )
+    VAD_MIN_SPEECH_MS: int = Field(
+        default=250,
+        ge=0,
+        description="speech runs shorter than this are dropped",
+    )
+    VAD_MIN_SILENCE_MS: int = Field(
+        default=100,
+        ge=0,
+        description="silence needed to end a speech run",
+    )
+    VAD_SPEECH_PAD_MS: int = Field(
+        default=64,
+        ge=0,
+        description=(
+            "padding added around each speech run (never past the middle of the gap to its neighbour)"
+        ),
+    )
+    VAD_MIN: float = Field(
+        default=15,
+        gt=0,
+        description="a chunk longer than this many seconds is closed at the next pause",
+    )
+    VAD_MAX: float = Field(
+        default=22,
+        gt=0,
+        description="a chunk is never grown past this many seconds",
+    )
+    VAD_HARD_MAX: float = Field(
+        default=30,
+        gt=0,
+        le=30,
+        description="no chunk ever exceeds this (≤ 30); `VAD_MIN ≤ VAD_MAX ≤ VAD_HARD_MAX` must hold",
+    )
+    FIRST_CHUNK_SECONDS: float = Field(
+        default=10,
+        ge=0,
+        le=30,
+        description=(
+            "the first chunk of long audio is at most this long (closed at a pause past half of "
+            "it), so a stream's first text comes sooner; `0` cuts it like the others"
+        ),
+    )
+    PROGRESS_SECONDS: float = Field(
+        default=2,
+        gt=0,
+        description=(
+            "SSE: a `transcript.progress` event (sent only with `include[]=progress`) at most this often"
+        ),
+    )
+    KEEPALIVE_SECONDS: float = Field(
+        default=10,
+        gt=0,
+        description="SSE: a `: ping` comment after this many seconds without an event",
+    )
 
     # Resources
-    IDLE_UNLOAD_SECONDS: float | None = Field(default=None, gt=0)  # None: keep the model loaded
+    IDLE_UNLOAD_SECONDS: float | None = Field(
+        default=None,
+        gt=0,
+        description=(
+            "empty: keep the model loaded. Otherwise release its memory after this many seconds "
+            "without inference work; the next request loads it again and waits for it (a few "
+            "seconds) instead of failing"
+        ),
+    )
 
     # Deduplicated retries (gigaam_api/dedup): identical requests share one run; finished ones are cached
-    DEDUP: bool = True
-    DEDUP_GRACE_SECONDS: float = Field(default=60, ge=0)  # a run nobody waits for lingers this long
-    CACHE_DIR: Path = Field(default_factory=default_cache_path)
-    CACHE_MAX_MB: float = Field(default=256, ge=0)  # 0: no result cache
-    CACHE_MAX_AGE_HOURS: float = Field(default=24, gt=0)
+    DEDUP: bool = Field(
+        default=True,
+        description=(
+            "a request with the same audio bytes and the same transcript-changing options as one "
+            "in flight attaches to it instead of running again"
+        ),
+    )
+    DEDUP_GRACE_SECONDS: float = Field(
+        default=60,
+        ge=0,
+        description=(
+            "with `DEDUP`, a run whose clients have all disconnected keeps going up to this long,"
+            " so a client that timed out can retry and attach; it is stopped at once when a "
+            "request waits in line for a running slot, or when its last client cancelled "
+            "(`DELETE`); `0`: stop it at once"
+        ),
+    )
+    CACHE_DIR: Path = Field(
+        default_factory=default_cache_path,
+        description=(
+            "where the result cache lives (`results.sqlite3`); keep it on a local disk. Not "
+            "inside `SPOOL_DIR`: it outlives restarts and may be shared by several instances"
+        ),
+        json_schema_extra={"computed_default": "$XDG_CACHE_HOME/gigaam-api (~/.cache/gigaam-api)"},
+    )
+    CACHE_MAX_MB: float = Field(
+        default=256,
+        ge=0,
+        description=(
+            "result cache size (MiB of stored, compressed transcripts; least recently used go "
+            "first); `0` turns the cache off"
+        ),
+    )
+    CACHE_MAX_AGE_HOURS: float = Field(
+        default=24,
+        gt=0,
+        description="a cached transcript is never served, and is deleted, once it is older than this",
+    )
     # Jobs (/v1/jobs): SQLite under JOBS_DIR, or Redis when JOBS_REDIS_URL is set (JOBS_DIR then shared)
-    JOBS_DIR: Path = Path("data/jobs")
-    JOBS_REDIS_URL: str = ""
-    JOBS_WORKERS: int = Field(default=2, ge=0)  # jobs this server runs at once; 0: accept, never run
-    JOBS_MAX_MB: float = Field(default=16384, gt=0)  # job audio on disk, all jobs together
-    JOBS_RESULT_TTL_SECONDS: float = Field(default=7 * 86400, gt=0)
-    JOBS_AUDIO_TTL_SECONDS: float = Field(default=3600, ge=0)
-    JOBS_LEASE_SECONDS: float = Field(default=30, gt=0)
-    JOBS_POLL_SECONDS: float = Field(default=1, gt=0)
-    JOBS_SWEEP_SECONDS: float = Field(default=60, gt=0)
-    JOBS_STORE_TIMEOUT_SECONDS: float = Field(default=5, gt=0)  # a store call past it: 503 store_unavailable
-    JOBS_URL_HOSTS: Annotated[tuple[str, ...], NoDecode] = ()  # hosts `url` may name; empty: off
-    JOBS_URL_TIMEOUT_SECONDS: float = Field(default=60, gt=0)
-    JOBS_WEBHOOK_HOSTS: Annotated[tuple[str, ...], NoDecode] = ()  # hosts `callback_url` may name
+    JOBS_DIR: Path = Field(
+        default=Path("data/jobs"),
+        description="job audio and (embedded) the SQLite store; with Redis, a volume all replicas share",
+    )
+    JOBS_REDIS_URL: str = Field(
+        default="",
+        description=(
+            "empty: the embedded SQLite store. `redis://…`: queue and state in Redis, for several replicas"
+        ),
+    )
+    JOBS_WORKERS: int = Field(
+        default=2,
+        ge=0,
+        description="jobs this server runs at once; `0`: accept jobs, let other replicas run them",
+    )
+    JOBS_MAX_MB: float = Field(
+        default=16384,
+        gt=0,
+        description=(
+            "job audio plus the SQLite file, all jobs together; past it a submission gets `503 "
+            "jobs_storage_full`"
+        ),
+    )
+    JOBS_RESULT_TTL_SECONDS: float = Field(
+        default=7 * 86400,
+        gt=0,
+        description="a job and its result are removed this long after it ended (7 days)",
+    )
+    JOBS_AUDIO_TTL_SECONDS: float = Field(
+        default=3600,
+        ge=0,
+        description="a job's audio is removed this long after it ended",
+    )
+    JOBS_LEASE_SECONDS: float = Field(
+        default=30,
+        gt=0,
+        description=(
+            "a running job's lease (renewed every third of it); a dead server's job is taken over"
+            " once it lapses"
+        ),
+    )
+    JOBS_POLL_SECONDS: float = Field(
+        default=1,
+        gt=0,
+        description="how often idle workers and the webhook sender look for work",
+    )
+    JOBS_SWEEP_SECONDS: float = Field(
+        default=60,
+        gt=0,
+        description="how often expired audio and jobs, and files no job owns, are removed (also at start)",
+    )
+    JOBS_STORE_TIMEOUT_SECONDS: float = Field(
+        default=5,
+        gt=0,
+        description=(
+            "a job-store call (SQLite or Redis) that takes longer fails: the request gets `503 "
+            "store_unavailable` (also Redis's socket timeout)"
+        ),
+    )
+    JOBS_URL_HOSTS: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="comma-separated hosts a job's `url` may name; empty: URL submission off",
+    )
+    JOBS_URL_TIMEOUT_SECONDS: float = Field(
+        default=60,
+        gt=0,
+        description="the whole download of a job's `url`",
+    )
+    JOBS_WEBHOOK_HOSTS: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="comma-separated hosts a `callback_url` may name; empty: webhooks off",
+    )
     # Ports `url` and `callback_url` may name: "80,443,8000-8099" (ports and inclusive ranges)
-    JOBS_URL_PORTS: Annotated[tuple[tuple[int, int], ...], NoDecode] = ((80, 80), (443, 443))
-    JOBS_WEBHOOK_SECRET: str = ""
-    JOBS_WEBHOOK_ATTEMPTS: int = Field(default=6, ge=1)
-    JOBS_WEBHOOK_BACKOFF_SECONDS: float = Field(default=10, gt=0)  # doubled after each failure
-    JOBS_WEBHOOK_TIMEOUT_SECONDS: float = Field(default=10, gt=0)  # one attempt, connect to answer
-    JOBS_WEBHOOK_CONCURRENCY: int = Field(default=8, ge=1)  # deliveries in flight per server
+    JOBS_URL_PORTS: Annotated[tuple[tuple[int, int], ...], NoDecode] = Field(
+        default=((80, 80), (443, 443)),
+        description="ports a `url` or `callback_url` may name: ports and ranges, e.g. `80,443,8000-8099`",
+    )
+    JOBS_WEBHOOK_SECRET: str = Field(
+        default="",
+        description=(
+            "HMAC-SHA256 key of the `X-GigaAM-Signature` header; required with `JOBS_WEBHOOK_HOSTS`"
+        ),
+    )
+    JOBS_WEBHOOK_ATTEMPTS: int = Field(
+        default=6,
+        ge=1,
+        description="delivery attempts before the webhook is `failed`",
+    )
+    JOBS_WEBHOOK_BACKOFF_SECONDS: float = Field(
+        default=10,
+        gt=0,
+        description="wait after the first failed attempt, doubled after each one (at most an hour)",
+    )
+    JOBS_WEBHOOK_TIMEOUT_SECONDS: float = Field(
+        default=10,
+        gt=0,
+        description=(
+            "one delivery attempt, from connecting to the receiver's whole answer; slower is a failed attempt"
+        ),
+    )
+    JOBS_WEBHOOK_CONCURRENCY: int = Field(
+        default=8,
+        ge=1,
+        description=(
+            "deliveries one server sends at once; a hung receiver holds one of them for at most the timeout"
+        ),
+    )
 
     @field_validator("MODEL")
     @classmethod
@@ -246,6 +708,12 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _uploads_follow_the_line(self) -> Settings:
+        if "MAX_UPLOADS" not in self.model_fields_set:  # after _max_queue_alias: MAX_RUNNING is final
+            self.MAX_UPLOADS = self.MAX_RUNNING + self.MAX_WAITING
+        return self
+
+    @model_validator(mode="after")
     def _default_is_served(self) -> Settings:
         if self.MODELS and "MODEL" not in self.model_fields_set:
             self.MODEL = self.MODELS[0]
@@ -296,6 +764,16 @@ class Settings(BaseSettings):
     @property
     def jobs_max_bytes(self) -> int:
         return int(self.JOBS_MAX_MB * 1024 * 1024)
+
+
+def deprecation_notes(settings: Settings) -> list[str]:
+    """One line per deprecated setting in use, naming its replacement: logged once at start."""
+    notes = []
+    for name, field in Settings.model_fields.items():
+        extra = field.json_schema_extra
+        if isinstance(extra, dict) and "replaced_by" in extra and name in settings.model_fields_set:
+            notes.append(f"{name} is deprecated: set {extra['replaced_by']} instead")
+    return notes
 
 
 class ConfigError(Exception):

@@ -117,6 +117,20 @@ def test_invalid_setting_names_the_variable(tmp_path: Path) -> None:
     assert "QUANTIZATION" in result.stderr and "MAX_QUEUE" in result.stderr
 
 
+def test_deprecated_names_still_work_and_are_logged_once_at_start(tmp_path: Path) -> None:
+    env = _env(
+        MODELS_DIR=str(tmp_path / "models"),
+        OFFLINE="true",
+        PORT=str(_free_port()),
+        QUANTIZATION="none",
+        MAX_QUEUE="3",
+    )
+    result = _cli("serve", env)
+    assert result.returncode == 1, result.stderr  # accepted: the start went on to look for the weights
+    assert result.stderr.count("QUANTIZATION is deprecated: set PRECISION instead") == 1
+    assert result.stderr.count("MAX_QUEUE is deprecated: set MAX_RUNNING instead") == 1
+
+
 def test_busy_port_exits_with_a_plain_message(models_dir: Path, tmp_path: Path) -> None:
     with socket.socket() as other_server:
         other_server.bind(("127.0.0.1", 0))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gigaam_api.config import ConfigError, load_settings
+from gigaam_api.config import ConfigError, deprecation_notes, load_settings
 
 
 def test_defaults() -> None:
@@ -113,6 +113,27 @@ def test_max_queue_is_an_alias_for_max_running(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("MAX_RUNNING", "4")
     with pytest.raises(ConfigError, match="MAX_QUEUE=3 contradicts MAX_RUNNING=4"):
         load_settings(_env_file=None)
+
+
+def test_max_uploads_follows_the_line_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_RUNNING", "3")
+    monkeypatch.setenv("MAX_WAITING", "10")
+    assert load_settings(_env_file=None).MAX_UPLOADS == 13
+    monkeypatch.delenv("MAX_RUNNING")
+    monkeypatch.setenv("MAX_QUEUE", "5")  # the older name counts as MAX_RUNNING
+    assert load_settings(_env_file=None).MAX_UPLOADS == 15
+    monkeypatch.setenv("MAX_UPLOADS", "4")
+    assert load_settings(_env_file=None).MAX_UPLOADS == 4
+
+
+def test_deprecated_names_in_use_are_noted_with_their_replacement(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert deprecation_notes(load_settings(_env_file=None)) == []
+    monkeypatch.setenv("QUANTIZATION", "int8")
+    monkeypatch.setenv("MAX_QUEUE", "2")
+    assert deprecation_notes(load_settings(_env_file=None)) == [
+        "QUANTIZATION is deprecated: set PRECISION instead",
+        "MAX_QUEUE is deprecated: set MAX_RUNNING instead",
+    ]
 
 
 @pytest.mark.parametrize(
