@@ -20,7 +20,7 @@ TORCH_LINKS = $(or $(PIP_FIND_LINKS),$(shell for py in $(PYTHON) $(UV_TOOL)/bin/
 TORCH_SOURCE ?= $(if $(TORCH_LINKS),--find-links $(TORCH_LINKS),--index-url https://download.pytorch.org/whl/cpu)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test test-gpu check lint format typecheck unit docs fuzz download-weights bench bench-ovep screenshot deps dev-deps system-deps uv clean
+.PHONY: run test test-stress test-gpu check lint format typecheck unit docs fuzz download-weights bench bench-ovep screenshot deps dev-deps system-deps uv clean
 
 run: deps ## serve the API on HOST:PORT (127.0.0.1:8000 by default)
 	$(RUN) gigaam-api serve
@@ -50,6 +50,11 @@ unit: dev-deps
 
 docs: dev-deps ## regenerate .env.example and docs/configuration.md (+ docs/ru/) from gigaam_api/config.py
 	$(RUN) python -m scripts.settings_docs
+
+STRESS_RUNS ?= 10
+STRESS_BURNERS ?= 2
+test-stress: dev-deps system-deps ## the whole suite STRESS_RUNS times in a row beside STRESS_BURNERS CPU-burning processes
+	scripts/stress.sh $(STRESS_RUNS) $(STRESS_BURNERS) $(RUN) pytest -q -p no:cacheprovider
 
 FUZZ_EXAMPLES ?= 20000
 fuzz: dev-deps ## the HTTP fuzz test (tests/integration/test_fuzz.py) with FUZZ_EXAMPLES requests (make test: 400)
