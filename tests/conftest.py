@@ -144,6 +144,10 @@ def settings_factory(models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             "CACHE_DIR": tmp_path_factory.mktemp("cache"),
             # Test receivers and file servers listen on ephemeral ports; tests of the port rule set it.
             "JOBS_URL_PORTS": "1-65535",
+            # Every test client is 127.0.0.1: one address holding every upload slot is the tests' normal
+            # case, not an abuse (with small lines the default share is a single slot). Tests of the
+            # per-client share set it.
+            "UPLOADS_PER_CLIENT_SHARE": 1,
             "_env_file": None,
         }
         base.update(overrides)

@@ -223,7 +223,9 @@ def test_a_download_counts_against_its_clients_share_of_upload_slots(
 ) -> None:
     shared = {"body": (audio_dir / "weather.wav").read_bytes(), "gate": threading.Event(), "heads": []}
     handler: type[_GatedFile] = type("Gated", (_GatedFile,), shared)
-    live = make_server(JOBS_WORKERS=0, JOBS_URL_HOSTS="127.0.0.1", MAX_UPLOADS=4)  # 1 slot per client
+    live = make_server(
+        JOBS_WORKERS=0, JOBS_URL_HOSTS="127.0.0.1", MAX_UPLOADS=4, UPLOADS_PER_CLIENT_SHARE=0.25
+    )  # 1 slot per client
     with _serve(handler) as base, ThreadPoolExecutor(1) as pool:
         first = pool.submit(httpx.post, f"{live.url}/v1/jobs", files={"url": (None, f"{base}/a.wav")})
         wait_until(lambda: len(handler.heads) == 1, "the first download has started")
