@@ -12,11 +12,14 @@ import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 
 from gigaam_api.errors import APIError
 from gigaam_api.jobs.service import owner_of
+
+DISCONNECT_POLL_SECONDS = 0.25  # how soon a client that gave up while waiting is noticed
 
 # nginx's "client closed request": what a request its client left or cancelled answers (the access log
 # shows why; a client still listening after its DELETE reads the error envelope).
@@ -86,3 +89,26 @@ class Cancellations:
             return False
         entry.cancelled.set()
         return True
+
+
+async def wait_while_wanted(request: Request, work: asyncio.Future[Any], cancelled: asyncio.Event) -> bool:
+    """Wait for `work` (its exception is raised) while the client still wants it: False if the client
+    disconnected first, `RequestCancelledError` if it was cancelled first. `work` is cancelled then."""
+    cancel = asyncio.ensure_future(cancelled.wait())
+    try:
+        while not work.done():
+            await asyncio.wait(
+                {work, cancel}, timeout=DISCONNECT_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
+            if work.done():
+                break
+            if cancelled.is_set():
+                raise RequestCancelledError
+            if await request.is_disconnected():
+                return False
+        work.result()
+        return True
+    finally:
+        for pending in (work, cancel):
+            pending.cancel()
+        await asyncio.gather(work, cancel, return_exceptions=True)

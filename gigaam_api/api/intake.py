@@ -25,7 +25,7 @@ from gigaam_api.api.admission import (
     client_key,
 )
 from gigaam_api.api.body import BodyLimits, BodyReader, declared_length
-from gigaam_api.api.cancel import RequestCancelledError
+from gigaam_api.api.cancel import wait_while_wanted
 from gigaam_api.api.json_body import json_body_bytes, receive_json_upload
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState
@@ -37,7 +37,6 @@ from gigaam_api.errors import APIError, busy, disk_full, is_disk_full, spool_ful
 # After a refusal, at most this much of the body is read and dropped to keep the connection usable;
 # past it the response closes the connection instead (a bounded cost per refusal).
 DRAIN_MAX_BYTES = 1024 * 1024
-DISCONNECT_POLL_SECONDS = 0.25  # how soon a client that gave up waiting in line leaves it
 PCM_BYTES_PER_SECOND = 32_000  # decoded audio: 16 kHz mono int16
 
 
@@ -155,27 +154,11 @@ async def take_running_slot(request: Request, state: AppState, cancelled: asynci
     (`ClientDisconnect`) or cancels (`RequestCancelledError`) while waiting leaves the line, so its place and
     files are freed at once.
     """
-    entry = asyncio.ensure_future(state.admission.enter())
-    cancel = asyncio.ensure_future(cancelled.wait())
     try:
-        while not entry.done():
-            await asyncio.wait(
-                {entry, cancel}, timeout=DISCONNECT_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-            if entry.done():
-                break
-            if cancelled.is_set():
-                raise RequestCancelledError
-            if await request.is_disconnected():
-                raise ClientDisconnect
-        entry.result()
+        if not await wait_while_wanted(request, asyncio.ensure_future(state.admission.enter()), cancelled):
+            raise ClientDisconnect
     except (QueueFullError, LineClosedError) as exc:
         raise refusal(exc, state) from None
-    finally:
-        cancel.cancel()
-        if not entry.done():
-            entry.cancel()
-        await asyncio.gather(entry, cancel, return_exceptions=True)
 
 
 def refusal(exc: Exception, state: AppState) -> APIError:

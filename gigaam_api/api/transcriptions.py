@@ -16,7 +16,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from gigaam_api.api.cancel import CLIENT_CLOSED, RequestCancelledError, request_owner
+from gigaam_api.api.cancel import CLIENT_CLOSED, RequestCancelledError, request_owner, wait_while_wanted
 from gigaam_api.api.cancel import not_found as request_not_found
 from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
@@ -37,8 +37,6 @@ from gigaam_api.transcript import Segment, Transcript, join_texts
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-
-DISCONNECT_POLL_SECONDS = 0.25
 
 
 @router.post("/v1/audio/transcriptions")
@@ -126,25 +124,7 @@ async def _collect_until_disconnect(
             if isinstance(event, Segment):
                 segments.append(event)
 
-    task = asyncio.ensure_future(consume())
-    cancel = asyncio.ensure_future(cancelled.wait())
-    try:
-        while not task.done():
-            await asyncio.wait(
-                {task, cancel}, timeout=DISCONNECT_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
-            )
-            if task.done():
-                break
-            if cancelled.is_set():
-                raise RequestCancelledError
-            if await request.is_disconnected():
-                return None
-        task.result()
-        return segments
-    finally:
-        for pending in (task, cancel):
-            pending.cancel()
-        await asyncio.gather(task, cancel, return_exceptions=True)
+    return segments if await wait_while_wanted(request, asyncio.ensure_future(consume()), cancelled) else None
 
 
 def transcript_response(options: TranscriptionOptions, transcript: Transcript) -> Response:
