@@ -56,7 +56,7 @@ def build_transcriber(
 
 
 def _route_job(state: AppState, model: str | None, language: str | None) -> Transcriber | None:
-    return state.route(model, language) if state.transcriber is not None else None
+    return state.transcriber_for(model, language) if state.transcriber is not None else None
 
 
 def _exit_process() -> None:
@@ -149,7 +149,7 @@ def _job_plan(state: AppState, fields: Sequence[tuple[str, str]]) -> tuple[Trans
     if state.transcriber is None:
         return None
     form = parse_transcription_form(fields)
-    transcriber = state.route(form.model, form.language)
+    transcriber = state.transcriber_for(form.model, form.language)
     return transcriber, engine_options(form, transcriber.capabilities)
 
 

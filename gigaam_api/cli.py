@@ -112,9 +112,9 @@ def _warn_deprecated(settings: Settings) -> None:
 
 def _transcribe(args: argparse.Namespace) -> int:
     """Transcribe local files through the same pipeline as the server, without HTTP."""
+    from gigaam_api.cli_transcribe.plan import UsageError, choose_format, expand, plan
+    from gigaam_api.cli_transcribe.run import summary, transcribe_files
     from gigaam_api.engines.base import WeightsUnavailableError
-    from gigaam_api.transcribe.plan import UsageError, choose_format, expand, plan
-    from gigaam_api.transcribe.run import summary, transcribe_files
 
     overrides = {name: value for name, value in _setting_flags(args).items() if value is not None}
     unknown = [name for name in overrides if name not in Settings.model_fields]

@@ -4,7 +4,7 @@ uvicorn (0.54) closes a connection only when it idles after a response (`timeout
 by any byte): one that never sends a byte, or sends its request head a byte at a time, stays open for
 ever and holds a file descriptor. Here every request head has a deadline, HEADER_TIMEOUT_SECONDS from the
 moment the server waits for it (the connection opened, or the previous response ended), however the
-bytes trickle in; past it the connection is closed. The body has its own limits (`api/body.py`).
+bytes trickle in; past it the connection is closed. The body has its own limits (`api/request_body.py`).
 
 At most MAX_CONNECTIONS are open: past that, the connection that has waited longest for a request head
 is closed to make room (as nginx reuses idle keep-alive connections), never one with a request in

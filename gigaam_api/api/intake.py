@@ -24,9 +24,9 @@ from gigaam_api.api.admission import (
     TooManyUploadsError,
     client_key,
 )
-from gigaam_api.api.body import BodyLimits, BodyReader, declared_length
 from gigaam_api.api.cancel import wait_while_wanted
-from gigaam_api.api.json_body import json_body_bytes, receive_json_upload
+from gigaam_api.api.json_upload import json_body_bytes, receive_json_upload
+from gigaam_api.api.request_body import BodyLimits, BodyReader, declared_length
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState
 from gigaam_api.api.upload import FormLimits, Upload, declared_too_large, multipart_boundary, receive_upload

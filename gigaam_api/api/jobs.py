@@ -27,8 +27,8 @@ from gigaam_api.api.state import AppState, app_state
 from gigaam_api.api.transcriptions import transcript_response
 from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
 from gigaam_api.formats import sse
-from gigaam_api.formats.bodies import transcript_logprobs
 from gigaam_api.formats.languages import language_name
+from gigaam_api.formats.response_bodies import transcript_logprobs
 from gigaam_api.jobs.fetch import download
 from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.model import TERMINAL, Job, JobError, JobStatus, Webhook, ended, new_job_id
@@ -117,7 +117,7 @@ async def create_job(request: Request) -> Response:
         options = parse_transcription_form(upload.fields)
         # Refused now rather than when the job runs: a model or language no served model takes, options
         # the routed model cannot honour.
-        engine_options(options, state.route(options.model, options.language).capabilities)
+        engine_options(options, state.transcriber_for(options.model, options.language).capabilities)
         extra = {name: value for name, value in upload.fields if name in JOB_FIELDS}
         callback = extra.get("callback_url")
         webhook = None

@@ -1,6 +1,6 @@
 """GET /v1/models and /v1/models/{id}: every served model (the default first), then the aliases.
 
-An alias (`whisper-1` ...) or no model routes by language (`api/routing.py`); a served model's own id
+An alias (`whisper-1` ...) or no model routes by language (`api/model_choice.py`); a served model's own id
 (or a short form the registry accepts, `v3_ctc`) picks that model. An alias's object carries
 `alias_of`, the model it stands for without a `language` (the default), so a client (the web page)
 can show each served model once; OpenAI's Model type allows the extra field.

@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.cancel import Cancellations
-from gigaam_api.api.routing import route
+from gigaam_api.api.model_choice import choose_model
 from gigaam_api.api.shutdown import GracefulShutdown
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings
@@ -38,12 +38,14 @@ class AppState:
             raise busy("The model is still loading; retry shortly.", "model_loading", retry_after=5)
         return self.transcriber
 
-    def route(self, model: str | None, language: str | None) -> Transcriber:
-        """The served model's Transcriber for a request's `model` and `language` (`api/routing.py`)."""
+    def transcriber_for(self, model: str | None, language: str | None) -> Transcriber:
+        """The served model's Transcriber for a request's `model` and `language` (`api/model_choice.py`)."""
         by_model = served_by_model(self.ready_transcriber())
         served = [t.capabilities for t in by_model.values()]
         default = self.ready_transcriber().capabilities.model_id
-        return by_model[route(model, language, served, default=default, aliases=self.settings.MODEL_ALIASES)]
+        return by_model[
+            choose_model(model, language, served, default=default, aliases=self.settings.MODEL_ALIASES)
+        ]
 
 
 def app_state(request: Request) -> AppState:

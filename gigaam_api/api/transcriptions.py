@@ -29,8 +29,8 @@ from gigaam_api.dedup.key import upload_key
 from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full, spool_full
 from gigaam_api.formats import render as formats
 from gigaam_api.formats import sse
-from gigaam_api.formats.bodies import transcript_logprobs
 from gigaam_api.formats.languages import language_name
+from gigaam_api.formats.response_bodies import transcript_logprobs
 from gigaam_api.logs import request_id
 from gigaam_api.pipeline.protocol import Progress, Run
 from gigaam_api.transcript import Segment, Transcript, join_texts
@@ -51,7 +51,7 @@ async def create_transcription(request: Request) -> Response:
         cancelled = own.enter_context(state.cancellations.register(request_id.get(), owner))
         state.ready_transcriber()
         options = parse_transcription_form(upload.fields)
-        transcriber = state.route(options.model, options.language)
+        transcriber = state.transcriber_for(options.model, options.language)
         caps = transcriber.capabilities
         requested = engine_options(options, caps)
         if upload.file_size is None:

@@ -19,7 +19,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.datastructures import Headers
 
-from gigaam_api.api.body import BodyReader
+from gigaam_api.api.request_body import BodyReader
 from gigaam_api.errors import APIError, bad_request
 
 MAX_FIELD_BYTES = 64 * 1024

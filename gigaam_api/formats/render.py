@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Literal
 
-from gigaam_api.formats.bodies import json_body, text_body, verbose_json_body
+from gigaam_api.formats.response_bodies import json_body, text_body, verbose_json_body
 from gigaam_api.formats.subtitles import cut_cues, srt, vtt
 from gigaam_api.transcript import Transcript
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from gigaam_api.errors import error_body
-from gigaam_api.formats.bodies import JSONObject, billed_seconds
+from gigaam_api.formats.response_bodies import JSONObject, billed_seconds
 from gigaam_api.transcript import Segment
 
 # Python's str.splitlines() also breaks on these, and JSON leaves them raw with ensure_ascii=False;
@@ -35,7 +35,7 @@ def delta(
     text: str, *, segment_id: int | None = None, logprobs: Sequence[JSONObject] | None = None
 ) -> JSONObject:
     """`transcript.text.delta`. Deltas concatenate to the done text, so a later segment's delta
-    starts with the separating space (and so do its `logprobs`, see `bodies.logprob_entries`)."""
+    starts with the separating space (and so do its `logprobs`, see `response_bodies.logprob_entries`)."""
     payload: JSONObject = {"type": "transcript.text.delta", "delta": text}
     if logprobs is not None:
         payload["logprobs"] = list(logprobs)

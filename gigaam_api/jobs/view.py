@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gigaam_api.formats.bodies import JSONObject
+from gigaam_api.formats.response_bodies import JSONObject
 from gigaam_api.jobs.model import Job
 
 

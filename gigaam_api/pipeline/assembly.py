@@ -19,7 +19,7 @@ from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.pipeline.run import RunParts
 from gigaam_api.pipeline.scheduler import InferenceScheduler
 from gigaam_api.pipeline.served import ServedModels
-from gigaam_api.pipeline.transcriber import Transcriber as PipelineTranscriber
+from gigaam_api.pipeline.transcriber import PipelineTranscriber
 from gigaam_api.pipeline.unloadable import UnloadableEngine
 from gigaam_api.vad.silero import SileroVad
 

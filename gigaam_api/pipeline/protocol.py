@@ -40,6 +40,8 @@ class Resume:
 
 
 class Run(Protocol):
+    """A transcription in progress (`pipeline.run.PipelineRun`, or a shared run of `dedup/`)."""
+
     @property
     def duration(self) -> float | None: ...
 
@@ -54,6 +56,8 @@ class Run(Protocol):
 
 
 class Transcriber(Protocol):
+    """Starts runs: one model (`pipeline.transcriber.PipelineTranscriber`) or all served (`ServedModels`)."""
+
     @property
     def capabilities(self) -> Capabilities: ...
 

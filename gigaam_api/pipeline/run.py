@@ -31,7 +31,7 @@ from gigaam_api.errors import bad_request, disk_full, is_disk_full
 from gigaam_api.pipeline.batching import batch_length
 from gigaam_api.pipeline.feed import ThreadFeed
 from gigaam_api.pipeline.protocol import Progress, Resume, RunEvent
-from gigaam_api.pipeline.scheduler import InferenceScheduler, Job
+from gigaam_api.pipeline.scheduler import InferenceScheduler, Ticket
 from gigaam_api.pipeline.speech import SpeechDetector, speech_chunks
 from gigaam_api.transcript import Segment, build_segment
 from gigaam_api.vad.chunking import Chunk, ChunkingSettings
@@ -64,7 +64,7 @@ class RunParts:
         return self.settings.chunking(self.engine.capabilities.max_chunk_seconds)
 
 
-class Run:
+class PipelineRun:
     """One transcription in progress. `begin()` once, iterate `events()` once; always `aclose()`."""
 
     def __init__(
@@ -83,7 +83,7 @@ class Run:
         self._files = files
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._job: Job | None = None
+        self._ticket: Ticket | None = None
         self._direct = False
         self._language: str | None = options.language
         self._began = time.monotonic()
@@ -108,7 +108,7 @@ class Run:
         if not self._direct:
             # Only long audio: a short request's decoding, lowered, waited behind every running batch.
             yield_to_inference(decoder)
-        self._job = self._parts.scheduler.open_job(interactive=self._direct and self._resume is None)
+        self._ticket = self._parts.scheduler.open_ticket(interactive=self._direct and self._resume is None)
 
     def _decode(self) -> None:
         # Every failure is recorded in the spool (decode_to_pcm finishes it with the error); the consumer
@@ -144,7 +144,7 @@ class Run:
         return thread
 
     async def events(self) -> AsyncGenerator[RunEvent, None]:
-        assert self._job is not None, "begin() first"
+        assert self._ticket is not None, "begin() first"
         done = round((self._resume.done_seconds if self._resume else 0.0) * SAMPLE_RATE)
         batches: _Batches
         if self._direct:
@@ -198,9 +198,9 @@ class Run:
         return Progress(processed_seconds, duration, estimate)
 
     def _infer(self, chunks: Sequence[Chunk]) -> asyncio.Future[list[ChunkResult]]:
-        assert self._job is not None
+        assert self._ticket is not None
         work = partial(self._run_batch, chunks)
-        future: Future[list[ChunkResult]] = self._parts.scheduler.submit(self._job, work)
+        future: Future[list[ChunkResult]] = self._parts.scheduler.submit(self._ticket, work)
         return asyncio.wrap_future(future)
 
     def _run_batch(self, chunks: Sequence[Chunk]) -> list[ChunkResult]:
@@ -223,8 +223,8 @@ class Run:
     async def aclose(self) -> None:
         """Cancel whatever is still running and wait for this run's threads to let go of its files."""
         self._stop.set()
-        if self._job is not None:
-            self._parts.scheduler.close_job(self._job)
+        if self._ticket is not None:
+            self._parts.scheduler.close_ticket(self._ticket)
         threads, self._threads = self._threads, []
         for thread in threads:
             await asyncio.to_thread(thread.join)

@@ -1,9 +1,10 @@
-"""The single inference executor that interleaves jobs fairly (admission is in `api/admission.py`).
+"""The single inference executor that interleaves runs fairly (admission is in `api/admission.py`).
 
 One worker thread runs every inference batch: ONNX Runtime's intra-op threads already use the
-cores, so two batches at once would only fight over them. Jobs queue batches; the worker picks
-the next one by class (short, direct requests first) and then round-robin among the jobs of that
-class, so a 10-second request never waits behind more than the batch that is running.
+cores, so two batches at once would only fight over them. Each run queues its batches on a `Ticket`
+(not a durable job: those are `jobs.model.Job`); the worker picks the next one by class (short, direct
+requests first) and then round-robin among the tickets of that class, so a 10-second request never
+waits behind more than the batch that is running.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(eq=False)
-class Job:
-    """One request's stream of batches. `interactive` jobs (short audio) go first."""
+class Ticket:
+    """One request's stream of batches. `interactive` tickets (short audio) go first."""
 
     id: int
     interactive: bool
@@ -42,7 +43,7 @@ _IDLE = object()
 
 
 class InferenceScheduler:
-    """`on_batch(seconds)` hears each unit of work's duration; `on_first_batch(seconds)` each job's wait;
+    """`on_batch(seconds)` hears each unit of work's duration; `on_first_batch(seconds)` each ticket's wait;
     `on_idle()` runs on the worker once it has had no work for `idle_seconds` (again after new work)."""
 
     def __init__(
@@ -59,67 +60,67 @@ class InferenceScheduler:
         self._on_idle = on_idle
         self._last_work = time.monotonic()
         self._idle_told = False
-        self._jobs: list[Job] = []  # order = round-robin order; served jobs move to the back
+        self._tickets: list[Ticket] = []  # order = round-robin order; served tickets move to the back
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
         self._stopping = False
-        self.batches_run = 0  # across all jobs: an observable for /health and tests
+        self.batches_run = 0  # across all tickets: an observable for /health and tests
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
         self._thread.start()
 
-    def open_job(self, *, interactive: bool) -> Job:
-        job = Job(next(self._ids), interactive)
+    def open_ticket(self, *, interactive: bool) -> Ticket:
+        ticket = Ticket(next(self._ids), interactive)
         with self._cond:
-            self._jobs.append(job)
-        return job
+            self._tickets.append(ticket)
+        return ticket
 
-    def submit(self, job: Job, work: Callable[[], T]) -> Future[T]:
-        """Queue one unit of work for `job`; it never starts once the job is cancelled."""
+    def submit(self, ticket: Ticket, work: Callable[[], T]) -> Future[T]:
+        """Queue one unit of work for `ticket`; it never starts once the ticket is cancelled."""
         future: Future[T] = Future()
         with self._cond:
-            if self._stopping or job.cancelled.is_set():
+            if self._stopping or ticket.cancelled.is_set():
                 future.cancel()
                 return future
-            job.pending.append((work, future))
+            ticket.pending.append((work, future))
             self._cond.notify()
         return future
 
-    def close_job(self, job: Job) -> None:
-        """Cancel what the job still has queued and forget it (the running batch, if any, finishes)."""
-        job.cancel()
+    def close_ticket(self, ticket: Ticket) -> None:
+        """Cancel what the ticket still has queued and forget it (the running batch, if any, finishes)."""
+        ticket.cancel()
         with self._cond:
-            if job in self._jobs:
-                self._jobs.remove(job)
-            while job.pending:
-                job.pending.popleft()[1].cancel()
-            self._cond.notify()  # the last job gone may start the quiet spell
+            if ticket in self._tickets:
+                self._tickets.remove(ticket)
+            while ticket.pending:
+                ticket.pending.popleft()[1].cancel()
+            self._cond.notify()  # the last ticket gone may start the quiet spell
 
     def stop(self) -> None:
         """Cancel everything queued and end the worker after its current batch."""
         with self._cond:
             self._stopping = True
-            for job in self._jobs:
-                job.cancel()
-                while job.pending:
-                    job.pending.popleft()[1].cancel()
+            for ticket in self._tickets:
+                ticket.cancel()
+                while ticket.pending:
+                    ticket.pending.popleft()[1].cancel()
             self._cond.notify_all()
         self._thread.join(timeout=60)
 
-    def _next(self) -> tuple[Job, Callable[[], Any], Future[Any]] | object | None:
+    def _next(self) -> tuple[Ticket, Callable[[], Any], Future[Any]] | object | None:
         """The next unit of work, `_IDLE` when the quiet spell is over, None when stopping."""
         with self._cond:
             while True:
                 if self._stopping:
                     return None
-                ready = [j for j in self._jobs if j.pending and not j.cancelled.is_set()]
+                ready = [j for j in self._tickets if j.pending and not j.cancelled.is_set()]
                 if ready:
-                    job = next((j for j in ready if j.interactive), ready[0])
-                    work, future = job.pending.popleft()
-                    self._jobs.remove(job)
-                    self._jobs.append(job)
-                    return job, work, future
+                    ticket = next((j for j in ready if j.interactive), ready[0])
+                    work, future = ticket.pending.popleft()
+                    self._tickets.remove(ticket)
+                    self._tickets.append(ticket)
+                    return ticket, work, future
                 timeout = None
-                if self._idle_seconds is not None and not self._idle_told and not self._jobs:
+                if self._idle_seconds is not None and not self._idle_told and not self._tickets:
                     timeout = self._last_work + self._idle_seconds - time.monotonic()
                     if timeout <= 0:
                         self._idle_told = True
@@ -133,14 +134,14 @@ class InferenceScheduler:
                 self._on_idle()
                 continue
             assert isinstance(item, tuple)
-            job, work, future = item
-            if job.cancelled.is_set() or not future.set_running_or_notify_cancel():
+            ticket, work, future = item
+            if ticket.cancelled.is_set() or not future.set_running_or_notify_cancel():
                 continue
             began = time.monotonic()
-            if not job.started:
-                job.started = True
+            if not ticket.started:
+                ticket.started = True
                 if self._on_first_batch is not None:
-                    self._on_first_batch(began - job.opened)
+                    self._on_first_batch(began - ticket.opened)
             try:
                 result = work()
             except BaseException as exc:

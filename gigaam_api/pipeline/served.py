@@ -1,7 +1,7 @@
 """Every model one server serves, each behind its own Transcriber; the whole acts as the default one.
 
 Factories that build a single Transcriber keep working: the HTTP layer treats any other Transcriber as
-the one model served (`AppState.route`).
+the one model served (`AppState.transcriber_for`).
 """
 
 from __future__ import annotations

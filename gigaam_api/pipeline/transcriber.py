@@ -1,4 +1,4 @@
-"""The transcription service the HTTP layer talks to: starts runs on the shared engine and scheduler."""
+"""One model's `protocol.Transcriber`: starts `PipelineRun`s on its engine and its device's scheduler."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.engines.base import Capabilities, EngineOptions
 from gigaam_api.pipeline.protocol import Resume
-from gigaam_api.pipeline.run import Run, RunParts
+from gigaam_api.pipeline.run import PipelineRun, RunParts
 
 
-class Transcriber:
+class PipelineTranscriber:
     def __init__(self, parts: RunParts, *, model_state: Callable[[], str] = lambda: "loaded") -> None:
         self._parts = parts
         self._model_state = model_state
@@ -30,8 +30,8 @@ class Transcriber:
 
     async def start(
         self, upload: Path, files: RequestFiles, options: EngineOptions, *, resume: Resume | None = None
-    ) -> Run:
-        run = Run(self._parts, upload, files, options, resume)
+    ) -> PipelineRun:
+        run = PipelineRun(self._parts, upload, files, options, resume)
         try:
             await run.begin()
         except BaseException:

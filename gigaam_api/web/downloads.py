@@ -23,9 +23,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gigaam_api.api.admission import ClientUploadsError, TooManyUploadsError, client_key
-from gigaam_api.api.body import BodyLimits, BodyReader, body_too_large, declared_length
 from gigaam_api.api.cancel import CLIENT_CLOSED
 from gigaam_api.api.intake import DRAIN_MAX_BYTES, body_limits, refusal
+from gigaam_api.api.request_body import BodyLimits, BodyReader, body_too_large, declared_length
 from gigaam_api.api.state import app_state
 from gigaam_api.config import Settings
 from gigaam_api.errors import APIError

@@ -172,12 +172,12 @@ def test_a_closed_job_runs_no_further_batch(
     watched = WatchedEngine(engine_for(model, runtime), gated=True)
     scheduler = InferenceScheduler()
     try:
-        job = scheduler.open_job(interactive=False)
+        job = scheduler.open_ticket(interactive=False)
         futures = [
             scheduler.submit(job, lambda: watched.transcribe_batch(speech[:1], OPTIONS)) for _ in range(3)
         ]
         assert watched.started.wait(10)  # the first batch is running, held at the gate
-        scheduler.close_job(job)
+        scheduler.close_ticket(job)
         watched.gate.set()
         first = futures[0].result(timeout=30)
     finally:

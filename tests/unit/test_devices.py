@@ -41,11 +41,11 @@ def test_a_batch_held_on_the_gpu_does_not_block_the_cpu(schedulers: DeviceSchedu
         return "gpu"
 
     gpu, cpu = schedulers.for_device("cuda"), schedulers.for_device("cpu")
-    long_job = gpu.open_job(interactive=False)
+    long_job = gpu.open_ticket(interactive=False)
     held_future = gpu.submit(long_job, held)
     assert holding.wait(WAIT)
 
-    cpu_job = cpu.open_job(interactive=True)
+    cpu_job = cpu.open_ticket(interactive=True)
     assert cpu.submit(cpu_job, lambda: "cpu").result(timeout=WAIT) == "cpu"  # while the GPU is held
 
     gate.set()
@@ -65,10 +65,10 @@ def test_engines_on_one_device_take_turns_short_requests_first(schedulers: Devic
         ran.append(name)
 
     device = schedulers.for_device("cpu")
-    long_job = device.open_job(interactive=False)  # e.g. a long Qwen3-ASR transcription
+    long_job = device.open_ticket(interactive=False)  # e.g. a long Qwen3-ASR transcription
     futures = [device.submit(long_job, lambda n=f"long-{i}": work(n)) for i in (1, 2, 3)]  # type: ignore[misc]
     assert holding.wait(WAIT)
-    short_job = device.open_job(interactive=True)  # e.g. a short GigaAM request, queued later
+    short_job = device.open_ticket(interactive=True)  # e.g. a short GigaAM request, queued later
     futures.append(device.submit(short_job, lambda: work("short")))
     gate.set()
     for future in futures:

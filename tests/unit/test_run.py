@@ -26,7 +26,7 @@ from gigaam_api.pipeline.feed import ThreadFeed
 from gigaam_api.pipeline.protocol import Progress, RunEvent
 from gigaam_api.pipeline.run import RunParts, _SpeechBatches
 from gigaam_api.pipeline.scheduler import InferenceScheduler
-from gigaam_api.pipeline.transcriber import Transcriber
+from gigaam_api.pipeline.transcriber import PipelineTranscriber
 from gigaam_api.transcript import Segment, Word
 from gigaam_api.vad.chunking import Chunk
 from tests.fixtures.engines import capabilities
@@ -102,7 +102,7 @@ def scheduler() -> Iterator[InferenceScheduler]:
 
 
 async def collect(
-    transcriber: Transcriber, upload: Path, spool: SpoolDir, options: EngineOptions
+    transcriber: PipelineTranscriber, upload: Path, spool: SpoolDir, options: EngineOptions
 ) -> list[RunEvent]:
     with spool.files() as files:
         run = await transcriber.start(upload, files, options)
@@ -116,7 +116,7 @@ def test_short_audio_is_one_direct_inference(
     settings: Settings, scheduler: InferenceScheduler, tmp_path: Path
 ) -> None:
     engine = LengthEngine()
-    transcriber = Transcriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    transcriber = PipelineTranscriber(RunParts(settings, engine, LoudFrames(), scheduler))
     upload = tone_and_pauses(tmp_path / "short.wav", [3.0])
 
     events = asyncio.run(
@@ -137,7 +137,7 @@ def test_long_audio_goes_through_speech_chunks_in_order(
     settings: Settings, scheduler: InferenceScheduler, tmp_path: Path
 ) -> None:
     engine = LengthEngine()
-    transcriber = Transcriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    transcriber = PipelineTranscriber(RunParts(settings, engine, LoudFrames(), scheduler))
     upload = tone_and_pauses(tmp_path / "long.wav", [8.0] * 8)  # 72 s
 
     events = asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))
@@ -165,7 +165,7 @@ def test_closing_a_run_stops_its_batches(
 ) -> None:
     permits = threading.Semaphore(0)
     engine = LengthEngine(permits=permits)
-    transcriber = Transcriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    transcriber = PipelineTranscriber(RunParts(settings, engine, LoudFrames(), scheduler))
     upload = tone_and_pauses(tmp_path / "long.wav", [8.0] * 12)  # 108 s: at least 5 batches
 
     async def first_segment_then_close() -> None:
@@ -188,7 +188,7 @@ def test_closing_a_run_stops_its_batches(
     for _ in range(10):  # whatever was still queued would now be free to run; it must not
         permits.release()
     done = threading.Event()
-    job = scheduler.open_job(interactive=False)
+    job = scheduler.open_ticket(interactive=False)
     scheduler.submit(job, done.set).result(timeout=WAIT)  # the worker has drained its queue
 
     assert len(engine.batches) <= 2  # the one released, plus at most the one that was already running
@@ -198,7 +198,7 @@ def test_undecodable_upload_is_a_400_before_any_batch(
     settings: Settings, scheduler: InferenceScheduler, tmp_path: Path
 ) -> None:
     engine = LengthEngine()
-    transcriber = Transcriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    transcriber = PipelineTranscriber(RunParts(settings, engine, LoudFrames(), scheduler))
     upload = tmp_path / "garbage.wav"
     upload.write_bytes(b"RIFF" + bytes(range(256)) * 8)
 
@@ -228,7 +228,7 @@ def test_only_long_audio_lowers_its_threads_priority(
         calls.append((thread or threading.current_thread()).name)
 
     monkeypatch.setattr(run_module, "yield_to_inference", record)
-    transcriber = Transcriber(RunParts(settings, LengthEngine(), LoudFrames(), scheduler))
+    transcriber = PipelineTranscriber(RunParts(settings, LengthEngine(), LoudFrames(), scheduler))
     upload = tone_and_pauses(tmp_path / "a.wav", speech)
     asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))
     assert sorted(calls) == lowered
@@ -277,7 +277,7 @@ def test_long_audio_decoded_before_the_check_still_goes_through_speech_chunks(
 
     monkeypatch.setattr(PcmSpool, "wait_for", until_decoded)
     engine = LengthEngine()
-    transcriber = Transcriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    transcriber = PipelineTranscriber(RunParts(settings, engine, LoudFrames(), scheduler))
     upload = tone_and_pauses(tmp_path / "long.wav", [8.0] * 8)  # 72 s
 
     asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))

@@ -12,7 +12,7 @@ from concurrent.futures import CancelledError, Future
 
 import pytest
 
-from gigaam_api.pipeline.scheduler import InferenceScheduler, Job
+from gigaam_api.pipeline.scheduler import InferenceScheduler, Ticket
 
 WAIT = 10  # seconds: a generous bound on thread hand-offs, never a timing assertion
 
@@ -50,7 +50,7 @@ class Recorder:
 
 
 def hold_worker(scheduler: InferenceScheduler, recorder: Recorder) -> Future[str]:
-    blocker = scheduler.open_job(interactive=False)
+    blocker = scheduler.open_ticket(interactive=False)
     future = scheduler.submit(blocker, recorder.hold())
     assert recorder.holding.wait(WAIT)
     return future
@@ -64,9 +64,9 @@ def wait_all(futures: list[Future[str]]) -> None:
 def test_interactive_jobs_go_before_queued_long_work(scheduler: InferenceScheduler) -> None:
     rec = Recorder()
     held = hold_worker(scheduler, rec)
-    long_job = scheduler.open_job(interactive=False)
+    long_job = scheduler.open_ticket(interactive=False)
     futures = [scheduler.submit(long_job, rec.work(f"long{i}")) for i in range(3)]
-    short_job = scheduler.open_job(interactive=True)
+    short_job = scheduler.open_ticket(interactive=True)
     futures.append(scheduler.submit(short_job, rec.work("short")))
 
     rec.gate.set()
@@ -78,7 +78,7 @@ def test_interactive_jobs_go_before_queued_long_work(scheduler: InferenceSchedul
 def test_jobs_of_one_class_take_turns(scheduler: InferenceScheduler) -> None:
     rec = Recorder()
     held = hold_worker(scheduler, rec)
-    a, b = scheduler.open_job(interactive=False), scheduler.open_job(interactive=False)
+    a, b = scheduler.open_ticket(interactive=False), scheduler.open_ticket(interactive=False)
     futures = [
         scheduler.submit(job, rec.work(f"{name}{i}")) for i in range(2) for job, name in ((a, "a"), (b, "b"))
     ]
@@ -92,12 +92,12 @@ def test_jobs_of_one_class_take_turns(scheduler: InferenceScheduler) -> None:
 def test_a_closed_job_never_runs_its_queued_work(scheduler: InferenceScheduler) -> None:
     rec = Recorder()
     held = hold_worker(scheduler, rec)
-    job: Job = scheduler.open_job(interactive=False)
+    job: Ticket = scheduler.open_ticket(interactive=False)
     queued = [scheduler.submit(job, rec.work(f"x{i}")) for i in range(3)]
-    other = scheduler.open_job(interactive=False)
+    other = scheduler.open_ticket(interactive=False)
     after = scheduler.submit(other, rec.work("other"))
 
-    scheduler.close_job(job)
+    scheduler.close_ticket(job)
     late = scheduler.submit(job, rec.work("late"))
     rec.gate.set()
     wait_all([held, after])
@@ -110,7 +110,7 @@ def test_stop_cancels_queued_work_and_ends_the_worker() -> None:
     scheduler = InferenceScheduler()
     rec = Recorder()
     held = hold_worker(scheduler, rec)
-    job = scheduler.open_job(interactive=False)
+    job = scheduler.open_ticket(interactive=False)
     queued = scheduler.submit(job, rec.work("queued"))
 
     stopper = threading.Thread(target=scheduler.stop)
@@ -130,7 +130,7 @@ def test_a_failing_batch_fails_its_future_only(scheduler: InferenceScheduler) ->
     def boom() -> str:
         raise RuntimeError("engine failed")
 
-    job = scheduler.open_job(interactive=False)
+    job = scheduler.open_ticket(interactive=False)
     failed = scheduler.submit(job, boom)
     fine = scheduler.submit(job, lambda: "ok")
 
@@ -152,11 +152,11 @@ def test_idle_fires_once_per_quiet_spell_and_never_with_a_job_open() -> None:
     try:
         assert idle.wait(WAIT)  # quiet from the start
         idle.clear()
-        job = scheduler.open_job(interactive=False)
+        job = scheduler.open_ticket(interactive=False)
         scheduler.submit(job, lambda: "work").result(timeout=WAIT)
         # While the job is open (a long run waiting on its VAD, say) the model must stay loaded.
         assert not idle.wait(0.2)
-        scheduler.close_job(job)
+        scheduler.close_ticket(job)
         assert idle.wait(WAIT)  # re-armed by the work, fired once the last job closed
     finally:
         scheduler.stop()

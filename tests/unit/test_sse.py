@@ -13,7 +13,7 @@ from openai.types.audio import (
 )
 
 from gigaam_api.formats import sse
-from gigaam_api.formats.bodies import logprob_entries
+from gigaam_api.formats.response_bodies import logprob_entries
 from gigaam_api.transcript import Segment, Token, Word
 
 SEGMENT = Segment(

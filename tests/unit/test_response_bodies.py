@@ -5,7 +5,7 @@ import openai
 import pytest
 from openai.types.audio import Transcription, TranscriptionVerbose
 
-from gigaam_api.formats.bodies import billed_seconds, json_body, text_body, verbose_json_body
+from gigaam_api.formats.response_bodies import billed_seconds, json_body, text_body, verbose_json_body
 from gigaam_api.transcript import Segment, Token, Transcript, Word
 
 FIRST = Segment(

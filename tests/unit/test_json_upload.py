@@ -18,9 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
-from gigaam_api.api.body import BodyLimits, BodyReader
 from gigaam_api.api.intake import is_json
-from gigaam_api.api.json_body import json_body_bytes, receive_json_upload
+from gigaam_api.api.json_upload import json_body_bytes, receive_json_upload
+from gigaam_api.api.request_body import BodyLimits, BodyReader
 from gigaam_api.api.upload import FormLimits, Upload
 from gigaam_api.errors import APIError
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gigaam_api.transcribe.plan import Source, Task, UsageError, choose_format, expand, plan
+from gigaam_api.cli_transcribe.plan import Source, Task, UsageError, choose_format, expand, plan
 
 
 def test_globs_expand_sorted_and_problems_are_kept_per_argument(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from starlette.requests import ClientDisconnect
 
-from gigaam_api.api.body import BodyLimits, BodyReader, required_rate
+from gigaam_api.api.request_body import BodyLimits, BodyReader, required_rate
 from gigaam_api.errors import APIError
 
 LIMITS = BodyLimits(max_bytes=1000, idle_seconds=30, min_bytes_per_second=0, rate_grace_seconds=0)
@@ -121,7 +121,7 @@ def test_a_disconnect_is_client_disconnect() -> None:
 def test_drain_gives_a_silent_client_a_few_seconds_not_the_upload_allowance(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("gigaam_api.api.body.DRAIN_SECONDS", 0.05)
+    monkeypatch.setattr("gigaam_api.api.request_body.DRAIN_SECONDS", 0.05)
 
     async def main() -> bool:
         receive, _ = scripted(b"ab", then_wait=True)  # sends a little, then nothing, within the idle limit

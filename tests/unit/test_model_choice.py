@@ -1,10 +1,10 @@
-"""Routing a request to a served model by its `model` and `language` (api/routing.py), pure."""
+"""Choosing the served model for a request by its `model` and `language` (api/model_choice.py), pure."""
 
 from __future__ import annotations
 
 import pytest
 
-from gigaam_api.api.routing import route
+from gigaam_api.api.model_choice import choose_model
 from gigaam_api.engines.qwen.languages import QWEN_NAMES
 from gigaam_api.errors import APIError
 from tests.fixtures.engines import capabilities
@@ -15,18 +15,18 @@ ALIASES = ("whisper-1", "gpt-4o-transcribe")
 BOTH = [GIGAAM, QWEN]
 
 
-def _route(model: str | None, language: str | None, default: str = "gigaam-v3-ctc") -> str:
-    return route(model, language, BOTH, default=default, aliases=ALIASES)
+def _choose(model: str | None, language: str | None, default: str = "gigaam-v3-ctc") -> str:
+    return choose_model(model, language, BOTH, default=default, aliases=ALIASES)
 
 
 @pytest.mark.parametrize("model", [None, "whisper-1", "gpt-4o-transcribe"])
 def test_an_alias_or_no_model_routes_by_language(model: str | None) -> None:
-    assert _route(model, "ru") == "gigaam-v3-ctc"  # the specialist, although both transcribe Russian
-    assert _route(model, "en") == "qwen3-asr-0.6b"
-    assert _route(model, "ja") == "qwen3-asr-0.6b"
-    assert _route(model, None) == "gigaam-v3-ctc"
-    assert _route(model, None, default="qwen3-asr-0.6b") == "qwen3-asr-0.6b"
-    assert _route(model, "ru", default="qwen3-asr-0.6b") == "gigaam-v3-ctc"
+    assert _choose(model, "ru") == "gigaam-v3-ctc"  # the specialist, although both transcribe Russian
+    assert _choose(model, "en") == "qwen3-asr-0.6b"
+    assert _choose(model, "ja") == "qwen3-asr-0.6b"
+    assert _choose(model, None) == "gigaam-v3-ctc"
+    assert _choose(model, None, default="qwen3-asr-0.6b") == "qwen3-asr-0.6b"
+    assert _choose(model, "ru", default="qwen3-asr-0.6b") == "gigaam-v3-ctc"
 
 
 @pytest.mark.parametrize(
@@ -39,13 +39,13 @@ def test_an_alias_or_no_model_routes_by_language(model: str | None) -> None:
     ],
 )
 def test_a_served_model_named_in_any_spelling_takes_the_request(model: str, chosen: str) -> None:
-    assert _route(model, None) == chosen
-    assert _route(model, "ru") == chosen  # named: Russian stays on the named model
+    assert _choose(model, None) == chosen
+    assert _choose(model, "ru") == chosen  # named: Russian stays on the named model
 
 
 def test_a_language_the_named_model_lacks_is_a_400_that_names_who_has_it() -> None:
     with pytest.raises(APIError) as info:
-        _route("gigaam-v3-ctc", "en")
+        _choose("gigaam-v3-ctc", "en")
     error = info.value
     assert (error.status, error.param, error.code) == (400, "language", "unsupported_language")
     assert "gigaam-v3-ctc" in error.message and "Use qwen3-asr-0.6b" in error.message
@@ -53,7 +53,7 @@ def test_a_language_the_named_model_lacks_is_a_400_that_names_who_has_it() -> No
 
 def test_a_language_nobody_serves_is_a_400_that_lists_every_model_and_its_languages() -> None:
     with pytest.raises(APIError) as info:
-        _route(None, "uk")  # Ukrainian: a code the form accepts, in neither model
+        _choose(None, "uk")  # Ukrainian: a code the form accepts, in neither model
     message = info.value.message
     assert info.value.code == "unsupported_language"
     assert "gigaam-v3-ctc (ru)" in message and "qwen3-asr-0.6b (ar, cs," in message
@@ -62,7 +62,7 @@ def test_a_language_nobody_serves_is_a_400_that_lists_every_model_and_its_langua
 @pytest.mark.parametrize("model", ["qwen3-asr-1.7b", "gigaam-v3-rnnt", "gpt-5-ultra"])
 def test_a_model_not_served_here_is_a_400_that_lists_the_served_ones_and_the_aliases(model: str) -> None:
     with pytest.raises(APIError) as info:
-        _route(model, None)
+        _choose(model, None)
     error = info.value
     assert (error.status, error.param, error.code) == (400, "model", "model_not_found")
     assert "gigaam-v3-ctc, qwen3-asr-0.6b" in error.message and "whisper-1" in error.message
@@ -70,6 +70,6 @@ def test_a_model_not_served_here_is_a_400_that_lists_the_served_ones_and_the_ali
 
 def test_one_model_alone_routes_everything_it_can_to_itself() -> None:
     alone = [GIGAAM]
-    assert route(None, "ru", alone, default="gigaam-v3-ctc", aliases=ALIASES) == "gigaam-v3-ctc"
+    assert choose_model(None, "ru", alone, default="gigaam-v3-ctc", aliases=ALIASES) == "gigaam-v3-ctc"
     with pytest.raises(APIError):
-        route("whisper-1", "en", alone, default="gigaam-v3-ctc", aliases=ALIASES)
+        choose_model("whisper-1", "en", alone, default="gigaam-v3-ctc", aliases=ALIASES)

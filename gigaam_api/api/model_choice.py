@@ -15,7 +15,7 @@ from gigaam_api.engines.registry import canonical_model_name
 from gigaam_api.errors import APIError, bad_request
 
 
-def route(
+def choose_model(
     model: str | None,
     language: str | None,
     served: Sequence[Capabilities],

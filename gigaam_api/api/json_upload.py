@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gigaam_api.api.body import BodyReader
+from gigaam_api.api.request_body import BodyReader
 from gigaam_api.api.strict_json import loads_strict
 from gigaam_api.api.upload import FormLimits, Upload, fields_too_large
 from gigaam_api.errors import APIError, bad_request

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gigaam_api.audio.spool import SpoolDir
+from gigaam_api.cli_transcribe.plan import Task
+from gigaam_api.cli_transcribe.progress import FileProgress
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import EngineOptions
 from gigaam_api.errors import APIError
 from gigaam_api.formats.languages import language_name
 from gigaam_api.formats.render import ResponseFormat, render
 from gigaam_api.pipeline.protocol import Progress, Transcriber
-from gigaam_api.transcribe.plan import Task
-from gigaam_api.transcribe.progress import FileProgress
 from gigaam_api.transcript import Segment, Transcript
 
 
