@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
 
@@ -19,9 +19,7 @@ from gigaam_api import __version__
 from gigaam_api.api import health, jobs, models, transcriptions
 from gigaam_api.api import metrics as api_metrics
 from gigaam_api.api.admission import Admission, UploadSlots
-from gigaam_api.api.engine_options import engine_options
 from gigaam_api.api.errors import install_error_handlers
-from gigaam_api.api.form import parse_transcription_form
 from gigaam_api.api.middleware import BearerAuthMiddleware, CloseUnreadBodyMiddleware, RequestIdMiddleware
 from gigaam_api.api.shutdown import GracefulShutdown, ShutdownMiddleware
 from gigaam_api.api.state import AppState
@@ -34,6 +32,8 @@ from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.service import JobService
 from gigaam_api.listen import browser_url, other_machines_hint, reachable_from_elsewhere
 from gigaam_api.metrics import Metrics
+from gigaam_api.options.engine import engine_options
+from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.pipeline.served import served_by_model
 from gigaam_api.web import routes as web
@@ -53,10 +53,6 @@ def build_transcriber(
     from gigaam_api.pipeline.assembly import build_transcriber as build
 
     return build(settings, metrics, wrap_engine=wrap_engine)
-
-
-def _route_job(state: AppState, model: str | None, language: str | None) -> Transcriber | None:
-    return state.transcriber_for(model, language) if state.transcriber is not None else None
 
 
 def _exit_process() -> None:
@@ -144,13 +140,12 @@ def create_app(
     return app
 
 
-def _job_plan(state: AppState, fields: Sequence[tuple[str, str]]) -> tuple[Transcriber, EngineOptions] | None:
-    """A job's served model and engine options, from its stored form (`jobs.worker.Planner`)."""
+def _job_plan(state: AppState, options: TranscriptionOptions) -> tuple[Transcriber, EngineOptions] | None:
+    """A job's served model and engine options, from its stored options (`jobs.worker.Planner`)."""
     if state.transcriber is None:
         return None
-    form = parse_transcription_form(fields)
-    transcriber = state.transcriber_for(form.model, form.language)
-    return transcriber, engine_options(form, transcriber.capabilities)
+    transcriber = state.transcriber_for(options.model, options.language)
+    return transcriber, engine_options(options, transcriber.capabilities)
 
 
 async def _spool_full(_: Request, exc: Exception) -> Response:

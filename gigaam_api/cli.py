@@ -12,6 +12,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from gigaam_api.config import ConfigError, Settings, deprecation_notes, load_settings
+from gigaam_api.formats.render import RESPONSE_FORMATS
 from gigaam_api.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ def _add_transcribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentPars
     tr.add_argument(
         "-f",
         "--format",
-        choices=["json", "text", "verbose_json", "srt", "vtt"],
+        choices=RESPONSE_FORMATS,
         help="result format (default: from -o FILE's extension, else text)",
     )
     tr.add_argument(

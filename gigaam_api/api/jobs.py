@@ -19,8 +19,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from gigaam_api.api.admission import ClientUploadsError, TooManyUploadsError, client_key
-from gigaam_api.api.engine_options import engine_options
-from gigaam_api.api.form import FIELD_NAMES, TranscriptionOptions, parse_transcription_form
 from gigaam_api.api.intake import refusal, take_upload
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState, app_state
@@ -28,6 +26,7 @@ from gigaam_api.api.transcriptions import transcript_response
 from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
 from gigaam_api.formats import sse
 from gigaam_api.formats.languages import language_name
+from gigaam_api.formats.render import RESPONSE_FORMATS
 from gigaam_api.formats.response_bodies import transcript_logprobs
 from gigaam_api.jobs.fetch import download
 from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
@@ -37,6 +36,9 @@ from gigaam_api.jobs.store import Change
 from gigaam_api.jobs.urls import allowed_url
 from gigaam_api.jobs.view import job_object
 from gigaam_api.jobs.webhooks import resent
+from gigaam_api.options.engine import engine_options
+from gigaam_api.options.form import parse_transcription_form
+from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.transcript import Segment, Transcript, join_texts
 
 router = APIRouter()
@@ -94,7 +96,7 @@ _SUBMISSION_SCHEMA = {
                         "prompt": {"type": "string"},
                         "response_format": {
                             "type": "string",
-                            "enum": ["json", "text", "srt", "verbose_json", "vtt"],
+                            "enum": list(RESPONSE_FORMATS),
                         },
                         "timestamp_granularities[]": {"type": "array", "items": {"type": "string"}},
                         "include[]": {"type": "array", "items": {"type": "string"}},
@@ -143,9 +145,9 @@ async def create_job(request: Request) -> Response:
             if is_disk_full(exc):
                 raise disk_full() from None
             raise
-    # Only what the worker reads is kept (unknown fields are dropped, as the synchronous route ignores them).
-    fields = tuple((n, v) for n, v in upload.fields if _base(n) in FIELD_NAMES)
-    job = Job(job_id, _owner(request, state), time.time(), fields, size, webhook=webhook)
+    # The parsed options are stored (fields the form does not read are dropped, as the synchronous route
+    # ignores them): the worker, the result and the events read them back without parsing again.
+    job = Job(job_id, _owner(request, state), time.time(), size, options=options, webhook=webhook)
     try:
         job = await jobs.store.add(job)
     except JobStoreDownError:
@@ -222,11 +224,16 @@ async def get_result(request: Request, job_id: str) -> Response:
     if job.status != "succeeded":
         raise _not_finished(job)
     given = [(n, v) for n, v in request.query_params.multi_items() if _base(n) in RESULT_OVERRIDES]
-    kept = [(n, v) for n, v in job.fields if not given or _base(n) not in RESULT_OVERRIDES]
-    options = parse_transcription_form(kept + given)
+    options = _options(job)
+    if given:
+        options = options.rendered_as(parse_transcription_form(given))
     segments = await job_service(request).store.segments(job.id)
     transcript = Transcript(tuple(segments), job.duration or 0.0, language_name(job.language))
     return transcript_response(options, transcript)
+
+
+def _options(job: Job) -> TranscriptionOptions:
+    return job.options or TranscriptionOptions()  # none stored: submitted with no options at all
 
 
 def _base(name: str) -> str:
@@ -292,7 +299,7 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
     job = await _owned(request, job_id)
     after = last_event_id(request.headers.get("last-event-id", ""), job.segment_count)
     state = app_state(request)
-    options = parse_transcription_form(job.fields)
+    options = _options(job)
     return StreamingResponse(
         _events(
             job_service(request),

@@ -18,8 +18,6 @@ from starlette.responses import Response, StreamingResponse
 
 from gigaam_api.api.cancel import CLIENT_CLOSED, RequestCancelledError, request_owner, wait_while_wanted
 from gigaam_api.api.cancel import not_found as request_not_found
-from gigaam_api.api.engine_options import engine_options
-from gigaam_api.api.form import TranscriptionOptions, parse_transcription_form
 from gigaam_api.api.intake import take_running_slot, take_upload
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
@@ -32,6 +30,9 @@ from gigaam_api.formats import sse
 from gigaam_api.formats.languages import language_name
 from gigaam_api.formats.response_bodies import transcript_logprobs
 from gigaam_api.logs import request_id
+from gigaam_api.options.engine import engine_options
+from gigaam_api.options.form import parse_transcription_form
+from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress, Run
 from gigaam_api.transcript import Segment, Transcript, join_texts
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from gigaam_api.formats.response_bodies import json_body, text_body, verbose_json_body
 from gigaam_api.formats.subtitles import cut_cues, srt, vtt
 from gigaam_api.transcript import Transcript
 
 ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+# The one list of formats: the form, the jobs API's schema and the CLI's --format all read it.
+RESPONSE_FORMATS: tuple[ResponseFormat, ...] = get_args(ResponseFormat)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import TypeAdapter
 
+from gigaam_api.options.form import parse_transcription_form
+from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.transcript import Segment
 
 JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -48,8 +50,9 @@ class Job:
     id: str
     owner: str  # a digest of the API key that submitted it ("" without API keys)
     created_at: float  # wall-clock epoch seconds: jobs outlive processes
-    fields: tuple[tuple[str, str], ...]  # the transcription form fields, parsed again by the worker
     audio_bytes: int
+    # What the submission asked for, parsed once at submission; None where a store leaves it out (listings).
+    options: TranscriptionOptions | None = None
     seq: int = 0  # submission order, set by the store
     status: JobStatus = "queued"
     duration: float | None = None
@@ -153,21 +156,41 @@ def requeued(job: Job) -> Job | None:
 
 _JOB = TypeAdapter(Job)
 _SEGMENT = TypeAdapter(Segment)
-_FIELDS = TypeAdapter(tuple[tuple[str, str], ...])
+_OPTIONS = TypeAdapter(TranscriptionOptions)
+_DEFAULTS = TranscriptionOptions()
+_FORM = TypeAdapter(tuple[tuple[str, str], ...])
+# Records written before options were parsed once hold the raw form, in the record or apart.
+_LEGACY_FORM_KEY = b'"fields":'
 
 
-def without_fields(job: Job) -> Job:
-    """The job as stores keep its record: the form fields (up to MAX_FORM_FIELDS_BYTES) are kept apart,
-    so listings and every state change never read or rewrite them."""
-    return dataclasses.replace(job, fields=()) if job.fields else job
+@dataclass(frozen=True, slots=True)
+class _LegacyRecord:
+    fields: tuple[tuple[str, str], ...] = ()
 
 
-def dump_fields(fields: tuple[tuple[str, str], ...]) -> bytes:
-    return _FIELDS.dump_json(fields)
+_LEGACY_RECORD = TypeAdapter(_LegacyRecord)
 
 
-def load_fields(data: bytes | str) -> tuple[tuple[str, str], ...]:
-    return _FIELDS.validate_json(data)
+def without_options(job: Job) -> Job:
+    """The job as stores keep its record: the options (a prompt may be MAX_FORM_FIELDS_BYTES) are kept
+    apart, so listings and every state change never read or rewrite them."""
+    return dataclasses.replace(job, options=None) if job.options is not None else job
+
+
+def dump_options(job: Job) -> bytes | None:
+    """What a store keeps apart for the job's options; None if nothing (not read, or all defaults:
+    read back as none, which means the defaults), as a submission without options stored nothing."""
+    if job.options is None or job.options == _DEFAULTS:
+        return None
+    return _OPTIONS.dump_json(job.options)
+
+
+def load_options(data: bytes | str) -> TranscriptionOptions:
+    """Stored options; a raw form stored by an earlier version is parsed as the submission was."""
+    raw = data.encode() if isinstance(data, str) else data
+    if raw.lstrip().startswith(b"["):
+        return parse_transcription_form(_FORM.validate_json(raw))
+    return _OPTIONS.validate_json(raw)
 
 
 def dump_job(job: Job) -> bytes:
@@ -175,7 +198,12 @@ def dump_job(job: Job) -> bytes:
 
 
 def load_job(data: bytes | str) -> Job:
-    return _JOB.validate_json(data)
+    job = _JOB.validate_json(data)
+    raw = data.encode() if isinstance(data, str) else data
+    if _LEGACY_FORM_KEY in raw:  # unescaped, this can only be a key: no string value holds a bare `"`
+        fields = _LEGACY_RECORD.validate_json(raw).fields
+        return dataclasses.replace(job, options=parse_transcription_form(fields) if fields else None)
+    return job
 
 
 def dump_segment(segment: Segment) -> bytes:

@@ -6,7 +6,7 @@ TTL. A replica that dies stops extending it; the next claim by any replica (same
 lapsed lease, puts the job back at the head of the queue and takes it over from its stored segments.
 Leases expire on Redis's clock, so replicas' clocks need not agree. Job updates are optimistic
 transactions (WATCH on the job and its lease), so a cancel and a worker's checkpoint never overwrite
-each other. A job's form fields have their own key (`fields:<id>`), so listings never read them. The
+each other. A job's request options have their own key (`fields:<id>`), so listings never read them. The
 audio is not here: it lives on the JOBS_DIR volume that every replica mounts.
 """
 
@@ -25,13 +25,13 @@ from gigaam_api.jobs.model import (
     Job,
     JobStatus,
     claimed,
-    dump_fields,
     dump_job,
+    dump_options,
     dump_segment,
-    load_fields,
     load_job,
+    load_options,
     load_segment,
-    without_fields,
+    without_options,
 )
 from gigaam_api.jobs.store import Change, check_segment_start
 from gigaam_api.transcript import Segment
@@ -96,9 +96,10 @@ class RedisJobStore:
 
     def _write(self, pipe: Any, old: Job | None, new: Job) -> None:
         k = self._key
-        if new.fields:  # a new job (or one stored by an older version, moved on its first change)
-            pipe.set(k("fields", new.id), dump_fields(new.fields))
-        pipe.set(k("job", new.id), dump_job(without_fields(new)))
+        options = dump_options(new)
+        if options is not None:  # a new job, or an older version's in-record form moved out
+            pipe.set(k("fields", new.id), options)
+        pipe.set(k("job", new.id), dump_job(without_options(new)))
         pipe.zadd(k("owner", new.owner), {new.id: new.seq})
         if old is None or old.status != new.status:
             if old is not None:
@@ -130,7 +131,7 @@ class RedisJobStore:
         if raw is None:
             return None
         job = load_job(raw)
-        return dataclasses.replace(job, fields=load_fields(fields)) if fields is not None else job
+        return dataclasses.replace(job, options=load_options(fields)) if fields is not None else job
 
     def exists(self, job_id: str) -> bool:
         return bool(self._redis.exists(self._key("job", job_id)))
@@ -161,7 +162,7 @@ class RedisJobStore:
             job = self.update(job_id, lambda j: None if j.terminal else claimed(j, now), worker=worker)
             if job is not None:
                 fields = self._redis.get(k("fields", job_id))
-                return dataclasses.replace(job, fields=load_fields(fields)) if fields is not None else job
+                return dataclasses.replace(job, options=load_options(fields)) if fields is not None else job
             with self._redis.pipeline() as pipe:  # ended or deleted while queued: drop it, try the next
                 pipe.delete(k("lease", job_id))
                 pipe.lrem(k("running"), 0, job_id)

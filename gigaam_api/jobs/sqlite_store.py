@@ -1,9 +1,9 @@
 """The embedded job store: one SQLite file (WAL) with the jobs and their segments.
 
-A job row keeps the job as JSON plus the columns the queries need (its form fields, up to
-MAX_FORM_FIELDS_BYTES, in their own table: listings never read them); `worker`/`lease_until` make
-the lease, so a server killed mid-job has its job taken over once the lease runs out (by itself after
-a restart, or by another process on the same file).
+A job row keeps the job as JSON plus the columns the queries need (its request options, whose prompt
+may be MAX_FORM_FIELDS_BYTES, sit in their own table `job_fields`: listings never read them);
+`worker`/`lease_until` make the lease, so a server killed mid-job has its job taken over once the lease
+runs out (by itself after a restart, or by another process on the same file).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from gigaam_api.jobs.model import (
     Job,
     JobStatus,
     claimed,
-    dump_fields,
     dump_job,
+    dump_options,
     dump_segment,
-    load_fields,
     load_job,
+    load_options,
     load_segment,
-    without_fields,
+    without_options,
 )
 from gigaam_api.jobs.store import Change, check_segment_start
 from gigaam_api.transcript import Segment
@@ -89,20 +89,20 @@ class SqliteJobStore:
             self._db.execute("ROLLBACK")
 
     def _write(self, job: Job, worker: str | None, lease_until: float | None) -> None:
-        if job.fields:  # a new job (or one stored by an older version, moved on its first change)
+        options = dump_options(job)
+        if options is not None:  # a new job, or an older version's in-record form moved out
             self._db.execute(
-                "INSERT OR REPLACE INTO job_fields (job_id, data) VALUES (?, ?)",
-                (job.id, dump_fields(job.fields).decode()),
+                "INSERT OR REPLACE INTO job_fields (job_id, data) VALUES (?, ?)", (job.id, options.decode())
             )
-        data = dump_job(without_fields(job)).decode()
+        data = dump_job(without_options(job)).decode()
         self._db.execute(
             "UPDATE jobs SET status=?, worker=?, lease_until=?, webhook_due=?, sweep_at=?, data=? WHERE id=?",
             (job.status, worker, lease_until, job.webhook_due, job.sweep_at, data, job.id),
         )
 
-    def _with_fields(self, job: Job) -> Job:
+    def _with_options(self, job: Job) -> Job:
         row = self._db.execute("SELECT data FROM job_fields WHERE job_id=?", (job.id,)).fetchone()
-        return dataclasses.replace(job, fields=load_fields(row[0])) if row else job
+        return dataclasses.replace(job, options=load_options(row[0])) if row else job
 
     def add(self, job: Job) -> Job:
         with self._lock:
@@ -126,7 +126,7 @@ class SqliteJobStore:
     def get(self, job_id: str) -> Job | None:
         with self._lock:
             row = self._db.execute("SELECT data FROM jobs WHERE id=?", (job_id,)).fetchone()
-            return self._with_fields(load_job(row[0])) if row else None
+            return self._with_options(load_job(row[0])) if row else None
 
     def exists(self, job_id: str) -> bool:
         with self._lock:
@@ -157,7 +157,7 @@ class SqliteJobStore:
                 if row is not None:
                     job = claimed(load_job(row[0]), now)
                     self._write(job, worker, now + lease_seconds)
-                    job = self._with_fields(job)
+                    job = self._with_options(job)
                 self._db.execute("COMMIT")
             except BaseException as exc:
                 self._rollback()

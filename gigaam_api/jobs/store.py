@@ -38,8 +38,8 @@ class JobStore(Protocol):
         ...
 
     def page(self, owner: str, *, status: JobStatus | None, before_seq: int | None, limit: int) -> list[Job]:
-        """`owner`'s jobs, newest first, older than `before_seq` when given; without their `fields`
-        (a listing never shows them, and they may be up to MAX_FORM_FIELDS_BYTES each)."""
+        """`owner`'s jobs, newest first, older than `before_seq` when given; without their `options`
+        (a listing never shows them, and a prompt may be up to MAX_FORM_FIELDS_BYTES)."""
         ...
 
     def claim(self, worker: str, lease_seconds: float, now: float) -> Job | None:
@@ -55,7 +55,7 @@ class JobStore(Protocol):
     ) -> Job | None:
         """Atomically apply `change` and append `segments`; None (nothing written) if the job is gone,
         `worker` no longer holds its lease, or `change` returns None. Ending or requeueing a job
-        releases its lease. `change` sees, and the result has, the job without its `fields` (`get`
+        releases its lease. `change` sees, and the result has, the job without its `options` (`get`
         and `claim` return them)."""
         ...
 

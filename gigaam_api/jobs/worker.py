@@ -16,7 +16,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from functools import partial
 
 from gigaam_api.audio.spool import SpoolDir, SpoolFullError
@@ -25,12 +25,13 @@ from gigaam_api.errors import APIError, disk_full, is_disk_full, spool_full
 from gigaam_api.jobs.audio import JobAudio
 from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
 from gigaam_api.jobs.model import Expiry, Job, JobError, checkpoint, ended, requeued
+from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress, Resume, Run, Transcriber
 from gigaam_api.transcript import Segment
 
-# The served model and the engine options for a job's form fields (an APIError if no served model takes
-# them); None until the default model is loaded. The HTTP layer gives it: the form is its to parse.
-Planner = Callable[[Sequence[tuple[str, str]]], tuple[Transcriber, EngineOptions] | None]
+# The served model and the engine options for a job's options (an APIError if no served model takes
+# them); None until the default model is loaded. The app gives it: it knows the served models.
+Planner = Callable[[TranscriptionOptions], tuple[Transcriber, EngineOptions] | None]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class JobWorker:
         while True:
             job = None
             self._wake.clear()  # before the claim: a job added after it wakes us
-            if self._plan(()) is not None:  # the default model is loaded
+            if self._plan(TranscriptionOptions()) is not None:  # the default model is loaded
                 try:
                     job = await self._store.claim(self.name, self._lease, time.time())
                 except JobStoreDownError:  # logged by the store once per outage: retry after the poll
@@ -115,7 +116,7 @@ class JobWorker:
 
     async def _transcribe(self, job: Job) -> None:
         try:
-            planned = self._plan(job.fields)
+            planned = self._plan(job.options or TranscriptionOptions())
             assert planned is not None, "claimed only while the default model is loaded"
             transcriber, options = planned
             with self._spool.files() as files:

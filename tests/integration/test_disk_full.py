@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gigaam_api.api.form import TranscriptionOptions
 from gigaam_api.api.transcriptions import _sse
 from gigaam_api.config import Settings
+from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import RunEvent
 from gigaam_api.transcript import Segment
 from tests.conftest import LiveServer

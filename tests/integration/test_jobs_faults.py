@@ -21,6 +21,7 @@ from gigaam_api.jobs.guarded_store import GuardedStore
 from gigaam_api.jobs.model import Job, Webhook, new_job_id
 from gigaam_api.jobs.sqlite_store import SqliteJobStore
 from gigaam_api.jobs.webhooks import WebhookSender
+from gigaam_api.options.transcription import ServerVAD, TranscriptionOptions
 from tests.conftest import LiveServer
 from tests.fixtures.jobs import submit
 from tests.fixtures.waiting import wait_until
@@ -99,7 +100,7 @@ def test_fetch_failures_say_nothing_of_the_network(make_server: Callable[..., Li
 
 def _hook_job(url: str, attempts: int = 0) -> Job:
     hook = Webhook(url, state="pending", attempts=attempts, next_attempt_at=0.0)
-    return Job(new_job_id(), "", time.time(), (), 1, webhook=hook)
+    return Job(new_job_id(), "", time.time(), 1, webhook=hook)
 
 
 class _Counts(http.server.BaseHTTPRequestHandler):
@@ -268,7 +269,8 @@ def test_leftover_downloads_and_orphaned_audio_are_swept(
     assert second.app.state.jobs.audio.path(kept["id"]).exists()
 
 
-def test_only_known_fields_are_stored(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
+def test_the_parsed_options_are_stored(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
+    """What the worker, the result and the events read: the submission's options, parsed once."""
     live = make_server(JOBS_WORKERS=0)
     job = submit(
         live.url,
@@ -280,12 +282,9 @@ def test_only_known_fields_are_stored(make_server: Callable[..., LiveServer], au
     )
     stored = live.app.state.jobs.store.backend.get(job["id"])
     assert stored is not None
-    assert sorted(stored.fields) == [
-        ("chunking_strategy[type]", "server_vad"),
-        ("include[]", "logprobs"),
-        ("prompt", "Завтра"),
-        ("response_format", "text"),
-    ]
+    assert stored.options == TranscriptionOptions(
+        prompt="Завтра", response_format="text", include_logprobs=True, chunking_strategy=ServerVAD()
+    )
 
 
 def test_a_job_stored_after_its_submission_timed_out_keeps_its_audio(

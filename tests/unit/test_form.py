@@ -7,8 +7,9 @@ import httpx2
 import openai
 import pytest
 
-from gigaam_api.api.form import ServerVAD, TranscriptionOptions, parse_transcription_form
 from gigaam_api.errors import APIError
+from gigaam_api.options.form import parse_transcription_form
+from gigaam_api.options.transcription import ServerVAD, TranscriptionOptions
 
 
 def parse(*pairs: tuple[str, str]) -> TranscriptionOptions:

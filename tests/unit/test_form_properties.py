@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gigaam_api.api.form import SHOWN_CHARS, TranscriptionOptions, parse_transcription_form
 from gigaam_api.errors import APIError
+from gigaam_api.options.form import SHOWN_CHARS, parse_transcription_form
+from gigaam_api.options.transcription import TranscriptionOptions
 
 NAMES = [
     "model",

@@ -15,7 +15,7 @@ EXPIRY = Expiry(result_seconds=100, audio_seconds=10)
 
 
 def _job() -> Job:
-    return Job("job_1", "", 0.0, (), 10, webhook=Webhook("http://h/x"))
+    return Job("job_1", "", 0.0, 10, webhook=Webhook("http://h/x"))
 
 
 def test_eta_comes_from_this_runs_speed() -> None:

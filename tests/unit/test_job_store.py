@@ -9,6 +9,7 @@ import pytest
 
 from gigaam_api.jobs.model import Expiry, Job, JobError, Webhook, checkpoint, ended, new_job_id, requeued
 from gigaam_api.jobs.store import JobStore
+from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.transcript import Segment, Token, Word
 from tests.fixtures.waiting import wait_until
 
@@ -17,7 +18,8 @@ LEASE = 30.0
 
 
 def _job(owner: str = "alice", **changes: object) -> Job:
-    return dataclasses.replace(Job(new_job_id(), owner, time.time(), (("language", "ru"),), 1000), **changes)  # type: ignore[arg-type]
+    job = Job(new_job_id(), owner, time.time(), 1000, TranscriptionOptions(language="ru"))
+    return dataclasses.replace(job, **changes)  # type: ignore[arg-type]
 
 
 def _segment(i: int) -> Segment:

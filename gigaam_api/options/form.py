@@ -2,7 +2,7 @@
 
 Clients encode the same request many ways: the official SDK sends `name[]` lists and bracketed
 dict keys (`chunking_strategy[type]`), others send plain repeated names or JSON strings. All of them
-are accepted here, so the HTTP layer only ever sees `TranscriptionOptions`. Pure: no I/O.
+are accepted here, so everything past the edge only ever sees `TranscriptionOptions`. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -13,62 +13,25 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
 
 from gigaam_api.errors import bad_request
 from gigaam_api.formats.languages import language_code
-from gigaam_api.formats.render import ResponseFormat
+from gigaam_api.formats.render import RESPONSE_FORMATS, ResponseFormat
+from gigaam_api.options.transcription import (
+    GRANULARITIES,
+    INCLUDES,
+    ChunkingStrategy,
+    Granularity,
+    ServerVAD,
+    TranscriptionOptions,
+)
 
-Granularity = Literal["word", "segment"]
-
-RESPONSE_FORMATS: dict[str, ResponseFormat] = {
-    "json": "json",
-    "text": "text",
-    "srt": "srt",
-    "verbose_json": "verbose_json",
-    "vtt": "vtt",
-}
-GRANULARITIES: dict[str, Granularity] = {"word": "word", "segment": "segment"}
-# Every field `parse_transcription_form` reads, by base name (`include[]` is `include`).
-FIELD_NAMES = frozenset(
-    (
-        "model", "language", "prompt", "response_format", "temperature", "timestamp_granularities",
-        "include", "stream", "chunking_strategy",
-    )
-)  # fmt: skip
-INCLUDES = ("logprobs", "progress")  # `progress`: this server's own stream events, on request
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 # `name[]` (a list item), `name[0]` (an indexed list item) or `name[key]` (a dict entry).
 _BRACKETED = re.compile(r"^([^\[\]]+)\[([^\[\]]*)\]$")
 MAX_JSON_DEPTH = 2  # an array of strings, an object of scalars; 2 leaves room for a mistake to be named
 SHOWN_CHARS = 100
-
-
-@dataclass(frozen=True, slots=True)
-class ServerVAD:
-    """`chunking_strategy={type: server_vad, ...}`; None means "not given, use the server's default"."""
-
-    prefix_padding_ms: int | None = None
-    silence_duration_ms: int | None = None
-    threshold: float | None = None
-
-
-ChunkingStrategy = Literal["auto"] | ServerVAD
-
-
-@dataclass(frozen=True, slots=True)
-class TranscriptionOptions:
-    model: str | None = None
-    language: str | None = None
-    prompt: str | None = None
-    response_format: ResponseFormat = "json"
-    temperature: float = 0.0
-    timestamp_granularities: frozenset[Granularity] = field(default=frozenset({"segment"}))
-    stream: bool = False
-    include_logprobs: bool = False
-    include_progress: bool = False
-    chunking_strategy: ChunkingStrategy | None = None
 
 
 @dataclass(slots=True)
@@ -157,12 +120,13 @@ def _response_format(value: str | None) -> ResponseFormat:
             f"diarization. Supported formats: {supported}.",
             param="response_format",
         )
-    if name not in RESPONSE_FORMATS:
-        raise bad_request(
-            f"Invalid response_format {_shown(value.strip())}. Supported formats: {supported}.",
-            param="response_format",
-        )
-    return RESPONSE_FORMATS[name]
+    for fmt in RESPONSE_FORMATS:
+        if fmt == name:
+            return fmt
+    raise bad_request(
+        f"Invalid response_format {_shown(value.strip())}. Supported formats: {supported}.",
+        param="response_format",
+    )
 
 
 def _temperature(value: str | None) -> float:
@@ -183,13 +147,7 @@ def _granularities(items: list[str], response_format: ResponseFormat) -> frozens
     allowed = ", ".join(GRANULARITIES)
     chosen: set[Granularity] = set()
     for item in items:
-        name = item.lower()
-        if name not in GRANULARITIES:
-            raise bad_request(
-                f"Invalid timestamp_granularities value {_shown(item)}. Allowed values: {allowed}.",
-                param="timestamp_granularities",
-            )
-        chosen.add(GRANULARITIES[name])
+        chosen.add(_granularity(item, allowed))
     # OpenAI rejects granularities with any other format rather than silently ignoring them.
     if response_format != "verbose_json":
         raise bad_request(
@@ -197,6 +155,16 @@ def _granularities(items: list[str], response_format: ResponseFormat) -> frozens
             param="timestamp_granularities",
         )
     return frozenset(chosen)
+
+
+def _granularity(item: str, allowed: str) -> Granularity:
+    for granularity in GRANULARITIES:
+        if granularity == item.lower():
+            return granularity
+    raise bad_request(
+        f"Invalid timestamp_granularities value {_shown(item)}. Allowed values: {allowed}.",
+        param="timestamp_granularities",
+    )
 
 
 def _includes(items: list[str]) -> frozenset[str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gigaam_api.api.form import TranscriptionOptions
 from gigaam_api.engines.base import Capabilities, EngineOptions
 from gigaam_api.errors import bad_request
+from gigaam_api.options.transcription import TranscriptionOptions
 
 
 def engine_options(options: TranscriptionOptions, caps: Capabilities) -> EngineOptions:

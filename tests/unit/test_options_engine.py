@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gigaam_api.api.engine_options import engine_options
-from gigaam_api.api.form import TranscriptionOptions
 from gigaam_api.engines.base import EngineOptions
 from gigaam_api.errors import APIError
+from gigaam_api.options.engine import engine_options
+from gigaam_api.options.transcription import TranscriptionOptions
 from tests.fixtures.engines import capabilities
 
 GIGAAM = capabilities()

@@ -1,0 +1,53 @@
+"""What a transcription request asks for, independent of how it arrived (a form, JSON, a stored job).
+
+Parsed once at the edge (`options.form`); jobs store it as it is (`jobs.model.dump_options`), and the
+worker, the result and the event stream read it back. Plain data, pure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Literal
+
+from gigaam_api.formats.render import ResponseFormat
+
+Granularity = Literal["word", "segment"]
+GRANULARITIES: tuple[Granularity, ...] = ("word", "segment")
+INCLUDES = ("logprobs", "progress")  # `progress`: this server's own stream events, on request
+
+
+@dataclass(frozen=True, slots=True)
+class ServerVAD:
+    """`chunking_strategy={type: server_vad, ...}`; None means "not given, use the server's default"."""
+
+    prefix_padding_ms: int | None = None
+    silence_duration_ms: int | None = None
+    threshold: float | None = None
+
+
+ChunkingStrategy = Literal["auto"] | ServerVAD
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionOptions:
+    model: str | None = None
+    language: str | None = None
+    prompt: str | None = None
+    response_format: ResponseFormat = "json"
+    temperature: float = 0.0
+    timestamp_granularities: frozenset[Granularity] = field(default=frozenset({"segment"}))
+    stream: bool = False
+    include_logprobs: bool = False
+    include_progress: bool = False
+    chunking_strategy: ChunkingStrategy | None = None
+
+    def rendered_as(self, rendering: TranscriptionOptions) -> TranscriptionOptions:
+        """These options with `rendering`'s output choices (a job's result asked for another way)."""
+        return dataclasses.replace(
+            self,
+            response_format=rendering.response_format,
+            timestamp_granularities=rendering.timestamp_granularities,
+            include_logprobs=rendering.include_logprobs,
+            include_progress=rendering.include_progress,
+        )
