@@ -37,6 +37,7 @@ from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.pipeline.served import served_by_model
 from gigaam_api.web import routes as web
+from gigaam_api.web.assets import PUBLIC_PAGE_PATHS
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ def create_app(
     app.include_router(api_metrics.router)
     app.add_middleware(ShutdownMiddleware, shutdown=state.shutdown)
     app.include_router(web.router)
-    app.add_middleware(BearerAuthMiddleware, keys=settings.API_KEY)
+    app.add_middleware(BearerAuthMiddleware, keys=settings.API_KEY, public=PUBLIC_PAGE_PATHS)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(CloseUnreadBodyMiddleware)  # sees every response, 500s included
     app.add_middleware(api_metrics.MetricsMiddleware, metrics=metrics)  # outermost: sees every final status

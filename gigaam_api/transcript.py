@@ -92,20 +92,34 @@ def build_segment(
     Words are clipped to `end`, so a model's frame rounding never puts a word past its segment.
     """
     shifted = tuple(t.shifted(start) for t in tokens or ())
-    text = text.strip()
-    avg = sum(t.logprob for t in shifted) / len(shifted) if shifted else 0.0
     end = round(end, 3)
+    clipped = tuple(_clipped(w.shifted(start), end) for w in words or ())
+    return segment_of(seg_id, text.strip(), start=round(start, 3), end=end, words=clipped, logprobs=shifted)
+
+
+def segment_of(
+    seg_id: int,
+    text: str,
+    *,
+    start: float,
+    end: float,
+    words: tuple[Word, ...] = (),
+    logprobs: tuple[Token, ...] = (),
+) -> Segment:
+    """A segment with what follows from its text and tokens (compression ratio, no-speech probability,
+    average log-probability): one derivation for the pipeline and for the page's downloads."""
+    avg = sum(t.logprob for t in logprobs) / len(logprobs) if logprobs else 0.0
     return Segment(
         id=seg_id,
-        start=round(start, 3),
+        start=start,
         end=end,
         text=text,
-        tokens=tuple(t.id for t in shifted),
+        tokens=tuple(t.id for t in logprobs),
         avg_logprob=avg,
         compression_ratio=compression_ratio(text),
         no_speech_prob=0.0 if text else 1.0,
-        words=tuple(_clipped(w.shifted(start), end) for w in words or ()),
-        logprobs=shifted,
+        words=words,
+        logprobs=logprobs,
     )
 
 

@@ -22,6 +22,7 @@ from gigaam_api.api.admission import (
     LineClosedError,
     QueueFullError,
     TooManyUploadsError,
+    UploadSlots,
     client_key,
 )
 from gigaam_api.api.cancel import wait_while_wanted
@@ -139,7 +140,7 @@ async def take_upload(
         SpoolFullError,
     ) as exc:
         await body.drain(DRAIN_MAX_BYTES)
-        raise refusal(exc, state) from None
+        raise refusal(exc, state.uploads) from None
     except OSError as exc:
         if not is_disk_full(exc):
             raise
@@ -158,19 +159,19 @@ async def take_running_slot(request: Request, state: AppState, cancelled: asynci
         if not await wait_while_wanted(request, asyncio.ensure_future(state.admission.enter()), cancelled):
             raise ClientDisconnect
     except (QueueFullError, LineClosedError) as exc:
-        raise refusal(exc, state) from None
+        raise refusal(exc, state.uploads) from None
 
 
-def refusal(exc: Exception, state: AppState) -> APIError:
-    """The error a request refused by admission or the spool gets."""
+def refusal(exc: Exception, uploads: UploadSlots) -> APIError:
+    """The error a request refused by admission, its upload slots or the spool gets."""
     if isinstance(exc, QueueFullError):
         return queue_full()
     if isinstance(exc, LineClosedError):
         return shutting_down()
     if isinstance(exc, TooManyUploadsError):
-        return too_many_uploads(state.uploads.limit)
+        return too_many_uploads(uploads.limit)
     if isinstance(exc, ClientUploadsError):
-        return too_many_client_uploads(state.uploads.per_client)
+        return too_many_client_uploads(uploads.per_client)
     if isinstance(exc, SpoolFullError):
         return spool_full()
     assert isinstance(exc, APIError)

@@ -183,7 +183,7 @@ async def _fetch(request: Request, state: AppState, jobs: JobService, job_id: st
                 reserve=reserve,
             )
     except (TooManyUploadsError, ClientUploadsError) as exc:
-        raise refusal(exc, state) from None
+        raise refusal(exc, state.uploads) from None
 
 
 @router.get("/v1/jobs")

@@ -13,12 +13,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gigaam_api.errors import disk_full, error_body, is_disk_full
 from gigaam_api.logs import request_id
-from gigaam_api.web.assets import PUBLIC_PAGE_PATHS
 
 log = logging.getLogger(__name__)
 
-# The web page and its assets are public so the page can ask for a key; its API calls are not.
-PUBLIC_PATHS = frozenset({"/health", "/ready", *PUBLIC_PAGE_PATHS})
+# Public without a key: the probes. The app adds the web page and its assets (`web.assets`), so the page
+# can ask for a key; the page's API calls are not public.
+PUBLIC_PATHS = frozenset({"/health", "/ready"})
 
 
 class CloseUnreadBodyMiddleware:
@@ -110,14 +110,15 @@ def bearer_matches(header: str, keys: Sequence[bytes]) -> bool:
 
 
 class BearerAuthMiddleware:
-    """With API_KEY set, every path but PUBLIC_PATHS needs `Authorization: Bearer <key>`."""
+    """With API_KEY set, every path but PUBLIC_PATHS and `public` needs `Authorization: Bearer <key>`."""
 
-    def __init__(self, app: ASGIApp, keys: tuple[str, ...]) -> None:
+    def __init__(self, app: ASGIApp, keys: tuple[str, ...], public: frozenset[str] = frozenset()) -> None:
         self.app = app
         self._keys = [k.encode() for k in keys]
+        self._public = PUBLIC_PATHS | public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self._keys or scope["path"] in PUBLIC_PATHS:
+        if scope["type"] != "http" or not self._keys or scope["path"] in self._public:
             await self.app(scope, receive, send)
             return
         header = Headers(scope=scope).get("authorization", "")

@@ -21,9 +21,10 @@ import httpx
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings
 from gigaam_api.jobs.audio import JobAudio
+from gigaam_api.jobs.backend import open_store
 from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
 from gigaam_api.jobs.model import Expiry
-from gigaam_api.jobs.store import JobStoreUnavailableError, open_store
+from gigaam_api.jobs.store import JobStoreUnavailableError
 from gigaam_api.jobs.webhooks import WebhookSender
 from gigaam_api.jobs.worker import JobWorker, Planner, worker_name
 

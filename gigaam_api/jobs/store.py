@@ -1,4 +1,4 @@
-"""What the API, the worker and the sweeper need of a job store; `open_store` picks the backend.
+"""What the API, the worker and the sweeper need of a job store (`jobs.backend.open_store` picks one).
 
 Two implementations keep the same contract: `SqliteJobStore` (one file under JOBS_DIR, no extra
 service) and `RedisJobStore` (several replicas share the queue). Every method is blocking (the server
@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from gigaam_api.config import Settings
 from gigaam_api.jobs.model import Job, JobStatus
 from gigaam_api.transcript import Segment
 
@@ -86,26 +85,3 @@ def check_segment_start(start: int) -> None:
 
 class JobStoreUnavailableError(Exception):
     """The configured store cannot be opened; the message says which setting to check."""
-
-
-def open_store(settings: Settings) -> JobStore:
-    if settings.JOBS_REDIS_URL:
-        import redis
-
-        from gigaam_api.jobs.redis_store import RedisJobStore
-
-        try:
-            return RedisJobStore.connect(settings.JOBS_REDIS_URL, timeout=settings.JOBS_STORE_TIMEOUT_SECONDS)
-        except (redis.RedisError, ValueError) as exc:  # the URL itself is not printed: it may hold a password
-            raise JobStoreUnavailableError(f"JOBS_REDIS_URL: Redis cannot be used ({exc})") from None
-    import sqlite3
-
-    from gigaam_api.jobs.sqlite_store import SqliteJobStore
-
-    try:
-        settings.JOBS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return SqliteJobStore(settings.JOBS_DIR / "jobs.sqlite3")
-    except (OSError, sqlite3.Error) as exc:
-        raise JobStoreUnavailableError(
-            f"JOBS_DIR={settings.JOBS_DIR}: the job store cannot be opened ({exc})"
-        ) from None

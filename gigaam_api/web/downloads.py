@@ -17,20 +17,21 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
+from typing import Protocol
 
 from fastapi import APIRouter
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from gigaam_api.api.admission import ClientUploadsError, TooManyUploadsError, client_key
+from gigaam_api.api.admission import ClientUploadsError, TooManyUploadsError, UploadSlots, client_key
 from gigaam_api.api.cancel import CLIENT_CLOSED
 from gigaam_api.api.intake import DRAIN_MAX_BYTES, body_limits, refusal
 from gigaam_api.api.request_body import BodyLimits, BodyReader, body_too_large, declared_length
-from gigaam_api.api.state import app_state
 from gigaam_api.config import Settings
 from gigaam_api.errors import APIError
 from gigaam_api.formats.languages import language_name
 from gigaam_api.formats.render import Body, render
+from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.web.render_request import parse_render_request
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,23 @@ router = APIRouter()
 
 RENDER_THREADS = 2  # renders at once, per process; more wait for a thread (holding their upload slot)
 _RENDERS = ThreadPoolExecutor(max_workers=RENDER_THREADS, thread_name_prefix="web-render")
+
+
+class RenderServer(Protocol):
+    """What a render needs of the app (`api.state.AppState` has it): settings, upload slots, the model."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def uploads(self) -> UploadSlots: ...
+
+    def ready_transcriber(self) -> Transcriber: ...
+
+
+def render_server(request: Request) -> RenderServer:
+    server: RenderServer = request.app.state.gigaam
+    return server
 
 
 def render_limits(settings: Settings) -> BodyLimits:
@@ -54,7 +72,7 @@ def render_body(data: bytes, *, language: str, max_seconds: float) -> Body:
 
 @router.post("/web/render", include_in_schema=False)
 async def render_download(request: Request) -> Response:
-    state = app_state(request)
+    state = render_server(request)
     settings = state.settings
     limits = render_limits(settings)
     uploads = state.uploads
@@ -80,7 +98,7 @@ async def render_download(request: Request) -> Response:
         return Response(status_code=CLIENT_CLOSED)
     except (TooManyUploadsError, ClientUploadsError) as exc:
         await body.drain(DRAIN_MAX_BYTES)
-        raise refusal(exc, state) from None
+        raise refusal(exc, uploads) from None
     except APIError:
         await body.drain(DRAIN_MAX_BYTES)
         raise

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gigaam_api.api.strict_json import loads_strict
 from gigaam_api.errors import bad_request
 from gigaam_api.formats.render import ResponseFormat
-from gigaam_api.transcript import Segment, Transcript, Word, compression_ratio
+from gigaam_api.transcript import Segment, Transcript, Word, segment_of
 
 # One word or segment per 40-ms frame (GigaAM's step, the finest of the engines) is already absurd.
 MAX_ITEMS_PER_SECOND = 25
@@ -44,15 +44,8 @@ class StreamedSegment(BaseModel):
 
     def segment(self) -> Segment:
         # The stream does not carry token ids or log-probabilities; the rest is derived from the text.
-        return Segment(
-            id=self.id,
-            start=self.start,
-            end=self.end,
-            text=self.text,
-            compression_ratio=compression_ratio(self.text),
-            no_speech_prob=0.0 if self.text else 1.0,
-            words=tuple(Word(w.word, w.start, w.end) for w in self.words),
-        )
+        words = tuple(Word(w.word, w.start, w.end) for w in self.words)
+        return segment_of(self.id, self.text, start=self.start, end=self.end, words=words)
 
 
 class RenderRequest(BaseModel):

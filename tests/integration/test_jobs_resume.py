@@ -19,7 +19,7 @@ import pytest
 import redis
 
 from gigaam_api.config import Settings
-from gigaam_api.jobs.store import open_store
+from gigaam_api.jobs.backend import open_store
 from tests.fixtures.jobs import submit, wait_finished, wait_for_job
 from tests.fixtures.speech import long_speech, write_wav
 from tests.integration.test_longform import PAUSES, SENTENCES
