@@ -8,26 +8,23 @@ keys, a job belongs to the key that submitted it: other keys get 404 for it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import re
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import ParamSpec
+from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, Query
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from gigaam_api.api.admission import ClientUploadsError, TooManyUploadsError, client_key
+from gigaam_api.api.event_stream import Finished, StreamItem, event_stream
 from gigaam_api.api.intake import refusal, take_upload
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState, app_state
 from gigaam_api.api.transcriptions import transcript_response
 from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
-from gigaam_api.formats import sse
 from gigaam_api.formats.languages import language_name
 from gigaam_api.formats.render import RESPONSE_FORMATS
-from gigaam_api.formats.response_bodies import transcript_logprobs
 from gigaam_api.jobs.fetch import download
 from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.model import TERMINAL, Job, JobError, JobStatus, Webhook, ended, new_job_id
@@ -39,7 +36,8 @@ from gigaam_api.jobs.webhooks import resent
 from gigaam_api.options.engine import engine_options
 from gigaam_api.options.form import parse_transcription_form
 from gigaam_api.options.transcription import TranscriptionOptions
-from gigaam_api.transcript import Segment, Transcript, join_texts
+from gigaam_api.pipeline.protocol import Progress
+from gigaam_api.transcript import Transcript
 
 router = APIRouter()
 
@@ -299,15 +297,14 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
     job = await _owned(request, job_id)
     after = last_event_id(request.headers.get("last-event-id", ""), job.segment_count)
     state = app_state(request)
-    options = _options(job)
     return StreamingResponse(
-        _events(
-            job_service(request),
-            job,
-            options=options,
-            after=after,
+        event_stream(
+            _job_items(job_service(request), job.id, after // 2),
+            _options(job),
             keepalive=state.settings.KEEPALIVE_SECONDS,
-            stop=state.shutdown.expired,
+            stops=((state.shutdown.expired, shutting_down),),
+            event_ids=True,
+            after=after,
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -334,80 +331,28 @@ def last_event_id(header: str, segment_count: int) -> int:
     return int(text)
 
 
-def _with_id(event_id: int, payload: dict[str, object]) -> bytes:
-    return f"id: {event_id}\n".encode() + sse.event(payload)
-
-
-P = ParamSpec("P")
-
-
-def _ending_on_store_outage(
-    events: Callable[P, AsyncIterator[bytes]],
-) -> Callable[P, AsyncIterator[bytes]]:
-    """A store outage mid-stream ends it with an error event (the client reconnects with Last-Event-ID)."""
-
-    @functools.wraps(events)
-    async def wrapped(*args: P.args, **kwargs: P.kwargs) -> AsyncIterator[bytes]:
-        try:
-            async for event in events(*args, **kwargs):
-                yield event
-        except JobStoreDownError:
-            error = store_unavailable()
-            yield sse.event(sse.error(error.message, error.type, error.code))
-
-    return wrapped
-
-
-@_ending_on_store_outage
-async def _events(
-    jobs: JobService,
-    job: Job,
-    *,
-    options: TranscriptionOptions,
-    after: int,
-    keepalive: float,
-    stop: asyncio.Event,
-) -> AsyncIterator[bytes]:
-    """Event ids: segment i's delta is 2i+1, its segment event 2i+2 (so `after` says what was seen)."""
+async def _job_items(jobs: JobService, job_id: str, index: int) -> AsyncIterator[StreamItem]:
+    """The job's stored segments from `index` as they are stored, its progress as it changes, then the
+    whole transcript; an error if the job is deleted, fails or is cancelled, or the store is down (the
+    client reconnects with Last-Event-ID)."""
     store = jobs.store
-    words = "word" in options.timestamp_granularities
-    index = after // 2  # the first segment not (fully) sent
-    idle_since = time.monotonic()
     progress: tuple[float, float | None] | None = None
-    while not stop.is_set():
-        current = await store.get(job.id)
-        if current is None:
-            yield sse.event(sse.error("The job was deleted.", "invalid_request_error", "job_not_found"))
-            return
-        for seg in await store.segments(job.id, index):
-            text = seg.text if seg.id == 0 else " " + seg.text  # deltas concatenate to `done`
-            if 2 * index + 1 > after:
-                yield _with_id(2 * index + 1, sse.delta(text, segment_id=seg.id))
-            yield _with_id(2 * index + 2, sse.segment(seg, words=words))
-            index += 1
-            idle_since = time.monotonic()
-        if current.status in TERMINAL and index >= current.segment_count:
-            yield sse.event(await _last_event(jobs, current, options))
-            return
-        if options.include_progress and progress != (current.processed_seconds, current.duration):
-            progress = (current.processed_seconds, current.duration)
-            yield sse.event(sse.progress(*progress))
-        if time.monotonic() - idle_since >= keepalive:
-            idle_since = time.monotonic()
-            yield sse.comment()
-        await asyncio.sleep(STREAM_POLL_SECONDS)
-    error = shutting_down()
-    yield sse.event(sse.error(error.message, error.type, error.code))
-
-
-async def _last_event(jobs: JobService, job: Job, options: TranscriptionOptions) -> dict[str, object]:
-    if job.status != "succeeded":
-        error = _not_finished(job)
-        return sse.error(error.message, "invalid_request_error", error.code)
-    segments: list[Segment] = await jobs.store.segments(job.id)
-    return sse.done(
-        join_texts(s.text for s in segments),
-        usage_seconds=job.duration or 0.0,
-        output_tokens=sum(len(s.tokens) for s in segments),
-        logprobs=transcript_logprobs(segments) if options.include_logprobs else None,
-    )
+    try:
+        while True:
+            current = await store.get(job_id)
+            if current is None:
+                raise APIError(404, "The job was deleted.", code="job_not_found")
+            for seg in await store.segments(job_id, index):
+                yield seg
+                index += 1
+            if current.status in TERMINAL and index >= current.segment_count:
+                if current.status != "succeeded":
+                    raise _not_finished(current)
+                yield Finished(current.duration or 0.0, await store.segments(job_id))
+                return
+            if progress != (current.processed_seconds, current.duration):
+                progress = (current.processed_seconds, current.duration)
+                yield Progress(*progress)
+            await asyncio.sleep(STREAM_POLL_SECONDS)
+    except JobStoreDownError:
+        raise store_unavailable() from None

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, ExitStack
 
@@ -18,23 +17,21 @@ from starlette.responses import Response, StreamingResponse
 
 from gigaam_api.api.cancel import CLIENT_CLOSED, RequestCancelledError, request_owner, wait_while_wanted
 from gigaam_api.api.cancel import not_found as request_not_found
+from gigaam_api.api.event_stream import event_stream, run_items
 from gigaam_api.api.intake import take_running_slot, take_upload
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
-from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.config import Settings
 from gigaam_api.dedup.key import upload_key
-from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full, spool_full
+from gigaam_api.errors import bad_request
 from gigaam_api.formats import render as formats
-from gigaam_api.formats import sse
 from gigaam_api.formats.languages import language_name
-from gigaam_api.formats.response_bodies import transcript_logprobs
 from gigaam_api.logs import request_id
 from gigaam_api.options.engine import engine_options
 from gigaam_api.options.form import parse_transcription_form
 from gigaam_api.options.transcription import TranscriptionOptions
-from gigaam_api.pipeline.protocol import Progress, Run
-from gigaam_api.transcript import Segment, Transcript, join_texts
+from gigaam_api.pipeline.protocol import Run
+from gigaam_api.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -150,83 +147,16 @@ async def _sse(
     stop: asyncio.Event,
     cancelled: asyncio.Event,
 ) -> AsyncIterator[bytes]:
-    """The event stream: a delta and a segment event per segment, progress, keep-alives, done.
-
-    When `stop` is set (the shutdown grace is over) the stream ends with a `shutting_down` error event;
-    when `cancelled` is set (a DELETE), with a `request_cancelled` one.
-    """
-    queue: asyncio.Queue[object] = asyncio.Queue()
-    done_marker = object()
-
-    async def pump() -> None:
-        try:
-            async for event in run.events():
-                await queue.put(event)
-            await queue.put(done_marker)
-        except Exception as exc:
-            await queue.put(exc)
-
-    async def stop_when_told() -> None:
-        await stop.wait()
-        await queue.put(shutting_down())
-
-    async def stop_when_cancelled() -> None:
-        await cancelled.wait()
-        await queue.put(RequestCancelledError())
-
-    words = "word" in options.timestamp_granularities
-    segments: list[Segment] = []
-    next_progress = 0.0  # the first progress event (the audio's length) goes out at once
-    pump_task = asyncio.ensure_future(pump())
-    stop_task = asyncio.ensure_future(stop_when_told())
-    cancel_task = asyncio.ensure_future(stop_when_cancelled())
+    """The run's event stream; it ends with `shutting_down` once `stop` is set (the shutdown grace is
+    over) and with `request_cancelled` once `cancelled` is (a DELETE). Then the run's files go."""
     try:
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), timeout=settings.KEEPALIVE_SECONDS)
-            except TimeoutError:
-                yield sse.comment()
-                continue
-            if item is done_marker:
-                break
-            if isinstance(item, Exception):
-                yield sse.event(_error_payload(item))
-                return
-            if isinstance(item, Segment):
-                text = item.text if not segments else " " + item.text  # deltas concatenate to `done`
-                segments.append(item)
-                yield sse.event(sse.delta(text, segment_id=item.id))
-                yield sse.event(sse.segment(item, words=words))
-            elif (
-                options.include_progress and isinstance(item, Progress) and time.monotonic() >= next_progress
-            ):
-                next_progress = time.monotonic() + settings.PROGRESS_SECONDS
-                yield sse.event(
-                    sse.progress(item.processed_seconds, item.total_seconds, item.estimated_total_seconds)
-                )
-        logprobs = transcript_logprobs(segments) if options.include_logprobs else None
-        output_tokens = sum(len(s.tokens) for s in segments)
-        yield sse.event(
-            sse.done(
-                join_texts(s.text for s in segments),
-                usage_seconds=run.duration or 0.0,
-                output_tokens=output_tokens,
-                logprobs=logprobs,
-            )
-        )
+        async for chunk in event_stream(
+            run_items(run),
+            options,
+            keepalive=settings.KEEPALIVE_SECONDS,
+            progress_seconds=settings.PROGRESS_SECONDS,
+            stops=((stop, shutting_down), (cancelled, RequestCancelledError)),
+        ):
+            yield chunk
     finally:
-        for task in (pump_task, stop_task, cancel_task):
-            task.cancel()
-        await asyncio.gather(pump_task, stop_task, cancel_task, return_exceptions=True)
         await cleanup.aclose()
-
-
-def _error_payload(exc: Exception) -> dict[str, object]:
-    if isinstance(exc, SpoolFullError):
-        exc = spool_full()
-    if is_disk_full(exc):
-        exc = disk_full()
-    if isinstance(exc, APIError):
-        return sse.error(exc.message, exc.type, exc.code)
-    log.error("transcription failed after the stream started", exc_info=exc)
-    return sse.error("The transcription failed because of an internal error.", "server_error")

@@ -21,9 +21,11 @@ _LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": 
 SPEAKER = "A"
 
 
-def event(payload: Mapping[str, object]) -> bytes:
+def event(payload: Mapping[str, object], *, event_id: int | None = None) -> bytes:
+    """One event; with `event_id`, an `id:` line a reconnecting client sends back as Last-Event-ID."""
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).translate(_LINE_BREAKS)
-    return b"data: " + data.encode("utf-8") + b"\n\n"
+    framed = b"data: " + data.encode("utf-8") + b"\n\n"
+    return framed if event_id is None else f"id: {event_id}\n".encode() + framed
 
 
 def comment(text: str = "ping") -> bytes:
