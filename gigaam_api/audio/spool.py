@@ -167,10 +167,6 @@ class RequestFiles:
         self._reserved = 0  # reserved, not yet written
         self._lock = threading.Lock()  # the upload (event loop) and the decoder (a thread) both charge
 
-    @property
-    def charged_bytes(self) -> int:
-        return self._charged
-
     def charge(self, nbytes: int) -> None:
         """Account for `nbytes` about to be written; `SpoolFullError` if the spool's budget would pass.
 
