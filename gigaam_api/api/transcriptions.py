@@ -22,7 +22,7 @@ from gigaam_api.api.intake import take_running_slot, take_upload
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
 from gigaam_api.config import Settings
-from gigaam_api.dedup.key import upload_key
+from gigaam_api.dedup.key import request_key
 from gigaam_api.errors import bad_request
 from gigaam_api.formats import render as formats
 from gigaam_api.formats.languages import language_name
@@ -66,7 +66,11 @@ async def create_transcription(request: Request) -> Response:
             owned.push_async_callback(run.aclose)
             return run
 
-        key = await upload_key(upload, requested, caps, state.settings) if state.runs.enabled else None
+        key = (
+            request_key(await upload.digest(), requested, caps, state.settings)
+            if state.runs.enabled
+            else None
+        )
         try:
             run = await state.runs.open(key, start, stack, cancelled)  # in flight, cached, or started here
         except (ClientDisconnect, RequestCancelledError):

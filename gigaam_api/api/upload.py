@@ -8,6 +8,7 @@ boundaries) against MAX_FORM_FIELDS_BYTES, each field against 64 KiB and the par
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
@@ -95,6 +96,17 @@ class Upload:
     fields: list[tuple[str, str]] = field(default_factory=list)
     file_size: int | None = None  # None: no `file` part was sent
     sha256: str | None = None  # of the file's bytes, hashed as they streamed in (the dedup key's base)
+
+    async def digest(self) -> str:
+        """The file's SHA-256: hashed as it streamed in, else read again (a JSON body's base64 audio)."""
+        if self.sha256 is None:
+            self.sha256 = await asyncio.to_thread(file_sha256, self.path)
+        return self.sha256
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 class _Collector:
