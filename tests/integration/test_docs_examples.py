@@ -1,0 +1,346 @@
+"""The READMEs and docs/ cannot rot: their commands and examples are run or checked against the code.
+
+- every `curl` line of a shell block runs against a real server (the generated model), in a directory
+  holding a real speech file under every name the examples upload; its status and body shape are checked;
+- every Python block that uses the `openai` client runs against that server, the client strict;
+- the other Python blocks compile and the JSON blocks parse;
+- every `make TARGET` is a Makefile target, every `gigaam-api COMMAND --flag` is in the CLI's parser,
+  every UPPER_CASE name set or quoted is a setting (or another program's, listed below);
+- every relative link and anchor resolves, the English and Russian pages are the same set, and each pair
+  has as many headings and code blocks; the READMEs stay short.
+
+A block that cannot run here carries `<!-- docs-test: skip (reason) -->` (tests/fixtures/markdown_docs.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from gigaam_api import cli
+from gigaam_api.config import Settings
+from tests.conftest import PHRASES, LiveServer
+from tests.fixtures import markdown_docs as md
+from tests.fixtures.speech import FORMATS, encode, long_speech, require_espeak
+
+ROOT = md.ROOT
+DOCS = md.doc_paths()
+INSTRUCTIONS = [p for p in DOCS if md.relative(p) not in md.HISTORY]
+BLOCKS = [block for path in DOCS for block in md.blocks(path)]
+DOCS_HOST = "http://127.0.0.1:8000"
+JOB_PLACEHOLDER = "job_…"  # the docs' stand-in for the id the submission above returned
+MAX_SKIPPED = 6
+README_MAX_WORDS = 1500
+
+# Upper-case names the docs quote that are not settings of this server: other programs' environment
+# (Open WebUI, LiteLLM, Wyoming-OpenAI, uvicorn, pip, the shell), OpenVINO's properties, signals, errno.
+NOT_SETTINGS = frozenset(
+    {
+        "AIOHTTP_CLIENT_TIMEOUT",
+        "AUDIO_STT_ENGINE",
+        "AUDIO_STT_MODEL",
+        "AUDIO_STT_OPENAI_API_BASE_URL",
+        "AUDIO_STT_OPENAI_API_KEY",
+        "AUDIO_STT_OPENAI_API_REQUEST_FORMAT",
+        "BYPASS_PYDUB_PREPROCESSING",
+        "ENOSPC",
+        "FORWARDED_ALLOW_IPS",
+        "GIGAAM_API_KEY",
+        "GIGAAM_TEST_GPU",
+        "HEALTHCHECK",
+        "HOME",
+        "INFERENCE_NUM_THREADS",
+        "LITELLM_LOCAL_MODEL_COST_MAP",
+        "LITELLM_MASTER_KEY",
+        "PATH",
+        "PIP_FIND_LINKS",
+        "SIGINT",
+        "SIGKILL",
+        "SIGSTOP",
+        "SIGTERM",
+        "SIGUSR1",
+        "STT_MODELS",
+        "STT_OPENAI_KEY",
+        "STT_OPENAI_URL",
+        "STT_STREAMING_MODELS",
+        "WYOMING_LANGUAGES",
+        "WYOMING_URI",
+    }
+)
+
+
+def _ids(blocks: list[md.Block]) -> list[str]:
+    return [b.where for b in blocks]
+
+
+def _uses_openai(block: md.Block) -> bool:
+    return block.lang == "python" and re.search(r"^\s*(from openai import|import openai)", block.text, re.M) is not None
+
+
+CURL_BLOCKS = [b for b in BLOCKS if b.lang in ("sh", "bash") and any(w[0] == "curl" for w in md.shell_commands(b.text))]
+OPENAI_BLOCKS = [b for b in BLOCKS if _uses_openai(b)]
+OTHER_PYTHON = [b for b in BLOCKS if b.lang == "python" and not _uses_openai(b)]
+JSON_BLOCKS = [b for b in BLOCKS if b.lang == "json"]
+
+
+# --- examples run against a real server -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def examples_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every file name the examples upload, as real speech long enough for several segments."""
+    require_espeak()
+    root = tmp_path_factory.mktemp("docs-examples")
+    speech, _ = long_speech([*PHRASES.values()] * 4, [0.8] * 7)
+    names = set()
+    for block in CURL_BLOCKS + OPENAI_BLOCKS:
+        names |= set(re.findall(r"@([\w.-]+\.\w+)", block.text))
+        names |= set(re.findall(r"open\(\"([\w.-]+\.\w+)\"", block.text))
+    for name in sorted(names):
+        fmt = name.rsplit(".", 1)[1]
+        assert fmt in FORMATS, f"an example uploads {name}: use a format the tests can make ({FORMATS})"
+        encode(speech, root / name, fmt)
+    return root
+
+
+@pytest.fixture
+def in_examples_dir(examples_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory with the example files, so `-o out.srt` lands nowhere shared."""
+    for path in examples_dir.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _run_curl(words: list[str], url: str, job_id: str | None) -> tuple[int, str]:
+    args = [w.replace(DOCS_HOST, url) for w in words[1:]]
+    if any(JOB_PLACEHOLDER in a for a in args):
+        assert job_id is not None, "a job id placeholder before any job was submitted"
+        args = [a.replace(JOB_PLACEHOLDER, job_id) for a in args]
+    assert not any("127.0.0.1:8000" in a for a in args), "an example names the server other than as " + DOCS_HOST
+    done = subprocess.run(
+        ["curl", *args, "--max-time", "120", "-sS", "-w", "%{stderr}\n%{http_code}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    status = int(done.stderr.strip().splitlines()[-1])
+    output = args[args.index("-o") + 1] if "-o" in args else None
+    body = Path(output).read_text(encoding="utf-8") if output else done.stdout
+    return status, body
+
+
+def _check_body(body: str) -> str | None:
+    """The job id in the body, if any, after checking that the body is a transcription's shape."""
+    assert body.strip(), "an empty body"
+    if body.startswith("data: "):
+        events = [json.loads(ln[len("data: ") :]) for ln in body.splitlines() if ln.startswith("data: ")]
+        assert "error" not in events[-1], events[-1]
+        assert events[-1]["type"] == "transcript.text.done" and events[-1]["text"].strip()
+        return None
+    if body.lstrip().startswith("{"):
+        parsed: dict[str, Any] = json.loads(body)
+        assert "error" not in parsed, parsed
+        job_id = parsed.get("id")
+        assert job_id is not None or str(parsed.get("text", "")).strip(), parsed
+        return job_id if isinstance(job_id, str) and job_id.startswith("job_") else None
+    assert re.search(r"\w", body), body  # text, SRT or WebVTT
+    return None
+
+
+@pytest.mark.parametrize("block", CURL_BLOCKS, ids=_ids(CURL_BLOCKS))
+def test_every_curl_example_works_against_a_real_server(
+    block: md.Block, server: LiveServer, in_examples_dir: Path
+) -> None:
+    if block.skip:
+        pytest.skip(block.skip)
+    job_id = None
+    for words in md.shell_commands(block.text):
+        assert words[0] == "curl", f"{block.where}: a block with curl examples holds only curl commands"
+        status, body = _run_curl(words, server.url, job_id)
+        assert status in (200, 202), f"{block.where}: {' '.join(words)} → {status} {body[:300]}"
+        job_id = _check_body(body) or job_id
+
+
+class _StrictOpenAI(openai.OpenAI):
+    """The client the examples build, validating every response strictly and never retrying."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_retries", 0)
+        super().__init__(_strict_response_validation=True, **kwargs)
+
+
+@pytest.mark.parametrize("block", OPENAI_BLOCKS, ids=_ids(OPENAI_BLOCKS))
+def test_every_openai_example_works_against_a_real_server(
+    block: md.Block, server: LiveServer, in_examples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if block.skip:
+        pytest.skip(block.skip)
+    assert DOCS_HOST + "/v1" in block.text, f"{block.where}: examples use base_url={DOCS_HOST}/v1"
+    monkeypatch.setattr(openai, "OpenAI", _StrictOpenAI)
+    code = compile(block.text.replace(DOCS_HOST, server.url), block.where, "exec")
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(code, {"__name__": "__docs_example__"})
+    assert printed.getvalue().strip(), f"{block.where} printed nothing"
+
+
+@pytest.mark.parametrize("block", OTHER_PYTHON, ids=_ids(OTHER_PYTHON))
+def test_every_other_python_block_compiles(block: md.Block) -> None:
+    compile(block.text, block.where, "exec")
+
+
+@pytest.mark.parametrize("block", JSON_BLOCKS, ids=_ids(JSON_BLOCKS))
+def test_every_json_block_parses(block: md.Block) -> None:
+    json.loads(block.text)
+
+
+def test_skipped_blocks_are_few_and_say_why() -> None:
+    markers = [(md.relative(p), m) for p in DOCS for m in md.skip_markers(p.read_text(encoding="utf-8"))]
+    skipped = [b for b in BLOCKS if b.skip]
+    assert len(skipped) == len(markers), f"a skip marker that is not right above a block: {markers}"
+    assert len(skipped) <= MAX_SKIPPED, [b.where for b in skipped]
+
+
+# --- names the docs use exist in the code -----------------------------------------------------------
+
+
+def _snippets() -> Iterator[tuple[str, str]]:
+    for path in INSTRUCTIONS:
+        for snippet in md.code_snippets(path.read_text(encoding="utf-8")):
+            yield md.relative(path), snippet
+
+
+def _makefile_names() -> tuple[set[str], set[str]]:
+    """Targets and variables of the Makefile."""
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    targets = set()
+    for match in re.finditer(r"^([a-z][\w -]*?)\s*:(?!=)", text, re.M):
+        targets |= set(match.group(1).split())
+    variables = set(re.findall(r"^([A-Z_]+)\s*[?:]?=", text, re.M))
+    return targets, variables
+
+
+def test_every_make_target_mentioned_exists() -> None:
+    targets, _ = _makefile_names()
+    missing = []
+    for where, snippet in _snippets():
+        for match in re.finditer(r"(?:^|[\s(`;&])make((?:\s+[a-z][\w-]*)+)", snippet):
+            missing += [(where, t) for t in match.group(1).split() if t not in targets]
+    assert missing == []
+
+
+def _cli_help(*argv: str) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        cli.main([*argv, "--help"])
+    return out.getvalue()
+
+
+_CLI_COMMAND = re.compile(r"^\s*(?:[A-Z_]+=\S*\s+)*(?:uv run\s+|\.venv/bin/)?gigaam-api\s+([a-z]+)((?:\s+[^\s#;|&]+)*)")
+
+
+def test_every_cli_command_and_flag_mentioned_exists() -> None:
+    commands = set(re.findall(r"\{([\w,]+)\}", _cli_help())[0].split(","))
+    flags = {c: set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", _cli_help(c))) for c in commands}
+    wrong = []
+    for where, snippet in _snippets():
+        # A command: at the start of a line or code span, after settings, `uv run` or `.venv/bin/`.
+        for match in re.finditer(_CLI_COMMAND, snippet):
+            command, rest = match.group(1), match.group(2).split()
+            if command not in commands:
+                wrong.append((where, command))
+                continue
+            used = {w.split("=", 1)[0] for w in rest if re.match(r"--?[A-Za-z]", w)}
+            wrong += [(where, f"{command} {f}") for f in sorted(used - flags[command])]
+    assert wrong == []
+
+
+def _dockerfile_args() -> set[str]:
+    return set(re.findall(r"^ARG\s+(\w+)", (ROOT / "Dockerfile").read_text(encoding="utf-8"), re.M))
+
+
+def test_every_setting_mentioned_exists() -> None:
+    """An UPPER_CASE name set (`NAME=…`) or quoted alone (`NAME`) is a setting, deprecated names included."""
+    _, make_variables = _makefile_names()
+    known = set(Settings.model_fields) | make_variables | _dockerfile_args() | NOT_SETTINGS
+    unknown = []
+    for where, snippet in _snippets():
+        names = re.findall(r"(?:^|[\s`])([A-Z][A-Z0-9_]*[A-Z0-9])=", snippet)
+        if re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]", snippet.strip()):
+            names.append(snippet.strip())
+        wildcard = re.fullmatch(r"([A-Z][A-Z0-9_]*_)\*", snippet.strip())
+        if wildcard and not any(s.startswith(wildcard.group(1)) for s in Settings.model_fields):
+            names.append(snippet.strip())
+        unknown += [(where, n) for n in names if n not in known]
+    assert unknown == []
+
+
+# --- links, languages, size -------------------------------------------------------------------------
+
+
+def test_every_relative_link_and_anchor_resolves() -> None:
+    broken = []
+    for path in DOCS:
+        for target in md.links(path.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+:", target):
+                continue
+            file_part, _, anchor = target.partition("#")
+            resolved = (path.parent / file_part).resolve() if file_part else path
+            if not resolved.exists():
+                broken.append((md.relative(path), target))
+            elif anchor and resolved.suffix == ".md" and anchor not in md.anchors(resolved.read_text("utf-8")):
+                broken.append((md.relative(path), target))
+    assert broken == []
+
+
+def _pages(directory: Path) -> set[str]:
+    return {p.name for p in directory.glob("*.md")}
+
+
+def test_english_and_russian_docs_have_the_same_pages() -> None:
+    assert _pages(ROOT / "docs") - md.ENGLISH_ONLY == _pages(ROOT / "docs" / "ru")
+
+
+def _shape(path: Path) -> tuple[int, list[str]]:
+    text = path.read_text(encoding="utf-8")
+    return len(md.headings(text)), [b.lang for b in md.blocks(path)]
+
+
+@pytest.mark.parametrize(
+    "english",
+    [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))],
+    ids=lambda p: p.name,
+)
+def test_each_russian_page_has_the_english_pages_sections_and_blocks(english: Path) -> None:
+    if english.name in md.ENGLISH_ONLY:
+        pytest.skip("English only")
+    russian = ROOT / "README_ru.md" if english.name == "README.md" else ROOT / "docs" / "ru" / english.name
+    assert _shape(russian) == _shape(english)
+
+
+def _topic_links(path: Path, to_page: Callable[[str], str]) -> list[str]:
+    return sorted(to_page(t) for t in md.links(path.read_text(encoding="utf-8")) if t.startswith("docs/"))
+
+
+def test_the_readmes_link_the_same_topic_pages() -> None:
+    english = _topic_links(ROOT / "README.md", lambda t: t)
+    russian = _topic_links(ROOT / "README_ru.md", lambda t: t.replace("docs/ru/", "docs/"))
+    assert russian == english
+
+
+@pytest.mark.parametrize("name", ["README.md", "README_ru.md"])
+def test_the_readme_stays_short(name: str) -> None:
+    words = len((ROOT / name).read_text(encoding="utf-8").split())
+    assert words <= README_MAX_WORDS, f"{name} has {words} words: move the detail to a page under docs/"
