@@ -151,7 +151,7 @@ def _check_body(body: str) -> str | None:
         return None
     if body.lstrip().startswith("{"):
         parsed: dict[str, Any] = json.loads(body)
-        assert "error" not in parsed, parsed
+        assert parsed.get("error") is None, parsed
         job_id = parsed.get("id")
         assert job_id is not None or str(parsed.get("text", "")).strip(), parsed
         return job_id if isinstance(job_id, str) and job_id.startswith("job_") else None
