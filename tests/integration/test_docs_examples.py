@@ -84,10 +84,15 @@ def _ids(blocks: list[md.Block]) -> list[str]:
 
 
 def _uses_openai(block: md.Block) -> bool:
-    return block.lang == "python" and re.search(r"^\s*(from openai import|import openai)", block.text, re.M) is not None
+    return (
+        block.lang == "python"
+        and re.search(r"^\s*(from openai import|import openai)", block.text, re.M) is not None
+    )
 
 
-CURL_BLOCKS = [b for b in BLOCKS if b.lang in ("sh", "bash") and any(w[0] == "curl" for w in md.shell_commands(b.text))]
+CURL_BLOCKS = [
+    b for b in BLOCKS if b.lang in ("sh", "bash") and any(w[0] == "curl" for w in md.shell_commands(b.text))
+]
 OPENAI_BLOCKS = [b for b in BLOCKS if _uses_openai(b)]
 OTHER_PYTHON = [b for b in BLOCKS if b.lang == "python" and not _uses_openai(b)]
 JSON_BLOCKS = [b for b in BLOCKS if b.lang == "json"]
@@ -127,7 +132,9 @@ def _run_curl(words: list[str], url: str, job_id: str | None) -> tuple[int, str]
     if any(JOB_PLACEHOLDER in a for a in args):
         assert job_id is not None, "a job id placeholder before any job was submitted"
         args = [a.replace(JOB_PLACEHOLDER, job_id) for a in args]
-    assert not any("127.0.0.1:8000" in a for a in args), "an example names the server other than as " + DOCS_HOST
+    assert not any("127.0.0.1:8000" in a for a in args), (
+        "an example names the server other than as " + DOCS_HOST
+    )
     done = subprocess.run(
         ["curl", *args, "--max-time", "120", "-sS", "-w", "%{stderr}\n%{http_code}"],
         capture_output=True,
@@ -208,7 +215,9 @@ def test_every_json_block_parses(block: md.Block) -> None:
 
 # Commands the tests run or check; any other command (docker, pip, another program) needs the skip marker.
 _CHECKED_COMMANDS = ("curl", "make", "gigaam-api", "uv run gigaam-api", ".venv/bin/gigaam-api")
-SHELL_BLOCKS = [b for b in BLOCKS if b.lang in ("sh", "bash") and md.relative(ROOT / b.path) not in md.HISTORY]
+SHELL_BLOCKS = [
+    b for b in BLOCKS if b.lang in ("sh", "bash") and md.relative(ROOT / b.path) not in md.HISTORY
+]
 
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS, ids=_ids(SHELL_BLOCKS))
@@ -267,7 +276,9 @@ def _cli_help(*argv: str) -> str:
     return out.getvalue()
 
 
-_CLI_COMMAND = re.compile(r"^\s*(?:[A-Z_]+=\S*\s+)*(?:uv run\s+|\.venv/bin/)?gigaam-api\s+([a-z]+)((?:\s+[^\s#;|&]+)*)")
+_CLI_COMMAND = re.compile(
+    r"^\s*(?:[A-Z_]+=\S*\s+)*(?:uv run\s+|\.venv/bin/)?gigaam-api\s+([a-z]+)((?:\s+[^\s#;|&]+)*)"
+)
 
 
 def test_every_cli_command_and_flag_mentioned_exists() -> None:
@@ -340,6 +351,11 @@ def test_deprecated_settings_are_named_only_as_deprecated() -> None:
 # --- links, languages, size -------------------------------------------------------------------------
 
 
+def _anchors_of(path: Path) -> set[str]:
+    """The anchors a link may name: a Markdown page's headings (other files have none to check)."""
+    return md.anchors(path.read_text(encoding="utf-8")) if path.suffix == ".md" else set()
+
+
 def test_every_relative_link_and_anchor_resolves() -> None:
     broken = []
     for path in DOCS:
@@ -348,9 +364,7 @@ def test_every_relative_link_and_anchor_resolves() -> None:
                 continue
             file_part, _, anchor = target.partition("#")
             resolved = (path.parent / file_part).resolve() if file_part else path
-            if not resolved.exists():
-                broken.append((md.relative(path), target))
-            elif anchor and resolved.suffix == ".md" and anchor not in md.anchors(resolved.read_text("utf-8")):
+            if not resolved.exists() or (anchor and anchor not in _anchors_of(resolved)):
                 broken.append((md.relative(path), target))
     assert broken == []
 
