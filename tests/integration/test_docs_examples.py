@@ -3,6 +3,7 @@
 - every `curl` line of a shell block runs against a real server (the generated model), in a directory
   holding a real speech file under every name the examples upload; its status and body shape are checked;
 - every Python block that uses the `openai` client runs against that server, the client strict;
+- every `gigaam-api transcribe` command runs with the installed script on the generated model;
 - the other Python blocks compile and the JSON blocks parse;
 - every `make TARGET` is a Makefile target, every `gigaam-api COMMAND --flag` is in the CLI's parser,
   every UPPER_CASE name set or quoted is a setting (or another program's, listed below);
@@ -17,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,7 @@ from gigaam_api import cli
 from gigaam_api.config import Settings
 from tests.conftest import PHRASES, LiveServer
 from tests.fixtures import markdown_docs as md
-from tests.fixtures.speech import FORMATS, encode, long_speech, require_espeak
+from tests.fixtures.speech import FORMATS, decode, encode, long_speech, require_espeak
 
 ROOT = md.ROOT
 DOCS = md.doc_paths()
@@ -178,6 +181,56 @@ def test_every_curl_example_works_against_a_real_server(
         status, body = _run_curl(words, server.url, job_id)
         assert status in (200, 202), f"{block.where}: {' '.join(words)} → {status} {body[:300]}"
         job_id = _check_body(body) or job_id
+
+
+def _transcribe_commands() -> list[list[str]]:
+    """Each distinct `gigaam-api transcribe` command the pages' shell blocks show."""
+    found: dict[str, list[str]] = {}
+    for block in BLOCKS:
+        if block.lang in ("sh", "bash") and not block.skip:
+            for words in md.shell_commands(block.text):
+                if words[:2] == ["gigaam-api", "transcribe"]:
+                    found.setdefault(" ".join(words), words)
+    return list(found.values())
+
+
+TRANSCRIBE_COMMANDS = _transcribe_commands()
+SCRIPT = Path(sys.executable).with_name("gigaam-api")
+_AUDIO_NAME = re.compile(r"[\w*./-]+\.(?:" + "|".join(FORMATS) + ")")
+
+
+def _concrete(pattern: str) -> str:
+    """A file name a glob matches: `**/` one folder deep, `*` a word naming the format (distinct outputs)."""
+    return pattern.replace("**/", "day1/").replace("*", "sample-" + pattern.rsplit(".", 1)[1])
+
+
+@pytest.mark.parametrize("words", TRANSCRIBE_COMMANDS, ids=" ".join)
+def test_every_transcribe_example_runs(
+    words: list[str], examples_dir: Path, models_dir: Path, tmp_path: Path
+) -> None:
+    """The real script on real speech, in a folder holding a file for every input the command names."""
+    speech = next(examples_dir.iterdir())
+    for word in words[2:]:
+        if _AUDIO_NAME.fullmatch(word):
+            made = tmp_path / _concrete(word)
+            made.parent.mkdir(parents=True, exist_ok=True)
+            encode(decode(speech), made, made.suffix[1:])
+    before = set(tmp_path.rglob("*"))
+    environ = {k: v for k, v in os.environ.items() if k not in ("MODEL", "MODELS", "API_KEY", "LOG_LEVEL")}
+    environ.update(MODELS_DIR=str(models_dir), OFFLINE="true", SPOOL_DIR=str(tmp_path / ".spool"))
+    environ.update(NUM_THREADS="1", RUNTIME="onnxruntime", PRECISION="fp32")  # files the generated model has
+    done = subprocess.run(
+        [str(SCRIPT), *words[1:]],
+        check=False,
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    written = {p for p in tmp_path.rglob("*") if p.is_file()} - before - set((tmp_path / ".spool").rglob("*"))
+    assert done.stdout.strip() or any(p.stat().st_size for p in written), "no transcript printed or written"
 
 
 class _StrictOpenAI(openai.OpenAI):
