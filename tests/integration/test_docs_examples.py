@@ -385,7 +385,7 @@ def test_every_setting_mentioned_exists() -> None:
     assert unknown == []
 
 
-_SAYS_DEPRECATED = re.compile(r"older|deprecat|устар|стар(?:ое|ые|ых) им", re.IGNORECASE)
+_SAYS_DEPRECATED = re.compile(r"older|deprecat|formerly|устар|прежн|стар(?:ое|ые|ых) им", re.IGNORECASE)
 
 
 def test_deprecated_settings_are_named_only_as_deprecated() -> None:
