@@ -468,6 +468,19 @@ def test_each_russian_page_shows_the_same_code(english: Path) -> None:
     assert [_meaning(b) for b in md.blocks(russian)] == [_meaning(b) for b in md.blocks(english)]
 
 
+def _packages() -> list[str]:
+    package = ROOT / "gigaam_api"
+    return sorted(
+        p.parent.relative_to(package).as_posix() for p in package.rglob("__init__.py") if p.parent != package
+    )
+
+
+@pytest.mark.parametrize("page", ["docs/architecture.md", "docs/ru/architecture.md"])
+def test_the_architecture_page_names_every_package(page: str) -> None:
+    text = (ROOT / page).read_text(encoding="utf-8")
+    assert [p for p in _packages() if f"{p.rsplit('/', 1)[-1]}/`" not in text] == []
+
+
 def _topic_links(path: Path, to_page: Callable[[str], str]) -> list[str]:
     return sorted(to_page(t) for t in md.links(path.read_text(encoding="utf-8")) if t.startswith("docs/"))
 
