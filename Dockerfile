@@ -4,7 +4,7 @@ FROM python:3.12-slim AS build
 COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /usr/local/bin/uv
 ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
 WORKDIR /app
-# `--extra cuda` instead of `--extra cpu` for ONNX Runtime's CUDA build (see the README).
+# `--extra cuda` instead of `--extra cpu` for ONNX Runtime's CUDA build (see docs/models-and-runtimes.md).
 # `convert` (NNCF) builds the int8 OpenVINO IR that `auto` runs on AVX-512 CPUs, at first start or in
 # the `download-weights` profile; drop it only if the IR is built elsewhere (+172 MB).
 ARG EXTRAS="--extra cpu --extra convert"

@@ -191,7 +191,7 @@ async def _load(
     if not settings.API_KEY and reachable_from_elsewhere(settings.HOST):
         log.warning(
             "HOST=%s lets other machines connect and API_KEY is empty: anyone who reaches port %d can use "
-            "this server; set API_KEY=<a long random text> (README: Authentication)",
+            "this server; set API_KEY=<a long random text> (docs/api.md: Authentication)",
             settings.HOST,
             settings.PORT,
         )

@@ -1,6 +1,6 @@
 """Job callbacks: a signed POST when a job ends, retried with backoff, its state kept on the job.
 
-Signature (documented in the README): header `X-GigaAM-Signature: t=<unix seconds>,v1=<hex>`, where
+Signature (documented in docs/jobs.md): header `X-GigaAM-Signature: t=<unix seconds>,v1=<hex>`, where
 hex = HMAC-SHA256(JOBS_WEBHOOK_SECRET, "<t>.<raw body>"). Receivers recompute it, compare in constant
 time and reject old timestamps (replays). `X-GigaAM-Delivery` is the same on every attempt and re-send
 of a job's callback, so a receiver that got it already (its answer lost, or too slow) can ignore it.

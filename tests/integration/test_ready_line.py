@@ -30,7 +30,7 @@ def test_every_interface_without_a_key_says_where_and_warns(
     ), ready
     assert warnings == [
         "HOST=0.0.0.0 lets other machines connect and API_KEY is empty: anyone who reaches port 8123 can use "
-        "this server; set API_KEY=<a long random text> (README: Authentication)"
+        "this server; set API_KEY=<a long random text> (docs/api.md: Authentication)"
     ]
 
 

@@ -12,7 +12,8 @@ from gigaam_api.engines.runtime import RuntimeSelectionError
 INSTALL_HINT = (
     "install the `qwen` extra and a torch build beside it: `uv sync --extra qwen --inexact` (or "
     "`pip install 'gigaam-api[qwen]'`), then `pip install torch --index-url "
-    "https://download.pytorch.org/whl/cpu` (CPU) or the CUDA build for your driver (see README)."
+    "https://download.pytorch.org/whl/cpu` (CPU) or the CUDA build for your driver "
+    "(see docs/models-and-runtimes.md)."
 )
 
 
