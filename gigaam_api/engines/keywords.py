@@ -1,0 +1,70 @@
+"""Keyword phrases a request (or the server's glossary) asks recognition to prefer: limits and normalisation.
+
+Pure and free of inference libraries, so the HTTP layer can validate a request before it queues.
+A phrase is normalised to what the decoder matches: lower case, `ё` as `е` when the model cannot
+write `ё`, hyphens as spaces (no GigaAM vocabulary has a hyphen), one space between words.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+MAX_PHRASES: Final = 100
+MAX_PHRASE_CHARS: Final = 50
+# The bonus, in nats per letter of a phrase, a hypothesis earns as it spells the phrase (taken back if
+# the spelling stops short). 1.5 lifts a phrase the model heard as a near-miss of one or two letters
+# without pulling it into speech where the model heard something else.
+DEFAULT_BOOST: Final = 1.5
+MIN_BOOST: Final = 0.0
+MAX_BOOST: Final = 10.0
+
+CYRILLIC: Final = frozenset("абвгдежзийклмнопрстуфхцчшщъыьэюя")
+"""The letters GigaAM's vocabularies write (no `ё`): what its engine declares in `Capabilities`."""
+
+_SPACES = re.compile(r"[\s\-\u2010-\u2015]+")
+
+
+class KeywordError(ValueError):
+    """A phrase list breaks a limit; the message names the phrase and the problem, fit for a 400."""
+
+
+def normalise_phrase(phrase: str, letters: frozenset[str]) -> str:
+    """The form the decoder matches; raises KeywordError naming a character the model cannot write."""
+    text = _SPACES.sub(" ", phrase.lower()).strip()
+    if "ё" not in letters:
+        text = text.replace("ё", "е")
+    if not text:
+        raise KeywordError("keywords: a phrase is empty")
+    if len(text) > MAX_PHRASE_CHARS:
+        raise KeywordError(
+            f"keywords: {phrase[:MAX_PHRASE_CHARS]!r}... is longer than {MAX_PHRASE_CHARS} characters"
+        )
+    foreign = sorted({c for c in text if c != " " and c not in letters})
+    if foreign:
+        shown = "".join(foreign)
+        raise KeywordError(
+            f"keywords: {phrase!r} has characters the model cannot write: {shown!r}; "
+            f"use only the letters {''.join(sorted(letters))!r} and spaces"
+        )
+    return text
+
+
+def normalise_keywords(phrases: Iterable[str], letters: frozenset[str]) -> tuple[str, ...]:
+    """Validated, normalised, first-seen order, duplicates dropped. Raises KeywordError."""
+    seen: dict[str, None] = {}
+    for count, phrase in enumerate(phrases, start=1):
+        if count > MAX_PHRASES:
+            raise KeywordError(f"keywords: at most {MAX_PHRASES} phrases")
+        seen.setdefault(normalise_phrase(phrase, letters), None)
+    return tuple(seen)
+
+
+def check_boost(boost: float | None) -> float:
+    """The boost to use: DEFAULT_BOOST for None; raises KeywordError outside [MIN_BOOST, MAX_BOOST]."""
+    if boost is None:
+        return DEFAULT_BOOST
+    if not MIN_BOOST <= boost <= MAX_BOOST:  # also refuses NaN
+        raise KeywordError(f"keyword_boost: must be between {MIN_BOOST:g} and {MAX_BOOST:g}, got {boost!r}")
+    return float(boost)
