@@ -107,12 +107,14 @@ def ctc_prefix_beam_search(
     prefixes = _Prefixes(graph)
     # prefix -> [log P(ends in blank), log P(ends in its last token)]
     beams: dict[int, list[float]] = {0: [0.0, _NEG_INF]}
-    # Frames where only blank is within reach: every prefix just stays (cheap, and most frames are).
-    reachable = (logprobs >= logprobs.max(axis=1, keepdims=True) - PRUNE).sum(axis=1) - 1
+    # Frames where only blank is within reach (most of them): every prefix just stays, cheaply.
+    within = logprobs >= logprobs.max(axis=1, keepdims=True) - PRUNE
+    within[:, blank] = False
+    writes = within.any(axis=1)
     for t in range(logprobs.shape[0]):
         row = logprobs[t]
         lp_blank = float(row[blank])
-        candidates = _candidates(row, blank, beam) if reachable[t] > 0 else []
+        candidates = _candidates(row, blank, beam) if writes[t] else []
         nxt: dict[int, list[float]] = {}
         for prefix, (p_b, p_nb) in beams.items():
             total = _logaddexp(p_b, p_nb)
