@@ -22,7 +22,7 @@ def test_phrases_are_folded_to_what_the_model_writes() -> None:
     assert got == ("сбер банк", "елка", "нью йорк")  # case, ё, hyphen, spaces; duplicates dropped
 
 
-def test_ё_stays_where_the_model_writes_it() -> None:
+def test_yo_stays_where_the_model_writes_it() -> None:
     assert normalise_keywords(["Ёлка"], CYRILLIC | {"ё"}) == ("ёлка",)
 
 
