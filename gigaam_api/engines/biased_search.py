@@ -43,52 +43,97 @@ def _logaddexp(a: float, b: float) -> float:
 
 
 class _Prefixes:
-    """All prefixes a search has made, as a tree: a prefix is an int, extending one is O(1)."""
+    """The token sequences a search has made, and where their tokens were placed.
+
+    A sequence is an int key (extending one is O(1)); its keyword state and bonus depend on its tokens
+    only. A placement is an immutable node (token, frame, log-probability, parent placement): hypotheses
+    with the same tokens merge under one key but each keeps the placement of its best alignment, so the
+    frames along any placement chain only grow.
+    """
 
     def __init__(self, graph: ContextGraph | None) -> None:
         self._graph = graph
-        self.token = [-1]
-        self.parent = [-1]
-        self.frame = [0]
-        self.logprob = [0.0]
+        self._keys: dict[tuple[int, int], int] = {}
+        self.last = [-1]  # the sequence's last token
         self.context = [graph.start if graph else _NO_STATE]
         self.bonus = [graph.score(graph.start) if graph else 0.0]
-        self._children: dict[tuple[int, int], int] = {}
+        self._placed: list[tuple[int, Emission]] = [(-1, Emission(-1, 0, 0.0))]  # (parent, emission)
 
-    def child(self, prefix: int, token: int) -> int:
-        key = (prefix, token)
-        found = self._children.get(key)
+    def extend(self, key: int, token: int) -> int:
+        found = self._keys.get((key, token))
         if found is None:
-            found = self._children[key] = len(self.token)
-            self.token.append(token)
-            self.parent.append(prefix)
-            self.frame.append(0)
-            self.logprob.append(0.0)
-            context = self._graph.step(self.context[prefix], token) if self._graph else _NO_STATE
+            found = self._keys[key, token] = len(self.last)
+            self.last.append(token)
+            context = self._graph.step(self.context[key], token) if self._graph else _NO_STATE
             self.context.append(context)
             self.bonus.append(self._graph.score(context) if self._graph else 0.0)
         return found
 
-    def final_bonus(self, prefix: int) -> float:
-        return self._graph.final_score(self.context[prefix]) if self._graph else 0.0
+    def place(self, parent: int, token: int, logprob: float, frame: int) -> int:
+        self._placed.append((parent, Emission(token, frame, logprob)))
+        return len(self._placed) - 1
 
-    def emissions(self, prefix: int) -> list[Emission]:
+    def continuations(self, key: int) -> tuple[int, ...]:
+        return self._graph.continuations(self.context[key]) if self._graph else ()
+
+    def final_bonus(self, key: int) -> float:
+        return self._graph.final_score(self.context[key]) if self._graph else 0.0
+
+    def emissions(self, node: int) -> list[Emission]:
         out: list[Emission] = []
-        while prefix > 0:
-            out.append(Emission(self.token[prefix], self.frame[prefix], self.logprob[prefix]))
-            prefix = self.parent[prefix]
+        while node > 0:
+            node, emission = self._placed[node]
+            out.append(emission)
         out.reverse()
         return out
 
 
-def _candidates(row: npt.NDArray[np.float32], blank: int, width: int) -> list[int]:
-    """Up to `width` non-blank tokens within PRUNE of the frame's best, best first."""
+def _candidates(row: npt.NDArray[np.float32], blank: int, width: int) -> tuple[list[int], float]:
+    """Up to `width` non-blank tokens within PRUNE of the frame's best, best first; and that floor."""
     floor = float(row.max()) - PRUNE
     found = np.flatnonzero(row >= floor)
     found = found[found != blank]
     if len(found) > width:
         found = found[np.argsort(row[found])[::-1][:width]]
-    return [int(i) for i in found]
+    return [int(i) for i in found], floor
+
+
+def _with_continuations(
+    candidates: list[int],
+    continuations: tuple[int, ...],
+    row: npt.NDArray[np.float32],
+    floor: float,
+    blank: int,
+) -> list[int]:
+    """The frame's candidates plus the tokens that spell on along a phrase, if within reach."""
+    extra = [t for t in continuations if t != blank and t not in candidates and row[t] >= floor]
+    return candidates + extra if extra else candidates
+
+
+@dataclass(slots=True)
+class _CtcEntry:
+    """A sequence in the CTC beam: log P(its alignments ending in blank / in its last token), and the
+    placement of its best alignment (`pending`: the token that alignment writes on this frame)."""
+
+    blank: float
+    token: float
+    node: int
+    best: float
+    pending: tuple[int, float] | None = None
+
+    def total(self) -> float:
+        return _logaddexp(self.blank, self.token)
+
+
+def _offer(beams: dict[int, _CtcEntry], key: int, entry: _CtcEntry) -> None:
+    kept = beams.get(key)
+    if kept is None:
+        beams[key] = entry
+        return
+    kept.blank = _logaddexp(kept.blank, entry.blank)
+    kept.token = _logaddexp(kept.token, entry.token)
+    if entry.best > kept.best:
+        kept.node, kept.best, kept.pending = entry.node, entry.best, entry.pending
 
 
 def ctc_prefix_beam_search(
@@ -100,54 +145,48 @@ def ctc_prefix_beam_search(
 ) -> list[Emission]:
     """The best token sequence for a (frames, vocab) matrix of CTC log-probabilities.
 
-    A prefix's score is its CTC probability (all alignments, split into ending in blank or not) plus its
-    keyword bonus; the `beam` best prefixes survive each frame. A token's frame is the frame where its
-    best alignment first writes it.
+    A sequence's score is its CTC probability (all its alignments) plus its keyword bonus; the `beam`
+    best survive each frame. A token's frame is where the sequence's best alignment writes it.
     """
     prefixes = _Prefixes(graph)
-    # prefix -> [log P(ends in blank), log P(ends in its last token)]
-    beams: dict[int, list[float]] = {0: [0.0, _NEG_INF]}
-    # Frames where only blank is within reach (most of them): every prefix just stays, cheaply.
+    beams = {0: _CtcEntry(0.0, _NEG_INF, 0, 0.0)}
+    # Frames where only blank is within reach (most of them): every sequence just stays, cheaply.
     within = logprobs >= logprobs.max(axis=1, keepdims=True) - PRUNE
     within[:, blank] = False
     writes = within.any(axis=1)
     for t in range(logprobs.shape[0]):
         row = logprobs[t]
         lp_blank = float(row[blank])
-        candidates = _candidates(row, blank, beam) if writes[t] else []
-        nxt: dict[int, list[float]] = {}
-        for prefix, (p_b, p_nb) in beams.items():
-            total = _logaddexp(p_b, p_nb)
-            entry = nxt.setdefault(prefix, [_NEG_INF, _NEG_INF])
-            entry[0] = _logaddexp(entry[0], total + lp_blank)
-            last = prefixes.token[prefix]
-            if last >= 0:  # the last token repeated: the same prefix
-                entry[1] = _logaddexp(entry[1], p_nb + float(row[last]))
-            for token in candidates:
-                lp = float(row[token])
-                # After a non-blank, the same token again is a new token only across a blank.
-                gain = (p_b if token == last else total) + lp
-                if gain == _NEG_INF:
-                    continue
-                child = prefixes.child(prefix, token)
-                entry_c = nxt.get(child)
-                if entry_c is None:
-                    entry_c = nxt[child] = [_NEG_INF, _NEG_INF]
-                    before = _NEG_INF if child not in beams else _logaddexp(*beams[child])
-                else:
-                    before = _logaddexp(*entry_c)
-                if gain > before:  # this alignment is now the prefix's best: it places the token
-                    prefixes.frame[child] = t
-                    prefixes.logprob[child] = lp
-                entry_c[1] = _logaddexp(entry_c[1], gain)
-        if len(nxt) > beam:
-            ranked = sorted(
-                nxt.items(), key=lambda kv: _logaddexp(*kv[1]) + prefixes.bonus[kv[0]], reverse=True
+        candidates, floor = _candidates(row, blank, beam) if writes[t] else ([], 0.0)
+        nxt: dict[int, _CtcEntry] = {}
+        for key, entry in beams.items():
+            total = entry.total()
+            last = prefixes.last[key]
+            # The sequence stays: a blank, or its last token held on (the same placement).
+            stay_blank = total + lp_blank
+            stay_token = entry.token + float(row[last]) if last >= 0 else _NEG_INF
+            _offer(
+                nxt, key, _CtcEntry(stay_blank, stay_token, entry.node, _logaddexp(stay_blank, stay_token))
             )
+            if not writes[t]:
+                continue
+            for token in _with_continuations(candidates, prefixes.continuations(key), row, floor, blank):
+                lp = float(row[token])
+                # After its last token, the same token again is a new token only across a blank.
+                gain = (entry.blank if token == last else total) + lp
+                if gain > _NEG_INF:
+                    child = prefixes.extend(key, token)
+                    _offer(nxt, child, _CtcEntry(_NEG_INF, gain, entry.node, gain, (token, lp)))
+        if len(nxt) > beam:
+            ranked = sorted(nxt.items(), key=lambda kv: kv[1].total() + prefixes.bonus[kv[0]], reverse=True)
             nxt = dict(ranked[:beam])
+        for entry in nxt.values():
+            if entry.pending is not None:
+                entry.node = prefixes.place(entry.node, *entry.pending, t)
+                entry.pending = None
         beams = nxt
-    best = max(beams.items(), key=lambda kv: _logaddexp(*kv[1]) + prefixes.final_bonus(kv[0]))
-    return prefixes.emissions(best[0])
+    best = max(beams.items(), key=lambda kv: kv[1].total() + prefixes.final_bonus(kv[0]))[1]
+    return prefixes.emissions(best.node)
 
 
 S = TypeVar("S")
@@ -169,7 +208,8 @@ class Transducer(Protocol[S]):
 
 @dataclass(slots=True)
 class _Hypothesis(Generic[S]):
-    prefix: int
+    key: int  # its token sequence
+    node: int  # where its best alignment placed its tokens
     score: float  # log-probability of the token sequence, alignments merged
     state: S
 
@@ -196,51 +236,56 @@ def transducer_beam_search(
     The `beam` best by score plus keyword bonus survive each step.
     """
     prefixes = _Prefixes(graph)
-    hyps: list[_Hypothesis[S]] = [_Hypothesis(0, 0.0, model.start())]
+    hyps: list[_Hypothesis[S]] = [_Hypothesis(0, 0, 0.0, model.start())]
 
     def rank(hyp: _Hypothesis[S]) -> float:
-        return hyp.score + prefixes.bonus[hyp.prefix]
+        return hyp.score + prefixes.bonus[hyp.key]
 
     for t in range(frames.shape[0]):
         frame = frames[t]
-        known = {hyp.prefix: hyp.score for hyp in hyps}
         ended: dict[int, _Hypothesis[S]] = {}
         active = hyps
         for _ in range(max_symbols):
-            # Prefixes are unique among `active`, so each child has one parent: no merging here.
-            grown: list[tuple[float, float, int, _Hypothesis[S], int]] = []
+            # Sequences are unique among `active`, so each grown sequence has one parent here.
+            grown: list[tuple[float, float, int, _Hypothesis[S], int, float]] = []
             for hyp in active:
                 row = _log_softmax(model.joint(hyp.state, frame))
-                _merge(ended, _Hypothesis(hyp.prefix, hyp.score + float(row[blank]), hyp.state))
-                for token in _candidates(row, blank, beam):
+                _merge(ended, _Hypothesis(hyp.key, hyp.node, hyp.score + float(row[blank]), hyp.state))
+                top, floor = _candidates(row, blank, beam)
+                for token in _with_continuations(top, prefixes.continuations(hyp.key), row, floor, blank):
                     lp = float(row[token])
-                    child = prefixes.child(hyp.prefix, token)
+                    child = prefixes.extend(hyp.key, token)
                     score = hyp.score + lp
-                    if score > known.get(child, _NEG_INF):  # this alignment places the token
-                        prefixes.frame[child], prefixes.logprob[child] = t, lp
-                    grown.append((score + prefixes.bonus[child], score, child, hyp, token))
-            # A hypothesis that writes more can only lose probability: keep it only while it could
+                    grown.append((score + prefixes.bonus[child], score, child, hyp, token, lp))
+            # Writing more only loses probability: a hypothesis goes on writing only while it could
             # still be among the `beam` best that end this frame.
             ranks = sorted((rank(h) for h in ended.values()), reverse=True)
-            floor = ranks[beam - 1] if len(ranks) >= beam else _NEG_INF
+            cutoff = ranks[beam - 1] if len(ranks) >= beam else _NEG_INF
             grown.sort(key=lambda g: g[0], reverse=True)
             active = [
-                _Hypothesis(child, score, model.predict(parent.state, token))
-                for r, score, child, parent, token in grown[:beam]
-                if r > floor
+                _Hypothesis(
+                    child,
+                    prefixes.place(parent.node, token, lp, t),
+                    score,
+                    model.predict(parent.state, token),
+                )
+                for bonus_rank, score, child, parent, token, lp in grown[:beam]
+                if bonus_rank > cutoff
             ]
             if not active:
                 break
         for hyp in active:  # `max_symbols` written on this frame: move on without a blank, as greedy does
             _merge(ended, hyp)
         hyps = sorted(ended.values(), key=rank, reverse=True)[:beam]
-    best = max(hyps, key=lambda h: h.score + prefixes.final_bonus(h.prefix))
-    return prefixes.emissions(best.prefix)
+    best = max(hyps, key=lambda h: h.score + prefixes.final_bonus(h.key))
+    return prefixes.emissions(best.node)
 
 
 def _merge(into: dict[int, _Hypothesis[S]], hyp: _Hypothesis[S]) -> None:
-    kept = into.get(hyp.prefix)
+    kept = into.get(hyp.key)
     if kept is None:
-        into[hyp.prefix] = hyp
-    else:
-        kept.score = _logaddexp(kept.score, hyp.score)
+        into[hyp.key] = hyp
+        return
+    if hyp.score > kept.score:  # the better alignment's placement
+        kept.node = hyp.node
+    kept.score = _logaddexp(kept.score, hyp.score)

@@ -52,6 +52,7 @@ class ContextGraph:
             self._insert(f" {fold(phrase).strip()} ")
         self._fail = self._failure_links()
         self._steps: dict[tuple[int, int, int], tuple[int, int, int]] = {}
+        self._continuations: dict[int, tuple[int, ...]] = {}
         self.start = self._step_text(ContextState(ROOT, 0, 0), " ")
 
     def _insert(self, pattern: str) -> None:
@@ -111,6 +112,24 @@ class ContextGraph:
             after = self._step_text(ContextState(state.node, state.anchor, 0), self._texts[token])
             found = self._steps[key] = (after.node, after.anchor, after.locked)
         return ContextState(found[0], found[1], state.locked + found[2])
+
+    def continuations(self, state: ContextState) -> tuple[int, ...]:
+        """Tokens that spell on along a phrase from `state`: the searches expand them even when the
+        model ranks them below its top few, so a phrase is reachable wherever it is plausible."""
+        found = self._continuations.get(state.node)
+        if found is None:
+            found = self._continuations[state.node] = tuple(
+                token for token, text in enumerate(self._texts) if text and self._follows(state.node, text)
+            )
+        return found
+
+    def _follows(self, node: int, text: str) -> bool:
+        for char in text:
+            child = self._children[node].get(char)
+            if child is None:
+                return False
+            node = child
+        return True
 
     def score(self, state: ContextState) -> float:
         """The bonus while decoding: completed phrases plus the phrase being spelled."""

@@ -14,9 +14,9 @@ from typing import Final
 MAX_PHRASES: Final = 100
 MAX_PHRASE_CHARS: Final = 50
 # The bonus, in nats per letter of a phrase, a hypothesis earns as it spells the phrase (taken back if
-# the spelling stops short). 1.5 lifts a phrase the model heard as a near-miss of one or two letters
+# the spelling stops short). 1.0 lifts a phrase the model heard as a near-miss of one or two letters
 # without pulling it into speech where the model heard something else.
-DEFAULT_BOOST: Final = 1.5
+DEFAULT_BOOST: Final = 1.0
 MIN_BOOST: Final = 0.0
 MAX_BOOST: Final = 10.0
 
