@@ -3,8 +3,8 @@
 The full-size GigaAM v3 CTC (random weights, bench/model.py) encodes the recording once, in 25 s chunks,
 through the service's engine (ONNX Runtime int8); then each decoder runs over the same log-probabilities.
 The end-to-end slowdown is (encode + biased search) / (encode + greedy), in CPU seconds of this process
-(the machine may be shared: wall time would measure the neighbours). It also prints the text without keywords, hashed, to
-compare with another checkout's (`--text-only`).
+(the machine may be shared: wall time would measure the neighbours). It also prints the text without
+keywords, hashed, to compare with another checkout's (`--text-only`).
 
     python -m bench.keywords [--cache DIR] [--minutes 10] [--text-only]
 """
