@@ -20,8 +20,8 @@ from gigaam_api.engines.context_graph import ContextGraph, ContextState
 
 CTC_BEAM: Final = 8
 TRANSDUCER_BEAM: Final = 4
-# A token more than this many nats below its frame's best is not expanded: even the largest boost
-# cannot buy it back over a phrase, and skipping it keeps silent frames (blank only) cheap.
+# A token more than this many nats below its frame's best (one chance in 160,000) is never expanded,
+# whatever the boost: the audio does not resemble it. It also keeps blank-only frames cheap.
 PRUNE: Final = 12.0
 _NO_STATE: Final = ContextState(0, 0, 0)
 _NEG_INF: Final = -math.inf
