@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from gigaam_api.engines.base import Capabilities
 
 MAX_PHRASES: Final = 100
 MAX_PHRASE_CHARS: Final = 50
@@ -27,7 +30,12 @@ _SPACES = re.compile(r"[\s\-\u2010-\u2015]+")
 
 
 class KeywordError(ValueError):
-    """A phrase list breaks a limit; the message names the phrase and the problem, fit for a 400."""
+    """A phrase list or boost breaks a limit; the message names the problem, fit for a 400 whose
+    `param` is this error's `param` (`keywords` or `keyword_boost`)."""
+
+    def __init__(self, message: str, param: str = "keywords") -> None:
+        super().__init__(message)
+        self.param = param
 
 
 def normalise_phrase(phrase: str, letters: frozenset[str]) -> str:
@@ -66,5 +74,22 @@ def check_boost(boost: float | None) -> float:
     if boost is None:
         return DEFAULT_BOOST
     if not MIN_BOOST <= boost <= MAX_BOOST:  # also refuses NaN
-        raise KeywordError(f"keyword_boost: must be between {MIN_BOOST:g} and {MAX_BOOST:g}, got {boost!r}")
+        raise KeywordError(
+            f"keyword_boost: must be between {MIN_BOOST:g} and {MAX_BOOST:g}, got {boost!r}", "keyword_boost"
+        )
     return float(boost)
+
+
+def keyword_options(
+    phrases: Iterable[str], boost: float | None, caps: Capabilities
+) -> tuple[tuple[str, ...], float | None]:
+    """A request's `keywords` and `keyword_boost` as EngineOptions takes them, checked against what the
+    engine declares. Raises KeywordError (a 400) for an engine that cannot bias or a broken limit."""
+    if boost is not None:
+        check_boost(boost)
+    found = tuple(phrases)
+    if not found:
+        return (), boost
+    if not caps.keywords:
+        raise KeywordError(f"keywords: model {caps.model_id} cannot be steered by keywords; drop them")
+    return normalise_keywords(found, caps.keyword_letters), boost

@@ -13,8 +13,10 @@ from gigaam_api.engines.keywords import (
     MAX_PHRASES,
     KeywordError,
     check_boost,
+    keyword_options,
     normalise_keywords,
 )
+from tests.fixtures.engines import capabilities
 
 
 def test_phrases_are_folded_to_what_the_model_writes() -> None:
@@ -55,3 +57,15 @@ def test_boost_default_and_bounds() -> None:
     for bad in (-0.1, 10.5, math.nan, math.inf):
         with pytest.raises(KeywordError, match="keyword_boost: must be between 0 and 10"):
             check_boost(bad)
+
+
+def test_keyword_options_check_the_engine_and_name_the_field() -> None:
+    gigaam = capabilities(keywords=True, keyword_letters=CYRILLIC)
+    assert keyword_options(["Сбер Банк"], None, gigaam) == (("сбер банк",), None)
+    assert keyword_options([], 2.0, capabilities()) == ((), 2.0)  # nothing to steer: any engine
+    with pytest.raises(KeywordError, match=r"model qwen3-asr-0\.6b cannot be steered by keywords") as refused:
+        keyword_options(["сбер"], None, capabilities(model_id="qwen3-asr-0.6b"))
+    assert refused.value.param == "keywords"
+    with pytest.raises(KeywordError) as bad_boost:
+        keyword_options(["сбер"], 11.0, gigaam)
+    assert bad_boost.value.param == "keyword_boost"
