@@ -17,6 +17,7 @@ import pytest
 
 from gigaam_api.config import load_settings
 from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
+from gigaam_api.engines.gigaam.biased import _Rnnt
 from gigaam_api.engines.keywords import CYRILLIC, MAX_BOOST
 from gigaam_api.engines.registry import create_engine
 from tests.conftest import PHRASES
@@ -117,3 +118,21 @@ def test_without_keywords_the_engine_decodes_greedily_as_before(
     # and a boosted search over the same audio is a different decoder (the tiny model's blank is a
     # close runner-up everywhere, so summing alignments changes the text): the switch is real
     assert engine.transcribe_batch(speech, EngineOptions(keywords=("щука",), keyword_boost=0.0)) != today
+
+
+def test_the_rnnt_bridge_predicts_with_or_without_a_joint_first(
+    engine_for: Callable[[str, str], ASREngine],
+) -> None:
+    # The search always asks the joint before extending a hypothesis, but the bridge must not depend
+    # on it: the state after a token is the same either way.
+    engine: Any = engine_for("gigaam-v3-rnnt", "onnxruntime")
+    asr = engine._recognizer.asr
+    frame = np.linspace(-1, 1, 34).astype(np.float32)
+    bridge = _Rnnt(asr, 34)
+    joint_first = bridge.start()
+    bridge.joint(joint_first, frame)
+    after_joint = bridge.predict(joint_first, 5)
+    after_nothing = bridge.predict(bridge.start(), 5)
+    assert np.array_equal(bridge.joint(after_joint, frame), bridge.joint(after_nothing, frame))
+    # and the state did advance: the generated joint suppresses the token just written
+    assert bridge.joint(after_joint, frame)[5] < bridge.joint(bridge.start(), frame)[5] - 50
