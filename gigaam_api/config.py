@@ -114,6 +114,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Qwen3-ASR: longest text per chunk, in tokens",
     )
+    KEYWORDS_FILE: Path | None = Field(
+        default=None,
+        description=(
+            "a glossary: phrases (one a line, `#` starts a comment) every request's `keywords` are "
+            "merged with, on engines that take keywords (see docs/keywords.md); re-read when the file "
+            "changes. Unset: no glossary"
+        ),
+    )
 
     # HTTP
     HOST: str = Field(
@@ -626,7 +634,9 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("VAD_NEG_THRESHOLD", "IDLE_UNLOAD_SECONDS", "MAX_CONNECTIONS", mode="before")
+    @field_validator(
+        "VAD_NEG_THRESHOLD", "IDLE_UNLOAD_SECONDS", "MAX_CONNECTIONS", "KEYWORDS_FILE", mode="before"
+    )
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

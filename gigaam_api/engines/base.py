@@ -35,6 +35,8 @@ class Capabilities:
     device: str  # where it runs: "cpu", "cuda", "gpu"
     runtime: str  # what runs it, e.g. "onnxruntime" or "openvino"
     precision: str  # e.g. "fp32", "int8"
+    keywords: bool = False  # takes EngineOptions.keywords (biases recognition toward them)
+    keyword_letters: frozenset[str] = frozenset()  # the letters a keyword phrase may use
     detail: str = ""  # why this runtime/device/precision was chosen, for /health and the start-up log
 
 
@@ -44,6 +46,10 @@ class EngineOptions:
 
     language: str | None = None
     prompt: str | None = None
+    # Phrases to prefer, normalised by engines.keywords.normalise_keywords; only for engines whose
+    # Capabilities.keywords is true. None boost: engines.keywords.DEFAULT_BOOST.
+    keywords: tuple[str, ...] = ()
+    keyword_boost: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,11 @@ from onnx_asr.adapters import TimestampedResultsAsrAdapter
 
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import SAMPLE_RATE, Capabilities, ChunkResult, EngineOptions
+from gigaam_api.engines.context_graph import ContextGraph
+from gigaam_api.engines.gigaam.biased import BiasedAsr
 from gigaam_api.engines.gigaam.catalog import MODELS
 from gigaam_api.engines.gigaam.loader import choose_runtime, load_recognizer
+from gigaam_api.engines.keywords import CYRILLIC, check_boost
 from gigaam_api.engines.runtime import RuntimeChoice
 from gigaam_api.transcript import Token, Word
 
@@ -64,6 +68,11 @@ def words_from_tokens(tokens: Sequence[Token], end: float) -> tuple[Word, ...]:
     return tuple(words)
 
 
+@lru_cache(maxsize=16)  # a glossary or a client's list repeats across requests; building is cheap anyway
+def context_graph(phrases: tuple[str, ...], boost: float, token_texts: tuple[str, ...]) -> ContextGraph:
+    return ContextGraph(phrases, boost, token_texts)
+
+
 class GigaamEngine:
     """Any GigaAM variant on any runtime: the runtime only changes the recogniser it is given."""
 
@@ -73,6 +82,8 @@ class GigaamEngine:
         self._recognizer = recognizer
         self._vocab = vocab
         self._capabilities = capabilities
+        by_id = {token_id: text for text, token_id in vocab.items()}
+        self._token_texts = tuple(by_id.get(i, "") for i in range(max(by_id, default=-1) + 1))
 
     @property
     def capabilities(self) -> Capabilities:
@@ -81,15 +92,23 @@ class GigaamEngine:
     def transcribe_batch(
         self, chunks: Sequence[npt.NDArray[np.float32]], options: EngineOptions
     ) -> list[ChunkResult]:
-        del options  # Russian only, and GigaAM takes no prompt
+        # Russian only, and GigaAM takes no prompt; keywords switch greedy decoding to a biased search.
         audible = [i for i, chunk in enumerate(chunks) if len(chunk) >= MIN_SAMPLES]
         results = [ChunkResult("", words=(), tokens=()) for _ in chunks]
         if audible:
             waveforms: list[str | Path | npt.NDArray[np.float32]] = [chunks[i] for i in audible]
-            recognized = self._recognizer.recognize(waveforms, sample_rate=SAMPLE_RATE)
+            recognized = self._recognizer_for(options).recognize(waveforms, sample_rate=SAMPLE_RATE)
             for i, result in zip(audible, recognized, strict=True):
                 results[i] = self._convert(result, len(chunks[i]) / SAMPLE_RATE)
         return results
+
+    def _recognizer_for(self, options: EngineOptions) -> TimestampedResultsAsrAdapter:
+        if not options.keywords:
+            return self._recognizer  # today's path: onnx-asr's greedy decoding, untouched
+        graph = context_graph(options.keywords, check_boost(options.keyword_boost), self._token_texts)
+        return TimestampedResultsAsrAdapter(
+            BiasedAsr(self._recognizer.asr, graph), self._recognizer.resampler
+        )
 
     def _convert(self, result: onnx_asr.asr.TimestampedResult, length: float) -> ChunkResult:
         texts = result.tokens or []
@@ -114,6 +133,8 @@ def capabilities(settings: Settings, choice: RuntimeChoice | None = None) -> Cap
         device=choice.device,
         runtime=choice.runtime,
         precision=choice.precision,
+        keywords=True,
+        keyword_letters=CYRILLIC,
         detail=choice.reason,
     )
 
