@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gigaam_api.engines.runtime import MachineFacts, Precision, Runtime, RuntimeChoice, choose
+from gigaam_api.engines.gigaam.runtime import MachineFacts, Precision, Runtime, RuntimeChoice, choose
 
 REFERENCE = "ort-fp32"  # fidelity is measured against ONNX Runtime at full precision
 OVEP = "OpenVINOExecutionProvider"

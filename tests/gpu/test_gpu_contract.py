@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.config import load_settings
-from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, EngineOptions
+from gigaam_api.engines.base import ASREngine, EngineOptions
+from gigaam_api.engines.gigaam.runtime import CUDA_PROVIDER, probe
 from gigaam_api.engines.registry import create_engine
-from gigaam_api.engines.runtime import CUDA_PROVIDER, probe
 from tests.conftest import PHRASES
 from tests.fixtures.speech import synthesize
 from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.config import load_settings
-from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
+from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions
+from gigaam_api.engines.gigaam.runtime import probe
 from gigaam_api.engines.registry import create_engine
-from gigaam_api.engines.runtime import probe
 from gigaam_api.pipeline.scheduler import InferenceScheduler
 from tests.conftest import PHRASES
 from tests.fixtures.engines import WatchedEngine

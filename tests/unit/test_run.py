@@ -17,9 +17,10 @@ import numpy.typing as npt
 import pytest
 
 from gigaam_api.audio.pcm import PcmSpool
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
-from gigaam_api.engines.base import SAMPLE_RATE, ChunkResult, EngineOptions
+from gigaam_api.engines.base import ChunkResult, EngineOptions
 from gigaam_api.errors import APIError
 from gigaam_api.pipeline import run as run_module
 from gigaam_api.pipeline.feed import ThreadFeed
@@ -282,6 +283,6 @@ def test_long_audio_decoded_before_the_check_still_goes_through_speech_chunks(
 
     asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))
 
-    longest = engine.capabilities.max_chunk_seconds * SAMPLE_RATE
+    longest = engine.capabilities.chunks.longest_seconds * SAMPLE_RATE
     assert len(engine.batches) >= 3
     assert max(n for batch in engine.batches for n in batch) <= longest
