@@ -26,6 +26,7 @@ from gigaam_api.api.state import app_state
 from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.config import Settings
 from gigaam_api.dedup.key import upload_key
+from gigaam_api.engines.base import Capabilities
 from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full, spool_full
 from gigaam_api.formats import render as formats
 from gigaam_api.formats import sse
@@ -82,7 +83,15 @@ async def create_transcription(request: Request) -> Response:
             cleanup = stack.pop_all()
             cleanup.callback(own.pop_all().close)
             return StreamingResponse(
-                _sse(run, options, state.settings, cleanup, stop=state.shutdown.expired, cancelled=cancelled),
+                _sse(
+                    run,
+                    caps,
+                    options,
+                    state.settings,
+                    cleanup,
+                    stop=state.shutdown.expired,
+                    cancelled=cancelled,
+                ),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
                 background=BackgroundTask(cleanup.aclose),
@@ -91,9 +100,11 @@ async def create_transcription(request: Request) -> Response:
         if segments is None:
             log.info("client disconnected before the result")
             return Response(status_code=CLIENT_CLOSED)
-        return transcript_response(
-            options, Transcript(tuple(segments), run.duration or 0.0, language_name(run.language))
+        language = run.language
+        transcript = Transcript(
+            tuple(segments), run.duration or 0.0, language_name(language), caps.separator(language)
         )
+        return transcript_response(options, transcript)
     except ClientDisconnect:
         log.info("client disconnected during upload")
         return Response(status_code=CLIENT_CLOSED)
@@ -142,6 +153,7 @@ def transcript_response(options: TranscriptionOptions, transcript: Transcript) -
 
 async def _sse(
     run: Run,
+    caps: Capabilities,
     options: TranscriptionOptions,
     settings: Settings,
     cleanup: AsyncExitStack,
@@ -192,7 +204,8 @@ async def _sse(
                 yield sse.event(_error_payload(item))
                 return
             if isinstance(item, Segment):
-                text = item.text if not segments else " " + item.text  # deltas concatenate to `done`
+                # Deltas concatenate to `done`: the engine's separator for the language goes first.
+                text = item.text if not segments else caps.separator(run.language) + item.text
                 segments.append(item)
                 yield sse.event(sse.delta(text, segment_id=item.id))
                 yield sse.event(sse.segment(item, words=words))
@@ -207,7 +220,7 @@ async def _sse(
         output_tokens = sum(len(s.tokens) for s in segments)
         yield sse.event(
             sse.done(
-                join_texts(s.text for s in segments),
+                join_texts((s.text for s in segments), caps.separator(run.language)),
                 usage_seconds=run.duration or 0.0,
                 output_tokens=output_tokens,
                 logprobs=logprobs,

@@ -31,7 +31,7 @@ SECOND = Segment(
     logprobs=(Token(13, " Как", 3.1, -0.3), Token(14, " дела?", 3.5, -0.1)),
 )
 SILENT = Segment(id=2, start=8.47, end=9.0, text="", no_speech_prob=1.0)
-TRANSCRIPT = Transcript(segments=(FIRST, SECOND, SILENT), duration=8.47)
+TRANSCRIPT = Transcript(segments=(FIRST, SECOND, SILENT), duration=8.47, language="russian")
 
 
 def test_json_body_parses_strictly_with_whisper_usage() -> None:
@@ -105,7 +105,7 @@ def test_verbose_json_words_only() -> None:
 
 
 def test_empty_transcript() -> None:
-    empty = Transcript(segments=(), duration=0.0)
+    empty = Transcript(segments=(), duration=0.0, language="russian")
     assert Transcription.model_validate(json_body(empty, include_logprobs=True), strict=True).text == ""
     verbose = verbose_json_body(empty, words=True, segments=True)
     assert TranscriptionVerbose.model_validate(verbose, strict=True).segments == []
