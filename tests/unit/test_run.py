@@ -20,7 +20,7 @@ from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
-from gigaam_api.engines.base import ChunkResult, EngineOptions
+from gigaam_api.engines.base import ChunkPolicy, ChunkResult, EngineOptions
 from gigaam_api.errors import APIError
 from gigaam_api.pipeline import run as run_module
 from gigaam_api.pipeline.feed import ThreadFeed
@@ -286,3 +286,19 @@ def test_long_audio_decoded_before_the_check_still_goes_through_speech_chunks(
     longest = engine.capabilities.chunks.longest_seconds * SAMPLE_RATE
     assert len(engine.batches) >= 3
     assert max(n for batch in engine.batches for n in batch) <= longest
+
+
+def test_an_engine_that_takes_long_audio_whole_gets_it_in_one_pass(
+    settings: Settings, scheduler: InferenceScheduler, tmp_path: Path
+) -> None:
+    """The engine's chunk policy, not GigaAM's 25-s rule: 72 s go in whole to an engine taking 120 s."""
+    engine = LengthEngine()
+    engine.capabilities = capabilities(
+        model_id="long-context", chunks=ChunkPolicy(120.0, preferred_seconds=60.0, whole=True)
+    )
+    transcriber = Transcriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    upload = tone_and_pauses(tmp_path / "long.wav", [8.0] * 8)  # 72 s
+
+    asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))
+
+    assert engine.batches == [[72 * SAMPLE_RATE]]
