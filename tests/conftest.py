@@ -21,7 +21,7 @@ from gigaam_api.api.connections import server_config
 from gigaam_api.api.state import AppState
 from gigaam_api.app import create_app
 from gigaam_api.config import Settings, load_settings
-from tests.fixtures.echo_engine import install_echo_family
+from tests.fixtures.echo_engine import echo_family_installed
 from tests.fixtures.redis_server import run_redis
 from tests.fixtures.speech import FORMATS, encode, require_espeak, synthesize
 from tests.fixtures.tiny_model import write_tiny_model
@@ -66,7 +66,8 @@ def qwen_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def echo_family(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The test-only "echo" engine family, installed as a third-party family would be (entry point)."""
-    yield from install_echo_family(tmp_path_factory.mktemp("site"))
+    with echo_family_installed(tmp_path_factory.mktemp("site")):
+        yield
 
 
 @pytest.fixture(scope="session")
