@@ -78,6 +78,8 @@ def test_capabilities_declare_words_only_with_an_aligner_and_never_logprobs() ->
     )
     assert plain.chunks.whole and aligned.chunks.whole  # long context: whole up to the limit
     assert "qwen3-forcedaligner-0.6b" in aligned.detail
+    assert plain.unspaced_languages == {"zh", "yue", "ja", "th"}  # written without spaces between words
+    assert (plain.separator("zh"), plain.separator("en")) == ("", " ")
 
 
 def test_every_qwen_language_has_a_name_for_verbose_json() -> None:
