@@ -143,8 +143,8 @@ def settings_factory(models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             "JOBS_DIR": tmp_path_factory.mktemp("jobs"),  # each server its own store
             "NUM_THREADS": 1,
             # The reference configuration on every machine; test_openvino.py covers the others.
-            "RUNTIME": "onnxruntime",
-            "PRECISION": "fp32",
+            "GIGAAM_RUNTIME": "onnxruntime",
+            "GIGAAM_PRECISION": "fp32",
             # Every request runs its own inference unless a test turns sharing or the cache on
             # (tests/integration/test_dedup.py): tests of other behaviour send the same files again.
             "DEDUP": False,

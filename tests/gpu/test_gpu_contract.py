@@ -66,11 +66,11 @@ def _engine(models: Path, model: str, **settings: str) -> ASREngine:
 @pytest.mark.parametrize("model", list(MODEL_FILES))
 def test_every_gpu_gives_the_cpu_reference_text(models: Path, speech: list[Audio], model: str) -> None:
     devices = _devices()
-    want = _engine(models, model, RUNTIME="onnxruntime", DEVICE="cpu", PRECISION="fp32").transcribe_batch(
-        speech, OPTIONS
-    )
+    want = _engine(
+        models, model, GIGAAM_RUNTIME="onnxruntime", GIGAAM_DEVICE="cpu", GIGAAM_PRECISION="fp32"
+    ).transcribe_batch(speech, OPTIONS)
     for device in devices:
-        engine = _engine(models, model, DEVICE=device, PRECISION="fp32")
+        engine = _engine(models, model, GIGAAM_DEVICE=device, GIGAAM_PRECISION="fp32")
         assert engine.capabilities.device == device
         got = engine.transcribe_batch(speech, OPTIONS)
 

@@ -169,7 +169,7 @@ def test_the_server_on_openvino_answers_as_on_onnxruntime_and_says_so(
 ) -> None:
     """A real server with RUNTIME=openvino: same verbose_json as the ONNX Runtime fp32 server; /health
     reports the runtime, device, precision and the reason."""
-    openvino_server = make_server(RUNTIME="openvino", PRECISION="fp32")
+    openvino_server = make_server(GIGAAM_RUNTIME="openvino", GIGAAM_PRECISION="fp32")
     bodies = []
     for live in (server, openvino_server):
         with (audio_dir / "greeting.wav").open("rb") as f:

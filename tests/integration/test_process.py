@@ -34,7 +34,9 @@ def _free_port() -> int:
 def _env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"MODEL", "API_KEY", "PORT", "MODELS_DIR"}}
     env.update({"LOG_LEVEL": "WARNING", "NUM_THREADS": "1", "HF_HUB_DISABLE_TELEMETRY": "1"})
-    env.update({"RUNTIME": "onnxruntime", "PRECISION": "fp32"})  # the same files on every machine
+    env.update(
+        {"GIGAAM_RUNTIME": "onnxruntime", "GIGAAM_PRECISION": "fp32"}
+    )  # the same files on every machine
     env.update({"DEDUP": "false", "CACHE_MAX_MB": "0"})  # repeated requests really run again
     env.update(overrides)
     return env
