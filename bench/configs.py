@@ -29,7 +29,7 @@ class BenchConfig:
 
     def env(self) -> dict[str, str]:
         """The server settings that select this configuration."""
-        return {"RUNTIME": self.runtime, "DEVICE": "cpu", "PRECISION": self.precision}
+        return {"GIGAAM_RUNTIME": self.runtime, "GIGAAM_DEVICE": "cpu", "GIGAAM_PRECISION": self.precision}
 
 
 ALL = (
