@@ -1,9 +1,9 @@
 """One transcription, from upload to segments, each yielded as soon as it is ready.
 
 A decoder thread turns the upload into a 16 kHz PCM spool on disk. Audio that fits in one direct
-inference (the engine's chunk policy: pipeline/chunk_plan.py) is one interactive job;
-longer audio goes through the VAD thread, whose chunks are batched and run on the shared scheduler
-while decoding and VAD carry on.
+inference (the engine's chunk policy: pipeline/chunk_plan.py) is one job, interactive when shorter
+than DIRECT_MAX_SECONDS; longer audio goes through the VAD thread, whose chunks are batched and run
+on the shared scheduler while decoding and VAD carry on.
 """
 
 from __future__ import annotations
@@ -109,7 +109,9 @@ class Run:
         if not self._direct:
             # Only long audio: a short request's decoding, lowered, waited behind every running batch.
             yield_to_inference(decoder)
-        self._job = self._parts.scheduler.open_job(interactive=self._direct and self._resume is None)
+        # Short audio goes ahead of long runs; audio an engine takes whole up to minutes is not short.
+        short = available <= self._parts.settings.DIRECT_MAX_SECONDS * SAMPLE_RATE
+        self._job = self._parts.scheduler.open_job(interactive=short and self._resume is None)
 
     def _decode(self) -> None:
         # Every failure is recorded in the spool (decode_to_pcm finishes it with the error); the consumer

@@ -26,7 +26,7 @@ from gigaam_api.pipeline import run as run_module
 from gigaam_api.pipeline.feed import ThreadFeed
 from gigaam_api.pipeline.protocol import Progress, RunEvent
 from gigaam_api.pipeline.run import RunParts, _SpeechBatches
-from gigaam_api.pipeline.scheduler import InferenceScheduler
+from gigaam_api.pipeline.scheduler import InferenceScheduler, Job
 from gigaam_api.pipeline.transcriber import Transcriber
 from gigaam_api.transcript import Segment, Word
 from gigaam_api.vad.chunking import Chunk
@@ -289,9 +289,18 @@ def test_long_audio_decoded_before_the_check_still_goes_through_speech_chunks(
 
 
 def test_an_engine_that_takes_long_audio_whole_gets_it_in_one_pass(
-    settings: Settings, scheduler: InferenceScheduler, tmp_path: Path
+    settings: Settings, scheduler: InferenceScheduler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The engine's chunk policy, not GigaAM's 25-s rule: 72 s go in whole to an engine taking 120 s."""
+    """The engine's chunk policy, not GigaAM's 25-s rule: 72 s go in whole to an engine taking 120 s;
+    as a long run, not ahead of short requests."""
+    opened: list[bool] = []
+    open_job = scheduler.open_job
+
+    def recorded(*, interactive: bool) -> Job:
+        opened.append(interactive)
+        return open_job(interactive=interactive)
+
+    monkeypatch.setattr(scheduler, "open_job", recorded)
     engine = LengthEngine()
     engine.capabilities = capabilities(
         model_id="long-context", chunks=ChunkPolicy(120.0, preferred_seconds=60.0, whole=True)
@@ -302,3 +311,4 @@ def test_an_engine_that_takes_long_audio_whole_gets_it_in_one_pass(
     asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))
 
     assert engine.batches == [[72 * SAMPLE_RATE]]
+    assert opened == [False]
