@@ -620,18 +620,6 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("MODELS", mode="before")
-    @classmethod
-    def _model_list(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(v.strip() for v in value.split(",") if v.strip())
-        return value
-
-    @field_validator("QWEN_ALIGNER", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
-
     @field_validator(
         "QUANTIZATION",
         "LOG_FORMAT",
@@ -648,7 +636,9 @@ class Settings(BaseSettings):
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
-    @field_validator("VAD_NEG_THRESHOLD", "IDLE_UNLOAD_SECONDS", "MAX_CONNECTIONS", mode="before")
+    @field_validator(
+        "VAD_NEG_THRESHOLD", "IDLE_UNLOAD_SECONDS", "MAX_CONNECTIONS", "QWEN_ALIGNER", mode="before"
+    )
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -658,7 +648,9 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("API_KEY", "MODEL_ALIASES", "JOBS_URL_HOSTS", "JOBS_WEBHOOK_HOSTS", mode="before")
+    @field_validator(
+        "API_KEY", "MODELS", "MODEL_ALIASES", "JOBS_URL_HOSTS", "JOBS_WEBHOOK_HOSTS", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -705,7 +697,7 @@ class Settings(BaseSettings):
             ("PRECISION", "GIGAAM_PRECISION", self.PRECISION),
             ("QUANTIZATION", "GIGAAM_PRECISION", quantization),
         ):
-            if value is None:
+            if value is None or value == "auto":
                 continue
             current = getattr(self, new)
             if current not in ("auto", value):  # `auto` leaves the choice open
