@@ -126,10 +126,12 @@ def test_deprecated_names_still_work_and_are_logged_once_at_start(tmp_path: Path
         PORT=str(_free_port()),
         QUANTIZATION="none",
         MAX_QUEUE="3",
+        RUNTIME="onnxruntime",
     )
     result = _cli("serve", env)
     assert result.returncode == 1, result.stderr  # accepted: the start went on to look for the weights
-    assert result.stderr.count("QUANTIZATION is deprecated: set PRECISION instead") == 1
+    assert result.stderr.count("QUANTIZATION is deprecated: set GIGAAM_PRECISION instead") == 1
+    assert result.stderr.count("RUNTIME is deprecated: set GIGAAM_RUNTIME instead") == 1
     assert result.stderr.count("MAX_QUEUE is deprecated: set MAX_RUNNING instead") == 1
 
 
