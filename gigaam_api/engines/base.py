@@ -100,7 +100,7 @@ class ASREngine(Protocol):
 
     One call is one unit of work for the scheduler: callers check for cancellation between calls.
     Implementations must be safe to call from one worker thread at a time (the scheduler's), must accept
-    any chunk from one sample up to `max_chunk_seconds`, and return one result per chunk, in order.
+    any chunk from one sample up to `chunks.longest_seconds`, and return one result per chunk, in order.
     """
 
     @property
