@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gigaam_api.engines.runtime import MachineFacts, Precision, Runtime, RuntimeChoice, choose
+from gigaam_api.engines.gigaam.runtime import MachineFacts, Precision, Runtime, RuntimeChoice, choose
 
 REFERENCE = "ort-fp32"  # fidelity is measured against ONNX Runtime at full precision
 OVEP = "OpenVINOExecutionProvider"
@@ -29,7 +29,7 @@ class BenchConfig:
 
     def env(self) -> dict[str, str]:
         """The server settings that select this configuration."""
-        return {"RUNTIME": self.runtime, "DEVICE": "cpu", "PRECISION": self.precision}
+        return {"GIGAAM_RUNTIME": self.runtime, "GIGAAM_DEVICE": "cpu", "GIGAAM_PRECISION": self.precision}
 
 
 ALL = (

@@ -41,7 +41,7 @@ from bench.timing import CHUNK_SECONDS, measure_child
 from gigaam_api.engines.gigaam import ir
 from gigaam_api.engines.gigaam.loader import fp32_onnx_files, load_recognizer
 from gigaam_api.engines.gigaam.openvino import CACHE_DIR
-from gigaam_api.engines.runtime import probe
+from gigaam_api.engines.gigaam.runtime import probe
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -26,7 +26,8 @@ from gigaam_api.api.state import AppState
 from gigaam_api.audio.spool import SpoolDir, SpoolFullError, remove_stale
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.dedup.setup import shared_runs
-from gigaam_api.engines.base import ASREngine, EngineOptions
+from gigaam_api.engines.base import ASREngine, EngineOptions, EngineUnavailableError
+from gigaam_api.engines.registry import resolve_settings
 from gigaam_api.errors import spool_full
 from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.service import JobService
@@ -67,7 +68,7 @@ def create_app(
     on_fatal: Callable[[], None] = _exit_process,
 ) -> FastAPI:
     """`on_fatal` is called when the model cannot be loaded: a server without a model must not linger."""
-    settings = settings or load_settings()
+    settings = resolve_settings(settings or load_settings())
     metrics = Metrics()
     runs = shared_runs(settings, metrics, waiting=lambda: admission.waiting)
     admission = Admission(
@@ -163,20 +164,14 @@ async def _load(
     state: AppState, metrics: Metrics, factory: TranscriberFactory, on_fatal: Callable[[], None]
 ) -> None:
     settings = state.settings
-    log.info(
-        "loading %s (RUNTIME=%s DEVICE=%s PRECISION=%s, %d threads)",
-        settings.MODEL,
-        settings.RUNTIME,
-        settings.DEVICE,
-        settings.PRECISION,
-        settings.NUM_THREADS,
-    )
+    log.info("loading %s (%d threads)", settings.MODEL, settings.NUM_THREADS)
     try:
         began = time.monotonic()
         transcriber, stop = await asyncio.to_thread(factory, settings, metrics)
     except Exception as exc:
         state.load_error = str(exc)
-        log.critical("%s", exc)
+        # An engine that cannot run here as configured is the operator's to fix: its message says how.
+        log.critical("%s", exc, exc_info=not isinstance(exc, EngineUnavailableError))
         on_fatal()
         return
     state.stop_engine = stop

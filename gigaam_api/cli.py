@@ -12,6 +12,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from gigaam_api.config import ConfigError, Settings, deprecation_notes, load_settings
+from gigaam_api.engines.registry import resolve_settings
 from gigaam_api.formats.render import RESPONSE_FORMATS
 from gigaam_api.logs import configure_logging
 
@@ -25,10 +26,8 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
     from gigaam_api.api.connections import server_config
     from gigaam_api.api.shutdown import SETTLE_SECONDS, GracefulShutdown
     from gigaam_api.app import build_transcriber, create_app
-    from gigaam_api.engines.base import WeightsUnavailableError
-    from gigaam_api.engines.gigaam.ir import Int8IrUnavailableError
+    from gigaam_api.engines.base import EngineUnavailableError
     from gigaam_api.engines.registry import ensure_weights
-    from gigaam_api.engines.runtime import RuntimeSelectionError
     from gigaam_api.jobs.store import JobStoreUnavailableError
     from gigaam_api.listen import EXIT_CANNOT_LISTEN, CannotListenError, bind
 
@@ -56,7 +55,7 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
     try:  # fetch (or find) every served model's weights before binding the port: missing ones stop the start
         for model in settings.served_models:
             ensure_weights(settings.for_model(model))
-    except (WeightsUnavailableError, RuntimeSelectionError, Int8IrUnavailableError) as exc:
+    except EngineUnavailableError as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
     try:  # bound here, not by uvicorn: a busy port is a plain message and its own exit status
@@ -91,15 +90,13 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
 
 
 def _download(settings: Settings) -> int:
-    from gigaam_api.engines.base import WeightsUnavailableError
-    from gigaam_api.engines.gigaam.ir import Int8IrUnavailableError
+    from gigaam_api.engines.base import EngineUnavailableError
     from gigaam_api.engines.registry import fetch_weights
-    from gigaam_api.engines.runtime import RuntimeSelectionError
 
     for model in settings.served_models:  # MODEL, and every other model in MODELS
         try:
             model_dir = fetch_weights(settings.for_model(model))
-        except (WeightsUnavailableError, RuntimeSelectionError, Int8IrUnavailableError) as exc:
+        except EngineUnavailableError as exc:
             print(f"gigaam-api: {exc}", file=sys.stderr)
             return 1
         print(f"{model}: all files present in {model_dir}")
@@ -115,7 +112,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     """Transcribe local files through the same pipeline as the server, without HTTP."""
     from gigaam_api.cli_transcribe.plan import UsageError, choose_format, expand, plan
     from gigaam_api.cli_transcribe.run import summary, transcribe_files
-    from gigaam_api.engines.base import WeightsUnavailableError
+    from gigaam_api.engines.base import EngineUnavailableError
 
     overrides = {name: value for name, value in _setting_flags(args).items() if value is not None}
     unknown = [name for name in overrides if name not in Settings.model_fields]
@@ -123,7 +120,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         print(f"gigaam-api: this version has no {', '.join(unknown)} setting", file=sys.stderr)
         return 2
     try:
-        settings = load_settings(**overrides)
+        settings = resolve_settings(load_settings(**overrides))
         fmt = choose_format(args.format, args.output)
         tasks = plan(expand(args.files), fmt, args.output)
     except (ConfigError, UsageError) as exc:
@@ -136,7 +133,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     show_progress = not args.quiet and sys.stderr.isatty()
     try:
         outcome = transcribe_files(settings, tasks, fmt, words=args.words, show_progress=show_progress)
-    except WeightsUnavailableError as exc:
+    except EngineUnavailableError as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
     if outcome.interrupted:
@@ -147,7 +144,7 @@ def _transcribe(args: argparse.Namespace) -> int:
 
 
 # `transcribe` flags that set a setting for this run, over the environment and .env.
-_SETTING_FLAGS = {"model": "MODEL", "runtime": "RUNTIME", "precision": "PRECISION"}
+_SETTING_FLAGS = {"model": "MODEL", "runtime": "GIGAAM_RUNTIME", "precision": "GIGAAM_PRECISION"}
 
 
 def _setting_flags(args: argparse.Namespace) -> dict[str, str | None]:
@@ -195,7 +192,7 @@ def main(argv: list[str] | None = None, *, factory: TranscriberFactory | None = 
     if args.command == "transcribe":
         return _transcribe(args)
     try:
-        settings = load_settings()
+        settings = resolve_settings(load_settings())
     except ConfigError as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 2

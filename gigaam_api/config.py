@@ -10,12 +10,14 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from gigaam_api.engines.cpus import usable_cpus
-from gigaam_api.engines.qwen.catalog import canonical_aligner_name
-from gigaam_api.engines.registry import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
-from gigaam_api.vad.chunking import ChunkingSettings
+from gigaam_api.cpus import usable_cpus
 
-# GigaAM's runtime settings; engines/runtime.py resolves them (it imports onnxruntime to probe the machine).
+# Model names are checked, and made canonical, by the engine registry when the settings are resolved
+# (engines/registry.py: resolve_settings): this module imports no engine.
+DEFAULT_MODEL = "gigaam-v3-ctc"
+DEFAULT_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+
+# GigaAM's runtime settings; engines/gigaam/runtime.py resolves them (it imports onnxruntime to probe).
 RuntimeSetting = Literal["auto", "onnxruntime", "openvino"]
 DeviceSetting = Literal["auto", "cpu", "cuda", "gpu"]
 PrecisionSetting = Literal["auto", "fp32", "int8", "bf16", "int8-bf16", "fp16"]
@@ -45,29 +47,45 @@ class Settings(BaseSettings):
             "`v3_ctc` work too)"
         ),
     )
-    RUNTIME: RuntimeSetting = Field(
+    GIGAAM_RUNTIME: RuntimeSetting = Field(
         default="auto",
-        description="`auto`, `onnxruntime` or `openvino` (see Runtimes, devices and precisions)",
+        description="GigaAM: `auto`, `onnxruntime` or `openvino` (see Runtimes, devices and precisions)",
     )
-    DEVICE: DeviceSetting = Field(
+    GIGAAM_DEVICE: DeviceSetting = Field(
         default="auto",
         description=(
-            "`auto`, `cpu`, `cuda` (NVIDIA, ONNX Runtime's CUDA provider) or `gpu` (Intel, OpenVINO)"
+            "GigaAM: `auto`, `cpu`, `cuda` (NVIDIA, ONNX Runtime's CUDA provider) or `gpu` (Intel, OpenVINO)"
         ),
     )
-    PRECISION: PrecisionSetting = Field(
+    GIGAAM_PRECISION: PrecisionSetting = Field(
         default="auto",
         description=(
-            "`auto`, `fp32`, `int8`, `bf16`, `int8-bf16` (OpenVINO on CPUs with bf16) or `fp16` (Intel GPU)"
+            "GigaAM: `auto`, `fp32`, `int8`, `bf16`, `int8-bf16` (OpenVINO on CPUs with bf16) or `fp16` "
+            "(Intel GPU)"
         ),
+    )
+    RUNTIME: RuntimeSetting | None = Field(
+        default=None,
+        description="older name of `GIGAAM_RUNTIME`; if both are set they must agree",
+        json_schema_extra={"replaced_by": "GIGAAM_RUNTIME"},
+    )
+    DEVICE: DeviceSetting | None = Field(
+        default=None,
+        description="older name of `GIGAAM_DEVICE`; if both are set they must agree",
+        json_schema_extra={"replaced_by": "GIGAAM_DEVICE"},
+    )
+    PRECISION: PrecisionSetting | None = Field(
+        default=None,
+        description="older name of `GIGAAM_PRECISION`; if both are set they must agree",
+        json_schema_extra={"replaced_by": "GIGAAM_PRECISION"},
     )
     QUANTIZATION: Literal["none", "int8"] | None = Field(
         default=None,
         description=(
-            "older alias: `none` = `PRECISION=fp32`, `int8` = `PRECISION=int8`; contradicting "
-            "`PRECISION` is an error"
+            "older alias: `none` = `GIGAAM_PRECISION=fp32`, `int8` = `GIGAAM_PRECISION=int8`; contradicting "
+            "`GIGAAM_PRECISION` is an error"
         ),
-        json_schema_extra={"replaced_by": "PRECISION"},
+        json_schema_extra={"replaced_by": "GIGAAM_PRECISION"},
     )
     MODELS_DIR: Path = Field(
         default=Path("models"),
@@ -89,7 +107,7 @@ class Settings(BaseSettings):
         ),
         json_schema_extra={"computed_default": "the CPUs this process may use"},
     )
-    # Several engines in one server (README "Several models"): every model served, MODEL the default.
+    # Several engines in one server (docs/models-and-runtimes.md): every model served, MODEL the default.
     MODELS: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description=(
@@ -365,10 +383,11 @@ class Settings(BaseSettings):
     DIRECT_MAX_SECONDS: float = Field(
         default=25,
         gt=0,
-        le=30,
         description=(
-            "audio up to this long is transcribed in one inference; longer audio goes through VAD"
-            " chunking (≤ 30)"
+            "for engines whose long audio is cut by the VAD (GigaAM): audio up to this long is "
+            "transcribed in one inference, longer audio goes through VAD chunking; never more than the "
+            "engine's longest chunk (30 s for GigaAM). Engines that take long audio whole (Qwen3-ASR) "
+            "get it whole up to their limit"
         ),
     )
     # measured: 22 beats 60 on 2 cores
@@ -422,13 +441,16 @@ class Settings(BaseSettings):
     VAD_HARD_MAX: float = Field(
         default=30,
         gt=0,
-        le=30,
-        description="no chunk ever exceeds this (≤ 30); `VAD_MIN ≤ VAD_MAX ≤ VAD_HARD_MAX` must hold",
+        description=(
+            "no chunk ever exceeds this, nor the engine's longest chunk; `VAD_MIN ≤ VAD_MAX ≤ "
+            "VAD_HARD_MAX` must hold. `VAD_MIN`, `VAD_MAX` and `VAD_HARD_MAX` apply to engines whose "
+            "long audio is cut by the VAD (GigaAM); one that takes long audio whole (Qwen3-ASR) has only "
+            "audio past its limit cut, at pauses past its preferred chunk"
+        ),
     )
     FIRST_CHUNK_SECONDS: float = Field(
         default=10,
         ge=0,
-        le=30,
         description=(
             "the first chunk of long audio is at most this long (closed at a pause past half of "
             "it), so a stream's first text comes sooner; `0` cuts it like the others"
@@ -606,36 +628,29 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("MODEL")
-    @classmethod
-    def _canonical_model(cls, value: str) -> str:
-        return canonical_model_name(value)
-
-    @field_validator("MODELS", mode="before")
-    @classmethod
-    def _canonical_models(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v.strip()]
-        if isinstance(value, list | tuple):
-            return tuple(dict.fromkeys(canonical_model_name(str(v)) for v in value))
-        return value
-
-    @field_validator("QWEN_ALIGNER", mode="before")
-    @classmethod
-    def _canonical_aligner(cls, value: object) -> object:
-        if isinstance(value, str):
-            return canonical_aligner_name(value) if value.strip() else None
-        return value
-
     @field_validator(
-        "QUANTIZATION", "LOG_FORMAT", "RUNTIME", "DEVICE", "PRECISION", "QWEN_DEVICE", mode="before"
+        "QUANTIZATION",
+        "LOG_FORMAT",
+        "GIGAAM_RUNTIME",
+        "GIGAAM_DEVICE",
+        "GIGAAM_PRECISION",
+        "RUNTIME",
+        "DEVICE",
+        "PRECISION",
+        "QWEN_DEVICE",
+        mode="before",
     )
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator(
-        "VAD_NEG_THRESHOLD", "IDLE_UNLOAD_SECONDS", "MAX_CONNECTIONS", "KEYWORDS_FILE", mode="before"
+        "VAD_NEG_THRESHOLD",
+        "IDLE_UNLOAD_SECONDS",
+        "MAX_CONNECTIONS",
+        "KEYWORDS_FILE",
+        "QWEN_ALIGNER",
+        mode="before",
     )
     @classmethod
     def _empty_is_default(cls, value: object) -> object:
@@ -646,7 +661,9 @@ class Settings(BaseSettings):
     def _upper(cls, value: object) -> object:
         return value.strip().upper() if isinstance(value, str) else value
 
-    @field_validator("API_KEY", "MODEL_ALIASES", "JOBS_URL_HOSTS", "JOBS_WEBHOOK_HOSTS", mode="before")
+    @field_validator(
+        "API_KEY", "MODELS", "MODEL_ALIASES", "JOBS_URL_HOSTS", "JOBS_WEBHOOK_HOSTS", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):
@@ -670,29 +687,10 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _chunk_limits(self) -> Settings:
+        # Whether they fit an engine's chunks is checked when the pipeline is built (pipeline/chunk_plan.py).
         if not self.VAD_MIN <= self.VAD_MAX <= self.VAD_HARD_MAX:
             raise ValueError("VAD_MIN <= VAD_MAX <= VAD_HARD_MAX must hold")
-        try:
-            self.chunking()
-        except ValueError as exc:  # found at start-up, not as a 500 on the first long request
-            raise ValueError(
-                f"the VAD_* and FIRST_CHUNK_SECONDS settings do not fit together: {exc}"
-            ) from None
         return self
-
-    def chunking(self, max_chunk_seconds: float = 30.0) -> ChunkingSettings:
-        """The chunker's settings for an engine that takes chunks of up to `max_chunk_seconds`."""
-        return ChunkingSettings(
-            threshold=self.VAD_THRESHOLD,
-            neg_threshold=self.VAD_NEG_THRESHOLD,
-            min_speech_ms=self.VAD_MIN_SPEECH_MS,
-            min_silence_ms=self.VAD_MIN_SILENCE_MS,
-            speech_pad_ms=self.VAD_SPEECH_PAD_MS,
-            min_s=min(self.VAD_MIN, max_chunk_seconds),
-            max_s=min(self.VAD_MAX, max_chunk_seconds),
-            hard_max_s=min(self.VAD_HARD_MAX, max_chunk_seconds),
-            first_max_s=self.FIRST_CHUNK_SECONDS or None,
-        )
 
     @model_validator(mode="after")
     def _webhook_secret(self) -> Settings:
@@ -701,12 +699,23 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _quantization_alias(self) -> Settings:
+    def _gigaam_aliases(self) -> Settings:
+        """The older global names of GigaAM's settings (RUNTIME, DEVICE, PRECISION, QUANTIZATION)."""
+        quantization: PrecisionSetting | None = None
         if self.QUANTIZATION is not None:
-            implied: PrecisionSetting = "fp32" if self.QUANTIZATION == "none" else "int8"
-            if self.PRECISION not in ("auto", implied):
-                raise ValueError(f"QUANTIZATION={self.QUANTIZATION} contradicts PRECISION={self.PRECISION}")
-            self.PRECISION = implied
+            quantization = "fp32" if self.QUANTIZATION == "none" else "int8"
+        for old, new, value in (
+            ("RUNTIME", "GIGAAM_RUNTIME", self.RUNTIME),
+            ("DEVICE", "GIGAAM_DEVICE", self.DEVICE),
+            ("PRECISION", "GIGAAM_PRECISION", self.PRECISION),
+            ("QUANTIZATION", "GIGAAM_PRECISION", quantization),
+        ):
+            if value is None or value == "auto":
+                continue
+            current = getattr(self, new)
+            if current not in ("auto", value):  # `auto` leaves the choice open
+                raise ValueError(f"{old}={getattr(self, old)} contradicts {new}={current}")
+            setattr(self, new, value)
         return self
 
     @model_validator(mode="after")
@@ -721,16 +730,6 @@ class Settings(BaseSettings):
     def _uploads_follow_the_line(self) -> Settings:
         if "MAX_UPLOADS" not in self.model_fields_set:  # after _max_queue_alias: MAX_RUNNING is final
             self.MAX_UPLOADS = self.MAX_RUNNING + self.MAX_WAITING
-        return self
-
-    @model_validator(mode="after")
-    def _default_is_served(self) -> Settings:
-        if self.MODELS and "MODEL" not in self.model_fields_set:
-            self.MODEL = self.MODELS[0]
-        elif self.MODELS and self.MODEL not in self.MODELS:
-            raise ValueError(
-                f"MODEL={self.MODEL} (the default) must be one of MODELS={','.join(self.MODELS)}"
-            )
         return self
 
     @property

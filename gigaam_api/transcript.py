@@ -58,16 +58,18 @@ class Segment:
 class Transcript:
     segments: tuple[Segment, ...]
     duration: float
-    language: str = "russian"
+    language: str  # the name verbose_json reports: what the engine used or detected, else "unknown"
+    separator: str = WORD_SEPARATOR  # between segments: the engine's rule for the language (`Capabilities`)
 
     @property
     def text(self) -> str:
-        return join_texts(s.text for s in self.segments)
+        return join_texts((s.text for s in self.segments), self.separator)
 
 
-def join_texts(texts: Iterable[str]) -> str:
-    """Join segment texts the way the stream's deltas concatenate: one space between non-empty parts."""
-    return WORD_SEPARATOR.join(p for p in (t.strip() for t in texts) if p)
+def join_texts(texts: Iterable[str], separator: str = WORD_SEPARATOR) -> str:
+    """Join segment texts the way the stream's deltas concatenate: `separator` (one space, or nothing
+    for a language written without spaces) between non-empty parts."""
+    return separator.join(p for p in (t.strip() for t in texts) if p)
 
 
 def compression_ratio(text: str) -> float:

@@ -5,14 +5,21 @@ DESCRIPTIONS: dict[str, str] = {
         "какую модель обслуживать: `gigaam-v3-ctc`, `gigaam-v3-rnnt`, `gigaam-v3-e2e-ctc`, "
         "`gigaam-v3-e2e-rnnt`, `gigaam-v2-ctc`, `gigaam-v2-rnnt` (можно коротко, например `v3_ctc`)"
     ),
-    "RUNTIME": "`auto`, `onnxruntime` или `openvino` (см. Среды выполнения, устройства и точность)",
-    "DEVICE": "`auto`, `cpu`, `cuda` (NVIDIA, CUDA-провайдер ONNX Runtime) или `gpu` (Intel, OpenVINO)",
-    "PRECISION": (
-        "`auto`, `fp32`, `int8`, `bf16`, `int8-bf16` (OpenVINO на CPU с bf16) или `fp16` (GPU Intel)"
+    "GIGAAM_RUNTIME": (
+        "GigaAM: `auto`, `onnxruntime` или `openvino` (см. Среды выполнения, устройства и точность)"
     ),
+    "GIGAAM_DEVICE": (
+        "GigaAM: `auto`, `cpu`, `cuda` (NVIDIA, CUDA-провайдер ONNX Runtime) или `gpu` (Intel, OpenVINO)"
+    ),
+    "GIGAAM_PRECISION": (
+        "GigaAM: `auto`, `fp32`, `int8`, `bf16`, `int8-bf16` (OpenVINO на CPU с bf16) или `fp16` (GPU Intel)"
+    ),
+    "RUNTIME": "старое имя `GIGAAM_RUNTIME`; если заданы оба, они должны совпадать",
+    "DEVICE": "старое имя `GIGAAM_DEVICE`; если заданы оба, они должны совпадать",
+    "PRECISION": "старое имя `GIGAAM_PRECISION`; если заданы оба, они должны совпадать",
     "QUANTIZATION": (
-        "старый синоним: `none` = `PRECISION=fp32`, `int8` = `PRECISION=int8`; противоречие с `PRECISION` — "
-        "ошибка"
+        "старый синоним: `none` = `GIGAAM_PRECISION=fp32`, `int8` = `GIGAAM_PRECISION=int8`; противоречие с "
+        "`GIGAAM_PRECISION` — ошибка"
     ),
     "MODELS_DIR": "веса лежат в `MODELS_DIR/<MODEL>/`",
     "OFFLINE": "`true` — никогда не обращаться к Hugging Face; без весов сервис не запустится",
@@ -153,7 +160,10 @@ DESCRIPTIONS: dict[str, str] = {
         "в stderr не попадает ничего другого"
     ),
     "DIRECT_MAX_SECONDS": (
-        "запись не длиннее этого распознаётся за один проход; более длинная идёт через нарезку по VAD (≤ 30)"
+        "для движков, чьи длинные записи режет VAD (GigaAM): запись не длиннее этого распознаётся за "
+        "один проход, более длинная идёт через нарезку по VAD; не больше самого длинного фрагмента движка "
+        "(у GigaAM 30 с). Движки, которые берут длинную запись целиком (Qwen3-ASR), получают её целиком "
+        "до своего предела"
     ),
     "BATCH_SECONDS": (
         "один батч инференса — фрагменты общей длительностью не больше этого (но минимум один фрагмент)"
@@ -166,7 +176,10 @@ DESCRIPTIONS: dict[str, str] = {
     "VAD_MIN": "фрагмент длиннее стольких секунд закрывается на ближайшей паузе",
     "VAD_MAX": "фрагмент никогда не наращивается дальше стольких секунд",
     "VAD_HARD_MAX": (
-        "ни один фрагмент не длиннее этого (≤ 30); должно выполняться `VAD_MIN ≤ VAD_MAX ≤ VAD_HARD_MAX`"
+        "ни один фрагмент не длиннее этого и не длиннее самого длинного фрагмента движка; должно выполняться "
+        "`VAD_MIN ≤ VAD_MAX ≤ VAD_HARD_MAX`. `VAD_MIN`, `VAD_MAX` и `VAD_HARD_MAX` действуют для движков, "
+        "чьи длинные записи режет VAD (GigaAM); у движка, который берёт длинную запись целиком (Qwen3-ASR), "
+        "режется только то, что длиннее его предела, на паузах после его предпочтительной длины фрагмента"
     ),
     "FIRST_CHUNK_SECONDS": (
         "первый фрагмент длинной записи не длиннее этого (закрывается на паузе после половины), чтобы первый "

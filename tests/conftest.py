@@ -21,6 +21,7 @@ from gigaam_api.api.connections import server_config
 from gigaam_api.api.state import AppState
 from gigaam_api.app import create_app
 from gigaam_api.config import Settings, load_settings
+from tests.fixtures.echo_engine import echo_family_installed
 from tests.fixtures.redis_server import run_redis
 from tests.fixtures.speech import FORMATS, encode, require_espeak, synthesize
 from tests.fixtures.tiny_model import write_tiny_model
@@ -60,6 +61,13 @@ def qwen_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_tiny_model(root / "gigaam-v3-ctc", "gigaam-v3-ctc")
     write_tiny_qwen(root / "qwen3-asr-0.6b")
     return root
+
+
+@pytest.fixture(scope="session")
+def echo_family(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The test-only "echo" engine family, installed as a third-party family would be (entry point)."""
+    with echo_family_installed(tmp_path_factory.mktemp("site")):
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -135,8 +143,8 @@ def settings_factory(models_dir: Path, tmp_path_factory: pytest.TempPathFactory)
             "JOBS_DIR": tmp_path_factory.mktemp("jobs"),  # each server its own store
             "NUM_THREADS": 1,
             # The reference configuration on every machine; test_openvino.py covers the others.
-            "RUNTIME": "onnxruntime",
-            "PRECISION": "fp32",
+            "GIGAAM_RUNTIME": "onnxruntime",
+            "GIGAAM_PRECISION": "fp32",
             # Every request runs its own inference unless a test turns sharing or the cache on
             # (tests/integration/test_dedup.py): tests of other behaviour send the same files again.
             "DEDUP": False,

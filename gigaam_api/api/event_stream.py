@@ -20,7 +20,7 @@ from gigaam_api.formats import sse
 from gigaam_api.formats.response_bodies import transcript_logprobs
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress, Run
-from gigaam_api.transcript import Segment, join_texts
+from gigaam_api.transcript import WORD_SEPARATOR, Segment, join_texts
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,12 @@ async def event_stream(
     stops: Sequence[Stop] = (),
     event_ids: bool = False,
     after: int = 0,
+    separator: Callable[[], str] = lambda: WORD_SEPARATOR,
 ) -> AsyncIterator[bytes]:
-    """With `event_ids` (a job's stream), segment i's delta has id 2i+1 and its segment event 2i+2, and
-    a delta whose id is at most `after` (the client's Last-Event-ID) is not sent again."""
+    """`separator()` goes between two segments' texts (the engine's rule for the language it used,
+    known once the first segment is out). With `event_ids` (a job's stream), segment i's delta has id
+    2i+1 and its segment event 2i+2, and a delta whose id is at most `after` (the client's
+    Last-Event-ID) is not sent again."""
     queue: asyncio.Queue[StreamItem | BaseException | None] = asyncio.Queue()
 
     async def pump() -> None:
@@ -92,7 +95,7 @@ async def event_stream(
                 yield sse.event(_error_payload(item))
                 return
             if isinstance(item, Segment):
-                text = item.text if item.id == 0 else " " + item.text  # deltas concatenate to `done`
+                text = item.text if item.id == 0 else separator() + item.text  # deltas concatenate to `done`
                 delta_id = 2 * item.id + 1 if event_ids else None
                 if delta_id is None or delta_id > after:
                     yield sse.event(sse.delta(text, segment_id=item.id), event_id=delta_id)
@@ -106,7 +109,7 @@ async def event_stream(
                     sse.progress(item.processed_seconds, item.total_seconds, item.estimated_total_seconds)
                 )
             else:
-                yield sse.event(_done(item, options))
+                yield sse.event(_done(item, options, separator()))
                 return
             sent_at = time.monotonic()
     finally:
@@ -115,10 +118,10 @@ async def event_stream(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _done(finished: Finished, options: TranscriptionOptions) -> dict[str, object]:
+def _done(finished: Finished, options: TranscriptionOptions, separator: str) -> dict[str, object]:
     segments = finished.segments
     return sse.done(
-        join_texts(s.text for s in segments),
+        join_texts((s.text for s in segments), separator),
         usage_seconds=finished.duration,
         output_tokens=sum(len(s.tokens) for s in segments),
         logprobs=transcript_logprobs(segments) if options.include_logprobs else None,

@@ -23,6 +23,7 @@ from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
 from gigaam_api.config import Settings
 from gigaam_api.dedup.key import request_key
+from gigaam_api.engines.base import Capabilities
 from gigaam_api.errors import bad_request
 from gigaam_api.formats import render as formats
 from gigaam_api.formats.languages import language_name
@@ -84,7 +85,15 @@ async def create_transcription(request: Request) -> Response:
             cleanup = stack.pop_all()
             cleanup.callback(own.pop_all().close)
             return StreamingResponse(
-                _sse(run, options, state.settings, cleanup, stop=state.shutdown.expired, cancelled=cancelled),
+                _sse(
+                    run,
+                    caps,
+                    options,
+                    state.settings,
+                    cleanup,
+                    stop=state.shutdown.expired,
+                    cancelled=cancelled,
+                ),
                 media_type="text/event-stream",
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
                 background=BackgroundTask(cleanup.aclose),
@@ -93,9 +102,11 @@ async def create_transcription(request: Request) -> Response:
         if segments is None:
             log.info("client disconnected before the result")
             return Response(status_code=CLIENT_CLOSED)
-        return transcript_response(
-            options, Transcript(tuple(segments), run.duration or 0.0, language_name(run.language))
+        language = run.language
+        transcript = Transcript(
+            tuple(segments), run.duration or 0.0, language_name(language), caps.separator(language)
         )
+        return transcript_response(options, transcript)
     except ClientDisconnect:
         log.info("client disconnected during upload")
         return Response(status_code=CLIENT_CLOSED)
@@ -144,6 +155,7 @@ def transcript_response(options: TranscriptionOptions, transcript: Transcript) -
 
 async def _sse(
     run: Run,
+    caps: Capabilities,
     options: TranscriptionOptions,
     settings: Settings,
     cleanup: AsyncExitStack,
@@ -160,6 +172,7 @@ async def _sse(
             keepalive=settings.KEEPALIVE_SECONDS,
             progress_seconds=settings.PROGRESS_SECONDS,
             stops=((stop, shutting_down), (cancelled, RequestCancelledError)),
+            separator=lambda: caps.separator(run.language),
         ):
             yield chunk
     finally:

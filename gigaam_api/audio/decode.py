@@ -34,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gigaam_api.audio.pcm import PcmSpool
-from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.audio.rate import SAMPLE_RATE
 
 logger = logging.getLogger(__name__)
 

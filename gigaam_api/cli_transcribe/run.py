@@ -108,7 +108,8 @@ async def _transcribe_one(
         finally:
             await run.aclose()
     duration = run.duration or 0.0
-    transcript = Transcript(tuple(segments), duration, language_name(run.language))
+    separator = transcriber.capabilities.separator(run.language)
+    transcript = Transcript(tuple(segments), duration, language_name(run.language), separator)
     return render(transcript, fmt, words=words).content, duration
 
 

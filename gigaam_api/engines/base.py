@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from gigaam_api.transcript import Token, Word
 
@@ -16,11 +16,40 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-SAMPLE_RATE: Final = 16_000
+
+class EngineUnavailableError(Exception):
+    """An engine cannot run here as configured; the message tells the operator what to do.
+
+    Every family raises a subclass of this (or this) for a problem of the machine or the settings, so
+    the app and the CLI catch one class, whatever the family.
+    """
 
 
-class WeightsUnavailableError(Exception):
+class RuntimeSelectionError(EngineUnavailableError):
+    """The settings ask for a runtime, device or precision this machine cannot run."""
+
+
+class WeightsUnavailableError(EngineUnavailableError):
     """The weights are not on disk and could not be fetched; the message tells the operator what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPolicy:
+    """How audio reaches an engine; the pipeline applies it (pipeline/chunk_plan.py).
+
+    `whole=False`: the model is best on short chunks; audio longer than `DIRECT_MAX_SECONDS` (at most
+    `longest_seconds`) is cut by the VAD after the `VAD_*` settings. `whole=True`: the model takes long
+    context itself; audio up to `longest_seconds` goes in whole, in one pass, and only longer audio is
+    cut by the VAD, into chunks closed at the first pause past `preferred_seconds`.
+    """
+
+    longest_seconds: float  # the longest chunk the model accepts in one pass
+    preferred_seconds: float  # what a VAD cut aims at when long audio must be cut
+    whole: bool
+
+    def __post_init__(self) -> None:
+        if not 0 < self.preferred_seconds <= self.longest_seconds:
+            raise ValueError("need 0 < preferred_seconds <= longest_seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +57,7 @@ class Capabilities:
     """What an engine declares about itself; the pipeline and the HTTP layer plan with this alone."""
 
     model_id: str
-    max_chunk_seconds: float  # the longest chunk the model accepts in one pass
+    chunks: ChunkPolicy
     languages: frozenset[str]  # ISO 639-1 codes it transcribes
     word_timestamps: bool  # results carry `words`
     token_logprobs: bool  # results carry `tokens` with log-probabilities
@@ -38,6 +67,13 @@ class Capabilities:
     keywords: bool = False  # takes EngineOptions.keywords (biases recognition toward them)
     keyword_letters: frozenset[str] = frozenset()  # the letters a keyword phrase may use
     detail: str = ""  # why this runtime/device/precision was chosen, for /health and the start-up log
+    # Languages whose text runs without spaces between words (Chinese, Japanese, Thai): segments of a
+    # transcript in one of them are joined with nothing between them, others with one space.
+    unspaced_languages: frozenset[str] = frozenset()
+
+    def separator(self, language: str | None) -> str:
+        """What goes between two segments' texts in `language` (a code from `languages`, or None)."""
+        return "" if language in self.unspaced_languages else " "
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +106,7 @@ class ASREngine(Protocol):
 
     One call is one unit of work for the scheduler: callers check for cancellation between calls.
     Implementations must be safe to call from one worker thread at a time (the scheduler's), must accept
-    any chunk from one sample up to `max_chunk_seconds`, and return one result per chunk, in order.
+    any chunk from one sample up to `chunks.longest_seconds`, and return one result per chunk, in order.
     """
 
     @property

@@ -1,9 +1,9 @@
 """One transcription, from upload to segments, each yielded as soon as it is ready.
 
 A decoder thread turns the upload into a 16 kHz PCM spool on disk. Audio that fits in one direct
-inference (up to DIRECT_MAX_SECONDS, capped at the engine's longest chunk) is one interactive job;
-longer audio goes through the VAD thread, whose chunks are batched and run on the shared scheduler
-while decoding and VAD carry on.
+inference (the engine's chunk policy: pipeline/chunk_plan.py) is one job, interactive when shorter
+than DIRECT_MAX_SECONDS; longer audio goes through the VAD thread, whose chunks are batched and run
+on the shared scheduler while decoding and VAD carry on.
 """
 
 from __future__ import annotations
@@ -24,11 +24,13 @@ from typing import Protocol
 
 from gigaam_api.audio.decode import AudioDecodeError, PcmBudget, SilenceLimit, decode_to_pcm
 from gigaam_api.audio.pcm import PcmSpool
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.config import Settings
-from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
+from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions
 from gigaam_api.errors import bad_request, disk_full, is_disk_full
 from gigaam_api.pipeline.batching import batch_length
+from gigaam_api.pipeline.chunk_plan import chunking_settings, direct_max_seconds
 from gigaam_api.pipeline.feed import ThreadFeed
 from gigaam_api.pipeline.protocol import Progress, Resume, RunEvent
 from gigaam_api.pipeline.scheduler import InferenceScheduler, Ticket
@@ -53,15 +55,14 @@ class RunParts:
     on_finished: Callable[[float, float], None] | None = None  # (audio seconds, wall seconds) per run
 
     def __post_init__(self) -> None:
-        self.chunking()  # settings the engine's longest chunk makes unusable fail at start-up
+        self.chunking()  # settings the engine's chunks make unusable fail at start-up
 
     @property
     def direct_max_samples(self) -> int:
-        limit = min(self.settings.DIRECT_MAX_SECONDS, self.engine.capabilities.max_chunk_seconds)
-        return int(limit * SAMPLE_RATE)
+        return int(direct_max_seconds(self.settings, self.engine.capabilities.chunks) * SAMPLE_RATE)
 
     def chunking(self) -> ChunkingSettings:
-        return self.settings.chunking(self.engine.capabilities.max_chunk_seconds)
+        return chunking_settings(self.settings, self.engine.capabilities.chunks)
 
 
 class PipelineRun:
@@ -108,7 +109,9 @@ class PipelineRun:
         if not self._direct:
             # Only long audio: a short request's decoding, lowered, waited behind every running batch.
             yield_to_inference(decoder)
-        self._ticket = self._parts.scheduler.open_ticket(interactive=self._direct and self._resume is None)
+        # Short audio goes ahead of long runs; audio an engine takes whole up to minutes is not short.
+        short = available <= self._parts.settings.DIRECT_MAX_SECONDS * SAMPLE_RATE
+        self._ticket = self._parts.scheduler.open_ticket(interactive=short and self._resume is None)
 
     def _decode(self) -> None:
         # Every failure is recorded in the spool (decode_to_pcm finishes it with the error); the consumer

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gigaam_api.audio.pcm import PcmSpool
-from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.vad.chunking import FRAME_SAMPLES, Chunk, ChunkingSettings, IncrementalChunker
 
 WINDOW_SECONDS = 120  # decoded audio per VAD pass: longer windows amortise the warm-up (60 s: -30 %)

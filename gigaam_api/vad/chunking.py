@@ -26,7 +26,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.audio.rate import SAMPLE_RATE
 
 FRAME_SAMPLES = 512  # 32 ms at 16 kHz: Silero gives one speech probability per frame
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as rt
 
-from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.vad.chunking import FRAME_SAMPLES
 from gigaam_api.vad.silero_numpy import SileroNumpy, SileroWeightsError
 

@@ -32,6 +32,7 @@ from gigaam_api.errors import APIError
 from gigaam_api.formats.languages import language_name
 from gigaam_api.formats.render import Body, render
 from gigaam_api.pipeline.protocol import Transcriber
+from gigaam_api.pipeline.served import served_by_model
 from gigaam_api.web.render_request import parse_render_request
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,13 @@ def render_limits(settings: Settings) -> BodyLimits:
     return replace(limits, size_setting="WEB_RENDER_MAX_MB")
 
 
+def _sole_language(transcriber: Transcriber) -> str | None:
+    """The language the page's transcript is in, when the served engines leave no doubt: they all
+    transcribe the same one. The stream does not name the language, so otherwise it is unknown."""
+    languages = {code for t in served_by_model(transcriber).values() for code in t.capabilities.languages}
+    return next(iter(languages)) if len(languages) == 1 else None
+
+
 def render_body(data: bytes, *, language: str, max_seconds: float) -> Body:
     """Parse, validate and render; blocking (CPU-bound), run in a render thread."""
     rendering = parse_render_request(data, language=language, max_seconds=max_seconds)
@@ -87,8 +95,7 @@ async def render_download(request: Request) -> Response:
             while not body.complete:
                 chunks.append(await body.read())
                 slot.add(len(chunks[-1]))  # its rate: a render is not the slowest upload for nothing
-            # GigaAM transcribes one language; a multilingual engine would have to report it in the stream.
-            language = language_name(min(transcriber.capabilities.languages, default=None))
+            language = language_name(_sole_language(transcriber))
             work = partial(
                 render_body, b"".join(chunks), language=language, max_seconds=settings.MAX_AUDIO_SECONDS
             )

@@ -14,10 +14,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.config import load_settings
-from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, EngineOptions
+from gigaam_api.engines.base import ASREngine, EngineOptions
+from gigaam_api.engines.gigaam.runtime import CUDA_PROVIDER, probe
 from gigaam_api.engines.registry import create_engine
-from gigaam_api.engines.runtime import CUDA_PROVIDER, probe
 from tests.conftest import PHRASES
 from tests.fixtures.speech import synthesize
 from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model
@@ -65,11 +66,11 @@ def _engine(models: Path, model: str, **settings: str) -> ASREngine:
 @pytest.mark.parametrize("model", list(MODEL_FILES))
 def test_every_gpu_gives_the_cpu_reference_text(models: Path, speech: list[Audio], model: str) -> None:
     devices = _devices()
-    want = _engine(models, model, RUNTIME="onnxruntime", DEVICE="cpu", PRECISION="fp32").transcribe_batch(
-        speech, OPTIONS
-    )
+    want = _engine(
+        models, model, GIGAAM_RUNTIME="onnxruntime", GIGAAM_DEVICE="cpu", GIGAAM_PRECISION="fp32"
+    ).transcribe_batch(speech, OPTIONS)
     for device in devices:
-        engine = _engine(models, model, DEVICE=device, PRECISION="fp32")
+        engine = _engine(models, model, GIGAAM_DEVICE=device, GIGAAM_PRECISION="fp32")
         assert engine.capabilities.device == device
         got = engine.transcribe_batch(speech, OPTIONS)
 

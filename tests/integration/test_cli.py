@@ -27,12 +27,13 @@ SCRIPT = Path(sys.executable).with_name("gigaam-api")
 
 @pytest.fixture
 def env(models_dir: Path, tmp_path: Path) -> dict[str, str]:
-    drop = {"MODEL", "API_KEY", "MODELS_DIR", "SPOOL_DIR", "LOG_LEVEL", "RUNTIME", "PRECISION"}
+    drop = {"MODEL", "API_KEY", "MODELS_DIR", "SPOOL_DIR", "LOG_LEVEL", "GIGAAM_RUNTIME", "GIGAAM_PRECISION"}
     environ = {k: v for k, v in os.environ.items() if k not in drop}
     environ.update(
         MODELS_DIR=str(models_dir), OFFLINE="true", SPOOL_DIR=str(tmp_path / "spool"), NUM_THREADS="1"
     )
-    environ.update(RUNTIME="onnxruntime", PRECISION="fp32")  # what the `server` fixture runs: same bytes
+    # What the `server` fixture runs: the same bytes.
+    environ.update(GIGAAM_RUNTIME="onnxruntime", GIGAAM_PRECISION="fp32")
     return environ
 
 

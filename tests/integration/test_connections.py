@@ -166,8 +166,8 @@ def low_fd_server(models_dir: Path, tmp_path: Path) -> Iterator[tuple[subprocess
         PORT=str(port),
         SPOOL_DIR=str(tmp_path / "spool"),
         JOBS_DIR=str(tmp_path / "jobs"),
-        RUNTIME="onnxruntime",
-        PRECISION="fp32",
+        GIGAAM_RUNTIME="onnxruntime",
+        GIGAAM_PRECISION="fp32",
         NUM_THREADS="1",
         LOG_LEVEL="INFO",
         HEADER_TIMEOUT_SECONDS="120",  # only the connection cap closes the idle connections here

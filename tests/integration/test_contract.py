@@ -1,10 +1,15 @@
-"""The official `openai` client (strict validation) against a real server on 127.0.0.1."""
+"""The official `openai` client (strict validation) against a real server on 127.0.0.1.
+
+The engine-facing tests run once per engine family (GigaAM, and the test-only echo family of
+tests/fixtures/echo_engine.py); what they expect follows from the capabilities the engine declares.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import httpx
 import openai
@@ -18,8 +23,52 @@ from openai.types.audio import (
 )
 
 from gigaam_api.config import Settings
+from gigaam_api.engines.base import Capabilities
+from gigaam_api.formats.languages import NAMES, language_name
 from gigaam_api.formats.render import ResponseFormat
 from tests.conftest import LiveServer, start_server
+
+# A model of each engine family; the session's `server` serves the first.
+FAMILY_MODELS = ["gigaam-v3-ctc", "echo-1"]
+
+
+@pytest.fixture(scope="module", params=FAMILY_MODELS)
+def family_model(request: pytest.FixtureRequest) -> str:
+    if request.param == "echo-1":
+        request.getfixturevalue("echo_family")
+    model: str = request.param
+    return model
+
+
+@pytest.fixture(scope="module")
+def served(
+    family_model: str, request: pytest.FixtureRequest, settings_factory: Callable[..., Settings]
+) -> Iterator[LiveServer]:
+    if family_model == FAMILY_MODELS[0]:
+        yield request.getfixturevalue("server")
+        return
+    live = start_server(settings_factory(MODEL=family_model))
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def client(served: LiveServer) -> openai.OpenAI:
+    return served.client()
+
+
+@pytest.fixture
+def caps(served: LiveServer) -> Capabilities:
+    return served.state.ready_transcriber().capabilities
+
+
+def _granularities(caps: Capabilities) -> list[Literal["word", "segment"]]:
+    return ["word", "segment"] if caps.word_timestamps else ["segment"]
+
+
+def _code(caps: Capabilities, name: str) -> str:
+    """The declared language whose name a body reports."""
+    return next(code for code in caps.languages if language_name(code) == name)
 
 
 def _open(path: Path) -> tuple[str, bytes]:
@@ -45,33 +94,60 @@ def test_text_depends_on_audio(client: openai.OpenAI, audio_dir: Path) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["wav", "mp3", "ogg", "flac", "m4a", "webm", "mp4"])
-def test_every_container(client: openai.OpenAI, audio_dir: Path, fmt: str) -> None:
+def test_every_container(client: openai.OpenAI, caps: Capabilities, audio_dir: Path, fmt: str) -> None:
     result = client.audio.transcriptions.create(
-        model="gigaam-v3-ctc", file=_open(audio_dir / f"greeting.{fmt}"), response_format="verbose_json"
+        model=caps.model_id, file=_open(audio_dir / f"greeting.{fmt}"), response_format="verbose_json"
     )
     assert result.text.strip()
     assert 3 < result.duration < 8
 
 
-def test_verbose_json_segments_and_words(client: openai.OpenAI, audio_dir: Path) -> None:
+def test_verbose_json_segments_and_words(client: openai.OpenAI, caps: Capabilities, audio_dir: Path) -> None:
+    granularities: list[Literal["word", "segment"]] = (
+        ["word", "segment"] if caps.word_timestamps else ["segment"]
+    )
     result = client.audio.transcriptions.create(
         model="whisper-1",
         file=_open(audio_dir / "greeting.mp3"),
         response_format="verbose_json",
-        timestamp_granularities=["word", "segment"],
+        timestamp_granularities=granularities,
     )
     assert isinstance(result, TranscriptionVerbose)
-    assert result.language == "russian"
-    assert result.segments and result.words
+    # The label is what the engine used or detected: one of its languages, never a default's.
+    assert result.language in {language_name(code) for code in caps.languages}
+    assert result.segments
     seg = result.segments[0]
-    assert seg.tokens and all(isinstance(t, int) for t in seg.tokens)
+    assert bool(seg.tokens) == caps.token_logprobs and all(isinstance(t, int) for t in seg.tokens)
     assert seg.avg_logprob <= 0
     assert seg.compression_ratio > 0
-    assert seg.end <= result.duration + 0.01
+    assert result.segments[-1].end <= result.duration + 0.01
+    if not caps.word_timestamps:
+        assert result.words is None
+        return
+    assert result.words
     starts = [w.start for w in result.words]
     assert starts == sorted(starts)
-    assert all(seg.start <= w.start <= w.end <= seg.end + 0.01 for w in result.words)
-    assert " ".join(w.word for w in result.words) == result.text
+    for word in result.words:  # each inside its segment
+        assert any(s.start <= word.start <= word.end <= s.end + 0.01 for s in result.segments)
+    separator = caps.separator(_code(caps, result.language))
+    assert separator.join(w.word for w in result.words) == result.text
+
+
+def test_text_is_joined_by_the_engines_rule_for_the_language(
+    client: openai.OpenAI, caps: Capabilities, audio_dir: Path
+) -> None:
+    """Segments of a language written without spaces join with nothing between them; others with one."""
+    for code in sorted(caps.languages):
+        result = client.audio.transcriptions.create(
+            model=caps.model_id,
+            file=_open(audio_dir / "greeting.wav"),
+            response_format="verbose_json",
+            language=code,
+        )
+        assert isinstance(result, TranscriptionVerbose) and result.segments
+        if result.duration > caps.chunks.longest_seconds:  # no chunk is longer than the engine takes
+            assert len(result.segments) > 1
+        assert result.text == caps.separator(code).join(s.text for s in result.segments if s.text)
 
 
 def test_verbose_json_without_word_granularity_has_no_words(client: openai.OpenAI, audio_dir: Path) -> None:
@@ -100,7 +176,14 @@ def test_plain_formats(client: openai.OpenAI, audio_dir: Path, fmt: str) -> None
         assert body.endswith("\n") and body.strip()
 
 
-def test_logprobs(client: openai.OpenAI, audio_dir: Path) -> None:
+def test_logprobs(client: openai.OpenAI, caps: Capabilities, audio_dir: Path) -> None:
+    if not caps.token_logprobs:  # declared honestly: refused, not answered without them
+        with pytest.raises(openai.BadRequestError) as info:
+            client.audio.transcriptions.create(
+                model="whisper-1", file=_open(audio_dir / "greeting.wav"), include=["logprobs"]
+            )
+        assert info.value.param == "include"
+        return
     result = client.audio.transcriptions.create(
         model="whisper-1", file=_open(audio_dir / "greeting.wav"), include=["logprobs"]
     )
@@ -124,9 +207,9 @@ def test_stream_short_audio(client: openai.OpenAI, audio_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def eager_progress(settings_factory: Callable[..., Settings]) -> Iterator[LiveServer]:
+def eager_progress(family_model: str, settings_factory: Callable[..., Settings]) -> Iterator[LiveServer]:
     """A server that would send a progress event after every batch, were progress on by default."""
-    live = start_server(settings_factory(PROGRESS_SECONDS=1e-6))
+    live = start_server(settings_factory(MODEL=family_model, PROGRESS_SECONDS=1e-6))
     yield live
     live.stop()
 
@@ -169,33 +252,44 @@ def test_strict_client_streams_every_format(
 
 
 def test_strict_client_streams_words_and_logprobs(eager_progress: LiveServer, audio_dir: Path) -> None:
+    caps = eager_progress.state.ready_transcriber().capabilities
+    granularities: list[Literal["word", "segment"]] = (
+        ["word", "segment"] if caps.word_timestamps else ["segment"]
+    )
+    include: list[Literal["logprobs"]] = ["logprobs"] if caps.token_logprobs else []
     stream = eager_progress.client().audio.transcriptions.create(
         model="whisper-1",
         file=_open(audio_dir / "greeting.wav"),
         response_format="verbose_json",
-        timestamp_granularities=["word", "segment"],
-        include=["logprobs"],
+        timestamp_granularities=granularities,
+        include=include,
         stream=True,
     )
     events = list(stream)
     segments = [e for e in events if isinstance(e, TranscriptionTextSegmentEvent)]
     done = events[-1]
     assert isinstance(done, TranscriptionTextDoneEvent)
-    assert segments and all(s.model_dump()["words"] for s in segments)  # our extra field, kept by the client
-    assert done.logprobs
-    assert "".join(lp.token or "" for lp in done.logprobs) == done.text
+    assert segments
+    # `words` is our extra field, kept by the client; there when the engine times words.
+    assert all(bool(s.model_dump().get("words")) == caps.word_timestamps for s in segments)
+    if caps.token_logprobs:
+        assert done.logprobs
+        assert "".join(lp.token or "" for lp in done.logprobs) == done.text
+    else:
+        assert not done.logprobs
 
 
-def test_models(client: openai.OpenAI) -> None:
+def test_models(client: openai.OpenAI, caps: Capabilities) -> None:
+    model = caps.model_id
     ids = [m.id for m in client.models.list()]
-    assert ids[0] == "gigaam-v3-ctc"
+    assert ids[0] == model
     assert "whisper-1" in ids
-    assert client.models.retrieve("gigaam-v3-ctc").id == "gigaam-v3-ctc"
+    assert client.models.retrieve(model).id == model
     # Aliases say which model they stand for (the web page shows each model once); strict validation
     # keeps the extra field.
     aliases = {m.id: m.model_dump().get("alias_of") for m in client.models.list()}
-    assert aliases == {"gigaam-v3-ctc": None} | dict.fromkeys(ids[1:], "gigaam-v3-ctc")
-    assert client.models.retrieve("whisper-1").model_dump()["alias_of"] == "gigaam-v3-ctc"
+    assert aliases == {model: None} | dict.fromkeys(ids[1:], model)
+    assert client.models.retrieve("whisper-1").model_dump()["alias_of"] == model
     with pytest.raises(openai.NotFoundError) as info:
         client.models.retrieve("no-such-model")
     assert info.value.code == "model_not_found"
@@ -210,14 +304,16 @@ def test_unknown_model_is_400(client: openai.OpenAI, audio_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "param"),
     [
-        ({"language": "en"}, "language"),
+        ({"language": "undeclared"}, "language"),
         ({"response_format": "diarized_json"}, "response_format"),
         ({"temperature": 3.0}, "temperature"),
     ],
 )
 def test_bad_parameters_are_400(
-    client: openai.OpenAI, audio_dir: Path, kwargs: dict[str, object], param: str
+    client: openai.OpenAI, caps: Capabilities, audio_dir: Path, kwargs: dict[str, object], param: str
 ) -> None:
+    if kwargs.get("language") == "undeclared":  # a language we know that this engine does not declare
+        kwargs = {"language": min(code for code in NAMES if code not in caps.languages)}
     with pytest.raises(openai.BadRequestError) as info:
         client.audio.transcriptions.create(
             model="whisper-1", file=_open(audio_dir / "greeting.wav"), **kwargs
@@ -226,7 +322,10 @@ def test_bad_parameters_are_400(
 
 
 @pytest.mark.parametrize("language", ["ru", "RU", "rus", "Russian"])
-def test_russian_language_codes(client: openai.OpenAI, audio_dir: Path, language: str) -> None:
+def test_russian_language_codes(
+    client: openai.OpenAI, caps: Capabilities, audio_dir: Path, language: str
+) -> None:
+    assert "ru" in caps.languages  # every family served here transcribes the test phrases' language
     assert client.audio.transcriptions.create(
         model="whisper-1", file=_open(audio_dir / "greeting.wav"), language=language
     ).text

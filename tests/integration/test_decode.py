@@ -18,7 +18,7 @@ import pytest
 
 from gigaam_api.audio.decode import AudioDecodeError, DecodeCancelledError, decode_all, decode_to_pcm
 from gigaam_api.audio.pcm import PcmSpool
-from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.audio.rate import SAMPLE_RATE
 
 REPO = Path(__file__).resolve().parents[2]
 TONE_HZ = 440.0

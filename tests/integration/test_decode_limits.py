@@ -21,9 +21,9 @@ from gigaam_api.audio.decode import (
     decode_to_pcm,
 )
 from gigaam_api.audio.pcm import PcmSpool
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.config import load_settings
-from gigaam_api.engines.base import SAMPLE_RATE
 from tests.fixtures.speech import Audio, _mux_audio, encode, forged_wav, long_speech, silent_flac, write_wav
 
 DEFAULTS = load_settings(_env_file=None)

@@ -24,6 +24,7 @@ from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import RunEvent
 from gigaam_api.transcript import Segment
 from tests.conftest import LiveServer
+from tests.fixtures.engines import capabilities
 from tests.fixtures.jobs import submit, wait_finished
 from tests.fixtures.tmpfs import small_tmpfs
 
@@ -91,8 +92,9 @@ def test_a_stream_ends_with_a_disk_full_event(settings_factory: Callable[..., Se
     async def stream() -> list[dict[str, object]]:
         options = TranscriptionOptions(stream=True)
         never = asyncio.Event()
+        settings = settings_factory()
         body = _sse(
-            _FillsTheDisk(), options, settings_factory(), AsyncExitStack(), stop=never, cancelled=never
+            _FillsTheDisk(), capabilities(), options, settings, AsyncExitStack(), stop=never, cancelled=never
         )
         text = b"".join([chunk async for chunk in body]).decode()
         return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]

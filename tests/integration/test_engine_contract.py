@@ -9,77 +9,108 @@ a closed job runs no further batch.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.config import load_settings
-from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
-from gigaam_api.engines.registry import create_engine
-from gigaam_api.engines.runtime import probe
+from gigaam_api.engines.base import ASREngine, Capabilities, ChunkResult, EngineOptions
+from gigaam_api.engines.gigaam.runtime import probe
+from gigaam_api.engines.registry import create_engine, resolve_settings
 from gigaam_api.pipeline.scheduler import InferenceScheduler
 from tests.conftest import PHRASES
 from tests.fixtures.engines import WatchedEngine
 from tests.fixtures.speech import require_espeak, synthesize
 from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model
 
-# Every runtime/precision setting to run each model with (the contract holds for all of them).
-RUNTIMES: dict[str, dict[str, Any]] = {
-    "ort-fp32": {"RUNTIME": "onnxruntime", "PRECISION": "fp32"},
-    "ort-int8": {"RUNTIME": "onnxruntime", "PRECISION": "int8"},
-    "ov-fp32": {"RUNTIME": "openvino", "PRECISION": "fp32"},
-    "ov-int8": {"RUNTIME": "openvino", "PRECISION": "int8"},  # the weight-only IR, built by NNCF here
+
+@dataclass(frozen=True)
+class Config:
+    """One engine configuration: a model of some family, its settings, and where its test weights are."""
+
+    model: str
+    settings: dict[str, Any]
+    models_dir: str  # the fixture that provides MODELS_DIR
+    full_precision: bool = True  # int8 may depend on the rest of the batch (activation scales)
+    # Random weights (the tiny Qwen3-ASR) cannot tell silence from speech; real and rule-based engines can.
+    random_weights: bool = False
+
+
+# Every runtime/precision setting to run each GigaAM model with (the contract holds for all of them).
+GIGAAM_RUNTIMES: dict[str, dict[str, Any]] = {
+    "ort-fp32": {"GIGAAM_RUNTIME": "onnxruntime", "GIGAAM_PRECISION": "fp32"},
+    "ort-int8": {"GIGAAM_RUNTIME": "onnxruntime", "GIGAAM_PRECISION": "int8"},
+    "ov-fp32": {"GIGAAM_RUNTIME": "openvino", "GIGAAM_PRECISION": "fp32"},
+    "ov-int8": {"GIGAAM_RUNTIME": "openvino", "GIGAAM_PRECISION": "int8"},  # the weight-only IR, by NNCF
 }
 if probe(int8_ir_ready=False).openvino_bf16:  # only CPUs with bf16 instructions can run it
-    RUNTIMES["ov-int8-bf16"] = {"RUNTIME": "openvino", "PRECISION": "int8-bf16"}
-FULL_PRECISION = ("ort-fp32", "ov-fp32")
-QWEN = (
-    "qwen3-asr-0.6b"  # the tiny random one (tests/fixtures/tiny_qwen.py): real qwen-asr, transformers, torch
-)
-RUNTIMES["transformers-cpu"] = {"QWEN_DEVICE": "cpu", "QWEN_MAX_NEW_TOKENS": 24}
-CONFIGS = [
-    *(
-        pytest.param(model, runtime, id=f"{model}-{runtime}")
+    GIGAAM_RUNTIMES["ov-int8-bf16"] = {"GIGAAM_RUNTIME": "openvino", "GIGAAM_PRECISION": "int8-bf16"}
+CONFIGS: dict[str, Config] = {
+    **{
+        f"{model}-{runtime}": Config(
+            model,
+            {"GIGAAM_DEVICE": "cpu", **settings},
+            "gigaam_models",
+            full_precision=settings["GIGAAM_PRECISION"] == "fp32",
+        )
         for model in MODEL_FILES
-        for runtime in RUNTIMES
-        if runtime != "transformers-cpu"
+        for runtime, settings in GIGAAM_RUNTIMES.items()
+    },
+    # The tiny random Qwen3-ASR (tests/fixtures/tiny_qwen.py): real qwen-asr, transformers, torch.
+    "qwen3-asr-0.6b-transformers-cpu": Config(
+        "qwen3-asr-0.6b",
+        {"QWEN_DEVICE": "cpu", "QWEN_MAX_NEW_TOKENS": 24},
+        "qwen_models_dir",
+        random_weights=True,
     ),
-    pytest.param(QWEN, "transformers-cpu", id=f"{QWEN}-transformers-cpu"),
-]
-# Dynamic int8 quantizes activations with scales taken over the whole padded batch, so its results
-# may depend on what else is in the batch; only full precision promises batch-independence.
-FULL_PRECISION_CONFIGS = [p for p in CONFIGS if p.values[1] in (*FULL_PRECISION, "transformers-cpu")]
-# The random tiny Qwen3-ASR cannot tell silence from speech (the real one answers "language None", which
-# qwen-asr turns into an empty result); it is held to the too-short rule only.
-KNOWS_SILENCE = {QWEN: False}
-OPTIONS = EngineOptions(language="ru")
+    # The test-only family, registered through the entry-point group (tests/fixtures/echo_engine.py).
+    "echo-1": Config("echo-1", {}, "echo_models"),
+}
+ALL = list(CONFIGS)
+FULL_PRECISION = [name for name, config in CONFIGS.items() if config.full_precision]
+
+
+def options_for(caps: Capabilities) -> EngineOptions:
+    """A language the engine declares: the phrases are Russian, so Russian where it is one."""
+    return EngineOptions(language="ru" if "ru" in caps.languages else min(caps.languages))
 
 
 @pytest.fixture(scope="module")
-def engine_for(
-    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Callable[[str, str], ASREngine]:
+def gigaam_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("contract-models")
     for model in MODEL_FILES:
         write_tiny_model(root / model, model, int8=True)
-    built: dict[tuple[str, str], ASREngine] = {}
+    return root
 
-    def get(model: str, runtime: str) -> ASREngine:
-        if (model, runtime) not in built:
-            # The tiny Qwen3-ASR is built once per session, and only when a test asks for it.
-            models_dir = request.getfixturevalue("qwen_models_dir") if model == QWEN else root
+
+@pytest.fixture(scope="module")
+def echo_models(echo_family: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("echo-models")  # the echo family has no weights
+
+
+@pytest.fixture(scope="module")
+def engine_for(request: pytest.FixtureRequest) -> Callable[[str], ASREngine]:
+    built: dict[str, ASREngine] = {}
+
+    def get(name: str) -> ASREngine:
+        if name not in built:
+            config = CONFIGS[name]
+            # Each family's test weights are made once, and only when a test asks for them.
+            models_dir = request.getfixturevalue(config.models_dir)
             settings = load_settings(
                 _env_file=None,
-                MODEL=model,
+                MODEL=config.model,
                 MODELS_DIR=models_dir,
                 OFFLINE=True,
                 NUM_THREADS=1,
-                DEVICE="cpu",
-                **RUNTIMES[runtime],
+                **config.settings,
             )
-            built[model, runtime] = create_engine(settings)
-        return built[model, runtime]
+            built[name] = create_engine(resolve_settings(settings))
+        return built[name]
 
     return get
 
@@ -102,19 +133,21 @@ def check_words(result: ChunkResult, seconds: float) -> None:
     assert "".join(w.word for w in result.words) == "".join(result.text.split())  # no character lost
 
 
-@pytest.mark.parametrize(("model", "runtime"), CONFIGS)
+@pytest.mark.parametrize("name", ALL)
 def test_speech_gives_text_and_chunk_relative_words(
-    engine_for: Callable[[str, str], ASREngine],
+    engine_for: Callable[[str], ASREngine],
     speech: list[np.ndarray[Any, np.dtype[np.float32]]],
-    model: str,
-    runtime: str,
+    name: str,
 ) -> None:
-    engine = engine_for(model, runtime)
+    engine = engine_for(name)
     caps = engine.capabilities
+    options = options_for(caps)
 
-    results = engine.transcribe_batch(speech, OPTIONS)
+    results = engine.transcribe_batch(speech, options)
 
-    assert caps.model_id == model and "ru" in caps.languages
+    assert caps.model_id == CONFIGS[name].model
+    assert 0 < caps.chunks.preferred_seconds <= caps.chunks.longest_seconds
+    assert caps.unspaced_languages <= caps.languages
     assert len(results) == len(speech)
     for audio, result in zip(speech, results, strict=True):
         assert result.text.strip()
@@ -127,54 +160,56 @@ def test_speech_gives_text_and_chunk_relative_words(
             assert all(t.logprob <= 0 and t.id >= 0 for t in result.tokens)
         else:
             assert result.tokens is None
+        # What it used or detected, when it says: one of its languages (labels come from this).
+        assert result.language is None or result.language in caps.languages
     assert results[0].text != results[1].text
 
 
-@pytest.mark.parametrize(("model", "runtime"), CONFIGS)
+@pytest.mark.parametrize("name", ALL)
 def test_silence_and_too_short_audio_give_empty_results(
-    engine_for: Callable[[str, str], ASREngine], model: str, runtime: str
+    engine_for: Callable[[str], ASREngine], name: str
 ) -> None:
-    engine = engine_for(model, runtime)
+    engine = engine_for(name)
     ten_ms = (0.5 * np.sin(np.arange(160) / 3)).astype(np.float32)
     one_sample = np.array([0.3], np.float32)
 
-    silence = [np.zeros(2 * SAMPLE_RATE, np.float32)] if KNOWS_SILENCE.get(model, True) else []
-    results = engine.transcribe_batch([*silence, ten_ms, one_sample], OPTIONS)
+    silence = [] if CONFIGS[name].random_weights else [np.zeros(2 * SAMPLE_RATE, np.float32)]
+    results = engine.transcribe_batch([*silence, ten_ms, one_sample], options_for(engine.capabilities))
 
     for result in results:
         assert result.text == ""
         assert not result.words
 
 
-@pytest.mark.parametrize(("model", "runtime"), FULL_PRECISION_CONFIGS)
+@pytest.mark.parametrize("name", FULL_PRECISION)
 def test_a_batch_gives_what_its_chunks_give_alone(
-    engine_for: Callable[[str, str], ASREngine],
+    engine_for: Callable[[str], ASREngine],
     speech: list[np.ndarray[Any, np.dtype[np.float32]]],
-    model: str,
-    runtime: str,
+    name: str,
 ) -> None:
-    engine = engine_for(model, runtime)
+    engine = engine_for(name)
+    options = options_for(engine.capabilities)
 
-    together = engine.transcribe_batch(speech, OPTIONS)
-    alone = [engine.transcribe_batch([audio], OPTIONS)[0] for audio in speech]
+    together = engine.transcribe_batch(speech, options)
+    alone = [engine.transcribe_batch([audio], options)[0] for audio in speech]
 
     assert [r.text for r in together] == [r.text for r in alone]
     assert [r.words for r in together] == [r.words for r in alone]
 
 
-@pytest.mark.parametrize(("model", "runtime"), FULL_PRECISION_CONFIGS)
+@pytest.mark.parametrize("name", FULL_PRECISION)
 def test_a_closed_job_runs_no_further_batch(
-    engine_for: Callable[[str, str], ASREngine],
+    engine_for: Callable[[str], ASREngine],
     speech: list[np.ndarray[Any, np.dtype[np.float32]]],
-    model: str,
-    runtime: str,
+    name: str,
 ) -> None:
-    watched = WatchedEngine(engine_for(model, runtime), gated=True)
+    watched = WatchedEngine(engine_for(name), gated=True)
+    options = options_for(watched.capabilities)
     scheduler = InferenceScheduler()
     try:
         job = scheduler.open_ticket(interactive=False)
         futures = [
-            scheduler.submit(job, lambda: watched.transcribe_batch(speech[:1], OPTIONS)) for _ in range(3)
+            scheduler.submit(job, lambda: watched.transcribe_batch(speech[:1], options)) for _ in range(3)
         ]
         assert watched.started.wait(10)  # the first batch is running, held at the gate
         scheduler.close_ticket(job)
@@ -188,28 +223,40 @@ def test_a_closed_job_runs_no_further_batch(
     assert all(f.cancelled() for f in futures[1:])
 
 
-@pytest.mark.parametrize("model", list(MODEL_FILES))
-def test_full_precision_runtimes_agree(
-    engine_for: Callable[[str, str], ASREngine],
+@pytest.mark.parametrize(
+    "model",
+    sorted(
+        {
+            CONFIGS[a].model
+            for a in FULL_PRECISION
+            for b in FULL_PRECISION
+            if a < b and CONFIGS[a].model == CONFIGS[b].model
+        }
+    ),
+)
+def test_full_precision_configurations_of_a_model_agree(
+    engine_for: Callable[[str], ASREngine],
     speech: list[np.ndarray[Any, np.dtype[np.float32]]],
     model: str,
 ) -> None:
-    """Same audio, same text, words and tokens on every runtime at full precision."""
-    reference, *others = [
-        engine_for(model, runtime).transcribe_batch(speech, OPTIONS) for runtime in FULL_PRECISION
-    ]
+    """Same audio, same text, words and tokens on every runtime a model has at full precision."""
+    names = [name for name in FULL_PRECISION if CONFIGS[name].model == model]
+    engines = [engine_for(name) for name in names]
+    reference, *others = [e.transcribe_batch(speech, options_for(e.capabilities)) for e in engines]
     for results in others:
         assert [r.text for r in results] == [r.text for r in reference]
         assert [r.words for r in results] == [r.words for r in reference]
         for got, want in zip(results, reference, strict=True):
-            assert got.tokens is not None and want.tokens is not None
+            assert (got.tokens is None) == (want.tokens is None)
+            if got.tokens is None or want.tokens is None:
+                continue
             assert [(t.id, t.start) for t in got.tokens] == [(t.id, t.start) for t in want.tokens]
             np.testing.assert_allclose(
                 [t.logprob for t in got.tokens], [t.logprob for t in want.tokens], atol=1e-4
             )
 
 
-def test_capabilities_say_what_runs_and_why(engine_for: Callable[[str, str], ASREngine]) -> None:
-    caps = engine_for("gigaam-v3-ctc", "ov-int8").capabilities
+def test_capabilities_say_what_runs_and_why(engine_for: Callable[[str], ASREngine]) -> None:
+    caps = engine_for("gigaam-v3-ctc-ov-int8").capabilities
     assert (caps.runtime, caps.device, caps.precision) == ("openvino", "cpu", "int8")
     assert "RUNTIME=openvino" in caps.detail

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.config import load_settings
-from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
+from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions
 from gigaam_api.engines.gigaam.biased import _Rnnt
 from gigaam_api.engines.keywords import CYRILLIC, MAX_BOOST
 from gigaam_api.engines.registry import create_engine

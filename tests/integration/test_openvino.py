@@ -22,7 +22,7 @@ from onnx_asr.asr import TimestampedResult
 from gigaam_api.engines.gigaam import ir
 from gigaam_api.engines.gigaam.loader import fp32_onnx_files, load_recognizer
 from gigaam_api.engines.gigaam.openvino import CACHE_DIR
-from gigaam_api.engines.runtime import RuntimeChoice
+from gigaam_api.engines.gigaam.runtime import RuntimeChoice
 from tests.conftest import LiveServer
 from tests.fixtures.speech import synthesize
 from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model
@@ -169,7 +169,7 @@ def test_the_server_on_openvino_answers_as_on_onnxruntime_and_says_so(
 ) -> None:
     """A real server with RUNTIME=openvino: same verbose_json as the ONNX Runtime fp32 server; /health
     reports the runtime, device, precision and the reason."""
-    openvino_server = make_server(RUNTIME="openvino", PRECISION="fp32")
+    openvino_server = make_server(GIGAAM_RUNTIME="openvino", GIGAAM_PRECISION="fp32")
     bodies = []
     for live in (server, openvino_server):
         with (audio_dir / "greeting.wav").open("rb") as f:

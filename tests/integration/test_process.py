@@ -34,7 +34,9 @@ def _free_port() -> int:
 def _env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"MODEL", "API_KEY", "PORT", "MODELS_DIR"}}
     env.update({"LOG_LEVEL": "WARNING", "NUM_THREADS": "1", "HF_HUB_DISABLE_TELEMETRY": "1"})
-    env.update({"RUNTIME": "onnxruntime", "PRECISION": "fp32"})  # the same files on every machine
+    env.update(
+        {"GIGAAM_RUNTIME": "onnxruntime", "GIGAAM_PRECISION": "fp32"}
+    )  # the same files on every machine
     env.update({"DEDUP": "false", "CACHE_MAX_MB": "0"})  # repeated requests really run again
     env.update(overrides)
     return env
@@ -124,10 +126,12 @@ def test_deprecated_names_still_work_and_are_logged_once_at_start(tmp_path: Path
         PORT=str(_free_port()),
         QUANTIZATION="none",
         MAX_QUEUE="3",
+        RUNTIME="onnxruntime",
     )
     result = _cli("serve", env)
     assert result.returncode == 1, result.stderr  # accepted: the start went on to look for the weights
-    assert result.stderr.count("QUANTIZATION is deprecated: set PRECISION instead") == 1
+    assert result.stderr.count("QUANTIZATION is deprecated: set GIGAAM_PRECISION instead") == 1
+    assert result.stderr.count("RUNTIME is deprecated: set GIGAAM_RUNTIME instead") == 1
     assert result.stderr.count("MAX_QUEUE is deprecated: set MAX_RUNNING instead") == 1
 
 

@@ -13,7 +13,10 @@ import pytest
 from gigaam_api.engines.gigaam import ir
 from tests.fixtures.tiny_model import write_tiny_model
 
-RUNTIME_VARS = ("RUNTIME", "DEVICE", "PRECISION", "QUANTIZATION", "MODEL", "MODELS_DIR", "PORT", "API_KEY")
+RUNTIME_VARS = (
+    *("GIGAAM_RUNTIME", "GIGAAM_DEVICE", "GIGAAM_PRECISION"),
+    *("RUNTIME", "DEVICE", "PRECISION", "QUANTIZATION", "MODEL", "MODELS_DIR", "PORT", "API_KEY"),
+)
 
 
 def _cli(command: str, **settings: str) -> subprocess.CompletedProcess[str]:
@@ -46,22 +49,25 @@ def _refused(result: subprocess.CompletedProcess[str]) -> str:
 
 def test_cuda_without_a_gpu_stops_the_start_with_one_message(models: Path) -> None:
     # PORT=1 cannot be bound here: a start that got as far as binding would fail differently.
-    message = _refused(_cli("serve", MODELS_DIR=str(models), DEVICE="cuda"))
+    message = _refused(_cli("serve", MODELS_DIR=str(models), GIGAAM_DEVICE="cuda"))
     assert "DEVICE=cuda" in message and "DEVICE=auto/cpu" in message
 
 
 def test_a_precision_the_device_cannot_run_stops_the_start(models: Path) -> None:
-    message = _refused(_cli("serve", MODELS_DIR=str(models), DEVICE="cpu", PRECISION="fp16"))
+    message = _refused(_cli("serve", MODELS_DIR=str(models), GIGAAM_DEVICE="cpu", GIGAAM_PRECISION="fp16"))
     assert "PRECISION=fp16" in message
 
 
 def test_download_builds_the_int8_ir_for_openvino(models: Path) -> None:
     model_dir = models / "gigaam-v3-ctc"
-    result = _cli("download", MODELS_DIR=str(models), RUNTIME="openvino", PRECISION="int8")
+    result = _cli("download", MODELS_DIR=str(models), GIGAAM_RUNTIME="openvino", GIGAAM_PRECISION="int8")
 
     assert result.returncode == 0, result.stderr
     assert "int8 OpenVINO IR built" in result.stderr  # the log
     assert ir.ir_ready(model_dir, ["v3_ctc.onnx"])
 
+    # The older global names still work, each with one deprecation warning at start.
     again = _cli("download", MODELS_DIR=str(models), RUNTIME="openvino", PRECISION="int8")
     assert again.returncode == 0 and "int8 OpenVINO IR reused" in again.stderr
+    assert again.stderr.count("RUNTIME is deprecated: set GIGAAM_RUNTIME instead") == 1
+    assert again.stderr.count("PRECISION is deprecated: set GIGAAM_PRECISION instead") == 1

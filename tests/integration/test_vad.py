@@ -14,7 +14,7 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.vad import silero as vad_module
 from gigaam_api.vad.chunking import FRAME_SAMPLES, ChunkingSettings, IncrementalChunker
 from gigaam_api.vad.silero import SileroVad, frame_count, silero_model_path

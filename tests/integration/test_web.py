@@ -25,8 +25,9 @@ from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_
 
 from gigaam_api.app import build_transcriber
 from gigaam_api.audio.pcm import PcmSpool
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.config import Settings
-from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
+from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions
 from gigaam_api.web.assets import ASSETS
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import SteppedEngine, WatchedEngine

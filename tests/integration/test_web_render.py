@@ -256,3 +256,15 @@ def test_a_render_upload_counts_its_bytes_so_a_newcomer_does_not_take_its_slot(
         response = render_conn.response()
     assert response.status == 200, response.json()
     assert live.state.uploads.count == 0
+
+
+def test_the_download_names_the_language_only_when_the_engines_leave_no_doubt(
+    live: LiveServer, echo_family: None, make_server: Callable[..., LiveServer]
+) -> None:
+    """The stream does not name the language; a server whose engine transcribes several used to label
+    the page's downloads with the alphabetically first of the default model's (Qwen3-ASR: "arabic")."""
+    verbose = json.dumps({**GOOD, "response_format": "verbose_json"}).encode()
+    russian_only = _post(live, verbose)
+    assert russian_only.json()["language"] == "russian"
+    several = make_server(API_KEY=KEY, MODEL="echo-1")  # declares en, ja, ru
+    assert _post(several, verbose).json()["language"] == "unknown"

@@ -13,7 +13,7 @@ from bench.configs import ALL, BY_LABEL, OVEP, auto_label, available, not_measur
 from bench.fidelity import text_agreement
 from bench.limit import child_command, compiled_cache
 from gigaam_api.engines.gigaam.openvino import CACHE_DIR
-from gigaam_api.engines.runtime import MachineFacts
+from gigaam_api.engines.gigaam.runtime import MachineFacts
 
 X86 = MachineFacts(
     architecture="x86_64",

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from gigaam_api.config import ConfigError, deprecation_notes, load_settings
+from gigaam_api.config import ConfigError, Settings, deprecation_notes, load_settings
+from gigaam_api.engines.registry import resolve_settings
+
+
+def resolved() -> Settings:
+    """The settings as the CLI and the app start with them: loaded, then resolved by the engine registry."""
+    return resolve_settings(load_settings(_env_file=None))
 
 
 def test_defaults() -> None:
     s = load_settings(_env_file=None)
     assert s.MODEL == "gigaam-v3-ctc"
-    assert s.PRECISION == "auto"
+    assert s.GIGAAM_PRECISION == "auto"
     assert "whisper-1" in s.MODEL_ALIASES
     assert s.API_KEY == ()
     assert s.VAD_THRESHOLD == 0.25
@@ -26,7 +32,7 @@ def test_defaults() -> None:
 )
 def test_model_short_forms(monkeypatch: pytest.MonkeyPatch, given: str, canonical: str) -> None:
     monkeypatch.setenv("MODEL", given)
-    assert load_settings(_env_file=None).MODEL == canonical
+    assert resolved().MODEL == canonical
 
 
 def test_lists_and_case(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -36,33 +42,61 @@ def test_lists_and_case(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAD_NEG_THRESHOLD", "")
     s = load_settings(_env_file=None)
     assert s.API_KEY == ("a", "b")
-    assert s.PRECISION == "int8"
+    assert s.GIGAAM_PRECISION == "int8"
     assert s.LOG_LEVEL == "DEBUG"
     assert s.VAD_NEG_THRESHOLD is None
 
 
 def test_invalid_values_name_each_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MODEL", "whisper-large")
     monkeypatch.setenv("PORT", "eighty")
+    monkeypatch.setenv("MAX_RUNNING", "0")
     monkeypatch.setenv("VAD_MIN", "25")
     with pytest.raises(ConfigError) as info:
         load_settings(_env_file=None)
     message = str(info.value)
-    assert "MODEL" in message and "PORT" in message
-    monkeypatch.delenv("MODEL")
+    assert "PORT" in message and "MAX_RUNNING" in message
     monkeypatch.delenv("PORT")
+    monkeypatch.delenv("MAX_RUNNING")
     with pytest.raises(ConfigError, match="VAD_MIN <= VAD_MAX"):
         load_settings(_env_file=None)
 
 
-def test_runtime_settings_default_to_auto_and_normalise_case(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_models_are_refused_at_start_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODEL", "whisper-large")
+    with pytest.raises(ConfigError, match="MODEL: unknown model 'whisper-large'"):
+        resolved()
+    monkeypatch.delenv("MODEL")
+    monkeypatch.setenv("MODELS", "gigaam-v3-ctc,whisper-large")
+    with pytest.raises(ConfigError, match="MODELS: unknown model 'whisper-large'"):
+        resolved()
+
+
+def test_gigaam_settings_default_to_auto_and_normalise_case(monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings(_env_file=None)
-    assert (s.RUNTIME, s.DEVICE, s.PRECISION) == ("auto", "auto", "auto")
+    assert (s.GIGAAM_RUNTIME, s.GIGAAM_DEVICE, s.GIGAAM_PRECISION) == ("auto", "auto", "auto")
+    monkeypatch.setenv("GIGAAM_RUNTIME", "OpenVINO")
+    monkeypatch.setenv("GIGAAM_DEVICE", "CPU")
+    monkeypatch.setenv("GIGAAM_PRECISION", "INT8-BF16")
+    s = load_settings(_env_file=None)
+    assert (s.GIGAAM_RUNTIME, s.GIGAAM_DEVICE, s.GIGAAM_PRECISION) == ("openvino", "cpu", "int8-bf16")
+    assert deprecation_notes(s) == []
+
+
+def test_global_runtime_names_still_work_and_are_noted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RUNTIME, DEVICE and PRECISION were global although only GigaAM reads them: now GIGAAM_*."""
     monkeypatch.setenv("RUNTIME", "OpenVINO")
     monkeypatch.setenv("DEVICE", "CPU")
     monkeypatch.setenv("PRECISION", "INT8-BF16")
     s = load_settings(_env_file=None)
-    assert (s.RUNTIME, s.DEVICE, s.PRECISION) == ("openvino", "cpu", "int8-bf16")
+    assert (s.GIGAAM_RUNTIME, s.GIGAAM_DEVICE, s.GIGAAM_PRECISION) == ("openvino", "cpu", "int8-bf16")
+    assert deprecation_notes(s) == [
+        "RUNTIME is deprecated: set GIGAAM_RUNTIME instead",
+        "DEVICE is deprecated: set GIGAAM_DEVICE instead",
+        "PRECISION is deprecated: set GIGAAM_PRECISION instead",
+    ]
+    monkeypatch.setenv("GIGAAM_RUNTIME", "onnxruntime")
+    with pytest.raises(ConfigError, match="RUNTIME=openvino contradicts GIGAAM_RUNTIME=onnxruntime"):
+        load_settings(_env_file=None)
 
 
 @pytest.mark.parametrize(("quantization", "precision"), [("none", "fp32"), ("int8", "int8")])
@@ -70,18 +104,18 @@ def test_quantization_is_an_alias_for_precision(
     monkeypatch: pytest.MonkeyPatch, quantization: str, precision: str
 ) -> None:
     monkeypatch.setenv("QUANTIZATION", quantization)
-    assert load_settings(_env_file=None).PRECISION == precision
-    monkeypatch.setenv("PRECISION", precision)
-    assert load_settings(_env_file=None).PRECISION == precision
+    assert load_settings(_env_file=None).GIGAAM_PRECISION == precision
+    monkeypatch.setenv("GIGAAM_PRECISION", precision)
+    assert load_settings(_env_file=None).GIGAAM_PRECISION == precision
 
 
 def test_quantization_contradicting_precision_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QUANTIZATION", "int8")
-    monkeypatch.setenv("PRECISION", "fp32")
-    with pytest.raises(ConfigError, match="QUANTIZATION=int8 contradicts PRECISION=fp32"):
+    monkeypatch.setenv("GIGAAM_PRECISION", "fp32")
+    with pytest.raises(ConfigError, match="QUANTIZATION=int8 contradicts GIGAAM_PRECISION=fp32"):
         load_settings(_env_file=None)
-    monkeypatch.setenv("PRECISION", "fp64")
-    with pytest.raises(ConfigError, match="PRECISION"):
+    monkeypatch.setenv("GIGAAM_PRECISION", "fp64")
+    with pytest.raises(ConfigError, match="GIGAAM_PRECISION"):
         load_settings(_env_file=None)
 
 
@@ -131,31 +165,9 @@ def test_deprecated_names_in_use_are_noted_with_their_replacement(monkeypatch: p
     monkeypatch.setenv("QUANTIZATION", "int8")
     monkeypatch.setenv("MAX_QUEUE", "2")
     assert deprecation_notes(load_settings(_env_file=None)) == [
-        "QUANTIZATION is deprecated: set PRECISION instead",
+        "QUANTIZATION is deprecated: set GIGAAM_PRECISION instead",
         "MAX_QUEUE is deprecated: set MAX_RUNNING instead",
     ]
-
-
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [("FIRST_CHUNK_SECONDS", "0.1"), ("VAD_HARD_MAX", "0.3"), ("VAD_SPEECH_PAD_MS", "20000")],
-)
-def test_chunk_settings_that_cannot_cut_audio_stop_the_start(
-    monkeypatch: pytest.MonkeyPatch, name: str, value: str
-) -> None:
-    """Each was accepted at start-up and failed every long request with a 500."""
-    for low in ("VAD_MIN", "VAD_MAX"):
-        monkeypatch.setenv(low, "0.2")
-    monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigError, match="FIRST_CHUNK_SECONDS settings do not fit together"):
-        load_settings(_env_file=None)
-
-
-def test_first_chunk_setting_reaches_the_chunker(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings(_env_file=None).chunking().first_max_s == 10
-    monkeypatch.setenv("FIRST_CHUNK_SECONDS", "0")
-    assert load_settings(_env_file=None).chunking().first_max_s is None
-    assert load_settings(_env_file=None).chunking(max_chunk_seconds=12).hard_max_s == 12
 
 
 def test_url_ports_are_ports_and_ranges(monkeypatch: pytest.MonkeyPatch) -> None:

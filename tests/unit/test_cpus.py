@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from gigaam_api import cpus
 from gigaam_api.config import load_settings
-from gigaam_api.engines import cpus
-from gigaam_api.engines.cpus import (
+from gigaam_api.cpus import (
     cgroup_dirs,
     cpus_allowed,
     inference_streams,

@@ -13,14 +13,20 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from gigaam_api.config import ConfigError, load_settings
-from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions, WeightsUnavailableError
+from gigaam_api.config import ConfigError, Settings, load_settings
+from gigaam_api.engines.base import (
+    ASREngine,
+    ChunkResult,
+    EngineOptions,
+    RuntimeSelectionError,
+    WeightsUnavailableError,
+)
 from gigaam_api.engines.qwen.adapter import capabilities, words_from_alignment
 from gigaam_api.engines.qwen.catalog import MODELS, missing_files
 from gigaam_api.engines.qwen.device import QwenDevice, choose_device, cuda_possible
 from gigaam_api.engines.qwen.languages import QWEN_NAMES, detected_code
 from gigaam_api.engines.qwen.weights import ensure_spec
-from gigaam_api.engines.runtime import RuntimeSelectionError
+from gigaam_api.engines.registry import resolve_settings
 from gigaam_api.formats.languages import NAMES
 from gigaam_api.pipeline.unloadable import UnloadableEngine
 from gigaam_api.transcript import Word
@@ -55,14 +61,25 @@ def test_cuda_is_possible_with_a_driver_gpu_and_a_non_cpu_torch_build(tmp_path: 
 def test_capabilities_declare_words_only_with_an_aligner_and_never_logprobs() -> None:
     plain = capabilities(load_settings(_env_file=None, MODEL="qwen3-asr-0.6b"), CPU)
     aligned = capabilities(
-        load_settings(_env_file=None, MODEL="qwen3-asr-0.6b", QWEN_ALIGNER="Qwen/Qwen3-ForcedAligner-0.6B"),
+        resolve_settings(
+            load_settings(
+                _env_file=None, MODEL="qwen3-asr-0.6b", QWEN_ALIGNER="Qwen/Qwen3-ForcedAligner-0.6B"
+            )
+        ),
         CPU,
     )
     assert plain.model_id == "qwen3-asr-0.6b" and plain.runtime == "transformers"
     assert {"ru", "en", "zh", "yue", "fil"} <= plain.languages and "uk" not in plain.languages
-    assert (plain.word_timestamps, plain.token_logprobs, plain.max_chunk_seconds) == (False, False, 1200)
-    assert (aligned.word_timestamps, aligned.token_logprobs, aligned.max_chunk_seconds) == (True, False, 180)
+    assert (plain.word_timestamps, plain.token_logprobs, plain.chunks.longest_seconds) == (False, False, 1200)
+    assert (aligned.word_timestamps, aligned.token_logprobs, aligned.chunks.longest_seconds) == (
+        True,
+        False,
+        180,
+    )
+    assert plain.chunks.whole and aligned.chunks.whole  # long context: whole up to the limit
     assert "qwen3-forcedaligner-0.6b" in aligned.detail
+    assert plain.unspaced_languages == {"zh", "yue", "ja", "th"}  # written without spaces between words
+    assert (plain.separator("zh"), plain.separator("en")) == ("", " ")
 
 
 def test_every_qwen_language_has_a_name_for_verbose_json() -> None:
@@ -119,19 +136,27 @@ def test_offline_without_the_weights_says_what_is_missing_and_how_to_fetch_it(tm
     assert "MODELS=qwen3-asr-0.6b" in message and "huggingface.co/Qwen/Qwen3-ASR-0.6B" in message
 
 
+def _resolved(**overrides: object) -> Settings:
+    return resolve_settings(load_settings(_env_file=None, **overrides))
+
+
 def test_models_lists_what_is_served_and_model_picks_the_default() -> None:
-    first = load_settings(_env_file=None, MODELS="Qwen/Qwen3-ASR-0.6B, v3_ctc, qwen3_asr_0.6b")
+    first = resolve_settings(
+        load_settings(_env_file=None, MODELS="Qwen/Qwen3-ASR-0.6B, v3_ctc, qwen3_asr_0.6b")
+    )
     assert first.MODELS == ("qwen3-asr-0.6b", "gigaam-v3-ctc")
     assert first.MODEL == "qwen3-asr-0.6b"  # MODEL unset: the first listed
-    chosen = load_settings(_env_file=None, MODELS="qwen3-asr-0.6b,gigaam-v3-ctc", MODEL="v3_ctc")
+    chosen = resolve_settings(
+        load_settings(_env_file=None, MODELS="qwen3-asr-0.6b,gigaam-v3-ctc", MODEL="v3_ctc")
+    )
     assert chosen.served_models == ("gigaam-v3-ctc", "qwen3-asr-0.6b")
     assert load_settings(_env_file=None).served_models == ("gigaam-v3-ctc",)
     with pytest.raises(ConfigError, match="MODEL"):
-        load_settings(_env_file=None, MODELS="qwen3-asr-0.6b", MODEL="gigaam-v3-rnnt")
+        _resolved(MODELS="qwen3-asr-0.6b", MODEL="gigaam-v3-rnnt")
     with pytest.raises(ConfigError, match="MODELS"):
-        load_settings(_env_file=None, MODELS="gigaam-v3-ctc,whisper-large")
+        _resolved(MODELS="gigaam-v3-ctc,whisper-large")
     with pytest.raises(ConfigError, match="QWEN_ALIGNER"):
-        load_settings(_env_file=None, QWEN_ALIGNER="some-aligner")
+        _resolved(QWEN_ALIGNER="some-aligner")
 
 
 def test_a_lazy_engine_loads_on_its_first_batch_and_says_so(caplog: pytest.LogCaptureFixture) -> None:

@@ -7,6 +7,7 @@ from openai.types.audio import Transcription, TranscriptionVerbose
 
 from gigaam_api.formats.response_bodies import billed_seconds, json_body, text_body, verbose_json_body
 from gigaam_api.transcript import Segment, Token, Transcript, Word
+from tests.fixtures.engines import capabilities
 
 FIRST = Segment(
     id=0,
@@ -31,7 +32,7 @@ SECOND = Segment(
     logprobs=(Token(13, " Как", 3.1, -0.3), Token(14, " дела?", 3.5, -0.1)),
 )
 SILENT = Segment(id=2, start=8.47, end=9.0, text="", no_speech_prob=1.0)
-TRANSCRIPT = Transcript(segments=(FIRST, SECOND, SILENT), duration=8.47)
+TRANSCRIPT = Transcript(segments=(FIRST, SECOND, SILENT), duration=8.47, language="russian")
 
 
 def test_json_body_parses_strictly_with_whisper_usage() -> None:
@@ -105,7 +106,7 @@ def test_verbose_json_words_only() -> None:
 
 
 def test_empty_transcript() -> None:
-    empty = Transcript(segments=(), duration=0.0)
+    empty = Transcript(segments=(), duration=0.0, language="russian")
     assert Transcription.model_validate(json_body(empty, include_logprobs=True), strict=True).text == ""
     verbose = verbose_json_body(empty, words=True, segments=True)
     assert TranscriptionVerbose.model_validate(verbose, strict=True).segments == []
@@ -143,3 +144,20 @@ def test_official_client_reads_json_and_verbose_json() -> None:
     assert verbose.words is not None
     assert len(verbose.segments) == 3
     assert len(verbose.words) == 4
+
+
+def test_segments_in_a_language_without_spaces_join_without_them() -> None:
+    """Text was always joined with spaces: wrong for zh/ja/th, which Qwen3-ASR declares."""
+    chinese = (
+        Segment(id=0, start=0.0, end=1.0, text="你好"),
+        Segment(id=1, start=1.0, end=2.0, text="世界"),
+        Segment(id=2, start=2.0, end=2.5, text=""),
+    )
+    caps = capabilities(languages=frozenset({"zh", "ru"}), unspaced_languages=frozenset({"zh"}))
+    assert Transcript(chinese, 2.5, "chinese", caps.separator("zh")).text == "你好世界"
+    assert (
+        json_body(Transcript(chinese, 2.5, "chinese", caps.separator("zh")), include_logprobs=False)["text"]
+        == "你好世界"
+    )
+    assert Transcript(chinese, 2.5, "russian", caps.separator("ru")).text == "你好 世界"
+    assert caps.separator(None) == " "

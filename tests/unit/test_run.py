@@ -17,15 +17,16 @@ import numpy.typing as npt
 import pytest
 
 from gigaam_api.audio.pcm import PcmSpool
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
-from gigaam_api.engines.base import SAMPLE_RATE, ChunkResult, EngineOptions
+from gigaam_api.engines.base import ChunkPolicy, ChunkResult, EngineOptions
 from gigaam_api.errors import APIError
 from gigaam_api.pipeline import run as run_module
 from gigaam_api.pipeline.feed import ThreadFeed
 from gigaam_api.pipeline.protocol import Progress, RunEvent
 from gigaam_api.pipeline.run import RunParts, _SpeechBatches
-from gigaam_api.pipeline.scheduler import InferenceScheduler
+from gigaam_api.pipeline.scheduler import InferenceScheduler, Ticket
 from gigaam_api.pipeline.transcriber import PipelineTranscriber
 from gigaam_api.transcript import Segment, Word
 from gigaam_api.vad.chunking import Chunk
@@ -282,6 +283,32 @@ def test_long_audio_decoded_before_the_check_still_goes_through_speech_chunks(
 
     asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))
 
-    longest = engine.capabilities.max_chunk_seconds * SAMPLE_RATE
+    longest = engine.capabilities.chunks.longest_seconds * SAMPLE_RATE
     assert len(engine.batches) >= 3
     assert max(n for batch in engine.batches for n in batch) <= longest
+
+
+def test_an_engine_that_takes_long_audio_whole_gets_it_in_one_pass(
+    settings: Settings, scheduler: InferenceScheduler, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's chunk policy, not GigaAM's 25-s rule: 72 s go in whole to an engine taking 120 s;
+    as a long run, not ahead of short requests."""
+    opened: list[bool] = []
+    open_ticket = scheduler.open_ticket
+
+    def recorded(*, interactive: bool) -> Ticket:
+        opened.append(interactive)
+        return open_ticket(interactive=interactive)
+
+    monkeypatch.setattr(scheduler, "open_ticket", recorded)
+    engine = LengthEngine()
+    engine.capabilities = capabilities(
+        model_id="long-context", chunks=ChunkPolicy(120.0, preferred_seconds=60.0, whole=True)
+    )
+    transcriber = PipelineTranscriber(RunParts(settings, engine, LoudFrames(), scheduler))
+    upload = tone_and_pauses(tmp_path / "long.wav", [8.0] * 8)  # 72 s
+
+    asyncio.run(collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions()))
+
+    assert engine.batches == [[72 * SAMPLE_RATE]]
+    assert opened == [False]

@@ -9,10 +9,10 @@ from typing import get_args
 import pytest
 
 from gigaam_api.config import DeviceSetting, PrecisionSetting, RuntimeSetting
-from gigaam_api.engines.runtime import (
+from gigaam_api.engines.base import RuntimeSelectionError
+from gigaam_api.engines.gigaam.runtime import (
     MachineFacts,
     RuntimeChoice,
-    RuntimeSelectionError,
     choose,
     normalise_architecture,
     openvino_matters,

@@ -47,10 +47,13 @@ def test_env_example_sets_every_value_to_its_default() -> None:
 def test_the_pages_list_the_deprecated_names() -> None:
     page = settings_docs.configuration_page(russian=False)
     assert "| `MAX_QUEUE` | *(unset)* | **deprecated** → `MAX_RUNNING`" in page
-    assert "| `QUANTIZATION` | *(unset)* | **deprecated** → `PRECISION`" in page
+    assert "| `QUANTIZATION` | *(unset)* | **deprecated** → `GIGAAM_PRECISION`" in page
+    for name in ("RUNTIME", "DEVICE", "PRECISION"):  # global names of GigaAM's own settings
+        assert f"| `{name}` | *(unset)* | **deprecated** → `GIGAAM_{name}`" in page
     assert "| `MAX_UPLOADS` | MAX_RUNNING + MAX_WAITING |" in page
     example = settings_docs.env_example()
     assert "\n# MAX_QUEUE=\n" in example
+    assert "\n# RUNTIME=\n" in example and "\nGIGAAM_RUNTIME=auto\n" in example
     assert "\n# MAX_UPLOADS=\n" in example
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from gigaam_api.audio.pcm import PcmSpool
-from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.pipeline.speech import FIRST_WINDOW_SECONDS, WINDOW_SECONDS, speech_chunks, window_samples
 from gigaam_api.vad.chunking import FRAME_SAMPLES, ChunkingSettings, plan_chunks
 from tests.unit.test_run import LoudFrames

@@ -16,14 +16,15 @@ import numpy.typing as npt
 import onnx_asr
 from onnx_asr.adapters import TimestampedResultsAsrAdapter
 
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.config import Settings
-from gigaam_api.engines.base import SAMPLE_RATE, Capabilities, ChunkResult, EngineOptions
+from gigaam_api.engines.base import Capabilities, ChunkPolicy, ChunkResult, EngineOptions
 from gigaam_api.engines.context_graph import ContextGraph
 from gigaam_api.engines.gigaam.biased import BiasedAsr
 from gigaam_api.engines.gigaam.catalog import MODELS
 from gigaam_api.engines.gigaam.loader import choose_runtime, load_recognizer
+from gigaam_api.engines.gigaam.runtime import RuntimeChoice
 from gigaam_api.engines.keywords import CYRILLIC, check_boost
-from gigaam_api.engines.runtime import RuntimeChoice
 from gigaam_api.transcript import Token, Word
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,8 @@ def capabilities(settings: Settings, choice: RuntimeChoice | None = None) -> Cap
     choice = choice or choose_runtime(settings)
     return Capabilities(
         model_id=settings.MODEL,
-        max_chunk_seconds=MAX_CHUNK_SECONDS,
+        # Trained on short utterances: long audio is cut by the VAD (its long-form rule, vad/chunking.py).
+        chunks=ChunkPolicy(MAX_CHUNK_SECONDS, preferred_seconds=22.0, whole=False),
         languages=frozenset({"ru"}),
         word_timestamps=True,
         token_logprobs=True,

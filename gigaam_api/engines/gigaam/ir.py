@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
 
+from gigaam_api.engines.base import EngineUnavailableError
+
 log = logging.getLogger(__name__)
 
 IR_DIR: Final = "openvino-int8"
@@ -30,7 +32,7 @@ _LOCK_FILE: Final = ".openvino-int8.lock"
 _FORMAT: Final = 1  # bump when the conversion changes, so older IRs are rebuilt
 
 
-class Int8IrUnavailableError(Exception):
+class Int8IrUnavailableError(EngineUnavailableError):
     """The IR is needed but cannot be built here; the message says what to install or run."""
 
 

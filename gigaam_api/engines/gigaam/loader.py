@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gigaam_api.engines.gigaam.catalog import MODELS
-from gigaam_api.engines.runtime import (
+from gigaam_api.engines.gigaam.runtime import (
     RuntimeChoice,
     choose,
     normalise_architecture,
@@ -47,14 +47,14 @@ def choose_runtime(settings: Settings) -> RuntimeChoice:
     model_dir = settings.model_dir
     ready = model_dir.is_dir() and ir_ready(model_dir, fp32_onnx_files(settings.MODEL))
     openvino = openvino_matters(
-        settings.RUNTIME,
-        settings.DEVICE,
-        settings.PRECISION,
+        settings.GIGAAM_RUNTIME,
+        settings.GIGAAM_DEVICE,
+        settings.GIGAAM_PRECISION,
         architecture=normalise_architecture(platform.machine()),
         cpu_flags=read_cpu_flags(),
     )
     facts = probe(int8_ir_ready=ready, with_openvino=openvino)
-    return choose(settings.RUNTIME, settings.DEVICE, settings.PRECISION, facts)
+    return choose(settings.GIGAAM_RUNTIME, settings.GIGAAM_DEVICE, settings.GIGAAM_PRECISION, facts)
 
 
 def load_recognizer(

@@ -8,7 +8,8 @@ import onnx_asr
 import onnxruntime as ort
 from onnx_asr.adapters import TimestampedResultsAsrAdapter
 
-from gigaam_api.engines.runtime import CPU_PROVIDER, CUDA_PROVIDER, RuntimeChoice, RuntimeSelectionError
+from gigaam_api.engines.base import RuntimeSelectionError
+from gigaam_api.engines.gigaam.runtime import CPU_PROVIDER, CUDA_PROVIDER, RuntimeChoice
 
 
 def session_options(num_threads: int) -> ort.SessionOptions:

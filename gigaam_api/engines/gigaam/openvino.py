@@ -21,9 +21,9 @@ from onnx_asr.onnx import OnnxSessionOptions
 from onnx_asr.preprocessors.numpy_preprocessor import GigaamPreprocessorNumpy
 from onnx_asr.preprocessors.resampler import Resampler
 
-from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.audio.rate import SAMPLE_RATE
+from gigaam_api.engines.gigaam.runtime import RuntimeChoice
 from gigaam_api.engines.resident import drop_mapped_files, fix_mmap_threshold
-from gigaam_api.engines.runtime import RuntimeChoice
 
 CACHE_DIR: Final = "openvino-cache"  # beside the weights; compiled blobs keyed by model and config
 # Audio on both sides of the CPU plugin's switch between its short- and long-input kernels (measured

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.config import Settings
-from gigaam_api.engines.base import SAMPLE_RATE, Capabilities, ChunkResult, EngineOptions
+from gigaam_api.engines.base import Capabilities, ChunkPolicy, ChunkResult, EngineOptions
 from gigaam_api.engines.qwen.device import check_loaded_device, probe_device
-from gigaam_api.engines.qwen.languages import QWEN_NAMES, detected_code
+from gigaam_api.engines.qwen.languages import QWEN_NAMES, UNSPACED, detected_code
 from gigaam_api.transcript import Word
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 # qwen-asr's limits (inference/utils.py): one pass takes up to 20 minutes, or 3 with the forced aligner.
 MAX_SECONDS = 1200.0
 MAX_ALIGNED_SECONDS = 180.0
+# Audio past the limit is cut by the VAD at the first pause past this (qwen-asr cuts at low energy).
+PREFERRED_SECONDS = 600.0
 # Shorter than 0.1 s (about one encoder output frame) holds nothing to transcribe: an empty result.
 MIN_SAMPLES = SAMPLE_RATE // 10
 PAD_SAMPLES = SAMPLE_RATE // 2  # qwen-asr's MIN_ASR_INPUT_SECONDS
@@ -38,9 +41,11 @@ def capabilities(settings: Settings, device: QwenDevice | None = None) -> Capabi
     """What the engine for `settings.MODEL` declares, known before (and without) loading it."""
     chosen = device or probe_device(settings.QWEN_DEVICE)
     aligned = settings.QWEN_ALIGNER is not None
+    longest = MAX_ALIGNED_SECONDS if aligned else MAX_SECONDS
     return Capabilities(
         model_id=settings.MODEL,
-        max_chunk_seconds=MAX_ALIGNED_SECONDS if aligned else MAX_SECONDS,
+        # Takes long context itself: audio up to its limit goes in whole, as qwen-asr does.
+        chunks=ChunkPolicy(longest, preferred_seconds=min(PREFERRED_SECONDS, longest), whole=True),
         languages=frozenset(QWEN_NAMES),
         word_timestamps=aligned,
         token_logprobs=False,
@@ -48,6 +53,7 @@ def capabilities(settings: Settings, device: QwenDevice | None = None) -> Capabi
         runtime="transformers",
         precision=chosen.precision,
         detail=chosen.reason + (f"; words timed by {settings.QWEN_ALIGNER}" if aligned else ""),
+        unspaced_languages=UNSPACED,
     )
 
 

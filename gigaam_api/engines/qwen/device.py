@@ -7,7 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from gigaam_api.engines.runtime import RuntimeSelectionError
+from gigaam_api.engines.base import RuntimeSelectionError
 
 INSTALL_HINT = (
     "install the `qwen` extra and a torch build beside it: `uv sync --extra qwen --inexact` (or "

@@ -35,6 +35,8 @@ QWEN_NAMES: dict[str, str] = {
     "hu": "Hungarian",
     "mk": "Macedonian",
 }
+# Written without spaces between words: a transcript's segments join with nothing between them.
+UNSPACED = frozenset({"zh", "yue", "ja", "th"})
 _CODES = {name.lower(): code for code, name in QWEN_NAMES.items()}
 
 

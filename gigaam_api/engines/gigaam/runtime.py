@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from gigaam_api.config import DeviceSetting, PrecisionSetting, RuntimeSetting
+from gigaam_api.engines.base import RuntimeSelectionError
 
 Runtime = Literal["onnxruntime", "openvino"]
 Device = Literal["cpu", "cuda", "gpu"]
@@ -34,10 +35,6 @@ _SUPPORTED: Final[dict[tuple[Runtime, Device], tuple[Precision, ...]]] = {
     ("openvino", "cpu"): ("fp32", "int8", "bf16", "int8-bf16"),
     ("openvino", "gpu"): ("fp32", "int8", "fp16"),
 }
-
-
-class RuntimeSelectionError(Exception):
-    """The settings ask for something this machine cannot run; the message says what and what to do."""
 
 
 @dataclass(frozen=True, slots=True)
