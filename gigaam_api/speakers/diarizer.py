@@ -1,0 +1,129 @@
+"""Who spoke when, from the speech chunks the pipeline's VAD finds, with memory that does not grow.
+
+`feed` each chunk (in order, with its offset in the audio): its windows are embedded and assigned
+online to the speakers found so far, and the chunk's turns come back with those online labels, for a
+stream. `finish` groups the online clusters globally and relabels every turn: the final answer. What is
+kept per chunk is a run-length list of (start, end, cluster) — a few numbers per speaker change — and the
+clusters themselves are bounded (see `clustering.py`), so ten hours cost what one does, plus the turns.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+from gigaam_api.speakers.base import SpeakerEmbedder
+from gigaam_api.speakers.clustering import MAX_CLUSTERS, CountHint, OnlineClusters, group_clusters
+from gigaam_api.speakers.options import REFERENCE_MAX_SECONDS, REFERENCE_MIN_SECONDS, DiarizationOptions
+from gigaam_api.speakers.turns import Turn, merge_turns, speaker_label
+from gigaam_api.speakers.windows import owned_spans, smoothed, window_spans
+
+Pcm = npt.NDArray[np.float32]
+# Shorter speech ("да", a breath) says too little about the voice: it takes the previous turn's speaker.
+MIN_EMBED_SECONDS: Final = 0.5
+_INHERIT: Final = -1
+
+
+class Diarizer:
+    def __init__(
+        self,
+        embedder: SpeakerEmbedder,
+        options: DiarizationOptions | None = None,
+        *,
+        max_clusters: int = MAX_CLUSTERS,
+    ) -> None:
+        caps = embedder.capabilities
+        self._embedder = embedder
+        self._rate = caps.sample_rate
+        self._window = round(caps.window_seconds * self._rate)
+        self._hop = round(caps.hop_seconds * self._rate)
+        least, most = (options or DiarizationOptions()).count_bounds()
+        self._hint = CountHint(least, most)
+        self._clusters = OnlineClusters(caps.embedding_dim, caps.same_speaker_similarity, max_clusters)
+        self._names: dict[int, str] = {}  # cluster -> a known speaker's name
+        self._online: dict[int, str] = {}  # cluster -> the label streamed for it
+        self._anonymous = 0
+        self._starts = array("d")
+        self._ends = array("d")
+        self._ids = array("q")
+
+    def enroll(self, name: str, pcm: Pcm) -> None:
+        """A known speaker from a clip of their voice alone; call before the first `feed`."""
+        seconds = len(pcm) / self._rate
+        if not REFERENCE_MIN_SECONDS <= seconds <= REFERENCE_MAX_SECONDS:
+            raise ValueError(
+                f"the reference clip for {name!r} is {seconds:.1f} s long; it must be "
+                f"{REFERENCE_MIN_SECONDS:g}-{REFERENCE_MAX_SECONDS:g} s of their voice"
+            )
+        if len(self._ids):
+            raise RuntimeError("known speakers are enrolled before the audio is fed")
+        spans = window_spans(len(pcm), self._window, self._hop)
+        cluster = self._clusters.enroll(self._embedder.embed([pcm[s:e] for s, e in spans]))
+        self._names[cluster] = self._online[cluster] = name
+
+    def feed(self, offset: float, pcm: Pcm) -> list[Turn]:
+        """Diarize one speech chunk that starts `offset` seconds into the audio; its turns, online labels."""
+        if len(pcm) < MIN_EMBED_SECONDS * self._rate:
+            self._record(offset, offset + len(pcm) / self._rate, _INHERIT)
+            last = self._last_cluster()
+            return [] if last is None else [Turn(offset, offset + len(pcm) / self._rate, self._label(last))]
+        spans = window_spans(len(pcm), self._window, self._hop)
+        embeddings = self._embedder.embed([pcm[s:e] for s, e in spans])
+        clusters = smoothed([self._clusters.add(e) for e in embeddings])
+        turns = []
+        for (start, end), cluster in zip(owned_spans(spans, len(pcm)), clusters, strict=True):
+            begin, finish = offset + start / self._rate, offset + end / self._rate
+            self._record(begin, finish, cluster)
+            turns.append(Turn(begin, finish, self._label(cluster)))
+        return merge_turns(turns)
+
+    def finish(self) -> list[Turn]:
+        """Every turn so far with its final label: known speakers by name, others A, B, … in order of
+        first appearance, the speaker count within the options' bounds where the clusters allow."""
+        ids, centroids, counts, fixed = self._clusters.snapshot()
+        if not ids:
+            return []
+        groups = group_clusters(centroids, counts, fixed, self._clusters.threshold, self._hint)
+        group_of = dict(zip(ids, groups, strict=True))
+        labels = {group_of[c]: name for c, name in self._names.items()}  # known speakers never merge
+        anonymous = 0
+        turns: list[Turn] = []
+        previous: int | None = None
+        pending: list[tuple[float, float]] = []  # short speech before any speaker: takes the first's
+        for start, end, cluster in zip(self._starts, self._ends, self._ids, strict=True):
+            if cluster == _INHERIT and previous is None:
+                pending.append((start, end))
+                continue
+            group = previous if cluster == _INHERIT else group_of[self._clusters.resolve(cluster)]
+            assert group is not None
+            if group not in labels:
+                labels[group] = speaker_label(anonymous)
+                anonymous += 1
+            label = labels[group]
+            turns.extend(Turn(s, e, label) for s, e in pending)
+            pending.clear()
+            turns.append(Turn(start, end, label))
+            previous = group
+        return merge_turns(turns)
+
+    def _record(self, start: float, end: float, cluster: int) -> None:
+        if len(self._ids) and self._ids[-1] == cluster and self._ends[-1] == start:
+            self._ends[-1] = end
+            return
+        self._starts.append(start)
+        self._ends.append(end)
+        self._ids.append(cluster)
+
+    def _last_cluster(self) -> int | None:
+        return next((int(c) for c in reversed(self._ids) if c != _INHERIT), None)
+
+    def _label(self, cluster: int) -> str:
+        """The online label: a known speaker's name, else the next letter when the cluster first speaks."""
+        cluster = self._clusters.resolve(cluster)
+        if cluster not in self._online:
+            self._online[cluster] = speaker_label(self._anonymous)
+            self._anonymous += 1
+        return self._online[cluster]

@@ -1,0 +1,24 @@
+"""The speaker model the settings name, built lazily: its ONNX Runtime engine is imported only here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from gigaam_api.speakers import weights
+from gigaam_api.speakers.catalog import MODELS, described
+
+if TYPE_CHECKING:
+    from gigaam_api.config import Settings
+    from gigaam_api.speakers.base import SpeakerEmbedder
+
+
+def create_embedder(settings: Settings) -> SpeakerEmbedder:
+    """Prepare the weights (fetching them unless offline) and load SPEAKER_MODEL on the CPU.
+
+    Raises `WeightsUnavailableError` (the operator's message) or `ModelCardError` (a bad speaker.json).
+    """
+    from gigaam_api.speakers.onnx import OnnxSpeakerEmbedder
+
+    model_dir = weights.ensure(settings)
+    spec = described(MODELS[settings.SPEAKER_MODEL], model_dir)
+    return OnnxSpeakerEmbedder(spec, model_dir, threads=settings.intra_op_threads)

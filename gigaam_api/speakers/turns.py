@@ -1,0 +1,111 @@
+"""Speaker turns, their labels, and attributing speakers to transcript segments.
+
+Pure Python (no numpy): the formats and the HTTP layer may use it.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from gigaam_api.transcript import WORD_SEPARATOR, Segment, Word, compression_ratio
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """A stretch of speech by one speaker; times in seconds from the start of the audio."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+def speaker_label(index: int) -> str:
+    """OpenAI's anonymous labels in order of first appearance: A, B, …, Z, AA, AB, …"""
+    letters = string.ascii_uppercase
+    label = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, len(letters))
+        label = letters[rest] + label
+    return label
+
+
+def merge_turns(turns: Sequence[Turn]) -> list[Turn]:
+    """Consecutive turns of one speaker joined into one (pauses between them included)."""
+    merged: list[Turn] = []
+    for turn in turns:
+        if merged and merged[-1].speaker == turn.speaker:
+            merged[-1] = replace(merged[-1], end=max(merged[-1].end, turn.end))
+        else:
+            merged.append(turn)
+    return merged
+
+
+def speaker_at(start: float, end: float, turns: Sequence[Turn]) -> str | None:
+    """The speaker whose turns overlap [start, end] most; without overlap, the nearest turn's."""
+    if not turns:
+        return None
+    overlap: dict[str, float] = {}
+    for turn in turns:
+        shared = min(end, turn.end) - max(start, turn.start)
+        if shared > 0:
+            overlap[turn.speaker] = overlap.get(turn.speaker, 0.0) + shared
+    if overlap:
+        return max(overlap, key=lambda speaker: overlap[speaker])
+    middle = (start + end) / 2
+    return min(turns, key=lambda t: max(t.start - middle, middle - t.end)).speaker
+
+
+def attribute(segments: Sequence[Segment], turns: Sequence[Turn], *, first_id: int | None = None) -> list[Segment]:
+    """Segments with a speaker each, split where the speaker changes between their words.
+
+    Each word goes to the speaker whose turns it overlaps most; a segment without word times goes whole
+    to the speaker it overlaps most. Ids are renumbered from `first_id` (default: the first segment's).
+    """
+    result: list[Segment] = []
+    next_id = segments[0].id if first_id is None and segments else first_id or 0
+    for segment in segments:
+        for piece in _split(segment, turns):
+            result.append(replace(piece, id=next_id))
+            next_id += 1
+    return result
+
+
+def _split(segment: Segment, turns: Sequence[Turn]) -> list[Segment]:
+    if not segment.words:
+        return [replace(segment, speaker=speaker_at(segment.start, segment.end, turns))]
+    runs: list[tuple[str | None, list[Word]]] = []
+    for word in segment.words:
+        speaker = speaker_at(word.start, word.end, turns)
+        if runs and runs[-1][0] == speaker:
+            runs[-1][1].append(word)
+        else:
+            runs.append((speaker, [word]))
+    if len(runs) == 1:
+        return [replace(segment, speaker=runs[0][0])]
+    pieces = []
+    for index, (speaker, words) in enumerate(runs):
+        start = segment.start if index == 0 else words[0].start
+        end = segment.end if index == len(runs) - 1 else runs[index + 1][1][0].start
+        pieces.append(_piece(segment, speaker, tuple(words), start, end))
+    return pieces
+
+
+def _piece(segment: Segment, speaker: str | None, words: tuple[Word, ...], start: float, end: float) -> Segment:
+    """The part of `segment` between `start` and `end`, holding `words`; tokens follow their times."""
+    logprobs = tuple(t for t in segment.logprobs if start <= t.start < end)
+    text = WORD_SEPARATOR.join(w.word.strip() for w in words)
+    return replace(
+        segment,
+        start=round(start, 3),
+        end=round(end, 3),
+        text=text,
+        tokens=tuple(t.id for t in logprobs),
+        avg_logprob=sum(t.logprob for t in logprobs) / len(logprobs) if logprobs else 0.0,
+        compression_ratio=compression_ratio(text),
+        words=words,
+        logprobs=logprobs,
+        speaker=speaker,
+    )
