@@ -19,7 +19,7 @@ from gigaam_api.speakers.base import SpeakerEmbedder
 from gigaam_api.speakers.clustering import MAX_CLUSTERS, CountHint, OnlineClusters, group_clusters
 from gigaam_api.speakers.options import REFERENCE_MAX_SECONDS, REFERENCE_MIN_SECONDS, DiarizationOptions
 from gigaam_api.speakers.turns import Turn, merge_turns, speaker_label
-from gigaam_api.speakers.windows import owned_spans, smoothed, window_spans
+from gigaam_api.speakers.windows import owned_spans, smoothed, voiced_regions, window_spans
 
 Pcm = npt.NDArray[np.float32]
 # Shorter speech ("да", a breath) says too little about the voice: it takes the previous turn's speaker.
@@ -66,19 +66,30 @@ class Diarizer:
 
     def feed(self, offset: float, pcm: Pcm) -> list[Turn]:
         """Diarize one speech chunk that starts `offset` seconds into the audio; its turns, online labels."""
-        if len(pcm) < MIN_EMBED_SECONDS * self._rate:
-            self._record(offset, offset + len(pcm) / self._rate, _INHERIT)
-            last = self._last_cluster()
-            return [] if last is None else [Turn(offset, offset + len(pcm) / self._rate, self._label(last))]
-        spans = window_spans(len(pcm), self._window, self._hop)
-        embeddings = self._embedder.embed([pcm[s:e] for s, e in spans])
-        clusters = smoothed([self._clusters.add(e) for e in embeddings])
-        turns = []
-        for (start, end), cluster in zip(owned_spans(spans, len(pcm)), clusters, strict=True):
-            begin, finish = offset + start / self._rate, offset + end / self._rate
-            self._record(begin, finish, cluster)
-            turns.append(Turn(begin, finish, self._label(cluster)))
-        return merge_turns(turns)
+        regions = voiced_regions(pcm, self._rate)
+        plans = []  # per region: its windows' spans, relative to the chunk
+        for start, end in regions:
+            if end - start < MIN_EMBED_SECONDS * self._rate:
+                plans.append([])
+            else:
+                plans.append([(start + s, start + e) for s, e in window_spans(end - start, self._window, self._hop)])
+        spans = [span for plan in plans for span in plan]
+        embeddings = iter(self._embedder.embed([pcm[s:e] for s, e in spans]) if spans else [])
+        turns: list[Turn] = []
+        for (start, end), plan in zip(regions, plans, strict=True):
+            if not plan:  # too short to tell: the previous speaker's, if any
+                self._record(offset + start / self._rate, offset + end / self._rate, _INHERIT)
+                last = self._last_cluster()
+                if last is not None:
+                    turns.append(Turn(offset + start / self._rate, offset + end / self._rate, self._label(last)))
+                continue
+            clusters = smoothed([self._clusters.add(next(embeddings)) for _ in plan])
+            owned = owned_spans([(s - start, e - start) for s, e in plan], end - start)
+            for (s, e), cluster in zip(owned, clusters, strict=True):
+                begin, finish = offset + (start + s) / self._rate, offset + (start + e) / self._rate
+                self._record(begin, finish, cluster)
+                turns.append(Turn(begin, finish, self._label(cluster)))
+        return merge_turns(turns, max_gap=0.0)
 
     def finish(self) -> list[Turn]:
         """Every turn so far with its final label: known speakers by name, others A, B, … in order of
@@ -107,7 +118,7 @@ class Diarizer:
             pending.clear()
             turns.append(Turn(start, end, label))
             previous = group
-        return merge_turns(turns)
+        return merge_turns(turns, max_gap=0.0)
 
     def _record(self, start: float, end: float, cluster: int) -> None:
         if len(self._ids) and self._ids[-1] == cluster and self._ends[-1] == start:
@@ -127,3 +138,4 @@ class Diarizer:
             self._online[cluster] = speaker_label(self._anonymous)
             self._anonymous += 1
         return self._online[cluster]
+

@@ -32,11 +32,13 @@ def speaker_label(index: int) -> str:
     return label
 
 
-def merge_turns(turns: Sequence[Turn]) -> list[Turn]:
-    """Consecutive turns of one speaker joined into one (pauses between them included)."""
+def merge_turns(turns: Sequence[Turn], *, max_gap: float | None = None) -> list[Turn]:
+    """Consecutive turns of one speaker joined into one, across pauses up to `max_gap` seconds (None:
+    any pause, as a reader's "one line per turn" wants)."""
     merged: list[Turn] = []
     for turn in turns:
-        if merged and merged[-1].speaker == turn.speaker:
+        close = max_gap is None or (merged and turn.start - merged[-1].end <= max_gap)
+        if merged and merged[-1].speaker == turn.speaker and close:
             merged[-1] = replace(merged[-1], end=max(merged[-1].end, turn.end))
         else:
             merged.append(turn)
