@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from gigaam_api.engines.cpus import usable_cpus
 from gigaam_api.engines.qwen.catalog import canonical_aligner_name
 from gigaam_api.engines.registry import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
+from gigaam_api.speakers.catalog import canonical_speaker_model
 from gigaam_api.vad.chunking import ChunkingSettings
 
 # GigaAM's runtime settings; engines/runtime.py resolves them (it imports onnxruntime to probe the machine).
@@ -76,6 +77,13 @@ class Settings(BaseSettings):
     OFFLINE: bool = Field(
         default=False,
         description="`true`: never contact the Hugging Face hub; missing weights stop the start",
+    )
+    SPEAKER_MODEL: str = Field(
+        default="wespeaker-voxceleb-resnet34-lm",
+        description=(
+            "the speaker-embedding model for diarization, in `MODELS_DIR/<SPEAKER_MODEL>/` (fetched on "
+            "first use and by `gigaam-api download`); see docs/speakers.md"
+        ),
     )
     NUM_THREADS: int = Field(
         default_factory=usable_cpus,
@@ -602,6 +610,11 @@ class Settings(BaseSettings):
     @classmethod
     def _canonical_model(cls, value: str) -> str:
         return canonical_model_name(value)
+
+    @field_validator("SPEAKER_MODEL")
+    @classmethod
+    def _canonical_speaker_model(cls, value: str) -> str:
+        return canonical_speaker_model(value)
 
     @field_validator("MODELS", mode="before")
     @classmethod

@@ -176,7 +176,8 @@ def _agglomerate(points: Embeddings, threshold: float, least: int, most: int | N
     tree = linkage(points.astype(np.float64), method="average", metric="cosine")
     labels = fcluster(tree, t=1.0 - threshold, criterion="distance")
     found = int(labels.max())
-    wanted = min(max(found, least), most if most is not None else found, len(points))
+    upper = len(points) if most is None else min(most, len(points))
+    wanted = min(max(found, least), upper)
     if wanted != found:
         labels = fcluster(tree, t=wanted, criterion="maxclust")
     return np.asarray(labels, dtype=np.int64) - 1

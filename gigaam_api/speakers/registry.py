@@ -21,4 +21,4 @@ def create_embedder(settings: Settings) -> SpeakerEmbedder:
 
     model_dir = weights.ensure(settings)
     spec = described(MODELS[settings.SPEAKER_MODEL], model_dir)
-    return OnnxSpeakerEmbedder(spec, model_dir, threads=settings.intra_op_threads)
+    return OnnxSpeakerEmbedder(spec, model_dir, threads=settings.NUM_THREADS)
