@@ -195,7 +195,10 @@ def main(argv: list[str] | None = None, *, factory: TranscriberFactory | None = 
     parser = argparse.ArgumentParser(prog="gigaam-api", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the API (HOST, PORT and the rest come from the environment/.env)")
-    sub.add_parser("download", help="fetch the weights of MODEL (and of MODELS) and of SPEAKER_MODEL into MODELS_DIR and exit")
+    sub.add_parser(
+        "download",
+        help="fetch the weights of MODEL (and of MODELS) and of SPEAKER_MODEL into MODELS_DIR and exit",
+    )
     _add_transcribe_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "transcribe":

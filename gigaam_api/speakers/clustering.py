@@ -94,7 +94,10 @@ class OnlineClusters:
 
     def _unit(self, slots: npt.NDArray[np.int64]) -> Embeddings:
         sums = self._sums[slots]
-        return (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+        unit: Embeddings = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(
+            np.float32
+        )
+        return unit
 
     def _merge_closest(self) -> bool:
         """Merge the two most similar clusters (at most one of them fixed); False if none may merge."""
@@ -128,7 +131,7 @@ def group_clusters(
     counts: Sequence[int] | npt.NDArray[np.int64],
     fixed: Sequence[bool],
     threshold: float,
-    hint: CountHint = CountHint(),  # noqa: B008 (frozen)
+    hint: CountHint = CountHint(),
 ) -> list[int]:
     """The speaker group of each cluster: fixed clusters (known speakers) are groups of their own.
 
@@ -167,7 +170,9 @@ def group_clusters(
     return [int(g) for g in groups]
 
 
-def _agglomerate(points: Embeddings, threshold: float, least: int, most: int | None) -> npt.NDArray[np.int64] | None:
+def _agglomerate(
+    points: Embeddings, threshold: float, least: int, most: int | None
+) -> npt.NDArray[np.int64] | None:
     """Group labels from 0, or None when `most` is 0 (every point must join a known speaker)."""
     if most == 0:
         return None

@@ -67,29 +67,29 @@ class Diarizer:
     def feed(self, offset: float, pcm: Pcm) -> list[Turn]:
         """Diarize one speech chunk that starts `offset` seconds into the audio; its turns, online labels."""
         regions = voiced_regions(pcm, self._rate)
-        plans = []  # per region: its windows' spans, relative to the chunk
-        for start, end in regions:
-            if end - start < MIN_EMBED_SECONDS * self._rate:
-                plans.append([])
-            else:
-                plans.append([(start + s, start + e) for s, e in window_spans(end - start, self._window, self._hop)])
+        plans = [self._windows(start, end) for start, end in regions]  # window spans in the chunk
         spans = [span for plan in plans for span in plan]
-        embeddings = iter(self._embedder.embed([pcm[s:e] for s, e in spans]) if spans else [])
+        embeddings = iter(self._embedder.embed([pcm[s:e] for s, e in spans]) if spans else ())
         turns: list[Turn] = []
         for (start, end), plan in zip(regions, plans, strict=True):
-            if not plan:  # too short to tell: the previous speaker's, if any
-                self._record(offset + start / self._rate, offset + end / self._rate, _INHERIT)
-                last = self._last_cluster()
-                if last is not None:
-                    turns.append(Turn(offset + start / self._rate, offset + end / self._rate, self._label(last)))
-                continue
-            clusters = smoothed([self._clusters.add(next(embeddings)) for _ in plan])
-            owned = owned_spans([(s - start, e - start) for s, e in plan], end - start)
-            for (s, e), cluster in zip(owned, clusters, strict=True):
-                begin, finish = offset + (start + s) / self._rate, offset + (start + e) / self._rate
-                self._record(begin, finish, cluster)
-                turns.append(Turn(begin, finish, self._label(cluster)))
+            if plan:
+                clusters = smoothed([self._clusters.add(next(embeddings)) for _ in plan])
+                owned = owned_spans([(s - start, e - start) for s, e in plan], end - start)
+                pieces = [(start + s, start + e, c) for (s, e), c in zip(owned, clusters, strict=True)]
+            else:  # too short to tell: the previous speaker's, if any
+                pieces = [(start, end, _INHERIT)]
+            for begin, finish, cluster in pieces:
+                seconds = (offset + begin / self._rate, offset + finish / self._rate)
+                self._record(*seconds, cluster)
+                known = self._last_cluster() if cluster == _INHERIT else cluster
+                if known is not None:
+                    turns.append(Turn(*seconds, self._label(known)))
         return merge_turns(turns, max_gap=0.0)
+
+    def _windows(self, start: int, end: int) -> list[tuple[int, int]]:
+        if end - start < MIN_EMBED_SECONDS * self._rate:
+            return []
+        return [(start + s, start + e) for s, e in window_spans(end - start, self._window, self._hop)]
 
     def finish(self) -> list[Turn]:
         """Every turn so far with its final label: known speakers by name, others A, B, … in order of
@@ -138,4 +138,3 @@ class Diarizer:
             self._online[cluster] = speaker_label(self._anonymous)
             self._anonymous += 1
         return self._online[cluster]
-

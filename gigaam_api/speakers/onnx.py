@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 from onnx_asr.models.wespeaker import WespeakerEmbeddings
+from onnx_asr.onnx import OnnxSessionOptions
 from onnx_asr.preprocessors.numpy_preprocessor import KaldiPreprocessorNumpy
 
 from gigaam_api.engines.base import SAMPLE_RATE
@@ -21,6 +22,7 @@ from gigaam_api.speakers.base import SpeakerCapabilities
 from gigaam_api.speakers.catalog import SpeakerModelSpec
 
 Pcm = npt.NDArray[np.float32]
+CPU = "CPUExecutionProvider"
 MAX_BATCH = 32  # windows per run: enough to amortise the call, little memory (32 x 1.6 s of features)
 
 
@@ -34,14 +36,15 @@ def _session_options(threads: int) -> ort.SessionOptions:
 
 class OnnxSpeakerEmbedder:
     def __init__(self, spec: SpeakerModelSpec, model_dir: Path, *, threads: int) -> None:
-        onnx_options = {"sess_options": _session_options(threads), "providers": ["CPUExecutionProvider"]}
+        options = _session_options(threads)
+        onnx_options: OnnxSessionOptions = {"sess_options": options, "providers": [CPU]}
         model = model_dir / spec.onnx_file
         self._wespeaker: WespeakerEmbeddings | None = None
         self._session: ort.InferenceSession | None = None
         if spec.frontend == "kaldi-fbank80":
-            self._wespeaker = WespeakerEmbeddings({"model": model}, KaldiPreprocessorNumpy, onnx_options)  # type: ignore[arg-type]
+            self._wespeaker = WespeakerEmbeddings({"model": model}, KaldiPreprocessorNumpy, onnx_options)
         else:
-            self._session = ort.InferenceSession(model, **onnx_options)  # type: ignore[arg-type]
+            self._session = ort.InferenceSession(model, options, providers=[CPU])
         self._capabilities = SpeakerCapabilities(
             model_id=spec.name,
             sample_rate=SAMPLE_RATE,
@@ -67,8 +70,8 @@ class OnnxSpeakerEmbedder:
             for first in range(0, len(indices), MAX_BATCH):
                 part = indices[first : first + MAX_BATCH]
                 out[part] = self._run(np.stack([windows[i] for i in part]))
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-8)
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-8)
+        return out
 
     def _run(self, batch: Pcm) -> npt.NDArray[np.float32]:
         if self._wespeaker is not None:

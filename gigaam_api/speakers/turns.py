@@ -60,7 +60,9 @@ def speaker_at(start: float, end: float, turns: Sequence[Turn]) -> str | None:
     return min(turns, key=lambda t: max(t.start - middle, middle - t.end)).speaker
 
 
-def attribute(segments: Sequence[Segment], turns: Sequence[Turn], *, first_id: int | None = None) -> list[Segment]:
+def attribute(
+    segments: Sequence[Segment], turns: Sequence[Turn], *, first_id: int | None = None
+) -> list[Segment]:
     """Segments with a speaker each, split where the speaker changes between their words.
 
     Each word goes to the speaker whose turns it overlaps most; a segment without word times goes whole
@@ -95,7 +97,9 @@ def _split(segment: Segment, turns: Sequence[Turn]) -> list[Segment]:
     return pieces
 
 
-def _piece(segment: Segment, speaker: str | None, words: tuple[Word, ...], start: float, end: float) -> Segment:
+def _piece(
+    segment: Segment, speaker: str | None, words: tuple[Word, ...], start: float, end: float
+) -> Segment:
     """The part of `segment` between `start` and `end`, holding `words`; tokens follow their times."""
     logprobs = tuple(t for t in segment.logprobs if start <= t.start < end)
     text = WORD_SEPARATOR.join(w.word.strip() for w in words)

@@ -24,7 +24,9 @@ def missing_files(model_dir: Path, spec: SpeakerModelSpec) -> list[str]:
     return [f for f in spec.required_files() if not (model_dir / f).is_file()]
 
 
-def _unavailable(model_dir: Path, spec: SpeakerModelSpec, why: str, *, offline: bool) -> WeightsUnavailableError:
+def _unavailable(
+    model_dir: Path, spec: SpeakerModelSpec, why: str, *, offline: bool
+) -> WeightsUnavailableError:
     return WeightsUnavailableError(
         f"Speaker model weights for {spec.name} are not available: {why}\n"
         f"  directory: {model_dir.resolve()}\n"

@@ -5,6 +5,8 @@ Pure functions over sample counts (and, for `voiced_regions`, the samples' loudn
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -26,8 +28,8 @@ def owned_spans(spans: list[tuple[int, int]], length: int) -> list[tuple[int, in
     """The stretch each window labels: from the midpoint between its centre and the previous window's
     to the midpoint with the next one's; the first from the chunk's start, the last to its end."""
     centres = [(s + e) // 2 for s, e in spans]
-    bounds = [0, *((a + b) // 2 for a, b in zip(centres, centres[1:], strict=False)), length]
-    return list(zip(bounds, bounds[1:], strict=False))
+    bounds = [0, *((a + b) // 2 for a, b in itertools.pairwise(centres)), length]
+    return list(itertools.pairwise(bounds))
 
 
 def smoothed(labels: list[int]) -> list[int]:

@@ -72,7 +72,9 @@ def test_download_builds_the_int8_ir_for_openvino(models: Path) -> None:
 def test_download_fetches_the_speaker_model_and_says_how_when_it_cannot(tmp_path: Path) -> None:
     write_tiny_model(tmp_path / "gigaam-v3-ctc", "gigaam-v3-ctc")
     # The hub at an address nothing listens on: the fetch fails at once, as without internet.
-    result = _cli("download", MODELS_DIR=str(tmp_path), HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_ETAG_TIMEOUT="2")
+    result = _cli(
+        "download", MODELS_DIR=str(tmp_path), HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_ETAG_TIMEOUT="2"
+    )
 
     message = _refused(result)
     assert "Speaker model weights for wespeaker-voxceleb-resnet34-lm are not available" in message

@@ -14,7 +14,8 @@ def _voice(axis: int, rng: np.random.Generator, n: int, spread: float = 0.15) ->
     base = np.zeros(DIM, dtype=np.float32)
     base[axis] = 1.0
     points = base + rng.normal(0, spread / np.sqrt(DIM), (n, DIM)).astype(np.float32)
-    return points / np.linalg.norm(points, axis=1, keepdims=True)
+    unit: np.ndarray = points / np.linalg.norm(points, axis=1, keepdims=True)
+    return unit
 
 
 def test_windows_of_distinct_voices_form_one_cluster_each() -> None:
@@ -24,7 +25,12 @@ def test_windows_of_distinct_voices_form_one_cluster_each() -> None:
     assigned = [clusters.add(_voice(axis, rng, 1)[0]) for axis in order]
 
     assert len(clusters) == 3
-    assert all(assigned[i] == assigned[j] for i in range(len(order)) for j in range(len(order)) if order[i] == order[j])
+    assert all(
+        assigned[i] == assigned[j]
+        for i in range(len(order))
+        for j in range(len(order))
+        if order[i] == order[j]
+    )
 
 
 def test_past_the_bound_the_closest_clusters_merge_and_old_ids_still_resolve() -> None:
@@ -58,7 +64,9 @@ def test_grouping_cuts_at_the_threshold_and_small_clusters_join_the_nearest() ->
     assert groups[0] == groups[1] == groups[4] and groups[2] == groups[3] and groups[0] != groups[2]
 
 
-@pytest.mark.parametrize(("hint", "expected"), [(CountHint(3, 3), 3), (CountHint(1, 1), 1), (CountHint(4, None), 4)])
+@pytest.mark.parametrize(
+    ("hint", "expected"), [(CountHint(3, 3), 3), (CountHint(1, 1), 1), (CountHint(4, None), 4)]
+)
 def test_a_count_hint_overrides_the_threshold(hint: CountHint, expected: int) -> None:
     rng = np.random.default_rng(4)
     centroids = np.concatenate([_voice(a, rng, 2, 0.05) for a in range(2)])  # two voices, two clusters each

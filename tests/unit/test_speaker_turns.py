@@ -37,7 +37,10 @@ def _segment(seg_id: int, start: float, end: float, words: list[tuple[str, float
 
 def test_a_segment_splits_where_the_speaker_changes_between_its_words() -> None:
     segment = _segment(
-        3, 10.0, 16.0, [("добрый", 10.1, 10.5), ("день", 10.6, 11.0), ("здравствуйте", 12.0, 13.0), ("да", 15.0, 15.5)]
+        3,
+        10.0,
+        16.0,
+        [("добрый", 10.1, 10.5), ("день", 10.6, 11.0), ("здравствуйте", 12.0, 13.0), ("да", 15.0, 15.5)],
     )
     turns = [Turn(10.0, 11.2, "A"), Turn(11.8, 13.2, "B"), Turn(14.9, 15.6, "A")]
 
