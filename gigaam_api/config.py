@@ -13,8 +13,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from gigaam_api.engines.cpus import usable_cpus
 from gigaam_api.engines.qwen.catalog import canonical_aligner_name
 from gigaam_api.engines.registry import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
-from gigaam_api.speakers.catalog import canonical_speaker_model
 from gigaam_api.vad.chunking import ChunkingSettings
+
+SpeakerModel = Literal["wespeaker-voxceleb-resnet34-lm"]  # the keys of speakers/catalog.py's MODELS
 
 # GigaAM's runtime settings; engines/runtime.py resolves them (it imports onnxruntime to probe the machine).
 RuntimeSetting = Literal["auto", "onnxruntime", "openvino"]
@@ -78,7 +79,7 @@ class Settings(BaseSettings):
         default=False,
         description="`true`: never contact the Hugging Face hub; missing weights stop the start",
     )
-    SPEAKER_MODEL: str = Field(
+    SPEAKER_MODEL: SpeakerModel = Field(
         default="wespeaker-voxceleb-resnet34-lm",
         description=(
             "the speaker-embedding model for diarization, in `MODELS_DIR/<SPEAKER_MODEL>/` (fetched on "
@@ -610,11 +611,6 @@ class Settings(BaseSettings):
     @classmethod
     def _canonical_model(cls, value: str) -> str:
         return canonical_model_name(value)
-
-    @field_validator("SPEAKER_MODEL")
-    @classmethod
-    def _canonical_speaker_model(cls, value: str) -> str:
-        return canonical_speaker_model(value)
 
     @field_validator("MODELS", mode="before")
     @classmethod

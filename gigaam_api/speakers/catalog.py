@@ -65,13 +65,6 @@ class ModelCardError(ValueError):
     """`speaker.json` is not a valid description of the model next to it."""
 
 
-def canonical_speaker_model(value: str) -> str:
-    key = value.strip().lower()
-    if key not in MODELS:
-        raise ValueError(f"unknown speaker model {value!r}; choose one of: {', '.join(MODELS)}")
-    return key
-
-
 def described(spec: SpeakerModelSpec, model_dir: Path) -> SpeakerModelSpec:
     """The spec as the model directory declares it: the catalog's, overridden by its `speaker.json`."""
     card = model_dir / MODEL_CARD

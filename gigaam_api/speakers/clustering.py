@@ -92,6 +92,19 @@ class OnlineClusters:
         slots = np.array([self._slot_of[i] for i in ids], dtype=np.int64)
         return ids, self._unit(slots), self._counts[slots].copy(), [i in self._fixed for i in ids]
 
+    def count(self, cluster: int) -> int:
+        """Windows in a live cluster."""
+        return int(self._counts[self._slot_of[cluster]])
+
+    def is_live(self, cluster: int) -> bool:
+        return cluster in self._slot_of
+
+    def similarities(self, cluster: int, others: Sequence[int]) -> Embeddings:
+        """Cosine similarity of a live cluster's centroid to each of `others` (live) centroids."""
+        unit = self._unit(np.array([self._slot_of[c] for c in (cluster, *others)], dtype=np.int64))
+        similarity: Embeddings = unit[1:] @ unit[0]
+        return similarity
+
     def _unit(self, slots: npt.NDArray[np.int64]) -> Embeddings:
         sums = self._sums[slots]
         unit: Embeddings = (sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)).astype(
@@ -131,58 +144,71 @@ def group_clusters(
     counts: Sequence[int] | npt.NDArray[np.int64],
     fixed: Sequence[bool],
     threshold: float,
-    hint: CountHint = CountHint(),
+    hint: CountHint = CountHint(),  # noqa: B008 (frozen)
 ) -> list[int]:
     """The speaker group of each cluster: fixed clusters (known speakers) are groups of their own.
 
-    Clusters of at least MIN_SPEAKER_WINDOWS windows are the candidates: each joins the known speaker it
-    resembles (similarity >= threshold), the rest are grouped by average-linkage agglomerative clustering
-    cut at distance 1 - threshold, or into as many groups as the hint requires. Smaller clusters then
-    join the group of the most similar candidate. Groups are numbered from 0, fixed ones first.
+    A cluster that resembles a known speaker (similarity >= threshold) joins it; the others are grouped
+    by average-linkage agglomerative clustering cut at distance 1 - threshold, or into as many groups as
+    the hint requires. A group of fewer than MIN_SPEAKER_WINDOWS windows in all is no speaker: its
+    clusters join the most similar speaker. Groups are numbered from 0, known speakers first.
     """
-    n = len(centroids)
-    counts = np.asarray(counts)
+    counts = np.asarray(counts, dtype=np.int64)
     is_fixed = np.asarray(fixed, dtype=bool)
-    groups = np.full(n, -1, dtype=np.int64)
+    groups = np.full(len(centroids), -1, dtype=np.int64)
     known = np.flatnonzero(is_fixed)
     groups[known] = np.arange(len(known))
-    candidates = np.flatnonzero(~is_fixed & (counts >= MIN_SPEAKER_WINDOWS))
-    if len(candidates) == 0 and len(known) == 0:
-        candidates = np.flatnonzero(~is_fixed)  # a short recording: every cluster is a candidate
-    anonymous = candidates
-    if len(known) and len(candidates):
-        similarity = centroids[candidates] @ centroids[known].T
+    anonymous = np.flatnonzero(~is_fixed)
+    if len(known) and len(anonymous):
+        similarity = centroids[anonymous] @ centroids[known].T
         best = similarity.argmax(axis=1)
-        joins = similarity[np.arange(len(candidates)), best] >= threshold
-        groups[candidates[joins]] = best[joins]
-        anonymous = candidates[~joins]
+        joins = similarity[np.arange(len(anonymous)), best] >= threshold
+        groups[anonymous[joins]] = best[joins]
+        anonymous = anonymous[~joins]
     least = max(hint.least - len(known), 0)
     most = None if hint.most is None else max(hint.most - len(known), 0)
-    if len(anonymous):
-        labels = _agglomerate(centroids[anonymous], threshold, least, most)
-        if labels is None:  # no room for another speaker: each joins the nearest known one
-            groups[anonymous] = (centroids[anonymous] @ centroids[known].T).argmax(axis=1)
-        else:
-            groups[anonymous] = len(known) + labels
-    placed = np.flatnonzero(groups >= 0)
-    for index in np.flatnonzero(groups < 0):
-        groups[index] = groups[placed[int(np.argmax(centroids[placed] @ centroids[index]))]]
+    if len(anonymous) and most != 0:
+        labels = _agglomerate(centroids[anonymous], counts[anonymous], threshold, least, most)
+        groups[anonymous] = len(known) + labels
+    _absorb_small(groups, centroids, counts, keep=len(known))
     return [int(g) for g in groups]
 
 
 def _agglomerate(
-    points: Embeddings, threshold: float, least: int, most: int | None
-) -> npt.NDArray[np.int64] | None:
-    """Group labels from 0, or None when `most` is 0 (every point must join a known speaker)."""
-    if most == 0:
-        return None
+    points: Embeddings, counts: npt.NDArray[np.int64], threshold: float, least: int, most: int | None
+) -> npt.NDArray[np.int64]:
+    """Group labels from 0: cut at the threshold, then at the count the hint allows (small groups, which
+    `_absorb_small` dissolves, do not count as speakers)."""
     if len(points) == 1:
         return np.zeros(1, dtype=np.int64)
     tree = linkage(points.astype(np.float64), method="average", metric="cosine")
-    labels = fcluster(tree, t=1.0 - threshold, criterion="distance")
-    found = int(labels.max())
+    labels = np.asarray(fcluster(tree, t=1.0 - threshold, criterion="distance"), dtype=np.int64) - 1
+    sizes = np.bincount(labels, weights=counts)
+    speakers = max(int((sizes >= MIN_SPEAKER_WINDOWS).sum()), 1)
     upper = len(points) if most is None else min(most, len(points))
-    wanted = min(max(found, least), upper)
-    if wanted != found:
-        labels = fcluster(tree, t=wanted, criterion="maxclust")
-    return np.asarray(labels, dtype=np.int64) - 1
+    wanted = min(max(speakers, least), upper)
+    if wanted != speakers:
+        labels = np.asarray(fcluster(tree, t=wanted, criterion="maxclust"), dtype=np.int64) - 1
+    return labels
+
+
+def _absorb_small(
+    groups: npt.NDArray[np.int64], centroids: Embeddings, counts: npt.NDArray[np.int64], *, keep: int
+) -> None:
+    """Clusters unplaced (-1) or in a group of too few windows join the most similar speaker group;
+    groups below `keep` (known speakers) are speakers however little they said."""
+    totals = np.bincount(groups[groups >= 0], weights=counts[groups >= 0], minlength=keep)
+    big = totals >= MIN_SPEAKER_WINDOWS
+    big[:keep] = True
+    speaker_groups = np.flatnonzero(big)
+    if len(speaker_groups) == 0:  # a short recording: its groups, however small, are its speakers
+        speaker_groups = np.unique(groups[groups >= 0])
+    if len(speaker_groups) == 0:
+        groups[:] = 0
+        return
+    means = np.stack(
+        [(centroids[groups == g] * counts[groups == g, None]).sum(axis=0) for g in speaker_groups]
+    )
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    for index in np.flatnonzero(~np.isin(groups, speaker_groups)):
+        groups[index] = speaker_groups[int(np.argmax(means @ centroids[index]))]

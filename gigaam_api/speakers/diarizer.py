@@ -16,7 +16,13 @@ import numpy as np
 import numpy.typing as npt
 
 from gigaam_api.speakers.base import SpeakerEmbedder
-from gigaam_api.speakers.clustering import MAX_CLUSTERS, CountHint, OnlineClusters, group_clusters
+from gigaam_api.speakers.clustering import (
+    MAX_CLUSTERS,
+    MIN_SPEAKER_WINDOWS,
+    CountHint,
+    OnlineClusters,
+    group_clusters,
+)
 from gigaam_api.speakers.options import REFERENCE_MAX_SECONDS, REFERENCE_MIN_SECONDS, DiarizationOptions
 from gigaam_api.speakers.turns import Turn, merge_turns, speaker_label
 from gigaam_api.speakers.windows import owned_spans, smoothed, voiced_regions, window_spans
@@ -25,6 +31,7 @@ Pcm = npt.NDArray[np.float32]
 # Shorter speech ("да", a breath) says too little about the voice: it takes the previous turn's speaker.
 MIN_EMBED_SECONDS: Final = 0.5
 _INHERIT: Final = -1
+YOUNG_MARGIN = 0.1
 
 
 class Diarizer:
@@ -132,9 +139,21 @@ class Diarizer:
         return next((int(c) for c in reversed(self._ids) if c != _INHERIT), None)
 
     def _label(self, cluster: int) -> str:
-        """The online label: a known speaker's name, else the next letter when the cluster first speaks."""
+        """The online label: a known speaker's name, else a letter in order of first appearance. A cluster
+        with too few windows to be a speaker yet, or as like a labelled one as windows of one voice are,
+        shows that one's label (as the final pass would group it)."""
         cluster = self._clusters.resolve(cluster)
-        if cluster not in self._online:
-            self._online[cluster] = speaker_label(self._anonymous)
-            self._anonymous += 1
+        if cluster in self._online:
+            return self._online[cluster]
+        labelled = [c for c in self._online if self._clusters.is_live(c)]
+        young = self._clusters.count(cluster) < MIN_SPEAKER_WINDOWS
+        if labelled:
+            similarity = self._clusters.similarities(cluster, labelled)
+            best = int(np.argmax(similarity))
+            if similarity[best] >= self._clusters.threshold - (YOUNG_MARGIN if young else 0.0):
+                if not young:
+                    self._online[cluster] = self._online[labelled[best]]
+                return self._online[labelled[best]]
+        self._online[cluster] = speaker_label(self._anonymous)
+        self._anonymous += 1
         return self._online[cluster]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING
 
 from gigaam_api.speakers import weights
@@ -22,3 +23,19 @@ def create_embedder(settings: Settings) -> SpeakerEmbedder:
     model_dir = weights.ensure(settings)
     spec = described(MODELS[settings.SPEAKER_MODEL], model_dir)
     return OnnxSpeakerEmbedder(spec, model_dir, threads=settings.NUM_THREADS)
+
+
+class LazyEmbedder:
+    """The speaker model, loaded by the first call (a diarized request) and kept; a failed load is not
+    remembered, so weights copied in later are found by the next request."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._embedder: SpeakerEmbedder | None = None
+
+    def __call__(self) -> SpeakerEmbedder:
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = create_embedder(self._settings)
+            return self._embedder
