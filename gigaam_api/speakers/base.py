@@ -24,7 +24,8 @@ class SpeakerCapabilities:
     window_seconds: float  # the audio one embedding describes
     hop_seconds: float  # between window starts inside long speech
     embedding_dim: int
-    same_speaker_similarity: float  # cosine similarity above which two voices count as one
+    same_speaker_similarity: float  # a window's cosine similarity to a cluster's centroid to join it
+    cluster_similarity: float  # the final pass's: between clusters' pooled centroids
     frontend: str  # what turns samples into the graph's input (see speakers/catalog.py)
     runtime: str = "onnxruntime"
     device: str = "cpu"

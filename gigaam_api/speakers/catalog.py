@@ -32,8 +32,11 @@ class SpeakerModelSpec:
     window_seconds: float  # the audio one embedding describes
     hop_seconds: float  # between the starts of consecutive windows in long speech
     embedding_dim: int
-    # Cosine similarity above which a window joins a speaker already found: calibrated per model.
+    # Cosine similarities, calibrated per model: a window joins a cluster found so far from
+    # `same_speaker_similarity` up; the final pass groups clusters whose pooled centroids reach
+    # `cluster_similarity` (centroids of one voice's clusters differ by what was said in them).
     same_speaker_similarity: float
+    cluster_similarity: float
     source: str = ""  # where the weights come from, for /health and the logs
 
     def required_files(self) -> list[str]:
@@ -55,6 +58,7 @@ MODELS: dict[str, SpeakerModelSpec] = {
             hop_seconds=0.75,
             embedding_dim=256,
             same_speaker_similarity=0.5,
+            cluster_similarity=0.45,
             source="WeSpeaker ResNet34-LM (VoxCeleb)",
         ),
     )
@@ -74,7 +78,14 @@ def described(spec: SpeakerModelSpec, model_dir: Path) -> SpeakerModelSpec:
         fields = json.loads(card.read_text(encoding="utf-8"))
         if not isinstance(fields, dict):
             raise TypeError("not a JSON object")
-        allowed = {"frontend", "window_seconds", "hop_seconds", "embedding_dim", "same_speaker_similarity"}
+        allowed = {
+            "frontend",
+            "window_seconds",
+            "hop_seconds",
+            "embedding_dim",
+            "same_speaker_similarity",
+            "cluster_similarity",
+        }
         unknown = set(fields) - allowed - {"source"}
         if unknown:
             raise KeyError(f"unknown keys {sorted(unknown)}")

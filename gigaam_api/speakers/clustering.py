@@ -24,6 +24,7 @@ MAX_CLUSTERS = 64  # centroids kept online: a conversation's speakers and their 
 # Clusters with fewer windows (3.2 s of speech for 0.8-s hops) than this are not speakers by
 # themselves in the final pass: overlapped speech, a cough, a window across a speaker change.
 MIN_SPEAKER_WINDOWS = 4
+LINKAGE_POINTS = 256  # copies of the centroids the final pass clusters, shared by their window counts
 
 
 class OnlineClusters:
@@ -178,18 +179,32 @@ def _agglomerate(
     points: Embeddings, counts: npt.NDArray[np.int64], threshold: float, least: int, most: int | None
 ) -> npt.NDArray[np.int64]:
     """Group labels from 0: cut at the threshold, then at the count the hint allows (small groups, which
-    `_absorb_small` dissolves, do not count as speakers)."""
+    `_absorb_small` dissolves, do not count as speakers).
+
+    Average linkage weighs every cluster by its windows: each centroid stands for its share of
+    LINKAGE_POINTS copies (identical copies merge first, at distance 0), so a cluster of a few windows
+    does not pull the similarity of a large one as hard as an equal would.
+    """
     if len(points) == 1:
         return np.zeros(1, dtype=np.int64)
-    tree = linkage(points.astype(np.float64), method="average", metric="cosine")
-    labels = np.asarray(fcluster(tree, t=1.0 - threshold, criterion="distance"), dtype=np.int64) - 1
+    copies = np.maximum(1, np.round(LINKAGE_POINTS * counts / max(int(counts.sum()), 1))).astype(np.int64)
+    first = np.concatenate([[0], np.cumsum(copies)[:-1]])  # each cluster's first copy
+    tree = linkage(np.repeat(points, copies, axis=0).astype(np.float64), method="average", metric="cosine")
+    labels = _dense(fcluster(tree, t=1.0 - threshold, criterion="distance")[first])
     sizes = np.bincount(labels, weights=counts)
     speakers = max(int((sizes >= MIN_SPEAKER_WINDOWS).sum()), 1)
     upper = len(points) if most is None else min(most, len(points))
     wanted = min(max(speakers, least), upper)
     if wanted != speakers:
-        labels = np.asarray(fcluster(tree, t=wanted, criterion="maxclust"), dtype=np.int64) - 1
+        labels = _dense(fcluster(tree, t=wanted, criterion="maxclust")[first])
     return labels
+
+
+def _dense(labels: npt.NDArray[np.int32]) -> npt.NDArray[np.int64]:
+    """Labels renumbered 0, 1, … in order of first occurrence."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return np.asarray(order[inverse], dtype=np.int64)
 
 
 def _absorb_small(

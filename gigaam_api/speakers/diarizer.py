@@ -50,6 +50,7 @@ class Diarizer:
         least, most = (options or DiarizationOptions()).count_bounds()
         self._hint = CountHint(least, most)
         self._clusters = OnlineClusters(caps.embedding_dim, caps.same_speaker_similarity, max_clusters)
+        self._cluster_similarity = caps.cluster_similarity
         self._names: dict[int, str] = {}  # cluster -> a known speaker's name
         self._online: dict[int, str] = {}  # cluster -> the label streamed for it
         self._anonymous = 0
@@ -104,7 +105,7 @@ class Diarizer:
         ids, centroids, counts, fixed = self._clusters.snapshot()
         if not ids:
             return []
-        groups = group_clusters(centroids, counts, fixed, self._clusters.threshold, self._hint)
+        groups = group_clusters(centroids, counts, fixed, self._cluster_similarity, self._hint)
         group_of = dict(zip(ids, groups, strict=True))
         labels = {group_of[c]: name for c, name in self._names.items()}  # known speakers never merge
         anonymous = 0

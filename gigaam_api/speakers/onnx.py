@@ -52,6 +52,7 @@ class OnnxSpeakerEmbedder:
             hop_seconds=spec.hop_seconds,
             embedding_dim=spec.embedding_dim,
             same_speaker_similarity=spec.same_speaker_similarity,
+            cluster_similarity=spec.cluster_similarity,
             frontend=spec.frontend,
             detail=spec.source,
         )
