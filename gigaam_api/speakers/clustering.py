@@ -145,7 +145,7 @@ def group_clusters(
     counts: Sequence[int] | npt.NDArray[np.int64],
     fixed: Sequence[bool],
     threshold: float,
-    hint: CountHint = CountHint(),  # noqa: B008 (frozen)
+    hint: CountHint = CountHint(),
 ) -> list[int]:
     """The speaker group of each cluster: fixed clusters (known speakers) are groups of their own.
 
