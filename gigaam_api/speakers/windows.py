@@ -36,9 +36,9 @@ def smoothed(labels: list[int]) -> list[int]:
     """A lone window whose neighbours agree takes their label: with half-overlapping windows, a window
     across a speaker change or a cough is a mix and should not make a turn of its own."""
     out = list(labels)
-    for i in range(1, len(labels) - 1):
-        if labels[i - 1] == labels[i + 1] != labels[i]:
-            out[i] = labels[i - 1]
+    for i in range(1, len(labels) - 1):  # left to right, so 0 1 0 1 1 is one change, not two
+        if out[i - 1] == labels[i + 1] != labels[i]:
+            out[i] = out[i - 1]
     return out
 
 
