@@ -76,9 +76,7 @@ def long_run(models_dir: Path, hours: float, threads: int) -> dict[str, Any]:
     )
     per_hour = measured["embed_and_assign_seconds"] / measured["speech_hours"]
     measured["seconds_per_hour_of_speech"] = round(per_hour, 1)
-    measured["extra_peak_rss_mb"] = round(
-        measured["peak_rss_mb_end"] - measured["peak_rss_mb_before_model"], 1
-    )
+    measured["extra_peak_rss_mb"] = round(measured["peak_rss_mb_end"] - measured["rss_mb_before_model"], 1)
     measured["growth_after_warmup_mb"] = round(
         measured["peak_rss_mb_end"] - measured["peak_rss_mb_after_warmup"], 1
     )

@@ -30,8 +30,10 @@ from gigaam_api.speakers.windows import owned_spans, smoothed, voiced_regions, w
 Pcm = npt.NDArray[np.float32]
 # Shorter speech ("да", a breath) says too little about the voice: it takes the previous turn's speaker.
 MIN_EMBED_SECONDS: Final = 0.5
-_INHERIT: Final = -1
-YOUNG_MARGIN = 0.1
+_INHERIT: Final = -1  # a run of speech too short to embed: the speaker before it (or after, at the start)
+# Online, a cluster of fewer than MIN_SPEAKER_WINDOWS windows shows an established speaker's label when
+# this close to that speaker's threshold: a new voice's first windows get a letter of their own at once.
+YOUNG_MARGIN: Final = 0.1
 
 
 class Diarizer:

@@ -5,6 +5,7 @@ Pure Python (no numpy): the formats and the HTTP layer may use it.
 
 from __future__ import annotations
 
+import bisect
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -46,18 +47,38 @@ def merge_turns(turns: Sequence[Turn], *, max_gap: float | None = None) -> list[
 
 
 def speaker_at(start: float, end: float, turns: Sequence[Turn]) -> str | None:
-    """The speaker whose turns overlap [start, end] most; without overlap, the nearest turn's."""
-    if not turns:
-        return None
-    overlap: dict[str, float] = {}
-    for turn in turns:
-        shared = min(end, turn.end) - max(start, turn.start)
-        if shared > 0:
-            overlap[turn.speaker] = overlap.get(turn.speaker, 0.0) + shared
-    if overlap:
-        return max(overlap, key=lambda speaker: overlap[speaker])
-    middle = (start + end) / 2
-    return min(turns, key=lambda t: max(t.start - middle, middle - t.end)).speaker
+    """The speaker whose turns overlap [start, end] most; without overlap, the nearest turn's.
+
+    `turns` are in time order and do not overlap (as the diarizer gives them); see `TurnIndex` for many
+    look-ups in one list.
+    """
+    return TurnIndex(turns).speaker_at(start, end)
+
+
+class TurnIndex:
+    """Speaker look-ups in ordered, non-overlapping turns by bisection: an hour's words against an
+    hour's turns take milliseconds, not a scan of every turn per word."""
+
+    def __init__(self, turns: Sequence[Turn]) -> None:
+        self._turns = turns
+        self._starts = [t.start for t in turns]
+        self._ends = [t.end for t in turns]
+
+    def speaker_at(self, start: float, end: float) -> str | None:
+        if not self._turns:
+            return None
+        first = bisect.bisect_right(self._ends, start)  # turns ending after `start`
+        last = bisect.bisect_left(self._starts, end)  # turns starting before `end`
+        overlap: dict[str, float] = {}
+        for turn in self._turns[first:last]:
+            shared = min(end, turn.end) - max(start, turn.start)
+            if shared > 0:
+                overlap[turn.speaker] = overlap.get(turn.speaker, 0.0) + shared
+        if overlap:
+            return max(overlap, key=lambda speaker: overlap[speaker])
+        middle = (start + end) / 2
+        near = self._turns[max(first - 1, 0) : first + 1]
+        return min(near, key=lambda t: max(t.start - middle, middle - t.end)).speaker
 
 
 def attribute(
@@ -69,20 +90,23 @@ def attribute(
     to the speaker it overlaps most. Ids are renumbered from `first_id` (default: the first segment's).
     """
     result: list[Segment] = []
-    next_id = segments[0].id if first_id is None and segments else first_id or 0
+    if first_id is None:
+        first_id = segments[0].id if segments else 0
+    next_id = first_id
+    index = TurnIndex(turns)
     for segment in segments:
-        for piece in _split(segment, turns):
+        for piece in _split(segment, index):
             result.append(replace(piece, id=next_id))
             next_id += 1
     return result
 
 
-def _split(segment: Segment, turns: Sequence[Turn]) -> list[Segment]:
+def _split(segment: Segment, turns: TurnIndex) -> list[Segment]:
     if not segment.words:
-        return [replace(segment, speaker=speaker_at(segment.start, segment.end, turns))]
+        return [replace(segment, speaker=turns.speaker_at(segment.start, segment.end))]
     runs: list[tuple[str | None, list[Word]]] = []
     for word in segment.words:
-        speaker = speaker_at(word.start, word.end, turns)
+        speaker = turns.speaker_at(word.start, word.end)
         if runs and runs[-1][0] == speaker:
             runs[-1][1].append(word)
         else:
