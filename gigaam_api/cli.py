@@ -92,6 +92,7 @@ def _serve(settings: Settings, factory: TranscriberFactory | None) -> int:
 def _download(settings: Settings) -> int:
     from gigaam_api.engines.base import EngineUnavailableError
     from gigaam_api.engines.registry import fetch_weights
+    from gigaam_api.speakers import weights as speaker_weights
 
     for model in settings.served_models:  # MODEL, and every other model in MODELS
         try:
@@ -100,6 +101,12 @@ def _download(settings: Settings) -> int:
             print(f"gigaam-api: {exc}", file=sys.stderr)
             return 1
         print(f"{model}: all files present in {model_dir}")
+    try:  # diarization's speaker model: small, and wanted by any request that asks for speakers
+        speaker_dir = speaker_weights.fetch(settings)
+    except EngineUnavailableError as exc:
+        print(f"gigaam-api: {exc}", file=sys.stderr)
+        return 1
+    print(f"{settings.SPEAKER_MODEL}: all files present in {speaker_dir}")
     return 0
 
 
@@ -186,7 +193,10 @@ def main(argv: list[str] | None = None, *, factory: TranscriberFactory | None = 
     parser = argparse.ArgumentParser(prog="gigaam-api", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="serve the API (HOST, PORT and the rest come from the environment/.env)")
-    sub.add_parser("download", help="fetch the weights of MODEL (and of MODELS) into MODELS_DIR and exit")
+    sub.add_parser(
+        "download",
+        help="fetch the weights of MODEL (and of MODELS) and of SPEAKER_MODEL into MODELS_DIR and exit",
+    )
     _add_transcribe_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "transcribe":

@@ -17,6 +17,8 @@ from gigaam_api.cpus import usable_cpus
 DEFAULT_MODEL = "gigaam-v3-ctc"
 DEFAULT_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
 
+SpeakerModel = Literal["wespeaker-voxceleb-resnet34-lm"]  # the keys of speakers/catalog.py's MODELS
+
 # GigaAM's runtime settings; engines/gigaam/runtime.py resolves them (it imports onnxruntime to probe).
 RuntimeSetting = Literal["auto", "onnxruntime", "openvino"]
 DeviceSetting = Literal["auto", "cpu", "cuda", "gpu"]
@@ -94,6 +96,13 @@ class Settings(BaseSettings):
     OFFLINE: bool = Field(
         default=False,
         description="`true`: never contact the Hugging Face hub; missing weights stop the start",
+    )
+    SPEAKER_MODEL: SpeakerModel = Field(
+        default="wespeaker-voxceleb-resnet34-lm",
+        description=(
+            "the speaker-embedding model for diarization, in `MODELS_DIR/<SPEAKER_MODEL>/` (fetched on "
+            "first use and by `gigaam-api download`); see docs/speakers.md"
+        ),
     )
     NUM_THREADS: int = Field(
         default_factory=usable_cpus,

@@ -52,6 +52,7 @@ class Segment:
     no_speech_prob: float = 0.0
     words: tuple[Word, ...] = ()
     logprobs: tuple[Token, ...] = field(default=(), repr=False)
+    speaker: str | None = None  # who said it, when the transcript is diarized
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,10 @@ DESCRIPTIONS: dict[str, str] = {
     ),
     "MODELS_DIR": "веса лежат в `MODELS_DIR/<MODEL>/`",
     "OFFLINE": "`true` — никогда не обращаться к Hugging Face; без весов сервис не запустится",
+    "SPEAKER_MODEL": (
+        "модель голосовых эмбеддингов для диаризации, в `MODELS_DIR/<SPEAKER_MODEL>/` (скачивается при "
+        "первом использовании и командой `gigaam-api download`); см. docs/ru/speakers.md"
+    ),
     "NUM_THREADS": (
         "число потоков модели распознавания (1–256): intra-op ONNX Runtime (inter-op всегда 1), "
         "`INFERENCE_NUM_THREADS` OpenVINO. По умолчанию: CPU из маски привязки процесса (`taskset`, "

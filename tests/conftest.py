@@ -53,6 +53,18 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def speaker_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated GigaAM v3 CTC beside the GE2E speaker model (tests/fixtures/speaker_model.py), where
+    default settings find it."""
+    from tests.fixtures.speaker_model import build
+
+    root = tmp_path_factory.mktemp("speaker-models")
+    write_tiny_model(root / "gigaam-v3-ctc", "gigaam-v3-ctc")
+    build(root)
+    return root
+
+
+@pytest.fixture(scope="session")
 def qwen_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The generated GigaAM v3 CTC beside a tiny random Qwen3-ASR (tests/fixtures/tiny_qwen.py)."""
     from tests.fixtures.tiny_qwen import write_tiny_qwen

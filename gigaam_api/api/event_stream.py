@@ -19,7 +19,7 @@ from gigaam_api.errors import APIError, disk_full, is_disk_full, spool_full
 from gigaam_api.formats import sse
 from gigaam_api.formats.response_bodies import transcript_logprobs
 from gigaam_api.options.transcription import TranscriptionOptions
-from gigaam_api.pipeline.protocol import Progress, Run
+from gigaam_api.pipeline.protocol import Progress, Run, SpeakerTurns
 from gigaam_api.transcript import WORD_SEPARATOR, Segment, join_texts
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ async def run_items(run: Run) -> AsyncIterator[StreamItem]:
     """A live run as a stream source."""
     segments: list[Segment] = []
     async for event in run.events():
+        if isinstance(event, SpeakerTurns):
+            continue  # a diarized run's final turns: not part of the stream yet
         if isinstance(event, Segment):
             segments.append(event)
         yield event

@@ -21,6 +21,7 @@ from gigaam_api.pipeline.scheduler import InferenceScheduler
 from gigaam_api.pipeline.served import ServedModels
 from gigaam_api.pipeline.transcriber import PipelineTranscriber
 from gigaam_api.pipeline.unloadable import UnloadableEngine
+from gigaam_api.speakers.registry import LazyEmbedder
 from gigaam_api.vad.silero import SileroVad
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def build_transcriber(
         )
 
     schedulers = DeviceSchedulers(scheduler)
+    speakers = LazyEmbedder(settings)  # one speaker model for every served model
     by_model: dict[str, Transcriber] = {}
     for model in settings.served_models:
         model_settings = settings.for_model(model)
@@ -71,7 +73,12 @@ def build_transcriber(
         on_device.setdefault(caps.device, []).append(unloadable)
         engine: ASREngine = unloadable if wrap_engine is None else wrap_engine(unloadable)
         parts = RunParts(
-            settings, engine, vad, schedulers.for_device(caps.device), on_finished=metrics.finished
+            settings,
+            engine,
+            vad,
+            schedulers.for_device(caps.device),
+            on_finished=metrics.finished,
+            speakers=speakers,
         )
         by_model[model] = PipelineTranscriber(parts, model_state=partial(_state_of, unloadable))
     served = ServedModels(by_model, settings.MODEL, batches_run=lambda: schedulers.batches_run)

@@ -9,6 +9,8 @@ from typing import Protocol
 
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.engines.base import Capabilities, EngineOptions
+from gigaam_api.speakers.options import DiarizationOptions
+from gigaam_api.speakers.turns import Turn
 from gigaam_api.transcript import Segment
 
 
@@ -24,7 +26,18 @@ class Progress:
     estimated_total_seconds: float | None = None
 
 
-RunEvent = Segment | Progress
+@dataclass(frozen=True, slots=True)
+class SpeakerTurns:
+    """A diarized run's last event: every speaker turn with its final label.
+
+    The segments streamed before it carry online labels (the speakers found so far); the final result
+    is `speakers.turns.attribute(segments, turns)`, which relabels and re-splits them.
+    """
+
+    turns: tuple[Turn, ...]
+
+
+RunEvent = Segment | Progress | SpeakerTurns
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +85,16 @@ class Transcriber(Protocol):
         ...
 
     async def start(
-        self, upload: Path, files: RequestFiles, options: EngineOptions, *, resume: Resume | None = None
+        self,
+        upload: Path,
+        files: RequestFiles,
+        options: EngineOptions,
+        *,
+        resume: Resume | None = None,
+        diarization: DiarizationOptions | None = None,
     ) -> Run:
         """Start decoding `upload` (its decoded audio goes into a new file of `files`); 400 if unusable.
 
-        With `resume` (a job), the run has batch priority and skips what `resume` says is done."""
+        With `resume` (a job), the run has batch priority and skips what `resume` says is done.
+        With `diarization`, segments carry speakers and the run ends with `SpeakerTurns`."""
         ...

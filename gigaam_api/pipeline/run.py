@@ -11,30 +11,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import os
 import threading
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from gigaam_api.audio.decode import AudioDecodeError, PcmBudget, SilenceLimit, decode_to_pcm
+from gigaam_api.audio.decode import AudioDecodeError, PcmBudget, SilenceLimit, decode_all, decode_to_pcm
 from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.config import Settings
-from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions
-from gigaam_api.errors import bad_request, disk_full, is_disk_full
+from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions, WeightsUnavailableError
+from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
 from gigaam_api.pipeline.batching import batch_length
 from gigaam_api.pipeline.chunk_plan import chunking_settings, direct_max_seconds
 from gigaam_api.pipeline.feed import ThreadFeed
-from gigaam_api.pipeline.protocol import Progress, Resume, RunEvent
+from gigaam_api.pipeline.protocol import Progress, Resume, RunEvent, SpeakerTurns
 from gigaam_api.pipeline.scheduler import InferenceScheduler, Ticket
 from gigaam_api.pipeline.speech import SpeechDetector, speech_chunks
+from gigaam_api.speakers.base import SpeakerEmbedder
+from gigaam_api.speakers.diarizer import Diarizer
+from gigaam_api.speakers.options import REFERENCE_MAX_SECONDS, DiarizationOptions
+from gigaam_api.speakers.turns import Turn, attribute
 from gigaam_api.transcript import Segment, build_segment
 from gigaam_api.vad.chunking import Chunk, ChunkingSettings
 
@@ -42,6 +47,8 @@ MAX_BATCHES_IN_FLIGHT = 2  # one running, one queued: the executor never idles o
 # Chunks the VAD may find beyond those already sent to inference: enough for the next batches, so the
 # executor never waits on it, and no more, so its work does not pile up against the first batches.
 VAD_AHEAD_CHUNKS = 4
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,7 @@ class RunParts:
     vad: SpeechDetector
     scheduler: InferenceScheduler
     on_finished: Callable[[float, float], None] | None = None  # (audio seconds, wall seconds) per run
+    speakers: Callable[[], SpeakerEmbedder] | None = None  # the speaker model, loaded on first use
 
     def __post_init__(self) -> None:
         self.chunking()  # settings the engine's chunks make unusable fail at start-up
@@ -75,8 +83,12 @@ class PipelineRun:
         files: RequestFiles,
         options: EngineOptions,
         resume: Resume | None = None,
+        *,
+        diarization: DiarizationOptions | None = None,
     ) -> None:
         self._parts = parts
+        self._diarization = diarization
+        self._diarizer: Diarizer | None = None
         self._resume = resume
         self._upload = upload
         self._options = options
@@ -101,6 +113,8 @@ class PipelineRun:
     async def begin(self) -> None:
         """Start decoding; return once the audio is known to be usable (else raise a 400 APIError)."""
         decoder = self._spawn(self._decode, "decode")
+        if self._diarization is not None:
+            self._diarizer = await asyncio.to_thread(self._prepare_diarizer, self._diarization)
         available = await asyncio.to_thread(self._pcm.wait_for, self._parts.direct_max_samples + 1)
         self._raise_decode_error()
         # Decided by the samples seen, not by `finished`: a long file whose decoding ends just after the
@@ -112,6 +126,32 @@ class PipelineRun:
         # Short audio goes ahead of long runs; audio an engine takes whole up to minutes is not short.
         short = available <= self._parts.settings.DIRECT_MAX_SECONDS * SAMPLE_RATE
         self._ticket = self._parts.scheduler.open_ticket(interactive=short and self._resume is None)
+
+    def _prepare_diarizer(self, options: DiarizationOptions) -> Diarizer:
+        """The run's diarizer with its known speakers enrolled (their clips decoded here); a 400 for a
+        clip that does not decode or is not 2-10 s long, a 503 when the speaker model is missing."""
+        if self._parts.speakers is None:
+            raise bad_request("This server does not diarize.", param="diarize")
+        try:
+            embedder = self._parts.speakers()
+        except WeightsUnavailableError as exc:
+            log.error("%s", exc)
+            raise APIError(
+                503,
+                "Speaker diarization is unavailable: the speaker model is not on this server.",
+                type="server_error",
+                code="speaker_model_unavailable",
+            ) from None
+        diarizer = Diarizer(embedder, options)
+        for known in options.known_speakers:
+            try:
+                clip = decode_all(known.reference, max_seconds=REFERENCE_MAX_SECONDS + 1)
+                diarizer.enroll(known.name, clip)
+            except (AudioDecodeError, ValueError) as exc:
+                raise bad_request(
+                    f"known speaker {known.name!r}: {exc}", param="known_speaker_references"
+                ) from None
+        return diarizer
 
     def _decode(self) -> None:
         # Every failure is recorded in the spool (decode_to_pcm finishes it with the error); the consumer
@@ -167,12 +207,14 @@ class PipelineRun:
             yield self._progress(done / SAMPLE_RATE)
         async for event in self._transcribe(batches):
             yield event
+        if self._diarizer is not None:  # every batch has run: nothing feeds it any more
+            yield SpeakerTurns(tuple(self._diarizer.finish()))
         if self._parts.on_finished is not None:
             self._parts.on_finished(self.duration or 0.0, time.monotonic() - self._began)
 
     async def _transcribe(self, batches: _Batches) -> AsyncIterator[RunEvent]:
         """Keep up to MAX_BATCHES_IN_FLIGHT batches on the scheduler; yield results in order."""
-        inflight: deque[tuple[list[Chunk], asyncio.Future[list[ChunkResult]]]] = deque()
+        inflight: deque[tuple[list[Chunk], asyncio.Future[_BatchResult]]] = deque()
         seg_id = self._resume.next_segment_id if self._resume else 0
         try:
             while True:
@@ -185,11 +227,19 @@ class PipelineRun:
                 if not inflight:
                     return
                 batch, future = inflight.popleft()
-                for chunk, result in zip(batch, await future, strict=True):
-                    segment = self._segment(seg_id, chunk, result)
-                    if segment.text:
-                        seg_id += 1
-                        yield segment
+                results, turns = await future
+                segments = [
+                    self._segment(0, chunk, result) for chunk, result in zip(batch, results, strict=True)
+                ]
+                segments = [s for s in segments if s.text]
+                # Ids in order; with a diarizer each segment is split where its online speaker changes.
+                for segment in (
+                    attribute(segments, turns, first_id=seg_id)
+                    if turns is not None
+                    else [replace(s, id=seg_id + i) for i, s in enumerate(segments)]
+                ):
+                    seg_id += 1
+                    yield segment
                 yield self._progress(batch[-1].end / SAMPLE_RATE)
         finally:
             for _, future in inflight:
@@ -200,16 +250,25 @@ class PipelineRun:
         estimate = self._pcm.declared_seconds if duration is None else None
         return Progress(processed_seconds, duration, estimate)
 
-    def _infer(self, chunks: Sequence[Chunk]) -> asyncio.Future[list[ChunkResult]]:
+    def _infer(self, chunks: Sequence[Chunk]) -> asyncio.Future[_BatchResult]:
         assert self._ticket is not None
         work = partial(self._run_batch, chunks)
-        future: Future[list[ChunkResult]] = self._parts.scheduler.submit(self._ticket, work)
+        future: Future[_BatchResult] = self._parts.scheduler.submit(self._ticket, work)
         return asyncio.wrap_future(future)
 
-    def _run_batch(self, chunks: Sequence[Chunk]) -> list[ChunkResult]:
-        """Runs on the inference thread: read just this batch's audio from the spool, then infer."""
+    def _run_batch(self, chunks: Sequence[Chunk]) -> _BatchResult:
+        """Runs on the inference thread: read just this batch's audio from the spool, then infer (and
+        diarize: the speaker model shares the scheduler's CPU budget with the ASR model)."""
         audio = [self._pcm.read(c.start, c.end) for c in chunks]
-        return self._parts.engine.transcribe_batch(audio, self._options)
+        results = self._parts.engine.transcribe_batch(audio, self._options)
+        if self._diarizer is None:
+            return results, None
+        turns = [
+            t
+            for c, a in zip(chunks, audio, strict=True)
+            for t in self._diarizer.feed(c.start / SAMPLE_RATE, a)
+        ]
+        return results, turns
 
     def _segment(self, seg_id: int, chunk: Chunk, result: ChunkResult) -> Segment:
         if result.language:
@@ -254,6 +313,9 @@ def _after(chunks: Callable[[], Iterator[Chunk]], done: int) -> Iterator[Chunk]:
     VAD's thread, which yields to inference as the decoder's does."""
     yield_to_inference()
     return (c for c in chunks() if c.end > done)
+
+
+_BatchResult = tuple[list[ChunkResult], list[Turn] | None]  # a batch's results and, diarized, its turns
 
 
 class _Batches(Protocol):

@@ -12,6 +12,7 @@ from pathlib import Path
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.engines.base import Capabilities, EngineOptions
 from gigaam_api.pipeline.protocol import Resume, Run, Transcriber
+from gigaam_api.speakers.options import DiarizationOptions
 
 
 class ServedModels:
@@ -36,9 +37,16 @@ class ServedModels:
         return self._batches_run()
 
     async def start(
-        self, upload: Path, files: RequestFiles, options: EngineOptions, *, resume: Resume | None = None
+        self,
+        upload: Path,
+        files: RequestFiles,
+        options: EngineOptions,
+        *,
+        resume: Resume | None = None,
+        diarization: DiarizationOptions | None = None,
     ) -> Run:
-        return await self.by_model[self.default].start(upload, files, options, resume=resume)
+        default = self.by_model[self.default]
+        return await default.start(upload, files, options, resume=resume, diarization=diarization)
 
 
 def served_by_model(transcriber: Transcriber) -> dict[str, Transcriber]:

@@ -9,6 +9,7 @@ from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.engines.base import Capabilities, EngineOptions
 from gigaam_api.pipeline.protocol import Resume
 from gigaam_api.pipeline.run import PipelineRun, RunParts
+from gigaam_api.speakers.options import DiarizationOptions
 
 
 class PipelineTranscriber:
@@ -29,9 +30,15 @@ class PipelineTranscriber:
         return self._parts.scheduler.batches_run
 
     async def start(
-        self, upload: Path, files: RequestFiles, options: EngineOptions, *, resume: Resume | None = None
+        self,
+        upload: Path,
+        files: RequestFiles,
+        options: EngineOptions,
+        *,
+        resume: Resume | None = None,
+        diarization: DiarizationOptions | None = None,
     ) -> PipelineRun:
-        run = PipelineRun(self._parts, upload, files, options, resume)
+        run = PipelineRun(self._parts, upload, files, options, resume, diarization=diarization)
         try:
             await run.begin()
         except BaseException:

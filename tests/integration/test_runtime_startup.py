@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gigaam_api.engines.gigaam import ir
+from tests.fixtures.speaker_model import build as build_speaker_model
 from tests.fixtures.tiny_model import write_tiny_model
 
 RUNTIME_VARS = (
@@ -36,6 +37,7 @@ def _cli(command: str, **settings: str) -> subprocess.CompletedProcess[str]:
 def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("models")
     write_tiny_model(root / "gigaam-v3-ctc", "gigaam-v3-ctc", int8=True)
+    build_speaker_model(root)  # `download` fetches the speaker model too
     return root
 
 
@@ -71,3 +73,15 @@ def test_download_builds_the_int8_ir_for_openvino(models: Path) -> None:
     assert again.returncode == 0 and "int8 OpenVINO IR reused" in again.stderr
     assert again.stderr.count("RUNTIME is deprecated: set GIGAAM_RUNTIME instead") == 1
     assert again.stderr.count("PRECISION is deprecated: set GIGAAM_PRECISION instead") == 1
+
+
+def test_download_fetches_the_speaker_model_and_says_how_when_it_cannot(tmp_path: Path) -> None:
+    write_tiny_model(tmp_path / "gigaam-v3-ctc", "gigaam-v3-ctc")
+    # The hub at an address nothing listens on: the fetch fails at once, as without internet.
+    result = _cli(
+        "download", MODELS_DIR=str(tmp_path), HF_ENDPOINT="http://127.0.0.1:9", HF_HUB_ETAG_TIMEOUT="2"
+    )
+
+    message = _refused(result)
+    assert "Speaker model weights for wespeaker-voxceleb-resnet34-lm are not available" in message
+    assert "voxceleb_resnet34_LM.onnx" in result.stderr and "SPEAKER_MODEL=" in result.stderr
