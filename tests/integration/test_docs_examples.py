@@ -6,11 +6,14 @@
 - every `gigaam-api transcribe` command runs with the installed script on the generated model;
 - the other Python blocks compile and the JSON blocks parse;
 - every `make TARGET` is a Makefile target, every `gigaam-api COMMAND --flag` is in the CLI's parser,
-  every UPPER_CASE name set or quoted is a setting (or another program's, listed below);
+  every UPPER_CASE name set or quoted is a setting (or another program's, listed below, or a name of the
+  Python file the same line names), every `path.py` and `package/` named is in the repository;
 - every relative link and anchor resolves, the English and Russian pages are the same set, and each pair
-  has as many headings and code blocks; the READMEs stay short.
+  has as many headings and code blocks; the READMEs stay short and link every page of docs/.
 
 A block that cannot run here carries `<!-- docs-test: skip (reason) -->` (tests/fixtures/markdown_docs.py).
+Such a block is not run (nor reported as a skipped test): one test holds the marked blocks to the expected
+set below and gives each the static checks.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +44,28 @@ ROOT = md.ROOT
 DOCS = md.doc_paths()
 INSTRUCTIONS = [p for p in DOCS if md.relative(p) not in md.HISTORY]
 BLOCKS = [block for path in DOCS for block in md.blocks(path)]
+RUNNABLE = [block for block in BLOCKS if not block.skip]
+MARKED = [block for block in BLOCKS if block.skip]
 DOCS_HOST = "http://127.0.0.1:8000"
 JOB_PLACEHOLDER = "job_…"  # the docs' stand-in for the id the submission above returned
-MAX_SKIPPED = 12  # six blocks shown in both languages
+# The blocks that cannot run here, as (page, language, reason): each shown in English and Russian.
+EXPECTED_MARKED = sorted(
+    [
+        *[(page, "sh", "needs Docker") for page in ("README.md", "README_ru.md")],
+        *[(f"docs/{ru}operations.md", "sh", "needs Docker") for ru in ("", "ru/")],
+        *[
+            (f"docs/{ru}clients.md", lang, "needs a LiteLLM proxy")
+            for ru in ("", "ru/")
+            for lang in ("sh", "python")
+        ],
+        *[(f"docs/{ru}clients.md", "sh", "needs the Wyoming-OpenAI bridge") for ru in ("", "ru/")],
+        *[
+            (f"docs/{ru}models-and-runtimes.md", "sh", "installs torch from the network")
+            for ru in ("", "ru/")
+        ],
+    ]
+)
+MAX_MARKED = 12
 README_MAX_WORDS = 1500
 
 # Upper-case names the docs quote that are not settings of this server: other programs' environment
@@ -95,9 +117,9 @@ def _uses_openai(block: md.Block) -> bool:
 
 
 CURL_BLOCKS = [
-    b for b in BLOCKS if b.lang in ("sh", "bash") and any(w[0] == "curl" for w in md.shell_commands(b.text))
+    b for b in RUNNABLE if b.lang in ("sh", "bash") and any(w[0] == "curl" for w in md.shell_commands(b.text))
 ]
-OPENAI_BLOCKS = [b for b in BLOCKS if _uses_openai(b)]
+OPENAI_BLOCKS = [b for b in RUNNABLE if _uses_openai(b)]
 OTHER_PYTHON = [b for b in BLOCKS if b.lang == "python" and not _uses_openai(b)]
 JSON_BLOCKS = [b for b in BLOCKS if b.lang == "json"]
 
@@ -174,8 +196,6 @@ def _check_body(body: str) -> str | None:
 def test_every_curl_example_works_against_a_real_server(
     block: md.Block, server: LiveServer, in_examples_dir: Path
 ) -> None:
-    if block.skip:
-        pytest.skip(block.skip)
     job_id = None
     for words in md.shell_commands(block.text):
         assert words[0] == "curl", f"{block.where}: a block with curl examples holds only curl commands"
@@ -187,8 +207,8 @@ def test_every_curl_example_works_against_a_real_server(
 def _transcribe_commands() -> list[list[str]]:
     """Each distinct `gigaam-api transcribe` command the pages' shell blocks show."""
     found: dict[str, list[str]] = {}
-    for block in BLOCKS:
-        if block.lang in ("sh", "bash") and not block.skip:
+    for block in RUNNABLE:
+        if block.lang in ("sh", "bash"):
             for words in md.shell_commands(block.text):
                 if words[:2] == ["gigaam-api", "transcribe"]:
                     found.setdefault(" ".join(words), words)
@@ -219,7 +239,9 @@ def test_every_transcribe_example_runs(
     before = set(tmp_path.rglob("*"))
     environ = {k: v for k, v in os.environ.items() if k not in ("MODEL", "MODELS", "API_KEY", "LOG_LEVEL")}
     environ.update(MODELS_DIR=str(models_dir), OFFLINE="true", SPOOL_DIR=str(tmp_path / ".spool"))
-    environ.update(NUM_THREADS="1", RUNTIME="onnxruntime", PRECISION="fp32")  # files the generated model has
+    environ.update(
+        NUM_THREADS="1", GIGAAM_RUNTIME="onnxruntime", GIGAAM_PRECISION="fp32"
+    )  # the model's files
     done = subprocess.run(
         [str(SCRIPT), *words[1:]],
         check=False,
@@ -246,8 +268,6 @@ class _StrictOpenAI(openai.OpenAI):
 def test_every_openai_example_works_against_a_real_server(
     block: md.Block, server: LiveServer, in_examples_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if block.skip:
-        pytest.skip(block.skip)
     assert DOCS_HOST + "/v1" in block.text, f"{block.where}: examples use base_url={DOCS_HOST}/v1"
     monkeypatch.setattr(openai, "OpenAI", _StrictOpenAI)
     code = compile(block.text.replace(DOCS_HOST, server.url), block.where, "exec")
@@ -270,38 +290,47 @@ def test_every_json_block_parses(block: md.Block) -> None:
 # Commands the tests run or check; any other command (docker, pip, another program) needs the skip marker.
 _CHECKED_COMMANDS = ("curl", "make", "gigaam-api", "uv run gigaam-api", ".venv/bin/gigaam-api")
 SHELL_BLOCKS = [
-    b for b in BLOCKS if b.lang in ("sh", "bash") and md.relative(ROOT / b.path) not in md.HISTORY
+    b for b in RUNNABLE if b.lang in ("sh", "bash") and md.relative(ROOT / b.path) not in md.HISTORY
 ]
 
 
 @pytest.mark.parametrize("block", SHELL_BLOCKS, ids=_ids(SHELL_BLOCKS))
 def test_every_shell_command_is_run_or_checked_unless_marked(block: md.Block) -> None:
-    if block.skip:
-        pytest.skip(block.skip)
     for words in md.shell_commands(block.text):
         command = " ".join(w for w in words if not re.fullmatch(r"[A-Z][A-Z0-9_]*=.*", w))
         assert command == "" or command.startswith(_CHECKED_COMMANDS), f"{block.where}: {command}"
 
 
-def test_skipped_blocks_are_few_and_say_why() -> None:
+def test_the_marked_blocks_are_the_expected_few_and_pass_the_static_checks() -> None:
+    """Blocks that cannot run here are exactly the known set, and still name only real targets, flags,
+    settings and files: what the other tests check of every block, asked of these by name."""
     markers = [(md.relative(p), m) for p in DOCS for m in md.skip_markers(p.read_text(encoding="utf-8"))]
-    skipped = [b for b in BLOCKS if b.skip]
-    assert len(skipped) == len(markers), f"a skip marker that is not right above a block: {markers}"
-    assert len(skipped) <= MAX_SKIPPED, [b.where for b in skipped]
+    assert len(MARKED) == len(markers), f"a skip marker that is not right above a block: {markers}"
+    assert sorted((b.path, b.lang, b.skip) for b in MARKED) == EXPECTED_MARKED
+    assert len(MARKED) <= MAX_MARKED
+    for block in MARKED:
+        lines = [(block.path, line, line) for line in block.text.splitlines()]
+        assert _unknown_make_targets(lines) == [], block.where
+        assert _unknown_cli_words(lines) == [], block.where
+        assert _unknown_settings(lines) == [], block.where
+        assert _missing_paths(lines) == [], block.where
+        assert _broken_links(ROOT / block.path, md.link_targets(block.text)) == [], block.where
+        if block.lang == "python":
+            compile(block.text, block.where, "exec")
 
 
 # --- names the docs use exist in the code -----------------------------------------------------------
 
 
-def _snippets() -> Iterator[tuple[str, str]]:
-    for where, snippet, _ in _snippets_in_lines():
-        yield where, snippet
+Snippet = tuple[str, str, str]  # where, the code, the line it is on
 
 
-def _snippets_in_lines() -> Iterator[tuple[str, str, str]]:
-    for path in INSTRUCTIONS:
-        for snippet, line in md.code_snippets(path.read_text(encoding="utf-8")):
-            yield md.relative(path), snippet, line
+def _snippets_in_lines() -> list[Snippet]:
+    return [
+        (md.relative(path), snippet, line)
+        for path in INSTRUCTIONS
+        for snippet, line in md.code_snippets(path.read_text(encoding="utf-8"))
+    ]
 
 
 def _makefile_names() -> tuple[set[str], set[str]]:
@@ -314,13 +343,17 @@ def _makefile_names() -> tuple[set[str], set[str]]:
     return targets, variables
 
 
-def test_every_make_target_mentioned_exists() -> None:
+def _unknown_make_targets(snippets: list[Snippet]) -> list[tuple[str, str]]:
     targets, _ = _makefile_names()
     missing = []
-    for where, snippet in _snippets():
+    for where, snippet, _ in snippets:
         for match in re.finditer(r"(?:^|[\s(`;&])make((?:\s+[a-z][\w-]*)+)", snippet):
             missing += [(where, t) for t in match.group(1).split() if t not in targets]
-    assert missing == []
+    return missing
+
+
+def test_every_make_target_mentioned_exists() -> None:
+    assert _unknown_make_targets(_snippets_in_lines()) == []
 
 
 def _cli_help(*argv: str) -> str:
@@ -335,11 +368,11 @@ _CLI_COMMAND = re.compile(
 )
 
 
-def test_every_cli_command_and_flag_mentioned_exists() -> None:
+def _unknown_cli_words(snippets: list[Snippet]) -> list[tuple[str, str]]:
     commands = set(re.findall(r"\{([\w,]+)\}", _cli_help())[0].split(","))
     flags = {c: set(re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", _cli_help(c))) for c in commands}
     wrong = []
-    for where, snippet in _snippets():
+    for where, snippet, _ in snippets:
         # A command: at the start of a line or code span, after settings, `uv run` or `.venv/bin/`.
         for match in re.finditer(_CLI_COMMAND, snippet):
             command, rest = match.group(1), match.group(2).split()
@@ -348,19 +381,63 @@ def test_every_cli_command_and_flag_mentioned_exists() -> None:
                 continue
             used = {w.split("=", 1)[0] for w in rest if re.match(r"--?[A-Za-z]", w)}
             wrong += [(where, f"{command} {f}") for f in sorted(used - flags[command])]
-    assert wrong == []
+    return wrong
+
+
+def test_every_cli_command_and_flag_mentioned_exists() -> None:
+    assert _unknown_cli_words(_snippets_in_lines()) == []
 
 
 def _dockerfile_args() -> set[str]:
     return set(re.findall(r"^ARG\s+(\w+)", (ROOT / "Dockerfile").read_text(encoding="utf-8"), re.M))
 
 
-def _setting_names(snippet: str) -> list[str]:
-    """UPPER_CASE names a piece of code sets (`NAME=…`) or is (`NAME`, `PREFIX_*`)."""
+_PYTHON_FILE = re.compile(r"(?<![\w/.-])((?:[\w-]+/)*[\w-]+\.py)\b")
+_PACKAGE = re.compile(r"(?:[a-z_][\w-]*/)+")
+# Paths that are not the repository's: development.md's example family, the weights folder made at run time.
+_NOT_IN_REPO = re.compile(r"(?:^|/)acme/|^models/")
+
+
+def _repo_files() -> set[tuple[str, ...]]:
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True)
+    return {tuple(Path(name).parts) for name in listed.stdout.splitlines()}
+
+
+REPO_FILES = _repo_files()
+
+
+def _files_named(path: str) -> list[Path]:
+    """The repository's files a page's `path.py` means: the path's parts are the end of theirs."""
+    parts = tuple(Path(path).parts)
+    return [ROOT.joinpath(*f) for f in REPO_FILES if f[-len(parts) :] == parts]
+
+
+def _module_names(path: Path) -> set[str]:
+    """The names a Python file defines at its top level."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+    return names
+
+
+def _code_names_on(line: str) -> set[str]:
+    """Names defined by the Python files a line names: `BUILT_IN` in `engines/registry.py` is code."""
+    return {n for path in _PYTHON_FILE.findall(line) for f in _files_named(path) for n in _module_names(f)}
+
+
+def _setting_names(snippet: str, line: str = "") -> list[str]:
+    """UPPER_CASE names a piece of code sets (`NAME=…`) or is (`NAME`, `PREFIX_*`), unless the Python
+    file its line names defines them."""
     names = re.findall(r"(?:^|[\s`])([A-Z][A-Z0-9_]*[A-Z0-9])=", snippet)
     if re.fullmatch(r"[A-Z][A-Z0-9]*_[A-Z0-9_]*[A-Z0-9]|[A-Z][A-Z0-9_]*_\*", snippet.strip()):
         names.append(snippet.strip())
-    return names
+    code = _code_names_on(line) if names and line else set()
+    return [n for n in names if n not in code]
 
 
 def _deprecated_settings() -> set[str]:
@@ -371,19 +448,57 @@ def _deprecated_settings() -> set[str]:
     }
 
 
-def test_every_setting_mentioned_exists() -> None:
-    """A name set or quoted is a setting (or another program's); a `PREFIX_*` matches some setting."""
+def _unknown_settings(snippets: list[Snippet]) -> list[tuple[str, str]]:
     _, make_variables = _makefile_names()
     known = set(Settings.model_fields) | make_variables | _dockerfile_args() | NOT_SETTINGS
     unknown = []
-    for where, snippet in _snippets():
-        for name in _setting_names(snippet):
+    for where, snippet, line in snippets:
+        for name in _setting_names(snippet, line):
             if name.endswith("*"):
                 if not any(s.startswith(name[:-1]) for s in Settings.model_fields):
                     unknown.append((where, name))
             elif name not in known:
                 unknown.append((where, name))
-    assert unknown == []
+    return unknown
+
+
+def test_every_setting_mentioned_exists() -> None:
+    """A name set or quoted is a setting (or another program's, or code of a file the line names);
+    a `PREFIX_*` matches some setting."""
+    assert _unknown_settings(_snippets_in_lines()) == []
+
+
+def test_a_code_name_is_excused_only_by_the_file_that_defines_it() -> None:
+    """The exception for code names cannot hide a wrong setting: the named file must define the name."""
+    line = "added to `BUILT_IN` in `engines/registry.py`"
+    assert _unknown_settings([("page", "BUILT_IN", line)]) == []
+    assert _unknown_settings([("page", "BUILT_IN", line.replace("registry", "base"))]) == [
+        ("page", "BUILT_IN")
+    ]
+    assert _unknown_settings([("page", "BUILT_IN", "added to `BUILT_IN`")]) == [("page", "BUILT_IN")]
+
+
+def _missing_paths(snippets: list[Snippet]) -> list[tuple[str, str]]:
+    """`path.py` (and `path.py: name`) and `package/` spans that name nothing in the repository."""
+    folders = {f[:i] for f in REPO_FILES for i in range(1, len(f))}
+    missing = []
+    for where, snippet, _ in snippets:
+        for path in _PYTHON_FILE.findall(snippet):
+            if _NOT_IN_REPO.search(path):
+                continue
+            files = _files_named(path)
+            name = re.fullmatch(rf".*{re.escape(path)}:\s*(\w+)", snippet.strip())
+            if not files or (name and not any(name.group(1) in _module_names(f) for f in files)):
+                missing.append((where, snippet.strip()))
+        if _PACKAGE.fullmatch(snippet.strip()) and not _NOT_IN_REPO.search(snippet.strip()):
+            parts = tuple(snippet.strip().strip("/").split("/"))
+            if not any(f[-len(parts) :] == parts for f in folders):
+                missing.append((where, snippet.strip()))
+    return missing
+
+
+def test_every_module_and_package_mentioned_exists() -> None:
+    assert _missing_paths(_snippets_in_lines()) == []
 
 
 _SAYS_DEPRECATED = re.compile(r"older|deprecat|formerly|устар|прежн|стар(?:ое|ые|ых) им", re.IGNORECASE)
@@ -396,7 +511,7 @@ def test_deprecated_settings_are_named_only_as_deprecated() -> None:
     stale = [
         (where, name)
         for where, snippet, line in _snippets_in_lines()
-        for name in _setting_names(snippet)
+        for name in _setting_names(snippet, line)
         if name in deprecated and not _SAYS_DEPRECATED.search(line)
     ]
     assert stale == []
@@ -410,17 +525,20 @@ def _anchors_of(path: Path) -> set[str]:
     return md.anchors(path.read_text(encoding="utf-8")) if path.suffix == ".md" else set()
 
 
-def test_every_relative_link_and_anchor_resolves() -> None:
+def _broken_links(path: Path, targets: list[str]) -> list[tuple[str, str]]:
     broken = []
-    for path in DOCS:
-        for target in md.links(path.read_text(encoding="utf-8")):
-            if re.match(r"[a-z]+:", target):
-                continue
-            file_part, _, anchor = target.partition("#")
-            resolved = (path.parent / file_part).resolve() if file_part else path
-            if not resolved.exists() or (anchor and anchor not in _anchors_of(resolved)):
-                broken.append((md.relative(path), target))
-    assert broken == []
+    for target in targets:
+        if re.match(r"[a-z]+:", target):
+            continue
+        file_part, _, anchor = target.partition("#")
+        resolved = (path.parent / file_part).resolve() if file_part else path
+        if not resolved.exists() or (anchor and anchor not in _anchors_of(resolved)):
+            broken.append((md.relative(path), target))
+    return broken
+
+
+def test_every_relative_link_and_anchor_resolves() -> None:
+    assert [b for p in DOCS for b in _broken_links(p, md.links(p.read_text(encoding="utf-8")))] == []
 
 
 def _pages(directory: Path) -> set[str]:
@@ -475,8 +593,8 @@ def _packages() -> list[str]:
     )
 
 
-@pytest.mark.parametrize("page", ["docs/architecture.md", "docs/ru/architecture.md"])
-def test_the_architecture_page_names_every_package(page: str) -> None:
+@pytest.mark.parametrize("page", ["docs/development.md", "docs/ru/development.md"])
+def test_the_development_page_names_every_package(page: str) -> None:
     text = (ROOT / page).read_text(encoding="utf-8")
     assert [p for p in _packages() if f"{p.rsplit('/', 1)[-1]}/`" not in text] == []
 
@@ -489,6 +607,11 @@ def test_the_readmes_link_the_same_topic_pages() -> None:
     english = _topic_links(ROOT / "README.md", lambda t: t)
     russian = _topic_links(ROOT / "README_ru.md", lambda t: t.replace("docs/ru/", "docs/"))
     assert russian == english
+
+
+def test_the_readme_links_every_page_of_docs() -> None:
+    linked = {t.partition("#")[0] for t in _topic_links(ROOT / "README.md", lambda t: t) if ".md" in t}
+    assert sorted(f"docs/{name}" for name in _pages(ROOT / "docs")) == sorted(linked)
 
 
 @pytest.mark.parametrize("name", ["README.md", "README_ru.md"])
