@@ -518,7 +518,10 @@ def test_the_decisions_name_a_moved_file_beside_its_new_path() -> None:
     assert unexplained == []
 
 
-_SAYS_DEPRECATED = re.compile(r"older|deprecat|formerly|устар|прежн|стар(?:ое|ые|ых) им", re.IGNORECASE)
+# "прежн" only before a name: "по-прежнему" (still) and "прежнее поведение" say nothing about the name.
+_SAYS_DEPRECATED = re.compile(
+    r"older|deprecat|formerly|устар|прежн(?:ее|ие|их) им|стар(?:ое|ые|ых) им", re.IGNORECASE
+)
 
 
 def test_deprecated_settings_are_named_only_as_deprecated() -> None:
