@@ -8,6 +8,7 @@
 - every `make TARGET` is a Makefile target, every `gigaam-api COMMAND --flag` is in the CLI's parser,
   every UPPER_CASE name set or quoted is a setting (or another program's, listed below, or a name of the
   Python file the same line names), every `path.py` and `package/` named is in the repository;
+- docs/decisions.md keeps history, but names a moved file only beside its new path;
 - every relative link and anchor resolves, the English and Russian pages are the same set, and each pair
   has as many headings and code blocks; the READMEs stay short and link every page of docs/.
 
