@@ -198,7 +198,7 @@ def test_a_batch_gives_what_its_chunks_give_alone(
 
 
 @pytest.mark.parametrize("name", FULL_PRECISION)
-def test_a_closed_job_runs_no_further_batch(
+def test_a_closed_ticket_runs_no_further_batch(
     engine_for: Callable[[str], ASREngine],
     speech: list[np.ndarray[Any, np.dtype[np.float32]]],
     name: str,
