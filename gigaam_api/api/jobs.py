@@ -33,7 +33,6 @@ from gigaam_api.jobs.store import Change
 from gigaam_api.jobs.urls import allowed_url
 from gigaam_api.jobs.view import job_object
 from gigaam_api.jobs.webhooks import resent
-from gigaam_api.options.engine import engine_options
 from gigaam_api.options.form import parse_transcription_form
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress
@@ -117,7 +116,7 @@ async def create_job(request: Request) -> Response:
         options = parse_transcription_form(upload.fields)
         # Refused now rather than when the job runs: a model or language no served model takes, options
         # the routed model cannot honour.
-        engine_options(options, state.transcriber_for(options.model, options.language).capabilities)
+        state.plan(options)
         extra = {name: value for name, value in upload.fields if name in JOB_FIELDS}
         callback = extra.get("callback_url")
         webhook = None

@@ -27,7 +27,6 @@ from gigaam_api.errors import bad_request
 from gigaam_api.formats import render as formats
 from gigaam_api.formats.languages import language_name
 from gigaam_api.logs import request_id
-from gigaam_api.options.engine import engine_options
 from gigaam_api.options.form import parse_transcription_form
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Run
@@ -49,9 +48,8 @@ async def create_transcription(request: Request) -> Response:
         cancelled = own.enter_context(state.cancellations.register(request_id.get(), owner))
         state.ready_transcriber()
         options = parse_transcription_form(upload.fields)
-        transcriber = state.transcriber_for(options.model, options.language)
+        transcriber, requested = state.plan(options)
         caps = transcriber.capabilities
-        requested = engine_options(options, caps)
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gigaam_api.engines.base import Capabilities, EngineOptions
+from gigaam_api.engines.base import Capabilities, EngineOptions, ServerVAD
 from gigaam_api.engines.glossary import merge_keywords
 from gigaam_api.engines.keywords import KeywordError, keyword_options
 from gigaam_api.errors import bad_request
-from gigaam_api.options.transcription import ServerVAD, TranscriptionOptions
+from gigaam_api.options.transcription import TranscriptionOptions
 
 
 def engine_options(

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gigaam_api.engines.base import ServerVAD
 from gigaam_api.errors import bad_request
 from gigaam_api.formats.languages import language_code
 from gigaam_api.formats.render import RESPONSE_FORMATS, ResponseFormat
@@ -22,7 +23,6 @@ from gigaam_api.options.transcription import (
     INCLUDES,
     ChunkingStrategy,
     Granularity,
-    ServerVAD,
     TranscriptionOptions,
 )
 

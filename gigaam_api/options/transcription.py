@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
-from gigaam_api.engines.base import ServerVAD as ServerVAD  # EngineOptions carries it to the pipeline
+from gigaam_api.engines.base import ServerVAD  # EngineOptions carries it to the pipeline
 from gigaam_api.formats.render import ResponseFormat
 
 Granularity = Literal["word", "segment"]

@@ -7,9 +7,10 @@ import httpx2
 import openai
 import pytest
 
+from gigaam_api.engines.base import ServerVAD
 from gigaam_api.errors import APIError
 from gigaam_api.options.form import parse_transcription_form
-from gigaam_api.options.transcription import ServerVAD, TranscriptionOptions
+from gigaam_api.options.transcription import TranscriptionOptions
 
 
 def parse(*pairs: tuple[str, str]) -> TranscriptionOptions:

@@ -9,11 +9,12 @@ import json
 import time
 import tracemalloc
 
+from gigaam_api.engines.base import ServerVAD
 from gigaam_api.jobs.model import Job, dump_job, new_job_id
 from gigaam_api.jobs.redis_store import PREFIX, RedisJobStore
 from gigaam_api.jobs.sqlite_store import SqliteJobStore
 from gigaam_api.jobs.store import JobStore
-from gigaam_api.options.transcription import ServerVAD, TranscriptionOptions
+from gigaam_api.options.transcription import TranscriptionOptions
 
 PROMPT = "п" * (512 * 1024)  # 1 MiB of UTF-8: MAX_FORM_FIELDS_BYTES's default
 JOBS = 20

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gigaam_api.engines.base import EngineOptions
+from gigaam_api.engines.base import EngineOptions, ServerVAD
 from gigaam_api.engines.keywords import CYRILLIC
 from gigaam_api.errors import APIError
 from gigaam_api.options.engine import engine_options
-from gigaam_api.options.transcription import ServerVAD, TranscriptionOptions
+from gigaam_api.options.transcription import TranscriptionOptions
 from tests.fixtures.engines import capabilities
 
 GIGAAM = capabilities()
