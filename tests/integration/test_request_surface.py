@@ -120,12 +120,12 @@ def test_server_vad_in_the_stream_and_in_a_job(
     ],
 )
 def test_nonsense_server_vad_is_a_400_naming_the_field(
-    client: openai.OpenAI, pauses_wav: Path, strategy: dict[str, Any]
+    client: openai.OpenAI, pauses_wav: Path, strategy: Any
 ) -> None:
     with pytest.raises(openai.BadRequestError) as info:
         client.audio.transcriptions.create(
             model="gigaam-v3-ctc", file=_file(pauses_wav), chunking_strategy=strategy
-        )  # type: ignore[arg-type]
+        )
     assert info.value.param == "chunking_strategy"
     field = next(name for name in strategy if name != "type")
     assert f"chunking_strategy.{field}" in info.value.message
@@ -238,17 +238,22 @@ def test_a_job_keeps_its_keywords(live: LiveServer, pauses_wav: Path, keyword: s
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "param", "says"),
+    ("kwargs", "expected"),
     [
-        ({"keywords": ["Sberbank"]}, "keywords", "'Sberbank'"),
-        ({"keywords": ["а" * 51]}, "keywords", "50 characters"),
-        ({"keywords": ["сбер"], "extra_body": {"keyword_boost": 11}}, "keyword_boost", "between 0 and 10"),
-        ({"extra_body": {"keyword_boost": "much"}}, "keyword_boost", "'much'"),
+        ({"keywords": ["Sberbank"]}, ("keywords", "'Sberbank'")),
+        ({"keywords": ["а" * 51]}, ("keywords", "50 characters")),
+        ({"keywords": ["сбер"], "extra_body": {"keyword_boost": 11}}, ("keyword_boost", "between 0 and 10")),
+        ({"extra_body": {"keyword_boost": "much"}}, ("keyword_boost", "'much'")),
     ],
 )
 def test_keyword_limits_are_400s_naming_the_field(
-    client: openai.OpenAI, live: LiveServer, pauses_wav: Path, kwargs: dict[str, Any], param: str, says: str
+    client: openai.OpenAI,
+    live: LiveServer,
+    pauses_wav: Path,
+    kwargs: dict[str, Any],
+    expected: tuple[str, str],
 ) -> None:
+    param, says = expected
     with pytest.raises(openai.BadRequestError) as info:
         client.audio.transcriptions.create(model="gigaam-v3-ctc", file=_file(pauses_wav), **kwargs)
     assert info.value.param == param and says in info.value.message
