@@ -12,7 +12,7 @@ const $ = (selector, root = document) => root.querySelector(selector);
 const ui = {
   fileInput: $("#file-input"), dropZone: $("#drop-zone"), record: $("#record-button"),
   model: $("#model-select"), format: $("#format-select"), formatHint: $("#format-hint"),
-  words: $("#words-check"), notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
+  words: $("#words-check"), keywords: $("#keywords-input"), notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
   clear: $("#clear-button"),
   keyButton: $("#key-button"), langSwitch: $("#lang-switch"),
   keyDialog: $("#key-dialog"), keyForm: $("#key-form"), keyInput: $("#key-input"),
@@ -303,6 +303,10 @@ class Job {
     form.append("timestamp_granularities[]", "segment");
     form.append("stream", "true");
     form.append("include[]", "progress");
+    // One phrase a line (commas split too, as the API does); the server checks them and names a bad one.
+    for (const phrase of ui.keywords.value.split(/[\n,]/)) {
+      if (phrase.trim()) form.append("keywords[]", phrase.trim());
+    }
     try {
       const response = await api("/v1/audio/transcriptions", {
         method: "POST", body: form, signal: this.abort.signal,
