@@ -19,6 +19,7 @@ from gigaam_api.api.cancel import CLIENT_CLOSED, RequestCancelledError, request_
 from gigaam_api.api.cancel import not_found as request_not_found
 from gigaam_api.api.event_stream import event_stream, run_items
 from gigaam_api.api.intake import take_running_slot, take_upload
+from gigaam_api.api.request_schema import TRANSCRIPTION_SCHEMA
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
 from gigaam_api.config import Settings
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-@router.post("/v1/audio/transcriptions")
+@router.post("/v1/audio/transcriptions", openapi_extra=TRANSCRIPTION_SCHEMA)
 async def create_transcription(request: Request) -> Response:
     state = app_state(request)
     stack = AsyncExitStack()  # what a run this request starts takes over (its spool files)

@@ -274,3 +274,25 @@ def test_languages_route_like_language(client: openai.OpenAI, pauses_wav: Path) 
     with pytest.raises(openai.BadRequestError) as info:
         _verbose(client, pauses_wav, languages=["ru", "en"])
     assert info.value.param == "languages" and "ru, en" in info.value.message
+
+
+# ---- the OpenAPI document --------------------------------------------------------------------------
+
+
+def test_the_openapi_document_describes_the_request_surface(live: LiveServer) -> None:
+    document = httpx.get(f"{live.url}/openapi.json", timeout=30).json()
+    for path in ("/v1/audio/transcriptions", "/v1/jobs"):
+        body = document["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]
+        fields = body["schema"]["properties"]
+        assert {
+            "file",
+            "keywords[]",
+            "keyword_boost",
+            "chunking_strategy",
+            "include[]",
+            "languages[]",
+        } <= set(fields)
+        assert fields["include[]"]["items"]["enum"] == ["logprobs", "progress"]
+        vad = fields["chunking_strategy"]["oneOf"][1]["properties"]
+        assert set(vad) == {"type", "threshold", "silence_duration_ms", "prefix_padding_ms"}
+        assert fields["keywords[]"]["maxItems"] == 100 and fields["keyword_boost"]["maximum"] == 10
