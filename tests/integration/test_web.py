@@ -660,3 +660,5 @@ def test_the_keywords_box_sends_keywords_and_shows_the_servers_refusal(
         "Ключевые слова не подходят этой модели: исправьте их в параметрах."
     )
     expect(error.locator("details .error-detail")).to_contain_text("'Sberbank'")
+    page.reload()  # the list is kept in the browser
+    expect(page.locator("#keywords-input")).to_have_value("Sberbank")

@@ -5,6 +5,7 @@
 
 const KEY_STORE = "gigaam-api.key";
 const LANG_STORE = "gigaam-api.lang";
+const KEYWORDS_STORE = "gigaam-api.keywords";
 const EXTENSIONS = { text: "txt", srt: "srt", vtt: "vtt", json: "json", verbose_json: "json" };
 const FORMAT_NAMES = { text: "TXT", srt: "SRT", vtt: "VTT", json: "JSON", verbose_json: "JSON" };
 
@@ -514,6 +515,10 @@ ui.format.addEventListener("change", () => {
   ui.formatHint.textContent = t(`formatHint.${ui.format.value}`);
   jobs.forEach((job) => job.render());
 });
+
+// The keywords are a user's standing list (names, terms): kept in this browser, like the key.
+ui.keywords.value = localStorage.getItem(KEYWORDS_STORE) || "";
+ui.keywords.addEventListener("input", () => localStorage.setItem(KEYWORDS_STORE, ui.keywords.value));
 
 // ---- input: chooser, drag and drop, microphone -----------------------------------------------
 ui.fileInput.addEventListener("change", () => {
