@@ -33,7 +33,6 @@ from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.service import JobService
 from gigaam_api.listen import browser_url, other_machines_hint, reachable_from_elsewhere
 from gigaam_api.metrics import Metrics
-from gigaam_api.options.engine import engine_options
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.pipeline.served import served_by_model
@@ -146,8 +145,7 @@ def _job_plan(state: AppState, options: TranscriptionOptions) -> tuple[Transcrib
     """A job's served model and engine options, from its stored options (`jobs.worker.Planner`)."""
     if state.transcriber is None:
         return None
-    transcriber = state.transcriber_for(options.model, options.language)
-    return transcriber, engine_options(options, transcriber.capabilities)
+    return state.plan(options)
 
 
 async def _spool_full(_: Request, exc: Exception) -> Response:

@@ -120,6 +120,8 @@ def _transcribe(args: argparse.Namespace) -> int:
     from gigaam_api.cli_transcribe.plan import UsageError, choose_format, expand, plan
     from gigaam_api.cli_transcribe.run import summary, transcribe_files
     from gigaam_api.engines.base import EngineUnavailableError
+    from gigaam_api.errors import APIError
+    from gigaam_api.options.form import parse_transcription_form
 
     overrides = {name: value for name, value in _setting_flags(args).items() if value is not None}
     unknown = [name for name in overrides if name not in Settings.model_fields]
@@ -130,8 +132,12 @@ def _transcribe(args: argparse.Namespace) -> int:
         settings = resolve_settings(load_settings(**overrides))
         fmt = choose_format(args.format, args.output)
         tasks = plan(expand(args.files), fmt, args.output)
+        options = parse_transcription_form(_request_fields(args))
     except (ConfigError, UsageError) as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
+        return 2
+    except APIError as exc:
+        print(f"gigaam-api: {exc.message}", file=sys.stderr)
         return 2
     # The pipeline's INFO lines are for server logs; here they would break into the progress bars.
     level = settings.LOG_LEVEL if "LOG_LEVEL" in settings.model_fields_set else "WARNING"
@@ -139,10 +145,15 @@ def _transcribe(args: argparse.Namespace) -> int:
     _warn_deprecated(settings)
     show_progress = not args.quiet and sys.stderr.isatty()
     try:
-        outcome = transcribe_files(settings, tasks, fmt, words=args.words, show_progress=show_progress)
+        outcome = transcribe_files(
+            settings, tasks, fmt, words=args.words, show_progress=show_progress, options=options
+        )
     except EngineUnavailableError as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 1
+    except APIError as exc:  # options the model cannot honour (keywords on a model that cannot bias)
+        print(f"gigaam-api: {exc.message}", file=sys.stderr)
+        return 2
     if outcome.interrupted:
         print("gigaam-api: interrupted", file=sys.stderr)
     if not args.quiet:
@@ -156,6 +167,27 @@ _SETTING_FLAGS = {"model": "MODEL", "runtime": "GIGAAM_RUNTIME", "precision": "G
 
 def _setting_flags(args: argparse.Namespace) -> dict[str, str | None]:
     return {setting: getattr(args, flag) for flag, setting in _SETTING_FLAGS.items()}
+
+
+# `transcribe` flags that are request options, checked by the HTTP form's parser: the same limits and
+# messages as the API. The server_vad knobs make the request's chunking_strategy server_vad.
+_VAD_FLAGS = {
+    "silence_duration_ms": "silence_duration_ms",
+    "prefix_padding_ms": "prefix_padding_ms",
+    "vad_threshold": "threshold",
+}
+
+
+def _request_fields(args: argparse.Namespace) -> list[tuple[str, str]]:
+    fields = [("keywords[]", phrase) for phrase in args.keyword]
+    if args.keyword_boost is not None:
+        fields.append(("keyword_boost", args.keyword_boost))
+    vad = {key: getattr(args, flag) for flag, key in _VAD_FLAGS.items() if getattr(args, flag) is not None}
+    if vad:
+        fields.extend(
+            (f"chunking_strategy[{key}]", value) for key, value in {"type": "server_vad", **vad}.items()
+        )
+    return fields
 
 
 def _add_transcribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -180,6 +212,19 @@ def _add_transcribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentPars
     )
     tr.add_argument("--words", action="store_true", help="word timestamps in verbose_json")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no summary")
+    tr.add_argument(
+        "--keyword",
+        action="append",
+        default=[],
+        metavar="PHRASE",
+        help="a word or phrase to prefer (repeatable; see docs/keywords.md)",
+    )
+    tr.add_argument(
+        "--keyword-boost", metavar="NATS", help="the keywords' bonus per letter, 0-10 (default 1)"
+    )
+    tr.add_argument("--silence-duration-ms", metavar="MS", help="cut at every pause this long (server_vad)")
+    tr.add_argument("--prefix-padding-ms", metavar="MS", help="audio kept before speech (server_vad)")
+    tr.add_argument("--vad-threshold", metavar="P", help="speech probability threshold, (0, 1] (server_vad)")
     for flag, setting in _SETTING_FLAGS.items():
         tr.add_argument(f"--{flag}", help=f"overrides {setting} from the environment/.env")
 

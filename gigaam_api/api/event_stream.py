@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from gigaam_api.audio.spool import SpoolFullError
 from gigaam_api.errors import APIError, disk_full, is_disk_full, spool_full
 from gigaam_api.formats import sse
-from gigaam_api.formats.response_bodies import transcript_logprobs
+from gigaam_api.formats.response_bodies import JSONObject, logprob_entries, transcript_logprobs
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress, Run, SpeakerTurns
 from gigaam_api.transcript import WORD_SEPARATOR, Segment, join_texts
@@ -100,7 +100,8 @@ async def event_stream(
                 text = item.text if item.id == 0 else separator() + item.text  # deltas concatenate to `done`
                 delta_id = 2 * item.id + 1 if event_ids else None
                 if delta_id is None or delta_id > after:
-                    yield sse.event(sse.delta(text, segment_id=item.id), event_id=delta_id)
+                    logprobs = _delta_logprobs(item) if options.include_logprobs else None
+                    yield sse.event(sse.delta(text, segment_id=item.id, logprobs=logprobs), event_id=delta_id)
                 segment_id = 2 * item.id + 2 if event_ids else None
                 yield sse.event(sse.segment(item, words=words), event_id=segment_id)
             elif isinstance(item, Progress):
@@ -118,6 +119,14 @@ async def event_stream(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _delta_logprobs(segment: Segment) -> list[JSONObject]:
+    """A delta's tokens, spelling its text (a later segment's starts with the joining space): all the
+    deltas' together are the done event's `logprobs`."""
+    if not segment.text.strip():
+        return []
+    return logprob_entries(segment.logprobs, leading_space=segment.id != 0)
 
 
 def _done(finished: Finished, options: TranscriptionOptions, separator: str) -> dict[str, object]:

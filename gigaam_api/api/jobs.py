@@ -19,12 +19,12 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from gigaam_api.api.admission import ClientUploadsError, TooManyUploadsError, client_key
 from gigaam_api.api.event_stream import Finished, StreamItem, event_stream
 from gigaam_api.api.intake import refusal, take_upload
+from gigaam_api.api.request_schema import TRANSCRIPTION_FIELDS, form_schema
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState, app_state
 from gigaam_api.api.transcriptions import transcript_response
 from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
 from gigaam_api.formats.languages import language_name
-from gigaam_api.formats.render import RESPONSE_FORMATS
 from gigaam_api.jobs.fetch import download
 from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
 from gigaam_api.jobs.model import TERMINAL, Job, JobError, JobStatus, Webhook, ended, new_job_id
@@ -33,7 +33,6 @@ from gigaam_api.jobs.store import Change
 from gigaam_api.jobs.urls import allowed_url
 from gigaam_api.jobs.view import job_object
 from gigaam_api.jobs.webhooks import resent
-from gigaam_api.options.engine import engine_options
 from gigaam_api.options.form import parse_transcription_form
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress
@@ -72,38 +71,14 @@ async def _owned(request: Request, job_id: str) -> Job:
 
 
 # The route reads the raw form (the intake's limits), so its fields are declared here for /docs.
-_SUBMISSION_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "the recording"},
-                        "url": {
-                            "type": "string",
-                            "description": "instead of file: audio on a JOBS_URL_HOSTS host",
-                        },
-                        "callback_url": {
-                            "type": "string",
-                            "description": "webhook on a JOBS_WEBHOOK_HOSTS host",
-                        },
-                        "model": {"type": "string"},
-                        "language": {"type": "string"},
-                        "prompt": {"type": "string"},
-                        "response_format": {
-                            "type": "string",
-                            "enum": list(RESPONSE_FORMATS),
-                        },
-                        "timestamp_granularities[]": {"type": "array", "items": {"type": "string"}},
-                        "include[]": {"type": "array", "items": {"type": "string"}},
-                    },
-                }
-            }
-        },
+_SUBMISSION_SCHEMA = form_schema(
+    {
+        "file": {"type": "string", "format": "binary", "description": "the recording"},
+        "url": {"type": "string", "description": "instead of file: audio on a JOBS_URL_HOSTS host"},
+        "callback_url": {"type": "string", "description": "webhook on a JOBS_WEBHOOK_HOSTS host"},
+        **TRANSCRIPTION_FIELDS,
     }
-}
+)
 
 
 @router.post("/v1/jobs", status_code=202, openapi_extra=_SUBMISSION_SCHEMA)
@@ -117,7 +92,7 @@ async def create_job(request: Request) -> Response:
         options = parse_transcription_form(upload.fields)
         # Refused now rather than when the job runs: a model or language no served model takes, options
         # the routed model cannot honour.
-        engine_options(options, state.transcriber_for(options.model, options.language).capabilities)
+        state.plan(options)
         extra = {name: value for name, value in upload.fields if name in JOB_FIELDS}
         callback = extra.get("callback_url")
         webhook = None

@@ -4,6 +4,10 @@ A request that names a served model (any spelling the registry accepts) gets tha
 an alias (`whisper-1` ...) or no model is routed by language: the most specialised model that transcribes
 it (the one with the fewest languages, so Russian goes to GigaAM when a multilingual model is also
 served; ties go to the model listed first); without a language, the default model (MODEL).
+
+`languages[]` naming one language is that language (the form sets `language` from it). Naming several,
+it routes like one language does, to the most specialised model that transcribes all of them; a named
+model must transcribe all of them. `language`, when also given, decides alone.
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ def choose_model(
     *,
     default: str,
     aliases: Sequence[str],
+    languages: Sequence[str] = (),
 ) -> str:
     """The id of the model that takes the request; a 400 that names what is available otherwise."""
+    if language is None and len(languages) > 1:
+        return _by_languages(model, languages, served, aliases)
     if model is not None and model not in aliases:
         chosen = _named(model, served, aliases)
         if language is not None and language not in chosen.languages:
@@ -35,6 +42,31 @@ def choose_model(
     if not able:
         raise _language_error(language, served, None)
     return min(able, key=lambda caps: len(caps.languages)).model_id
+
+
+def _by_languages(
+    model: str | None,
+    languages: Sequence[str],
+    served: Sequence[Capabilities],
+    aliases: Sequence[str],
+) -> str:
+    wanted = set(languages)
+    if model is not None and model not in aliases:
+        chosen = _named(model, served, aliases)
+        able = [chosen] if wanted <= chosen.languages else []
+    else:
+        able = [caps for caps in served if wanted <= caps.languages]
+    if able:
+        return min(able, key=lambda caps: len(caps.languages)).model_id
+    asked = ", ".join(languages)
+    scope = (
+        f"model {model} does not" if model is not None and model not in aliases else "no served model does"
+    )
+    raise bad_request(
+        f"Unsupported languages {asked}: {scope} transcribe all of them. Served: {describe(served)}.",
+        param="languages",
+        code="unsupported_language",
+    )
 
 
 def describe(served: Sequence[Capabilities]) -> str:

@@ -19,6 +19,7 @@ from gigaam_api.api.cancel import CLIENT_CLOSED, RequestCancelledError, request_
 from gigaam_api.api.cancel import not_found as request_not_found
 from gigaam_api.api.event_stream import event_stream, run_items
 from gigaam_api.api.intake import take_running_slot, take_upload
+from gigaam_api.api.request_schema import TRANSCRIPTION_SCHEMA
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
 from gigaam_api.config import Settings
@@ -28,7 +29,6 @@ from gigaam_api.errors import bad_request
 from gigaam_api.formats import render as formats
 from gigaam_api.formats.languages import language_name
 from gigaam_api.logs import request_id
-from gigaam_api.options.engine import engine_options
 from gigaam_api.options.form import parse_transcription_form
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Run
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-@router.post("/v1/audio/transcriptions")
+@router.post("/v1/audio/transcriptions", openapi_extra=TRANSCRIPTION_SCHEMA)
 async def create_transcription(request: Request) -> Response:
     state = app_state(request)
     stack = AsyncExitStack()  # what a run this request starts takes over (its spool files)
@@ -50,9 +50,8 @@ async def create_transcription(request: Request) -> Response:
         cancelled = own.enter_context(state.cancellations.register(request_id.get(), owner))
         state.ready_transcriber()
         options = parse_transcription_form(upload.fields)
-        transcriber = state.transcriber_for(options.model, options.language)
+        transcriber, requested = state.plan(options)
         caps = transcriber.capabilities
-        requested = engine_options(options, caps)
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
 

@@ -16,11 +16,16 @@ from gigaam_api.cli_transcribe.plan import Task
 from gigaam_api.cli_transcribe.progress import FileProgress
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import EngineOptions
+from gigaam_api.engines.glossary import Glossaries
 from gigaam_api.errors import APIError
 from gigaam_api.formats.languages import language_name
 from gigaam_api.formats.render import ResponseFormat, render
+from gigaam_api.options.engine import engine_options
+from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress, Transcriber
 from gigaam_api.transcript import Segment, Transcript
+
+_NO_OPTIONS = TranscriptionOptions()
 
 
 @dataclass
@@ -34,14 +39,24 @@ class Outcome:
 
 
 def transcribe_files(
-    settings: Settings, tasks: list[Task], fmt: ResponseFormat, *, words: bool, show_progress: bool
+    settings: Settings,
+    tasks: list[Task],
+    fmt: ResponseFormat,
+    *,
+    words: bool,
+    show_progress: bool,
+    options: TranscriptionOptions = _NO_OPTIONS,
 ) -> Outcome:
     """Runs until every file is done or has failed, or Ctrl-C: then the current file's run is closed, its
     spool files are removed (asyncio.run cancels the task on SIGINT), and the outcome says `interrupted`
     and what had finished."""
     outcome = Outcome(planned=len(tasks))
     try:
-        asyncio.run(_transcribe_all(outcome, settings, tasks, fmt, words=words, show_progress=show_progress))
+        asyncio.run(
+            _transcribe_all(
+                outcome, settings, tasks, fmt, words=words, show_progress=show_progress, options=options
+            )
+        )
     except KeyboardInterrupt:
         outcome.interrupted = True
     return outcome
@@ -55,6 +70,7 @@ async def _transcribe_all(
     *,
     words: bool,
     show_progress: bool,
+    options: TranscriptionOptions,
 ) -> None:
     from gigaam_api.pipeline.assembly import build_transcriber  # loads the inference libraries
 
@@ -68,10 +84,13 @@ async def _transcribe_all(
     spool = SpoolDir.claim(settings.SPOOL_DIR)
     started = time.monotonic()
     try:
+        caps = transcriber.capabilities
+        glossary = Glossaries(settings.KEYWORDS_FILE).phrases(caps.keyword_letters) if caps.keywords else ()
+        requested = engine_options(options, caps, glossary)
         for task in runnable:
             try:
                 body, duration = await _transcribe_one(
-                    transcriber, spool, task, fmt, words=words, show_progress=show_progress
+                    transcriber, spool, task, fmt, requested, words=words, show_progress=show_progress
                 )
                 _write(body, task.destination, fmt)
             except APIError as exc:
@@ -92,13 +111,14 @@ async def _transcribe_one(
     spool: SpoolDir,
     task: Task,
     fmt: ResponseFormat,
+    requested: EngineOptions,
     *,
     words: bool,
     show_progress: bool,
 ) -> tuple[bytes, float]:
     segments: list[Segment] = []
     with spool.files() as files, FileProgress(task.source.path.name, enabled=show_progress) as bar:
-        run = await transcriber.start(task.source.path, files, EngineOptions())
+        run = await transcriber.start(task.source.path, files, requested)
         try:
             async for event in run.events():
                 if isinstance(event, Segment):

@@ -77,6 +77,15 @@ class Capabilities:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerVAD:
+    """`chunking_strategy={type: server_vad, ...}`; None means "not given, use the server's default"."""
+
+    prefix_padding_ms: int | None = None
+    silence_duration_ms: int | None = None
+    threshold: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class EngineOptions:
     """Request options an engine may use. `language` is an ISO 639-1 code the engine declared."""
 
@@ -86,6 +95,9 @@ class EngineOptions:
     # Capabilities.keywords is true. None boost: engines.keywords.DEFAULT_BOOST.
     keywords: tuple[str, ...] = ()
     keyword_boost: float | None = None
+    # Not for the engine: the pipeline cuts this request's audio with these VAD knobs (every chunk
+    # ends at a pause). Here so it travels with the run and belongs to the dedup key.
+    server_vad: ServerVAD | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,3 +75,19 @@ class Glossary:
                     )
                     self._seen = (-1, -1)
             return self._phrases
+
+
+class Glossaries:
+    """KEYWORDS_FILE for every served model: one `Glossary` per alphabet, made on first use."""
+
+    def __init__(self, path: Path | None) -> None:
+        self._path = path
+        self._lock = threading.Lock()
+        self._by_letters: dict[frozenset[str], Glossary] = {}
+
+    def phrases(self, letters: frozenset[str]) -> tuple[str, ...]:
+        if self._path is None:
+            return ()
+        with self._lock:
+            glossary = self._by_letters.setdefault(letters, Glossary(self._path, letters))
+        return glossary.phrases()

@@ -27,13 +27,16 @@ def logprob_entries(tokens: Sequence[Token], *, leading_space: bool) -> list[JSO
 
     The tokens' texts concatenate to the text they cover: the first token loses its leading word
     separator, or carries exactly one space when the segment follows another (`leading_space`), the
-    way `join_texts` and the stream's deltas join segments.
+    way `join_texts` and the stream's deltas join segments. A separator right after another (a model
+    may write two space tokens running, its text has one) is dropped too.
     """
     entries: list[JSONObject] = []
+    spaced = True  # the text so far ends at a word boundary: a token's own separator is not repeated
     for i, token in enumerate(tokens):
-        text = token.text
-        if i == 0:
-            text = (" " if leading_space else "") + text.lstrip(WORD_SEPARATOR)
+        text = token.text.lstrip(WORD_SEPARATOR) if spaced else token.text
+        if i == 0 and leading_space:
+            text = " " + text
+        spaced = text.endswith(WORD_SEPARATOR) or (spaced and not text)
         entries.append({"token": text, "logprob": token.logprob, "bytes": list(text.encode("utf-8"))})
     return entries
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from gigaam_api.engines.base import Capabilities, EngineOptions
+from collections.abc import Sequence
+
+from gigaam_api.engines.base import Capabilities, EngineOptions, ServerVAD
+from gigaam_api.engines.glossary import merge_keywords
+from gigaam_api.engines.keywords import KeywordError, keyword_options
 from gigaam_api.errors import bad_request
 from gigaam_api.options.transcription import TranscriptionOptions
 
 
-def engine_options(options: TranscriptionOptions, caps: Capabilities) -> EngineOptions:
-    """What the engine gets of the request; a 400 for anything it cannot honour (never a silent gap)."""
+def engine_options(
+    options: TranscriptionOptions, caps: Capabilities, glossary: Sequence[str] = ()
+) -> EngineOptions:
+    """What the engine gets of the request; a 400 for anything it cannot honour (never a silent gap).
+
+    `glossary`: the server's normalised phrases (KEYWORDS_FILE) for this engine's letters, added after
+    the request's own, so they are in the dedup key like any keyword.
+    """
     if options.language is not None and options.language not in caps.languages:
         supported = ", ".join(sorted(caps.languages))
         raise bad_request(
@@ -30,4 +40,18 @@ def engine_options(options: TranscriptionOptions, caps: Capabilities) -> EngineO
             param="include",
             code="unsupported_option",
         )
-    return EngineOptions(language=options.language, prompt=options.prompt)
+    try:
+        keywords, boost = keyword_options(options.keywords, options.keyword_boost, caps)
+    except KeywordError as error:
+        code = "unsupported_option" if options.keywords and not caps.keywords else "invalid_keywords"
+        raise bad_request(str(error), param=error.param, code=code) from None
+    if caps.keywords:
+        keywords = merge_keywords(keywords, glossary)
+    server_vad = options.chunking_strategy if isinstance(options.chunking_strategy, ServerVAD) else None
+    return EngineOptions(
+        language=options.language,
+        prompt=options.prompt,
+        keywords=keywords,
+        keyword_boost=boost if keywords else None,  # a boost without keywords changes nothing
+        server_vad=server_vad,
+    )

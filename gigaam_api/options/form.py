@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gigaam_api.engines.base import ServerVAD
 from gigaam_api.errors import bad_request
 from gigaam_api.formats.languages import language_code
 from gigaam_api.formats.render import RESPONSE_FORMATS, ResponseFormat
@@ -22,7 +23,6 @@ from gigaam_api.options.transcription import (
     INCLUDES,
     ChunkingStrategy,
     Granularity,
-    ServerVAD,
     TranscriptionOptions,
 )
 
@@ -30,6 +30,9 @@ _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 # `name[]` (a list item), `name[0]` (an indexed list item) or `name[key]` (a dict entry).
 _BRACKETED = re.compile(r"^([^\[\]]+)\[([^\[\]]*)\]$")
+# server_vad bounds: a pause longer than 10 s is not a pause; padding beyond 2 s is mostly silence.
+MAX_SILENCE_DURATION_MS = 10_000
+MAX_PREFIX_PADDING_MS = 2_000
 MAX_JSON_DEPTH = 2  # an array of strings, an object of scalars; 2 leaves room for a mistake to be named
 SHOWN_CHARS = 100
 
@@ -77,9 +80,12 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
     response_format = _response_format(fields.last("response_format"))
     granularities = _granularities(fields.items("timestamp_granularities"), response_format)
     includes = _includes(fields.items("include"))
+    languages = _languages(fields.items("languages"))
+    language = _language(fields.last("language"))
     return TranscriptionOptions(
         model=_stripped(fields.last("model")),
-        language=_language(fields.last("language")),
+        # One language in `languages[]` is that language; several route among the served models.
+        language=language if language is not None or len(languages) != 1 else languages[0],
         prompt=fields.last("prompt"),
         response_format=response_format,
         temperature=_temperature(fields.last("temperature")),
@@ -88,6 +94,11 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
         include_logprobs="logprobs" in includes,
         include_progress="progress" in includes,
         chunking_strategy=_chunking_strategy(fields),
+        # `keywords[]` is OpenAI's name; `hotwords` that of the closest GigaAM peer. Checked against the
+        # serving engine's letters and limits later (`options.engine`), where the glossary joins them.
+        keywords=(*fields.items("keywords"), *fields.items("hotwords")),
+        keyword_boost=_keyword_boost(fields.last("keyword_boost")),
+        languages=languages,
     )
 
 
@@ -107,6 +118,31 @@ def _language(value: str | None) -> str | None:
             param="language",
         )
     return code
+
+
+def _languages(items: list[str]) -> tuple[str, ...]:
+    codes: dict[str, None] = {}
+    for item in items:
+        code = language_code(item)
+        if code is None:
+            raise bad_request(
+                f"Invalid languages item {_shown(item)}: expected ISO 639-1 codes such as 'ru'.",
+                param="languages",
+            )
+        codes.setdefault(code, None)
+    return tuple(codes)
+
+
+def _keyword_boost(value: str | None) -> float | None:
+    """A number; its range is `engines.keywords.check_boost`'s (the 400 names it the same way)."""
+    if value is None:
+        return None
+    boost = _float(value)
+    if not math.isfinite(boost):
+        raise bad_request(
+            f"Invalid keyword_boost {_shown(value.strip())}: expected a number.", param="keyword_boost"
+        )
+    return boost
 
 
 def _response_format(value: str | None) -> ResponseFormat:
@@ -201,9 +237,13 @@ def _chunking_strategy(fields: _Fields) -> ChunkingStrategy | None:
         return "auto"
     if isinstance(entries, dict) and entries.get("type") == "server_vad":
         return ServerVAD(
-            prefix_padding_ms=_vad_int(entries.get("prefix_padding_ms"), "prefix_padding_ms"),
-            silence_duration_ms=_vad_int(entries.get("silence_duration_ms"), "silence_duration_ms"),
-            threshold=_vad_number(entries.get("threshold"), "threshold", upper=1.0),
+            prefix_padding_ms=_vad_int(
+                entries.get("prefix_padding_ms"), "prefix_padding_ms", MAX_PREFIX_PADDING_MS
+            ),
+            silence_duration_ms=_vad_int(
+                entries.get("silence_duration_ms"), "silence_duration_ms", MAX_SILENCE_DURATION_MS
+            ),
+            threshold=_vad_number(entries.get("threshold"), "threshold", upper=1.0, positive=True),
         )
     raise bad_request(
         "Invalid chunking_strategy: expected 'auto' or an object with type 'server_vad' "
@@ -212,13 +252,16 @@ def _chunking_strategy(fields: _Fields) -> ChunkingStrategy | None:
     )
 
 
-def _vad_int(value: object, name: str) -> int | None:
-    number = _vad_number(value, name, integer=True)
+def _vad_int(value: object, name: str, upper: int) -> int | None:
+    number = _vad_number(value, name, integer=True, upper=upper)
     return None if number is None else int(number)
 
 
-def _vad_number(value: object, name: str, *, integer: bool = False, upper: float = math.inf) -> float | None:
-    """A non-negative number from a form string or a JSON value; None/"" mean "not given"."""
+def _vad_number(
+    value: object, name: str, *, integer: bool = False, upper: float, positive: bool = False
+) -> float | None:
+    """A number in [0, upper] ((0, upper] if `positive`) from a form string or a JSON value; None/""
+    mean "not given"."""
     if value is None or value == "":
         return None
     number = math.nan
@@ -227,9 +270,10 @@ def _vad_number(value: object, name: str, *, integer: bool = False, upper: float
             number = float(value)
     elif isinstance(value, str):
         number = _float(value)
-    valid = 0.0 <= number <= upper and (not integer or number.is_integer())
-    if not valid:
-        kind = "a non-negative integer" if integer else f"a number from 0 to {upper:g}"
+    valid = (0.0 < number if positive else 0.0 <= number) and number <= upper
+    if not valid or (integer and not number.is_integer()):
+        low = "above 0 and at most" if positive else "from 0 to"
+        kind = f"an integer {low} {upper:g}" if integer else f"a number {low} {upper:g}"
         raise bad_request(
             f"Invalid chunking_strategy.{name} {_shown(value)}: expected {kind}.", param="chunking_strategy"
         )

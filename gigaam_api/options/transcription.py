@@ -10,20 +10,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
+from gigaam_api.engines.base import ServerVAD  # EngineOptions carries it to the pipeline
 from gigaam_api.formats.render import ResponseFormat
 
 Granularity = Literal["word", "segment"]
 GRANULARITIES: tuple[Granularity, ...] = ("word", "segment")
 INCLUDES = ("logprobs", "progress")  # `progress`: this server's own stream events, on request
-
-
-@dataclass(frozen=True, slots=True)
-class ServerVAD:
-    """`chunking_strategy={type: server_vad, ...}`; None means "not given, use the server's default"."""
-
-    prefix_padding_ms: int | None = None
-    silence_duration_ms: int | None = None
-    threshold: float | None = None
 
 
 ChunkingStrategy = Literal["auto"] | ServerVAD
@@ -41,6 +33,9 @@ class TranscriptionOptions:
     include_logprobs: bool = False
     include_progress: bool = False
     chunking_strategy: ChunkingStrategy | None = None
+    keywords: tuple[str, ...] = ()  # as sent (`keywords[]` or `hotwords[]`); checked against the engine
+    keyword_boost: float | None = None
+    languages: tuple[str, ...] = ()  # `languages[]`: ISO 639-1 codes, in the order sent
 
     def rendered_as(self, rendering: TranscriptionOptions) -> TranscriptionOptions:
         """These options with `rendering`'s output choices (a job's result asked for another way)."""

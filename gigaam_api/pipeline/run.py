@@ -28,7 +28,7 @@ from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.config import Settings
-from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions, WeightsUnavailableError
+from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions, ServerVAD, WeightsUnavailableError
 from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
 from gigaam_api.pipeline.batching import batch_length
 from gigaam_api.pipeline.chunk_plan import chunking_settings, direct_max_seconds
@@ -41,7 +41,7 @@ from gigaam_api.speakers.diarizer import Diarizer
 from gigaam_api.speakers.options import REFERENCE_MAX_SECONDS, DiarizationOptions
 from gigaam_api.speakers.turns import Turn, attribute
 from gigaam_api.transcript import Segment, build_segment
-from gigaam_api.vad.chunking import Chunk, ChunkingSettings
+from gigaam_api.vad.chunking import Chunk, ChunkingSettings, server_vad_settings
 
 MAX_BATCHES_IN_FLIGHT = 2  # one running, one queued: the executor never idles on our account
 # Chunks the VAD may find beyond those already sent to inference: enough for the next batches, so the
@@ -69,8 +69,10 @@ class RunParts:
     def direct_max_samples(self) -> int:
         return int(direct_max_seconds(self.settings, self.engine.capabilities.chunks) * SAMPLE_RATE)
 
-    def chunking(self) -> ChunkingSettings:
-        return chunking_settings(self.settings, self.engine.capabilities.chunks)
+    def chunking(self, vad: ServerVAD | None = None) -> ChunkingSettings:
+        """The server's chunking for the engine's chunk policy, or a request's `server_vad` over it."""
+        settings = chunking_settings(self.settings, self.engine.capabilities.chunks)
+        return settings if vad is None else server_vad_settings(settings, vad)
 
 
 class PipelineRun:
@@ -119,7 +121,8 @@ class PipelineRun:
         self._raise_decode_error()
         # Decided by the samples seen, not by `finished`: a long file whose decoding ends just after the
         # wait returned would otherwise go to the model whole, as one chunk past its longest.
-        self._direct = available <= self._parts.direct_max_samples
+        # A request's server_vad asks for chunks cut at its pauses, however short the audio.
+        self._direct = available <= self._parts.direct_max_samples and self._options.server_vad is None
         if not self._direct:
             # Only long audio: a short request's decoding, lowered, waited behind every running batch.
             yield_to_inference(decoder)
@@ -193,7 +196,8 @@ class PipelineRun:
         if self._direct:
             batches = _DirectBatches(self._pcm.total or 0, done)
         else:
-            chunks = partial(speech_chunks, self._pcm, self._parts.vad, self._parts.chunking(), self._stop)
+            chunking = self._parts.chunking(self._options.server_vad)
+            chunks = partial(speech_chunks, self._pcm, self._parts.vad, chunking, self._stop)
             feed: ThreadFeed[Chunk] = ThreadFeed(
                 partial(_after, chunks, done),
                 "vad",

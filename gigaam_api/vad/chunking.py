@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from gigaam_api.audio.rate import SAMPLE_RATE
+from gigaam_api.engines.base import ServerVAD
 
 FRAME_SAMPLES = 512  # 32 ms at 16 kHz: Silero gives one speech probability per frame
 FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
@@ -309,6 +310,24 @@ class IncrementalChunker:
         if self._padding.pending_end is not None:
             return self._padding.pending_end
         return self._hysteresis.horizon + 1  # weak but safe: after max_s of silence the chunk is final
+
+
+def server_vad_settings(base: ChunkingSettings, vad: ServerVAD) -> ChunkingSettings:
+    """`chunking_strategy=server_vad` over the server's settings: its knobs replace theirs, and every
+    pause of `silence_duration_ms` ends a chunk (no grouping into 15-22 s chunks, no short first chunk),
+    the way OpenAI's server VAD ends a turn. Chunks still never exceed `hard_max_s`."""
+    threshold = base.threshold if vad.threshold is None else vad.threshold
+    return replace(
+        base,
+        threshold=threshold,
+        # The server's negative threshold may sit above a lower request threshold: derive it then.
+        neg_threshold=base.neg_threshold if vad.threshold is None else None,
+        min_silence_ms=base.min_silence_ms if vad.silence_duration_ms is None else vad.silence_duration_ms,
+        speech_pad_ms=base.speech_pad_ms if vad.prefix_padding_ms is None else vad.prefix_padding_ms,
+        min_s=MIN_CHUNK_SECONDS,
+        max_s=base.hard_max_s,
+        first_max_s=None,
+    )
 
 
 def plan_chunks(probs: Iterable[float], settings: ChunkingSettings | None = None) -> list[Chunk]:

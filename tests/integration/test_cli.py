@@ -231,3 +231,35 @@ def test_ctrl_c_prints_what_finished(env: dict[str, str], inputs: Path, ten_minu
     ), output
     assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
     assert spool_files(env) == []
+
+
+def test_keyword_and_server_vad_flags_are_the_apis_options(
+    env: dict[str, str], inputs: Path, server: LiveServer
+) -> None:
+    from tests.integration.test_request_surface import PAUSES as SHORT_PAUSES
+    from tests.integration.test_request_surface import PHRASES, _near_miss
+
+    greedy = api_body(server, inputs / "a.wav", "text")
+    keyword = _near_miss(next(w for w in greedy.lower().split() if len(w) >= 4 and w.isalpha()))
+    steered = transcribe(env, "in/a.wav", "--keyword", keyword, "--keyword-boost", "10", cwd=inputs.parent)
+    assert steered.returncode == 0, steered.stderr
+    with (inputs / "a.wav").open("rb") as f:
+        fields = {"keywords[]": keyword, "keyword_boost": "10", "response_format": "text"}
+        expected = httpx.post(
+            f"{server.url}/v1/audio/transcriptions", data=fields, files={"file": f}, timeout=120
+        )
+    assert steered.stdout == expected.text != greedy
+    assert keyword in steered.stdout.lower().split()
+
+    audio, _ = long_speech(PHRASES, [0.3, *SHORT_PAUSES, 0.3])
+    write_wav(inputs / "pauses.wav", audio)
+    cut = transcribe(
+        env, "in/pauses.wav", "-f", "verbose_json", "--silence-duration-ms", "200", cwd=inputs.parent
+    )
+    assert cut.returncode == 0, cut.stderr
+    assert len(json.loads(cut.stdout)["segments"]) == len(PHRASES)
+
+    bad = transcribe(env, "in/a.wav", "--keyword", "Sberbank", "--keyword-boost", "11", cwd=inputs.parent)
+    assert bad.returncode == 2 and "keyword_boost" in bad.stderr and bad.stdout == ""
+    latin = transcribe(env, "in/a.wav", "--keyword", "Sberbank", cwd=inputs.parent)
+    assert latin.returncode == 2 and "'Sberbank'" in latin.stderr

@@ -17,11 +17,12 @@ from pathlib import Path
 import httpx
 import redis
 
+from gigaam_api.engines.base import ServerVAD
 from gigaam_api.jobs.guarded_store import GuardedStore
 from gigaam_api.jobs.model import Job, Webhook, new_job_id
 from gigaam_api.jobs.sqlite_store import SqliteJobStore
 from gigaam_api.jobs.webhooks import WebhookSender
-from gigaam_api.options.transcription import ServerVAD, TranscriptionOptions
+from gigaam_api.options.transcription import TranscriptionOptions
 from tests.conftest import LiveServer
 from tests.fixtures.jobs import submit
 from tests.fixtures.waiting import wait_until

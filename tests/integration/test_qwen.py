@@ -132,6 +132,24 @@ def test_include_logprobs_shows_which_engine_took_the_request(server: LiveServer
     assert info.value.param == "include" and QWEN in info.value.message
 
 
+def test_several_languages_pick_the_model_that_transcribes_them_all(
+    server: LiveServer, audio_dir: Path
+) -> None:
+    client = server.client()
+    one = client.audio.transcriptions.create(
+        model="whisper-1", file=_open(audio_dir / "weather.wav"), languages=["ru"], include=["logprobs"]
+    )
+    assert one.logprobs  # Russian alone: GigaAM, which gives token log-probabilities
+    with pytest.raises(openai.BadRequestError) as info:
+        client.audio.transcriptions.create(
+            model="whisper-1",
+            file=_open(audio_dir / "weather.wav"),
+            languages=["ru", "en"],
+            include=["logprobs"],
+        )
+    assert info.value.param == "include" and QWEN in info.value.message  # routed to Qwen3-ASR
+
+
 @pytest.mark.parametrize(
     ("fields", "expected", "named"),
     [
@@ -148,10 +166,17 @@ def test_include_logprobs_shows_which_engine_took_the_request(server: LiveServer
             ("timestamp_granularities", "unsupported_option"),
             QWEN,
         ),
+        ({"model": QWEN, "keywords[]": "сбербанк"}, ("keywords", "unsupported_option"), QWEN),
+        ({"languages[]": ["ru", "uk"]}, ("languages", "unsupported_language"), f"{GIGAAM} (ru)"),
+        (
+            {"stream": "true", "include[]": "logprobs", "language": "en"},
+            ("include", "unsupported_option"),
+            QWEN,
+        ),
     ],
 )
 def test_what_no_served_model_can_do_is_a_400_naming_what_is_available(
-    server: LiveServer, audio_dir: Path, fields: dict[str, str], expected: tuple[str, str], named: str
+    server: LiveServer, audio_dir: Path, fields: dict[str, Any], expected: tuple[str, str], named: str
 ) -> None:
     response = httpx.post(
         f"{server.url}/v1/audio/transcriptions",

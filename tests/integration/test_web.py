@@ -627,3 +627,39 @@ def test_the_copied_note_follows_the_language_switch(page: Page, server: LiveSer
     expect(status).to_have_text("Text copied")
     page.clock.run_for(3000)
     expect(status).to_have_text("done")
+
+
+def test_the_keywords_box_sends_keywords_and_shows_the_servers_refusal(
+    make_server: Callable[..., LiveServer], page: Page, audio_dir: Path
+) -> None:
+    live = make_server(API_KEY=KEY)
+    greeting = audio_dir / "greeting.wav"
+    page.add_init_script(f"localStorage.setItem('gigaam-api.key', '{KEY}')")
+    page.goto(live.url)
+    expect(page.locator("label[for=keywords-input]")).to_have_text("Ключевые слова")
+    page.fill("#keywords-input", "Сбербанк\n\n  ГигаАМ, Росатом ")
+    page.set_input_files("#file-input", greeting)
+    job = page.locator(".job[data-state=done]", has_text="greeting.wav")
+    expect(job).to_have_count(1)
+
+    # The keywords switch the engine to its biased search, whose text differs from greedy decoding
+    # on the generated model: the page's text is the API's for the same keywords, not the plain one.
+    response = httpx.post(
+        f"{live.url}/v1/audio/transcriptions",
+        data={"response_format": "text", "keywords[]": ["Сбербанк", "ГигаАМ", "Росатом"]},
+        files={"file": (greeting.name, greeting.read_bytes())},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    assert download(page, job, "text") == response.content != api_body(live, greeting, "text")
+
+    page.fill("#keywords-input", "Sberbank")
+    page.set_input_files("#file-input", audio_dir / "weather.wav")
+    error = page.locator(".job[data-state=failed]", has_text="weather.wav").locator(".job-error")
+    expect(error.locator(".error-text")).to_have_text(
+        "Ключевые слова не подходят этой модели: исправьте их в параметрах."
+    )
+    expect(error.locator("details .error-detail")).to_contain_text("'Sberbank'")
+    page.reload()  # the list is kept in the browser
+    expect(page.locator("#keywords-input")).to_have_value("Sberbank")

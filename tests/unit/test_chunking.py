@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from gigaam_api.engines.base import ServerVAD
 from gigaam_api.vad.chunking import (
     FRAME_SAMPLES,
     FRAME_SECONDS,
@@ -15,6 +16,7 @@ from gigaam_api.vad.chunking import (
     ChunkingSettings,
     IncrementalChunker,
     plan_chunks,
+    server_vad_settings,
 )
 
 Probs = npt.NDArray[np.float64]
@@ -240,3 +242,31 @@ def test_first_max_s_too_short_is_rejected() -> None:
         ChunkingSettings(first_max_s=0.1)
     with pytest.raises(ValueError, match="first_max_s"):
         ChunkingSettings(first_max_s=0.0)
+
+
+def test_server_vad_ends_a_chunk_at_each_pause_of_silence_duration_ms() -> None:
+    # Phrases with a 0.5-s and a 1.5-s pause: the server's rule keeps them in one chunk.
+    probs = np.concatenate([speech(3), silence(0.5), speech(4), silence(1.5), speech(2), silence(3)])
+    assert len(plan_chunks(probs)) == 1
+
+    short = plan_chunks(probs, server_vad_settings(SETTINGS, ServerVAD(silence_duration_ms=200)))
+    long = plan_chunks(probs, server_vad_settings(SETTINGS, ServerVAD(silence_duration_ms=1000)))
+    longest = plan_chunks(probs, server_vad_settings(SETTINGS, ServerVAD(silence_duration_ms=2000)))
+
+    assert [round(c.duration_s) for c in short] == [3, 4, 2]
+    assert [round(c.duration_s) for c in long] == [8, 2]  # the 0.5-s pause is inside the first chunk
+    assert len(longest) == 1
+
+
+def test_server_vad_padding_and_threshold_replace_the_servers() -> None:
+    probs = np.concatenate([silence(1), np.full(frames(2), 0.4), silence(1)])
+    assert len(plan_chunks(probs, server_vad_settings(SETTINGS, ServerVAD(threshold=0.5)))) == 0
+    (chunk,) = plan_chunks(
+        probs, server_vad_settings(SETTINGS, ServerVAD(threshold=0.3, prefix_padding_ms=320))
+    )
+    assert chunk.start // FRAME_SAMPLES == frames(1) - frames(0.32)
+
+
+def test_a_server_vad_threshold_below_the_servers_negative_threshold_is_usable() -> None:
+    base = ChunkingSettings(threshold=0.6, neg_threshold=0.5)
+    assert server_vad_settings(base, ServerVAD(threshold=0.2)).negative_threshold == pytest.approx(0.05)

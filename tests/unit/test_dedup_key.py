@@ -9,7 +9,7 @@ from pathlib import Path
 from gigaam_api.api.upload import Upload, file_sha256
 from gigaam_api.config import load_settings
 from gigaam_api.dedup.key import request_key
-from gigaam_api.engines.base import EngineOptions
+from gigaam_api.engines.base import EngineOptions, ServerVAD
 from tests.fixtures.engines import capabilities
 
 AUDIO = "a" * 64
@@ -30,6 +30,10 @@ def test_everything_that_changes_the_transcript_changes_the_key() -> None:
         request_key("b" * 64, EngineOptions(), caps, SETTINGS),
         request_key(AUDIO, EngineOptions(language="ru"), caps, SETTINGS),
         request_key(AUDIO, EngineOptions(prompt="термины"), caps, SETTINGS),
+        request_key(AUDIO, EngineOptions(keywords=("сбер",)), caps, SETTINGS),
+        request_key(AUDIO, EngineOptions(keywords=("сбер",), keyword_boost=2.0), caps, SETTINGS),
+        request_key(AUDIO, EngineOptions(server_vad=ServerVAD(silence_duration_ms=200)), caps, SETTINGS),
+        request_key(AUDIO, EngineOptions(server_vad=ServerVAD(silence_duration_ms=2000)), caps, SETTINGS),
         request_key(AUDIO, EngineOptions(), capabilities(model_id="gigaam-v3-rnnt"), SETTINGS),
         request_key(AUDIO, EngineOptions(), capabilities(runtime="openvino"), SETTINGS),
         request_key(AUDIO, EngineOptions(), capabilities(precision="int8"), SETTINGS),

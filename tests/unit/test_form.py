@@ -7,9 +7,10 @@ import httpx2
 import openai
 import pytest
 
+from gigaam_api.engines.base import ServerVAD
 from gigaam_api.errors import APIError
 from gigaam_api.options.form import parse_transcription_form
-from gigaam_api.options.transcription import ServerVAD, TranscriptionOptions
+from gigaam_api.options.transcription import TranscriptionOptions
 
 
 def parse(*pairs: tuple[str, str]) -> TranscriptionOptions:
@@ -175,10 +176,34 @@ def test_repeated_scalar_last_wins() -> None:
 
 
 def test_unknown_fields_ignored() -> None:
-    options = parse(
-        ("known_speaker_names[]", "Иван"), ("user", "x"), ("languages[]", "ru"), ("extra[a]", "b")
-    )
+    options = parse(("known_speaker_names[]", "Иван"), ("user", "x"), ("extra[a]", "b"))
     assert options == TranscriptionOptions()
+
+
+def test_one_language_in_languages_is_the_language() -> None:
+    options = parse(("languages[]", "ru-RU"))
+    assert (options.language, options.languages) == ("ru", ("ru",))
+
+
+def test_several_languages_leave_language_unset() -> None:
+    options = parse(("languages[]", "ru"), ("languages[]", "English"), ("languages[]", "ru"))
+    assert (options.language, options.languages) == (None, ("ru", "en"))
+    assert parse(("languages[]", "ru"), ("language", "en")).language == "en"  # `language` wins
+
+
+def test_bad_languages_item_names_the_field() -> None:
+    error = rejected(("languages[]", "ru"), ("languages[]", "klingon"))
+    assert error.param == "languages" and "'klingon'" in error.message
+
+
+def test_keywords_and_hotwords_are_one_list() -> None:
+    options = parse(("keywords[]", "Сбербанк"), ("hotwords", "ГигаАМ"), ("keyword_boost", "2.5"))
+    assert options.keywords == ("Сбербанк", "ГигаАМ") and options.keyword_boost == 2.5
+
+
+@pytest.mark.parametrize("value", ["lots", "nan", "inf"])
+def test_keyword_boost_not_a_number(value: str) -> None:
+    assert rejected(("keyword_boost", value)).param == "keyword_boost"
 
 
 def test_include_plain_and_json() -> None:
@@ -221,6 +246,9 @@ def test_chunking_strategy_json_string() -> None:
         [("chunking_strategy[type]", "server_vad"), ("chunking_strategy[prefix_padding_ms]", "12.5")],
         [("chunking_strategy", '{"type": "server_vad", "silence_duration_ms": true}')],
         [("chunking_strategy", '{"type": "server_vad", "prefix_padding_ms": -1}')],
+        [("chunking_strategy", '{"type": "server_vad", "threshold": 0}')],
+        [("chunking_strategy", '{"type": "server_vad", "silence_duration_ms": 10001}')],
+        [("chunking_strategy", '{"type": "server_vad", "prefix_padding_ms": 2001}')],
     ],
 )
 def test_bad_chunking_strategy(pairs: list[tuple[str, str]]) -> None:

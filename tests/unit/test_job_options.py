@@ -9,11 +9,12 @@ import json
 import time
 import tracemalloc
 
+from gigaam_api.engines.base import ServerVAD
 from gigaam_api.jobs.model import Job, dump_job, new_job_id
 from gigaam_api.jobs.redis_store import PREFIX, RedisJobStore
 from gigaam_api.jobs.sqlite_store import SqliteJobStore
 from gigaam_api.jobs.store import JobStore
-from gigaam_api.options.transcription import ServerVAD, TranscriptionOptions
+from gigaam_api.options.transcription import TranscriptionOptions
 
 PROMPT = "п" * (512 * 1024)  # 1 MiB of UTF-8: MAX_FORM_FIELDS_BYTES's default
 JOBS = 20
@@ -100,3 +101,15 @@ def test_options_left_at_their_defaults_read_back_as_none(store: JobStore) -> No
     stored = store.get(job.id)
     assert stored is not None and stored.options is None
     assert all(j.options is None for j in store.page("alice", status=None, before_seq=None, limit=10))
+
+
+def test_keywords_languages_and_server_vad_survive_the_store(store: JobStore) -> None:
+    options = TranscriptionOptions(
+        keywords=("Сбербанк", "греф"),
+        keyword_boost=2.5,
+        languages=("ru", "en"),
+        chunking_strategy=ServerVAD(silence_duration_ms=200, prefix_padding_ms=0, threshold=0.4),
+    )
+    job = store.add(Job(new_job_id(), "alice", time.time(), 1000, options))
+    stored = store.get(job.id)
+    assert stored is not None and stored.options == options

@@ -73,3 +73,28 @@ def test_one_model_alone_routes_everything_it_can_to_itself() -> None:
     assert choose_model(None, "ru", alone, default="gigaam-v3-ctc", aliases=ALIASES) == "gigaam-v3-ctc"
     with pytest.raises(APIError):
         choose_model("whisper-1", "en", alone, default="gigaam-v3-ctc", aliases=ALIASES)
+
+
+def _choose_among(model: str | None, languages: list[str]) -> str:
+    return choose_model(model, None, BOTH, default="gigaam-v3-ctc", aliases=ALIASES, languages=languages)
+
+
+def test_several_languages_pick_a_model_that_transcribes_them_all() -> None:
+    assert _choose_among(None, ["ru", "en"]) == "qwen3-asr-0.6b"  # GigaAM alone would lose the English
+    assert _choose_among("whisper-1", ["ru", "ja"]) == "qwen3-asr-0.6b"
+    assert _choose_among("qwen3-asr-0.6b", ["ru", "en"]) == "qwen3-asr-0.6b"
+
+
+def test_several_languages_no_model_transcribes_is_a_400_naming_languages() -> None:
+    with pytest.raises(APIError) as info:
+        _choose_among("gigaam-v3-ctc", ["ru", "en"])
+    assert (info.value.param, info.value.code) == ("languages", "unsupported_language")
+    assert "ru, en" in info.value.message and "gigaam-v3-ctc" in info.value.message
+    with pytest.raises(APIError) as info:
+        choose_model(None, None, [GIGAAM], default="gigaam-v3-ctc", aliases=ALIASES, languages=["ru", "en"])
+    assert "no served model" in info.value.message
+
+
+def test_language_decides_over_languages() -> None:
+    chosen = choose_model(None, "ru", BOTH, default="gigaam-v3-ctc", aliases=ALIASES, languages=["ru", "en"])
+    assert chosen == "gigaam-v3-ctc"

@@ -5,7 +5,13 @@ import openai
 import pytest
 from openai.types.audio import Transcription, TranscriptionVerbose
 
-from gigaam_api.formats.response_bodies import billed_seconds, json_body, text_body, verbose_json_body
+from gigaam_api.formats.response_bodies import (
+    billed_seconds,
+    json_body,
+    logprob_entries,
+    text_body,
+    verbose_json_body,
+)
 from gigaam_api.transcript import Segment, Token, Transcript, Word
 from tests.fixtures.engines import capabilities
 
@@ -161,3 +167,10 @@ def test_segments_in_a_language_without_spaces_join_without_them() -> None:
     )
     assert Transcript(chinese, 2.5, "russian", caps.separator("ru")).text == "你好 世界"
     assert caps.separator(None) == " "
+
+
+def test_logprobs_spell_the_text_when_the_model_writes_two_spaces_running() -> None:
+    tokens = (Token(1, " да", 0.0, -0.1), Token(0, " ", 0.1, -0.2), Token(2, " нет", 0.2, -0.3))
+    entries = logprob_entries(tokens, leading_space=True)
+    assert "".join(str(e["token"]) for e in entries) == " да нет"
+    assert [e["logprob"] for e in entries] == [-0.1, -0.2, -0.3]  # every token keeps its entry

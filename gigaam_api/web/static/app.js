@@ -5,6 +5,7 @@
 
 const KEY_STORE = "gigaam-api.key";
 const LANG_STORE = "gigaam-api.lang";
+const KEYWORDS_STORE = "gigaam-api.keywords";
 const EXTENSIONS = { text: "txt", srt: "srt", vtt: "vtt", json: "json", verbose_json: "json" };
 const FORMAT_NAMES = { text: "TXT", srt: "SRT", vtt: "VTT", json: "JSON", verbose_json: "JSON" };
 
@@ -12,7 +13,7 @@ const $ = (selector, root = document) => root.querySelector(selector);
 const ui = {
   fileInput: $("#file-input"), dropZone: $("#drop-zone"), record: $("#record-button"),
   model: $("#model-select"), format: $("#format-select"), formatHint: $("#format-hint"),
-  words: $("#words-check"), notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
+  words: $("#words-check"), keywords: $("#keywords-input"), notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
   clear: $("#clear-button"),
   keyButton: $("#key-button"), langSwitch: $("#lang-switch"),
   keyDialog: $("#key-dialog"), keyForm: $("#key-form"), keyInput: $("#key-input"),
@@ -303,6 +304,10 @@ class Job {
     form.append("timestamp_granularities[]", "segment");
     form.append("stream", "true");
     form.append("include[]", "progress");
+    // One phrase a line (commas split too, as the API does); the server checks them and names a bad one.
+    for (const phrase of ui.keywords.value.split(/[\n,]/)) {
+      if (phrase.trim()) form.append("keywords[]", phrase.trim());
+    }
     try {
       const response = await api("/v1/audio/transcriptions", {
         method: "POST", body: form, signal: this.abort.signal,
@@ -510,6 +515,10 @@ ui.format.addEventListener("change", () => {
   ui.formatHint.textContent = t(`formatHint.${ui.format.value}`);
   jobs.forEach((job) => job.render());
 });
+
+// The keywords are a user's standing list (names, terms): kept in this browser, like the key.
+ui.keywords.value = localStorage.getItem(KEYWORDS_STORE) || "";
+ui.keywords.addEventListener("input", () => localStorage.setItem(KEYWORDS_STORE, ui.keywords.value));
 
 // ---- input: chooser, drag and drop, microphone -----------------------------------------------
 ui.fileInput.addEventListener("change", () => {
