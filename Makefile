@@ -93,8 +93,8 @@ uv: ## uv from PATH, else a private copy in .tools/uv; prints its version
 deps: uv
 	$(UV) sync --frozen --no-dev --inexact --compile-bytecode $(EXTRA_FLAGS)
 
-dev-deps: uv ## an exact sync (removes torch, which is not in the lock), then torch again: from uv's cache, ~1 s
-	$(UV) sync --frozen $(EXTRA_FLAGS) --extra qwen
+dev-deps: uv ## an exact sync (removes torch, which is not in the lock), then torch again: from uv's cache, ~1 s; tests also need the `numbers` extra (damga)
+	$(UV) sync --frozen $(EXTRA_FLAGS) --extra qwen --extra numbers
 	$(UV) pip install --quiet --no-config --python .venv/bin/python $(TORCH_SOURCE) torch==$(TORCH_VERSION)
 
 system-deps: ## espeak-ng makes the synthetic Russian speech the tests and benchmarks use; chromium runs the web page's tests; redis-server backs the job-queue tests; nginx fronts two replicas in the rolling-restart test

@@ -146,7 +146,9 @@ def _job_plan(state: AppState, options: TranscriptionOptions) -> tuple[Transcrib
     if state.transcriber is None:
         return None
     transcriber = state.transcriber_for(options.model, options.language)
-    return transcriber, engine_options(options, transcriber.capabilities)
+    return transcriber, engine_options(
+        options, transcriber.capabilities, default_numbers=state.settings.NUMBERS
+    )
 
 
 async def _spool_full(_: Request, exc: Exception) -> Response:

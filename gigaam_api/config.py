@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from gigaam_api.engines.base import NumberStyle
 from gigaam_api.engines.cpus import usable_cpus
 from gigaam_api.engines.qwen.catalog import canonical_aligner_name
 from gigaam_api.engines.registry import DEFAULT_ALIASES, DEFAULT_MODEL, canonical_model_name
@@ -120,6 +122,15 @@ class Settings(BaseSettings):
             "a glossary: phrases (one a line, `#` starts a comment) every request's `keywords` are "
             "merged with, on engines that take keywords (see docs/keywords.md); re-read when the file "
             "changes. Unset: no glossary"
+        ),
+    )
+
+    NUMBERS: NumberStyle = Field(
+        default="words",
+        description=(
+            "how numbers are written when a request does not say (its `numbers` field): `words` as "
+            "recognised, or `digits` (\"двадцать пять тысяч триста рублей\" → \"25 300 рублей\"; needs the "
+            "`numbers` extra, see docs/numbers.md)"
         ),
     )
 
@@ -693,6 +704,13 @@ class Settings(BaseSettings):
             hard_max_s=min(self.VAD_HARD_MAX, max_chunk_seconds),
             first_max_s=self.FIRST_CHUNK_SECONDS or None,
         )
+
+    @model_validator(mode="after")
+    def _numbers_extra(self) -> Settings:
+        # As numbers.extra checks it; config may not import numbers/ (it imports engines, which read config).
+        if self.NUMBERS == "digits" and importlib.util.find_spec("damga") is None:
+            raise ValueError("NUMBERS=digits needs the `numbers` extra (`uv sync --extra numbers`)")
+        return self
 
     @model_validator(mode="after")
     def _webhook_secret(self) -> Settings:

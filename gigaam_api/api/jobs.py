@@ -117,7 +117,8 @@ async def create_job(request: Request) -> Response:
         options = parse_transcription_form(upload.fields)
         # Refused now rather than when the job runs: a model or language no served model takes, options
         # the routed model cannot honour.
-        engine_options(options, state.transcriber_for(options.model, options.language).capabilities)
+        caps = state.transcriber_for(options.model, options.language).capabilities
+        engine_options(options, caps, default_numbers=settings.NUMBERS)
         extra = {name: value for name, value in upload.fields if name in JOB_FIELDS}
         callback = extra.get("callback_url")
         webhook = None

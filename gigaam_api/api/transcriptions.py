@@ -51,7 +51,7 @@ async def create_transcription(request: Request) -> Response:
         options = parse_transcription_form(upload.fields)
         transcriber = state.transcriber_for(options.model, options.language)
         caps = transcriber.capabilities
-        requested = engine_options(options, caps)
+        requested = engine_options(options, caps, default_numbers=state.settings.NUMBERS)
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
 

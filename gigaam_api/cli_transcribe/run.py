@@ -71,7 +71,13 @@ async def _transcribe_all(
         for task in runnable:
             try:
                 body, duration = await _transcribe_one(
-                    transcriber, spool, task, fmt, words=words, show_progress=show_progress
+                    transcriber,
+                    spool,
+                    task,
+                    fmt,
+                    EngineOptions(numbers=settings.NUMBERS),
+                    words=words,
+                    show_progress=show_progress,
                 )
                 _write(body, task.destination, fmt)
             except APIError as exc:
@@ -92,13 +98,14 @@ async def _transcribe_one(
     spool: SpoolDir,
     task: Task,
     fmt: ResponseFormat,
+    options: EngineOptions,
     *,
     words: bool,
     show_progress: bool,
 ) -> tuple[bytes, float]:
     segments: list[Segment] = []
     with spool.files() as files, FileProgress(task.source.path.name, enabled=show_progress) as bar:
-        run = await transcriber.start(task.source.path, files, EngineOptions())
+        run = await transcriber.start(task.source.path, files, options)
         try:
             async for event in run.events():
                 if isinstance(event, Segment):

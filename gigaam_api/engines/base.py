@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 from gigaam_api.transcript import Token, Word
 
@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 SAMPLE_RATE: Final = 16_000
+
+NumberStyle = Literal["words", "digits"]  # numbers as recognised, or rewritten as digits
+NUMBER_STYLES: tuple[NumberStyle, ...] = ("words", "digits")
 
 
 class WeightsUnavailableError(Exception):
@@ -50,6 +53,9 @@ class EngineOptions:
     # Capabilities.keywords is true. None boost: engines.keywords.DEFAULT_BOOST.
     keywords: tuple[str, ...] = ()
     keyword_boost: float | None = None
+    # Not for the engine: the pipeline rewrites its results after it (gigaam_api.numbers), for any
+    # engine. Here so every run, and the key runs are shared and cached under, carries it.
+    numbers: NumberStyle = "words"
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from gigaam_api.engines.base import Capabilities, EngineOptions
+from gigaam_api.engines.base import Capabilities, EngineOptions, NumberStyle
 from gigaam_api.errors import bad_request
+from gigaam_api.numbers.extra import INSTALL_HINT, digits_available
 from gigaam_api.options.transcription import TranscriptionOptions
 
 
-def engine_options(options: TranscriptionOptions, caps: Capabilities) -> EngineOptions:
-    """What the engine gets of the request; a 400 for anything it cannot honour (never a silent gap)."""
+def engine_options(
+    options: TranscriptionOptions, caps: Capabilities, *, default_numbers: NumberStyle = "words"
+) -> EngineOptions:
+    """What the engine gets of the request; a 400 for anything it cannot honour (never a silent gap).
+
+    `default_numbers` (the NUMBERS setting) applies when the request does not choose."""
     if options.language is not None and options.language not in caps.languages:
         supported = ", ".join(sorted(caps.languages))
         raise bad_request(
@@ -30,4 +35,11 @@ def engine_options(options: TranscriptionOptions, caps: Capabilities) -> EngineO
             param="include",
             code="unsupported_option",
         )
-    return EngineOptions(language=options.language, prompt=options.prompt)
+    numbers = options.numbers or default_numbers
+    if numbers == "digits" and not digits_available():
+        raise bad_request(
+            f"numbers=digits is not available on this server: {INSTALL_HINT}.",
+            param="numbers",
+            code="unsupported_option",
+        )
+    return EngineOptions(language=options.language, prompt=options.prompt, numbers=numbers)

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from gigaam_api.engines.base import NUMBER_STYLES, NumberStyle
 from gigaam_api.errors import bad_request
 from gigaam_api.formats.languages import language_code
 from gigaam_api.formats.render import RESPONSE_FORMATS, ResponseFormat
@@ -88,6 +89,7 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
         include_logprobs="logprobs" in includes,
         include_progress="progress" in includes,
         chunking_strategy=_chunking_strategy(fields),
+        numbers=_numbers(fields.last("numbers")),
     )
 
 
@@ -139,6 +141,18 @@ def _temperature(value: str | None) -> float:
             param="temperature",
         )
     return temperature
+
+
+def _numbers(value: str | None) -> NumberStyle | None:
+    if value is None:
+        return None
+    for style in NUMBER_STYLES:
+        if style == value.strip().lower():
+            return style
+    raise bad_request(
+        f"Invalid numbers {_shown(value.strip())}: expected 'words' (as spoken) or 'digits'.",
+        param="numbers",
+    )
 
 
 def _granularities(items: list[str], response_format: ResponseFormat) -> frozenset[Granularity]:

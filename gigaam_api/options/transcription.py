@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Literal
 
+from gigaam_api.engines.base import NumberStyle
 from gigaam_api.formats.render import ResponseFormat
 
 Granularity = Literal["word", "segment"]
@@ -41,6 +42,7 @@ class TranscriptionOptions:
     include_logprobs: bool = False
     include_progress: bool = False
     chunking_strategy: ChunkingStrategy | None = None
+    numbers: NumberStyle | None = None  # None: the server's NUMBERS
 
     def rendered_as(self, rendering: TranscriptionOptions) -> TranscriptionOptions:
         """These options with `rendering`'s output choices (a job's result asked for another way)."""

@@ -28,6 +28,7 @@ from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineOptions
 from gigaam_api.errors import bad_request, disk_full, is_disk_full
+from gigaam_api.numbers.digits import russian_digits, with_digits
 from gigaam_api.pipeline.batching import batch_length
 from gigaam_api.pipeline.feed import ThreadFeed
 from gigaam_api.pipeline.protocol import Progress, Resume, RunEvent
@@ -182,7 +183,7 @@ class PipelineRun:
                 if not inflight:
                     return
                 batch, future = inflight.popleft()
-                for chunk, result in zip(batch, await future, strict=True):
+                for chunk, result in zip(batch, await self._written(await future), strict=True):
                     segment = self._segment(seg_id, chunk, result)
                     if segment.text:
                         seg_id += 1
@@ -191,6 +192,12 @@ class PipelineRun:
         finally:
             for _, future in inflight:
                 future.cancel()
+
+    async def _written(self, results: list[ChunkResult]) -> list[ChunkResult]:
+        """The batch's results as the request asks numbers written (a thread: a grammar, not the loop)."""
+        if self._options.numbers == "words":
+            return results
+        return await asyncio.to_thread(lambda: [with_digits(r, russian_digits()) for r in results])
 
     def _progress(self, processed_seconds: float) -> Progress:
         duration = self.duration

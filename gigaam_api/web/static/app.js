@@ -12,7 +12,7 @@ const $ = (selector, root = document) => root.querySelector(selector);
 const ui = {
   fileInput: $("#file-input"), dropZone: $("#drop-zone"), record: $("#record-button"),
   model: $("#model-select"), format: $("#format-select"), formatHint: $("#format-hint"),
-  words: $("#words-check"), notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
+  words: $("#words-check"), numbers: $("#numbers-check"), notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
   clear: $("#clear-button"),
   keyButton: $("#key-button"), langSwitch: $("#lang-switch"),
   keyDialog: $("#key-dialog"), keyForm: $("#key-form"), keyInput: $("#key-input"),
@@ -303,6 +303,7 @@ class Job {
     form.append("timestamp_granularities[]", "segment");
     form.append("stream", "true");
     form.append("include[]", "progress");
+    if (ui.numbers.checked) form.append("numbers", "digits");
     try {
       const response = await api("/v1/audio/transcriptions", {
         method: "POST", body: form, signal: this.abort.signal,
