@@ -92,6 +92,7 @@ _SUBMISSION_SCHEMA = {
                         "model": {"type": "string"},
                         "language": {"type": "string"},
                         "prompt": {"type": "string"},
+                        "numbers": {"type": "string", "enum": ["words", "digits"]},
                         "response_format": {
                             "type": "string",
                             "enum": list(RESPONSE_FORMATS),
