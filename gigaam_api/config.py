@@ -129,7 +129,7 @@ class Settings(BaseSettings):
         default="words",
         description=(
             "how numbers are written when a request does not say (its `numbers` field): `words` as "
-            "recognised, or `digits` (\"двадцать пять тысяч триста рублей\" → \"25 300 рублей\"; needs the "
+            'recognised, or `digits` ("двадцать пять тысяч триста рублей" → "25 300 рублей"; needs the '
             "`numbers` extra, see docs/numbers.md)"
         ),
     )

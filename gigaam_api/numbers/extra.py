@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-INSTALL_HINT = (
-    "install the `numbers` extra on the server (`uv sync --extra numbers`, or `pip install damga`)"
-)
+INSTALL_HINT = "install the `numbers` extra on the server (`uv sync --extra numbers`, or `pip install damga`)"
 
 
 def digits_available() -> bool:

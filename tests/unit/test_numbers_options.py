@@ -26,7 +26,9 @@ def without_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "damga", None)
 
 
-@pytest.mark.parametrize(("value", "style"), [("digits", "digits"), (" Digits ", "digits"), ("words", "words")])
+@pytest.mark.parametrize(
+    ("value", "style"), [("digits", "digits"), (" Digits ", "digits"), ("words", "words")]
+)
 def test_the_field_is_parsed(value: str, style: str) -> None:
     assert parse_transcription_form([("numbers", value)]).numbers == style
 
