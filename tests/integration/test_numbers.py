@@ -20,14 +20,17 @@ import numpy.typing as npt
 import openai
 import pytest
 from openai.types.audio import TranscriptionTextDeltaEvent, TranscriptionTextDoneEvent
+from playwright.sync_api import expect, sync_playwright
 
+from gigaam_api import cli
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, Capabilities, ChunkResult, EngineOptions
-from gigaam_api.pipeline.assembly import build_transcriber
+from gigaam_api.pipeline import assembly
 from gigaam_api.transcript import Word
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.jobs import submit, wait_finished
 from tests.fixtures.speech import synthesize, write_wav
+from tests.integration.test_web import WAIT_MS, launch_chromium
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +72,7 @@ def spoken(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., 
     started: list[LiveServer] = []
 
     def make(**overrides: object) -> LiveServer:
-        factory = partial(build_transcriber, wrap_engine=SpokenEngine)
+        factory = partial(assembly.build_transcriber, wrap_engine=SpokenEngine)
         live = start_server(settings_factory(**overrides), factory=factory)
         started.append(live)
         return live
@@ -173,3 +176,53 @@ def test_a_bad_value_is_a_400_naming_the_field(server: LiveServer, speech: Path)
         _create(server.client(), speech, extra_body={"numbers": "roman"})
 
     assert isinstance(info.value.body, dict) and info.value.body["param"] == "numbers"
+
+
+def test_the_cli_flag_writes_digits(
+    speech: Path,
+    models_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `gigaam-api transcribe` in this process, so its pipeline can be given the spoken engine.
+    spoken = partial(assembly.build_transcriber, wrap_engine=SpokenEngine)
+    monkeypatch.setattr(assembly, "build_transcriber", spoken)
+    monkeypatch.chdir(tmp_path)  # no .env of the working tree
+    settings = {"MODELS_DIR": models_dir, "OFFLINE": "true", "SPOOL_DIR": tmp_path / "spool"}
+    for name in ("MODEL", "MODELS", "NUMBERS", "LOG_LEVEL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {**settings, "NUM_THREADS": 1, "RUNTIME": "onnxruntime", "PRECISION": "fp32"}.items():
+        monkeypatch.setenv(name, str(value))
+
+    assert cli.main(["transcribe", str(speech), "-q", "--numbers", "digits"]) == 0
+    assert capsys.readouterr().out.strip() == WRITTEN
+    assert cli.main(["transcribe", str(speech), "-q"]) == 0
+    assert capsys.readouterr().out.strip() == SAID
+    assert cli.main(["transcribe", str(speech), "-q", "--numbers", "roman"]) == 2
+    assert "NUMBERS" in capsys.readouterr().err
+
+
+def test_the_web_page_checkbox_asks_for_digits(server: LiveServer, speech: Path) -> None:
+    with sync_playwright() as driver:
+        browser = launch_chromium(driver)
+        try:
+            page = browser.new_context(accept_downloads=True).new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(server.url)
+            page.check("#numbers-check")
+            page.set_input_files("#file-input", speech)
+            job = page.locator(".job")
+            expect(job).to_have_attribute("data-state", "done", timeout=WAIT_MS)
+            expect(job.locator(".segments li span")).to_have_text([WRITTEN])
+            page.select_option("#format-select", "srt")
+            with page.expect_download() as info:
+                job.locator(".download").click()
+            srt = Path(info.value.path()).read_text(encoding="utf-8")
+            assert WRITTEN in srt  # the downloads are rendered from the words the page streamed
+
+            page.uncheck("#numbers-check")
+            page.set_input_files("#file-input", speech)
+            expect(page.locator(".job").nth(1).locator(".segments li span")).to_have_text([SAID])
+        finally:
+            browser.close()
