@@ -64,9 +64,10 @@ download-weights: deps ## fetch MODEL's weights into MODELS_DIR (needs the Huggi
 	$(RUN) gigaam-api download
 
 bench: dev-deps system-deps bench-ovep ## benchmarks (not part of `make test`); results in docs/benchmarks.md
-	$(UV) sync --frozen --group bench --compile-bytecode $(EXTRA_FLAGS)
+	$(UV) sync --frozen --group bench --compile-bytecode $(EXTRA_FLAGS) --extra numbers
 	$(RUN) python -m bench.run
 	$(RUN) python -m bench.keywords
+	$(RUN) python -m bench.numbers
 
 # OpenVINO's ONNX Runtime execution provider, measured by the bench's limit only (bench/ovep.py). Its
 # wheel installs the same `onnxruntime` module as the `cpu` extra, so it gets its own venv from the
