@@ -64,9 +64,10 @@ download-weights: deps ## fetch MODEL's weights into MODELS_DIR (needs the Huggi
 	$(RUN) gigaam-api download
 
 bench: dev-deps system-deps bench-ovep ## benchmarks (not part of `make test`); results in docs/benchmarks.md
-	$(UV) sync --frozen --group bench --compile-bytecode $(EXTRA_FLAGS)
+	$(UV) sync --frozen --group bench --compile-bytecode $(EXTRA_FLAGS) --extra numbers
 	$(RUN) python -m bench.run
 	$(RUN) python -m bench.keywords
+	$(RUN) python -m bench.numbers
 
 # OpenVINO's ONNX Runtime execution provider, measured by the bench's limit only (bench/ovep.py). Its
 # wheel installs the same `onnxruntime` module as the `cpu` extra, so it gets its own venv from the
@@ -93,8 +94,8 @@ uv: ## uv from PATH, else a private copy in .tools/uv; prints its version
 deps: uv
 	$(UV) sync --frozen --no-dev --inexact --compile-bytecode $(EXTRA_FLAGS)
 
-dev-deps: uv ## an exact sync (removes torch, which is not in the lock), then torch again: from uv's cache, ~1 s
-	$(UV) sync --frozen $(EXTRA_FLAGS) --extra qwen
+dev-deps: uv ## an exact sync (removes torch, which is not in the lock), then torch again: from uv's cache, ~1 s; tests also need the `numbers` extra (damga)
+	$(UV) sync --frozen $(EXTRA_FLAGS) --extra qwen --extra numbers
 	$(UV) pip install --quiet --no-config --python .venv/bin/python $(TORCH_SOURCE) torch==$(TORCH_VERSION)
 
 system-deps: ## espeak-ng makes the synthetic Russian speech the tests and benchmarks use; chromium runs the web page's tests; redis-server backs the job-queue tests; nginx fronts two replicas in the rolling-restart test

@@ -162,7 +162,12 @@ def _transcribe(args: argparse.Namespace) -> int:
 
 
 # `transcribe` flags that set a setting for this run, over the environment and .env.
-_SETTING_FLAGS = {"model": "MODEL", "runtime": "GIGAAM_RUNTIME", "precision": "GIGAAM_PRECISION"}
+_SETTING_FLAGS = {
+    "model": "MODEL",
+    "runtime": "GIGAAM_RUNTIME",
+    "precision": "GIGAAM_PRECISION",
+    "numbers": "NUMBERS",
+}
 
 
 def _setting_flags(args: argparse.Namespace) -> dict[str, str | None]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
 from pathlib import Path
@@ -11,6 +12,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gigaam_api.cpus import usable_cpus
+from gigaam_api.transcript import NumberStyle
 
 # Model names are checked, and made canonical, by the engine registry when the settings are resolved
 # (engines/registry.py: resolve_settings): this module imports no engine.
@@ -147,6 +149,15 @@ class Settings(BaseSettings):
             "a glossary: phrases (one a line, `#` starts a comment) every request's `keywords` are "
             "merged with, on engines that take keywords (see docs/keywords.md); re-read when the file "
             "changes. Unset: no glossary"
+        ),
+    )
+
+    NUMBERS: NumberStyle = Field(
+        default="words",
+        description=(
+            "how numbers are written when a request does not say (its `numbers` field): `words` as "
+            'recognised, or `digits` ("двадцать пять тысяч триста рублей" → "25 300 рублей"; needs the '
+            "`numbers` extra, see docs/numbers.md)"
         ),
     )
 
@@ -699,6 +710,13 @@ class Settings(BaseSettings):
         # Whether they fit an engine's chunks is checked when the pipeline is built (pipeline/chunk_plan.py).
         if not self.VAD_MIN <= self.VAD_MAX <= self.VAD_HARD_MAX:
             raise ValueError("VAD_MIN <= VAD_MAX <= VAD_HARD_MAX must hold")
+        return self
+
+    @model_validator(mode="after")
+    def _numbers_extra(self) -> Settings:
+        # As numbers.extra checks it; config may not import numbers/ (it imports engines, which read config).
+        if self.NUMBERS == "digits" and importlib.util.find_spec("damga") is None:
+            raise ValueError("NUMBERS=digits needs the `numbers` extra (`uv sync --extra numbers`)")
         return self
 
     @model_validator(mode="after")

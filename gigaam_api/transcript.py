@@ -9,8 +9,11 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 WORD_SEPARATOR = " "
+NumberStyle = Literal["words", "digits"]  # numbers as recognised, or rewritten as digits (numbers/)
+NUMBER_STYLES: tuple[NumberStyle, ...] = ("words", "digits")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from gigaam_api.transcript import Token, Word
+from gigaam_api.transcript import NumberStyle, Token, Word
 
 if TYPE_CHECKING:
     import numpy as np
@@ -98,6 +98,9 @@ class EngineOptions:
     # Not for the engine: the pipeline cuts this request's audio with these VAD knobs (every chunk
     # ends at a pause). Here so it travels with the run and belongs to the dedup key.
     server_vad: ServerVAD | None = None
+    # Not for the engine: the pipeline rewrites its results after it (gigaam_api.numbers), for any
+    # engine. Here so every run, and the key runs are shared and cached under, carries it.
+    numbers: NumberStyle = "words"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,16 +8,23 @@ from gigaam_api.engines.base import Capabilities, EngineOptions, ServerVAD
 from gigaam_api.engines.glossary import merge_keywords
 from gigaam_api.engines.keywords import KeywordError, keyword_options
 from gigaam_api.errors import bad_request
+from gigaam_api.numbers.extra import INSTALL_HINT, digits_available
 from gigaam_api.options.transcription import TranscriptionOptions
+from gigaam_api.transcript import NumberStyle
 
 
 def engine_options(
-    options: TranscriptionOptions, caps: Capabilities, glossary: Sequence[str] = ()
+    options: TranscriptionOptions,
+    caps: Capabilities,
+    glossary: Sequence[str] = (),
+    *,
+    default_numbers: NumberStyle = "words",
 ) -> EngineOptions:
     """What the engine gets of the request; a 400 for anything it cannot honour (never a silent gap).
 
     `glossary`: the server's normalised phrases (KEYWORDS_FILE) for this engine's letters, added after
-    the request's own, so they are in the dedup key like any keyword.
+    the request's own, so they are in the dedup key like any keyword. `default_numbers` (the NUMBERS
+    setting) applies when the request does not choose.
     """
     if options.language is not None and options.language not in caps.languages:
         supported = ", ".join(sorted(caps.languages))
@@ -40,6 +47,13 @@ def engine_options(
             param="include",
             code="unsupported_option",
         )
+    numbers = options.numbers or default_numbers
+    if numbers == "digits" and not digits_available():
+        raise bad_request(
+            f"numbers=digits is not available on this server: {INSTALL_HINT}.",
+            param="numbers",
+            code="unsupported_option",
+        )
     try:
         keywords, boost = keyword_options(options.keywords, options.keyword_boost, caps)
     except KeywordError as error:
@@ -54,4 +68,5 @@ def engine_options(
         keywords=keywords,
         keyword_boost=boost if keywords else None,  # a boost without keywords changes nothing
         server_vad=server_vad,
+        numbers=numbers,
     )

@@ -25,6 +25,7 @@ from gigaam_api.options.transcription import (
     Granularity,
     TranscriptionOptions,
 )
+from gigaam_api.transcript import NUMBER_STYLES, NumberStyle
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -99,6 +100,7 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
         keywords=(*fields.items("keywords"), *fields.items("hotwords")),
         keyword_boost=_keyword_boost(fields.last("keyword_boost")),
         languages=languages,
+        numbers=_numbers(fields.last("numbers")),
     )
 
 
@@ -175,6 +177,18 @@ def _temperature(value: str | None) -> float:
             param="temperature",
         )
     return temperature
+
+
+def _numbers(value: str | None) -> NumberStyle | None:
+    if value is None:
+        return None
+    for style in NUMBER_STYLES:
+        if style == value.strip().lower():
+            return style
+    raise bad_request(
+        f"Invalid numbers {_shown(value.strip())}: expected 'words' (as spoken) or 'digits'.",
+        param="numbers",
+    )
 
 
 def _granularities(items: list[str], response_format: ResponseFormat) -> frozenset[Granularity]:

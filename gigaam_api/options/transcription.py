@@ -12,6 +12,7 @@ from typing import Literal
 
 from gigaam_api.engines.base import ServerVAD  # EngineOptions carries it to the pipeline
 from gigaam_api.formats.render import ResponseFormat
+from gigaam_api.transcript import NumberStyle
 
 Granularity = Literal["word", "segment"]
 GRANULARITIES: tuple[Granularity, ...] = ("word", "segment")
@@ -36,6 +37,7 @@ class TranscriptionOptions:
     keywords: tuple[str, ...] = ()  # as sent (`keywords[]` or `hotwords[]`); checked against the engine
     keyword_boost: float | None = None
     languages: tuple[str, ...] = ()  # `languages[]`: ISO 639-1 codes, in the order sent
+    numbers: NumberStyle | None = None  # None: the server's NUMBERS
 
     def rendered_as(self, rendering: TranscriptionOptions) -> TranscriptionOptions:
         """These options with `rendering`'s output choices (a job's result asked for another way)."""

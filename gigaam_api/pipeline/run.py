@@ -30,6 +30,7 @@ from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions, ServerVAD, WeightsUnavailableError
 from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
+from gigaam_api.numbers.digits import russian_digits, with_digits
 from gigaam_api.pipeline.batching import batch_length
 from gigaam_api.pipeline.chunk_plan import chunking_settings, direct_max_seconds
 from gigaam_api.pipeline.feed import ThreadFeed
@@ -232,6 +233,7 @@ class PipelineRun:
                     return
                 batch, future = inflight.popleft()
                 results, turns = await future
+                results = await self._written(results)
                 segments = [
                     self._segment(0, chunk, result) for chunk, result in zip(batch, results, strict=True)
                 ]
@@ -248,6 +250,12 @@ class PipelineRun:
         finally:
             for _, future in inflight:
                 future.cancel()
+
+    async def _written(self, results: list[ChunkResult]) -> list[ChunkResult]:
+        """The batch's results as the request asks numbers written (a thread: a grammar, not the loop)."""
+        if self._options.numbers == "words":
+            return results
+        return await asyncio.to_thread(lambda: [with_digits(r, russian_digits()) for r in results])
 
     def _progress(self, processed_seconds: float) -> Progress:
         duration = self.duration

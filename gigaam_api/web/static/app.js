@@ -13,7 +13,7 @@ const $ = (selector, root = document) => root.querySelector(selector);
 const ui = {
   fileInput: $("#file-input"), dropZone: $("#drop-zone"), record: $("#record-button"),
   model: $("#model-select"), format: $("#format-select"), formatHint: $("#format-hint"),
-  words: $("#words-check"), keywords: $("#keywords-input"), notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
+  words: $("#words-check"), keywords: $("#keywords-input"), numbers: $("#numbers-check"), notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
   clear: $("#clear-button"),
   keyButton: $("#key-button"), langSwitch: $("#lang-switch"),
   keyDialog: $("#key-dialog"), keyForm: $("#key-form"), keyInput: $("#key-input"),
@@ -308,6 +308,7 @@ class Job {
     for (const phrase of ui.keywords.value.split(/[\n,]/)) {
       if (phrase.trim()) form.append("keywords[]", phrase.trim());
     }
+    if (ui.numbers.checked) form.append("numbers", "digits");
     try {
       const response = await api("/v1/audio/transcriptions", {
         method: "POST", body: form, signal: this.abort.signal,
