@@ -18,7 +18,7 @@ from gigaam_api.vad.chunking import ChunkingSettings
 # GigaAM's runtime settings; engines/runtime.py resolves them (it imports onnxruntime to probe the machine).
 RuntimeSetting = Literal["auto", "onnxruntime", "openvino"]
 DeviceSetting = Literal["auto", "cpu", "cuda", "gpu"]
-PrecisionSetting = Literal["auto", "fp32", "int8", "bf16", "int8-bf16", "fp16"]
+PrecisionSetting = Literal["auto", "fp32", "int8", "int8-static", "bf16", "int8-bf16", "fp16"]
 
 
 def default_spool_path() -> Path:
@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     PRECISION: PrecisionSetting = Field(
         default="auto",
         description=(
-            "`auto`, `fp32`, `int8`, `bf16`, `int8-bf16` (OpenVINO on CPUs with bf16) or `fp16` (Intel GPU)"
+            "`auto`, `fp32`, `int8`, `int8-static` (OpenVINO: int8 weights and activations, CTC models, "
+            "see docs/int8.md), `bf16`, `int8-bf16` (OpenVINO on CPUs with bf16) or `fp16` (Intel GPU)"
         ),
     )
     QUANTIZATION: Literal["none", "int8"] | None = Field(

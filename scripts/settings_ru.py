@@ -8,7 +8,8 @@ DESCRIPTIONS: dict[str, str] = {
     "RUNTIME": "`auto`, `onnxruntime` или `openvino` (см. Среды выполнения, устройства и точность)",
     "DEVICE": "`auto`, `cpu`, `cuda` (NVIDIA, CUDA-провайдер ONNX Runtime) или `gpu` (Intel, OpenVINO)",
     "PRECISION": (
-        "`auto`, `fp32`, `int8`, `bf16`, `int8-bf16` (OpenVINO на CPU с bf16) или `fp16` (GPU Intel)"
+        "`auto`, `fp32`, `int8`, `int8-static` (OpenVINO: int8-веса и int8-активации, модели CTC, "
+        "см. docs/ru/int8.md), `bf16`, `int8-bf16` (OpenVINO на CPU с bf16) или `fp16` (GPU Intel)"
     ),
     "QUANTIZATION": (
         "старый синоним: `none` = `PRECISION=fp32`, `int8` = `PRECISION=int8`; противоречие с `PRECISION` — "
