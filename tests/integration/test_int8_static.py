@@ -10,7 +10,9 @@ import numpy as np
 import openvino
 import pytest
 
+from gigaam_api.config import Settings
 from gigaam_api.engines.gigaam import static_ir
+from gigaam_api.engines.gigaam.adapter import create
 from gigaam_api.engines.gigaam.loader import load_recognizer
 from gigaam_api.engines.runtime import RuntimeChoice
 from tests.fixtures.speech import synthesize
@@ -75,3 +77,13 @@ def test_a_second_start_reuses_the_verdict_without_building(built: tuple[Path, s
     before = (model_dir / static_ir.STATIC_DIR / static_ir.VERDICT_FILE).stat().st_mtime_ns
     assert static_ir.ensure_static_ir(model_dir, ["v3_ctc.onnx"], "v3", 1).accepted
     assert (model_dir / static_ir.STATIC_DIR / static_ir.VERDICT_FILE).stat().st_mtime_ns == before
+
+
+def test_the_engine_reports_int8_static_and_the_gate_figures_for_health(built: tuple[Path, str]) -> None:
+    model_dir, _ = built
+    settings = Settings(
+        MODEL=MODEL, MODELS_DIR=model_dir.parent, RUNTIME="openvino", PRECISION="int8-static", NUM_THREADS=1
+    )
+    capabilities = create(settings, model_dir).capabilities
+    assert (capabilities.runtime, capabilities.precision) == ("openvino", "int8-static")
+    assert "fidelity gate passed" in capabilities.detail and "ONNX Runtime int8's" in capabilities.detail

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gigaam_api.engines.gigaam import ir
+from gigaam_api.engines.gigaam import ir, static_ir
 from tests.fixtures.tiny_model import write_tiny_model
 
 RUNTIME_VARS = ("RUNTIME", "DEVICE", "PRECISION", "QUANTIZATION", "MODEL", "MODELS_DIR", "PORT", "API_KEY")
@@ -65,3 +65,13 @@ def test_download_builds_the_int8_ir_for_openvino(models: Path) -> None:
 
     again = _cli("download", MODELS_DIR=str(models), RUNTIME="openvino", PRECISION="int8")
     assert again.returncode == 0 and "int8 OpenVINO IR reused" in again.stderr
+
+
+def test_download_builds_the_int8_static_ir_ahead(tmp_path: Path) -> None:
+    write_tiny_model(tmp_path / "gigaam-v3-ctc", "gigaam-v3-ctc", int8=True)
+    result = _cli("download", MODELS_DIR=str(tmp_path), RUNTIME="openvino", PRECISION="int8-static")
+
+    assert result.returncode == 0, result.stderr
+    verdict = static_ir.read_verdict(tmp_path / "gigaam-v3-ctc", ["v3_ctc.onnx"])
+    assert verdict is not None and verdict.accepted
+    assert "OpenVINO runs int8-static here" in result.stderr
