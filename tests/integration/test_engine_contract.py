@@ -30,6 +30,8 @@ RUNTIMES: dict[str, dict[str, Any]] = {
     "ort-int8": {"RUNTIME": "onnxruntime", "PRECISION": "int8"},
     "ov-fp32": {"RUNTIME": "openvino", "PRECISION": "fp32"},
     "ov-int8": {"RUNTIME": "openvino", "PRECISION": "int8"},  # the weight-only IR, built by NNCF here
+    # int8 weights and activations (CTC; RNN-T models fall back to the weight-only IR, as served)
+    "ov-int8-static": {"RUNTIME": "openvino", "PRECISION": "int8-static"},
 }
 if probe(int8_ir_ready=False).openvino_bf16:  # only CPUs with bf16 instructions can run it
     RUNTIMES["ov-int8-bf16"] = {"RUNTIME": "openvino", "PRECISION": "int8-bf16"}
