@@ -3,7 +3,7 @@
     python -m scripts.calibration_audio
 
 Four minutes of espeak-ng Russian speech (sentences unlike the benchmark's, two speaking rates, random
-loudness and pauses from a fixed seed) as 16 kHz mono Opus at 24 kbit/s (~0.7 MB). Only activation
+loudness and pauses, every other 20-s chunk under white or brown noise, all from a fixed seed) as 16 kHz mono Opus at 24 kbit/s (~0.7 MB). Only activation
 ranges are taken from it, so synthetic speech serves; it is shipped in the package because a build
 must not need the network, and espeak-ng (a test and bench dependency) is not a runtime one.
 """
@@ -49,6 +49,26 @@ def speech(seconds: float, rng: random.Random) -> np.ndarray:
     return np.concatenate(parts)[:target]
 
 
+def recording_conditions(audio: np.ndarray, rng: random.Random) -> np.ndarray:
+    """Every other chunk under noise (white or brown, 0-25 dB SNR), every chunk at its own level: clean
+    synthetic speech alone left activation ranges that clipped noisy input."""
+    noise_rng = np.random.default_rng(SEED)
+    step = CHUNK_SECONDS * SAMPLE_RATE
+    out = audio.copy()
+    for index, start in enumerate(range(0, len(out), step)):
+        chunk = out[start : start + step]
+        if index % 2:
+            noise = noise_rng.standard_normal(chunk.size).astype(np.float32)
+            if rng.random() < 0.5:  # brown: most energy low, as hum and rumble
+                noise = np.cumsum(noise)
+                noise -= np.convolve(noise, np.ones(400) / 400, mode="same")
+            snr_db = rng.uniform(0, 25)
+            scale = np.sqrt(np.mean(chunk**2) / max(float(np.mean(noise**2)), 1e-12) / 10 ** (snr_db / 10))
+            chunk += scale * noise
+        chunk *= rng.uniform(0.1, 1.0) / max(float(np.abs(chunk).max()), 1e-6)
+    return out
+
+
 def write_opus(samples: np.ndarray, path: Path) -> None:
     with av.open(str(path), "w", format="ogg") as container:
         stream = container.add_stream("libopus", rate=SAMPLE_RATE, layout="mono")
@@ -70,7 +90,7 @@ def write_opus(samples: np.ndarray, path: Path) -> None:
 
 def main() -> None:
     rng = random.Random(SEED)
-    write_opus(speech(CHUNKS * CHUNK_SECONDS, rng), CALIBRATION_FILE)
+    write_opus(recording_conditions(speech(CHUNKS * CHUNK_SECONDS, rng), rng), CALIBRATION_FILE)
     print(f"wrote {CALIBRATION_FILE} ({CALIBRATION_FILE.stat().st_size} bytes)")
 
 
