@@ -2,10 +2,11 @@
 
     python -m scripts.calibration_audio
 
-Four minutes of espeak-ng Russian speech (sentences unlike the benchmark's, two speaking rates, random
-loudness and pauses, every other 20-s chunk under white or brown noise, all from a fixed seed) as 16 kHz mono Opus at 24 kbit/s (~0.7 MB). Only activation
-ranges are taken from it, so synthetic speech serves; it is shipped in the package because a build
-must not need the network, and espeak-ng (a test and bench dependency) is not a runtime one.
+Four minutes of espeak-ng Russian speech (sentences unlike the benchmark's, two speaking rates,
+random loudness and pauses, every other 20-s chunk under white or brown noise, all from a fixed seed)
+as 16 kHz mono Opus at 24 kbit/s (~0.7 MB). Only activation ranges are taken from it, so synthetic
+speech serves; it is shipped in the package because a build must not need the network, and espeak-ng
+(a test and bench dependency) is not a runtime one.
 """
 
 from __future__ import annotations
