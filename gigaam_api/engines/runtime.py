@@ -8,7 +8,8 @@ made-up machines; `probe` gathers the real facts and is the only place that impo
 (`int8-static`, where its fidelity gate accepted it or NNCF can build it); with AVX-512 otherwise,
 OpenVINO with the int8 weight-only IR and f32 inference; elsewhere (AVX2-only x86, arm64), or where
 the IR can be neither found nor built, ONNX Runtime int8, which OpenVINO did not beat there. bf16
-inference is never chosen automatically: its agreement with fp32 is below ONNX Runtime int8's. On an NVIDIA GPU, ONNX Runtime's CUDA provider, fp32.
+inference is never chosen automatically: its agreement with fp32 is below ONNX Runtime int8's. On an
+NVIDIA GPU, ONNX Runtime's CUDA provider, fp32.
 """
 
 from __future__ import annotations
