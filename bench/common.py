@@ -34,10 +34,34 @@ def session_options(threads: int) -> rt.SessionOptions:
     return options
 
 
+# The instruction sets the runtimes' kernels choose between (int8 dot products, bf16, wide vectors).
+INSTRUCTION_SETS = (
+    "avx2",
+    "fma",
+    "avx_vnni",
+    "avx512f",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_int8",
+    "amx_bf16",
+)
+
+
+def instruction_sets() -> list[str]:
+    """Which of INSTRUCTION_SETS this CPU reports (arm64: its `Features`, e.g. asimddp, i8mm)."""
+    from gigaam_api.engines.gigaam.runtime import read_cpu_flags
+
+    flags = read_cpu_flags()
+    return [f for f in INSTRUCTION_SETS if f in flags] or sorted(
+        flags & {"asimd", "asimddp", "i8mm", "bf16", "sve"}
+    )
+
+
 def machine_info(threads: int) -> Json:
     """What the numbers depend on; the load average tells a reader whether the box was busy."""
     return {
         "cpu": _cpu_model(),
+        "cpu_instruction_sets": instruction_sets(),
         "logical_cores": psutil.cpu_count(logical=True),
         "physical_cores": psutil.cpu_count(logical=False),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),

@@ -37,6 +37,8 @@ ALL = (
     BenchConfig("ort-int8", "onnxruntime", "int8"),
     BenchConfig("ov-fp32", "openvino", "fp32"),
     BenchConfig("ov-int8", "openvino", "int8"),
+    # int8 weights and activations (NNCF static quantization): only where VNNI makes it worth building.
+    BenchConfig("ov-int8-static", "openvino", "int8-static"),
     BenchConfig("ov-int8-bf16", "openvino", "int8-bf16"),
     # The same fp32 and hub int8 ONNX files as ort-*, on OpenVINO's execution provider.
     BenchConfig("ort-ovep-fp32", "onnxruntime", "fp32", provider=OVEP),
@@ -55,12 +57,13 @@ def same_files(config: BenchConfig) -> BenchConfig | None:
 
 
 def available(facts: MachineFacts) -> list[BenchConfig]:
-    """Every configuration this machine can run (bf16 only where OpenVINO reports it, the execution
-    provider only where its wheel exists)."""
+    """Every configuration this machine can run (bf16 only where OpenVINO reports it, int8 arithmetic
+    only with VNNI, the execution provider only where its wheel exists)."""
     return [
         c
         for c in ALL
         if (not c.precision.endswith("bf16") or facts.openvino_bf16)
+        and (c.precision != "int8-static" or facts.vnni)
         and (c.service or facts.architecture == OVEP_ARCHITECTURE)
     ]
 

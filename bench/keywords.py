@@ -74,8 +74,8 @@ def main() -> None:
         MODEL=MODEL_NAME,
         MODELS_DIR=built.path.parent,
         OFFLINE=True,
-        RUNTIME="onnxruntime",
-        PRECISION="int8",
+        GIGAAM_RUNTIME="onnxruntime",
+        GIGAAM_PRECISION="int8",
         DEVICE="cpu",
         NUM_THREADS=2,
     )

@@ -20,11 +20,12 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from bench import ovep
-from bench.common import Json, machine_info, write_json
+from bench.common import Json, instruction_sets, machine_info, write_json
 from bench.configs import (
     ALL,
     BY_LABEL,
@@ -38,7 +39,7 @@ from bench.configs import (
 from bench.fidelity import text_agreement
 from bench.model import MODEL_NAME, ensure_model
 from bench.timing import CHUNK_SECONDS, measure_child
-from gigaam_api.engines.gigaam import ir
+from gigaam_api.engines.gigaam import ir, static_ir
 from gigaam_api.engines.gigaam.loader import fp32_onnx_files, load_recognizer
 from gigaam_api.engines.gigaam.openvino import CACHE_DIR
 from gigaam_api.engines.gigaam.runtime import probe
@@ -100,6 +101,14 @@ def build_ir(model_dir: Path) -> float:
     return round(seconds, 1)
 
 
+def build_static_ir(model_dir: Path, threads: int) -> static_ir.Verdict:
+    """Build and judge the int8-static IR from scratch (child process): its build time and gate figures."""
+    shutil.rmtree(model_dir / static_ir.STATIC_DIR, ignore_errors=True)
+    verdict = static_ir.ensure_static_ir(model_dir, fp32_onnx_files(MODEL_NAME), "v3", threads)
+    print(f"  int8-static: {verdict.reason}", flush=True)
+    return verdict
+
+
 def measure(
     model_dir: Path, configs: list[BenchConfig], *, threads: int, batches: list[int], runs: int
 ) -> list[Json]:
@@ -152,6 +161,7 @@ def run(
     batches = batches or [1, 2, 4, 8]
     built = ensure_model(cache)
     machine = machine_info(threads)
+    print(f"  CPU: {machine['cpu']}; instruction sets: {' '.join(instruction_sets())}", flush=True)
     facts = probe(int8_ir_ready=True)  # built below where a configuration needs it
     configs = [c for c in available(facts) if not only or c.label in only]
     if any(c.provider for c in configs):
@@ -160,6 +170,12 @@ def run(
     if any(c.choice().int8_ir for c in configs):
         print("  building the int8 OpenVINO IR (NNCF)", flush=True)
         conversion["ir_conversion_seconds"] = build_ir(built.path)
+    if any(c.precision == "int8-static" for c in configs):
+        print("  building the int8-static OpenVINO IR (NNCF, calibration and fidelity gate)", flush=True)
+        verdict = build_static_ir(built.path, threads)
+        conversion["static_ir"] = asdict(verdict)
+        if not verdict.accepted:  # the IR is not kept: nothing to measure
+            configs = [c for c in configs if c.precision != "int8-static"]
     results = measure(built.path, configs, threads=threads, batches=batches, runs=runs)
     # Other work on the box skews the numbers; the load at the end shows whether it did.
     machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -171,6 +187,7 @@ def run(
         "machine": machine,
         "cpu_bf16": facts.openvino_bf16,
         "cpu_avx512": facts.avx512,
+        "cpu_vnni": facts.vnni,
         "auto": auto_label(facts),
         **conversion,
         "not_measured": not_measured(facts.architecture),

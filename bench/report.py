@@ -315,6 +315,7 @@ def render(report: Report) -> str:
         f"Machine: {m.get('cpu', '?')}, {m.get('logical_cores', '?')} cores, "
         f"`NUM_THREADS={m.get('intra_op_threads', '?')}`, onnxruntime {m.get('onnxruntime', '?')}, "
         f"openvino {m.get('openvino', '?')}; AVX-512: {'yes' if limit.get('cpu_avx512') else 'no'}, "
+        f"VNNI: {'yes' if limit.get('cpu_vnni') else 'no'}, "
         f"bf16: {'yes' if limit.get('cpu_bf16') else 'no'}. "
         f"Load average before/after: {m.get('load_average')} / {m.get('load_average_after')}.",
         "",
@@ -341,6 +342,7 @@ def render(report: Report) -> str:
             if "ir_conversion_seconds" in limit
             else []
         ),
+        *([_static_ir(limit["static_ir"])] if "static_ir" in limit else []),
         "",
         *_limit(report),
         "",
@@ -400,3 +402,13 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _static_ir(verdict: dict[str, Any]) -> str:
+    """One sentence on the int8-static IR: how long calibration and quantization took, and its gate."""
+    built = f"{verdict['build_seconds']:.0f} s" if verdict.get("build_seconds") is not None else "–"
+    kept = "kept" if verdict["accepted"] else "**not kept**"
+    return (
+        f"The int8-static IR (NNCF static quantization, calibration included) took {built}; "
+        f"{kept}: {verdict['reason']}."
+    )

@@ -24,7 +24,7 @@ SpeakerModel = Literal["wespeaker-voxceleb-resnet34-lm"]  # the keys of speakers
 # GigaAM's runtime settings; engines/gigaam/runtime.py resolves them (it imports onnxruntime to probe).
 RuntimeSetting = Literal["auto", "onnxruntime", "openvino"]
 DeviceSetting = Literal["auto", "cpu", "cuda", "gpu"]
-PrecisionSetting = Literal["auto", "fp32", "int8", "bf16", "int8-bf16", "fp16"]
+PrecisionSetting = Literal["auto", "fp32", "int8", "int8-static", "bf16", "int8-bf16", "fp16"]
 
 
 def default_spool_path() -> Path:
@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     GIGAAM_PRECISION: PrecisionSetting = Field(
         default="auto",
         description=(
-            "GigaAM: `auto`, `fp32`, `int8`, `bf16`, `int8-bf16` (OpenVINO on CPUs with bf16) or `fp16` "
+            "GigaAM: `auto`, `fp32`, `int8`, `int8-static` (OpenVINO: int8 weights and activations, CTC "
+            "models, see docs/int8.md), `bf16`, `int8-bf16` (OpenVINO on CPUs with bf16) or `fp16` "
             "(Intel GPU)"
         ),
     )

@@ -19,11 +19,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from gigaam_api.engines.runtime import read_cpu_flags
-
 from bench.common import machine_info
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.engines.base import SAMPLE_RATE
+from gigaam_api.engines.gigaam.runtime import read_cpu_flags
 from gigaam_api.speakers.catalog import MODELS, described
 from gigaam_api.speakers.diarizer import Diarizer
 from gigaam_api.speakers.registry import create_embedder

@@ -12,7 +12,8 @@ DESCRIPTIONS: dict[str, str] = {
         "GigaAM: `auto`, `cpu`, `cuda` (NVIDIA, CUDA-провайдер ONNX Runtime) или `gpu` (Intel, OpenVINO)"
     ),
     "GIGAAM_PRECISION": (
-        "GigaAM: `auto`, `fp32`, `int8`, `bf16`, `int8-bf16` (OpenVINO на CPU с bf16) или `fp16` (GPU Intel)"
+        "GigaAM: `auto`, `fp32`, `int8`, `int8-static` (OpenVINO: int8-веса и int8-активации, модели CTC, "
+        "см. docs/ru/int8.md), `bf16`, `int8-bf16` (OpenVINO на CPU с bf16) или `fp16` (GPU Intel)"
     ),
     "RUNTIME": "старое имя `GIGAAM_RUNTIME`; если заданы оба, они должны совпадать",
     "DEVICE": "старое имя `GIGAAM_DEVICE`; если заданы оба, они должны совпадать",

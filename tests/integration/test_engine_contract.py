@@ -46,6 +46,8 @@ GIGAAM_RUNTIMES: dict[str, dict[str, Any]] = {
     "ort-int8": {"GIGAAM_RUNTIME": "onnxruntime", "GIGAAM_PRECISION": "int8"},
     "ov-fp32": {"GIGAAM_RUNTIME": "openvino", "GIGAAM_PRECISION": "fp32"},
     "ov-int8": {"GIGAAM_RUNTIME": "openvino", "GIGAAM_PRECISION": "int8"},  # the weight-only IR, by NNCF
+    # int8 weights and activations (CTC; RNN-T models fall back to the weight-only IR, as served)
+    "ov-int8-static": {"GIGAAM_RUNTIME": "openvino", "GIGAAM_PRECISION": "int8-static"},
 }
 if probe(int8_ir_ready=False).openvino_bf16:  # only CPUs with bf16 instructions can run it
     GIGAAM_RUNTIMES["ov-int8-bf16"] = {"GIGAAM_RUNTIME": "openvino", "GIGAAM_PRECISION": "int8-bf16"}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gigaam_api.engines.gigaam import ir
+from gigaam_api.engines.gigaam import ir, static_ir
 from tests.fixtures.speaker_model import build as build_speaker_model
 from tests.fixtures.tiny_model import write_tiny_model
 
@@ -85,3 +85,15 @@ def test_download_fetches_the_speaker_model_and_says_how_when_it_cannot(tmp_path
     message = _refused(result)
     assert "Speaker model weights for wespeaker-voxceleb-resnet34-lm are not available" in message
     assert "voxceleb_resnet34_LM.onnx" in result.stderr and "SPEAKER_MODEL=" in result.stderr
+
+
+def test_download_builds_the_int8_static_ir_ahead(tmp_path: Path) -> None:
+    write_tiny_model(tmp_path / "gigaam-v3-ctc", "gigaam-v3-ctc", int8=True)
+    result = _cli(
+        "download", MODELS_DIR=str(tmp_path), GIGAAM_RUNTIME="openvino", GIGAAM_PRECISION="int8-static"
+    )
+
+    assert result.returncode == 0, result.stderr
+    verdict = static_ir.read_verdict(tmp_path / "gigaam-v3-ctc", ["v3_ctc.onnx"])
+    assert verdict is not None and verdict.accepted
+    assert "OpenVINO runs int8-static here" in result.stderr

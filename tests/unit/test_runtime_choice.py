@@ -34,7 +34,11 @@ AVX512 = MachineFacts(
     nncf_installed=True,
     int8_ir_ready=False,
 )
+# AVX-512 without VNNI (Skylake-SP): no int8 dot products, so no int8 arithmetic.
+SKYLAKE = replace(AVX512, cpu_flags=frozenset({"avx2", "avx512f"}), openvino_bf16=False)
 AVX2 = replace(AVX512, cpu_flags=frozenset({"avx2", "fma"}), openvino_bf16=False)
+# AVX-VNNI on 256-bit registers only (Alder Lake, N100): keeps the AVX2 fallback.
+N100 = replace(AVX2, cpu_flags=frozenset({"avx2", "fma", "avx_vnni"}))
 ARM = replace(AVX2, architecture="arm64", cpu_flags=frozenset({"asimd", "fphp"}))
 NVIDIA = replace(AVX512, ort_providers=ORT_CUDA, nvidia_gpu=True)
 INTEL_GPU = replace(AVX2, openvino_devices=("CPU", "GPU.0", "GPU.1"))
@@ -54,21 +58,45 @@ def _pick(
 # --- auto ----------------------------------------------------------------------------------------------
 
 
-def test_auto_on_avx512_is_openvino_int8_with_f32_inference() -> None:
+def test_auto_on_avx512_vnni_is_int8_arithmetic_on_openvino() -> None:
     choice = choose("auto", "auto", "auto", AVX512)
+    assert (choice.runtime, choice.device, choice.precision) == ("openvino", "cpu", "int8-static")
+    assert choice.inference_precision == "f32" and not choice.int8_ir and choice.onnx_quantization is None
+    assert "VNNI" in choice.reason and "ONNX Runtime int8's fidelity" in choice.reason
+
+
+def test_auto_uses_an_accepted_static_ir_without_nncf() -> None:
+    facts = replace(AVX512, nncf_installed=False, int8_static="accepted")
+    assert _pick(facts) == ("openvino", "cpu", "int8-static")
+
+
+def test_auto_runs_the_weight_only_ir_where_the_fidelity_gate_refused_int8_arithmetic() -> None:
+    assert _pick(replace(AVX512, int8_static="refused")) == ("openvino", "cpu", "int8")
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"), [(N100, "onnxruntime"), (AVX2, "onnxruntime"), (ARM, "onnxruntime")]
+)
+def test_auto_keeps_int8_arithmetic_off_cpus_without_avx512_vnni(facts: MachineFacts, expected: str) -> None:
+    assert _pick(replace(facts, int8_static="accepted")) == (expected, "cpu", "int8")
+
+
+def test_auto_on_avx512_without_vnni_is_openvino_int8_with_f32_inference() -> None:
+    choice = choose("auto", "auto", "auto", SKYLAKE)
     assert (choice.runtime, choice.device, choice.precision) == ("openvino", "cpu", "int8")
     assert choice.inference_precision == "f32" and choice.int8_ir and choice.onnx_quantization is None
     assert "AVX-512" in choice.reason
 
 
 def test_auto_never_picks_bf16_even_where_the_cpu_has_it() -> None:
-    assert _pick(AVX512)[2] == "int8"
+    assert _pick(AVX512)[2] == "int8-static"
+    assert _pick(replace(AVX512, int8_static="refused"))[2] == "int8"
     assert AVX512.openvino_bf16
 
 
 def test_auto_uses_an_ir_on_disk_without_nncf() -> None:
     facts = replace(AVX512, nncf_installed=False, int8_ir_ready=True)
-    assert _pick(facts) == ("openvino", "cpu", "int8")
+    assert _pick(facts) == ("openvino", "cpu", "int8")  # no static IR to use, none to build
 
 
 def test_auto_without_nncf_or_ir_falls_back_to_onnxruntime_and_says_why() -> None:
@@ -117,6 +145,8 @@ def test_auto_does_not_pick_an_intel_gpu_it_was_never_measured_on() -> None:
     [
         (AVX512, "fp32", ("openvino", "cpu", "fp32")),
         (AVX512, "int8", ("openvino", "cpu", "int8")),
+        (AVX512, "int8-static", ("openvino", "cpu", "int8-static")),
+        (SKYLAKE, "int8-static", ("openvino", "cpu", "int8-static")),
         (AVX512, "bf16", ("openvino", "cpu", "bf16")),
         (AVX512, "int8-bf16", ("openvino", "cpu", "int8-bf16")),
         (AVX2, "fp32", ("onnxruntime", "cpu", "fp32")),
@@ -237,6 +267,13 @@ def test_int8_on_openvino_needs_nncf_or_an_ir() -> None:
     assert "convert" in message and "gigaam-api download" in message
 
 
+def test_int8_static_needs_nncf_or_an_accepted_ir() -> None:
+    message = _refusal(
+        replace(AVX512, nncf_installed=False, int8_ir_ready=True), "auto", "cpu", "int8-static"
+    )
+    assert "int8-static" in message and "convert" in message
+
+
 def test_openvino_without_a_cpu_device() -> None:
     assert "CPU device" in _refusal(replace(AVX512, openvino_devices=()), "openvino", "cpu", "fp32")
 
@@ -247,11 +284,22 @@ def test_onnxruntime_not_installed() -> None:
 
 # --- every combination: a choice the runtime supports, or a one-line refusal -----------------------------
 
-MACHINES = [AVX512, AVX2, ARM, NVIDIA, INTEL_GPU, replace(AVX512, nncf_installed=False)]
+MACHINES = [
+    AVX512,
+    SKYLAKE,
+    AVX2,
+    N100,
+    ARM,
+    NVIDIA,
+    INTEL_GPU,
+    replace(AVX512, nncf_installed=False),
+    replace(AVX512, nncf_installed=False, int8_static="accepted"),
+    replace(AVX512, int8_static="refused"),
+]
 SUPPORTED = {
     ("onnxruntime", "cpu"): {"fp32", "int8"},
     ("onnxruntime", "cuda"): {"fp32"},
-    ("openvino", "cpu"): {"fp32", "int8", "bf16", "int8-bf16"},
+    ("openvino", "cpu"): {"fp32", "int8", "int8-static", "bf16", "int8-bf16"},
     ("openvino", "gpu"): {"fp32", "int8", "fp16"},
 }
 
@@ -273,6 +321,8 @@ def test_every_setting_combination_is_a_supported_choice_or_a_clear_error(facts:
                 assert precision in ("auto", choice.precision)
                 if choice.int8_ir:
                     assert facts.int8_ir_possible
+                if choice.precision == "int8-static":
+                    assert facts.int8_static == "accepted" or facts.nncf_installed
     assert all(message and "\n" not in message for message in refusals)
 
 

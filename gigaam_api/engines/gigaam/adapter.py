@@ -22,7 +22,7 @@ from gigaam_api.engines.base import Capabilities, ChunkPolicy, ChunkResult, Engi
 from gigaam_api.engines.context_graph import ContextGraph
 from gigaam_api.engines.gigaam.biased import BiasedAsr
 from gigaam_api.engines.gigaam.catalog import MODELS
-from gigaam_api.engines.gigaam.loader import choose_runtime, load_recognizer
+from gigaam_api.engines.gigaam.loader import choose_runtime, load_recognizer, settle_int8_static
 from gigaam_api.engines.gigaam.runtime import RuntimeChoice
 from gigaam_api.engines.keywords import CYRILLIC, check_boost
 from gigaam_api.transcript import Token, Word
@@ -144,7 +144,7 @@ def capabilities(settings: Settings, choice: RuntimeChoice | None = None) -> Cap
 def create(settings: Settings, model_dir: Path) -> GigaamEngine:
     """The registry's factory: `model_dir` holds the hub repository's files for `settings.MODEL`."""
     model = settings.MODEL
-    choice = choose_runtime(settings)
+    choice = settle_int8_static(model_dir, model, choose_runtime(settings), settings.NUM_THREADS)
     log.info("loading %s on %s", model, choice.describe())
     recognizer = load_recognizer(model_dir, model, choice, settings.NUM_THREADS)
     return GigaamEngine(

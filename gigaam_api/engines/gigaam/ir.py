@@ -67,7 +67,7 @@ def ensure_int8_ir(model_dir: Path, onnx_files: Sequence[str]) -> float | None:
     if ir_ready(model_dir, onnx_files):
         return None
     _require_nncf()
-    with _build_lock(model_dir):
+    with build_lock(model_dir):
         if ir_ready(model_dir, onnx_files):  # another process built it while this one waited
             return None
         started = time.perf_counter()
@@ -87,8 +87,8 @@ def _require_nncf() -> None:
 
 
 @contextmanager
-def _build_lock(model_dir: Path) -> Iterator[None]:
-    with (model_dir / _LOCK_FILE).open("a") as lock:
+def build_lock(model_dir: Path, name: str = _LOCK_FILE) -> Iterator[None]:
+    with (model_dir / name).open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -113,13 +113,13 @@ def _build(model_dir: Path, onnx_files: Sequence[str]) -> None:
             # compress_to_fp16=False: weights NNCF left in f32 (norms, biases) stay exact.
             ov.save_model(compressed, temp / Path(name).with_suffix(".xml").name, compress_to_fp16=False)
         (temp / STAMP_FILE).write_text(json.dumps(stamp, indent=1) + "\n", encoding="utf-8")
-        _replace_dir(temp, model_dir / IR_DIR)
+        replace_dir(temp, model_dir / IR_DIR)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
 
 
-def _replace_dir(new: Path, target: Path) -> None:
+def replace_dir(new: Path, target: Path) -> None:
     """Put `new` at `target` with renames only: at every moment `target` is absent, old or new."""
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=target.parent))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
 import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,17 +24,19 @@ if TYPE_CHECKING:
 
     from gigaam_api.config import Settings
 
+log = logging.getLogger(__name__)
+
 
 def model_files(model_dir: Path, model: str, choice: RuntimeChoice) -> dict[str, Path]:
     """The files OpenVINO loads, under onnx-asr's keys; the int8 IR's `.xml` files replace the ONNX ones."""
     from gigaam_api.engines.gigaam.ir import ir_path
+    from gigaam_api.engines.gigaam.static_ir import static_ir_path
 
     spec = MODELS[model]
     onnx = [f.format(q="") for f in spec.onnx_files]
     keys = ["model"] if len(onnx) == 1 else ["encoder", "decoder", "joint"]
-    graphs = {
-        k: ir_path(model_dir, f) if choice.int8_ir else model_dir / f for k, f in zip(keys, onnx, strict=True)
-    }
+    path = ir_path if choice.int8_ir else static_ir_path if choice.precision == "int8-static" else None
+    graphs = {k: path(model_dir, f) if path else model_dir / f for k, f in zip(keys, onnx, strict=True)}
     return {"config": model_dir / "config.json", "vocab": model_dir / spec.vocab, **graphs}
 
 
@@ -43,9 +48,12 @@ def fp32_onnx_files(model: str) -> list[str]:
 def choose_runtime(settings: Settings) -> RuntimeChoice:
     """What `settings` ask for on this machine; raises RuntimeSelectionError when it cannot run here."""
     from gigaam_api.engines.gigaam.ir import ir_ready
+    from gigaam_api.engines.gigaam.static_ir import read_verdict
 
     model_dir = settings.model_dir
-    ready = model_dir.is_dir() and ir_ready(model_dir, fp32_onnx_files(settings.MODEL))
+    onnx_files = fp32_onnx_files(settings.MODEL)
+    ready = model_dir.is_dir() and ir_ready(model_dir, onnx_files)
+    verdict = read_verdict(model_dir, onnx_files)
     openvino = openvino_matters(
         settings.GIGAAM_RUNTIME,
         settings.GIGAAM_DEVICE,
@@ -54,6 +62,8 @@ def choose_runtime(settings: Settings) -> RuntimeChoice:
         cpu_flags=read_cpu_flags(),
     )
     facts = probe(int8_ir_ready=ready, with_openvino=openvino)
+    if verdict is not None:
+        facts = dataclasses.replace(facts, int8_static="accepted" if verdict.accepted else "refused")
     return choose(settings.GIGAAM_RUNTIME, settings.GIGAAM_DEVICE, settings.GIGAAM_PRECISION, facts)
 
 
@@ -72,3 +82,20 @@ def load_recognizer(
     if choice.int8_ir:
         ensure_int8_ir(model_dir, fp32_onnx_files(model))
     return load_openvino(model_files(model_dir, model, choice), choice, num_threads, model_dir / CACHE_DIR)
+
+
+def settle_int8_static(model_dir: Path, model: str, choice: RuntimeChoice, num_threads: int) -> RuntimeChoice:
+    """For `int8-static`, build the IR unless there is a verdict on it; the weight-only int8 IR instead
+    (one log line saying why) when its fidelity gate refused it or it could not be built."""
+    if choice.precision != "int8-static":
+        return choice
+    from gigaam_api.engines.gigaam.static_ir import ensure_static_ir
+
+    version = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("version", "v3")
+    verdict = ensure_static_ir(model_dir, fp32_onnx_files(model), version, num_threads)
+    if verdict.accepted:
+        return dataclasses.replace(choice, reason=f"{choice.reason}; {verdict.reason}")
+    log.warning("not running int8-static: %s; running the int8 weight-only IR instead", verdict.reason)
+    return dataclasses.replace(
+        choice, precision="int8", reason=f"{choice.reason}; not kept: {verdict.reason}"
+    )

@@ -4,10 +4,12 @@
 made-up machines; `probe` gathers the real facts and is the only place that imports inference libraries.
 
 `auto` runs the fastest measured configuration whose fidelity is at least ONNX Runtime int8's
-(docs/decisions.md): on x86-64 CPUs with AVX-512, OpenVINO with the int8 weight-only IR and f32
-inference; elsewhere (AVX2-only x86, arm64), or where the IR can be neither found nor built, ONNX
-Runtime int8, which OpenVINO did not beat there. bf16 inference is never chosen automatically: its
-agreement with fp32 is below ONNX Runtime int8's. On an NVIDIA GPU, ONNX Runtime's CUDA provider, fp32.
+(docs/decisions.md): on x86-64 CPUs with AVX-512 VNNI, OpenVINO with int8 weights and activations
+(`int8-static`, where its fidelity gate accepted it or NNCF can build it); with AVX-512 otherwise,
+OpenVINO with the int8 weight-only IR and f32 inference; elsewhere (AVX2-only x86, arm64), or where
+the IR can be neither found nor built, ONNX Runtime int8, which OpenVINO did not beat there. bf16
+inference is never chosen automatically: its agreement with fp32 is below ONNX Runtime int8's. On an
+NVIDIA GPU, ONNX Runtime's CUDA provider, fp32.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from gigaam_api.engines.base import RuntimeSelectionError
 
 Runtime = Literal["onnxruntime", "openvino"]
 Device = Literal["cpu", "cuda", "gpu"]
-Precision = Literal["fp32", "int8", "bf16", "int8-bf16", "fp16"]
+Precision = Literal["fp32", "int8", "int8-static", "bf16", "int8-bf16", "fp16"]
 
 CUDA_PROVIDER: Final = "CUDAExecutionProvider"
 CPU_PROVIDER: Final = "CPUExecutionProvider"
@@ -32,7 +34,7 @@ CPU_PROVIDER: Final = "CPUExecutionProvider"
 _SUPPORTED: Final[dict[tuple[Runtime, Device], tuple[Precision, ...]]] = {
     ("onnxruntime", "cpu"): ("fp32", "int8"),
     ("onnxruntime", "cuda"): ("fp32",),
-    ("openvino", "cpu"): ("fp32", "int8", "bf16", "int8-bf16"),
+    ("openvino", "cpu"): ("fp32", "int8", "int8-static", "bf16", "int8-bf16"),
     ("openvino", "gpu"): ("fp32", "int8", "fp16"),
 }
 
@@ -49,10 +51,17 @@ class MachineFacts:
     nvidia_gpu: bool  # the NVIDIA driver exposes at least one GPU
     nncf_installed: bool  # the `convert` extra: the int8 IR can be built here
     int8_ir_ready: bool  # a current int8 IR for this model is already on disk
+    # The static int8 IR's fidelity gate on this model's files, None before its first build.
+    int8_static: Literal["accepted", "refused"] | None = None
 
     @property
     def avx512(self) -> bool:
         return "avx512f" in self.cpu_flags
+
+    @property
+    def vnni(self) -> bool:
+        """AVX-512 VNNI (or AMX): int8 dot products at four times the f32 rate per lane."""
+        return "avx512_vnni" in self.cpu_flags or "amx_int8" in self.cpu_flags
 
     @property
     def int8_ir_possible(self) -> bool:
@@ -78,7 +87,7 @@ class RuntimeChoice:
     @property
     def int8_ir(self) -> bool:
         """Whether OpenVINO loads the int8 weight-only IR (built from the fp32 ONNX files)."""
-        return self.runtime == "openvino" and self.precision.startswith("int8")
+        return self.runtime == "openvino" and self.precision in ("int8", "int8-bf16")
 
     @property
     def inference_precision(self) -> str:
@@ -163,15 +172,22 @@ def _cpu(runtime: RuntimeSetting, precision: PrecisionSetting, facts: MachineFac
         why = "RUNTIME=openvino" if runtime == "openvino" else f"PRECISION={precision} runs on OpenVINO"
         return _openvino_cpu(precision, facts, why)
     if openvino_cpu and _openvino_preferred(facts):
-        if precision == "fp32" or facts.int8_ir_possible:
+        if precision == "fp32" or facts.int8_ir_possible or int8_static_preferred(facts):
             return _openvino_cpu(precision, facts, _why_openvino(facts))
         return _onnxruntime_cpu(precision, facts, f"auto: {_NO_CONVERTER}")
     return _onnxruntime_cpu(precision, facts, _why_not_openvino(facts))
 
 
 def _openvino_cpu(precision: PrecisionSetting, facts: MachineFacts, why: str) -> RuntimeChoice:
+    if precision == "auto" and int8_static_preferred(facts):
+        return RuntimeChoice("openvino", "cpu", "int8-static", f"{why}; {INT8_STATIC_WHY}")
     if precision == "auto" and not facts.int8_ir_possible:
         return RuntimeChoice("openvino", "cpu", "fp32", f"{why}; {_NO_CONVERTER}")
+    if precision == "int8-static" and not (facts.int8_static == "accepted" or facts.nncf_installed):
+        raise RuntimeSelectionError(
+            "PRECISION=int8-static needs its IR, which is not on disk, and NNCF is not installed to build "
+            "it: install the `convert` extra, or run `gigaam-api download` where it is and copy MODELS_DIR."
+        )
     chosen = _precision(precision, "openvino", "cpu", default="int8")
     _require_ir(chosen, facts)
     if chosen.endswith("bf16") and not facts.openvino_bf16:
@@ -188,6 +204,18 @@ _NO_CONVERTER = (
     "no int8 IR on disk and NNCF (the `convert` extra) is not installed to build it; "
     "run `gigaam-api download` where it is"
 )
+
+
+INT8_STATIC_WHY: Final = (
+    "int8 weights and activations (VNNI), fastest, kept only at no less than ONNX Runtime int8's fidelity"
+)
+
+
+def int8_static_preferred(facts: MachineFacts) -> bool:
+    """Where `auto` runs int8 arithmetic: VNNI, and the IR accepted by its fidelity gate or buildable."""
+    if not facts.vnni or facts.int8_static == "refused":
+        return False
+    return facts.int8_static == "accepted" or facts.nncf_installed
 
 
 def _openvino_preferred(facts: MachineFacts) -> bool:

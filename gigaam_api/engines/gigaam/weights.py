@@ -84,19 +84,44 @@ def ensure(settings: Settings) -> Path:
     (ONNX Runtime int8 reads the hub's `.int8.onnx` files, everything else the fp32 ones)."""
     from gigaam_api.engines.gigaam.loader import choose_runtime
 
-    quantization = choose_runtime(settings).onnx_quantization
-    return ensure_weights(settings.MODELS_DIR, settings.MODEL, quantization, offline=settings.OFFLINE)
+    choice = choose_runtime(settings)
+    model_dir = ensure_weights(
+        settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization, offline=settings.OFFLINE
+    )
+    if choice.precision == "int8-static" and not settings.OFFLINE:
+        _fetch_gate_reference(settings)
+    return model_dir
+
+
+def _fetch_gate_reference(settings: Settings) -> None:
+    """The ONNX Runtime int8 files the static IR's fidelity gate compares with, until it has a verdict;
+    without them the gate refuses and the weight-only int8 IR runs, so a failed fetch is not an error."""
+    from gigaam_api.engines.gigaam.loader import fp32_onnx_files
+    from gigaam_api.engines.gigaam.static_ir import read_verdict
+
+    model_dir = settings.model_dir
+    if read_verdict(model_dir, fp32_onnx_files(settings.MODEL)) is not None:
+        return
+    if missing_files(model_dir, settings.MODEL, "int8"):
+        try:
+            download(settings.MODELS_DIR, settings.MODEL, "int8")
+        except WeightsUnavailableError as exc:
+            log.warning("%s", str(exc).splitlines()[0])
 
 
 def fetch(settings: Settings) -> Path:
     """The registry's entry point for `gigaam-api download`: fetch whatever is missing, and build the
     int8 OpenVINO IR now if the runtime choice on this machine loads it."""
     from gigaam_api.engines.gigaam.ir import ensure_int8_ir
-    from gigaam_api.engines.gigaam.loader import choose_runtime, fp32_onnx_files
+    from gigaam_api.engines.gigaam.loader import choose_runtime, fp32_onnx_files, settle_int8_static
 
     choice = choose_runtime(settings)
     model_dir = settings.model_dir
     ensure_weights(settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization, offline=False)
+    if choice.precision == "int8-static":
+        _fetch_gate_reference(settings)
+        choice = settle_int8_static(model_dir, settings.MODEL, choice, settings.NUM_THREADS)
+        log.info("OpenVINO runs %s here (%s)", choice.precision, choice.reason)
     if choice.int8_ir:
         seconds = ensure_int8_ir(model_dir, fp32_onnx_files(settings.MODEL))
         log.info("int8 OpenVINO IR %s", "reused" if seconds is None else f"built in {seconds:.0f} s")
