@@ -19,8 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
-from tests.fixtures.speech import garbage, long_speech, write_wav
-from tests.integration.test_longform import PAUSES, SENTENCES
+from tests.fixtures.speech import PAUSES, SENTENCES, garbage, long_speech, write_wav
 
 SCRIPT = Path(sys.executable).with_name("gigaam-api")
 

@@ -24,20 +24,8 @@ from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
-from tests.fixtures.speech import long_speech, write_wav
+from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
-
-SENTENCES = [
-    "Добрый день, коллеги.",
-    "Сегодня мы обсудим план работ на следующий квартал.",
-    "Первый пункт касается обновления серверов.",
-    "Второй пункт про обучение новых сотрудников.",
-    "Третий пункт, бюджет отдела и закупки оборудования.",
-    "Есть ли вопросы по первому пункту?",
-    "Хорошо, тогда переходим ко второму.",
-    "Спасибо всем за внимание, до встречи на следующей неделе.",
-]
-PAUSES = [0.5, 1.2, 0.8, 2.0, 0.7, 1.5, 3.0, 0.9]
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -20,24 +19,8 @@ import numpy as np
 import psutil
 import pytest
 
-from tests.fixtures.speech import SAMPLE_RATE, long_speech
-from tests.integration.test_longform import PAUSES, SENTENCES
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in {"MODEL", "API_KEY", "PORT", "MODELS_DIR"}}
-    env.update({"LOG_LEVEL": "WARNING", "NUM_THREADS": "1", "HF_HUB_DISABLE_TELEMETRY": "1"})
-    env.update({"RUNTIME": "onnxruntime", "PRECISION": "fp32"})  # the same files on every machine
-    env.update({"DEDUP": "false", "CACHE_MAX_MB": "0"})  # repeated requests really run again
-    env.update(overrides)
-    return env
+from tests.fixtures.processes import Served, free_port, server_env
+from tests.fixtures.speech import PAUSES, SAMPLE_RATE, SENTENCES, long_speech
 
 
 def _cli(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -51,28 +34,12 @@ def _cli(command: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-@dataclass
-class Served:
-    process: subprocess.Popen[str]
-    url: str
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.process.communicate()[1]
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("server never became ready")
-
-
 @pytest.fixture
 def serve(models_dir: Path, tmp_path: Path) -> Iterator[Served]:
-    port = _free_port()
-    env = _env(MODELS_DIR=str(models_dir), OFFLINE="true", PORT=str(port), SPOOL_DIR=str(tmp_path / "spool"))
+    port = free_port()
+    env = server_env(
+        MODELS_DIR=str(models_dir), OFFLINE="true", PORT=str(port), SPOOL_DIR=str(tmp_path / "spool")
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "gigaam_api", "serve"], env=env, stderr=subprocess.PIPE, text=True
     )
@@ -85,7 +52,7 @@ def serve(models_dir: Path, tmp_path: Path) -> Iterator[Served]:
 
 
 def test_missing_weights_offline_exits_with_instructions(tmp_path: Path) -> None:
-    env = _env(MODELS_DIR=str(tmp_path / "models"), OFFLINE="true", PORT=str(_free_port()))
+    env = server_env(MODELS_DIR=str(tmp_path / "models"), OFFLINE="true", PORT=str(free_port()))
     result = _cli("serve", env)
     assert result.returncode == 1
     message = result.stderr
@@ -97,10 +64,10 @@ def test_missing_weights_offline_exits_with_instructions(tmp_path: Path) -> None
 
 def test_unreachable_hub_exits_with_instructions(tmp_path: Path) -> None:
     # A closed local port stands in for the hub, so the test never depends on the network.
-    env = _env(
+    env = server_env(
         MODELS_DIR=str(tmp_path / "models"),
-        HF_ENDPOINT=f"http://127.0.0.1:{_free_port()}",
-        PORT=str(_free_port()),
+        HF_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+        PORT=str(free_port()),
     )
     result = _cli("download", env)
     assert result.returncode == 1
@@ -111,17 +78,17 @@ def test_unreachable_hub_exits_with_instructions(tmp_path: Path) -> None:
 
 
 def test_invalid_setting_names_the_variable(tmp_path: Path) -> None:
-    env = _env(QUANTIZATION="int4", MAX_QUEUE="-1")
+    env = server_env(QUANTIZATION="int4", MAX_QUEUE="-1")
     result = _cli("serve", env)
     assert result.returncode == 2
     assert "QUANTIZATION" in result.stderr and "MAX_QUEUE" in result.stderr
 
 
 def test_deprecated_names_still_work_and_are_logged_once_at_start(tmp_path: Path) -> None:
-    env = _env(
+    env = server_env(
         MODELS_DIR=str(tmp_path / "models"),
         OFFLINE="true",
-        PORT=str(_free_port()),
+        PORT=str(free_port()),
         QUANTIZATION="none",
         MAX_QUEUE="3",
     )
@@ -136,7 +103,7 @@ def test_busy_port_exits_with_a_plain_message(models_dir: Path, tmp_path: Path) 
         other_server.bind(("127.0.0.1", 0))
         other_server.listen()
         port = other_server.getsockname()[1]
-        env = _env(
+        env = server_env(
             MODELS_DIR=str(models_dir), OFFLINE="true", PORT=str(port), SPOOL_DIR=str(tmp_path / "spool")
         )
         result = _cli("serve", env)
@@ -148,8 +115,8 @@ def test_busy_port_exits_with_a_plain_message(models_dir: Path, tmp_path: Path) 
 def test_first_start_says_ready_with_the_address_once_the_model_is_loaded(
     models_dir: Path, tmp_path: Path
 ) -> None:
-    port = _free_port()
-    env = _env(
+    port = free_port()
+    env = server_env(
         MODELS_DIR=str(models_dir),
         OFFLINE="true",
         PORT=str(port),

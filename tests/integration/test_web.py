@@ -30,9 +30,8 @@ from gigaam_api.engines.base import SAMPLE_RATE, ASREngine, ChunkResult, EngineO
 from gigaam_api.web.assets import ASSETS
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import SteppedEngine, WatchedEngine
-from tests.fixtures.speech import garbage, long_speech, write_wav
+from tests.fixtures.speech import PAUSES, SENTENCES, garbage, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
-from tests.integration.test_longform import PAUSES, SENTENCES
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
