@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from gigaam_api.api.connections import server_config
 from gigaam_api.api.state import AppState
 from gigaam_api.app import create_app
 from gigaam_api.config import Settings, load_settings
+from tests.fixtures.app_server import AppServer, serve_app
 from tests.fixtures.processes import free_port
 from tests.fixtures.redis_server import run_redis
 from tests.fixtures.speech import FORMATS, encode, require_espeak, synthesize
@@ -165,9 +167,26 @@ def make_server(settings_factory: Callable[..., Settings]) -> Iterator[Callable[
         live.stop()
 
 
+@pytest.fixture(scope="session")
+def app_server(settings_factory: Callable[..., Settings]) -> Iterator[AppServer]:
+    """The default app in this process, without a socket (tests/fixtures/app_server.py)."""
+    with serve_app(settings_factory()) as served:
+        yield served
+
+
 @pytest.fixture
-def client(server: LiveServer) -> openai.OpenAI:
-    return server.client()
+def make_app_server(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., AppServer]]:
+    with contextlib.ExitStack() as stack:
+
+        def make(**overrides: Any) -> AppServer:
+            return stack.enter_context(serve_app(settings_factory(**overrides)))
+
+        yield make
+
+
+@pytest.fixture
+def client(app_server: AppServer) -> openai.OpenAI:
+    return app_server.client()
 
 
 @pytest.fixture(scope="session")

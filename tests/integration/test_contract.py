@@ -1,12 +1,12 @@
-"""The official `openai` client (strict validation) against a real server on 127.0.0.1."""
+"""The official `openai` client (strict validation) against the app, served in-process (no socket matters)."""
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 from openai.types.audio import (
@@ -19,7 +19,7 @@ from openai.types.audio import (
 
 from gigaam_api.config import Settings
 from gigaam_api.formats.render import ResponseFormat
-from tests.conftest import LiveServer, start_server
+from tests.fixtures.app_server import AppServer, serve_app
 
 
 def _open(path: Path) -> tuple[str, bytes]:
@@ -124,21 +124,19 @@ def test_stream_short_audio(client: openai.OpenAI, audio_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def eager_progress(settings_factory: Callable[..., Settings]) -> Iterator[LiveServer]:
+def eager_progress(settings_factory: Callable[..., Settings]) -> Iterator[AppServer]:
     """A server that would send a progress event after every batch, were progress on by default."""
-    live = start_server(settings_factory(PROGRESS_SECONDS=1e-6))
-    yield live
-    live.stop()
+    with serve_app(settings_factory(PROGRESS_SECONDS=1e-6)) as served:
+        yield served
 
 
-def test_progress_only_on_request(eager_progress: LiveServer, audio_dir: Path) -> None:
+def test_progress_only_on_request(eager_progress: AppServer, audio_dir: Path) -> None:
     """The control for the strict streams below: asked for, progress events do come."""
-    response = httpx.post(
-        f"{eager_progress.url}/v1/audio/transcriptions",
+    response = eager_progress.http.post(
+        "/v1/audio/transcriptions",
         files={"file": ("upload", (audio_dir / "greeting.wav").read_bytes())},
         data={"stream": "true", "include[]": "progress"},
         headers={"Authorization": "Bearer test-key"},
-        timeout=60,
     )
     assert response.status_code == 200
     types = [json.loads(line[6:])["type"] for line in response.text.splitlines() if line.startswith("data: ")]
@@ -148,7 +146,7 @@ def test_progress_only_on_request(eager_progress: LiveServer, audio_dir: Path) -
 
 @pytest.mark.parametrize("fmt", ["json", "verbose_json", "text", "srt", "vtt"])
 def test_strict_client_streams_every_format(
-    eager_progress: LiveServer, audio_dir: Path, fmt: ResponseFormat
+    eager_progress: AppServer, audio_dir: Path, fmt: ResponseFormat
 ) -> None:
     """A client that validates strictly reads the default stream whatever format was asked for:
     every event is one of OpenAI's types (a strict client raises on any other)."""
@@ -168,7 +166,7 @@ def test_strict_client_streams_every_format(
     assert done.text.strip()
 
 
-def test_strict_client_streams_words_and_logprobs(eager_progress: LiveServer, audio_dir: Path) -> None:
+def test_strict_client_streams_words_and_logprobs(eager_progress: AppServer, audio_dir: Path) -> None:
     stream = eager_progress.client().audio.transcriptions.create(
         model="whisper-1",
         file=_open(audio_dir / "greeting.wav"),
@@ -232,8 +230,8 @@ def test_russian_language_codes(client: openai.OpenAI, audio_dir: Path, language
     ).text
 
 
-def test_auth(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
-    live = make_server(API_KEY="alpha,beta")
+def test_auth(make_app_server: Callable[..., AppServer], audio_dir: Path) -> None:
+    live = make_app_server(API_KEY="alpha,beta")
     with pytest.raises(openai.AuthenticationError) as info:
         live.client(api_key="wrong").models.list()
     assert info.value.code == "invalid_api_key"
@@ -244,8 +242,8 @@ def test_auth(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
     assert result.text
 
 
-def test_upload_limit_is_413(make_server: Callable[..., LiveServer], tmp_path: Path) -> None:
-    live = make_server(MAX_UPLOAD_MB=0.5)
+def test_upload_limit_is_413(make_app_server: Callable[..., AppServer], tmp_path: Path) -> None:
+    live = make_app_server(MAX_UPLOAD_MB=0.5)
     big = tmp_path / "big.wav"
     big.write_bytes(b"RIFF" + bytes(2 * 1024 * 1024))
     with pytest.raises(openai.APIStatusError) as info:
@@ -255,25 +253,20 @@ def test_upload_limit_is_413(make_server: Callable[..., LiveServer], tmp_path: P
     assert list(live.state.spool.path.iterdir()) == []
 
 
-def test_loading_is_503(settings_factory: Callable[..., object]) -> None:
+def test_loading_is_503(settings_factory: Callable[..., Settings]) -> None:
     """Before the model is loaded, transcriptions get 503 + Retry-After and /ready says not ready."""
-    import threading
-
-    from tests.conftest import start_server
-
     release = threading.Event()
 
     def slow_factory(*_: object) -> object:
         release.wait(30)
         raise RuntimeError("never loads")
 
-    live = start_server(settings_factory(), wait_ready=False, factory=slow_factory)  # type: ignore[arg-type]
-    try:
-        client = live.client()
-        with pytest.raises(openai.InternalServerError) as info:
-            client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"))
-        assert info.value.status_code == 503
-        assert info.value.response.headers["retry-after"]
-    finally:
-        release.set()
-        live.stop()
+    with serve_app(settings_factory(), wait_ready=False, factory=slow_factory) as served:
+        try:
+            with pytest.raises(openai.InternalServerError) as info:
+                served.client().audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"))
+            assert info.value.status_code == 503
+            assert info.value.response.headers["retry-after"]
+            assert served.http.get("/ready").status_code == 503
+        finally:
+            release.set()
