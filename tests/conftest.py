@@ -95,6 +95,7 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=60)
+        assert not self.thread.is_alive(), f"the server at {self.url} did not stop within 60 s"
 
 
 def start_server(settings: Settings, *, wait_ready: bool = True, **app_kwargs: Any) -> LiveServer:
