@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
 import uvicorn
@@ -21,10 +19,13 @@ from gigaam_api.api.connections import server_config
 from gigaam_api.api.state import AppState
 from gigaam_api.app import create_app
 from gigaam_api.config import Settings, load_settings
+from tests.fixtures.app_server import AppServer, serve_app
 from tests.fixtures.echo_engine import echo_family_installed
+from tests.fixtures.processes import free_port
 from tests.fixtures.redis_server import run_redis
 from tests.fixtures.speech import FORMATS, encode, require_espeak, synthesize
 from tests.fixtures.tiny_model import write_tiny_model
+from tests.fixtures.waiting import answers, wait_until
 
 # tests/gpu needs a GPU and fails loudly without one: `make test-gpu` runs it, plain `pytest` leaves it out.
 collect_ignore = [] if os.environ.get("GIGAAM_TEST_GPU") else ["gpu"]
@@ -114,35 +115,25 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=60)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        assert not self.thread.is_alive(), f"the server at {self.url} did not stop within 60 s"
 
 
 def start_server(settings: Settings, *, wait_ready: bool = True, **app_kwargs: Any) -> LiveServer:
     """A real uvicorn server in a thread of this process, so tests can also look at its state."""
     app = create_app(settings, on_fatal=lambda: None, **app_kwargs)
-    port = _free_port()
+    port = free_port()
     config = server_config(app, settings, host="127.0.0.1", port=port, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     live = LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
-    deadline = time.monotonic() + 60
     path = "/ready" if wait_ready else "/health"
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(live.url + path, timeout=2).status_code == 200:
-                return live
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
-    live.stop()
-    raise RuntimeError(f"server did not become ready: {live.state.load_error}")
+    try:
+        wait_until(lambda: answers(live.url + path), f"the server answers {path}")
+    except AssertionError:
+        live.stop()
+        raise AssertionError(f"server did not become ready: {live.state.load_error}") from None
+    return live
 
 
 @pytest.fixture(scope="session")
@@ -197,9 +188,26 @@ def make_server(settings_factory: Callable[..., Settings]) -> Iterator[Callable[
         live.stop()
 
 
+@pytest.fixture(scope="session")
+def app_server(settings_factory: Callable[..., Settings]) -> Iterator[AppServer]:
+    """The default app in this process, without a socket (tests/fixtures/app_server.py)."""
+    with serve_app(settings_factory()) as served:
+        yield served
+
+
 @pytest.fixture
-def client(server: LiveServer) -> openai.OpenAI:
-    return server.client()
+def make_app_server(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., AppServer]]:
+    with contextlib.ExitStack() as stack:
+
+        def make(**overrides: Any) -> AppServer:
+            return stack.enter_context(serve_app(settings_factory(**overrides)))
+
+        yield make
+
+
+@pytest.fixture
+def client(app_server: AppServer) -> openai.OpenAI:
+    return app_server.client()
 
 
 @pytest.fixture(scope="session")

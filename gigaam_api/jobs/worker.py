@@ -77,8 +77,11 @@ class JobWorker:
                 except Exception:
                     log.exception("claiming a job failed")
             if job is None:
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for drops a cancellation that comes
+                # with the wake-up, and a worker woken as the server stops would hold its shutdown.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
+                    async with asyncio.timeout(self._poll):
+                        await self._wake.wait()
                 continue
             try:
                 await self._run(job)

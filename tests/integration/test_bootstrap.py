@@ -8,13 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.fixtures.processes import Served, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 STOCK_PYTHON = "/usr/bin/python3"
@@ -80,13 +79,6 @@ def _make(checkout: Path, *args: str, **env: str) -> subprocess.CompletedProcess
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_make_run_and_dev_deps_on_the_stock_python(
     checkout: Path, stock_purelib: Path, models_dir: Path, tmp_path: Path
 ) -> None:
@@ -103,7 +95,7 @@ def test_make_run_and_dev_deps_on_the_stock_python(
     assert again.returncode == 0 and "installing" not in again.stdout
 
     # `make run` as the README says, on the generated model: its deps sync, then the server says ready.
-    port = _free_port()
+    port = free_port()
     settings = {
         "MODELS_DIR": str(models_dir),
         "OFFLINE": "true",
@@ -123,7 +115,8 @@ def test_make_run_and_dev_deps_on_the_stock_python(
         start_new_session=True,  # make, uv and the server: stopped together below
     )
     try:
-        _wait_ready(process, f"http://127.0.0.1:{port}")
+        # Bounded only against a hang (the sync comes first).
+        Served(process, f"http://127.0.0.1:{port}").wait_ready(limit=200)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         output = process.communicate(timeout=120)[0]
@@ -141,20 +134,6 @@ def test_make_run_and_dev_deps_on_the_stock_python(
     )
     assert imported.returncode == 0, imported.stderr
     assert _listing(stock_purelib) == before
-
-
-def _wait_ready(process: subprocess.Popen[str], url: str) -> None:
-    # Bounded only against a hang (the sync comes first); no assertion depends on how long it takes.
-    deadline = time.monotonic() + 200
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[0]
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("make run never became ready")
 
 
 def _python_without(tmp_path: Path, *modules: str) -> str:

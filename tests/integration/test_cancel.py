@@ -18,12 +18,10 @@ import openai
 import pytest
 
 from tests.conftest import PHRASES, LiveServer
-from tests.fixtures.engines import SteppedEngine, WatchedEngine
+from tests.fixtures.engines import SHORT_CHUNKS, SteppedEngine, WatchedEngine, gated
 from tests.fixtures.speech import synthesize, write_wav
+from tests.fixtures.threads import in_thread
 from tests.fixtures.waiting import wait_until
-from tests.integration.test_dedup import SHORT_CHUNKS, gated, in_thread, meeting, served
-
-__all__ = ["meeting", "served"]  # fixtures shared with test_dedup.py
 
 ALPHA, BETA = "alpha-key", "beta-key"
 

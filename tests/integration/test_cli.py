@@ -19,8 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
-from tests.fixtures.speech import garbage, long_speech, write_wav
-from tests.integration.test_longform import PAUSES, SENTENCES
+from tests.fixtures.speech import PAUSES, SENTENCES, garbage, long_speech, write_wav
 
 SCRIPT = Path(sys.executable).with_name("gigaam-api")
 
@@ -236,11 +235,11 @@ def test_ctrl_c_prints_what_finished(env: dict[str, str], inputs: Path, ten_minu
 def test_keyword_and_server_vad_flags_are_the_apis_options(
     env: dict[str, str], inputs: Path, server: LiveServer
 ) -> None:
-    from tests.integration.test_request_surface import PAUSES as SHORT_PAUSES
-    from tests.integration.test_request_surface import PHRASES, _near_miss
+    from tests.fixtures.phrases import PAUSES as SHORT_PAUSES
+    from tests.fixtures.phrases import PHRASES, near_miss
 
     greedy = api_body(server, inputs / "a.wav", "text")
-    keyword = _near_miss(next(w for w in greedy.lower().split() if len(w) >= 4 and w.isalpha()))
+    keyword = near_miss(next(w for w in greedy.lower().split() if len(w) >= 4 and w.isalpha()))
     steered = transcribe(env, "in/a.wav", "--keyword", keyword, "--keyword-boost", "10", cwd=inputs.parent)
     assert steered.returncode == 0, steered.stderr
     with (inputs / "a.wav").open("rb") as f:

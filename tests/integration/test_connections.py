@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import LiveServer
 from tests.fixtures.raw_http import RawConnection, file_part, multipart
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import answers, wait_until
 
 BOUNDARY = b"connections-boundary"
 # A request head of 2 KB: sent a byte every 10 ms it takes 20 s, forty times the tests' head timeout.
@@ -185,19 +185,13 @@ def low_fd_server(models_dir: Path, tmp_path: Path) -> Iterator[tuple[subprocess
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _ready(url) or process.poll() is not None, "the server is ready")
+        wait_until(lambda: answers(f"{url}/ready") or process.poll() is not None, "the server is ready")
         assert process.poll() is None, log.read_text()
         yield process, url, log
     finally:
         if process.poll() is None:
             process.kill()
         process.wait(30)
-
-
-def _ready(url: str) -> bool:
-    with contextlib.suppress(httpx.TransportError):
-        return httpx.get(f"{url}/ready", timeout=2).status_code == 200
-    return False
 
 
 def test_a_flood_of_idle_connections_at_the_open_file_limit(

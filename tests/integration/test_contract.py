@@ -1,4 +1,4 @@
-"""The official `openai` client (strict validation) against a real server on 127.0.0.1.
+"""The official `openai` client (strict validation) against the app, served in-process (no socket matters).
 
 The engine-facing tests run once per engine family (GigaAM, and the test-only echo family of
 tests/fixtures/echo_engine.py); what they expect follows from the capabilities the engine declares.
@@ -7,11 +7,11 @@ tests/fixtures/echo_engine.py); what they expect follows from the capabilities t
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
-import httpx
 import openai
 import pytest
 from openai.types.audio import (
@@ -26,7 +26,7 @@ from gigaam_api.config import Settings
 from gigaam_api.engines.base import Capabilities
 from gigaam_api.formats.languages import NAMES, language_name
 from gigaam_api.formats.render import ResponseFormat
-from tests.conftest import LiveServer, start_server
+from tests.fixtures.app_server import AppServer, serve_app
 
 # A model of each engine family; the session's `server` serves the first.
 FAMILY_MODELS = ["gigaam-v3-ctc", "echo-1"]
@@ -43,22 +43,21 @@ def family_model(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="module")
 def served(
     family_model: str, request: pytest.FixtureRequest, settings_factory: Callable[..., Settings]
-) -> Iterator[LiveServer]:
+) -> Iterator[AppServer]:
     if family_model == FAMILY_MODELS[0]:
-        yield request.getfixturevalue("server")
+        yield request.getfixturevalue("app_server")
         return
-    live = start_server(settings_factory(MODEL=family_model))
-    yield live
-    live.stop()
+    with serve_app(settings_factory(MODEL=family_model)) as app:
+        yield app
 
 
 @pytest.fixture
-def client(served: LiveServer) -> openai.OpenAI:
+def client(served: AppServer) -> openai.OpenAI:
     return served.client()
 
 
 @pytest.fixture
-def caps(served: LiveServer) -> Capabilities:
+def caps(served: AppServer) -> Capabilities:
     return served.state.ready_transcriber().capabilities
 
 
@@ -207,21 +206,19 @@ def test_stream_short_audio(client: openai.OpenAI, audio_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def eager_progress(family_model: str, settings_factory: Callable[..., Settings]) -> Iterator[LiveServer]:
+def eager_progress(family_model: str, settings_factory: Callable[..., Settings]) -> Iterator[AppServer]:
     """A server that would send a progress event after every batch, were progress on by default."""
-    live = start_server(settings_factory(MODEL=family_model, PROGRESS_SECONDS=1e-6))
-    yield live
-    live.stop()
+    with serve_app(settings_factory(MODEL=family_model, PROGRESS_SECONDS=1e-6)) as app:
+        yield app
 
 
-def test_progress_only_on_request(eager_progress: LiveServer, audio_dir: Path) -> None:
+def test_progress_only_on_request(eager_progress: AppServer, audio_dir: Path) -> None:
     """The control for the strict streams below: asked for, progress events do come."""
-    response = httpx.post(
-        f"{eager_progress.url}/v1/audio/transcriptions",
+    response = eager_progress.http.post(
+        "/v1/audio/transcriptions",
         files={"file": ("upload", (audio_dir / "greeting.wav").read_bytes())},
         data={"stream": "true", "include[]": "progress"},
         headers={"Authorization": "Bearer test-key"},
-        timeout=60,
     )
     assert response.status_code == 200
     types = [json.loads(line[6:])["type"] for line in response.text.splitlines() if line.startswith("data: ")]
@@ -231,7 +228,7 @@ def test_progress_only_on_request(eager_progress: LiveServer, audio_dir: Path) -
 
 @pytest.mark.parametrize("fmt", ["json", "verbose_json", "text", "srt", "vtt"])
 def test_strict_client_streams_every_format(
-    eager_progress: LiveServer, audio_dir: Path, fmt: ResponseFormat
+    eager_progress: AppServer, audio_dir: Path, fmt: ResponseFormat
 ) -> None:
     """A client that validates strictly reads the default stream whatever format was asked for:
     every event is one of OpenAI's types (a strict client raises on any other)."""
@@ -251,7 +248,7 @@ def test_strict_client_streams_every_format(
     assert done.text.strip()
 
 
-def test_strict_client_streams_words_and_logprobs(eager_progress: LiveServer, audio_dir: Path) -> None:
+def test_strict_client_streams_words_and_logprobs(eager_progress: AppServer, audio_dir: Path) -> None:
     caps = eager_progress.state.ready_transcriber().capabilities
     granularities: list[Literal["word", "segment"]] = (
         ["word", "segment"] if caps.word_timestamps else ["segment"]
@@ -331,8 +328,8 @@ def test_russian_language_codes(
     ).text
 
 
-def test_auth(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
-    live = make_server(API_KEY="alpha,beta")
+def test_auth(make_app_server: Callable[..., AppServer], audio_dir: Path) -> None:
+    live = make_app_server(API_KEY="alpha,beta")
     with pytest.raises(openai.AuthenticationError) as info:
         live.client(api_key="wrong").models.list()
     assert info.value.code == "invalid_api_key"
@@ -343,8 +340,8 @@ def test_auth(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
     assert result.text
 
 
-def test_upload_limit_is_413(make_server: Callable[..., LiveServer], tmp_path: Path) -> None:
-    live = make_server(MAX_UPLOAD_MB=0.5)
+def test_upload_limit_is_413(make_app_server: Callable[..., AppServer], tmp_path: Path) -> None:
+    live = make_app_server(MAX_UPLOAD_MB=0.5)
     big = tmp_path / "big.wav"
     big.write_bytes(b"RIFF" + bytes(2 * 1024 * 1024))
     with pytest.raises(openai.APIStatusError) as info:
@@ -354,25 +351,20 @@ def test_upload_limit_is_413(make_server: Callable[..., LiveServer], tmp_path: P
     assert list(live.state.spool.path.iterdir()) == []
 
 
-def test_loading_is_503(settings_factory: Callable[..., object]) -> None:
+def test_loading_is_503(settings_factory: Callable[..., Settings]) -> None:
     """Before the model is loaded, transcriptions get 503 + Retry-After and /ready says not ready."""
-    import threading
-
-    from tests.conftest import start_server
-
     release = threading.Event()
 
     def slow_factory(*_: object) -> object:
         release.wait(30)
         raise RuntimeError("never loads")
 
-    live = start_server(settings_factory(), wait_ready=False, factory=slow_factory)  # type: ignore[arg-type]
-    try:
-        client = live.client()
-        with pytest.raises(openai.InternalServerError) as info:
-            client.audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"))
-        assert info.value.status_code == 503
-        assert info.value.response.headers["retry-after"]
-    finally:
-        release.set()
-        live.stop()
+    with serve_app(settings_factory(), wait_ready=False, factory=slow_factory) as served:
+        try:
+            with pytest.raises(openai.InternalServerError) as info:
+                served.client().audio.transcriptions.create(model="whisper-1", file=("a.wav", b"RIFF"))
+            assert info.value.status_code == 503
+            assert info.value.response.headers["retry-after"]
+            assert served.http.get("/ready").status_code == 503
+        finally:
+            release.set()

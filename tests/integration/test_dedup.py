@@ -8,8 +8,7 @@ Reference bodies come from the session server, where sharing and the cache are o
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -20,53 +19,13 @@ import pytest
 from openai.types.audio import TranscriptionVerbose
 from prometheus_client.parser import text_string_to_metric_families
 
-from gigaam_api.app import build_transcriber
-from gigaam_api.config import Settings
-from gigaam_api.engines.base import ASREngine
-from tests.conftest import LiveServer, start_server
-from tests.fixtures.engines import SteppedEngine, WatchedEngine
+from tests.conftest import LiveServer
+from tests.fixtures.engines import SHORT_CHUNKS, SteppedEngine, WatchedEngine, gated
 from tests.fixtures.raw_http import RawConnection, file_part, multipart
-from tests.fixtures.speech import long_speech, write_wav
+from tests.fixtures.threads import in_thread
 from tests.fixtures.waiting import wait_until
-from tests.integration.test_longform import PAUSES, SENTENCES
 
 WAV_HEADER_BYTES = 44
-SHORT_CHUNKS = {"BATCH_SECONDS": 2, "VAD_MIN": 2, "VAD_MAX": 5}  # the meeting in about ten batches
-
-
-@pytest.fixture(scope="module")
-def meeting(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """About 30 s of speech: with SHORT_CHUNKS, several batches."""
-    audio, _ = long_speech(SENTENCES, PAUSES[:-1])
-    return write_wav(tmp_path_factory.mktemp("dedup") / "meeting.wav", audio)
-
-
-@pytest.fixture
-def served(settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., tuple[LiveServer, Any]]]:
-    """`served(engine_class, **settings)`: a server with sharing on and the engine behind a gate."""
-    started: list[tuple[LiveServer, WatchedEngine]] = []
-
-    def make(wrapper: Callable[[ASREngine], WatchedEngine], **overrides: Any) -> tuple[LiveServer, Any]:
-        holder: list[WatchedEngine] = []
-
-        def wrap(engine: ASREngine) -> ASREngine:
-            holder.append(wrapper(engine))
-            return holder[0]
-
-        settings = settings_factory(**{"DEDUP": True, **overrides})
-        live = start_server(settings, factory=partial(build_transcriber, wrap_engine=wrap))
-        started.append((live, holder[0]))
-        return live, holder[0]
-
-    yield make
-    for live, engine in started:
-        engine.gate.set()
-        if isinstance(engine, SteppedEngine):
-            engine.step(1000)
-        live.stop()
-
-
-gated = partial(WatchedEngine, gated=True)
 
 
 def metric(live: LiveServer, name: str) -> float:
@@ -77,21 +36,6 @@ def metric(live: LiveServer, name: str) -> float:
             if sample.name == f"{name}_total":
                 return sample.value
     raise AssertionError(f"{name} is not in /metrics")
-
-
-def in_thread(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
-    """Run `call` in a thread; its result (or exception) lands in the list."""
-    out: list[object] = []
-
-    def target() -> None:
-        try:
-            out.append(call())
-        except Exception as exc:
-            out.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, out
 
 
 def inferred_samples(engine: WatchedEngine) -> int:

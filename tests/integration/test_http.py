@@ -1,4 +1,6 @@
-"""Raw HTTP: what the official client hides (bodies, content types, headers, SSE framing, errors)."""
+"""Raw HTTP: what the official client hides (bodies, content types, headers, SSE framing, errors).
+
+The app is served in-process (tests/fixtures/app_server.py): nothing here depends on a socket."""
 
 from __future__ import annotations
 
@@ -8,27 +10,27 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+import httpx2
 import numpy as np
 import pytest
 
-from tests.conftest import LiveServer
 from tests.fixtures import speech
+from tests.fixtures.app_server import AppServer
 
 
 def _post(
-    server: LiveServer, data: list[tuple[str, str]] | dict[str, str], content: bytes, **kw: object
-) -> httpx.Response:
+    server: AppServer, data: list[tuple[str, str]] | dict[str, str], content: bytes, **kw: object
+) -> httpx2.Response:
     """Fields first, the file part last, as some clients send it; repeated field names allowed."""
     pairs = list(data.items()) if isinstance(data, dict) else data
     parts: list[tuple[str, tuple[str | None, bytes | str] | tuple[str, bytes, str]]] = [
         (name, (None, value)) for name, value in pairs
     ]
     parts.append(("file", ("upload", content, "application/octet-stream")))
-    return httpx.post(f"{server.url}/v1/audio/transcriptions", files=parts, timeout=120, **kw)  # type: ignore[arg-type]
+    return server.http.post("/v1/audio/transcriptions", files=parts, **kw)  # type: ignore[arg-type]
 
 
-def _error(response: httpx.Response) -> dict[str, object]:
+def _error(response: httpx2.Response) -> dict[str, object]:
     body = response.json()
     assert set(body) == {"error"}
     err: dict[str, object] = body["error"]
@@ -36,45 +38,41 @@ def _error(response: httpx.Response) -> dict[str, object]:
     return err
 
 
-def test_plain_text_bodies(server: LiveServer, audio_dir: Path) -> None:
+def test_plain_text_bodies(app_server: AppServer, audio_dir: Path) -> None:
     wav = (audio_dir / "greeting.wav").read_bytes()
-    text = _post(server, {"model": "whisper-1", "response_format": "text"}, wav)
+    text = _post(app_server, {"model": "whisper-1", "response_format": "text"}, wav)
     assert text.status_code == 200
     assert text.headers["content-type"] == "text/plain; charset=utf-8"
     assert text.text.endswith("\n") and not text.text.startswith('"')
-    srt = _post(server, {"response_format": "srt"}, wav)
+    srt = _post(app_server, {"response_format": "srt"}, wav)
     assert srt.headers["content-type"].startswith("text/plain")
     assert srt.text.splitlines()[1].count(" --> ") == 1
-    vtt = _post(server, {"response_format": "vtt"}, wav)
+    vtt = _post(app_server, {"response_format": "vtt"}, wav)
     assert vtt.headers["content-type"].startswith("text/vtt")
     assert vtt.text.startswith("WEBVTT\n\n")
 
 
-def test_request_id_on_every_response(server: LiveServer) -> None:
-    ok = httpx.get(f"{server.url}/health")
-    missing = httpx.get(f"{server.url}/v1/nope")
+def test_request_id_on_every_response(app_server: AppServer) -> None:
+    ok = app_server.http.get("/health")
+    missing = app_server.http.get("/v1/nope")
     assert ok.headers["x-request-id"].startswith("req_")
     assert missing.headers["x-request-id"] != ok.headers["x-request-id"]
 
 
-def test_404_and_405_use_the_error_envelope(server: LiveServer) -> None:
-    missing = httpx.get(f"{server.url}/v1/nope")
+def test_404_and_405_use_the_error_envelope(app_server: AppServer) -> None:
+    missing = app_server.http.get("/v1/nope")
     assert missing.status_code == 404 and _error(missing)["message"]
-    wrong_method = httpx.get(f"{server.url}/v1/audio/transcriptions")
+    wrong_method = app_server.http.get("/v1/audio/transcriptions")
     assert wrong_method.status_code == 405 and _error(wrong_method)["message"]
 
 
-def test_model_ids_with_slashes(make_server: Callable[..., LiveServer]) -> None:
-    live = make_server(MODEL_ALIASES="whisper-1,openai/whisper-large-v3")
-    assert (
-        httpx.get(f"{live.url}/v1/models/openai/whisper-large-v3").json()["id"] == "openai/whisper-large-v3"
-    )
-    assert (
-        httpx.get(f"{live.url}/v1/models/openai%2Fwhisper-large-v3").json()["id"] == "openai/whisper-large-v3"
-    )
+def test_model_ids_with_slashes(make_app_server: Callable[..., AppServer]) -> None:
+    live = make_app_server(MODEL_ALIASES="whisper-1,openai/whisper-large-v3")
+    assert live.http.get("/v1/models/openai/whisper-large-v3").json()["id"] == "openai/whisper-large-v3"
+    assert live.http.get("/v1/models/openai%2Fwhisper-large-v3").json()["id"] == "openai/whisper-large-v3"
 
 
-def test_form_encodings(server: LiveServer, audio_dir: Path) -> None:
+def test_form_encodings(app_server: AppServer, audio_dir: Path) -> None:
     """JSON-array strings, plain repeated names, `"false"` as false, unknown fields, file part last."""
     wav = (audio_dir / "greeting.wav").read_bytes()
     fields = [
@@ -84,17 +82,17 @@ def test_form_encodings(server: LiveServer, audio_dir: Path) -> None:
         ("stream", "false"),
         ("some_future_field", "whatever"),
     ]
-    response = _post(server, fields, wav)
+    response = _post(app_server, fields, wav)
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["words"] and body["segments"]
     repeated = [("response_format", "verbose_json"), ("timestamp_granularities", "word")]
-    assert _post(server, repeated, wav).json()["words"]
+    assert _post(app_server, repeated, wav).json()["words"]
 
 
-def test_missing_file_is_400(server: LiveServer) -> None:
-    response = httpx.post(
-        f"{server.url}/v1/audio/transcriptions", data={"model": "whisper-1"}, files={"x": ("a", b"1")}
+def test_missing_file_is_400(app_server: AppServer) -> None:
+    response = app_server.http.post(
+        "/v1/audio/transcriptions", data={"model": "whisper-1"}, files={"x": ("a", b"1")}
     )
     assert response.status_code == 400
     assert _error(response)["param"] == "file"
@@ -102,7 +100,7 @@ def test_missing_file_is_400(server: LiveServer) -> None:
 
 @pytest.mark.parametrize("case", ["empty", "garbage", "truncated", "zero_samples", "video_only"])
 def test_bad_audio_is_400_without_internals(
-    server: LiveServer, tmp_path: Path, audio_dir: Path, case: str
+    app_server: AppServer, tmp_path: Path, audio_dir: Path, case: str
 ) -> None:
     path = tmp_path / "bad"
     if case == "empty":
@@ -115,25 +113,25 @@ def test_bad_audio_is_400_without_internals(
         speech.zero_sample_wav(path)
     else:
         speech.video_only_mp4(path)
-    response = _post(server, {"model": "whisper-1"}, path.read_bytes())
+    response = _post(app_server, {"model": "whisper-1"}, path.read_bytes())
     assert response.status_code == 400, response.text
     err = _error(response)
     assert err["type"] == "invalid_request_error"
     message = str(err["message"])
     assert "Traceback" not in message and "/" not in message.replace("/v1", "")
-    assert list(server.state.spool.path.iterdir()) == []
+    assert list(app_server.state.spool.path.iterdir()) == []
 
 
-def test_too_long_audio_is_400(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
-    live = make_server(MAX_AUDIO_SECONDS=2)
+def test_too_long_audio_is_400(make_app_server: Callable[..., AppServer], audio_dir: Path) -> None:
+    live = make_app_server(MAX_AUDIO_SECONDS=2)
     response = _post(live, {"model": "whisper-1"}, (audio_dir / "greeting.wav").read_bytes())
     assert response.status_code == 400
     assert "2" in str(_error(response)["message"])
 
 
-def test_sse_framing(server: LiveServer, audio_dir: Path) -> None:
+def test_sse_framing(app_server: AppServer, audio_dir: Path) -> None:
     response = _post(
-        server,
+        app_server,
         {"model": "whisper-1", "stream": "true"},
         (audio_dir / "greeting.wav").read_bytes(),
         headers={"Accept": "application/json"},
@@ -152,8 +150,8 @@ def test_sse_framing(server: LiveServer, audio_dir: Path) -> None:
     assert any(e["type"] == "transcript.text.segment" for e in events)
 
 
-def test_stream_error_before_headers_is_plain_4xx(server: LiveServer) -> None:
-    response = _post(server, {"model": "whisper-1", "stream": "true"}, b"not audio at all" * 10)
+def test_stream_error_before_headers_is_plain_4xx(app_server: AppServer) -> None:
+    response = _post(app_server, {"model": "whisper-1", "stream": "true"}, b"not audio at all" * 10)
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/json")
 
@@ -171,13 +169,13 @@ def test_http_layer_imports_no_inference_library() -> None:
 @pytest.mark.parametrize("stream", ["false", "true"])
 @pytest.mark.parametrize("samples", [1, 160, 319])
 def test_audio_shorter_than_the_analysis_window_is_silence(
-    server: LiveServer, tmp_path: Path, samples: int, stream: str
+    app_server: AppServer, tmp_path: Path, samples: int, stream: str
 ) -> None:
 
     tone = 0.5 * np.sin(np.arange(samples) / 3)
     wav = speech.write_wav(tmp_path / "short.wav", tone.astype(np.float32)).read_bytes()
 
-    response = _post(server, {"response_format": "verbose_json", "stream": stream}, wav)
+    response = _post(app_server, {"response_format": "verbose_json", "stream": stream}, wav)
 
     assert response.status_code == 200
     if stream == "true":
@@ -191,9 +189,9 @@ def test_audio_shorter_than_the_analysis_window_is_silence(
         assert body["duration"] == pytest.approx(samples / 16000, abs=1e-3)
 
 
-def _scrape(server: LiveServer) -> dict[str, float]:
+def _scrape(server: AppServer) -> dict[str, float]:
     """Every sample of /metrics as `name{labels}` → value."""
-    response = httpx.get(f"{server.url}/metrics", headers={"Authorization": "Bearer test-key"}, timeout=10)
+    response = server.http.get("/metrics", headers={"Authorization": "Bearer test-key"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
     samples = {}
@@ -204,13 +202,13 @@ def _scrape(server: LiveServer) -> dict[str, float]:
     return samples
 
 
-def test_metrics_move_with_real_requests(server: LiveServer, audio_dir: Path) -> None:
-    before = _scrape(server)
+def test_metrics_move_with_real_requests(app_server: AppServer, audio_dir: Path) -> None:
+    before = _scrape(app_server)
     wav = (audio_dir / "greeting.wav").read_bytes()
 
-    ok = _post(server, {"response_format": "verbose_json"}, wav)
-    bad = _post(server, {"response_format": "nonsense"}, wav)
-    after = _scrape(server)
+    ok = _post(app_server, {"response_format": "verbose_json"}, wav)
+    bad = _post(app_server, {"response_format": "nonsense"}, wav)
+    after = _scrape(app_server)
 
     def delta(name: str) -> float:
         return after.get(name, 0.0) - before.get(name, 0.0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,8 @@ import psutil
 import pytest
 
 from tests.fixtures.heavy_model import write_heavy_model
-from tests.integration.test_process import Served, _env, _free_port
+from tests.fixtures.processes import Served, free_port, server_env
+from tests.fixtures.waiting import wait_until
 
 BALLAST_MB = 200
 
@@ -23,8 +23,8 @@ BALLAST_MB = 200
 def idle_server(tmp_path: Path) -> Iterator[Served]:
     models = tmp_path / "models"
     write_heavy_model(models / "gigaam-v3-ctc", BALLAST_MB)
-    port = _free_port()
-    env = _env(
+    port = free_port()
+    env = server_env(
         MODELS_DIR=str(models),
         OFFLINE="true",
         PORT=str(port),
@@ -42,13 +42,11 @@ def idle_server(tmp_path: Path) -> Iterator[Served]:
 
 
 def wait_for_state(served: Served, state: str) -> dict[str, object]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        health: dict[str, object] = httpx.get(f"{served.url}/health", timeout=5).json()
-        if health.get("model_state") == state:
-            return health
-        time.sleep(0.1)
-    raise AssertionError(f"model never became {state}")
+    def health() -> dict[str, object] | None:
+        answer: dict[str, object] = httpx.get(f"{served.url}/health", timeout=5).json()
+        return answer if answer.get("model_state") == state else None
+
+    return wait_until(health, f"the model is {state}")
 
 
 def test_idle_model_gives_memory_back_and_reloads_on_demand(idle_server: Served, audio_dir: Path) -> None:

@@ -21,10 +21,9 @@ from gigaam_api.jobs.sqlite_store import SqliteJobStore
 from gigaam_api.jobs.webhooks import SIGNATURE_HEADER, verify
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
-from tests.fixtures.jobs import get_job, submit, wait_finished, wait_for_job
-from tests.fixtures.speech import long_speech, write_wav
+from tests.fixtures.jobs import get_job, job_events, submit, wait_finished, wait_for_job
+from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
-from tests.integration.test_longform import PAUSES, SENTENCES
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 SECRET = "test-webhook-secret"
@@ -43,21 +42,6 @@ def _sync(url: str, audio: Path, **fields: Any) -> httpx.Response:
         return httpx.post(
             f"{url}/v1/audio/transcriptions", files={"file": (audio.name, f)}, data=fields, timeout=60
         )
-
-
-def _events(
-    url: str, job_id: str, last_event_id: str | None = None
-) -> list[tuple[str | None, dict[str, Any]]]:
-    """Every event of the stream as (id, payload)."""
-    headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
-    response = httpx.get(f"{url}/v1/jobs/{job_id}/events", headers=headers, timeout=60)
-    assert response.status_code == 200, response.text
-    events = []
-    for block in response.text.split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines() if not line.startswith(":"))
-        if "data" in lines:
-            events.append((lines.get("id"), json.loads(lines["data"])))
-    return events
 
 
 def test_result_in_every_format_equals_the_synchronous_route(
@@ -88,7 +72,7 @@ def test_events_resume_after_last_event_id(
     live = make_server(DIRECT_MAX_SECONDS=1, VAD_MIN=1, VAD_MAX=4)
     job = submit(live.url, several_segments)
     assert wait_finished(live.url, job["id"])["status"] == "succeeded"
-    full = _events(live.url, job["id"])
+    full = job_events(live.url, job["id"])
     segments = [p for _, p in full if p["type"] == "transcript.text.segment"]
     assert len(segments) >= 3
     assert full[-1][1]["type"] == "transcript.text.done"
@@ -96,7 +80,7 @@ def test_events_resume_after_last_event_id(
     ids = [event_id for event_id, _ in full[:-1]]
     assert ids == [str(n) for n in range(1, len(ids) + 1)]
     for seen in range(1, len(ids) + 1):
-        assert _events(live.url, job["id"], str(seen)) == full[seen:]
+        assert job_events(live.url, job["id"], str(seen)) == full[seen:]
 
 
 def test_events_follow_a_running_job_to_its_end(
@@ -104,9 +88,9 @@ def test_events_follow_a_running_job_to_its_end(
 ) -> None:
     live = make_server(DIRECT_MAX_SECONDS=1, VAD_MIN=1, VAD_MAX=4)
     job = submit(live.url, several_segments)
-    streamed = _events(live.url, job["id"])  # opened at once: the job is queued or running
+    streamed = job_events(live.url, job["id"])  # opened at once: the job is queued or running
     assert streamed[-1][1]["type"] == "transcript.text.done"
-    assert streamed == _events(live.url, job["id"])
+    assert streamed == job_events(live.url, job["id"])
 
 
 def test_a_key_sees_only_its_own_jobs(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:

@@ -15,8 +15,7 @@ import pytest
 import redis
 
 from tests.conftest import LiveServer
-from tests.fixtures.jobs import submit, wait_finished
-from tests.integration.test_jobs import _events
+from tests.fixtures.jobs import job_events, submit, wait_finished
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -38,11 +37,11 @@ def test_only_ids_the_stream_sent_are_accepted(jobs_server: LiveServer, audio_di
     live = jobs_server
     job = submit(live.url, audio_dir / "weather.wav")
     assert wait_finished(live.url, job["id"])["status"] == "succeeded"
-    full = _events(live.url, job["id"])
+    full = job_events(live.url, job["id"])
     last = len(full) - 1  # every event but `done` has an id: 1..last
     assert [event_id for event_id, _ in full[:-1]] == [str(n) for n in range(1, last + 1)]
-    assert _events(live.url, job["id"], "0") == full
-    assert _events(live.url, job["id"], str(last)) == full[-1:]  # all seen: only `done`
+    assert job_events(live.url, job["id"], "0") == full
+    assert job_events(live.url, job["id"], str(last)) == full[-1:]  # all seen: only `done`
     bad: list[Any] = ["-5", "-100000000", str(2**63), str(last + 1), "1.5", "abc", "+1", "01", "1 2", b"\xb2"]
     for value in bad:
         header = value if isinstance(value, bytes) else value.encode()

@@ -21,9 +21,8 @@ import redis
 from gigaam_api.config import Settings
 from gigaam_api.jobs.backend import open_store
 from tests.fixtures.jobs import submit, wait_finished, wait_for_job
-from tests.fixtures.speech import long_speech, write_wav
-from tests.integration.test_longform import PAUSES, SENTENCES
-from tests.integration.test_process import Served, _env, _free_port
+from tests.fixtures.processes import Served, free_port, server_env
+from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -42,8 +41,8 @@ def servers(models_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Served]]
     started: list[Served] = []
 
     def start(*, batches: int | None = None, **settings: str) -> Served:
-        port = _free_port()
-        env = _env(
+        port = free_port()
+        env = server_env(
             MODELS_DIR=str(models_dir),
             OFFLINE="true",
             PORT=str(port),
@@ -167,11 +166,11 @@ def _kill_mid_job_with_peer(
 
 
 def test_an_unreachable_redis_stops_the_start_with_one_message(models_dir: Path) -> None:
-    env = _env(
+    env = server_env(
         MODELS_DIR=str(models_dir),
         OFFLINE="true",
-        PORT=str(_free_port()),
-        JOBS_REDIS_URL=f"redis://:secret-password@127.0.0.1:{_free_port()}/0",
+        PORT=str(free_port()),
+        JOBS_REDIS_URL=f"redis://:secret-password@127.0.0.1:{free_port()}/0",
     )
     result = subprocess.run(
         [sys.executable, "-m", "gigaam_api", "serve"],

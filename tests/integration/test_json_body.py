@@ -1,4 +1,5 @@
-"""Open WebUI's "json" request format against a real server: the same answers, limits and errors as multipart.
+"""Open WebUI's "json" request format: the same answers, limits and errors as multipart (the app
+in-process; a real socket where the upload limits cut a body off).
 
 Open WebUI (AUDIO_STT_OPENAI_API_REQUEST_FORMAT=json) posts `Content-Type: application/json` with
 `{"model", "language", "input_audio": {"data": <base64>, "format": <ext>}}`; the body is built here
@@ -13,10 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from tests.conftest import LiveServer, start_server
+from tests.fixtures.app_server import AppServer
 from tests.fixtures.raw_http import RawConnection, RawResponse
 
 ENDPOINT = "/v1/audio/transcriptions"
@@ -35,13 +37,15 @@ def _open_webui_body(path: Path, **fields: object) -> dict[str, object]:
     return {"model": "whisper-1", "language": "ru", "input_audio": audio, **fields}
 
 
-def _multipart(server: LiveServer, path: Path, **fields: str) -> httpx.Response:
+def _multipart(server: AppServer, path: Path, **fields: str) -> httpx2.Response:
     data = {"model": "whisper-1", "language": "ru", **fields}
-    return httpx.post(f"{server.url}{ENDPOINT}", data=data, files={"file": (path.name, path.read_bytes())})
+    return server.http.post(ENDPOINT, data=data, files={"file": (path.name, path.read_bytes())})
 
 
-def _assert_error(response: httpx.Response | RawResponse, status: int, param: str | None, words: str) -> None:
-    code = response.status_code if isinstance(response, httpx.Response) else response.status
+def _assert_error(
+    response: httpx2.Response | RawResponse, status: int, param: str | None, words: str
+) -> None:
+    code = response.status_code if isinstance(response, httpx2.Response) else response.status
     assert code == status, response
     error = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
@@ -51,13 +55,13 @@ def _assert_error(response: httpx.Response | RawResponse, status: int, param: st
 
 @pytest.mark.parametrize("name", ["greeting.mp3", "weather.wav", "greeting.ogg"])
 def test_the_open_webui_json_body_gets_the_multipart_answer(
-    server: LiveServer, audio_dir: Path, name: str
+    app_server: AppServer, audio_dir: Path, name: str
 ) -> None:
     path = audio_dir / name
-    response = httpx.post(f"{server.url}{ENDPOINT}", json=_open_webui_body(path), timeout=60)
+    response = app_server.http.post(ENDPOINT, json=_open_webui_body(path))
     assert response.status_code == 200, response.text
-    assert response.json() == _multipart(server, path).json()
-    assert list(server.state.spool.path.iterdir()) == []
+    assert response.json() == _multipart(app_server, path).json()
+    assert list(app_server.state.spool.path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -75,19 +79,19 @@ def test_the_open_webui_json_body_gets_the_multipart_answer(
     ],
 )
 def test_other_fields_mean_what_they_mean_in_a_form(
-    server: LiveServer, audio_dir: Path, fields: dict[str, object], form: dict[str, str]
+    app_server: AppServer, audio_dir: Path, fields: dict[str, object], form: dict[str, str]
 ) -> None:
     path = audio_dir / "greeting.wav"
-    response = httpx.post(f"{server.url}{ENDPOINT}", json=_open_webui_body(path, **fields), timeout=60)
-    expected = _multipart(server, path, **form)
+    response = app_server.http.post(ENDPOINT, json=_open_webui_body(path, **fields))
+    expected = _multipart(app_server, path, **form)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == expected.headers["content-type"]
     assert response.text == expected.text
 
 
-def test_streaming_works_from_a_json_body(server: LiveServer, audio_dir: Path) -> None:
+def test_streaming_works_from_a_json_body(app_server: AppServer, audio_dir: Path) -> None:
     body = _open_webui_body(audio_dir / "weather.wav", stream=True)
-    response = httpx.post(f"{server.url}{ENDPOINT}", json=body, timeout=60)
+    response = app_server.http.post(ENDPOINT, json=body)
     events = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: ")]
     assert response.headers["content-type"].startswith("text/event-stream")
     assert events[-1]["type"] == "transcript.text.done" and events[-1]["text"]
@@ -106,25 +110,25 @@ def test_streaming_works_from_a_json_body(server: LiveServer, audio_dir: Path) -
     ],
 )
 def test_bad_json_bodies_are_400_in_openai_s_envelope(
-    server: LiveServer, audio_dir: Path, mutate: Callable[[dict[str, Any]], object], param: str, words: str
+    app_server: AppServer, audio_dir: Path, mutate: Callable[[dict[str, Any]], object], param: str, words: str
 ) -> None:
     body = _open_webui_body(audio_dir / "greeting.wav")
     mutate(body)
-    _assert_error(httpx.post(f"{server.url}{ENDPOINT}", json=body, timeout=60), 400, param, words)
-    assert list(server.state.spool.path.iterdir()) == []
+    _assert_error(app_server.http.post(ENDPOINT, json=body), 400, param, words)
+    assert list(app_server.state.spool.path.iterdir()) == []
 
 
-def test_malformed_json_is_400(server: LiveServer) -> None:
-    response = httpx.post(
-        f"{server.url}{ENDPOINT}",
+def test_malformed_json_is_400(app_server: AppServer) -> None:
+    response = app_server.http.post(
+        ENDPOINT,
         content=b'{"input_audio": {"data": "UklG',
         headers={"Content-Type": "application/json"},
     )
     _assert_error(response, 400, None, "malformed")
 
 
-def test_neither_multipart_nor_json_is_400_naming_both(server: LiveServer) -> None:
-    response = httpx.post(f"{server.url}{ENDPOINT}", content=b"x", headers={"Content-Type": "text/plain"})
+def test_neither_multipart_nor_json_is_400_naming_both(app_server: AppServer) -> None:
+    response = app_server.http.post(ENDPOINT, content=b"x", headers={"Content-Type": "text/plain"})
     _assert_error(response, 400, None, "application/json")
 
 

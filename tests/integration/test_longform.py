@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -23,21 +22,9 @@ from gigaam_api.app import build_transcriber
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
 from tests.conftest import LiveServer, start_server
-from tests.fixtures.engines import WatchedEngine
-from tests.fixtures.speech import long_speech, write_wav
+from tests.fixtures.engines import SHORT_CHUNKS, SteppedEngine, WatchedEngine
+from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
-
-SENTENCES = [
-    "Добрый день, коллеги.",
-    "Сегодня мы обсудим план работ на следующий квартал.",
-    "Первый пункт касается обновления серверов.",
-    "Второй пункт про обучение новых сотрудников.",
-    "Третий пункт, бюджет отдела и закупки оборудования.",
-    "Есть ли вопросы по первому пункту?",
-    "Хорошо, тогда переходим ко второму.",
-    "Спасибо всем за внимание, до встречи на следующей неделе.",
-]
-PAUSES = [0.5, 1.2, 0.8, 2.0, 0.7, 1.5, 3.0, 0.9]
 
 
 @pytest.fixture(scope="session")
@@ -191,24 +178,30 @@ def test_progress_events_are_spaced_by_progress_seconds(
 
 
 def test_disconnect_mid_stream_stops_within_one_batch(
-    watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any]
+    served: Callable[..., tuple[LiveServer, SteppedEngine]], meeting: Path, audio_dir: Path
 ) -> None:
-    live, engine = watched(delay=0.25, BATCH_SECONDS=1)
-    files = {"file": ("upload", long_audio[0].read_bytes())}
+    live, engine = served(SteppedEngine, DEDUP=False, **SHORT_CHUNKS)  # no run outlives its client
+    files = {"file": ("upload", meeting.read_bytes())}
     with (
         httpx.Client(timeout=60) as http,
         http.stream(
             "POST", f"{live.url}/v1/audio/transcriptions", data={"stream": "true"}, files=files
         ) as response,
     ):
-        for line in response.iter_lines():
+        engine.step(1)
+        lines = response.iter_lines()  # held: a dropped line iterator would close the connection now
+        for line in lines:
             if '"transcript.text.segment"' in line:
                 break
-        at_disconnect = len(engine.batches)
+        wait_until(lambda: engine.entered == 2, "the second batch is in the engine")
     wait_until(lambda: live.state.admission.count == 0, "the job is released")
-    time.sleep(0.6)  # let a wrongly still-running job show itself: two more batches' worth of time
-    assert len(engine.batches) - at_disconnect <= 2, "running batch + the one already queued, no more"
-    assert len(engine.batches) < 8  # the whole file is ~10 batches
+
+    engine.step(1000)  # the batch that was in the engine finishes; nothing of the meeting may follow it
+    other = ("greeting.wav", (audio_dir / "greeting.wav").read_bytes())
+    assert live.client().audio.transcriptions.create(model="whisper-1", file=other).text
+    assert len(engine.batches) == 3, (
+        "the meeting's two batches, then the greeting's: none after the disconnect"
+    )
     assert list(live.state.spool.path.iterdir()) == []
 
 

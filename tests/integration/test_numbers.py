@@ -29,9 +29,9 @@ from gigaam_api.engines.base import ASREngine, Capabilities, ChunkResult, Engine
 from gigaam_api.pipeline import assembly
 from gigaam_api.transcript import Word
 from tests.conftest import LiveServer, start_server
+from tests.fixtures.browser import WAIT_MS, launch_chromium
 from tests.fixtures.jobs import submit, wait_finished
 from tests.fixtures.speech import synthesize, write_wav
-from tests.integration.test_web import WAIT_MS, launch_chromium
 
 pytestmark = pytest.mark.integration
 

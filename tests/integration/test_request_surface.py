@@ -21,19 +21,11 @@ from openai.types.audio import (
 )
 
 from gigaam_api.config import Settings
-from gigaam_api.engines.keywords import CYRILLIC, MAX_BOOST
+from gigaam_api.engines.keywords import MAX_BOOST
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.jobs import submit, wait_finished
+from tests.fixtures.phrases import PAUSES, PHRASES, near_miss
 from tests.fixtures.speech import long_speech, write_wav
-
-PHRASES = [
-    "Добрый день, коллеги.",
-    "Сегодня мы обсудим план работ.",
-    "Первый пункт касается серверов.",
-    "Есть ли вопросы?",
-]
-PAUSES = [0.5, 1.2, 0.8]  # all shorter than 2 s, all longer than 200 ms
-LETTERS = sorted(CYRILLIC)
 
 
 @pytest.fixture(scope="module")
@@ -170,24 +162,12 @@ def test_deltas_without_include_have_no_logprobs(client: openai.OpenAI, pauses_w
 # ---- keywords --------------------------------------------------------------------------------------
 
 
-def _near_miss(word: str) -> str:
-    """`word` with its middle letter changed (see tests/integration/test_keywords_engine.py)."""
-    middle = len(word) // 2
-    start = LETTERS.index(word[middle])
-    letter = next(
-        c
-        for i in range(1, len(LETTERS))
-        if (c := LETTERS[(start + i) % len(LETTERS)]) not in word[middle - 1 : middle + 2]
-    )
-    return word[:middle] + letter + word[middle + 1 :]
-
-
 @pytest.fixture(scope="module")
 def keyword(live: LiveServer, pauses_wav: Path) -> str:
     """A word greedy decoding did not write, one letter away from one it did."""
     greedy = _verbose(live.client(), pauses_wav)
     heard = next(w for w in _words(greedy) if len(w) >= 4 and w.isalpha())
-    near = _near_miss(heard)
+    near = near_miss(heard)
     assert near not in _words(greedy)
     return near
 

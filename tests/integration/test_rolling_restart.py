@@ -26,10 +26,9 @@ import pytest
 import redis
 
 from tests.fixtures.jobs import submit, wait_finished, wait_for_job
-from tests.fixtures.speech import long_speech, write_wav
+from tests.fixtures.processes import Served, free_port, server_env
+from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
-from tests.integration.test_longform import PAUSES, SENTENCES
-from tests.integration.test_process import Served, _env, _free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ACCESS_LOG = "access.log"
@@ -64,7 +63,7 @@ def run_nginx(tmp_path: Path) -> Iterator[Callable[[tuple[str, str]], str]]:
 
     def start(upstreams: tuple[str, str]) -> str:
         directory.mkdir()
-        port = _free_port()
+        port = free_port()
         (directory / "nginx.conf").write_text(_nginx_config(upstreams, port, directory))
         user = "user root;" if os.geteuid() == 0 else ""  # workers would be `nobody`, kept out of tmp_path
         process = subprocess.Popen(
@@ -97,8 +96,8 @@ def replicas(models_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Served]
     started: list[Served] = []
 
     def start(module: str, **settings: str) -> Served:
-        port = _free_port()
-        env = _env(
+        port = free_port()
+        env = server_env(
             MODELS_DIR=str(models_dir),
             OFFLINE="true",
             PORT=str(port),

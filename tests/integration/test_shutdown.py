@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.fixtures.processes import Served, free_port, server_env
 from tests.fixtures.speech import encode, forged_wav, silent_flac, synthesize
 from tests.fixtures.waiting import wait_until
-from tests.integration.test_process import Served, _env, _free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ENDPOINT = "/v1/audio/transcriptions"
@@ -28,8 +28,8 @@ ENDPOINT = "/v1/audio/transcriptions"
 
 @pytest.fixture
 def gated(models_dir: Path, tmp_path: Path) -> Iterator[Served]:
-    port = _free_port()
-    env = _env(
+    port = free_port()
+    env = server_env(
         MODELS_DIR=str(models_dir),
         OFFLINE="true",
         PORT=str(port),

@@ -16,9 +16,8 @@ from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
-from tests.fixtures.speech import long_speech, write_wav
+from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
-from tests.integration.test_longform import PAUSES, SENTENCES
 
 
 def _post(live: LiveServer, audio: Path) -> httpx.Response:

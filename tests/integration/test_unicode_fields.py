@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
-from tests.conftest import LiveServer
+from gigaam_api.config import Settings
+from tests.fixtures.app_server import AppServer, serve_app
 from tests.fixtures.raw_http import field_part, file_part, multipart
 
 ROUTES = ("/v1/audio/transcriptions", "/v1/jobs")
@@ -26,13 +27,14 @@ def _body(audio: Path, **fields: Any) -> dict[str, Any]:
     return {"model": "whisper-1", "input_audio": {"data": data, "format": "wav"}, **fields}
 
 
-def _post_json(url: str, content: bytes) -> httpx.Response:
-    return httpx.post(url, content=content, headers={"Content-Type": "application/json"}, timeout=60)
+def _post_json(live: AppServer, route: str, content: bytes) -> httpx2.Response:
+    return live.http.post(route, content=content, headers={"Content-Type": "application/json"})
 
 
-@pytest.fixture
-def live(make_server: Callable[..., LiveServer]) -> LiveServer:
-    return make_server(JOBS_WORKERS=0)  # jobs are stored, never run
+@pytest.fixture(scope="module")
+def live(settings_factory: Callable[..., Settings]) -> Iterator[AppServer]:
+    with serve_app(settings_factory(JOBS_WORKERS=0)) as served:  # jobs are stored, never run
+        yield served
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -47,36 +49,37 @@ def live(make_server: Callable[..., LiveServer]) -> LiveServer:
     ],
 )
 def test_lone_surrogates_in_a_json_body_are_400(
-    live: LiveServer, audio_dir: Path, route: str, fields: dict[str, Any], param: str | None
+    live: AppServer, audio_dir: Path, route: str, fields: dict[str, Any], param: str | None
 ) -> None:
     content = json.dumps(_body(audio_dir / "weather.wav", **fields)).encode()  # ASCII: `\ud800` escapes
-    response = _post_json(live.url + route, content)
+    jobs = live.http.get("/v1/jobs").json()["data"]
+    response = _post_json(live, route, content)
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["code"] == "invalid_unicode" and error["param"] == param, error
     assert list(live.state.spool.path.iterdir()) == []
-    assert httpx.get(live.url + "/v1/jobs").json()["data"] == []
+    assert live.http.get("/v1/jobs").json()["data"] == jobs  # none stored
 
 
 @pytest.mark.parametrize("route", ROUTES)
-def test_raw_surrogate_bytes_in_a_json_body_are_400(live: LiveServer, audio_dir: Path, route: str) -> None:
+def test_raw_surrogate_bytes_in_a_json_body_are_400(live: AppServer, audio_dir: Path, route: str) -> None:
     content = json.dumps(_body(audio_dir / "weather.wav", prompt="PROMPT")).encode()
-    response = _post_json(live.url + route, content.replace(b"PROMPT", b"\xed\xa0\x80"))
+    response = _post_json(live, route, content.replace(b"PROMPT", b"\xed\xa0\x80"))
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == "invalid_unicode"
 
 
-def test_input_audio_format_is_checked_too(live: LiveServer, audio_dir: Path) -> None:
+def test_input_audio_format_is_checked_too(live: AppServer, audio_dir: Path) -> None:
     body = _body(audio_dir / "weather.wav")
     body["input_audio"]["format"] = "wav\ud800"
-    response = _post_json(live.url + ROUTES[0], json.dumps(body).encode())
+    response = _post_json(live, ROUTES[0], json.dumps(body).encode())
     assert response.status_code == 400, response.text
     assert response.json()["error"]["param"] == "input_audio.format"
 
 
 @pytest.mark.parametrize("route", ROUTES)
 def test_surrogate_bytes_in_a_form_field_are_replaced_not_a_500(
-    live: LiveServer, audio_dir: Path, route: str
+    live: AppServer, audio_dir: Path, route: str
 ) -> None:
     boundary = b"surrogate-boundary"
     parts = [
@@ -84,10 +87,9 @@ def test_surrogate_bytes_in_a_form_field_are_replaced_not_a_500(
         field_part("prompt", b"\xed\xa0\x80"),
         field_part("x_unknown", b"\xed\xb0\x80"),
     ]
-    response = httpx.post(
-        live.url + route,
+    response = live.http.post(
+        route,
         content=multipart(parts, boundary),
         headers={"Content-Type": f"multipart/form-data; boundary={boundary.decode()}"},
-        timeout=60,
     )
     assert response.status_code in (200, 202), response.text

@@ -30,32 +30,12 @@ from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions
 from gigaam_api.web.assets import ASSETS
 from tests.conftest import LiveServer, start_server
+from tests.fixtures.browser import WAIT_MS, launch_chromium
 from tests.fixtures.engines import SteppedEngine, WatchedEngine
-from tests.fixtures.speech import garbage, long_speech, write_wav
+from tests.fixtures.speech import PAUSES, SENTENCES, garbage, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
-from tests.integration.test_longform import PAUSES, SENTENCES
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 KEY = "web-test-key"
-WAIT_MS = 60_000
-expect.set_options(timeout=WAIT_MS)  # a busy machine is slow, and every wait here ends on an event
-
-
-def launch_chromium(playwright: Playwright, *extra_args: str) -> Browser:
-    """Debian's Chromium; a missing browser fails with how to install it (no download works here)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `apt-get install chromium` (or `make system-deps`)")
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*CHROMIUM_ARGS, *extra_args])
 
 
 @pytest.fixture(scope="module")

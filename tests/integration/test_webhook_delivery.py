@@ -12,14 +12,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from gigaam_api.jobs.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify
 from tests.conftest import LiveServer
-from tests.fixtures.jobs import get_job, submit
+from tests.fixtures.jobs import get_job, submit, wait_for_job
 from tests.fixtures.waiting import wait_until
 
 SECRET = "test-webhook-secret"
@@ -62,17 +61,6 @@ def receiver() -> Iterator[tuple[str, _Receiver]]:
     server.shutdown()
 
 
-def _wait_job(live: LiveServer, job_id: str, what: str, predicate: Callable[[Any], bool]) -> Any:
-    seen: dict[str, Any] = {}
-
-    def check() -> bool:
-        seen.update(get_job(live.url, job_id, key=KEY))
-        return predicate(seen)
-
-    wait_until(check, f"job {job_id} {what}", 120)
-    return seen
-
-
 def _resend(live: LiveServer, job_id: str, key: str = KEY) -> httpx.Response:
     return httpx.post(
         f"{live.url}/v1/jobs/{job_id}/webhook", headers={"Authorization": f"Bearer {key}"}, timeout=30
@@ -96,8 +84,12 @@ def test_webhooks_are_concurrent_idempotent_and_can_be_sent_again(
     wait_until(hooks.hung.is_set, "the hung receiver has the first job's webhook")
 
     quick = submit(live.url, audio, key=KEY, callback_url=f"{base}/quick")
-    delivered = _wait_job(
-        live, quick["id"], "has its webhook delivered", lambda j: j["webhook"]["state"] == "delivered"
+    delivered = wait_for_job(
+        live.url,
+        quick["id"],
+        "has its webhook delivered",
+        lambda j: j["webhook"]["state"] == "delivered",
+        key=KEY,
     )
     assert delivered["webhook"]["attempts"] == 2  # a 500, then a 200
     # Still the first attempt, neither answered nor timed out: the two were sent side by side.
@@ -112,8 +104,12 @@ def test_webhooks_are_concurrent_idempotent_and_can_be_sent_again(
     assert _resend(live, quick["id"], key=OTHER_KEY).status_code == 404  # another key's job
     again = _resend(live, quick["id"])
     assert again.status_code == 202 and again.json()["webhook"]["state"] == "pending"
-    _wait_job(
-        live, quick["id"], "has its webhook delivered again", lambda j: j["webhook"]["state"] == "delivered"
+    wait_for_job(
+        live.url,
+        quick["id"],
+        "has its webhook delivered again",
+        lambda j: j["webhook"]["state"] == "delivered",
+        key=KEY,
     )
     sent = [(headers, body) for path, headers, body in hooks.received if path == "/quick"]
     assert len(sent) == 3
@@ -124,7 +120,7 @@ def test_webhooks_are_concurrent_idempotent_and_can_be_sent_again(
     assert hung_id not in ids
 
     plain = submit(live.url, audio, key=KEY)
-    _wait_job(live, plain["id"], "ends", lambda j: j["status"] == "succeeded")
+    wait_for_job(live.url, plain["id"], "ends", lambda j: j["status"] == "succeeded", key=KEY)
     refused = _resend(live, plain["id"])
     assert refused.status_code == 409 and refused.json()["error"]["code"] == "no_webhook"
     hooks.release.set()

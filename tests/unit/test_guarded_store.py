@@ -13,6 +13,7 @@ import pytest
 
 from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
 from gigaam_api.jobs.store import JobStore
+from tests.fixtures.waiting import wait_until_async
 
 
 class _Backend:
@@ -34,18 +35,26 @@ class _Backend:
         self.gate.set()
 
 
-def _guarded(backend: _Backend, threads: int) -> GuardedStore:
+def _guarded(backend: _Backend, threads: int, timeout: float = 0.05) -> GuardedStore:
     store: JobStore = backend  # type: ignore[assignment]  # only `get` is used
-    return GuardedStore(store, timeout=0.05, threads=threads)
+    return GuardedStore(store, timeout=timeout, threads=threads)
 
 
 def test_a_hung_store_holds_none_of_the_default_pool() -> None:
     backend = _Backend()
-    guarded = _guarded(backend, threads=2)
+    # The pool's two threads must take the first two calls before those time out: a hang bound, so
+    # longer than a loaded machine needs to start a thread.
+    guarded = _guarded(backend, threads=2, timeout=2)
 
     async def scenario() -> None:
-        calls = [guarded.get(f"job_{i}") for i in range(10)]  # more than the default pool's workers
-        results = await asyncio.gather(*calls, return_exceptions=True)
+        first = [asyncio.ensure_future(guarded.get(f"job_{i}")) for i in range(2)]
+
+        async def both_hang() -> bool:
+            return len(backend.ran) == 2
+
+        await wait_until_async(both_hang, "the pool's threads hang in the first two calls")
+        calls = [guarded.get(f"job_{i}") for i in range(2, 10)]  # more than the default pool's workers
+        results = await asyncio.gather(*first, *calls, return_exceptions=True)
         assert all(isinstance(r, JobStoreDownError) for r in results)
         assert guarded.down_since is not None
         assert await asyncio.to_thread(lambda: "free") == "free"  # the default pool is untouched

@@ -6,11 +6,7 @@ import itertools
 
 from gigaam_api.numbers.align import realign
 from gigaam_api.transcript import Word
-
-
-def timed(text: str, step: float = 0.5) -> tuple[Word, ...]:
-    """`text`'s words, each `step` seconds long, one after another from 0."""
-    return tuple(Word(w, round(i * step, 3), round((i + 1) * step, 3)) for i, w in enumerate(text.split()))
+from tests.fixtures.words import timed
 
 
 def test_a_rewritten_span_is_one_word_from_its_first_start_to_its_last_end() -> None:

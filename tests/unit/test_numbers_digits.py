@@ -7,7 +7,7 @@ import pytest
 from gigaam_api.engines.base import ChunkResult
 from gigaam_api.numbers.digits import russian_digits, with_digits
 from gigaam_api.transcript import Token, Word
-from tests.unit.test_numbers_align import timed
+from tests.fixtures.words import timed
 
 PHRASES = [
     # cardinals

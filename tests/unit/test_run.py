@@ -30,29 +30,12 @@ from gigaam_api.pipeline.scheduler import InferenceScheduler, Ticket
 from gigaam_api.pipeline.transcriber import PipelineTranscriber
 from gigaam_api.transcript import Segment, Word
 from gigaam_api.vad.chunking import Chunk
+from tests.fixtures.detectors import LoudFrames
 from tests.fixtures.engines import capabilities
 from tests.fixtures.speech import write_wav
 from tests.fixtures.waiting import wait_until
 
-FRAME = 512
 WAIT = 10
-
-
-class LoudFrames:
-    """A speech detector for tests: a frame is speech when its peak is above 0.1."""
-
-    warmup_samples = 0
-
-    def probabilities(
-        self, audio: npt.NDArray[np.float32], *, warmup: npt.NDArray[np.float32] | None = None
-    ) -> npt.NDArray[np.float32]:
-        frames = -(-len(audio) // FRAME)
-        padded = np.zeros(frames * FRAME, np.float32)
-        padded[: len(audio)] = audio
-        loud: npt.NDArray[np.float32] = (np.abs(padded.reshape(frames, FRAME)).max(axis=1) > 0.1).astype(
-            np.float32
-        )
-        return loud
 
 
 class LengthEngine:

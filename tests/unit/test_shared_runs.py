@@ -7,7 +7,7 @@ is forced by the test: nothing here waits on time except the grace period's own 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from gigaam_api.errors import APIError, bad_request
 from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.protocol import Progress, Run, RunEvent
 from gigaam_api.transcript import Segment
+from tests.fixtures.waiting import wait_until_async
 
 END = object()
 
@@ -224,7 +225,11 @@ def test_a_finished_run_is_cached_and_a_repeat_needs_no_start(tmp_path: Path) ->
             await starts.runs[0].feed.put(segment(0))
             await starts.runs[0].feed.put(END)
             await reading
-        await wait_for(lambda: shared.in_flight == 0)
+
+        async def idle() -> bool:
+            return shared.in_flight == 0
+
+        await wait_until_async(idle, "no run is in flight")
         async with AsyncExitStack() as stack:
             repeat = await shared.open("k", starts, stack)
             assert await collect(repeat) == [segment(0)]
@@ -245,14 +250,6 @@ def test_without_sharing_identical_requests_run_separately() -> None:
         assert all(run.closed.is_set() for run in starts.runs)  # no lingering without sharing
 
     asyncio.run(scenario())
-
-
-async def wait_for(predicate: Callable[[], bool]) -> None:
-    for _ in range(1000):
-        if predicate():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never held")
 
 
 def test_a_cancelled_client_stops_the_run_at_once_despite_the_grace_unless_another_is_attached() -> None:

@@ -11,7 +11,7 @@ from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.pipeline.speech import FIRST_WINDOW_SECONDS, WINDOW_SECONDS, speech_chunks, window_samples
 from gigaam_api.vad.chunking import FRAME_SAMPLES, ChunkingSettings, plan_chunks
-from tests.unit.test_run import LoudFrames
+from tests.fixtures.detectors import LoudFrames
 
 
 def test_windows_start_short_then_grow_to_the_full_length() -> None:
