@@ -133,6 +133,10 @@ def _transcribe(args: argparse.Namespace) -> int:
         fmt = choose_format(args.format, args.output)
         tasks = plan(expand(args.files), fmt, args.output)
         options = parse_transcription_form(_request_fields(args))
+        if options.include_logprobs and fmt != "json":  # the API's other formats carry none either
+            raise UsageError(
+                f"--logprobs needs -f json: token log-probabilities come in json only, not {fmt}"
+            )
     except (ConfigError, UsageError) as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
         return 2
@@ -185,6 +189,11 @@ _VAD_FLAGS = {
 
 def _request_fields(args: argparse.Namespace) -> list[tuple[str, str]]:
     fields = [("keywords[]", phrase) for phrase in args.keyword]
+    if args.language is not None:
+        fields.append(("language", args.language))
+    fields.extend(("languages[]", code) for code in args.languages)
+    if args.logprobs:
+        fields.append(("include[]", "logprobs"))
     if args.keyword_boost is not None:
         fields.append(("keyword_boost", args.keyword_boost))
     vad = {key: getattr(args, flag) for flag, key in _VAD_FLAGS.items() if getattr(args, flag) is not None}
@@ -217,6 +226,17 @@ def _add_transcribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentPars
     )
     tr.add_argument("--words", action="store_true", help="word timestamps in verbose_json")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no summary")
+    tr.add_argument("--language", metavar="CODE", help="the audio's language, an ISO 639-1 code such as ru")
+    tr.add_argument(
+        "--languages",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="an expected language (repeatable); one is --language, several must all be the model's",
+    )
+    tr.add_argument(
+        "--logprobs", action="store_true", help="token log-probabilities in -f json (include[]=logprobs)"
+    )
     tr.add_argument(
         "--keyword",
         action="append",

@@ -90,7 +90,14 @@ async def _transcribe_all(
         for task in runnable:
             try:
                 body, duration = await _transcribe_one(
-                    transcriber, spool, task, fmt, requested, words=words, show_progress=show_progress
+                    transcriber,
+                    spool,
+                    task,
+                    fmt,
+                    requested,
+                    words=words,
+                    logprobs=options.include_logprobs,
+                    show_progress=show_progress,
                 )
                 _write(body, task.destination, fmt)
             except APIError as exc:
@@ -114,6 +121,7 @@ async def _transcribe_one(
     requested: EngineOptions,
     *,
     words: bool,
+    logprobs: bool,
     show_progress: bool,
 ) -> tuple[bytes, float]:
     segments: list[Segment] = []
@@ -130,7 +138,7 @@ async def _transcribe_one(
     duration = run.duration or 0.0
     separator = transcriber.capabilities.separator(run.language)
     transcript = Transcript(tuple(segments), duration, language_name(run.language), separator)
-    return render(transcript, fmt, words=words).content, duration
+    return render(transcript, fmt, words=words, logprobs=logprobs).content, duration
 
 
 def _write(body: bytes, destination: Path | None, fmt: ResponseFormat) -> None:

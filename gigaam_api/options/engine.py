@@ -34,6 +34,15 @@ def engine_options(
             param="language",
             code="unsupported_language",
         )
+    # Several `languages[]` (one is `language`): the API routes to a model that has them all (a
+    # named model must); the CLI's one model is checked here.
+    if options.language is None and not set(options.languages) <= caps.languages:
+        raise bad_request(
+            f"Unsupported languages {', '.join(options.languages)}: model {caps.model_id} does not "
+            f"transcribe all of them; it transcribes {', '.join(sorted(caps.languages))}.",
+            param="languages",
+            code="unsupported_language",
+        )
     # The form allows the word granularity only with verbose_json.
     if "word" in options.timestamp_granularities and not caps.word_timestamps:
         raise bad_request(

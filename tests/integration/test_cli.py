@@ -262,3 +262,30 @@ def test_keyword_and_server_vad_flags_are_the_apis_options(
     assert bad.returncode == 2 and "keyword_boost" in bad.stderr and bad.stdout == ""
     latin = transcribe(env, "in/a.wav", "--keyword", "Sberbank", cwd=inputs.parent)
     assert latin.returncode == 2 and "'Sberbank'" in latin.stderr
+
+
+def test_language_and_logprobs_flags_are_the_apis_options(
+    env: dict[str, str], inputs: Path, server: LiveServer
+) -> None:
+    args = ("in/a.wav", "-f", "json", "--logprobs", "--language", "ru", "--languages", "ru")
+    scored = transcribe(env, *args, cwd=inputs.parent)
+    assert scored.returncode == 0, scored.stderr
+    with (inputs / "a.wav").open("rb") as f:
+        fields = {"response_format": "json", "include[]": "logprobs", "language": "ru", "languages[]": "ru"}
+        expected = httpx.post(
+            f"{server.url}/v1/audio/transcriptions", data=fields, files={"file": f}, timeout=120
+        )
+    assert expected.status_code == 200, expected.text
+    body = json.loads(scored.stdout)
+    assert body == expected.json()
+    assert body["logprobs"] and "".join(lp["token"] for lp in body["logprobs"]) == body["text"]
+
+    as_text = transcribe(env, "in/a.wav", "--logprobs", cwd=inputs.parent)
+    assert as_text.returncode == 2 and as_text.stdout == ""
+    assert "--logprobs needs -f json" in as_text.stderr and "Traceback" not in as_text.stderr
+    english = transcribe(env, "in/a.wav", "--language", "en", cwd=inputs.parent)
+    assert english.returncode == 2 and "Unsupported language 'en'" in english.stderr and english.stdout == ""
+    several = transcribe(env, "in/a.wav", "--languages", "ru", "--languages", "en", cwd=inputs.parent)
+    assert several.returncode == 2 and "Unsupported languages ru, en" in several.stderr
+    nonsense = transcribe(env, "in/a.wav", "--languages", "ru", "--languages", "zz-top", cwd=inputs.parent)
+    assert nonsense.returncode == 2 and "Invalid languages item 'zz-top'" in nonsense.stderr

@@ -37,6 +37,17 @@ def test_unsupported_language_names_what_is_available() -> None:
     assert "ru" in info.value.message
 
 
+def test_languages_the_engine_lacks_are_refused_unless_language_decides() -> None:
+    with pytest.raises(APIError) as info:
+        engine_options(TranscriptionOptions(languages=("ru", "en")), GIGAAM)
+
+    assert (info.value.status, info.value.param) == (400, "languages")
+    assert "Unsupported languages ru, en" in info.value.message and "gigaam-v3-ctc" in info.value.message
+    assert engine_options(TranscriptionOptions(languages=("ru", "en")), TEXT_ONLY) == EngineOptions()
+    chosen = TranscriptionOptions(language="ru", languages=("ru", "en"))  # `language` decides alone
+    assert engine_options(chosen, GIGAAM) == EngineOptions(language="ru")
+
+
 def test_word_timestamps_from_a_text_only_engine_are_refused() -> None:
     options = TranscriptionOptions(
         response_format="verbose_json", timestamp_granularities=frozenset({"word"})
