@@ -76,7 +76,7 @@ def qwen_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def echo_family(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """The test-only "echo" engine family, installed as a third-party family would be (entry point)."""
     with echo_family_installed(tmp_path_factory.mktemp("site")):

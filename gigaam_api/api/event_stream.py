@@ -80,6 +80,7 @@ async def event_stream(
 
     tasks = [asyncio.ensure_future(pump()), *(asyncio.ensure_future(stop_on(*stop)) for stop in stops)]
     words = "word" in options.timestamp_granularities
+    joins = _Joins()
     next_progress = 0.0  # the first progress event (the audio's length) goes out at once
     sent_at = time.monotonic()
     try:
@@ -97,10 +98,11 @@ async def event_stream(
                 yield sse.event(_error_payload(item))
                 return
             if isinstance(item, Segment):
-                text = item.text if item.id == 0 else separator() + item.text  # deltas concatenate to `done`
+                follows = joins.follows(item)
+                text = separator() + item.text if follows else item.text
                 delta_id = 2 * item.id + 1 if event_ids else None
                 if delta_id is None or delta_id > after:
-                    logprobs = _delta_logprobs(item) if options.include_logprobs else None
+                    logprobs = _delta_logprobs(item, follows) if options.include_logprobs else None
                     yield sse.event(sse.delta(text, segment_id=item.id, logprobs=logprobs), event_id=delta_id)
                 segment_id = 2 * item.id + 2 if event_ids else None
                 yield sse.event(sse.segment(item, words=words), event_id=segment_id)
@@ -121,12 +123,28 @@ async def event_stream(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _delta_logprobs(segment: Segment) -> list[JSONObject]:
+class _Joins:
+    """Deltas concatenate to `done`: the separator goes before a text that follows another text."""
+
+    def __init__(self) -> None:
+        self._text_before = False
+        self._started = False
+
+    def follows(self, segment: Segment) -> bool:
+        # A stream resumed after Last-Event-ID starts past segments (with text) it does not repeat.
+        self._text_before = self._text_before or (segment.id > 0 and not self._started)
+        self._started = True
+        follows = bool(segment.text) and self._text_before
+        self._text_before = self._text_before or bool(segment.text)
+        return follows
+
+
+def _delta_logprobs(segment: Segment, follows: bool) -> list[JSONObject]:
     """A delta's tokens, spelling its text (a later segment's starts with the joining space): all the
     deltas' together are the done event's `logprobs`."""
     if not segment.text.strip():
         return []
-    return logprob_entries(segment.logprobs, leading_space=segment.id != 0)
+    return logprob_entries(segment.logprobs, leading_space=follows)
 
 
 def _done(finished: Finished, options: TranscriptionOptions, separator: str) -> dict[str, object]:

@@ -64,7 +64,7 @@ class AppState:
         transcriber = self.transcriber_for(options.model, options.language, options.languages)
         caps = transcriber.capabilities
         glossary = self.glossaries.phrases(caps.keyword_letters) if caps.keywords else ()
-        return transcriber, engine_options(options, caps, glossary)
+        return transcriber, engine_options(options, caps, glossary, default_numbers=self.settings.NUMBERS)
 
 
 def app_state(request: Request) -> AppState:

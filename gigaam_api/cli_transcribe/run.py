@@ -86,7 +86,7 @@ async def _transcribe_all(
     try:
         caps = transcriber.capabilities
         glossary = Glossaries(settings.KEYWORDS_FILE).phrases(caps.keyword_letters) if caps.keywords else ()
-        requested = engine_options(options, caps, glossary)
+        requested = engine_options(options, caps, glossary, default_numbers=settings.NUMBERS)
         for task in runnable:
             try:
                 body, duration = await _transcribe_one(

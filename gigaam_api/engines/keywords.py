@@ -53,7 +53,7 @@ def normalise_phrase(phrase: str, letters: frozenset[str]) -> str:
     if foreign:
         shown = "".join(foreign)
         raise KeywordError(
-            f"keywords: {phrase!r} has characters the model cannot write: {shown!r}; "
+            f"keywords: {_cut(phrase)} has characters the model cannot write: {_cut(shown)}; "
             f"use only the letters {''.join(sorted(letters))!r} and spaces"
         )
     return text
@@ -93,3 +93,9 @@ def keyword_options(
     if not caps.keywords:
         raise KeywordError(f"keywords: model {caps.model_id} cannot be steered by keywords; drop them")
     return normalise_keywords(found, caps.keyword_letters), boost
+
+
+def _cut(text: str) -> str:
+    """`text` repr'd for an error message, cut short: a phrase may be any length when refused."""
+    shown = repr(text)
+    return shown if len(shown) <= MAX_PHRASE_CHARS + 2 else shown[: MAX_PHRASE_CHARS + 1] + "…"

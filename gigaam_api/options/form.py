@@ -237,6 +237,9 @@ def _boolean(value: str | None, param: str) -> bool:
     raise bad_request(f"Invalid {param} {_shown(value.strip())}: expected true or false.", param=param)
 
 
+SERVER_VAD_FIELDS = frozenset({"type", "prefix_padding_ms", "silence_duration_ms", "threshold"})
+
+
 def _chunking_strategy(fields: _Fields) -> ChunkingStrategy | None:
     entries: object = fields.dicts.get("chunking_strategy")
     if entries is None:
@@ -250,6 +253,13 @@ def _chunking_strategy(fields: _Fields) -> ChunkingStrategy | None:
     if isinstance(entries, str) and entries.strip().lower() == "auto":
         return "auto"
     if isinstance(entries, dict) and entries.get("type") == "server_vad":
+        unknown = sorted(str(k) for k in entries if k not in SERVER_VAD_FIELDS)
+        if unknown:
+            raise bad_request(
+                f"Unknown chunking_strategy field {_shown(unknown[0])}: a server_vad object takes "
+                "prefix_padding_ms, silence_duration_ms and threshold.",
+                param="chunking_strategy",
+            )
         return ServerVAD(
             prefix_padding_ms=_vad_int(
                 entries.get("prefix_padding_ms"), "prefix_padding_ms", MAX_PREFIX_PADDING_MS

@@ -89,6 +89,7 @@ def test_download_fetches_the_speaker_model_and_says_how_when_it_cannot(tmp_path
 
 def test_download_builds_the_int8_static_ir_ahead(tmp_path: Path) -> None:
     write_tiny_model(tmp_path / "gigaam-v3-ctc", "gigaam-v3-ctc", int8=True)
+    build_speaker_model(tmp_path)  # `download` fetches the speaker model too
     result = _cli(
         "download", MODELS_DIR=str(tmp_path), GIGAAM_RUNTIME="openvino", GIGAAM_PRECISION="int8-static"
     )

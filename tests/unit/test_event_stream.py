@@ -46,6 +46,15 @@ def test_segments_then_done_whose_text_the_deltas_add_up_to() -> None:
     assert deltas == events[-1]["text"] == "раз два три"
 
 
+def test_a_first_segment_without_text_puts_no_separator_before_the_next() -> None:
+    """Silence first: the deltas spelled " два" where `done` says "два"."""
+    segments = (Segment(0, 0.0, 1.0, ""), Segment(1, 1.0, 2.0, "два"), Segment(2, 2.0, 3.0, "три"))
+    items: list[StreamItem] = [*segments, Finished(3.0, segments)]
+    events = _payloads(_collect(event_stream(_items(items), TranscriptionOptions(), keepalive=60)))
+    deltas = "".join(str(e["delta"]) for e in events if e["type"] == "transcript.text.delta")
+    assert deltas == events[-1]["text"] == "два три"
+
+
 def test_a_jobs_stream_has_event_ids_and_resends_nothing_the_client_saw() -> None:
     """After Last-Event-ID 3 (segment 1's delta), the stream goes on with segment 1's segment event;
     `done` still holds the whole text."""

@@ -249,6 +249,9 @@ def test_chunking_strategy_json_string() -> None:
         [("chunking_strategy", '{"type": "server_vad", "threshold": 0}')],
         [("chunking_strategy", '{"type": "server_vad", "silence_duration_ms": 10001}')],
         [("chunking_strategy", '{"type": "server_vad", "prefix_padding_ms": 2001}')],
+        # A misspelt field would otherwise be the default silently.
+        [("chunking_strategy", '{"type": "server_vad", "silence_duration": 200}')],
+        [("chunking_strategy[type]", "server_vad"), ("chunking_strategy[silence_ms]", "200")],
     ],
 )
 def test_bad_chunking_strategy(pairs: list[tuple[str, str]]) -> None:

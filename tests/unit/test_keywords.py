@@ -69,3 +69,10 @@ def test_keyword_options_check_the_engine_and_name_the_field() -> None:
     with pytest.raises(KeywordError) as bad_boost:
         keyword_options(["сбер"], 11.0, gigaam)
     assert bad_boost.value.param == "keyword_boost"
+
+
+def test_a_refused_phrase_is_quoted_short() -> None:
+    """A 60,000-character phrase made a 60 kB error body."""
+    with pytest.raises(KeywordError) as info:
+        normalise_keywords(["а" + " " * 60_000 + "1"], CYRILLIC)
+    assert len(str(info.value)) < 300

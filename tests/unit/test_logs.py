@@ -36,7 +36,10 @@ def test_a_thread_crash_is_one_json_record(capsys: pytest.CaptureFixture[str]) -
     thread = threading.Thread(target=_crash, name="decode")
     thread.start()
     thread.join()
-    warnings.warn("something odd", UserWarning, stacklevel=1)
+    with warnings.catch_warnings():
+        # Shown whatever filters the libraries imported earlier in the session installed.
+        warnings.simplefilter("always")
+        warnings.warn("something odd", UserWarning, stacklevel=1)
 
     lines = capsys.readouterr().err.splitlines()
     records = [json.loads(line) for line in lines]
