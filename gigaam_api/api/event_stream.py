@@ -20,6 +20,7 @@ from gigaam_api.formats import sse
 from gigaam_api.formats.response_bodies import transcript_logprobs
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress, Run, SpeakerTurns
+from gigaam_api.speakers.turns import attribute
 from gigaam_api.transcript import WORD_SEPARATOR, Segment, join_texts
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,13 @@ Stop = tuple[asyncio.Event, Callable[[], APIError]]  # when the event is set, th
 
 
 async def run_items(run: Run) -> AsyncIterator[StreamItem]:
-    """A live run as a stream source."""
+    """A live run as a stream source. A diarized run's segments stream with their online speakers; its
+    final turns relabel them for `Finished` (what a job stores; the stream's `done` has only the text)."""
     segments: list[Segment] = []
     async for event in run.events():
         if isinstance(event, SpeakerTurns):
-            continue  # a diarized run's final turns: not part of the stream yet
+            segments = attribute(segments, event.turns, first_id=0)
+            continue
         if isinstance(event, Segment):
             segments.append(event)
         yield event

@@ -8,6 +8,7 @@ are accepted here, so everything past the edge only ever sees `TranscriptionOpti
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import re
@@ -32,6 +33,9 @@ _FALSE = frozenset({"false", "0", "no", "off"})
 _BRACKETED = re.compile(r"^([^\[\]]+)\[([^\[\]]*)\]$")
 MAX_JSON_DEPTH = 2  # an array of strings, an object of scalars; 2 leaves room for a mistake to be named
 SHOWN_CHARS = 100
+DIARIZE_MODEL = "gpt-4o-transcribe-diarize"  # OpenAI's diarizing model: an alias that turns diarization on
+MAX_SPEAKERS = 32  # a count hint above this is a mistake, not a meeting
+MAX_SPEAKER_NAME_CHARS = 64
 
 
 @dataclass(slots=True)
@@ -77,7 +81,7 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
     response_format = _response_format(fields.last("response_format"))
     granularities = _granularities(fields.items("timestamp_granularities"), response_format)
     includes = _includes(fields.items("include"))
-    return TranscriptionOptions(
+    options = TranscriptionOptions(
         model=_stripped(fields.last("model")),
         language=_language(fields.last("language")),
         prompt=fields.last("prompt"),
@@ -89,6 +93,66 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
         include_progress="progress" in includes,
         chunking_strategy=_chunking_strategy(fields),
     )
+    return _with_diarization(options, fields)
+
+
+def _with_diarization(options: TranscriptionOptions, fields: _Fields) -> TranscriptionOptions:
+    """`options` with the diarization fields: on with `diarize=true`, `diarized_json` or the diarize
+    model; the count hints and known speakers' names need it on (a 400, not a hint silently ignored)."""
+    asked = fields.last("diarize")
+    implied = options.response_format == "diarized_json" or options.model == DIARIZE_MODEL
+    if asked is not None and not _boolean(asked, "diarize") and implied:
+        why = f"model {DIARIZE_MODEL}" if options.model == DIARIZE_MODEL else "response_format diarized_json"
+        raise bad_request(f"diarize=false contradicts {why}.", param="diarize")
+    diarize = implied or (asked is not None and _boolean(asked, "diarize"))
+    counts = {
+        name: _speaker_count(fields.last(name), name) for name in ("speakers", "min_speakers", "max_speakers")
+    }
+    names = tuple(_speaker_name(v) for v in fields.values.get("known_speaker_names", []))
+    given = [name for name, value in counts.items() if value is not None]
+    if names:
+        given.append("known_speaker_names")
+    if given and not diarize:
+        raise bad_request(
+            f"{given[0]} needs diarization: send diarize=true or response_format=diarized_json.",
+            param=given[0],
+        )
+    if counts["speakers"] is not None and (counts["min_speakers"] or counts["max_speakers"]):
+        raise bad_request("Give either speakers or min_speakers/max_speakers, not both.", param="speakers")
+    low, high = counts["min_speakers"], counts["max_speakers"]
+    if low is not None and high is not None and low > high:
+        raise bad_request(f"min_speakers ({low}) is above max_speakers ({high}).", param="min_speakers")
+    return dataclasses.replace(
+        options,
+        diarize=diarize,
+        speakers=counts["speakers"],
+        min_speakers=low,
+        max_speakers=high,
+        known_speaker_names=names,
+    )
+
+
+def _speaker_count(value: str | None, param: str) -> int | None:
+    if value is None:
+        return None
+    number = _float(value)
+    if not (number.is_integer() and 1 <= number <= MAX_SPEAKERS):
+        raise bad_request(
+            f"Invalid {param} {_shown(value.strip())}: expected a whole number from 1 to {MAX_SPEAKERS}.",
+            param=param,
+        )
+    return int(number)
+
+
+def _speaker_name(value: str) -> str:
+    name = value.strip()
+    if not name or len(name) > MAX_SPEAKER_NAME_CHARS:
+        raise bad_request(
+            f"Invalid known_speaker_names item {_shown(name)}: "
+            f"expected 1 to {MAX_SPEAKER_NAME_CHARS} characters.",
+            param="known_speaker_names",
+        )
+    return name
 
 
 def _stripped(value: str | None) -> str | None:
@@ -114,12 +178,6 @@ def _response_format(value: str | None) -> ResponseFormat:
         return "json"
     name = value.strip().lower()
     supported = ", ".join(RESPONSE_FORMATS)
-    if name == "diarized_json":
-        raise bad_request(
-            f"response_format 'diarized_json' is not supported: this server does not do speaker "
-            f"diarization. Supported formats: {supported}.",
-            param="response_format",
-        )
     for fmt in RESPONSE_FORMATS:
         if fmt == name:
             return fmt

@@ -41,6 +41,13 @@ class TranscriptionOptions:
     include_logprobs: bool = False
     include_progress: bool = False
     chunking_strategy: ChunkingStrategy | None = None
+    # Diarization (docs/speakers.md): on with `diarize`, response_format=diarized_json or the diarize
+    # model alias; a speaker count hint; known speakers' names (their clips are files of the request).
+    diarize: bool = False
+    speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    known_speaker_names: tuple[str, ...] = ()
 
     def rendered_as(self, rendering: TranscriptionOptions) -> TranscriptionOptions:
         """These options with `rendering`'s output choices (a job's result asked for another way)."""
