@@ -5,6 +5,7 @@ conversation of three espeak-ng voices (tests/fixtures/conversations.py)."""
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,7 +88,11 @@ def test_diarized_json_through_the_diarize_model_alias(
     assert "gpt-4o-transcribe-diarize" in [m.id for m in client.models.list()]
 
     result = transcribe(
-        client, path, model="gpt-4o-transcribe-diarize", response_format="diarized_json", chunking_strategy="auto"
+        client,
+        path,
+        model="gpt-4o-transcribe-diarize",
+        response_format="diarized_json",
+        chunking_strategy="auto",
     )
 
     assert isinstance(result, TranscriptionDiarized)
@@ -114,8 +119,8 @@ def test_diarize_true_labels_every_format(client: openai.OpenAI, call: tuple[Pat
     text = transcribe(client, path, response_format="text", extra_body={"diarize": "true"})
     lines = text.strip().split("\n")
     assert [line.split(": ", 1)[0] for line in lines][:1] == ["A"]
-    assert {line.split(": ", 1)[0] for line in lines} == {"A", "B", "C"}
-    assert all(a.split(": ")[0] != b.split(": ")[0] for a, b in zip(lines, lines[1:]))  # one line a turn
+    assert {line.split(": ", 1)[0] for line in lines} == {"A", "B", "C"}  # one line a turn:
+    assert all(a.split(": ")[0] != b.split(": ")[0] for a, b in itertools.pairwise(lines))
 
     srt = transcribe(client, path, response_format="srt", extra_body={"diarize": "true"})
     cue_speakers = re.findall(r"^\d\d:\d\d:\d\d,\d{3} --> .*\n(\w+): ", srt, flags=re.MULTILINE)
@@ -140,7 +145,9 @@ def test_a_speaker_count_hint_is_followed(
     assert {s.speaker for s in result.segments} == set("ABC"[:count])
 
 
-def test_known_speakers_are_named(client: openai.OpenAI, call: tuple[Path, list[Turn]], olga_clip: str) -> None:
+def test_known_speakers_are_named(
+    client: openai.OpenAI, call: tuple[Path, list[Turn]], olga_clip: str
+) -> None:
     path, truth = call
     result = transcribe(
         client,
@@ -193,12 +200,32 @@ def post(live: LiveServer, path: Path, data: dict[str, Any]) -> httpx.Response:
         ({"diarize": "true", "speakers": "2", "max_speakers": "3"}, "speakers", "not both"),
         ({"diarize": "true", "min_speakers": "3", "max_speakers": "2"}, "min_speakers", "above"),
         ({"response_format": "diarized_json", "diarize": "false"}, "diarize", "contradicts"),
-        ({"diarize": "true", "known_speaker_names[]": ["Olga"]}, "known_speaker_references", "1 known_speaker_names but 0"),
-        ({"diarize": "true", "known_speaker_names[]": [f"n{i}" for i in range(5)]}, "known_speaker_names", "at most 4"),
-        ({"diarize": "true", "known_speaker_names[]": "Olga", "known_speaker_references[]": "aGVsbG8="}, "known_speaker_references", "data URL"),
-        ({"diarize": "true", "known_speaker_names[]": "Olga", "known_speaker_references[]": "data:audio/wav;base64,@@@@"}, "known_speaker_references", "base64"),
+        (
+            {"diarize": "true", "known_speaker_names[]": ["Olga"]},
+            "known_speaker_references",
+            "1 known_speaker_names but 0",
+        ),
+        (
+            {"diarize": "true", "known_speaker_names[]": [f"n{i}" for i in range(5)]},
+            "known_speaker_names",
+            "at most 4",
+        ),
+        (
+            {"diarize": "true", "known_speaker_names[]": "Olga", "known_speaker_references[]": "aGVsbG8="},
+            "known_speaker_references",
+            "data URL",
+        ),
+        (
+            {
+                "diarize": "true",
+                "known_speaker_names[]": "Olga",
+                "known_speaker_references[]": "data:audio/wav;base64,@@@@",
+            },
+            "known_speaker_references",
+            "base64",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_diarization_fields_get_a_clear_400(
     live: LiveServer, call: tuple[Path, list[Turn]], fields: dict[str, Any], param: str, words: str
 ) -> None:

@@ -209,9 +209,7 @@ def test_repeated_scalar_last_wins() -> None:
 
 
 def test_unknown_fields_ignored() -> None:
-    options = parse(
-        ("user", "x"), ("languages[]", "ru"), ("extra[a]", "b")
-    )
+    options = parse(("user", "x"), ("languages[]", "ru"), ("extra[a]", "b"))
     assert options == TranscriptionOptions()
 
 

@@ -5,7 +5,13 @@ import openai
 import pytest
 from openai.types.audio import Transcription, TranscriptionVerbose
 
-from gigaam_api.formats.response_bodies import billed_seconds, json_body, text_body, verbose_json_body
+from gigaam_api.formats.response_bodies import (
+    billed_seconds,
+    diarized_json_body,
+    json_body,
+    text_body,
+    verbose_json_body,
+)
 from gigaam_api.transcript import Segment, Token, Transcript, Word
 from tests.fixtures.engines import capabilities
 
@@ -161,3 +167,29 @@ def test_segments_in_a_language_without_spaces_join_without_them() -> None:
     )
     assert Transcript(chinese, 2.5, "russian", caps.separator("ru")).text == "你好 世界"
     assert caps.separator(None) == " "
+
+
+def test_diarized_bodies() -> None:
+    from dataclasses import replace
+
+    from openai.types.audio import TranscriptionDiarized
+
+    diarized = replace(
+        TRANSCRIPT,
+        segments=(
+            replace(FIRST, speaker="A"),
+            replace(SECOND, speaker="B"),
+            replace(SILENT, speaker="B"),
+            Segment(3, 9.0, 9.5, "Да.", speaker="B"),
+        ),
+    )
+    body = diarized_json_body(diarized)
+    parsed = TranscriptionDiarized.model_validate(body, strict=True)
+    assert [(s.id, s.speaker, s.text) for s in parsed.segments] == [
+        ("0", "A", "Добрый день."), ("1", "B", "Как дела?"), ("3", "B", "Да.")
+    ]  # fmt: skip
+    assert text_body(diarized) == "A: Добрый день.\nB: Как дела? Да.\n"
+    verbose = verbose_json_body(diarized, words=False, segments=True)
+    assert [s["speaker"] for s in verbose["segments"]] == ["A", "B", "B", "B"]  # type: ignore[index,union-attr]
+    assert "speaker" not in verbose_json_body(TRANSCRIPT, words=False, segments=True)["segments"][0]  # type: ignore[index]
+    assert text_body(TRANSCRIPT) == "Добрый день. Как дела?\n"
