@@ -24,6 +24,7 @@ from openai.types.audio import (
 from gigaam_api.speakers.turns import Turn
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.conversations import PHRASES, THREE, VOICES, conversation, diarization_error_rate, say
+from tests.fixtures.jobs import submit, wait_finished
 from tests.fixtures.speech import write_wav
 
 pytestmark = pytest.mark.integration
@@ -250,3 +251,34 @@ def test_reference_clips_outside_2_to_10_seconds_and_too_many_are_refused(
     response = post(live, call[0], five)
     assert response.status_code == 400 and response.json()["error"]["param"] == "known_speaker_references"
     assert not list(live.state.settings.SPOOL_DIR.rglob("*.reference"))  # nothing left behind
+
+
+def test_a_diarized_job_stores_the_final_speakers(live: LiveServer, call: tuple[Path, list[Turn]]) -> None:
+    path, _ = call
+    job = submit(live.url, path, diarize="true", speakers="3")
+    assert wait_finished(live.url, job["id"])["status"] == "succeeded"
+
+    response = httpx.get(f"{live.url}/v1/jobs/{job['id']}/result?response_format=diarized_json", timeout=30)
+    result = TranscriptionDiarized.model_validate(response.json(), strict=True)
+    assert {s.speaker for s in result.segments} == {"A", "B", "C"}
+    assert result.segments[0].speaker == "A"
+    srt = httpx.get(f"{live.url}/v1/jobs/{job['id']}/result?response_format=srt", timeout=30).text
+    assert "\nA: " in srt
+
+
+def test_a_job_refuses_known_speakers(
+    live: LiveServer, call: tuple[Path, list[Turn]], olga_clip: str
+) -> None:
+    with call[0].open("rb") as f:
+        response = httpx.post(
+            f"{live.url}/v1/jobs",
+            files={"file": ("call.wav", f)},
+            data={
+                "diarize": "true",
+                "known_speaker_names[]": "Olga",
+                "known_speaker_references[]": olga_clip,
+            },
+            timeout=60,
+        )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "known_speaker_names"

@@ -189,7 +189,8 @@ def test_diarized_bodies() -> None:
         ("0", "A", "Добрый день."), ("1", "B", "Как дела?"), ("3", "B", "Да.")
     ]  # fmt: skip
     assert text_body(diarized) == "A: Добрый день.\nB: Как дела? Да.\n"
-    verbose = verbose_json_body(diarized, words=False, segments=True)
-    assert [s["speaker"] for s in verbose["segments"]] == ["A", "B", "B", "B"]  # type: ignore[index,union-attr]
-    assert "speaker" not in verbose_json_body(TRANSCRIPT, words=False, segments=True)["segments"][0]  # type: ignore[index]
+    verbose = TranscriptionVerbose.model_validate(verbose_json_body(diarized, words=False, segments=True))
+    assert [(s.model_extra or {})["speaker"] for s in verbose.segments or ()] == ["A", "B", "B", "B"]
+    plain = TranscriptionVerbose.model_validate(verbose_json_body(TRANSCRIPT, words=False, segments=True))
+    assert all("speaker" not in (s.model_extra or {}) for s in plain.segments or ())
     assert text_body(TRANSCRIPT) == "Добрый день. Как дела?\n"
