@@ -19,7 +19,9 @@ from gigaam_api.engines.base import EngineOptions
 from gigaam_api.errors import APIError
 from gigaam_api.formats.languages import language_name
 from gigaam_api.formats.render import ResponseFormat, render
-from gigaam_api.pipeline.protocol import Progress, Transcriber
+from gigaam_api.pipeline.protocol import Progress, SpeakerTurns, Transcriber
+from gigaam_api.speakers.options import DiarizationOptions
+from gigaam_api.speakers.turns import attribute
 from gigaam_api.transcript import Segment, Transcript
 
 
@@ -34,14 +36,32 @@ class Outcome:
 
 
 def transcribe_files(
-    settings: Settings, tasks: list[Task], fmt: ResponseFormat, *, words: bool, show_progress: bool
+    settings: Settings,
+    tasks: list[Task],
+    fmt: ResponseFormat,
+    *,
+    words: bool,
+    show_progress: bool,
+    diarization: DiarizationOptions | None = None,
 ) -> Outcome:
-    """Runs until every file is done or has failed, or Ctrl-C: then the current file's run is closed, its
+    """With `diarization`, each result names its speakers (docs/speakers.md).
+
+    Runs until every file is done or has failed, or Ctrl-C: then the current file's run is closed, its
     spool files are removed (asyncio.run cancels the task on SIGINT), and the outcome says `interrupted`
     and what had finished."""
     outcome = Outcome(planned=len(tasks))
     try:
-        asyncio.run(_transcribe_all(outcome, settings, tasks, fmt, words=words, show_progress=show_progress))
+        asyncio.run(
+            _transcribe_all(
+                outcome,
+                settings,
+                tasks,
+                fmt,
+                words=words,
+                show_progress=show_progress,
+                diarization=diarization,
+            )
+        )
     except KeyboardInterrupt:
         outcome.interrupted = True
     return outcome
@@ -55,6 +75,7 @@ async def _transcribe_all(
     *,
     words: bool,
     show_progress: bool,
+    diarization: DiarizationOptions | None,
 ) -> None:
     from gigaam_api.pipeline.assembly import build_transcriber  # loads the inference libraries
 
@@ -71,7 +92,13 @@ async def _transcribe_all(
         for task in runnable:
             try:
                 body, duration = await _transcribe_one(
-                    transcriber, spool, task, fmt, words=words, show_progress=show_progress
+                    transcriber,
+                    spool,
+                    task,
+                    fmt,
+                    words=words,
+                    show_progress=show_progress,
+                    diarization=diarization,
                 )
                 _write(body, task.destination, fmt)
             except APIError as exc:
@@ -95,14 +122,17 @@ async def _transcribe_one(
     *,
     words: bool,
     show_progress: bool,
+    diarization: DiarizationOptions | None,
 ) -> tuple[bytes, float]:
     segments: list[Segment] = []
     with spool.files() as files, FileProgress(task.source.path.name, enabled=show_progress) as bar:
-        run = await transcriber.start(task.source.path, files, EngineOptions())
+        run = await transcriber.start(task.source.path, files, EngineOptions(), diarization=diarization)
         try:
             async for event in run.events():
                 if isinstance(event, Segment):
                     segments.append(event)
+                elif isinstance(event, SpeakerTurns):
+                    segments = attribute(segments, event.turns, first_id=0)
                 elif isinstance(event, Progress):
                     bar.update(event.processed_seconds, event.total_seconds)
         finally:

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import base64
 import itertools
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -282,3 +285,31 @@ def test_a_job_refuses_known_speakers(
         )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "known_speaker_names"
+
+
+def test_the_cli_diarizes_like_the_api(
+    live: LiveServer, call: tuple[Path, list[Turn]], speaker_models_dir: Path, tmp_path: Path
+) -> None:
+    path, _ = call
+    env = {k: v for k, v in os.environ.items() if k not in {"MODEL", "LOG_LEVEL"}}
+    env.update(
+        MODELS_DIR=str(speaker_models_dir),
+        OFFLINE="true",
+        SPOOL_DIR=str(tmp_path / "spool"),
+        NUM_THREADS="1",
+        GIGAAM_RUNTIME="onnxruntime",
+        GIGAAM_PRECISION="fp32",
+    )
+
+    def cli(*args: str) -> str:
+        command = [str(Path(sys.executable).with_name("gigaam-api")), "transcribe", str(path), *args]
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert (
+        cli("--diarize", "-f", "text")
+        == post(live, path, {"diarize": "true", "response_format": "text"}).text
+    )
+    two = cli("--speakers", "2", "-f", "srt")
+    assert set(re.findall(r"^(\w+): ", two, flags=re.MULTILINE)) == {"A", "B"}
