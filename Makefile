@@ -67,6 +67,7 @@ bench: dev-deps system-deps bench-ovep ## benchmarks (not part of `make test`); 
 	$(UV) sync --frozen --group bench --compile-bytecode $(EXTRA_FLAGS)
 	$(RUN) python -m bench.run
 	$(RUN) python -m bench.keywords
+	$(RUN) python -m scripts.bench_speakers --json docs/speakers-bench.json
 
 # OpenVINO's ONNX Runtime execution provider, measured by the bench's limit only (bench/ovep.py). Its
 # wheel installs the same `onnxruntime` module as the `cpu` extra, so it gets its own venv from the
