@@ -125,12 +125,18 @@ async def event_stream(
 
 def _done(finished: Finished, options: TranscriptionOptions, separator: str) -> dict[str, object]:
     segments = finished.segments
-    return sse.done(
+    payload = sse.done(
         join_texts((s.text for s in segments), separator),
         usage_seconds=finished.duration,
         output_tokens=sum(len(s.tokens) for s in segments),
         logprobs=transcript_logprobs(segments) if options.include_logprobs else None,
     )
+    if any(s.speaker for s in segments):
+        # Diarized: the segments with their final speakers (the streamed ones had online labels), for a
+        # client that shows the stream and keeps the result, as the web page does. An extra field.
+        words = "word" in options.timestamp_granularities
+        payload["segments"] = [sse.segment(s, words=words) for s in segments if s.text.strip()]
+    return payload
 
 
 def _error_payload(exc: BaseException) -> dict[str, object]:

@@ -184,6 +184,12 @@ def test_stream_sends_segments_with_speakers_then_done(
     assert segments and {s.speaker for s in segments} <= {"A", "B", "C"}
     assert len({s.speaker for s in segments}) >= 2
     assert events[-1].text == " ".join(s.text for s in segments)
+    # The done event carries the final labels, as the non-stream result has them.
+    final = [
+        TranscriptionTextSegmentEvent.model_validate(s) for s in (events[-1].model_extra or {})["segments"]
+    ]
+    result = transcribe(client, path, model="gpt-4o-transcribe-diarize", response_format="diarized_json")
+    assert [(s.speaker, s.text) for s in final] == [(s.speaker, s.text) for s in result.segments]
 
 
 def post(live: LiveServer, path: Path, data: dict[str, Any]) -> httpx.Response:
