@@ -8,7 +8,7 @@ transcript any engine here produces, only work for the renderer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +20,7 @@ from gigaam_api.transcript import Segment, Transcript, Word, segment_of
 
 # One word or segment per 40-ms frame (GigaAM's step, the finest of the engines) is already absurd.
 MAX_ITEMS_PER_SECOND = 25
+MAX_SPEAKER_CHARS = 64  # a speaker's name, as the page's user renamed it
 
 _Time = Field(ge=0, allow_inf_nan=False)
 M = TypeVar("M", bound=BaseModel)
@@ -41,11 +42,13 @@ class StreamedSegment(BaseModel):
     end: float = _Time
     text: str
     words: list[StreamedWord] = Field(default_factory=list)
+    speaker: str | None = Field(default=None, min_length=1, max_length=MAX_SPEAKER_CHARS)  # diarized
 
     def segment(self) -> Segment:
         # The stream does not carry token ids or log-probabilities; the rest is derived from the text.
         words = tuple(Word(w.word, w.start, w.end) for w in self.words)
-        return segment_of(self.id, self.text, start=self.start, end=self.end, words=words)
+        segment = segment_of(self.id, self.text, start=self.start, end=self.end, words=words)
+        return replace(segment, speaker=self.speaker)
 
 
 class RenderRequest(BaseModel):

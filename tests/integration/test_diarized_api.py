@@ -319,3 +319,49 @@ def test_the_cli_diarizes_like_the_api(
     )
     two = cli("--speakers", "2", "-f", "srt")
     assert set(re.findall(r"^(\w+): ", two, flags=re.MULTILINE)) == {"A", "B"}
+
+
+def test_the_web_page_shows_coloured_speakers_renamable_before_download(
+    live: LiveServer, call: tuple[Path, list[Turn]]
+) -> None:
+    from playwright.sync_api import Dialog, expect, sync_playwright
+
+    from tests.integration.test_web import WAIT_MS, launch_chromium
+
+    path, _ = call
+    api_srt = post(live, path, {"diarize": "true", "response_format": "srt"}).text
+    with sync_playwright() as driver:
+        browser = launch_chromium(driver)
+        try:
+            page = browser.new_context(accept_downloads=True).new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(live.url)
+            page.check("#diarize-check")
+            page.set_input_files("#file-input", path)
+            job = page.locator(".job")
+            expect(job).to_have_attribute("data-state", "done", timeout=WAIT_MS)
+            badges = job.locator(".segments .speaker")
+            labels = badges.all_text_contents()
+            assert labels[0] == "A" and set(labels) == {"A", "B", "C"}
+            colours = {
+                label: badge.get_attribute("data-colour")
+                for label, badge in zip(labels, badges.all(), strict=True)
+            }
+            assert len(set(colours.values())) == 3
+
+            def answer(dialog: Dialog) -> None:
+                dialog.accept("Ведущий")
+
+            page.on("dialog", answer)
+            badges.first.click()
+            expect(badges.filter(has_text="Ведущий")).to_have_count(labels.count("A"))
+            assert "A" not in badges.all_text_contents()
+            assert badges.first.get_attribute("data-colour") == colours["A"]  # the colour stays
+
+            page.select_option("#format-select", "srt")
+            with page.expect_download() as info:
+                job.locator(".download").click()
+            page_srt = Path(info.value.path()).read_text(encoding="utf-8")
+        finally:
+            browser.close()
+    assert page_srt == re.sub(r"^A: ", "Ведущий: ", api_srt, flags=re.MULTILINE)
