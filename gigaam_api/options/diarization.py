@@ -50,4 +50,5 @@ def diarization_options(
         min_speakers=options.min_speakers,
         max_speakers=options.max_speakers,
         known_speakers=tuple(KnownSpeaker(n, p) for n, p in zip(names, references, strict=True)),
+        per_channel=options.per_channel,
     )

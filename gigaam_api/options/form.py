@@ -100,9 +100,16 @@ def _with_diarization(options: TranscriptionOptions, fields: _Fields) -> Transcr
     """`options` with the diarization fields: on with `diarize=true`, `diarized_json` or the diarize
     model; the count hints and known speakers' names need it on (a 400, not a hint silently ignored)."""
     asked = fields.last("diarize")
-    implied = options.response_format == "diarized_json" or options.model == DIARIZE_MODEL
+    per_channel = _boolean(fields.last("per_channel"), "per_channel")
+    implied = options.response_format == "diarized_json" or options.model == DIARIZE_MODEL or per_channel
     if asked is not None and not _boolean(asked, "diarize") and implied:
-        why = f"model {DIARIZE_MODEL}" if options.model == DIARIZE_MODEL else "response_format diarized_json"
+        why = (
+            "per_channel=true"
+            if per_channel
+            else f"model {DIARIZE_MODEL}"
+            if options.model == DIARIZE_MODEL
+            else "response_format diarized_json"
+        )
         raise bad_request(f"diarize=false contradicts {why}.", param="diarize")
     diarize = implied or (asked is not None and _boolean(asked, "diarize"))
     counts = {
@@ -119,6 +126,11 @@ def _with_diarization(options: TranscriptionOptions, fields: _Fields) -> Transcr
         )
     if counts["speakers"] is not None and (counts["min_speakers"] or counts["max_speakers"]):
         raise bad_request("Give either speakers or min_speakers/max_speakers, not both.", param="speakers")
+    if per_channel and given:
+        raise bad_request(
+            f"{given[0]} does not apply with per_channel: each channel is one speaker (A left, B right).",
+            param=given[0],
+        )
     low, high = counts["min_speakers"], counts["max_speakers"]
     if low is not None and high is not None and low > high:
         raise bad_request(f"min_speakers ({low}) is above max_speakers ({high}).", param="min_speakers")
@@ -129,6 +141,7 @@ def _with_diarization(options: TranscriptionOptions, fields: _Fields) -> Transcr
         min_speakers=low,
         max_speakers=high,
         known_speaker_names=names,
+        per_channel=per_channel,
     )
 
 

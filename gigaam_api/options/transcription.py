@@ -48,6 +48,7 @@ class TranscriptionOptions:
     min_speakers: int | None = None
     max_speakers: int | None = None
     known_speaker_names: tuple[str, ...] = ()
+    per_channel: bool = False  # a stereo call: each channel one speaker (diarization without a model)
 
     def rendered_as(self, rendering: TranscriptionOptions) -> TranscriptionOptions:
         """These options with `rendering`'s output choices (a job's result asked for another way)."""

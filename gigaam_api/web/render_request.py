@@ -42,13 +42,13 @@ class StreamedSegment(BaseModel):
     end: float = _Time
     text: str
     words: list[StreamedWord] = Field(default_factory=list)
-    speaker: str | None = Field(default=None, min_length=1, max_length=MAX_SPEAKER_CHARS)  # diarized
+    speaker: str | None = Field(default=None, min_length=1, max_length=MAX_SPEAKER_CHARS)
 
-    def segment(self) -> Segment:
+    def segment(self, *, speakers: bool) -> Segment:
         # The stream does not carry token ids or log-probabilities; the rest is derived from the text.
         words = tuple(Word(w.word, w.start, w.end) for w in self.words)
         segment = segment_of(self.id, self.text, start=self.start, end=self.end, words=words)
-        return replace(segment, speaker=self.speaker)
+        return replace(segment, speaker=self.speaker) if speakers else segment
 
 
 class RenderRequest(BaseModel):
@@ -58,6 +58,8 @@ class RenderRequest(BaseModel):
     # and so the event loop, for most of a second.
     segments: list[Any]
     words: bool = False  # verbose_json's top-level `words` (the `word` timestamp granularity)
+    # Diarized: each segment's `speaker` is shown (an undiarized stream's segment events say "A" too).
+    speakers: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,9 @@ def parse_render_request(data: bytes, *, language: str, max_seconds: float) -> R
     _check_count("segments", len(body.segments), allowed, body.duration)
     segments = [_valid(StreamedSegment, raw, ("segments", i)) for i, raw in enumerate(body.segments)]
     _check_count("words", sum(len(s.words) for s in segments), allowed, body.duration)
-    transcript = Transcript(tuple(s.segment() for s in segments), body.duration, language)
+    transcript = Transcript(
+        tuple(s.segment(speakers=body.speakers) for s in segments), body.duration, language
+    )
     return Rendering(transcript, body.response_format, body.words)
 
 

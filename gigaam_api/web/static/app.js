@@ -444,7 +444,8 @@ class Job {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ response_format: format, duration: this.duration,
-          segments: this.segments, words: ui.words.checked }),
+          segments: this.segments, words: ui.words.checked,
+          speakers: this.segments.some((s) => s.speaker) }),
       });
       const link = document.createElement("a");
       link.href = URL.createObjectURL(await response.blob());
