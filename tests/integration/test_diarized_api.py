@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import openai
 import pytest
 from openai.types.audio import (
@@ -24,9 +25,18 @@ from openai.types.audio import (
     TranscriptionVerbose,
 )
 
+from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.speakers.turns import Turn
 from tests.conftest import LiveServer, start_server
-from tests.fixtures.conversations import PHRASES, THREE, VOICES, conversation, diarization_error_rate, say
+from tests.fixtures.conversations import (
+    PHRASES,
+    THREE,
+    TWO,
+    VOICES,
+    conversation,
+    diarization_error_rate,
+    say,
+)
 from tests.fixtures.jobs import submit, wait_finished
 from tests.fixtures.speech import write_wav
 
@@ -365,3 +375,35 @@ def test_the_web_page_shows_coloured_speakers_renamable_before_download(
         finally:
             browser.close()
     assert page_srt == re.sub(r"^A: ", "Ведущий: ", api_srt, flags=re.MULTILINE)
+
+
+def test_a_stereo_call_is_transcribed_per_channel(
+    client: openai.OpenAI, live: LiveServer, call: tuple[Path, list[Turn]], tmp_path: Path
+) -> None:
+    lines, gaps = TWO
+    mix, truth = conversation(lines, gaps)
+    stereo = np.zeros((len(mix), 2), np.float32)
+    for (voice, text), turn in zip(lines, truth, strict=True):  # Ivan on the left, Olga on the right
+        clip = say(VOICES[voice], text)
+        start = round(turn.start * SAMPLE_RATE)
+        stereo[start : start + len(clip), voice] += clip
+    path = write_wav(tmp_path / "stereo.wav", stereo, channels=2)
+
+    result = transcribe(client, path, response_format="diarized_json", extra_body={"per_channel": "true"})
+
+    assert {s.speaker for s in result.segments} == {"A", "B"}
+    assert [s.start for s in result.segments] == sorted(s.start for s in result.segments)
+    assert [s.id for s in result.segments] == [str(i) for i in range(len(result.segments))]
+    # Each side is what that channel alone, as a mono file, transcribes to; the two interleaved by time.
+    for speaker, channel in (("A", 0), ("B", 1)):
+        alone = transcribe(
+            client, write_wav(tmp_path / f"{channel}.wav", stereo[:, channel]), response_format="verbose_json"
+        )
+        expected = [(s.start, s.end, s.text) for s in alone.segments or () if s.text]
+        assert [(s.start, s.end, s.text) for s in result.segments if s.speaker == speaker] == expected
+
+    mono = post(live, call[0], {"per_channel": "true"})
+    assert mono.status_code == 400 and mono.json()["error"]["param"] == "per_channel"
+    assert "1 channel" in mono.json()["error"]["message"]
+    hinted = post(live, path, {"per_channel": "true", "speakers": "2"})
+    assert hinted.status_code == 400 and hinted.json()["error"]["param"] == "speakers"
