@@ -140,10 +140,10 @@ def _transcribe(args: argparse.Namespace) -> int:
     _warn_deprecated(settings)
     show_progress = not args.quiet and sys.stderr.isatty()
     diarization = None
-    if args.diarize or args.speakers is not None or fmt == "diarized_json":
+    if args.diarize or args.speakers is not None or args.per_channel or fmt == "diarized_json":
         from gigaam_api.speakers.options import DiarizationOptions
 
-        diarization = DiarizationOptions(speakers=args.speakers)
+        diarization = DiarizationOptions(speakers=args.speakers, per_channel=args.per_channel)
     try:
         outcome = transcribe_files(
             settings, tasks, fmt, words=args.words, show_progress=show_progress, diarization=diarization
@@ -190,7 +190,13 @@ def _add_transcribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentPars
     tr.add_argument(
         "--diarize", action="store_true", help="name the speakers (A, B, …) in every format; docs/speakers.md"
     )
-    tr.add_argument("--speakers", type=_speaker_count, metavar="N", help="diarize, with exactly N speakers")
+    speakers = tr.add_mutually_exclusive_group()
+    speakers.add_argument(
+        "--speakers", type=_speaker_count, metavar="N", help="diarize, with exactly N speakers"
+    )
+    speakers.add_argument(
+        "--per-channel", action="store_true", help="a stereo call: the left channel is speaker A, the right B"
+    )
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no summary")
     for flag, setting in _SETTING_FLAGS.items():
         tr.add_argument(f"--{flag}", help=f"overrides {setting} from the environment/.env")

@@ -303,25 +303,30 @@ def test_a_job_refuses_known_speakers(
     assert response.json()["error"]["param"] == "known_speaker_names"
 
 
-def test_the_cli_diarizes_like_the_api(
-    live: LiveServer, call: tuple[Path, list[Turn]], speaker_models_dir: Path, tmp_path: Path
-) -> None:
-    path, _ = call
+def run_cli(models_dir: Path, tmp_path: Path, *args: str | Path) -> str:
+    """`gigaam-api transcribe ARGS` on the speaker test models; its standard output."""
     env = {k: v for k, v in os.environ.items() if k not in {"MODEL", "LOG_LEVEL"}}
     env.update(
-        MODELS_DIR=str(speaker_models_dir),
+        MODELS_DIR=str(models_dir),
         OFFLINE="true",
         SPOOL_DIR=str(tmp_path / "spool"),
         NUM_THREADS="1",
         GIGAAM_RUNTIME="onnxruntime",
         GIGAAM_PRECISION="fp32",
     )
+    command = [str(Path(sys.executable).with_name("gigaam-api")), "transcribe", *map(str, args)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_cli_diarizes_like_the_api(
+    live: LiveServer, call: tuple[Path, list[Turn]], speaker_models_dir: Path, tmp_path: Path
+) -> None:
+    path, _ = call
 
     def cli(*args: str) -> str:
-        command = [str(Path(sys.executable).with_name("gigaam-api")), "transcribe", str(path), *args]
-        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=300)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return run_cli(speaker_models_dir, tmp_path, path, *args)
 
     assert (
         cli("--diarize", "-f", "text")
@@ -378,7 +383,11 @@ def test_the_web_page_shows_coloured_speakers_renamable_before_download(
 
 
 def test_a_stereo_call_is_transcribed_per_channel(
-    client: openai.OpenAI, live: LiveServer, call: tuple[Path, list[Turn]], tmp_path: Path
+    client: openai.OpenAI,
+    live: LiveServer,
+    call: tuple[Path, list[Turn]],
+    speaker_models_dir: Path,
+    tmp_path: Path,
 ) -> None:
     lines, gaps = TWO
     mix, truth = conversation(lines, gaps)
@@ -405,5 +414,8 @@ def test_a_stereo_call_is_transcribed_per_channel(
     mono = post(live, call[0], {"per_channel": "true"})
     assert mono.status_code == 400 and mono.json()["error"]["param"] == "per_channel"
     assert "1 channel" in mono.json()["error"]["message"]
+    api_text = post(live, path, {"per_channel": "true", "response_format": "text"}).text
+    assert run_cli(speaker_models_dir, tmp_path, path, "--per-channel") == api_text
+    assert api_text.startswith("A: ") and "\nB: " in api_text
     hinted = post(live, path, {"per_channel": "true", "speakers": "2"})
     assert hinted.status_code == 400 and hinted.json()["error"]["param"] == "speakers"
