@@ -15,6 +15,7 @@ from gigaam_api.config import ConfigError, Settings, deprecation_notes, load_set
 from gigaam_api.engines.registry import resolve_settings
 from gigaam_api.formats.render import RESPONSE_FORMATS
 from gigaam_api.logs import configure_logging
+from gigaam_api.options.form import MAX_SPEAKERS
 
 if TYPE_CHECKING:
     from gigaam_api.app import TranscriberFactory
@@ -148,9 +149,20 @@ def _transcribe(args: argparse.Namespace) -> int:
     configure_logging(level, settings.LOG_FORMAT)
     _warn_deprecated(settings)
     show_progress = not args.quiet and sys.stderr.isatty()
+    diarization = None
+    if args.diarize or args.speakers is not None or args.per_channel or fmt == "diarized_json":
+        from gigaam_api.speakers.options import DiarizationOptions
+
+        diarization = DiarizationOptions(speakers=args.speakers, per_channel=args.per_channel)
     try:
         outcome = transcribe_files(
-            settings, tasks, fmt, words=args.words, show_progress=show_progress, options=options
+            settings,
+            tasks,
+            fmt,
+            words=args.words,
+            show_progress=show_progress,
+            options=options,
+            diarization=diarization,
         )
     except EngineUnavailableError as exc:
         print(f"gigaam-api: {exc}", file=sys.stderr)
@@ -225,6 +237,16 @@ def _add_transcribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentPars
         help="a directory for the results (created if missing), or a .txt/.json/.srt/.vtt file for one input",
     )
     tr.add_argument("--words", action="store_true", help="word timestamps in verbose_json")
+    tr.add_argument(
+        "--diarize", action="store_true", help="name the speakers (A, B, …) in every format; docs/speakers.md"
+    )
+    speakers = tr.add_mutually_exclusive_group()
+    speakers.add_argument(
+        "--speakers", type=_speaker_count, metavar="N", help="diarize, with exactly N speakers"
+    )
+    speakers.add_argument(
+        "--per-channel", action="store_true", help="a stereo call: the left channel is speaker A, the right B"
+    )
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no summary")
     tr.add_argument("--language", metavar="CODE", help="the audio's language, an ISO 639-1 code such as ru")
     tr.add_argument(
@@ -252,6 +274,12 @@ def _add_transcribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentPars
     tr.add_argument("--vad-threshold", metavar="P", help="speech probability threshold, (0, 1] (server_vad)")
     for flag, setting in _SETTING_FLAGS.items():
         tr.add_argument(f"--{flag}", help=f"overrides {setting} from the environment/.env")
+
+
+def _speaker_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_SPEAKERS:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_SPEAKERS}")
+    return int(text)
 
 
 def main(argv: list[str] | None = None, *, factory: TranscriberFactory | None = None) -> int:

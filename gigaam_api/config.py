@@ -17,7 +17,8 @@ from gigaam_api.transcript import NumberStyle
 # Model names are checked, and made canonical, by the engine registry when the settings are resolved
 # (engines/registry.py: resolve_settings): this module imports no engine.
 DEFAULT_MODEL = "gigaam-v3-ctc"
-DEFAULT_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe")
+# `gpt-4o-transcribe-diarize` also turns diarization on (docs/speakers.md).
+DEFAULT_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize")
 
 SpeakerModel = Literal["wespeaker-voxceleb-resnet34-lm"]  # the keys of speakers/catalog.py's MODELS
 

@@ -20,6 +20,7 @@ from gigaam_api.formats import sse
 from gigaam_api.formats.response_bodies import JSONObject, logprob_entries, transcript_logprobs
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress, Run, SpeakerTurns
+from gigaam_api.speakers.turns import attribute
 from gigaam_api.transcript import WORD_SEPARATOR, Segment, join_texts
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,13 @@ Stop = tuple[asyncio.Event, Callable[[], APIError]]  # when the event is set, th
 
 
 async def run_items(run: Run) -> AsyncIterator[StreamItem]:
-    """A live run as a stream source."""
+    """A live run as a stream source. A diarized run's segments stream with their online speakers; its
+    final turns relabel them for `Finished` (what a job stores; the stream's `done` has only the text)."""
     segments: list[Segment] = []
     async for event in run.events():
         if isinstance(event, SpeakerTurns):
-            continue  # a diarized run's final turns: not part of the stream yet
+            segments = attribute(segments, event.turns, first_id=0)
+            continue
         if isinstance(event, Segment):
             segments.append(event)
         yield event
@@ -149,12 +152,18 @@ def _delta_logprobs(segment: Segment, follows: bool) -> list[JSONObject]:
 
 def _done(finished: Finished, options: TranscriptionOptions, separator: str) -> dict[str, object]:
     segments = finished.segments
-    return sse.done(
+    payload = sse.done(
         join_texts((s.text for s in segments), separator),
         usage_seconds=finished.duration,
         output_tokens=sum(len(s.tokens) for s in segments),
         logprobs=transcript_logprobs(segments) if options.include_logprobs else None,
     )
+    if any(s.speaker for s in segments):
+        # Diarized: the segments with their final speakers (the streamed ones had online labels), for a
+        # client that shows the stream and keeps the result, as the web page does. An extra field.
+        words = "word" in options.timestamp_granularities
+        payload["segments"] = [sse.segment(s, words=words) for s in segments if s.text.strip()]
+    return payload
 
 
 def _error_payload(exc: BaseException) -> dict[str, object]:

@@ -130,7 +130,9 @@ async def take_upload(
 
             if json_body:
                 return await receive_json_upload(body, files.new(".upload"), limits, charge)
-            return await receive_upload(body, boundary, files.new(".upload"), limits, charge)
+            return await receive_upload(
+                body, boundary, files.new(".upload"), limits, charge, new_file=lambda: files.new(".reference")
+            )
     except (
         APIError,
         QueueFullError,

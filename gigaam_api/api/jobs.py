@@ -93,6 +93,9 @@ async def create_job(request: Request) -> Response:
         # Refused now rather than when the job runs: a model or language no served model takes, options
         # the routed model cannot honour.
         state.plan(options)
+        if options.known_speaker_names or upload.references:
+            message = "Jobs do not take known speakers: send them to /v1/audio/transcriptions."
+            raise bad_request(message, param="known_speaker_names")
         extra = {name: value for name, value in upload.fields if name in JOB_FIELDS}
         callback = extra.get("callback_url")
         webhook = None

@@ -11,15 +11,13 @@ The other fields become the same form pairs a multipart body gives, so both shar
 
 from __future__ import annotations
 
-import binascii
-import hashlib
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gigaam_api.api.base64_file import Base64File
 from gigaam_api.api.request_body import BodyReader
 from gigaam_api.api.strict_json import loads_strict
 from gigaam_api.api.upload import FormLimits, Upload, fields_too_large
@@ -56,57 +54,6 @@ def bad_base64() -> APIError:
     return bad_request("input_audio.data is not valid base64.", param=AUDIO_PARAM, code="invalid_base64")
 
 
-class _Base64File:
-    """Decodes base64 text arriving in pieces of any length into a file, within a size limit."""
-
-    def __init__(self, path: Path, limit_bytes: int, charge: Callable[[int], None]) -> None:
-        self.size = 0
-        self.sha256 = hashlib.sha256()  # as multipart uploads are: the dedup key needs no second read
-        self._fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
-        self._limit = limit_bytes
-        self._charge = charge
-        self._carry = b""  # fewer than 4 characters: the start of the next quantum
-        self._padded = False  # a quantum with `=` was seen: nothing may follow
-
-    def write(self, text: bytes) -> None:
-        if not text:
-            return
-        if self._padded:
-            raise bad_base64()
-        text = self._carry + text
-        cut = len(text) - len(text) % 4
-        self._carry = text[cut:]
-        self._decode(text[:cut])
-
-    def finish(self) -> None:
-        carry, self._carry = self._carry, b""
-        if len(carry) == 1 or (carry and self._padded):
-            raise bad_base64()
-        self._decode(carry + b"=" * (-len(carry) % 4))  # unpadded base64 is accepted
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def _decode(self, quanta: bytes) -> None:
-        if not quanta:
-            return
-        try:
-            data = binascii.a2b_base64(quanta, strict_mode=True)
-        except binascii.Error:
-            raise bad_base64() from None
-        self._padded = quanta.endswith(b"=")
-        self.size += len(data)
-        if self.size > self._limit:
-            raise audio_too_large(self._limit)
-        self._charge(len(data))
-        self.sha256.update(data)
-        view = memoryview(data)
-        while view:  # a write to a regular file may still be partial
-            view = view[os.write(self._fd, view) :]
-
-
 @dataclass
 class _Container:
     is_object: bool
@@ -118,7 +65,7 @@ class _Container:
 class _Scanner:
     """Splits the body into the skeleton and the text of `input_audio.data` (sent to `audio`)."""
 
-    audio: _Base64File
+    audio: Base64File
     fields_limit: int
     skeleton: bytearray = field(default_factory=bytearray)
     audio_seen: bool = False
@@ -231,7 +178,7 @@ async def receive_json_upload(
 
     `charge(n)` is called before `n` more audio bytes are written; it may raise to refuse them.
     """
-    audio = _Base64File(spool_path, limits.file_bytes, charge)
+    audio = Base64File(spool_path, limits.file_bytes, charge, invalid=bad_base64, too_large=audio_too_large)
     scanner = _Scanner(audio, limits.fields_bytes)
     try:
         while not body.complete:

@@ -22,6 +22,7 @@ from gigaam_api.api.intake import take_running_slot, take_upload
 from gigaam_api.api.request_schema import TRANSCRIPTION_SCHEMA
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import app_state
+from gigaam_api.api.upload import file_sha256
 from gigaam_api.config import Settings
 from gigaam_api.dedup.key import request_key
 from gigaam_api.engines.base import Capabilities
@@ -29,9 +30,11 @@ from gigaam_api.errors import bad_request
 from gigaam_api.formats import render as formats
 from gigaam_api.formats.languages import language_name
 from gigaam_api.logs import request_id
+from gigaam_api.options.diarization import diarization_options
 from gigaam_api.options.form import parse_transcription_form
 from gigaam_api.options.transcription import TranscriptionOptions
-from gigaam_api.pipeline.protocol import Run
+from gigaam_api.pipeline.protocol import Run, SpeakerTurns
+from gigaam_api.speakers.turns import attribute
 from gigaam_api.transcript import Segment, Transcript
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ async def create_transcription(request: Request) -> Response:
         options = parse_transcription_form(upload.fields)
         transcriber, requested = state.plan(options)
         caps = transcriber.capabilities
+        diarization = diarization_options(options, upload.references)
         if upload.file_size is None:
             raise bad_request("No audio: send the recording as the multipart `file` part.", param="file")
 
@@ -62,12 +66,21 @@ async def create_transcription(request: Request) -> Response:
             started = True
             await take_running_slot(request, state, cancelled)
             owned.callback(state.admission.leave)
-            run = await transcriber.start(upload.path, files, requested)
+            run = await transcriber.start(upload.path, files, requested, diarization=diarization)
             owned.push_async_callback(run.aclose)
             return run
 
         key = (
-            request_key(await upload.digest(), requested, caps, state.settings)
+            request_key(
+                await upload.digest(),
+                requested,
+                caps,
+                state.settings,
+                diarization=diarization,
+                reference_sha256=tuple(
+                    [await asyncio.to_thread(file_sha256, path) for path in upload.references]
+                ),
+            )
             if state.runs.enabled
             else None
         )
@@ -128,13 +141,16 @@ async def cancel_transcription(request: Request, request_id: str) -> Response:
 async def _collect_until_disconnect(
     request: Request, run: Run, cancelled: asyncio.Event
 ) -> list[Segment] | None:
-    """All segments of the run; None if the client went away first; `RequestCancelledError` if cancelled."""
+    """All segments of the run (a diarized run's with their final speakers); None if the client went away
+    first; `RequestCancelledError` if cancelled."""
     segments: list[Segment] = []
 
     async def consume() -> None:
         async for event in run.events():
             if isinstance(event, Segment):
                 segments.append(event)
+            elif isinstance(event, SpeakerTurns):
+                segments[:] = attribute(segments, event.turns, first_id=0)
 
     return segments if await wait_while_wanted(request, asyncio.ensure_future(consume()), cancelled) else None
 

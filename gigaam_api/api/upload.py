@@ -20,8 +20,10 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.datastructures import Headers
 
+from gigaam_api.api import references
 from gigaam_api.api.request_body import BodyReader
 from gigaam_api.errors import APIError, bad_request
+from gigaam_api.speakers.options import MAX_KNOWN_SPEAKERS
 
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FIELDS = 1000
@@ -96,6 +98,7 @@ class Upload:
     fields: list[tuple[str, str]] = field(default_factory=list)
     file_size: int | None = None  # None: no `file` part was sent
     sha256: str | None = None  # of the file's bytes, hashed as they streamed in (the dedup key's base)
+    references: list[Path] = field(default_factory=list)  # known_speaker_references[] clips, in order
 
     async def digest(self) -> str:
         """The file's SHA-256: hashed as it streamed in, else read again (a JSON body's base64 audio)."""
@@ -113,9 +116,17 @@ class _Collector:
     """python-multipart callbacks: route each part to a field buffer or the spool file."""
 
     def __init__(
-        self, spool_path: Path, limits: FormLimits, boundary: bytes, charge: Callable[[int], None]
+        self,
+        spool_path: Path,
+        limits: FormLimits,
+        boundary: bytes,
+        charge: Callable[[int], None],
+        *,
+        new_file: Callable[[], Path] | None = None,
     ) -> None:
         self.upload = Upload(spool_path)
+        self._new_file = new_file
+        self._reference: references.DataUrlFile | None = None
         self._spool_path = spool_path
         self._limits = limits
         self._boundary_bytes = len(boundary) + 4  # CRLF "--" boundary
@@ -156,6 +167,7 @@ class _Collector:
         self._headers = {}
         self._name = None
         self._is_file = False
+        self._reference = None
         self._buffer.clear()
 
     def _header_bytes(self, buffer: bytearray, data: bytes) -> None:
@@ -177,9 +189,16 @@ class _Collector:
             self._is_file = True
             self.upload.file_size = 0
             self._fd = os.open(self._spool_path, os.O_WRONLY | os.O_TRUNC | os.O_CREAT, 0o600)
+        elif self._new_file is not None and references.is_reference(self._name):
+            if len(self.upload.references) >= MAX_KNOWN_SPEAKERS:
+                raise references.too_many_references()
+            self._reference = references.DataUrlFile(self._new_file(), self._charge)
+            self.upload.references.append(self._reference.path)
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._is_file:
+        if self._reference is not None:
+            self._reference.write(data[start:end])
+        elif self._is_file:
             assert self._fd is not None and self.upload.file_size is not None
             self.upload.file_size += end - start
             if self.upload.file_size > self._limits.file_bytes:
@@ -197,7 +216,10 @@ class _Collector:
                 )
 
     def _part_end(self) -> None:
-        if self._is_file:
+        if self._reference is not None:
+            self._reference.finish()
+            self._reference.close()
+        elif self._is_file:
             self.close()
             self.upload.sha256 = self._hash.hexdigest()
         elif self._name:
@@ -207,6 +229,8 @@ class _Collector:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if self._reference is not None:
+            self._reference.close()
 
 
 async def receive_upload(
@@ -215,12 +239,15 @@ async def receive_upload(
     spool_path: Path,
     limits: FormLimits,
     charge: Callable[[int], None],
+    *,
+    new_file: Callable[[], Path] | None = None,
 ) -> Upload:
-    """Parse the multipart body, writing the `file` part to `spool_path`.
+    """Parse the multipart body, writing the `file` part to `spool_path` and each known speaker's
+    reference clip to a `new_file()` (without it, references are plain fields).
 
     `charge(n)` is called before `n` more file bytes are written; it may raise to refuse them.
     """
-    collector = _Collector(spool_path, limits, boundary, charge)
+    collector = _Collector(spool_path, limits, boundary, charge, new_file=new_file)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     parser.logger = _PARSER_LOG
     try:

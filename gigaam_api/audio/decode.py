@@ -130,8 +130,10 @@ def decode_to_pcm(
     expect: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] = _never,
     silence: SilenceLimit | None = None,
+    channel: int | None = None,
 ) -> None:
-    """Decode the main audio track of `source` (FFmpeg's pick) into `spool`, then finish the spool.
+    """Decode the main audio track of `source` (FFmpeg's pick) into `spool`, then finish the spool:
+    mixed down to mono, or only `channel` (0: left, 1: right) of a stereo track.
 
     `charge(n)` is called before each write of n bytes and may raise (the spool-wide budget's
     `SpoolFullError`) to stop decoding. `expect(n)` hears how many PCM bytes are still to come: once the
@@ -145,7 +147,15 @@ def decode_to_pcm(
     expect = expect or _free
     try:
         limits = _Limits.of(source, max_seconds, budget, silence)
-        _decode(source, spool, limits, charge=charge or _free, expect=expect, should_stop=should_stop)
+        _decode(
+            source,
+            spool,
+            limits,
+            charge=charge or _free,
+            expect=expect,
+            should_stop=should_stop,
+            channel=channel,
+        )
     except BaseException as exc:
         error = exc
         raise
@@ -211,6 +221,7 @@ def _decode(
     charge: Callable[[int], None],
     expect: Callable[[int], None],
     should_stop: Callable[[], bool],
+    channel: int | None,
 ) -> None:
     if source.stat().st_size == 0:
         raise AudioDecodeError("The audio file is empty.")
@@ -222,7 +233,15 @@ def _decode(
             logger.info("cannot open upload as media: %s", exc.strerror)
             raise AudioDecodeError(_UNDECODABLE) from None
         try:
-            _decode_container(container, spool, limits, charge=charge, expect=expect, should_stop=should_stop)
+            _decode_container(
+                container,
+                spool,
+                limits,
+                charge=charge,
+                expect=expect,
+                should_stop=should_stop,
+                channel=channel,
+            )
         finally:
             container.close()
 
@@ -235,6 +254,7 @@ def _decode_container(
     charge: Callable[[int], None],
     expect: Callable[[int], None],
     should_stop: Callable[[], bool],
+    channel: int | None,
 ) -> None:
     stream = container.streams.best("audio")
     if not isinstance(stream, av.AudioStream):  # None when there is no audio track
@@ -245,8 +265,8 @@ def _decode_container(
         expect(min(math.ceil(declared * SAMPLE_RATE), limits.max_samples) * _BYTES_PER_SAMPLE)
         if declared <= limits.max_seconds:
             spool.declare(declared)  # an estimate for clients, long before decoding ends
-    writer = _BlockWriter(spool, limits, charge)
-    resampler = _Resampler()
+    writer = _BlockWriter(spool, limits, charge, channel)
+    resampler = _Resampler("mono" if channel is None else "stereo")
     damaged = 0
     packets = container.demux(stream)
     while True:
@@ -275,6 +295,19 @@ def _decode_container(
         raise AudioDecodeError(_UNDECODABLE if damaged else "The audio contains no samples.")
 
 
+def audio_channels(source: Path) -> int | None:
+    """How many channels the main audio track has; None if the file does not open as audio."""
+    try:
+        with (
+            open(os.open(source, os.O_RDONLY), "rb") as file,
+            av.open(file, "r", options={"format_whitelist": _ALLOWED_FORMATS}) as container,
+        ):
+            stream = container.streams.best("audio")
+            return stream.codec_context.channels if isinstance(stream, av.AudioStream) else None
+    except (av.FFmpegError, OSError):
+        return None
+
+
 def declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
     """The length the header declares (the stream's, else the container's, which FFmpeg may estimate
     from the bit rate); None when it declares none (a browser's WebM recording) or nonsense."""
@@ -293,7 +326,8 @@ class _Resampler:
     PyAV's resampler is fixed to its first frame's format, layout and rate, so a change starts a new one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, layout: str = "mono") -> None:
+        self._layout = layout
         self._resampler: av.AudioResampler | None = None
         self._input: tuple[str, str, int] | None = None
 
@@ -305,7 +339,7 @@ class _Resampler:
                 logger.info("unusable sample rate in the audio's header: %d Hz", frame.sample_rate)
                 raise AudioDecodeError(_UNCONVERTIBLE)
             flushed = self.flush()
-            self._resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+            self._resampler = av.AudioResampler(format="s16", layout=self._layout, rate=SAMPLE_RATE)
             self._input = source
         assert self._resampler is not None
         return flushed + self._run(self._resampler, frame)
@@ -330,7 +364,10 @@ class _BlockWriter:
     Limits are checked before anything is written, so a spool never holds a sample past them.
     """
 
-    def __init__(self, spool: PcmSpool, limits: _Limits, charge: Callable[[int], None]) -> None:
+    def __init__(
+        self, spool: PcmSpool, limits: _Limits, charge: Callable[[int], None], channel: int | None = None
+    ) -> None:
+        self._channel = channel  # of packed stereo frames; None: the frames are mono
         self._spool = spool
         self._limits = limits
         self._charge = charge
@@ -341,7 +378,11 @@ class _BlockWriter:
 
     def write(self, frames: list[av.AudioFrame]) -> None:
         for frame in frames:
-            samples = np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(-1)  # packed mono s16: (1, n)
+            samples = np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(
+                -1
+            )  # packed s16: (1, n * channels)
+            if self._channel is not None:
+                samples = samples[self._channel :: 2]
             self._pending.append(samples)
             self._pending_samples += samples.size
             self.samples += samples.size

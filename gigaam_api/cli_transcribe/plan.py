@@ -12,6 +12,7 @@ EXTENSIONS: dict[ResponseFormat, str] = {
     "text": ".txt",
     "json": ".json",
     "verbose_json": ".json",
+    "diarized_json": ".json",
     "srt": ".srt",
     "vtt": ".vtt",
 }

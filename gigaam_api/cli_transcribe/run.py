@@ -22,7 +22,9 @@ from gigaam_api.formats.languages import language_name
 from gigaam_api.formats.render import ResponseFormat, render
 from gigaam_api.options.engine import engine_options
 from gigaam_api.options.transcription import TranscriptionOptions
-from gigaam_api.pipeline.protocol import Progress, Transcriber
+from gigaam_api.pipeline.protocol import Progress, SpeakerTurns, Transcriber
+from gigaam_api.speakers.options import DiarizationOptions
+from gigaam_api.speakers.turns import attribute
 from gigaam_api.transcript import Segment, Transcript
 
 _NO_OPTIONS = TranscriptionOptions()
@@ -46,15 +48,25 @@ def transcribe_files(
     words: bool,
     show_progress: bool,
     options: TranscriptionOptions = _NO_OPTIONS,
+    diarization: DiarizationOptions | None = None,
 ) -> Outcome:
-    """Runs until every file is done or has failed, or Ctrl-C: then the current file's run is closed, its
+    """With `diarization`, each result names its speakers (docs/speakers.md).
+
+    Runs until every file is done or has failed, or Ctrl-C: then the current file's run is closed, its
     spool files are removed (asyncio.run cancels the task on SIGINT), and the outcome says `interrupted`
     and what had finished."""
     outcome = Outcome(planned=len(tasks))
     try:
         asyncio.run(
             _transcribe_all(
-                outcome, settings, tasks, fmt, words=words, show_progress=show_progress, options=options
+                outcome,
+                settings,
+                tasks,
+                fmt,
+                words=words,
+                show_progress=show_progress,
+                options=options,
+                diarization=diarization,
             )
         )
     except KeyboardInterrupt:
@@ -71,6 +83,7 @@ async def _transcribe_all(
     words: bool,
     show_progress: bool,
     options: TranscriptionOptions,
+    diarization: DiarizationOptions | None,
 ) -> None:
     from gigaam_api.pipeline.assembly import build_transcriber  # loads the inference libraries
 
@@ -98,6 +111,7 @@ async def _transcribe_all(
                     words=words,
                     logprobs=options.include_logprobs,
                     show_progress=show_progress,
+                    diarization=diarization,
                 )
                 _write(body, task.destination, fmt)
             except APIError as exc:
@@ -123,14 +137,17 @@ async def _transcribe_one(
     words: bool,
     logprobs: bool,
     show_progress: bool,
+    diarization: DiarizationOptions | None,
 ) -> tuple[bytes, float]:
     segments: list[Segment] = []
     with spool.files() as files, FileProgress(task.source.path.name, enabled=show_progress) as bar:
-        run = await transcriber.start(task.source.path, files, requested)
+        run = await transcriber.start(task.source.path, files, requested, diarization=diarization)
         try:
             async for event in run.events():
                 if isinstance(event, Segment):
                     segments.append(event)
+                elif isinstance(event, SpeakerTurns):
+                    segments = attribute(segments, event.turns, first_id=0)
                 elif isinstance(event, Progress):
                     bar.update(event.processed_seconds, event.total_seconds)
         finally:

@@ -11,9 +11,10 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
+from gigaam_api.speakers.turns import Turn
 from gigaam_api.transcript import Segment, Token, Word
 
-FORMAT_VERSION = 1  # part of the cache key: a new layout never reads an old entry
+FORMAT_VERSION = 2  # part of the cache key: a new layout never reads an old entry (2: speakers)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,7 @@ class Result:
     segments: tuple[Segment, ...]
     duration: float
     language: str | None  # ISO 639-1, as the run reports it
+    turns: tuple[Turn, ...] | None = None  # a diarized run's final speaker turns
 
 
 class CorruptEntryError(Exception):
@@ -34,6 +36,7 @@ def encode(result: Result) -> bytes:
         "duration": result.duration,
         "language": result.language,
         "segments": [_segment(s) for s in result.segments],
+        "turns": None if result.turns is None else [[t.start, t.end, t.speaker] for t in result.turns],
     }
     return zlib.compress(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
 
@@ -45,6 +48,9 @@ def decode(data: bytes) -> Result:
             segments=tuple(_from_segment(s) for s in payload["segments"]),
             duration=float(payload["duration"]),
             language=payload["language"],
+            turns=None
+            if payload["turns"] is None
+            else tuple(Turn(float(a), float(b), str(who)) for a, b, who in payload["turns"]),
         )
     except (zlib.error, ValueError, KeyError, TypeError) as exc:
         raise CorruptEntryError(str(exc)) from None
@@ -62,6 +68,7 @@ def _segment(s: Segment) -> dict[str, object]:
         "no_speech_prob": s.no_speech_prob,
         "words": [[w.word, w.start, w.end] for w in s.words],
         "logprobs": [[t.id, t.text, t.start, t.logprob] for t in s.logprobs],
+        "speaker": s.speaker,
     }
 
 
@@ -77,4 +84,5 @@ def _from_segment(d: Any) -> Segment:
         no_speech_prob=float(d["no_speech_prob"]),
         words=tuple(Word(str(w), float(s), float(e)) for w, s, e in d["words"]),
         logprobs=tuple(Token(int(i), str(t), float(s), float(lp)) for i, t, s, lp in d["logprobs"]),
+        speaker=None if d["speaker"] is None else str(d["speaker"]),
     )

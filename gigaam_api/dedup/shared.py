@@ -16,7 +16,7 @@ from contextlib import AsyncExitStack
 
 from gigaam_api.dedup.codec import Result
 from gigaam_api.errors import APIError
-from gigaam_api.pipeline.protocol import Run, RunEvent
+from gigaam_api.pipeline.protocol import Run, RunEvent, SpeakerTurns
 from gigaam_api.transcript import Segment
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,8 @@ class SharedRun:
     def complete(self, result: Result) -> None:
         """A result known without running (the cache): every client replays it at once."""
         self._events.extend(result.segments)
+        if result.turns is not None:
+            self._events.append(SpeakerTurns(result.turns))
         self._duration, self._language = result.duration, result.language
         self._end(None)
         self._began.set()
@@ -178,7 +180,8 @@ class SharedRun:
                 await cleanup.aclose()
             if self._error is None and self._on_result is not None:
                 segments = tuple(e for e in self._events if isinstance(e, Segment))
-                await self._on_result(Result(segments, self._duration or 0.0, self._language))
+                turns = next((e.turns for e in self._events if isinstance(e, SpeakerTurns)), None)
+                await self._on_result(Result(segments, self._duration or 0.0, self._language, turns))
         finally:
             if self._on_end is not None:
                 self._on_end()

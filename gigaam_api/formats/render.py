@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from gigaam_api.formats.response_bodies import json_body, text_body, verbose_json_body
+from gigaam_api.formats.response_bodies import diarized_json_body, json_body, text_body, verbose_json_body
 from gigaam_api.formats.subtitles import cut_cues, srt, vtt
 from gigaam_api.transcript import Transcript
 
-ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt"]
+ResponseFormat = Literal["json", "text", "srt", "verbose_json", "vtt", "diarized_json"]
 # The one list of formats: the form, the jobs API's schema and the CLI's --format all read it.
 RESPONSE_FORMATS: tuple[ResponseFormat, ...] = get_args(ResponseFormat)
 
@@ -34,6 +34,8 @@ def render(
         return _json(json_body(transcript, include_logprobs=logprobs))
     if fmt == "verbose_json":
         return _json(verbose_json_body(transcript, words=words, segments=segments))
+    if fmt == "diarized_json":
+        return _json(diarized_json_body(transcript))
     if fmt == "text":
         return _text(text_body(transcript), "text/plain")
     cues = cut_cues(transcript.segments)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from gigaam_api.transcript import WORD_SEPARATOR, Segment, Token, Transcript
+from gigaam_api.transcript import WORD_SEPARATOR, Segment, Token, Transcript, join_texts
 
 JSONObject = dict[str, object]
+# A segment of a transcript that was not diarized: one (unnamed) speaker, as OpenAI labels it.
+FALLBACK_SPEAKER = "A"
 
 
 def billed_seconds(duration: float) -> int:
@@ -75,8 +77,49 @@ def verbose_json_body(t: Transcript, *, words: bool, segments: bool) -> JSONObje
     return body
 
 
+def diarized_json_body(t: Transcript) -> JSONObject:
+    """`diarized_json`: OpenAI's shape, one segment per stretch of one speaker (`speakers.turns.attribute`
+    split segments where the speaker changes). Segments with no text are left out, as in `text`."""
+    return {
+        "task": "transcribe",
+        "duration": round(t.duration, 3),
+        "text": t.text,
+        "segments": [
+            {
+                "type": "transcript.text.segment",
+                "id": segment_id(s.id),
+                "start": s.start,
+                "end": s.end,
+                "text": s.text,
+                "speaker": s.speaker or FALLBACK_SPEAKER,
+            }
+            for s in t.segments
+            if s.text.strip()
+        ],
+        "usage": duration_usage(t.duration),
+    }
+
+
 def text_body(t: Transcript) -> str:
-    return t.text + "\n"
+    """The text; diarized, one line per speaker turn (`A: …`), consecutive segments of one speaker joined."""
+    if not any(s.speaker for s in t.segments):
+        return t.text + "\n"
+    lines: list[tuple[str, list[str]]] = []
+    for s in t.segments:
+        if not s.text.strip():
+            continue
+        speaker = s.speaker or FALLBACK_SPEAKER
+        if lines and lines[-1][0] == speaker:
+            lines[-1][1].append(s.text)
+        else:
+            lines.append((speaker, [s.text]))
+    return "".join(f"{speaker}: {join_texts(texts, t.separator)}\n" for speaker, texts in lines)
+
+
+def segment_id(seg_id: int) -> str:
+    """OpenAI types diarized segment ids (in bodies and events) as strings; the digits match
+    verbose_json's int ids."""
+    return str(seg_id)
 
 
 def _segment(s: Segment) -> JSONObject:
@@ -93,4 +136,5 @@ def _segment(s: Segment) -> JSONObject:
         "avg_logprob": s.avg_logprob,
         "compression_ratio": s.compression_ratio,
         "no_speech_prob": s.no_speech_prob,
+        **({"speaker": s.speaker} if s.speaker is not None else {}),
     }

@@ -10,15 +10,12 @@ import json
 from collections.abc import Mapping, Sequence
 
 from gigaam_api.errors import error_body
-from gigaam_api.formats.response_bodies import JSONObject, billed_seconds
+from gigaam_api.formats.response_bodies import FALLBACK_SPEAKER, JSONObject, billed_seconds, segment_id
 from gigaam_api.transcript import Segment
 
 # Python's str.splitlines() also breaks on these, and JSON leaves them raw with ensure_ascii=False;
 # escaping keeps every event on one `data:` line for line splitters stricter than the spec's.
 _LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
-
-# No diarization: every segment is spoken by the one (unnamed) speaker.
-SPEAKER = "A"
 
 
 def event(payload: Mapping[str, object], *, event_id: int | None = None) -> bytes:
@@ -54,7 +51,8 @@ def segment(seg: Segment, *, words: bool) -> JSONObject:
         "start": seg.start,
         "end": seg.end,
         "text": seg.text,
-        "speaker": SPEAKER,
+        # Diarized: the online label (docs/speakers.md); else the one (unnamed) speaker.
+        "speaker": seg.speaker or FALLBACK_SPEAKER,
     }
     if words:
         payload["words"] = [{"word": w.word, "start": w.start, "end": w.end} for w in seg.words]
@@ -63,7 +61,7 @@ def segment(seg: Segment, *, words: bool) -> JSONObject:
 
 def segment_event_id(seg_id: int) -> str:
     """The client types segment ids in events as strings; the digits match verbose_json's int ids."""
-    return str(seg_id)
+    return segment_id(seg_id)
 
 
 def progress(

@@ -9,6 +9,9 @@ Cues are cut per segment and never span two, so a stream can cut cues for each s
 arrives: `cut_cues(a + b)` equals `cut_cues(a) + cut_cues(b)` except that a short last cue of `a` may
 stay on screen into the silence before `b` (cut alone, it stays within its segment's end).
 Segments are assumed not to overlap, as the pipeline's chunks do not.
+
+A diarized transcript's segments each have one speaker (they are split where it changes), so each cue
+has one: SRT names it at the start of the cue (`A: …`), WebVTT as a voice span (`<v A>…`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class Cue:
     start: float
     end: float
     lines: tuple[str, ...]
+    speaker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +65,14 @@ def cut_cues(
             start, end = group[0].start, max(w.end for w in group)
             limit = groups[i + 1][0].start if i + 1 < len(groups) else max(seg_limit, end)
             end = max(end, min(start + min_seconds, limit))
-            cues.append(Cue(start, end, _layout([w.word for w in group], limits)))
+            cues.append(Cue(start, end, _layout([w.word for w in group], limits), seg.speaker))
     return cues
 
 
 def srt(cues: Sequence[Cue]) -> str:
     return "\n".join(
         f"{n}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n"
-        + "".join(f"{line}\n" for line in c.lines)
+        + "".join(f"{line}\n" for line in _named(c.lines, c.speaker and f"{c.speaker}: "))
         for n, c in enumerate(cues, start=1)
     )
 
@@ -77,10 +81,23 @@ def vtt(cues: Sequence[Cue]) -> str:
     blocks = [
         f"{_timestamp(c.start, '.')} --> {_timestamp(c.end, '.')}\n"
         # WebVTT cue text is markup: `&`, `<` and `>` must be escaped to show literally.
-        + "".join(f"{html.escape(line, quote=False)}\n" for line in c.lines)
+        + "".join(
+            f"{line}\n"
+            for line in _named(
+                [html.escape(line, quote=False) for line in c.lines],
+                c.speaker and f"<v {html.escape(c.speaker, quote=False)}>",
+            )
+        )
         for c in cues
     ]
     return "\n".join(["WEBVTT\n", *blocks])
+
+
+def _named(lines: Sequence[str], prefix: str | None) -> list[str]:
+    """The cue's lines, the first led by the speaker's `prefix` (none: not diarized)."""
+    if not prefix or not lines:
+        return list(lines)
+    return [prefix + lines[0], *lines[1:]]
 
 
 def _timestamp(seconds: float, decimal_mark: str) -> str:

@@ -5,6 +5,9 @@ After every batch its segments and the position they reach are stored in one upd
 resumes the job (this server after a restart, another replica) skips exactly what is stored. A
 cancelled or deleted job, or a lost lease, stops the run at once; a server that stops gracefully
 hands its jobs back to the queue.
+
+A diarized job's speakers are only final at the end of its run (`SpeakerTurns` relabels every segment),
+so it stores its progress per batch but its segments once, at the end; resumed, it starts from zero.
 """
 
 from __future__ import annotations
@@ -25,8 +28,10 @@ from gigaam_api.errors import APIError, disk_full, is_disk_full, spool_full
 from gigaam_api.jobs.audio import JobAudio
 from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
 from gigaam_api.jobs.model import Expiry, Job, JobError, checkpoint, ended, requeued
+from gigaam_api.options.diarization import diarization_options
 from gigaam_api.options.transcription import TranscriptionOptions
-from gigaam_api.pipeline.protocol import Progress, Resume, Run, Transcriber
+from gigaam_api.pipeline.protocol import Progress, Resume, Run, SpeakerTurns, Transcriber
+from gigaam_api.speakers.turns import attribute
 from gigaam_api.transcript import Segment
 
 # The served model and the engine options for a job's options (an APIError if no served model takes
@@ -122,20 +127,28 @@ class JobWorker:
             planned = self._plan(job.options or TranscriptionOptions())
             assert planned is not None, "claimed only while the default model is loaded"
             transcriber, options = planned
+            diarization = diarization_options(job.options or TranscriptionOptions(), ())
             with self._spool.files() as files:
-                resume = Resume(job.processed_seconds, job.segment_count)
-                run = await transcriber.start(self._audio.path(job.id), files, options, resume=resume)
+                resume = Resume(job.processed_seconds, job.segment_count) if diarization is None else Resume()
+                run = await transcriber.start(
+                    self._audio.path(job.id), files, options, resume=resume, diarization=diarization
+                )
                 try:
                     pending: list[Segment] = []
                     async for event in run.events():
                         if isinstance(event, Segment):
                             pending.append(event)
                             continue
+                        if isinstance(event, SpeakerTurns):
+                            pending = attribute(pending, event.turns, first_id=0)
+                            continue
                         assert isinstance(event, Progress)
-                        stored = await self._store_batch(job.id, pending, event.processed_seconds, run)
+                        batch = pending if diarization is None else []  # diarized: stored at the end
+                        stored = await self._store_batch(job.id, batch, event.processed_seconds, run)
                         if stored is None:
                             return  # cancelled or taken over between two heartbeats
-                        pending = []
+                        if diarization is None:
+                            pending = []
                     duration = run.duration
                     success = partial(_succeeded, self._expiry, duration, run.language, len(pending))
                     await self._store.update(job.id, success, worker=self.name, segments=pending)

@@ -8,6 +8,7 @@ are accepted here, so everything past the edge only ever sees `TranscriptionOpti
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import re
@@ -36,6 +37,9 @@ MAX_SILENCE_DURATION_MS = 10_000
 MAX_PREFIX_PADDING_MS = 2_000
 MAX_JSON_DEPTH = 2  # an array of strings, an object of scalars; 2 leaves room for a mistake to be named
 SHOWN_CHARS = 100
+DIARIZE_MODEL = "gpt-4o-transcribe-diarize"  # OpenAI's diarizing model: an alias that turns diarization on
+MAX_SPEAKERS = 32  # a count hint above this is a mistake, not a meeting
+MAX_SPEAKER_NAME_CHARS = 64
 
 
 @dataclass(slots=True)
@@ -83,7 +87,7 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
     includes = _includes(fields.items("include"))
     languages = _languages(fields.items("languages"))
     language = _language(fields.last("language"))
-    return TranscriptionOptions(
+    options = TranscriptionOptions(
         model=_stripped(fields.last("model")),
         # One language in `languages[]` is that language; several route among the served models.
         language=language if language is not None or len(languages) != 1 else languages[0],
@@ -102,6 +106,79 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
         languages=languages,
         numbers=_numbers(fields.last("numbers")),
     )
+    return _with_diarization(options, fields)
+
+
+def _with_diarization(options: TranscriptionOptions, fields: _Fields) -> TranscriptionOptions:
+    """`options` with the diarization fields: on with `diarize=true`, `diarized_json` or the diarize
+    model; the count hints and known speakers' names need it on (a 400, not a hint silently ignored)."""
+    asked = fields.last("diarize")
+    per_channel = _boolean(fields.last("per_channel"), "per_channel")
+    implied = options.response_format == "diarized_json" or options.model == DIARIZE_MODEL or per_channel
+    if asked is not None and not _boolean(asked, "diarize") and implied:
+        why = (
+            "per_channel=true"
+            if per_channel
+            else f"model {DIARIZE_MODEL}"
+            if options.model == DIARIZE_MODEL
+            else "response_format diarized_json"
+        )
+        raise bad_request(f"diarize=false contradicts {why}.", param="diarize")
+    diarize = implied or (asked is not None and _boolean(asked, "diarize"))
+    counts = {
+        name: _speaker_count(fields.last(name), name) for name in ("speakers", "min_speakers", "max_speakers")
+    }
+    names = tuple(_speaker_name(v) for v in fields.values.get("known_speaker_names", []))
+    given = [name for name, value in counts.items() if value is not None]
+    if names:
+        given.append("known_speaker_names")
+    if given and not diarize:
+        raise bad_request(
+            f"{given[0]} needs diarization: send diarize=true or response_format=diarized_json.",
+            param=given[0],
+        )
+    if counts["speakers"] is not None and (counts["min_speakers"] or counts["max_speakers"]):
+        raise bad_request("Give either speakers or min_speakers/max_speakers, not both.", param="speakers")
+    if per_channel and given:
+        raise bad_request(
+            f"{given[0]} does not apply with per_channel: each channel is one speaker (A left, B right).",
+            param=given[0],
+        )
+    low, high = counts["min_speakers"], counts["max_speakers"]
+    if low is not None and high is not None and low > high:
+        raise bad_request(f"min_speakers ({low}) is above max_speakers ({high}).", param="min_speakers")
+    return dataclasses.replace(
+        options,
+        diarize=diarize,
+        speakers=counts["speakers"],
+        min_speakers=low,
+        max_speakers=high,
+        known_speaker_names=names,
+        per_channel=per_channel,
+    )
+
+
+def _speaker_count(value: str | None, param: str) -> int | None:
+    if value is None:
+        return None
+    number = _float(value)
+    if not (number.is_integer() and 1 <= number <= MAX_SPEAKERS):
+        raise bad_request(
+            f"Invalid {param} {_shown(value.strip())}: expected a whole number from 1 to {MAX_SPEAKERS}.",
+            param=param,
+        )
+    return int(number)
+
+
+def _speaker_name(value: str) -> str:
+    name = value.strip()
+    if not name or len(name) > MAX_SPEAKER_NAME_CHARS:
+        raise bad_request(
+            f"Invalid known_speaker_names item {_shown(name)}: "
+            f"expected 1 to {MAX_SPEAKER_NAME_CHARS} characters.",
+            param="known_speaker_names",
+        )
+    return name
 
 
 def _stripped(value: str | None) -> str | None:
@@ -152,12 +229,6 @@ def _response_format(value: str | None) -> ResponseFormat:
         return "json"
     name = value.strip().lower()
     supported = ", ".join(RESPONSE_FORMATS)
-    if name == "diarized_json":
-        raise bad_request(
-            f"response_format 'diarized_json' is not supported: this server does not do speaker "
-            f"diarization. Supported formats: {supported}.",
-            param="response_format",
-        )
     for fmt in RESPONSE_FORMATS:
         if fmt == name:
             return fmt

@@ -38,6 +38,14 @@ class TranscriptionOptions:
     keyword_boost: float | None = None
     languages: tuple[str, ...] = ()  # `languages[]`: ISO 639-1 codes, in the order sent
     numbers: NumberStyle | None = None  # None: the server's NUMBERS
+    # Diarization (docs/speakers.md): on with `diarize`, response_format=diarized_json or the diarize
+    # model alias; a speaker count hint; known speakers' names (their clips are files of the request).
+    diarize: bool = False
+    speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    known_speaker_names: tuple[str, ...] = ()
+    per_channel: bool = False  # a stereo call: each channel one speaker (diarization without a model)
 
     def rendered_as(self, rendering: TranscriptionOptions) -> TranscriptionOptions:
         """These options with `rendering`'s output choices (a job's result asked for another way)."""

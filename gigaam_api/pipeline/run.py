@@ -88,8 +88,10 @@ class PipelineRun:
         resume: Resume | None = None,
         *,
         diarization: DiarizationOptions | None = None,
+        channel: int | None = None,
     ) -> None:
         self._parts = parts
+        self._channel = channel  # one channel of a stereo upload (`pipeline/channels.py`), else the mix
         self._diarization = diarization
         self._diarizer: Diarizer | None = None
         self._resume = resume
@@ -172,6 +174,7 @@ class PipelineRun:
                 expect=self._files.expect,
                 should_stop=self._stop.is_set,
                 silence=silence,
+                channel=self._channel,
             )
 
     def _raise_decode_error(self) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from gigaam_api.audio.decode import audio_channels
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.engines.base import Capabilities, EngineOptions
-from gigaam_api.pipeline.protocol import Resume
+from gigaam_api.errors import bad_request
+from gigaam_api.pipeline.channels import CHANNELS, ChannelRuns
+from gigaam_api.pipeline.protocol import Resume, Run
 from gigaam_api.pipeline.run import PipelineRun, RunParts
 from gigaam_api.speakers.options import DiarizationOptions
 
@@ -37,8 +41,39 @@ class PipelineTranscriber:
         *,
         resume: Resume | None = None,
         diarization: DiarizationOptions | None = None,
-    ) -> PipelineRun:
-        run = PipelineRun(self._parts, upload, files, options, resume, diarization=diarization)
+    ) -> PipelineRun | ChannelRuns:
+        if diarization is not None and diarization.per_channel:
+            return await self._start_channels(upload, files, options, resume)
+        return await self._start(
+            PipelineRun(self._parts, upload, files, options, resume, diarization=diarization)
+        )
+
+    async def _start_channels(
+        self, upload: Path, files: RequestFiles, options: EngineOptions, resume: Resume | None
+    ) -> PipelineRun | ChannelRuns:
+        """A stereo call, channel by channel (`pipeline/channels.py`); a 400 for any other recording."""
+        channels = await asyncio.to_thread(audio_channels, upload)
+        if channels is None:  # not audio: the ordinary run says why
+            return await self._start(PipelineRun(self._parts, upload, files, options, resume))
+        if channels != CHANNELS:
+            raise bad_request(
+                f"per_channel needs a two-channel (stereo) recording, one speaker a channel; this one has "
+                f"{channels} channel{'s' if channels != 1 else ''}.",
+                param="per_channel",
+            )
+        runs: list[Run] = []
+        try:
+            for channel in range(CHANNELS):
+                run = PipelineRun(self._parts, upload, files, options, resume, channel=channel)
+                runs.append(await self._start(run))
+        except BaseException:
+            for started in runs:
+                await started.aclose()
+            raise
+        return ChannelRuns(runs)
+
+    @staticmethod
+    async def _start(run: PipelineRun) -> PipelineRun:
         try:
             await run.begin()
         except BaseException:

@@ -8,7 +8,7 @@ transcript any engine here produces, only work for the renderer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,6 +20,7 @@ from gigaam_api.transcript import Segment, Transcript, Word, segment_of
 
 # One word or segment per 40-ms frame (GigaAM's step, the finest of the engines) is already absurd.
 MAX_ITEMS_PER_SECOND = 25
+MAX_SPEAKER_CHARS = 64  # a speaker's name, as the page's user renamed it
 
 _Time = Field(ge=0, allow_inf_nan=False)
 M = TypeVar("M", bound=BaseModel)
@@ -41,11 +42,13 @@ class StreamedSegment(BaseModel):
     end: float = _Time
     text: str
     words: list[StreamedWord] = Field(default_factory=list)
+    speaker: str | None = Field(default=None, min_length=1, max_length=MAX_SPEAKER_CHARS)
 
-    def segment(self) -> Segment:
+    def segment(self, *, speakers: bool) -> Segment:
         # The stream does not carry token ids or log-probabilities; the rest is derived from the text.
         words = tuple(Word(w.word, w.start, w.end) for w in self.words)
-        return segment_of(self.id, self.text, start=self.start, end=self.end, words=words)
+        segment = segment_of(self.id, self.text, start=self.start, end=self.end, words=words)
+        return replace(segment, speaker=self.speaker) if speakers else segment
 
 
 class RenderRequest(BaseModel):
@@ -55,6 +58,8 @@ class RenderRequest(BaseModel):
     # and so the event loop, for most of a second.
     segments: list[Any]
     words: bool = False  # verbose_json's top-level `words` (the `word` timestamp granularity)
+    # Diarized: each segment's `speaker` is shown (an undiarized stream's segment events say "A" too).
+    speakers: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +82,9 @@ def parse_render_request(data: bytes, *, language: str, max_seconds: float) -> R
     _check_count("segments", len(body.segments), allowed, body.duration)
     segments = [_valid(StreamedSegment, raw, ("segments", i)) for i, raw in enumerate(body.segments)]
     _check_count("words", sum(len(s.words) for s in segments), allowed, body.duration)
-    transcript = Transcript(tuple(s.segment() for s in segments), body.duration, language)
+    transcript = Transcript(
+        tuple(s.segment(speakers=body.speakers) for s in segments), body.duration, language
+    )
     return Rendering(transcript, body.response_format, body.words)
 
 

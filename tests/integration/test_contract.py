@@ -302,7 +302,7 @@ def test_unknown_model_is_400(client: openai.OpenAI, audio_dir: Path) -> None:
     ("kwargs", "param"),
     [
         ({"language": "undeclared"}, "language"),
-        ({"response_format": "diarized_json"}, "response_format"),
+        ({"response_format": "docx"}, "response_format"),
         ({"temperature": 3.0}, "temperature"),
     ],
 )
@@ -316,6 +316,18 @@ def test_bad_parameters_are_400(
             model="whisper-1", file=_open(audio_dir / "greeting.wav"), **kwargs
         )  # type: ignore[call-overload]
     assert info.value.param == param
+
+
+def test_diarization_without_the_speaker_model_is_503_and_the_rest_works(
+    client: openai.OpenAI, audio_dir: Path
+) -> None:
+    with pytest.raises(openai.InternalServerError) as info:
+        client.audio.transcriptions.create(
+            model="whisper-1", file=_open(audio_dir / "greeting.wav"), response_format="diarized_json"
+        )
+    assert info.value.status_code == 503
+    assert info.value.code == "speaker_model_unavailable"
+    assert client.audio.transcriptions.create(model="whisper-1", file=_open(audio_dir / "greeting.wav")).text
 
 
 @pytest.mark.parametrize("language", ["ru", "RU", "rus", "Russian"])

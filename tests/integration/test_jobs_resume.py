@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +20,10 @@ import redis
 
 from gigaam_api.config import Settings
 from gigaam_api.jobs.backend import open_store
+from tests.fixtures.job_servers import batches_run
 from tests.fixtures.jobs import submit, wait_finished, wait_for_job
 from tests.fixtures.processes import Served, free_port, server_env
 from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -36,40 +35,6 @@ def meeting(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def servers(models_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Served]]:
-    started: list[Served] = []
-
-    def start(*, batches: int | None = None, **settings: str) -> Served:
-        port = free_port()
-        env = server_env(
-            MODELS_DIR=str(models_dir),
-            OFFLINE="true",
-            PORT=str(port),
-            SPOOL_DIR=str(tmp_path / "spool"),
-            JOBS_DIR=str(tmp_path / "jobs"),  # with Redis: the volume every replica shares
-            BATCH_SECONDS="1",
-            JOBS_LEASE_SECONDS="1",
-            JOBS_POLL_SECONDS="0.1",
-            **settings,
-        )
-        command = [sys.executable, "-m", "gigaam_api", "serve"]
-        if batches is not None:
-            env["GIGAAM_TEST_BATCHES"] = str(batches)
-            command = [sys.executable, "-m", "tests.fixtures.limited_serve"]
-        process = subprocess.Popen(command, env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
-        served = Served(process, f"http://127.0.0.1:{port}")
-        started.append(served)
-        served.wait_ready()
-        return served
-
-    yield start
-    for served in started:
-        if served.process.poll() is None:
-            served.process.kill()
-        served.process.communicate()
-
-
 def _result(served: Served, job_id: str) -> dict[str, Any]:
     response = httpx.get(
         f"{served.url}/v1/jobs/{job_id}/result",
@@ -79,11 +44,6 @@ def _result(served: Served, job_id: str) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-def _batches_run(served: Served) -> int:
-    count: int = httpx.get(f"{served.url}/health", timeout=10).json()["batches_run"]
-    return count
 
 
 def _kill_mid_job(served: Served, meeting: Path) -> dict[str, Any]:
@@ -114,13 +74,13 @@ def _check_resumed(finisher: Served, meeting: Path, job_id: str, stored_segments
     done = wait_finished(finisher.url, job_id)
     assert done["status"] == "succeeded", done
     assert done["runs"] == 2  # claimed again after the lease of the killed server ran out
-    resumed_batches = _batches_run(finisher)
+    resumed_batches = batches_run(finisher)
     resumed = _result(finisher, job_id)
 
     reference = submit(finisher.url, meeting)  # the same audio, uninterrupted
     assert wait_finished(finisher.url, reference["id"])["status"] == "succeeded"
     uninterrupted = _result(finisher, reference["id"])
-    reference_batches = _batches_run(finisher) - resumed_batches
+    reference_batches = batches_run(finisher) - resumed_batches
 
     assert resumed == uninterrupted  # every segment: ids, times, text, tokens, words
     assert len(resumed["segments"]) > stored_segments

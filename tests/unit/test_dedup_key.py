@@ -65,3 +65,33 @@ def test_an_upload_not_hashed_on_the_way_in_gets_the_same_digest_from_its_file(t
     unhashed = Upload(path, file_size=3)
     digests = [asyncio.run(u.digest()) for u in (streamed, unhashed)]
     assert digests == [file_sha256(path)] * 2
+
+
+def test_diarization_options_are_part_of_the_key(tmp_path: Path) -> None:
+    from gigaam_api.speakers.options import DiarizationOptions, KnownSpeaker
+
+    caps = capabilities()
+    olga = KnownSpeaker("Olga", tmp_path / "olga.wav")
+    keys = [
+        request_key(AUDIO, EngineOptions(), caps, SETTINGS),
+        request_key(AUDIO, EngineOptions(), caps, SETTINGS, diarization=DiarizationOptions()),
+        request_key(AUDIO, EngineOptions(), caps, SETTINGS, diarization=DiarizationOptions(speakers=2)),
+        request_key(AUDIO, EngineOptions(), caps, SETTINGS, diarization=DiarizationOptions(max_speakers=2)),
+        request_key(
+            AUDIO,
+            EngineOptions(),
+            caps,
+            SETTINGS,
+            diarization=DiarizationOptions(known_speakers=(olga,)),
+            reference_sha256=("c" * 64,),
+        ),
+        request_key(
+            AUDIO,
+            EngineOptions(),
+            caps,
+            SETTINGS,
+            diarization=DiarizationOptions(known_speakers=(olga,)),
+            reference_sha256=("d" * 64,),  # another clip under the same name
+        ),
+    ]
+    assert len(set(keys)) == len(keys)

@@ -145,18 +145,52 @@ def test_supported_formats(value: str) -> None:
     assert parse(("response_format", value)).response_format == value.strip().lower()
 
 
-def test_diarized_json_is_refused_with_a_reason() -> None:
-    error = rejected(("response_format", "diarized_json"))
-    assert error.param == "response_format"
-    assert "diarization" in error.message
-    assert "verbose_json" in error.message
-    assert "vtt" in error.message
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        (("response_format", "diarized_json"),),
+        (("model", "gpt-4o-transcribe-diarize"),),
+        (("diarize", "true"), ("response_format", "srt")),
+    ],
+)
+def test_diarization_is_turned_on_by_the_format_the_model_alias_or_diarize(
+    pairs: tuple[tuple[str, str], ...],
+) -> None:
+    assert parse(*pairs).diarize
+    assert not parse(("response_format", "verbose_json")).diarize
+
+
+def test_speaker_hints_and_known_speaker_names() -> None:
+    options = parse(
+        ("diarize", "on"),
+        ("min_speakers", "2"),
+        ("max_speakers", "3"),
+        ("known_speaker_names[]", "Olga, the host"),  # a comma is part of a name, not a list
+        ("known_speaker_names[]", " Ivan "),
+    )
+    assert (options.min_speakers, options.max_speakers, options.speakers) == (2, 3, None)
+    assert options.known_speaker_names == ("Olga, the host", "Ivan")
+
+
+@pytest.mark.parametrize(
+    ("pairs", "param"),
+    [
+        ((("speakers", "2"),), "speakers"),
+        ((("known_speaker_names[]", "Olga"),), "known_speaker_names"),
+        ((("diarize", "true"), ("speakers", "2.5")), "speakers"),
+        ((("diarize", "true"), ("max_speakers", "33")), "max_speakers"),
+        ((("diarize", "maybe"),), "diarize"),
+        ((("model", "gpt-4o-transcribe-diarize"), ("diarize", "false")), "diarize"),
+    ],
+)
+def test_bad_diarization_fields_name_their_param(pairs: tuple[tuple[str, str], ...], param: str) -> None:
+    assert rejected(*pairs).param == param
 
 
 def test_unknown_format_lists_supported() -> None:
     error = rejected(("response_format", "xml"))
     assert error.param == "response_format"
-    assert "json, text, srt, verbose_json, vtt" in error.message
+    assert "json, text, srt, verbose_json, vtt, diarized_json" in error.message
 
 
 @pytest.mark.parametrize(("value", "expected"), [("0", 0.0), ("0.2", 0.2), ("1", 1.0), ("1.0", 1.0)])
@@ -176,7 +210,7 @@ def test_repeated_scalar_last_wins() -> None:
 
 
 def test_unknown_fields_ignored() -> None:
-    options = parse(("known_speaker_names[]", "Иван"), ("user", "x"), ("extra[a]", "b"))
+    options = parse(("user", "x"), ("extra[a]", "b"))
     assert options == TranscriptionOptions()
 
 

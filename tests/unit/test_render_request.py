@@ -48,3 +48,20 @@ def test_bodies_beyond_any_transcript_are_400(data: bytes, param: str | None) ->
     with pytest.raises(APIError) as caught:
         _parse(data)
     assert caught.value.status == 400 and caught.value.param == param, caught.value.message
+
+
+def test_speakers_are_kept_only_when_the_page_says_the_transcript_is_diarized() -> None:
+    segment = {"id": 0, "start": 0.0, "end": 1.0, "text": "да", "speaker": "Ведущий"}
+    body: dict[str, Any] = {"response_format": "srt", "duration": 1.0, "segments": [segment]}
+    plain = parse_render_request(json.dumps(body).encode(), language="russian", max_seconds=MAX_SECONDS)
+    diarized = parse_render_request(
+        json.dumps({**body, "speakers": True}).encode(), language="russian", max_seconds=MAX_SECONDS
+    )
+    assert plain.transcript.segments[0].speaker is None
+    assert diarized.transcript.segments[0].speaker == "Ведущий"
+    segment["speaker"] = "x" * 65
+    with pytest.raises(APIError) as refused:
+        parse_render_request(
+            json.dumps({**body, "speakers": True}).encode(), language="russian", max_seconds=MAX_SECONDS
+        )
+    assert refused.value.param == "segments.0.speaker"

@@ -7,6 +7,7 @@ from openai.types.audio import Transcription, TranscriptionVerbose
 
 from gigaam_api.formats.response_bodies import (
     billed_seconds,
+    diarized_json_body,
     json_body,
     logprob_entries,
     text_body,
@@ -174,3 +175,30 @@ def test_logprobs_spell_the_text_when_the_model_writes_two_spaces_running() -> N
     entries = logprob_entries(tokens, leading_space=True)
     assert "".join(str(e["token"]) for e in entries) == " да нет"
     assert [e["logprob"] for e in entries] == [-0.1, -0.2, -0.3]  # every token keeps its entry
+
+
+def test_diarized_bodies() -> None:
+    from dataclasses import replace
+
+    from openai.types.audio import TranscriptionDiarized
+
+    diarized = replace(
+        TRANSCRIPT,
+        segments=(
+            replace(FIRST, speaker="A"),
+            replace(SECOND, speaker="B"),
+            replace(SILENT, speaker="B"),
+            Segment(3, 9.0, 9.5, "Да.", speaker="B"),
+        ),
+    )
+    body = diarized_json_body(diarized)
+    parsed = TranscriptionDiarized.model_validate(body, strict=True)
+    assert [(s.id, s.speaker, s.text) for s in parsed.segments] == [
+        ("0", "A", "Добрый день."), ("1", "B", "Как дела?"), ("3", "B", "Да.")
+    ]  # fmt: skip
+    assert text_body(diarized) == "A: Добрый день.\nB: Как дела? Да.\n"
+    verbose = TranscriptionVerbose.model_validate(verbose_json_body(diarized, words=False, segments=True))
+    assert [(s.model_extra or {})["speaker"] for s in verbose.segments or ()] == ["A", "B", "B", "B"]
+    plain = TranscriptionVerbose.model_validate(verbose_json_body(TRANSCRIPT, words=False, segments=True))
+    assert all("speaker" not in (s.model_extra or {}) for s in plain.segments or ())
+    assert text_body(TRANSCRIPT) == "Добрый день. Как дела?\n"

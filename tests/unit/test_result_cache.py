@@ -9,6 +9,7 @@ import pytest
 
 from gigaam_api.dedup import codec
 from gigaam_api.dedup.cache import ResultCache
+from gigaam_api.speakers.turns import Turn
 from gigaam_api.transcript import Segment, Token, Word
 
 HOUR = 3600.0
@@ -107,6 +108,12 @@ def test_codec_round_trips_every_field_exactly() -> None:
         logprobs=(Token(5, "▁привет", 1.25, -0.1), Token(7, "▁мир", 2.1, -0.146913578)),
     )
     result = codec.Result((segment,), 4.5, "ru")
+    assert codec.decode(codec.encode(result)) == result
+
+
+def test_a_diarized_result_keeps_its_speakers_and_turns() -> None:
+    segment = Segment(id=0, start=0.0, end=1.0, text="да", speaker="Olga")
+    result = codec.Result((segment,), 1.0, "ru", turns=(Turn(0.0, 0.6, "Olga"), Turn(0.7, 1.0, "A")))
     assert codec.decode(codec.encode(result)) == result
 
 

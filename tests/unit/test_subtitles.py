@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -146,3 +147,15 @@ def test_segment_without_words_is_spread_over_its_span() -> None:
     assert cues[0].start == 10.0
     assert cues[-1].end == pytest.approx(16.0)
     assert all(len(line) <= 42 for c in cues for line in c.lines)
+
+
+def test_diarized_cues_name_their_speaker() -> None:
+    first = segment(spoken("Добрый день. Как дела?"))
+    second = segment(spoken("Хорошо, спасибо <всем>.", start=3.0), seg_id=1)
+    cues = cut_cues([replace(first, speaker="A"), replace(second, speaker="Olga & co")])
+
+    assert srt(cues).split("\n\n")[1].split("\n")[2] == "Olga & co: Хорошо, спасибо <всем>."
+    assert srt(cues).split("\n")[2] == "A: Добрый день. Как дела?"
+    assert "<v A>Добрый день. Как дела?\n" in vtt(cues)
+    assert "<v Olga &amp; co>Хорошо, спасибо &lt;всем&gt;.\n" in vtt(cues)
+    assert "<v" not in vtt(cut_cues([first, second]))  # not diarized: no voice spans

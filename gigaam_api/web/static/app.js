@@ -13,7 +13,7 @@ const $ = (selector, root = document) => root.querySelector(selector);
 const ui = {
   fileInput: $("#file-input"), dropZone: $("#drop-zone"), record: $("#record-button"),
   model: $("#model-select"), format: $("#format-select"), formatHint: $("#format-hint"),
-  words: $("#words-check"), keywords: $("#keywords-input"), numbers: $("#numbers-check"), notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
+  words: $("#words-check"), keywords: $("#keywords-input"), numbers: $("#numbers-check"), diarize: $("#diarize-check"), notice: $("#notice"), jobs: $("#jobs"), template: $("#job-template"),
   clear: $("#clear-button"),
   keyButton: $("#key-button"), langSwitch: $("#lang-switch"),
   keyDialog: $("#key-dialog"), keyForm: $("#key-form"), keyInput: $("#key-input"),
@@ -203,6 +203,16 @@ let busy = false;
 const ACTIVE = new Set(["waiting", "uploading", "running"]);
 const COPIED_MS = 3000; // how long «Текст скопирован» stays before the state shows again
 
+const SPEAKER_COLOURS = 6; // style.css: .speaker[data-colour="0"] … "5"
+
+// A `transcript.text.segment` event as the page keeps it; `speaker` only when diarized.
+function streamedSegment(payload, diarized) {
+  const segment = { id: Number(payload.id), start: payload.start, end: payload.end,
+    text: payload.text, words: payload.words || [] };
+  if (diarized) segment.speaker = payload.speaker;
+  return segment;
+}
+
 class Job {
   // A file to transcribe, or (`saved`) a result kept in this browser from an earlier visit.
   constructor(file, saved = null) {
@@ -309,6 +319,8 @@ class Job {
       if (phrase.trim()) form.append("keywords[]", phrase.trim());
     }
     if (ui.numbers.checked) form.append("numbers", "digits");
+    this.diarize = ui.diarize.checked;
+    if (this.diarize) form.append("diarize", "true");
     try {
       const response = await api("/v1/audio/transcriptions", {
         method: "POST", body: form, signal: this.abort.signal,
@@ -343,8 +355,7 @@ class Job {
   event(payload) {
     if (payload.error) throw new ApiError(payload.error.message, payload.error);
     if (payload.type === "transcript.text.segment") {
-      this.add({ id: Number(payload.id), start: payload.start, end: payload.end,
-        text: payload.text, words: payload.words || [] });
+      this.add(streamedSegment(payload, this.diarize));
     } else if (payload.type === "transcript.progress") {
       this.processed = payload.processed_seconds;
       this.total = payload.total_seconds;
@@ -357,11 +368,27 @@ class Job {
       }
       this.tick();
     } else if (payload.type === "transcript.text.done") {
+      // Diarized: the segments again, with the final speakers (the streamed ones had online labels).
+      if (payload.segments) this.show(payload.segments.map((s) => streamedSegment(s, true)));
       this.text = payload.text;
       this.duration = payload.usage.seconds;
       return true;
     }
     return false;
+  }
+
+  show(segments) {
+    this.segments = [];
+    this.list.replaceChildren();
+    for (const segment of segments) this.add(segment);
+  }
+
+  // A speaker is renamed in every segment, so copies and downloads carry the new name.
+  rename(speaker) {
+    const name = window.prompt(t("renamePrompt", { name: speaker }), speaker)?.trim();
+    if (!name || name === speaker) return;
+    this.show(this.segments.map((s) => (s.speaker === speaker ? { ...s, speaker: name } : s)));
+    saveResult(this);
   }
 
   add(segment) {
@@ -372,9 +399,25 @@ class Job {
     time.textContent = `${stamp(segment.start)}–${stamp(segment.end)}`;
     const text = document.createElement("span");
     text.textContent = segment.text;
+    if (segment.speaker) {
+      const badge = document.createElement("button");
+      badge.type = "button";
+      badge.className = "speaker";
+      badge.textContent = segment.speaker;
+      badge.title = t("renameSpeaker", { name: segment.speaker });
+      badge.dataset.colour = this.colour(segment.speaker);
+      badge.addEventListener("click", () => this.rename(segment.speaker));
+      text.prepend(badge, " ");
+    }
     item.append(time, text);
     this.list.append(item);
     if (atBottom) this.list.scrollTop = this.list.scrollHeight;
+  }
+
+  // Speakers keep their colour (in order of first appearance) when renamed: it follows the position.
+  colour(speaker) {
+    const order = [...new Set(this.segments.map((s) => s.speaker).filter(Boolean))];
+    return String(order.indexOf(speaker) % SPEAKER_COLOURS);
   }
 
   async copy(withTimes) {
@@ -407,7 +450,8 @@ class Job {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ response_format: format, duration: this.duration,
-          segments: this.segments, words: ui.words.checked }),
+          segments: this.segments, words: ui.words.checked,
+          speakers: this.segments.some((s) => s.speaker) }),
       });
       const link = document.createElement("a");
       link.href = URL.createObjectURL(await response.blob());
@@ -453,8 +497,9 @@ async function results(mode, work) {
 
 async function saveResult(job) {
   const record = { name: job.name, duration: job.duration, text: job.text, segments: job.segments };
+  if (job.savedId !== null) record.id = job.savedId; // saved before: a renamed speaker replaces it
   try {
-    job.savedId = await results("readwrite", (store) => store.add(record));
+    job.savedId = await results("readwrite", (store) => store.put(record));
     ui.clear.hidden = false;
   } catch {
     // No storage (a private window, or full): the result stays on the page until it is closed.
