@@ -51,9 +51,17 @@ def configure_logging(level: str, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers[:] = []
-        logging.getLogger(name).propagate = True
+    # Every record goes through the root's one handler: uvicorn's loggers, and py.warnings, to which
+    # transformers (Qwen3-ASR) gives a handler and a level of its own.
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "py.warnings"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
+    # Off, then on: a second configuration (the CLI after a library, a test after another) would keep
+    # whatever `warnings.showwarning` was set since the first, and warnings would bypass the log.
+    logging.captureWarnings(False)
     logging.captureWarnings(True)
     threading.excepthook = log_thread_exception
     sys.excepthook = log_uncaught_exception

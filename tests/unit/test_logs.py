@@ -78,3 +78,21 @@ def test_a_main_thread_crash_is_one_json_record(capsys: pytest.CaptureFixture[st
     (record,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert record["level"] == "CRITICAL" and record["message"] == "uncaught exception"
     assert "OSError: disk gone" in record["exception"]
+
+
+@pytest.mark.usefixtures("restore_logging")
+def test_a_second_configuration_takes_warnings_back_from_whoever_took_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A library (or pytest) that set `warnings.showwarning` after the first configuration kept it."""
+    foreign: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        configure_logging("INFO", "json")
+        warnings.showwarning = lambda message, *_args, **_kwargs: foreign.append(str(message))
+        configure_logging("INFO", "json")
+        warnings.warn("after the second start", UserWarning, stacklevel=1)
+
+    records = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert foreign == []
+    assert [r["logger"] for r in records] == ["py.warnings"]
