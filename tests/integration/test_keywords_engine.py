@@ -22,6 +22,7 @@ from gigaam_api.engines.gigaam.biased import _Rnnt
 from gigaam_api.engines.keywords import CYRILLIC, MAX_BOOST
 from gigaam_api.engines.registry import create_engine
 from tests.conftest import PHRASES
+from tests.fixtures.phrases import near_miss
 from tests.fixtures.speech import require_espeak, synthesize
 from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model
 
@@ -29,7 +30,6 @@ CONFIGS = [
     *(pytest.param(model, "onnxruntime", id=f"{model}-ort") for model in MODEL_FILES),
     *(pytest.param(model, "openvino", id=f"{model}-ov") for model in ("gigaam-v3-ctc", "gigaam-v3-rnnt")),
 ]
-LETTERS = sorted(CYRILLIC)
 Audio = np.ndarray[Any, np.dtype[np.float32]]
 
 
@@ -61,19 +61,6 @@ def engine_for(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str],
 def speech() -> list[Audio]:
     require_espeak()
     return [synthesize(text) for text in PHRASES.values()]
-
-
-def near_miss(word: str) -> str:
-    """`word` with its middle letter changed to a later letter of the alphabet that doubles no letter
-    (the generated RNN-T never writes a letter twice running)."""
-    middle = len(word) // 2
-    start = LETTERS.index(word[middle])
-    letter = next(
-        c
-        for i in range(1, len(LETTERS))
-        if (c := LETTERS[(start + i) % len(LETTERS)]) not in word[middle - 1 : middle + 2]
-    )
-    return word[:middle] + letter + word[middle + 1 :]
 
 
 def check_detail(result: ChunkResult, seconds: float) -> None:
