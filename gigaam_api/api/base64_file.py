@@ -11,6 +11,8 @@ from pathlib import Path
 
 from gigaam_api.errors import APIError
 
+_WHITESPACE = b" \t\r\n"
+
 
 class Base64File:
     """Decodes base64 text arriving in pieces of any length into a file, within a size limit."""
@@ -37,6 +39,9 @@ class Base64File:
         self._padded = False  # a quantum with `=` was seen: nothing may follow
 
     def write(self, text: bytes) -> None:
+        if not text:
+            return
+        text = text.translate(None, _WHITESPACE)  # line-wrapped base64 (`base64`, MIME) is still base64
         if not text:
             return
         if self._padded:

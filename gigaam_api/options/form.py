@@ -172,10 +172,11 @@ def _speaker_count(value: str | None, param: str) -> int | None:
 
 def _speaker_name(value: str) -> str:
     name = value.strip()
-    if not name or len(name) > MAX_SPEAKER_NAME_CHARS:
+    # Printable only: a name is written into SRT/VTT cues and text lines, where a line break starts a cue.
+    if not name or len(name) > MAX_SPEAKER_NAME_CHARS or not name.isprintable():
         raise bad_request(
             f"Invalid known_speaker_names item {_shown(name)}: "
-            f"expected 1 to {MAX_SPEAKER_NAME_CHARS} characters.",
+            f"expected 1 to {MAX_SPEAKER_NAME_CHARS} printable characters on one line.",
             param="known_speaker_names",
         )
     return name

@@ -181,6 +181,12 @@ def test_speaker_hints_and_known_speaker_names() -> None:
         ((("diarize", "true"), ("max_speakers", "33")), "max_speakers"),
         ((("diarize", "maybe"),), "diarize"),
         ((("model", "gpt-4o-transcribe-diarize"), ("diarize", "false")), "diarize"),
+        # Names go into SRT/VTT cues: a line break would start a forged cue.
+        (
+            (("diarize", "true"), ("known_speaker_names[]", "Olga\n\n99\n00:00:00,000 --> x")),
+            "known_speaker_names",
+        ),
+        ((("diarize", "true"), ("known_speaker_names[]", "Olga\u2028B")), "known_speaker_names"),
     ],
 )
 def test_bad_diarization_fields_name_their_param(pairs: tuple[tuple[str, str], ...], param: str) -> None:
