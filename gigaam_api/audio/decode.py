@@ -72,6 +72,10 @@ class AudioDecodeError(Exception):
     """The upload is not usable audio. The message is meant for the client: no paths, no internals."""
 
 
+class AudioTooLongError(AudioDecodeError):
+    """The audio is longer than the caller's `max_seconds`."""
+
+
 class DecodeCancelledError(Exception):
     """Decoding stopped early because `should_stop()` returned True."""
 
@@ -195,7 +199,7 @@ class _Limits:
             return
         if declared > self.max_seconds + _DECLARED_TOLERANCE_SECONDS:
             logger.info("the container declares %.0f s of audio", declared)
-            raise AudioDecodeError(
+            raise AudioTooLongError(
                 f"Audio is longer than the limit of {self.max_seconds:g} seconds "
                 f"(the file declares {declared:.0f} s)."
             )
@@ -210,7 +214,7 @@ class _Limits:
                 f"The upload decodes to more than {mb:.0f} MB of 16 kHz audio, far more than its size "
                 "suggests (long silence or a corrupt header); it was not transcribed."
             )
-        raise AudioDecodeError(f"Audio is longer than the limit of {self.max_seconds:g} seconds.")
+        raise AudioTooLongError(f"Audio is longer than the limit of {self.max_seconds:g} seconds.")
 
 
 def _decode(

@@ -23,7 +23,14 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from gigaam_api.audio.decode import AudioDecodeError, PcmBudget, SilenceLimit, decode_all, decode_to_pcm
+from gigaam_api.audio.decode import (
+    AudioDecodeError,
+    AudioTooLongError,
+    PcmBudget,
+    SilenceLimit,
+    decode_all,
+    decode_to_pcm,
+)
 from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.audio.spool import RequestFiles
@@ -140,8 +147,11 @@ class PipelineRun:
             raise bad_request("This server does not diarize.", param="diarize")
         try:
             embedder = self._parts.speakers()
-        except WeightsUnavailableError as exc:
-            log.error("%s", exc)
+        except Exception as exc:  # missing weights, or a model directory that does not load: one 503
+            if isinstance(exc, WeightsUnavailableError):
+                log.error("%s", exc)
+            else:
+                log.exception("the speaker model did not load")
             raise APIError(
                 503,
                 "Speaker diarization is unavailable: the speaker model is not on this server.",
@@ -153,6 +163,12 @@ class PipelineRun:
             try:
                 clip = decode_all(known.reference, max_seconds=REFERENCE_MAX_SECONDS + 1)
                 diarizer.enroll(known.name, clip)
+            except AudioTooLongError:
+                raise bad_request(
+                    f"known speaker {known.name!r}: the reference clip is longer than "
+                    f"{REFERENCE_MAX_SECONDS:g} s; it must be 2-{REFERENCE_MAX_SECONDS:g} s of their voice",
+                    param="known_speaker_references",
+                ) from None
             except (AudioDecodeError, ValueError) as exc:
                 raise bad_request(
                     f"known speaker {known.name!r}: {exc}", param="known_speaker_references"

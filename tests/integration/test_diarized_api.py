@@ -266,6 +266,15 @@ def test_reference_clips_outside_2_to_10_seconds_and_too_many_are_refused(
     error = response.json()["error"]
     assert error["param"] == "known_speaker_references" and "2-10 s" in error["message"], error
 
+    # A 15-s clip: it said "longer than the limit of 11 seconds", a limit the client never heard of.
+    long_clip = write_wav(tmp_path / "long.wav", np.resize(say(VOICES[1], PHRASES[0]), 15 * SAMPLE_RATE))
+    fields["known_speaker_references[]"] = (
+        "data:audio/wav;base64," + base64.b64encode(long_clip.read_bytes()).decode()
+    )
+    response = post(live, call[0], fields)
+    error = response.json()["error"]
+    assert response.status_code == 400 and "2-10 s" in error["message"] and "11" not in error["message"]
+
     five = {"diarize": "true", "known_speaker_references[]": [olga_clip] * 5}
     response = post(live, call[0], five)
     assert response.status_code == 400 and response.json()["error"]["param"] == "known_speaker_references"
