@@ -325,12 +325,13 @@ def stereo_blocks(source: Path, *, max_seconds: float) -> Iterator[npt.NDArray[n
             left = math.floor(max_seconds * SAMPLE_RATE)
             try:
                 for packet in container.demux(stream):
-                    for frame in (f for decoded in stream.decode(packet) for f in resampler.resample(decoded)):
-                        block = np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(-1, 2)[:left]
-                        left -= len(block)
-                        yield block
-                        if left <= 0:
-                            return
+                    for decoded in stream.decode(packet):
+                        for frame in resampler.resample(decoded):
+                            block = np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(-1, 2)[:left]
+                            left -= len(block)
+                            yield block
+                            if left <= 0:
+                                return
             except av.FFmpegError:
                 return  # damaged data: what decoded before it is what there is
 

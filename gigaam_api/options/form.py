@@ -115,7 +115,9 @@ def _with_diarization(options: TranscriptionOptions, fields: _Fields) -> Transcr
     asked = fields.last("diarize")
     raw_per_channel = fields.last("per_channel")  # unset: detected on stereo calls; false: never
     per_channel = None if raw_per_channel is None else _boolean(raw_per_channel, "per_channel")
-    implied = options.response_format == "diarized_json" or options.model == DIARIZE_MODEL or bool(per_channel)
+    implied = (
+        options.response_format == "diarized_json" or options.model == DIARIZE_MODEL or per_channel is True
+    )
     if asked is not None and not _boolean(asked, "diarize") and implied:
         why = (
             "per_channel=true"

@@ -45,7 +45,7 @@ class TranscriptionOptions:
     min_speakers: int | None = None
     max_speakers: int | None = None
     known_speaker_names: tuple[str, ...] = ()
-    # A stereo call: each channel one speaker (diarization without a model); None: detected (docs/speakers.md).
+    # A stereo call: each channel one speaker (no speaker model); None: detected (docs/speakers.md).
     per_channel: bool | None = None
 
     def rendered_as(self, rendering: TranscriptionOptions) -> TranscriptionOptions:
