@@ -43,7 +43,7 @@ class PipelineTranscriber:
         resume: Resume | None = None,
         diarization: DiarizationOptions | None = None,
     ) -> PipelineRun | ChannelRuns:
-        if await _per_channel(upload, diarization):
+        if await splits_by_channel(upload, diarization):
             return await self._start_channels(upload, files, options, resume)
         return await self._start(
             PipelineRun(self._parts, upload, files, options, resume, diarization=diarization)
@@ -83,7 +83,7 @@ class PipelineTranscriber:
         return run
 
 
-async def _per_channel(upload: Path, diarization: DiarizationOptions | None) -> bool:
+async def splits_by_channel(upload: Path, diarization: DiarizationOptions | None) -> bool:
     """Diarize channel by channel: asked for, or (per_channel unset) the upload is detected as a stereo
     call, one speaker a channel, and no hint rules that out (known speakers, a count that excludes two)."""
     if diarization is None or diarization.per_channel is not None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from gigaam_api.audio.stereo_call import ChannelDominance, is_stereo_call
+from gigaam_api.pipeline.transcriber import splits_by_channel
+from gigaam_api.speakers.options import DiarizationOptions, KnownSpeaker
+from tests.fixtures.speech import write_wav
 
 RATE = 16_000
 Stereo = npt.NDArray[np.int16]
@@ -73,3 +79,30 @@ def test_counts_do_not_depend_on_how_the_audio_is_cut_into_blocks() -> None:
         pieces.add(audio[start : start + 4_111])
     assert (pieces.active, pieces.left, pieces.right) == (whole.active, whole.left, whole.right)
     assert whole.left > 0 and whole.right > 0
+
+
+@pytest.mark.parametrize(
+    ("diarization", "call", "duplicated"),
+    [
+        pytest.param(DiarizationOptions(), True, False, id="unset: detected"),
+        pytest.param(DiarizationOptions(speakers=2), True, False, id="two speakers allow it"),
+        pytest.param(DiarizationOptions(per_channel=False), False, False, id="false: never"),
+        pytest.param(DiarizationOptions(per_channel=True), True, True, id="true: always"),
+        pytest.param(DiarizationOptions(speakers=3), False, False, id="a count without two"),
+        pytest.param(DiarizationOptions(min_speakers=3), False, False, id="at least three"),
+        pytest.param(
+            DiarizationOptions(known_speakers=(KnownSpeaker("Olga", Path("olga.wav")),)),
+            False,
+            False,
+            id="known speakers",
+        ),
+        pytest.param(None, False, False, id="no diarization"),
+    ],
+)
+def test_a_diarized_request_splits_a_detected_call_unless_told_otherwise(
+    diarization: DiarizationOptions | None, call: bool, duplicated: bool, tmp_path: Path
+) -> None:
+    call_wav = write_wav(tmp_path / "call.wav", _turns(1.0, 0.0) / 32768, channels=2)
+    duplicated_wav = write_wav(tmp_path / "duplicated.wav", _talk(9.0, 3) / 32768, channels=2)
+    assert asyncio.run(splits_by_channel(call_wav, diarization)) is call
+    assert asyncio.run(splits_by_channel(duplicated_wav, diarization)) is duplicated
