@@ -245,7 +245,9 @@ def _add_transcribe_parser(sub: argparse._SubParsersAction[argparse.ArgumentPars
         "--speakers", type=_speaker_count, metavar="N", help="diarize, with exactly N speakers"
     )
     speakers.add_argument(
-        "--per-channel", action="store_true", help="a stereo call: the left channel is speaker A, the right B"
+        "--per-channel",
+        action=argparse.BooleanOptionalAction,
+        help="a stereo call: left channel speaker A, right B (default: detected; --no-per-channel: never)",
     )
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bars and no summary")
     tr.add_argument("--language", metavar="CODE", help="the audio's language, an ISO 639-1 code such as ru")

@@ -25,7 +25,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -310,6 +310,34 @@ def audio_channels(source: Path) -> int | None:
             return stream.codec_context.channels if isinstance(stream, av.AudioStream) else None
     except (av.FFmpegError, OSError):
         return None
+
+
+def stereo_blocks(source: Path, *, max_seconds: float) -> Iterator[npt.NDArray[np.int16]]:
+    """The first `max_seconds` of a file's main audio track as 16 kHz stereo int16 blocks of shape (n, 2),
+    one decoded frame at a time (memory stays that of a frame). Raises AudioDecodeError for unusable input.
+    """
+    with open(os.open(source, os.O_RDONLY), "rb") as file:
+        try:
+            container = av.open(file, "r", options={"format_whitelist": _ALLOWED_FORMATS})
+        except av.FFmpegError:
+            raise AudioDecodeError(_UNDECODABLE) from None
+        with container:
+            stream = container.streams.best("audio")
+            if not isinstance(stream, av.AudioStream):
+                raise AudioDecodeError("The file contains no audio track.")
+            resampler = _Resampler("stereo")
+            left = math.floor(max_seconds * SAMPLE_RATE)
+            try:
+                for packet in container.demux(stream):
+                    for decoded in stream.decode(packet):
+                        for frame in resampler.resample(decoded):
+                            block = np.asarray(frame.to_ndarray(), dtype=np.int16).reshape(-1, 2)[:left]
+                            left -= len(block)
+                            yield block
+                            if left <= 0:
+                                return
+            except av.FFmpegError:
+                return  # damaged data: what decoded before it is what there is
 
 
 def declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:

@@ -113,8 +113,11 @@ def _with_diarization(options: TranscriptionOptions, fields: _Fields) -> Transcr
     """`options` with the diarization fields: on with `diarize=true`, `diarized_json` or the diarize
     model; the count hints and known speakers' names need it on (a 400, not a hint silently ignored)."""
     asked = fields.last("diarize")
-    per_channel = _boolean(fields.last("per_channel"), "per_channel")
-    implied = options.response_format == "diarized_json" or options.model == DIARIZE_MODEL or per_channel
+    raw_per_channel = fields.last("per_channel")  # unset: detected on stereo calls; false: never
+    per_channel = None if raw_per_channel is None else _boolean(raw_per_channel, "per_channel")
+    implied = (
+        options.response_format == "diarized_json" or options.model == DIARIZE_MODEL or per_channel is True
+    )
     if asked is not None and not _boolean(asked, "diarize") and implied:
         why = (
             "per_channel=true"

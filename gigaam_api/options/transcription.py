@@ -45,7 +45,8 @@ class TranscriptionOptions:
     min_speakers: int | None = None
     max_speakers: int | None = None
     known_speaker_names: tuple[str, ...] = ()
-    per_channel: bool = False  # a stereo call: each channel one speaker (diarization without a model)
+    # A stereo call: each channel one speaker (no speaker model); None: detected (docs/speakers.md).
+    per_channel: bool | None = None
 
     def rendered_as(self, rendering: TranscriptionOptions) -> TranscriptionOptions:
         """These options with `rendering`'s output choices (a job's result asked for another way)."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gigaam_api.audio.decode import audio_channels
 from gigaam_api.audio.spool import RequestFiles
+from gigaam_api.audio.stereo_call import detect_stereo_call
 from gigaam_api.engines.base import Capabilities, EngineOptions
 from gigaam_api.errors import bad_request
 from gigaam_api.pipeline.channels import CHANNELS, ChannelRuns
@@ -42,7 +43,7 @@ class PipelineTranscriber:
         resume: Resume | None = None,
         diarization: DiarizationOptions | None = None,
     ) -> PipelineRun | ChannelRuns:
-        if diarization is not None and diarization.per_channel:
+        if await splits_by_channel(upload, diarization):
             return await self._start_channels(upload, files, options, resume)
         return await self._start(
             PipelineRun(self._parts, upload, files, options, resume, diarization=diarization)
@@ -80,3 +81,14 @@ class PipelineTranscriber:
             await run.aclose()
             raise
         return run
+
+
+async def splits_by_channel(upload: Path, diarization: DiarizationOptions | None) -> bool:
+    """Diarize channel by channel: asked for, or (per_channel unset) the upload is detected as a stereo
+    call, one speaker a channel, and no hint rules that out (known speakers, a count that excludes two)."""
+    if diarization is None or diarization.per_channel is not None:
+        return bool(diarization and diarization.per_channel)
+    low, high = diarization.count_bounds()
+    if diarization.known_speakers or low > 2 or (high is not None and high < 2):
+        return False
+    return await asyncio.to_thread(detect_stereo_call, upload)

@@ -28,14 +28,15 @@ class DiarizationOptions:
     """`speakers` is an exact count; `min_speakers`/`max_speakers` bound it. Known speakers count too.
 
     `per_channel`: a stereo call is transcribed channel by channel, each channel one speaker (the
-    pipeline's concern: the diarizer then only names the channels).
+    pipeline's concern: the diarizer then only names the channels); None: so when the recording is
+    detected as a stereo call (`audio/stereo_call.py`) and the hints allow two speakers, False: never.
     """
 
     speakers: int | None = None
     min_speakers: int | None = None
     max_speakers: int | None = None
     known_speakers: tuple[KnownSpeaker, ...] = ()
-    per_channel: bool = False
+    per_channel: bool | None = None
 
     def __post_init__(self) -> None:
         for name in ("speakers", "min_speakers", "max_speakers"):

@@ -391,6 +391,18 @@ def test_the_web_page_shows_coloured_speakers_renamable_before_download(
     assert page_srt == re.sub(r"^A: ", "Ведущий: ", api_srt, flags=re.MULTILINE)
 
 
+def stereo_call() -> np.ndarray[Any, np.dtype[np.float32]]:
+    """The two-voice conversation recorded as a call: Ivan alone on the left channel, Olga on the right."""
+    lines, gaps = TWO
+    mix, truth = conversation(lines, gaps)
+    stereo = np.zeros((len(mix), 2), np.float32)
+    for (voice, text), turn in zip(lines, truth, strict=True):
+        clip = say(VOICES[voice], text)
+        start = round(turn.start * SAMPLE_RATE)
+        stereo[start : start + len(clip), voice] += clip
+    return stereo
+
+
 def test_a_stereo_call_is_transcribed_per_channel(
     client: openai.OpenAI,
     live: LiveServer,
@@ -398,13 +410,7 @@ def test_a_stereo_call_is_transcribed_per_channel(
     speaker_models_dir: Path,
     tmp_path: Path,
 ) -> None:
-    lines, gaps = TWO
-    mix, truth = conversation(lines, gaps)
-    stereo = np.zeros((len(mix), 2), np.float32)
-    for (voice, text), turn in zip(lines, truth, strict=True):  # Ivan on the left, Olga on the right
-        clip = say(VOICES[voice], text)
-        start = round(turn.start * SAMPLE_RATE)
-        stereo[start : start + len(clip), voice] += clip
+    stereo = stereo_call()
     path = write_wav(tmp_path / "stereo.wav", stereo, channels=2)
 
     result = transcribe(client, path, response_format="diarized_json", extra_body={"per_channel": "true"})
@@ -428,3 +434,25 @@ def test_a_stereo_call_is_transcribed_per_channel(
     assert api_text.startswith("A: ") and "\nB: " in api_text
     hinted = post(live, path, {"per_channel": "true", "speakers": "2"})
     assert hinted.status_code == 400 and hinted.json()["error"]["param"] == "speakers"
+
+
+def test_a_stereo_call_is_detected_without_per_channel(client: openai.OpenAI, tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "stereo.wav", stereo_call(), channels=2)
+
+    def segments(file: Path, **body: str) -> list[tuple[str | None, float, float, str]]:
+        result = transcribe(client, file, response_format="diarized_json", extra_body=body)
+        return [(s.speaker, s.start, s.end, s.text) for s in result.segments]
+
+    detected = segments(path)
+    assert {speaker for speaker, *_ in detected} == {"A", "B"}
+    assert detected == segments(path, per_channel="true")  # A the left channel, B the right
+    assert segments(path, per_channel="false") != detected  # explicitly off: the speaker model's turns
+
+    # The same voices on both channels (a mono recording saved as stereo) are not a call: diarized as a
+    # whole, each line once, where per channel would give every line twice, once as A and once as B.
+    duplicated = write_wav(tmp_path / "duplicated.wav", conversation(*TWO)[0], channels=2)
+    diarized = segments(duplicated)
+    split = segments(duplicated, per_channel="true")
+    assert diarized == segments(duplicated, per_channel="false")
+    assert sorted(s[1:] for s in split if s[0] == "A") == sorted(s[1:] for s in split if s[0] == "B")
+    assert len({(start, text) for _, start, _, text in diarized}) == len(diarized) and diarized != split
