@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gigaam_api.engines.base import WeightsUnavailableError
+from gigaam_api.engines.hub import fetch_snapshot
 from gigaam_api.speakers.catalog import MODELS, SpeakerModelSpec
 
 if TYPE_CHECKING:
@@ -42,23 +43,15 @@ def ensure_weights(models_dir: Path, name: str, *, offline: bool) -> Path:
     """`MODELS_DIR/<name>` with every required file present, downloading what is missing unless offline."""
     spec = MODELS[name]
     model_dir = models_dir / spec.name
-    if not missing_files(model_dir, spec):
-        return model_dir
-    if offline:
-        raise _unavailable(model_dir, spec, "OFFLINE=true and they are not on disk.", offline=True)
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    log.info("downloading %s from %s into %s", spec.name, spec.repo_id, model_dir)
-    try:
-        snapshot_download(spec.repo_id, local_dir=model_dir, allow_patterns=spec.required_files())
-    except (OSError, HfHubHTTPError, LocalEntryNotFoundError) as exc:
-        why = f"the Hugging Face hub could not be reached ({type(exc).__name__})."
-        raise _unavailable(model_dir, spec, why, offline=False) from exc
-    if missing_files(model_dir, spec):
-        raise _unavailable(model_dir, spec, "the download finished without them.", offline=False)
-    log.info("downloaded %s", spec.name)
-    return model_dir
+    return fetch_snapshot(
+        spec.name,
+        spec.repo_id,
+        model_dir,
+        spec.required_files(),
+        missing=lambda: missing_files(model_dir, spec),
+        refusal=lambda why, offline: _unavailable(model_dir, spec, why, offline=offline),
+        offline=offline,
+    )
 
 
 def ensure(settings: Settings) -> Path:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gigaam_api.engines.base import WeightsUnavailableError
+from gigaam_api.engines.hub import fetch_snapshot
 from gigaam_api.engines.qwen.catalog import ALIGNERS, MODELS, QwenSpec, missing_files
 
 if TYPE_CHECKING:
@@ -37,23 +38,15 @@ def _unavailable(model_dir: Path, spec: QwenSpec, why: str, *, offline: bool) ->
 def ensure_spec(models_dir: Path, spec: QwenSpec, *, offline: bool) -> Path:
     """`MODELS_DIR/<name>` with every file present, downloading what is missing unless offline."""
     model_dir = models_dir / spec.name
-    if not missing_files(model_dir, spec):
-        return model_dir
-    if offline:
-        raise _unavailable(model_dir, spec, "OFFLINE=true and they are not on disk.", offline=True)
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    log.info("downloading %s from %s into %s", spec.name, spec.repo_id, model_dir)
-    try:
-        snapshot_download(spec.repo_id, local_dir=model_dir, allow_patterns=_PATTERNS)
-    except (OSError, HfHubHTTPError, LocalEntryNotFoundError) as exc:
-        why = f"the Hugging Face hub could not be reached ({type(exc).__name__})."
-        raise _unavailable(model_dir, spec, why, offline=False) from exc
-    if missing_files(model_dir, spec):
-        raise _unavailable(model_dir, spec, "the download finished without them.", offline=False)
-    log.info("downloaded %s", spec.name)
-    return model_dir
+    return fetch_snapshot(
+        spec.name,
+        spec.repo_id,
+        model_dir,
+        _PATTERNS,
+        missing=lambda: missing_files(model_dir, spec),
+        refusal=lambda why, offline: _unavailable(model_dir, spec, why, offline=offline),
+        offline=offline,
+    )
 
 
 def aligner_dir(settings: Settings) -> Path | None:
