@@ -90,7 +90,8 @@ async def event_stream(
         while True:
             try:
                 wait = max(0.0, sent_at + keepalive - time.monotonic())
-                item = await asyncio.wait_for(queue.get(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    item = await queue.get()
             except TimeoutError:
                 sent_at = time.monotonic()
                 yield sse.comment()

@@ -59,7 +59,8 @@ class GuardedStore:
         limit = self._timeout if timeout is None else min(timeout, self._timeout)
         future = asyncio.get_running_loop().run_in_executor(self._pool, call)
         try:
-            result = await asyncio.wait_for(future, limit)
+            async with asyncio.timeout(limit):  # not wait_for: on 3.11 it can swallow a cancellation
+                result = await future
         except TimeoutError:
             self._went_down(f"no answer within {limit:g} s")
             raise JobStoreDownError from None

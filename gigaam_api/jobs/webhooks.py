@@ -127,10 +127,10 @@ class WebhookSender:
         error: str | None = None
         try:
             # The whole attempt, however slowly the receiver trickles its answer.
-            response = await asyncio.wait_for(
-                client.post(job.webhook.url, content=body, headers=headers, timeout=self._timeout),
-                self._timeout,
-            )
+            async with asyncio.timeout(self._timeout):
+                response = await client.post(
+                    job.webhook.url, content=body, headers=headers, timeout=self._timeout
+                )
             if response.is_success:
                 status = response.status_code
             else:

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
 
 from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
 from gigaam_api.jobs.store import JobStore
 from tests.fixtures.waiting import wait_until_async
+
+T = TypeVar("T")
 
 
 class _Backend:
@@ -75,3 +80,30 @@ def test_an_outage_error_is_a_store_down_error() -> None:
     with pytest.raises(JobStoreDownError):
         asyncio.run(guarded.get("job_1"))
     guarded.close()
+
+
+class _AnswersAtOnce(ThreadPoolExecutor):
+    """Runs each call in the caller's thread: its answer is there before the loop's next turn."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_a_cancellation_that_comes_with_the_answer_is_not_lost() -> None:
+    # A stopping server cancels its loops; a store call whose answer lands in the same loop turn as the
+    # cancellation must still end cancelled. (Python 3.11's wait_for returned the answer and dropped the
+    # cancellation, so a sweep loop with a short period kept running and held the server's shutdown.)
+    async def scenario() -> None:
+        backend = _Backend()
+        backend.gate.set()
+        guarded = _guarded(backend, threads=1, timeout=30)
+        guarded._pool = _AnswersAtOnce()
+        caller = asyncio.ensure_future(guarded.get("job_1"))
+        await asyncio.sleep(0)  # the call is made; its answer is queued for the next turn
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+
+    asyncio.run(scenario())
