@@ -163,7 +163,7 @@ def _on_a_terminal(
     )
     os.close(terminal)
     output = b""
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 900  # a hang guard: the loop ends when the process closes the terminal
     try:
         while time.monotonic() < deadline:
             ready, _, _ = select.select([controller], [], [], 1)

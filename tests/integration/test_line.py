@@ -22,7 +22,9 @@ from gigaam_api.engines.base import ASREngine
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
 from tests.fixtures.raw_http import RawConnection, file_part, multipart
+from tests.fixtures.scheduler import RecordingScheduler, recorded_pipeline
 from tests.fixtures.speech import long_speech, write_wav
+from tests.fixtures.threads import in_thread
 from tests.fixtures.waiting import wait_until
 
 ENDPOINT = "/v1/audio/transcriptions"
@@ -58,11 +60,11 @@ def gated(
 ) -> Iterator[Callable[..., tuple[LiveServer, WatchedEngine]]]:
     started: list[tuple[LiveServer, WatchedEngine]] = []
 
-    def make(delay: float = 0.0, **overrides: Any) -> tuple[LiveServer, WatchedEngine]:
+    def make(**overrides: Any) -> tuple[LiveServer, WatchedEngine]:
         holder: list[WatchedEngine] = []
 
         def wrap(engine: ASREngine) -> ASREngine:
-            holder.append(WatchedEngine(engine, delay=delay, gated=True))
+            holder.append(WatchedEngine(engine, gated=True))
             return holder[0]
 
         live = start_server(
@@ -77,27 +79,16 @@ def gated(
         live.stop()
 
 
-def _in_background(call: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
-    """Run `call` in a thread; its result (or exception) lands in the returned list."""
-    outcome: list[object] = []
-
-    def run() -> None:
-        try:
-            outcome.append(call())
-        except Exception as exc:
-            outcome.append(exc)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
 def _post(live: LiveServer, audio: bytes) -> Callable[[], httpx.Response]:
     return lambda: httpx.post(f"{live.url}{ENDPOINT}", files={"file": ("a.wav", audio)}, timeout=120)
 
 
 def _line_is(live: LiveServer, running: int, waiting: int) -> bool:
     return (live.state.admission.running, live.state.admission.waiting) == (running, waiting)
+
+
+def _opened(scheduler: RecordingScheduler, tickets: int) -> bool:
+    return len(scheduler.opened) == tickets
 
 
 def _metric(live: LiveServer, name: str) -> float:
@@ -122,7 +113,7 @@ def test_twenty_concurrent_requests_at_the_defaults_all_wait_their_turn(
     client = live.client(timeout=300)  # max_retries=0: a 503 would fail the request
     chosen = [files[n % len(files)] for n in range(20)]
     requests = [
-        _in_background(
+        in_thread(
             partial(
                 client.audio.transcriptions.create, model="whisper-1", file=(path.name, path.read_bytes())
             )
@@ -151,9 +142,9 @@ def test_a_full_line_is_503_with_retry_after(
 ) -> None:
     live, engine = gated(MAX_RUNNING=1, MAX_WAITING=1)
     wav = (audio_dir / "greeting.wav").read_bytes()
-    first, first_outcome = _in_background(_post(live, wav))
+    first, first_outcome = in_thread(_post(live, wav))
     wait_until(lambda: live.state.admission.running == 1, "the first request runs")
-    second, second_outcome = _in_background(_post(live, wav))
+    second, second_outcome = in_thread(_post(live, wav))
     wait_until(lambda: live.state.admission.waiting == 1, "the second request waits in line")
 
     with pytest.raises(openai.InternalServerError) as info:
@@ -175,7 +166,7 @@ def test_a_client_that_gives_up_waiting_leaves_the_line(
 ) -> None:
     live, engine = gated(MAX_RUNNING=1, MAX_WAITING=1)
     wav = (audio_dir / "greeting.wav").read_bytes()
-    first, first_outcome = _in_background(_post(live, wav))
+    first, first_outcome = in_thread(_post(live, wav))
     wait_until(lambda: live.state.admission.running == 1, "the first request runs")
     files_of_running = len(list(live.state.spool.path.iterdir()))
 
@@ -196,7 +187,7 @@ def test_a_client_that_gives_up_waiting_leaves_the_line(
         lambda: len(list(live.state.spool.path.iterdir())) == files_of_running, "its upload is removed"
     )
 
-    third, third_outcome = _in_background(_post(live, wav))  # its place is free again
+    third, third_outcome = in_thread(_post(live, wav))  # its place is free again
     wait_until(lambda: live.state.admission.waiting == 1, "a new request takes the freed place")
     engine.gate.set()
     first.join(60)
@@ -209,59 +200,59 @@ def test_a_client_that_gives_up_waiting_leaves_the_line(
 
 
 def test_a_short_request_from_the_line_still_goes_first_once_running(
-    gated: Callable[..., tuple[LiveServer, WatchedEngine]],
-    long_wav: bytes,
-    medium_wav: bytes,
-    audio_dir: Path,
+    settings_factory: Callable[..., Settings], long_wav: bytes, medium_wav: bytes, audio_dir: Path
 ) -> None:
-    """FIFO into the running slots; once running, short audio overtakes a long job that started before.
+    """FIFO into the running slots; once running, short audio overtakes a long run that started before.
 
-    Nothing here depends on timing: which of long-1 and long-2 ends first depends on when their VAD
-    threads deliver chunks, so only the orders the server promises are asserted, and the slot hand-overs
-    are recorded where they happen (in `leave`) rather than by polling for them.
+    Every step is forced: the engine holds the first batch at its gate, the two running requests give
+    their slots up by being cancelled, and the gate opens only once the short request's batch is queued.
     """
-    live, engine = gated(delay=0.1, MAX_RUNNING=2, BATCH_SECONDS=1, VAD_MIN=2, VAD_MAX=5)
-    short = (audio_dir / "weather.wav").read_bytes()
-    finished: list[str] = []
-    handed_over: list[int] = []  # batches run when each running slot was handed to the next in line
-    admission = live.state.admission
-    leave = admission.leave
-
-    def leave_and_record() -> None:
-        waiting = admission.waiting
-        leave()
-        if admission.waiting < waiting:
-            handed_over.append(len(engine.batches))
-
-    admission.leave = leave_and_record  # type: ignore[method-assign]
-
-    def request(name: str, audio: bytes) -> None:
-        response = _post(live, audio)()
-        assert response.status_code == 200
-        finished.append(name)
-
-    threads = []
-    for name, audio, running, waiting in [
-        ("long-1", medium_wav, 1, 0),
-        ("long-2", long_wav, 2, 0),
-        ("long-3", long_wav, 2, 1),
-        ("short", short, 2, 2),
-    ]:
-        threads.append(threading.Thread(target=request, args=(name, audio), daemon=True))
-        threads[-1].start()
-        wait_until(partial(_line_is, live, running, waiting), f"{name} is in its place")
-    engine.gate.set()
-    for thread in threads:
-        thread.join(120)
-    assert sorted(finished) == ["long-1", "long-2", "long-3", "short"]
-    assert finished[-1] == "long-3", "short, which got its slot last, overtook long-3"
-    assert len(handed_over) == 2, "long-3 and then short took a slot freed by a finished request"
-    short_samples = round(len(short) / 2) - 22  # 16-bit mono WAV minus its 44-byte header
-    short_batch = next(
-        i for i, b in enumerate(engine.batches) if any(abs(n - short_samples) < 100 for n in b)
-    )
-    assert short_batch >= handed_over[1], "short ran only once it had its slot"
-    assert short_batch < len(engine.batches) - 1, "long-3 still had work when short overtook it"
+    settings = settings_factory(MAX_RUNNING=2, BATCH_SECONDS=1, VAD_MIN=2, VAD_MAX=5)
+    scheduler = RecordingScheduler()
+    factory, engine = recorded_pipeline(settings, scheduler, partial(WatchedEngine, gated=True))
+    live = start_server(settings, factory=factory)
+    try:
+        ids: dict[str, str] = {}
+        requests: dict[str, tuple[threading.Thread, list[object]]] = {}
+        for name, audio, running, waiting in [
+            ("long-1", medium_wav, 1, 0),
+            ("long-2", long_wav, 2, 0),
+            ("long-3", long_wav, 2, 1),
+            ("short", (audio_dir / "weather.wav").read_bytes(), 2, 2),
+        ]:
+            before = live.state.cancellations.request_ids
+            requests[name] = in_thread(_post(live, audio))
+            wait_until(partial(_line_is, live, running, waiting), f"{name} is in its place")
+            [ids[name]] = live.state.cancellations.request_ids - before
+            # A run opens its ticket once its audio is known usable: wait for it, so tickets open in
+            # the order slots were granted.
+            wait_until(partial(_opened, scheduler, running), f"{name}'s run has begun")
+        for name, tickets, line in [("long-1", 3, (2, 1)), ("long-2", 4, (2, 0))]:
+            assert httpx.delete(f"{live.url}{ENDPOINT}/{ids[name]}").status_code == 204
+            wait_until(partial(_line_is, live, *line), f"{name} gave its slot to the first in line")
+            wait_until(partial(_opened, scheduler, tickets), "the next in line began its run")
+        assert [t.interactive for t in scheduler.opened] == [False, False, False, True], (
+            "long-3, first in line, took the first free slot; short the second"
+        )
+        long_3, short = (t.id for t in scheduler.opened[2:])
+        wait_until(lambda: short in scheduler.queued, "the short request's batch is queued")
+        engine.gate.set()
+        answers = {}
+        for name, (thread, outcome) in requests.items():
+            thread.join(120)
+            answer = outcome[0]
+            assert isinstance(answer, httpx.Response), answer
+            answers[name] = answer.status_code
+    finally:
+        engine.gate.set()
+        live.stop()
+    assert answers == {"long-1": 499, "long-2": 499, "long-3": 200, "short": 200}
+    long_3_batches = [n for n, ticket in enumerate(scheduler.ran) if ticket == long_3]
+    short_batch = scheduler.ran.index(short)
+    # The worker may already hold one of long-3's batches at the gate; after it, short's queued batch
+    # goes before every other one of long-3's.
+    assert len([n for n in long_3_batches if n < short_batch]) <= 1, scheduler.ran
+    assert long_3_batches[-1] > short_batch, "long-3 still had work when short overtook it"
 
 
 def test_sigterm_sends_the_line_away_and_lets_running_work_finish(
@@ -269,9 +260,9 @@ def test_sigterm_sends_the_line_away_and_lets_running_work_finish(
 ) -> None:
     live, engine = gated(MAX_RUNNING=1)
     wav = (audio_dir / "greeting.wav").read_bytes()
-    running, running_outcome = _in_background(_post(live, wav))
+    running, running_outcome = in_thread(_post(live, wav))
     wait_until(lambda: live.state.admission.running == 1, "the first request runs")
-    waiting = [_in_background(_post(live, wav)) for _ in range(2)]
+    waiting = [in_thread(_post(live, wav)) for _ in range(2)]
     wait_until(lambda: live.state.admission.waiting == 2, "two requests wait in line")
 
     drained = threading.Event()

@@ -23,7 +23,9 @@ from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import SHORT_CHUNKS, SteppedEngine, WatchedEngine
+from tests.fixtures.scheduler import RecordingScheduler, recorded_pipeline
 from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
+from tests.fixtures.threads import in_thread
 from tests.fixtures.waiting import wait_until
 
 
@@ -139,17 +141,22 @@ def _srt_seconds(stamp: str) -> float:
 def test_stream_sends_progress_and_keepalives(
     watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any]
 ) -> None:
-    live, _ = watched(delay=0.3, BATCH_SECONDS=1, PROGRESS_SECONDS=0.1, KEEPALIVE_SECONDS=0.1)
+    live, engine = watched(gated=True, BATCH_SECONDS=1, PROGRESS_SECONDS=0.1, KEEPALIVE_SECONDS=0.1)
     files = {"file": ("upload", long_audio[0].read_bytes())}
-    response = httpx.post(
+    lines: list[str] = []
+    with httpx.stream(
+        "POST",
         f"{live.url}/v1/audio/transcriptions",
         data={"stream": "true", "include[]": "progress"},
         files=files,
         timeout=120,
-    )
-    blocks = [b for b in response.text.split("\n\n") if b]
-    assert any(b.startswith(": ") for b in blocks), "keep-alive comments while batches run"
-    events = [json.loads(b.removeprefix("data: ")) for b in blocks if b.startswith("data: ")]
+    ) as response:
+        for line in response.iter_lines():
+            lines.append(line)
+            if line.startswith(": "):  # a keep-alive while the gate holds the first batch: let it run
+                engine.gate.set()
+    assert engine.gate.is_set(), "keep-alive comments while a batch runs"
+    events = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
     progress = [e for e in events if e["type"] == "transcript.progress"]
     assert progress
     processed = [p["processed_seconds"] for p in progress]
@@ -262,26 +269,39 @@ def test_queue_full_is_503_before_any_stream_byte(
 
 
 def test_short_request_is_not_stuck_behind_a_long_job(
-    watched: Callable[..., tuple[LiveServer, WatchedEngine]], long_audio: tuple[Path, Any], audio_dir: Path
+    settings_factory: Callable[..., Settings], long_audio: tuple[Path, Any], audio_dir: Path
 ) -> None:
-    live, engine = watched(delay=0.3, BATCH_SECONDS=1)
-    long_files = {"file": ("upload", long_audio[0].read_bytes())}
-    threading.Thread(
-        target=lambda: httpx.post(f"{live.url}/v1/audio/transcriptions", files=long_files, timeout=120),
-        daemon=True,
-    ).start()
-    wait_until(lambda: len(engine.batches) >= 2, "the long job is running")
-    before = len(engine.batches)
-    response = httpx.post(
-        f"{live.url}/v1/audio/transcriptions",
-        files={"file": ("upload", (audio_dir / "weather.wav").read_bytes())},
-        timeout=60,
-    )
-    assert response.status_code == 200
-    after = len(engine.batches)
-    # The short request waited for at most the batch that was running, then ran its own.
-    assert after - before <= 2
-    wait_until(lambda: live.state.admission.count == 0, "the long job ends")
+    """A short request waits for at most the long job's batch that is running, then runs its own."""
+    settings = settings_factory(BATCH_SECONDS=1)
+    scheduler = RecordingScheduler()
+    factory, engine = recorded_pipeline(settings, scheduler, partial(WatchedEngine, gated=True))
+    live = start_server(settings, factory=factory)
+    try:
+        long_job, _ = in_thread(
+            lambda: httpx.post(
+                f"{live.url}/v1/audio/transcriptions", files={"file": _upload(long_audio[0])}, timeout=120
+            )
+        )
+        wait_until(engine.started.is_set, "a batch of the long job holds the engine")
+        short, answer = in_thread(
+            lambda: httpx.post(
+                f"{live.url}/v1/audio/transcriptions",
+                files={"file": ("upload", (audio_dir / "weather.wav").read_bytes())},
+                timeout=120,
+            )
+        )
+        wait_until(lambda: len(scheduler.opened) == 2, "the short request's run has begun")
+        long_ticket, short_ticket = (t.id for t in scheduler.opened)
+        wait_until(lambda: short_ticket in scheduler.queued, "the short request's batch is queued")
+        engine.gate.set()
+        short.join(120)
+        assert isinstance(answer[0], httpx.Response) and answer[0].status_code == 200
+        long_job.join(120)
+    finally:
+        engine.gate.set()
+        live.stop()
+    assert scheduler.ran[:2] == [long_ticket, short_ticket], "only the batch held in the engine went first"
+    assert long_ticket in scheduler.ran[2:], "the long job still had work"
 
 
 def test_default_stream_has_only_openai_event_types(

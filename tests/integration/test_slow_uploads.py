@@ -88,8 +88,8 @@ def test_slow_uploads_do_not_lock_others_out(make_server: Callable[..., LiveServ
     )
     slow_down = threading.Event()
     uploads = [
-        SlowUpload(live.url, fast_rate=3000, slow_interval=0.5, slow_down=slow_down) for _ in range(4)
-    ]  # twice MAX_QUEUE
+        SlowUpload(live.url, fast_rate=6000, slow_interval=0.5, slow_down=slow_down) for _ in range(4)
+    ]  # twice MAX_QUEUE; three times the minimum rate, so a starved sender thread is still fast enough
     try:
         wait_until(lambda: live.state.uploads.count == 4, "the slow uploads are in progress")
         health = httpx.get(f"{live.url}/health").json()
