@@ -22,7 +22,7 @@ from playwright.sync_api import expect, sync_playwright
 from gigaam_api.app import build_transcriber
 from gigaam_api.config import load_settings
 from gigaam_api.engines.base import ASREngine, Capabilities, ChunkResult, EngineOptions
-from tests.conftest import start_server
+from tests.fixtures.live_server import start_server
 from tests.fixtures.speech import long_speech, write_wav
 from tests.fixtures.tiny_model import write_tiny_model
 from tests.integration.test_longform import PAUSES, SENTENCES

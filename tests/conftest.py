@@ -4,36 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import os
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
-from gigaam_api.api.connections import server_config
-from gigaam_api.api.state import AppState
-from gigaam_api.app import create_app
 from gigaam_api.config import Settings, load_settings
 from tests.fixtures.app_server import AppServer, serve_app
 from tests.fixtures.echo_engine import echo_family_installed
-from tests.fixtures.processes import free_port
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.redis_server import run_redis
-from tests.fixtures.speech import FORMATS, encode, require_espeak, synthesize
+from tests.fixtures.speech import FORMATS, PHRASES, encode, require_espeak, synthesize
 from tests.fixtures.tiny_model import write_tiny_model
-from tests.fixtures.waiting import answers, wait_until
 
 # tests/gpu needs a GPU and fails loudly without one: `make test-gpu` runs it, plain `pytest` leaves it out.
 collect_ignore = [] if os.environ.get("GIGAAM_TEST_GPU") else ["gpu"]
-
-PHRASES = {
-    "greeting": "Добрый день. Сегодня мы поговорим о распознавании речи.",
-    "weather": "Завтра будет солнечно и тепло, температура около двадцати градусов.",
-}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -93,47 +80,6 @@ def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for fmt in FORMATS:
             encode(samples, root / f"{name}.{fmt}", fmt)
     return root
-
-
-@dataclass
-class LiveServer:
-    url: str
-    app: FastAPI
-    server: uvicorn.Server
-    thread: threading.Thread
-
-    @property
-    def state(self) -> AppState:
-        state: AppState = self.app.state.gigaam
-        return state
-
-    def client(self, **kwargs: Any) -> openai.OpenAI:
-        options: dict[str, Any] = {"api_key": "test-key", "max_retries": 0, "timeout": 120}
-        options.update(kwargs)
-        return openai.OpenAI(base_url=f"{self.url}/v1", _strict_response_validation=True, **options)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=60)
-        assert not self.thread.is_alive(), f"the server at {self.url} did not stop within 60 s"
-
-
-def start_server(settings: Settings, *, wait_ready: bool = True, **app_kwargs: Any) -> LiveServer:
-    """A real uvicorn server in a thread of this process, so tests can also look at its state."""
-    app = create_app(settings, on_fatal=lambda: None, **app_kwargs)
-    port = free_port()
-    config = server_config(app, settings, host="127.0.0.1", port=port, timeout_graceful_shutdown=5)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    live = LiveServer(f"http://127.0.0.1:{port}", app, server, thread)
-    path = "/ready" if wait_ready else "/health"
-    try:
-        wait_until(lambda: answers(live.url + path), f"the server answers {path}")
-    except AssertionError:
-        live.stop()
-        raise AssertionError(f"server did not become ready: {live.state.load_error}") from None
-    return live
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,7 @@ from gigaam_api.config import load_settings
 from gigaam_api.engines.base import ASREngine, EngineOptions
 from gigaam_api.engines.gigaam.runtime import CUDA_PROVIDER, probe
 from gigaam_api.engines.registry import create_engine
-from tests.conftest import PHRASES
-from tests.fixtures.speech import synthesize
+from tests.fixtures.speech import PHRASES, synthesize
 from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model
 
 FACTS = probe(int8_ir_ready=False)

@@ -12,9 +12,9 @@ import pytest
 from gigaam_api.app import build_transcriber
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
-from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import SteppedEngine, WatchedEngine
 from tests.fixtures.job_servers import servers  # noqa: F401 (a fixture for test_jobs_resume and the diarized resume)
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 
 HERE = Path(__file__).parent

@@ -14,8 +14,8 @@ import pytest
 from gigaam_api.app import build_transcriber
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
-from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.speech import forged_wav, silent_flac
 
 ENDPOINT = "/v1/audio/transcriptions"

@@ -17,9 +17,9 @@ import numpy as np
 import openai
 import pytest
 
-from tests.conftest import PHRASES, LiveServer
 from tests.fixtures.engines import SHORT_CHUNKS, SteppedEngine, WatchedEngine, gated
-from tests.fixtures.speech import synthesize, write_wav
+from tests.fixtures.live_server import LiveServer
+from tests.fixtures.speech import PHRASES, synthesize, write_wav
 from tests.fixtures.threads import in_thread
 from tests.fixtures.waiting import wait_until
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from tests.fixtures.live_server import LiveServer
 from tests.fixtures.speech import PAUSES, SENTENCES, garbage, long_speech, write_wav
 
 SCRIPT = Path(sys.executable).with_name("gigaam-api")

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from tests.fixtures.live_server import LiveServer
 from tests.fixtures.raw_http import RawConnection, file_part, multipart
 from tests.fixtures.waiting import answers, wait_until
 

@@ -19,8 +19,8 @@ import pytest
 from openai.types.audio import TranscriptionVerbose
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import LiveServer
 from tests.fixtures.engines import SHORT_CHUNKS, SteppedEngine, WatchedEngine, gated
+from tests.fixtures.live_server import LiveServer
 from tests.fixtures.raw_http import RawConnection, file_part, multipart
 from tests.fixtures.threads import in_thread
 from tests.fixtures.waiting import wait_until

@@ -27,7 +27,6 @@ from openai.types.audio import (
 
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.speakers.turns import Turn
-from tests.conftest import LiveServer, start_server
 from tests.fixtures.conversations import (
     PHRASES,
     THREE,
@@ -38,6 +37,7 @@ from tests.fixtures.conversations import (
     say,
 )
 from tests.fixtures.jobs import submit, wait_finished
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.speech import write_wav
 
 pytestmark = pytest.mark.integration
@@ -348,46 +348,33 @@ def test_the_cli_diarizes_like_the_api(
 def test_the_web_page_shows_coloured_speakers_renamable_before_download(
     live: LiveServer, call: tuple[Path, list[Turn]]
 ) -> None:
-    from playwright.sync_api import Dialog, expect, sync_playwright
+    from playwright.sync_api import Dialog, expect
 
-    from tests.fixtures.browser import WAIT_MS, launch_chromium
+    from tests.fixtures.browser import downloaded, opened_page, transcribed
 
     path, _ = call
     api_srt = post(live, path, {"diarize": "true", "response_format": "srt"}).text
-    with sync_playwright() as driver:
-        browser = launch_chromium(driver)
-        try:
-            page = browser.new_context(accept_downloads=True).new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.goto(live.url)
-            page.check("#diarize-check")
-            page.set_input_files("#file-input", path)
-            job = page.locator(".job")
-            expect(job).to_have_attribute("data-state", "done", timeout=WAIT_MS)
-            badges = job.locator(".segments .speaker")
-            labels = badges.all_text_contents()
-            assert labels[0] == "A" and set(labels) == {"A", "B", "C"}
-            colours = {
-                label: badge.get_attribute("data-colour")
-                for label, badge in zip(labels, badges.all(), strict=True)
-            }
-            assert len(set(colours.values())) == 3
+    with opened_page(live.url) as page:
+        page.check("#diarize-check")
+        job = transcribed(page, path)
+        badges = job.locator(".segments .speaker")
+        labels = badges.all_text_contents()
+        assert labels[0] == "A" and set(labels) == {"A", "B", "C"}
+        colours = {
+            label: badge.get_attribute("data-colour")
+            for label, badge in zip(labels, badges.all(), strict=True)
+        }
+        assert len(set(colours.values())) == 3
 
-            def answer(dialog: Dialog) -> None:
-                dialog.accept("Ведущий")
+        def answer(dialog: Dialog) -> None:
+            dialog.accept("Ведущий")
 
-            page.on("dialog", answer)
-            badges.first.click()
-            expect(badges.filter(has_text="Ведущий")).to_have_count(labels.count("A"))
-            assert "A" not in badges.all_text_contents()
-            assert badges.first.get_attribute("data-colour") == colours["A"]  # the colour stays
-
-            page.select_option("#format-select", "srt")
-            with page.expect_download() as info:
-                job.locator(".download").click()
-            page_srt = Path(info.value.path()).read_text(encoding="utf-8")
-        finally:
-            browser.close()
+        page.on("dialog", answer)
+        badges.first.click()
+        expect(badges.filter(has_text="Ведущий")).to_have_count(labels.count("A"))
+        assert "A" not in badges.all_text_contents()
+        assert badges.first.get_attribute("data-colour") == colours["A"]  # the colour stays
+        page_srt = downloaded(page, job, "srt")
     assert page_srt == re.sub(r"^A: ", "Ведущий: ", api_srt, flags=re.MULTILINE)
 
 

@@ -23,9 +23,9 @@ from gigaam_api.config import Settings
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import RunEvent
 from gigaam_api.transcript import Segment
-from tests.conftest import LiveServer
 from tests.fixtures.engines import capabilities
 from tests.fixtures.jobs import submit, wait_finished
+from tests.fixtures.live_server import LiveServer
 from tests.fixtures.tmpfs import small_tmpfs
 
 ENDPOINT = "/v1/audio/transcriptions"

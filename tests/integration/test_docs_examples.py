@@ -37,9 +37,9 @@ import pytest
 
 from gigaam_api import cli
 from gigaam_api.config import Settings
-from tests.conftest import PHRASES, LiveServer
 from tests.fixtures import markdown_docs as md
-from tests.fixtures.speech import FORMATS, decode, encode, long_speech, require_espeak
+from tests.fixtures.live_server import LiveServer
+from tests.fixtures.speech import FORMATS, PHRASES, decode, encode, long_speech, require_espeak
 
 ROOT = md.ROOT
 DOCS = md.doc_paths()

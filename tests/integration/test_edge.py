@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from tests.conftest import LiveServer, start_server
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.raw_http import RawConnection, RawResponse, field_part, file_part, multipart
 from tests.fixtures.speech import write_wav
 

@@ -22,9 +22,8 @@ from gigaam_api.engines.base import ASREngine, Capabilities, ChunkResult, Engine
 from gigaam_api.engines.gigaam.runtime import probe
 from gigaam_api.engines.registry import create_engine, resolve_settings
 from gigaam_api.pipeline.scheduler import InferenceScheduler
-from tests.conftest import PHRASES
 from tests.fixtures.engines import WatchedEngine
-from tests.fixtures.speech import require_espeak, synthesize
+from tests.fixtures.speech import PHRASES, require_espeak, synthesize
 from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model
 
 

@@ -10,7 +10,7 @@ import pytest
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import EngineUnavailableError, RuntimeSelectionError, WeightsUnavailableError
 from gigaam_api.engines.gigaam.ir import Int8IrUnavailableError
-from tests.conftest import start_server
+from tests.fixtures.live_server import start_server
 from tests.fixtures.waiting import wait_until
 
 

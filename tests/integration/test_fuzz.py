@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import gigaam_api
-from tests.conftest import LiveServer, start_server
 from tests.fixtures.jobs import submit, wait_finished
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.raw_http import RawConnection, RawResponse
 from tests.fixtures.speech import write_wav
 

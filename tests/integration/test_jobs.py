@@ -1,4 +1,7 @@
-"""/v1/jobs on a real server with the embedded SQLite store: results, events, isolation, expiry, webhooks."""
+"""/v1/jobs with the embedded SQLite store: results, events, isolation, expiry, webhooks.
+
+Plain request/response checks run on the app in this process (`tests.fixtures.app_server`); webhooks,
+URL downloads and a server that stops use a real server on a socket."""
 
 from __future__ import annotations
 
@@ -19,9 +22,10 @@ from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
 from gigaam_api.jobs.sqlite_store import SqliteJobStore
 from gigaam_api.jobs.webhooks import SIGNATURE_HEADER, verify
-from tests.conftest import LiveServer, start_server
+from tests.fixtures.app_server import AppServer, serve_app
 from tests.fixtures.engines import WatchedEngine
-from tests.fixtures.jobs import get_job, job_events, submit, wait_finished, wait_for_job
+from tests.fixtures.jobs import Target, get_job, job_events, request, submit, wait_finished, wait_for_job
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
 
@@ -37,42 +41,40 @@ def several_segments(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _sync(url: str, audio: Path, **fields: Any) -> httpx.Response:
+def _sync(to: Target, audio: Path, **fields: Any) -> httpx.Response:
     with audio.open("rb") as f:
-        return httpx.post(
-            f"{url}/v1/audio/transcriptions", files={"file": (audio.name, f)}, data=fields, timeout=60
-        )
+        return request(to, "POST", "/v1/audio/transcriptions", files={"file": (audio.name, f)}, data=fields)
 
 
 def test_result_in_every_format_equals_the_synchronous_route(
-    make_server: Callable[..., LiveServer], audio_dir: Path
+    make_app_server: Callable[..., AppServer], audio_dir: Path
 ) -> None:
-    live = make_server()
+    served = make_app_server()
     audio = audio_dir / "greeting.mp3"
-    job = submit(live.url, audio, response_format="verbose_json", **{"timestamp_granularities[]": "word"})
+    job = submit(served.http, audio, response_format="verbose_json", **{"timestamp_granularities[]": "word"})
     assert job["status"] == "queued"
-    assert wait_finished(live.url, job["id"])["status"] == "succeeded"
+    assert wait_finished(served.http, job["id"])["status"] == "succeeded"
     for fmt in FORMATS:
-        result = httpx.get(f"{live.url}/v1/jobs/{job['id']}/result", params={"response_format": fmt})
-        expected = _sync(live.url, audio, response_format=fmt)
+        result = served.http.get(f"/v1/jobs/{job['id']}/result", params={"response_format": fmt})
+        expected = _sync(served.http, audio, response_format=fmt)
         assert result.status_code == 200
         assert result.content == expected.content, fmt
         assert result.headers["content-type"] == expected.headers["content-type"]
     # Without a format given, the job's own options: verbose_json with words.
-    own = httpx.get(f"{live.url}/v1/jobs/{job['id']}/result").json()
+    own = served.http.get(f"/v1/jobs/{job['id']}/result").json()
     assert own["words"] and "segments" not in own
-    done = get_job(live.url, job["id"])
+    done = get_job(served.http, job["id"])
     assert done["progress"]["processed_seconds"] == done["progress"]["total_seconds"] > 0
     assert done["runs"] == 1 and done["language"] == "ru"
 
 
 def test_events_resume_after_last_event_id(
-    make_server: Callable[..., LiveServer], several_segments: Path
+    make_app_server: Callable[..., AppServer], several_segments: Path
 ) -> None:
-    live = make_server(DIRECT_MAX_SECONDS=1, VAD_MIN=1, VAD_MAX=4)
-    job = submit(live.url, several_segments)
-    assert wait_finished(live.url, job["id"])["status"] == "succeeded"
-    full = job_events(live.url, job["id"])
+    served = make_app_server(DIRECT_MAX_SECONDS=1, VAD_MIN=1, VAD_MAX=4)
+    job = submit(served.http, several_segments)
+    assert wait_finished(served.http, job["id"])["status"] == "succeeded"
+    full = job_events(served.http, job["id"])
     segments = [p for _, p in full if p["type"] == "transcript.text.segment"]
     assert len(segments) >= 3
     assert full[-1][1]["type"] == "transcript.text.done"
@@ -80,22 +82,22 @@ def test_events_resume_after_last_event_id(
     ids = [event_id for event_id, _ in full[:-1]]
     assert ids == [str(n) for n in range(1, len(ids) + 1)]
     for seen in range(1, len(ids) + 1):
-        assert job_events(live.url, job["id"], str(seen)) == full[seen:]
+        assert job_events(served.http, job["id"], str(seen)) == full[seen:]
 
 
 def test_events_follow_a_running_job_to_its_end(
-    make_server: Callable[..., LiveServer], several_segments: Path
+    make_app_server: Callable[..., AppServer], several_segments: Path
 ) -> None:
-    live = make_server(DIRECT_MAX_SECONDS=1, VAD_MIN=1, VAD_MAX=4)
-    job = submit(live.url, several_segments)
-    streamed = job_events(live.url, job["id"])  # opened at once: the job is queued or running
+    served = make_app_server(DIRECT_MAX_SECONDS=1, VAD_MIN=1, VAD_MAX=4)
+    job = submit(served.http, several_segments)
+    streamed = job_events(served.http, job["id"])  # opened at once: the job is queued or running
     assert streamed[-1][1]["type"] == "transcript.text.done"
-    assert streamed == job_events(live.url, job["id"])
+    assert streamed == job_events(served.http, job["id"])
 
 
-def test_a_key_sees_only_its_own_jobs(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
-    live = make_server(API_KEY="key-a,key-b", JOBS_WORKERS=0)
-    job = submit(live.url, audio_dir / "weather.wav", key="key-a")
+def test_a_key_sees_only_its_own_jobs(make_app_server: Callable[..., AppServer], audio_dir: Path) -> None:
+    served = make_app_server(API_KEY="key-a,key-b", JOBS_WORKERS=0)
+    job = submit(served.http, audio_dir / "weather.wav", key="key-a")
     as_b = {"Authorization": "Bearer key-b"}
     as_a = {"Authorization": "Bearer key-a"}
     for method, path in (
@@ -105,42 +107,42 @@ def test_a_key_sees_only_its_own_jobs(make_server: Callable[..., LiveServer], au
         ("POST", "/cancel"),
         ("DELETE", ""),
     ):
-        response = httpx.request(method, f"{live.url}/v1/jobs/{job['id']}{path}", headers=as_b)
+        response = served.http.request(method, f"/v1/jobs/{job['id']}{path}", headers=as_b)
         assert response.status_code == 404, (method, path)
         assert response.json()["error"]["code"] == "job_not_found"
-    assert httpx.get(f"{live.url}/v1/jobs", headers=as_b).json()["data"] == []
-    assert [j["id"] for j in httpx.get(f"{live.url}/v1/jobs", headers=as_a).json()["data"]] == [job["id"]]
-    assert httpx.get(f"{live.url}/v1/jobs/{job['id']}").status_code == 401
+    assert served.http.get("/v1/jobs", headers=as_b).json()["data"] == []
+    assert [j["id"] for j in served.http.get("/v1/jobs", headers=as_a).json()["data"]] == [job["id"]]
+    assert served.http.get(f"/v1/jobs/{job['id']}").status_code == 401
 
 
-def test_list_is_paginated_and_filtered(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
-    live = make_server(JOBS_WORKERS=0)  # nothing runs: every job stays queued
-    ids = [submit(live.url, audio_dir / "weather.wav")["id"] for _ in range(3)]
-    first = httpx.get(f"{live.url}/v1/jobs", params={"limit": 2}).json()
+def test_list_is_paginated_and_filtered(make_app_server: Callable[..., AppServer], audio_dir: Path) -> None:
+    served = make_app_server(JOBS_WORKERS=0)  # nothing runs: every job stays queued
+    ids = [submit(served.http, audio_dir / "weather.wav")["id"] for _ in range(3)]
+    first = served.http.get("/v1/jobs", params={"limit": 2}).json()
     assert [j["id"] for j in first["data"]] == ids[::-1][:2]
     assert first["has_more"] is True and first["last_id"] == ids[1]
-    rest = httpx.get(f"{live.url}/v1/jobs", params={"limit": 2, "after": first["last_id"]}).json()
+    rest = served.http.get("/v1/jobs", params={"limit": 2, "after": first["last_id"]}).json()
     assert [j["id"] for j in rest["data"]] == [ids[0]] and rest["has_more"] is False
-    assert len(httpx.get(f"{live.url}/v1/jobs", params={"status": "queued"}).json()["data"]) == 3
-    assert httpx.get(f"{live.url}/v1/jobs", params={"status": "succeeded"}).json()["data"] == []
-    assert httpx.get(f"{live.url}/v1/jobs", params={"status": "bogus"}).status_code == 400
-    metrics = httpx.get(f"{live.url}/metrics").text
+    assert len(served.http.get("/v1/jobs", params={"status": "queued"}).json()["data"]) == 3
+    assert served.http.get("/v1/jobs", params={"status": "succeeded"}).json()["data"] == []
+    assert served.http.get("/v1/jobs", params={"status": "bogus"}).status_code == 400
+    metrics = served.http.get("/metrics").text
     assert 'gigaam_jobs{status="queued"} 3.0' in metrics
     assert "gigaam_jobs_disk_bytes" in metrics
 
 
-def test_cancel_and_delete(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
-    live = make_server(JOBS_WORKERS=0)
-    job = submit(live.url, audio_dir / "weather.wav")
-    cancelled = httpx.post(f"{live.url}/v1/jobs/{job['id']}/cancel").json()
+def test_cancel_and_delete(make_app_server: Callable[..., AppServer], audio_dir: Path) -> None:
+    served = make_app_server(JOBS_WORKERS=0)
+    job = submit(served.http, audio_dir / "weather.wav")
+    cancelled = served.http.post(f"/v1/jobs/{job['id']}/cancel").json()
     assert cancelled["status"] == "cancelled"
-    result = httpx.get(f"{live.url}/v1/jobs/{job['id']}/result")
+    result = served.http.get(f"/v1/jobs/{job['id']}/result")
     assert result.status_code == 409 and result.json()["error"]["code"] == "job_cancelled"
-    audio = live.app.state.jobs.audio.path(job["id"])
+    audio = served.app.state.jobs.audio.path(job["id"])
     assert audio.exists()
-    deleted = httpx.delete(f"{live.url}/v1/jobs/{job['id']}").json()
+    deleted = served.http.delete(f"/v1/jobs/{job['id']}").json()
     assert deleted == {"id": job["id"], "object": "transcription.job.deleted", "deleted": True}
-    assert httpx.get(f"{live.url}/v1/jobs/{job['id']}").status_code == 404
+    assert served.http.get(f"/v1/jobs/{job['id']}").status_code == 404
     assert not audio.exists()
 
 
@@ -154,60 +156,57 @@ def test_cancelling_a_running_job_stops_it_and_frees_the_worker(
         return engines[-1]
 
     settings = settings_factory(JOBS_DIR=tmp_path, JOBS_WORKERS=1, JOBS_LEASE_SECONDS=0.3)
-    live = start_server(settings, factory=partial(build_transcriber, wrap_engine=gated))
-    try:
-        job = submit(live.url, audio_dir / "weather.wav")
+    with serve_app(settings, factory=partial(build_transcriber, wrap_engine=gated)) as served:
+        job = submit(served.http, audio_dir / "weather.wav")
         wait_until(engines[0].started.is_set, "the job's batch reaches the engine")
-        assert httpx.post(f"{live.url}/v1/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
+        assert served.http.post(f"/v1/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
         engines[0].gate.set()
-        after = submit(live.url, audio_dir / "greeting.wav")  # the single worker is free again
-        assert wait_finished(live.url, after["id"])["status"] == "succeeded"
-        stopped = get_job(live.url, job["id"])
+        after = submit(served.http, audio_dir / "greeting.wav")  # the single worker is free again
+        assert wait_finished(served.http, after["id"])["status"] == "succeeded"
+        stopped = get_job(served.http, job["id"])
         assert stopped["status"] == "cancelled" and stopped["progress"]["segments"] == 0
-    finally:
-        live.stop()
 
 
 def test_audio_and_results_expire(
-    make_server: Callable[..., LiveServer], audio_dir: Path, tmp_path: Path
+    make_app_server: Callable[..., AppServer], audio_dir: Path, tmp_path: Path
 ) -> None:
-    live = make_server(JOBS_DIR=tmp_path / "a", JOBS_AUDIO_TTL_SECONDS=0, JOBS_SWEEP_SECONDS=0.05)
-    job = submit(live.url, audio_dir / "weather.wav")
-    assert wait_finished(live.url, job["id"])["status"] == "succeeded"
-    audio = live.app.state.jobs.audio.path(job["id"])
+    served = make_app_server(JOBS_DIR=tmp_path / "a", JOBS_AUDIO_TTL_SECONDS=0, JOBS_SWEEP_SECONDS=0.05)
+    job = submit(served.http, audio_dir / "weather.wav")
+    assert wait_finished(served.http, job["id"])["status"] == "succeeded"
+    audio = served.app.state.jobs.audio.path(job["id"])
     wait_until(lambda: not audio.exists(), "the finished job's audio is removed")
-    assert httpx.get(f"{live.url}/v1/jobs/{job['id']}/result").status_code == 200  # results stay
+    assert served.http.get(f"/v1/jobs/{job['id']}/result").status_code == 200  # results stay
 
-    short = make_server(JOBS_DIR=tmp_path / "b", JOBS_RESULT_TTL_SECONDS=0.2, JOBS_SWEEP_SECONDS=0.05)
-    job = submit(short.url, audio_dir / "weather.wav")
+    short = make_app_server(JOBS_DIR=tmp_path / "b", JOBS_RESULT_TTL_SECONDS=0.2, JOBS_SWEEP_SECONDS=0.05)
+    job = submit(short.http, audio_dir / "weather.wav")
     wait_until(
-        lambda: httpx.get(f"{short.url}/v1/jobs/{job['id']}").status_code == 404, "the expired job is removed"
+        lambda: short.http.get(f"/v1/jobs/{job['id']}").status_code == 404, "the expired job is removed"
     )
     assert not short.app.state.jobs.audio.path(job["id"]).exists()
     assert short.app.state.jobs.store.backend.segments(job["id"]) == []
-    assert 'gigaam_jobs{status="succeeded"} 0.0' in httpx.get(f"{short.url}/metrics").text
+    assert 'gigaam_jobs{status="succeeded"} 0.0' in short.http.get("/metrics").text
 
 
-def test_refusals(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:
-    live = make_server()
-    no_audio = httpx.post(f"{live.url}/v1/jobs", files={"model": (None, "gigaam-v3-ctc")})
+def test_refusals(make_app_server: Callable[..., AppServer], audio_dir: Path) -> None:
+    served = make_app_server()
+    no_audio = served.http.post("/v1/jobs", files={"model": (None, "gigaam-v3-ctc")})
     assert no_audio.status_code == 400 and no_audio.json()["error"]["param"] == "file"
     with (audio_dir / "weather.wav").open("rb") as f:
-        hook = httpx.post(
-            f"{live.url}/v1/jobs", files={"file": ("a.wav", f)}, data={"callback_url": "http://127.0.0.1:9/x"}
+        hook = served.http.post(
+            "/v1/jobs", files={"file": ("a.wav", f)}, data={"callback_url": "http://127.0.0.1:9/x"}
         )
     assert hook.status_code == 400 and "JOBS_WEBHOOK_HOSTS" in hook.json()["error"]["message"]
-    url = httpx.post(f"{live.url}/v1/jobs", files={"url": (None, "http://127.0.0.1:9/a.wav")})
+    url = served.http.post("/v1/jobs", files={"url": (None, "http://127.0.0.1:9/a.wav")})
     assert url.status_code == 400 and "JOBS_URL_HOSTS" in url.json()["error"]["message"]
     with (audio_dir / "weather.wav").open("rb") as f:
-        bad = httpx.post(f"{live.url}/v1/jobs", files={"file": ("a.wav", f)}, data={"response_format": "xml"})
+        bad = served.http.post("/v1/jobs", files={"file": ("a.wav", f)}, data={"response_format": "xml"})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "response_format"
-    missing = httpx.get(f"{live.url}/v1/jobs/job_nope")
+    missing = served.http.get("/v1/jobs/job_nope")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "job_not_found"
-    garbage = submit(live.url, Path(__file__))  # not audio: the job fails with the decoder's message
-    failed = wait_finished(live.url, garbage["id"])
+    garbage = submit(served.http, Path(__file__))  # not audio: the job fails with the decoder's message
+    failed = wait_finished(served.http, garbage["id"])
     assert failed["status"] == "failed" and failed["error"]["message"]
-    assert httpx.get(f"{live.url}/v1/jobs/{garbage['id']}/result").json()["error"]["code"] == "job_failed"
+    assert served.http.get(f"/v1/jobs/{garbage['id']}/result").json()["error"]["code"] == "job_failed"
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis
 
-from tests.conftest import LiveServer
 from tests.fixtures.jobs import job_events, submit, wait_finished
+from tests.fixtures.live_server import LiveServer
 
 
 @pytest.fixture(params=["sqlite", "redis"])

@@ -22,8 +22,8 @@ from gigaam_api.jobs.model import Job, Webhook, new_job_id
 from gigaam_api.jobs.sqlite_store import SqliteJobStore
 from gigaam_api.jobs.webhooks import WebhookSender
 from gigaam_api.options.transcription import TranscriptionOptions
-from tests.conftest import LiveServer
 from tests.fixtures.jobs import submit
+from tests.fixtures.live_server import LiveServer
 from tests.fixtures.processes import free_port
 from tests.fixtures.waiting import wait_until, wait_until_async
 

@@ -22,9 +22,9 @@ import pytest
 from gigaam_api.app import build_transcriber
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
-from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
 from tests.fixtures.jobs import submit, wait_finished
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.redis_server import redis_process
 from tests.fixtures.waiting import wait_until
 

@@ -17,8 +17,8 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.conftest import LiveServer, start_server
 from tests.fixtures.app_server import AppServer
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.raw_http import RawConnection, RawResponse
 
 ENDPOINT = "/v1/audio/transcriptions"

@@ -21,9 +21,8 @@ from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions
 from gigaam_api.engines.gigaam.biased import _Rnnt
 from gigaam_api.engines.keywords import CYRILLIC, MAX_BOOST
 from gigaam_api.engines.registry import create_engine
-from tests.conftest import PHRASES
 from tests.fixtures.phrases import near_miss
-from tests.fixtures.speech import require_espeak, synthesize
+from tests.fixtures.speech import PHRASES, require_espeak, synthesize
 from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model
 
 CONFIGS = [

@@ -19,8 +19,8 @@ import pytest
 from gigaam_api.app import build_transcriber
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
-from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.raw_http import RawConnection, file_part, multipart
 from tests.fixtures.scheduler import RecordingScheduler, recorded_pipeline
 from tests.fixtures.speech import long_speech, write_wav

@@ -20,7 +20,7 @@ import numpy.typing as npt
 import openai
 import pytest
 from openai.types.audio import TranscriptionTextDeltaEvent, TranscriptionTextDoneEvent
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from gigaam_api import cli
 from gigaam_api.audio.rate import SAMPLE_RATE
@@ -28,9 +28,9 @@ from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine, Capabilities, ChunkResult, EngineOptions
 from gigaam_api.pipeline import assembly
 from gigaam_api.transcript import Word
-from tests.conftest import LiveServer, start_server
-from tests.fixtures.browser import WAIT_MS, launch_chromium
+from tests.fixtures.browser import downloaded, opened_page, transcribed
 from tests.fixtures.jobs import submit, wait_finished
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.speech import synthesize, write_wav
 
 pytestmark = pytest.mark.integration
@@ -205,25 +205,12 @@ def test_the_cli_flag_writes_digits(
 
 
 def test_the_web_page_checkbox_asks_for_digits(server: LiveServer, speech: Path) -> None:
-    with sync_playwright() as driver:
-        browser = launch_chromium(driver)
-        try:
-            page = browser.new_context(accept_downloads=True).new_page()
-            page.set_default_timeout(WAIT_MS)
-            page.goto(server.url)
-            page.check("#numbers-check")
-            page.set_input_files("#file-input", speech)
-            job = page.locator(".job")
-            expect(job).to_have_attribute("data-state", "done", timeout=WAIT_MS)
-            expect(job.locator(".segments li span")).to_have_text([WRITTEN])
-            page.select_option("#format-select", "srt")
-            with page.expect_download() as info:
-                job.locator(".download").click()
-            srt = Path(info.value.path()).read_text(encoding="utf-8")
-            assert WRITTEN in srt  # the downloads are rendered from the words the page streamed
+    with opened_page(server.url) as page:
+        page.check("#numbers-check")
+        job = transcribed(page, speech)
+        expect(job.locator(".segments li span")).to_have_text([WRITTEN])
+        # The downloads are rendered from the words the page streamed.
+        assert WRITTEN in downloaded(page, job, "srt")
 
-            page.uncheck("#numbers-check")
-            page.set_input_files("#file-input", speech)
-            expect(page.locator(".job").nth(1).locator(".segments li span")).to_have_text([SAID])
-        finally:
-            browser.close()
+        page.uncheck("#numbers-check")
+        expect(transcribed(page, speech, 1).locator(".segments li span")).to_have_text([SAID])

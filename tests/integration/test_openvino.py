@@ -23,7 +23,7 @@ from gigaam_api.engines.gigaam import ir
 from gigaam_api.engines.gigaam.loader import fp32_onnx_files, load_recognizer
 from gigaam_api.engines.gigaam.openvino import CACHE_DIR
 from gigaam_api.engines.gigaam.runtime import RuntimeChoice
-from tests.conftest import LiveServer
+from tests.fixtures.live_server import LiveServer
 from tests.fixtures.speech import synthesize
 from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model
 

@@ -18,9 +18,9 @@ import pytest
 from gigaam_api.app import build_transcriber
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
-from tests.conftest import PHRASES, LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
-from tests.fixtures.speech import long_speech, write_wav
+from tests.fixtures.live_server import LiveServer, start_server
+from tests.fixtures.speech import PHRASES, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
 
 QWEN = "qwen3-asr-0.6b"

@@ -1,5 +1,5 @@
 """The ready line for other machines: a wildcard HOST says how they reach it, and an open one without a key
-warns. The server binds 127.0.0.1 whatever HOST says (tests/conftest.py), so nothing is exposed here."""
+warns. The server binds 127.0.0.1 whatever HOST says (tests/fixtures/live_server.py): nothing is exposed."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.conftest import LiveServer
+from tests.fixtures.live_server import LiveServer
 
 
 def _ready_and_warnings(caplog: pytest.LogCaptureFixture) -> tuple[list[str], list[str]]:

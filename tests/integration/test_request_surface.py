@@ -22,8 +22,8 @@ from openai.types.audio import (
 
 from gigaam_api.config import Settings
 from gigaam_api.engines.keywords import MAX_BOOST
-from tests.conftest import LiveServer, start_server
 from tests.fixtures.jobs import submit, wait_finished
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.phrases import PAUSES, PHRASES, near_miss
 from tests.fixtures.speech import long_speech, write_wav
 

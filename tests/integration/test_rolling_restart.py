@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,12 +24,12 @@ import httpx
 import pytest
 import redis
 
+from tests.fixtures.job_servers import REPO, ServerProcesses
 from tests.fixtures.jobs import submit, wait_finished, wait_for_job
-from tests.fixtures.processes import Served, free_port, server_env
+from tests.fixtures.processes import Served, free_port
 from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 ACCESS_LOG = "access.log"
 
 
@@ -93,16 +92,13 @@ def run_nginx(tmp_path: Path) -> Iterator[Callable[[tuple[str, str]], str]]:
 
 @pytest.fixture
 def replicas(models_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Served]]:
-    started: list[Served] = []
+    processes = ServerProcesses(models_dir, tmp_path)
 
     def start(module: str, **settings: str) -> Served:
-        port = free_port()
-        env = server_env(
-            MODELS_DIR=str(models_dir),
-            OFFLINE="true",
-            PORT=str(port),
-            SPOOL_DIR=str(tmp_path / f"spool-{port}"),
-            JOBS_DIR=str(tmp_path / "jobs"),  # the volume both replicas mount
+        return processes.start(
+            module,
+            *(["serve"] if module == "gigaam_api" else []),
+            spool=f"spool-{len(processes.started)}",
             JOBS_POLL_SECONDS="0.1",
             # Every chunk its own batch: the handed-back job is resumed from a stored batch boundary.
             DIRECT_MAX_SECONDS="1",
@@ -111,24 +107,9 @@ def replicas(models_dir: Path, tmp_path: Path) -> Iterator[Callable[..., Served]
             VAD_MAX="4",
             **settings,
         )
-        log = (tmp_path / f"replica-{port}.log").open("w")  # a pipe nobody reads could fill and block it
-        process = subprocess.Popen(
-            [sys.executable, "-m", module, *(["serve"] if module == "gigaam_api" else [])],
-            env=env,
-            cwd=REPO,
-            stderr=log,
-            text=True,
-        )
-        served = Served(process, f"http://127.0.0.1:{port}")
-        started.append(served)
-        served.wait_ready()
-        return served
 
     yield start
-    for served in started:
-        if served.process.poll() is None:
-            served.process.kill()
-        served.process.wait(timeout=30)
+    processes.kill_all()
 
 
 def _hold_an_upload(url: str) -> socket.socket:
@@ -225,8 +206,8 @@ def test_a_replica_drains_behind_nginx_and_every_post_succeeds(
     try:
         assert draining.process.wait(timeout=120) == 0
     except subprocess.TimeoutExpired:  # a hang: say where the drainer stood
-        port = draining.url.rsplit(":", 1)[1]
-        tail = (tmp_path / f"replica-{port}.log").read_text().splitlines()[-40:]
+        assert draining.log is not None
+        tail = draining.log.read_text().splitlines()[-40:]
         raise AssertionError("the drained replica never exited:\n" + "\n".join(tail)) from None
 
     # nginx's own errors are JSON envelopes: a body over its limit, no replica left.

@@ -16,8 +16,8 @@ from gigaam_api.app import build_transcriber
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions
 from gigaam_api.logs import request_id
-from tests.conftest import LiveServer, start_server
 from tests.fixtures.engines import WatchedEngine
+from tests.fixtures.live_server import LiveServer, start_server
 
 
 class BrokenEngine(WatchedEngine):

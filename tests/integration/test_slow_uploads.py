@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import LiveServer
+from tests.fixtures.live_server import LiveServer
 from tests.fixtures.raw_http import RawConnection, RawResponse, field_part, file_part, multipart
 from tests.fixtures.waiting import wait_until
 

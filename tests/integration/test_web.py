@@ -29,9 +29,9 @@ from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions
 from gigaam_api.web.assets import ASSETS
-from tests.conftest import LiveServer, start_server
 from tests.fixtures.browser import WAIT_MS, launch_chromium
 from tests.fixtures.engines import SteppedEngine, WatchedEngine
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.speech import PAUSES, SENTENCES, garbage, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from gigaam_api.formats.render import Body, render
-from tests.conftest import LiveServer, start_server
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.raw_http import RawConnection, RawResponse
 from tests.fixtures.waiting import wait_until
 

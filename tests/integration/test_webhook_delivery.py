@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from gigaam_api.jobs.webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, verify
-from tests.conftest import LiveServer
 from tests.fixtures.jobs import get_job, submit, wait_for_job
+from tests.fixtures.live_server import LiveServer
 from tests.fixtures.waiting import wait_until
 
 SECRET = "test-webhook-secret"
