@@ -98,14 +98,3 @@ def usable_cpus() -> int:
     except OSError:
         own = ""
     return cpus_allowed(affinity, read_quotas(cgroup_dirs(own)))
-
-
-def inference_streams(threads: int) -> int:
-    """How many batches should run at once on `threads` CPU threads (each stream gets threads // streams).
-
-    The model: one encoder pass over a 20-s chunk is a few large GEMMs that scale well up to about 4-8
-    threads and then lose to synchronisation and memory bandwidth, while separate jobs share nothing. So
-    below 8 threads one stream owns them all (a lone long job gets every core); from 8 up, one stream per
-    4 threads, so 8 threads → 2 × 4, 16 → 4 × 4. A machine measured to scale further would want fewer.
-    """
-    return 1 if threads < 8 else threads // 4

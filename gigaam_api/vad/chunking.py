@@ -44,18 +44,6 @@ class Chunk:
     start: int
     end: int
 
-    @property
-    def start_s(self) -> float:
-        return self.start / SAMPLE_RATE
-
-    @property
-    def end_s(self) -> float:
-        return self.end / SAMPLE_RATE
-
-    @property
-    def duration_s(self) -> float:
-        return (self.end - self.start) / SAMPLE_RATE
-
 
 @dataclass(frozen=True, slots=True)
 class ChunkingSettings:

@@ -95,11 +95,6 @@ class SileroVad:
         self._warmup_frames = round(warmup_seconds * SAMPLE_RATE / FRAME_SAMPLES)
         self._net = self._numpy_network(path)
 
-    @property
-    def uses_numpy(self) -> bool:
-        """Whether the fast numpy network runs `probabilities` (else ONNX Runtime does)."""
-        return self._net is not None
-
     def _numpy_network(self, path: Path) -> SileroNumpy | None:
         """The numpy network if it reads `path` and reproduces ONNX Runtime on a test signal."""
         try:
@@ -130,13 +125,6 @@ class SileroVad:
         `warmup_samples` is fine). It only settles the model state, so consecutive windows called
         with the previous window's tail give the frames of one continuous pass.
         """
-        return self._run(audio, warmup, self._stretch_frames, fast=True)
-
-    def probabilities_sequential(self, audio: Audio) -> Audio:
-        """The reference: one state carried through the whole of `audio`, one ONNX Runtime call a frame."""
-        return self._run(audio, None, frame_count(len(audio)), fast=False)
-
-    def _run(self, audio: Audio, warmup: Audio | None, stretch_frames: int, *, fast: bool) -> Audio:
         frames_out = frame_count(len(audio))
         if frames_out == 0:
             return np.zeros(0, dtype=np.float32)
@@ -146,13 +134,13 @@ class SileroVad:
         frames_in = len(before) // FRAME_SAMPLES + frames_out
 
         # Stretch k owns frames [first, stop) of `frames`, and starts its state `warmup_frames` earlier.
-        firsts = np.arange(warm, warm + frames_out, stretch_frames)
-        stops = np.minimum(firsts + stretch_frames, warm + frames_out)
+        firsts = np.arange(warm, warm + frames_out, self._stretch_frames)
+        stops = np.minimum(firsts + self._stretch_frames, warm + frames_out)
         starts = np.maximum(firsts - self._warmup_frames, 0)
         steps = int((stops - starts).max())
         index = np.minimum(starts[:, None] + np.arange(steps)[None, :], frames_in - 1)
 
-        if fast and self._net is not None:
+        if self._net is not None:
             gates = self._net.gate_inputs(_signal(before, audio), frames_in)
             outputs = self._net.lstm(gates, index)
         else:

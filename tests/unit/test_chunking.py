@@ -18,6 +18,7 @@ from gigaam_api.vad.chunking import (
     plan_chunks,
     server_vad_settings,
 )
+from tests.fixtures.chunks import seconds
 
 Probs = npt.NDArray[np.float64]
 SETTINGS = ChunkingSettings()
@@ -68,7 +69,7 @@ def test_invariants_on_random_probabilities(seed: int) -> None:
     for a, b in itertools.pairwise(chunks):
         assert a.end <= b.start, "chunks ordered and disjoint"
     for c in chunks:
-        assert 0.2 < c.duration_s <= SETTINGS.hard_max_s
+        assert 0.2 < seconds(c) <= SETTINGS.hard_max_s
         assert c.start % FRAME_SAMPLES == 0
         assert c.end % FRAME_SAMPLES == 0
         assert c.end <= len(probs) * FRAME_SAMPLES
@@ -157,13 +158,13 @@ def test_long_run_is_split_at_least_speech_like_frame() -> None:
     start = frames(1)
     assert chunks[0].end // FRAME_SAMPLES == start + dip
     assert chunks[1].start == chunks[0].end
-    assert all(c.duration_s <= SETTINGS.hard_max_s for c in chunks)
+    assert all(seconds(c) <= SETTINGS.hard_max_s for c in chunks)
 
 
 def test_hard_max_follows_the_model_limit() -> None:
     settings = ChunkingSettings(hard_max_s=12.0, min_s=5.0, max_s=10.0)
     chunks = plan_chunks(speechy(5), settings)
-    assert max(c.duration_s for c in chunks) <= 12.0
+    assert max(seconds(c) for c in chunks) <= 12.0
 
 
 def test_trailing_blip_of_02_s_or_less_is_dropped() -> None:
@@ -171,12 +172,7 @@ def test_trailing_blip_of_02_s_or_less_is_dropped() -> None:
     probs = np.concatenate([speech(16), silence(1), speech(0.1), silence(1)])
     chunks = plan_chunks(probs, settings)
     assert len(chunks) == 1
-    assert chunks[0].duration_s == pytest.approx(frames(16) * FRAME_SECONDS)
-
-
-def test_chunk_seconds() -> None:
-    chunk = Chunk(16000, 48000)
-    assert (chunk.start_s, chunk.end_s, chunk.duration_s) == (1.0, 3.0, 2.0)
+    assert seconds(chunks[0]) == pytest.approx(frames(16) * FRAME_SECONDS)
 
 
 def test_invalid_settings_are_rejected() -> None:
@@ -193,8 +189,8 @@ FIRST = ChunkingSettings(first_max_s=10.0)
 def test_first_chunk_is_short_and_the_rest_follow_the_usual_rule(seed: int) -> None:
     probs = speechy(seed)
     first, *rest = plan_chunks(probs, FIRST)
-    assert 0.2 < first.duration_s <= 10.0
-    assert all(0.2 < c.duration_s <= FIRST.hard_max_s for c in rest)
+    assert 0.2 < seconds(first) <= 10.0
+    assert all(0.2 < seconds(c) <= FIRST.hard_max_s for c in rest)
     covered = [i for c in [first, *rest] for i in as_frames(c)]
     assert speech_frames(probs, FIRST) <= set(covered), "a short first chunk loses no speech"
     assert len(covered) == len(set(covered))
@@ -215,8 +211,8 @@ def test_phrases_after_the_first_chunk_group_as_before() -> None:
     phrase = [speech(3), silence(0.5)]
     probs = np.concatenate([silence(1), *(phrase * 12)])
     first, second, *_ = plan_chunks(probs, FIRST)
-    assert 5.0 < first.duration_s <= 10.0
-    assert 15.0 < second.duration_s <= SETTINGS.max_s
+    assert 5.0 < seconds(first) <= 10.0
+    assert 15.0 < seconds(second) <= SETTINGS.max_s
 
 
 def test_first_chunk_of_continuous_speech_is_cut_at_its_least_speech_like_frame() -> None:
@@ -227,7 +223,7 @@ def test_first_chunk_of_continuous_speech_is_cut_at_its_least_speech_like_frame(
     first, second, *_ = plan_chunks(probs, FIRST)
     assert first.end // FRAME_SAMPLES == frames(1) + dip
     assert second.start == first.end
-    assert second.duration_s > 10.0, "only the first chunk is short"
+    assert seconds(second) > 10.0, "only the first chunk is short"
 
 
 def test_first_max_s_off_or_longer_than_max_s_changes_nothing() -> None:
@@ -253,8 +249,8 @@ def test_server_vad_ends_a_chunk_at_each_pause_of_silence_duration_ms() -> None:
     long = plan_chunks(probs, server_vad_settings(SETTINGS, ServerVAD(silence_duration_ms=1000)))
     longest = plan_chunks(probs, server_vad_settings(SETTINGS, ServerVAD(silence_duration_ms=2000)))
 
-    assert [round(c.duration_s) for c in short] == [3, 4, 2]
-    assert [round(c.duration_s) for c in long] == [8, 2]  # the 0.5-s pause is inside the first chunk
+    assert [round(seconds(c)) for c in short] == [3, 4, 2]
+    assert [round(seconds(c)) for c in long] == [8, 2]  # the 0.5-s pause is inside the first chunk
     assert len(longest) == 1
 
 

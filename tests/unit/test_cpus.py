@@ -1,4 +1,4 @@
-"""The CPUs a process may use and the inference streams they make, on made-up machines."""
+"""The CPUs a process may use, on made-up machines."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from gigaam_api.config import load_settings
 from gigaam_api.cpus import (
     cgroup_dirs,
     cpus_allowed,
-    inference_streams,
     quota_from_cfs,
     quota_from_cpu_max,
     read_quotas,
@@ -95,14 +94,6 @@ def test_missing_or_unreadable_files_are_no_limit(tmp_path: Path) -> None:
     own = "0::/\n1:cpu:/\n"
     assert read_quotas(cgroup_dirs(own, tmp_path)) == []
     assert cpus_allowed(2, read_quotas(cgroup_dirs("", tmp_path))) == 2
-
-
-@pytest.mark.parametrize(
-    ("threads", "streams"), [(1, 1), (2, 1), (4, 1), (7, 1), (8, 2), (12, 3), (16, 4), (64, 16)]
-)
-def test_inference_streams(threads: int, streams: int) -> None:
-    assert inference_streams(threads) == streams
-    assert threads // streams >= min(threads, 4)  # every stream keeps at least 4 threads
 
 
 def test_num_threads_defaults_to_the_usable_cpus(monkeypatch: pytest.MonkeyPatch) -> None:

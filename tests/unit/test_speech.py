@@ -11,6 +11,7 @@ from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.pipeline.speech import FIRST_WINDOW_SECONDS, WINDOW_SECONDS, speech_chunks, window_samples
 from gigaam_api.vad.chunking import FRAME_SAMPLES, ChunkingSettings, plan_chunks
+from tests.fixtures.chunks import seconds
 from tests.fixtures.detectors import LoudFrames
 
 
@@ -54,7 +55,7 @@ def test_the_first_chunk_needs_only_the_first_window_of_audio(tmp_path: Path) ->
         stop = threading.Event()
         chunks = speech_chunks(pcm, LoudFrames(), ChunkingSettings(), stop)
         first = next(chunks)  # would block (polling) if the VAD waited for more audio
-        assert 15 <= first.duration_s <= 22.5
+        assert 15 <= seconds(first) <= 22.5
         assert pcm.available == len(audio) and not pcm.finished
         stop.set()
         pcm.finish()
