@@ -91,7 +91,7 @@ class Settings(BaseSettings):
             "older alias: `none` = `GIGAAM_PRECISION=fp32`, `int8` = `GIGAAM_PRECISION=int8`; contradicting "
             "`GIGAAM_PRECISION` is an error"
         ),
-        json_schema_extra={"replaced_by": "GIGAAM_PRECISION"},
+        json_schema_extra={"replaced_by": "GIGAAM_PRECISION", "reads_as": {"none": "fp32", "int8": "int8"}},
     )
     MODELS_DIR: Path = Field(
         default=Path("models"),
@@ -728,36 +728,25 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _gigaam_aliases(self) -> Settings:
-        """The older global names of GigaAM's settings (RUNTIME, DEVICE, PRECISION, QUANTIZATION)."""
-        quantization: PrecisionSetting | None = None
-        if self.QUANTIZATION is not None:
-            quantization = "fp32" if self.QUANTIZATION == "none" else "int8"
-        for old, new, value in (
-            ("RUNTIME", "GIGAAM_RUNTIME", self.RUNTIME),
-            ("DEVICE", "GIGAAM_DEVICE", self.DEVICE),
-            ("PRECISION", "GIGAAM_PRECISION", self.PRECISION),
-            ("QUANTIZATION", "GIGAAM_PRECISION", quantization),
-        ):
-            if value is None or value == "auto":
+    def _deprecated_names(self) -> Settings:
+        """Every deprecated name (its field's `replaced_by`, its values read through `reads_as`) sets its
+        replacement; a replacement set to something else is a contradiction (`auto` leaves it open)."""
+        for old, field in type(self).model_fields.items():
+            extra = field.json_schema_extra
+            value = getattr(self, old)
+            if not isinstance(extra, dict) or "replaced_by" not in extra or value in (None, "auto"):
                 continue
+            new, reads_as = str(extra["replaced_by"]), extra.get("reads_as")
+            meant = reads_as[value] if isinstance(reads_as, dict) else value
             current = getattr(self, new)
-            if current not in ("auto", value):  # `auto` leaves the choice open
-                raise ValueError(f"{old}={getattr(self, old)} contradicts {new}={current}")
-            setattr(self, new, value)
-        return self
-
-    @model_validator(mode="after")
-    def _max_queue_alias(self) -> Settings:
-        if self.MAX_QUEUE is not None:
-            if "MAX_RUNNING" in self.model_fields_set and self.MAX_RUNNING != self.MAX_QUEUE:
-                raise ValueError(f"MAX_QUEUE={self.MAX_QUEUE} contradicts MAX_RUNNING={self.MAX_RUNNING}")
-            self.MAX_RUNNING = self.MAX_QUEUE
+            if new in self.model_fields_set and current not in ("auto", meant):
+                raise ValueError(f"{old}={value} contradicts {new}={current}")
+            setattr(self, new, meant)
         return self
 
     @model_validator(mode="after")
     def _uploads_follow_the_line(self) -> Settings:
-        if "MAX_UPLOADS" not in self.model_fields_set:  # after _max_queue_alias: MAX_RUNNING is final
+        if "MAX_UPLOADS" not in self.model_fields_set:  # after _deprecated_names: MAX_RUNNING is final
             self.MAX_UPLOADS = self.MAX_RUNNING + self.MAX_WAITING
         return self
 
