@@ -12,20 +12,18 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gigaam_api.cpus import usable_cpus
+from gigaam_api.engine_settings.gigaam import GigaamSettings
+from gigaam_api.engine_settings.qwen import QwenSettings
 from gigaam_api.transcript import NumberStyle
 
 # Model names are checked, and made canonical, by the engine registry when the settings are resolved
-# (engines/registry.py: resolve_settings): this module imports no engine.
+# (engines/registry.py: resolve_settings): this module imports no engine. Each family's own settings are
+# a model in engine_settings/, composed here.
 DEFAULT_MODEL = "gigaam-v3-ctc"
 # `gpt-4o-transcribe-diarize` also turns diarization on (docs/speakers.md).
 DEFAULT_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize")
 
 SpeakerModel = Literal["wespeaker-voxceleb-resnet34-lm"]  # the keys of speakers/catalog.py's MODELS
-
-# GigaAM's runtime settings; engines/gigaam/runtime.py resolves them (it imports onnxruntime to probe).
-RuntimeSetting = Literal["auto", "onnxruntime", "openvino"]
-DeviceSetting = Literal["auto", "cpu", "cuda", "gpu"]
-PrecisionSetting = Literal["auto", "fp32", "int8", "int8-static", "bf16", "int8-bf16", "fp16"]
 
 
 def default_spool_path() -> Path:
@@ -38,8 +36,9 @@ def default_cache_path() -> Path:
     return Path(root) / "gigaam-api"
 
 
-class Settings(BaseSettings):
-    """Field names are the environment variable names (case-insensitive)."""
+class Settings(QwenSettings, GigaamSettings, BaseSettings):
+    """Field names are the environment variable names (case-insensitive). Each engine family's own
+    settings (`GIGAAM_*`, `QWEN_*`) are defined in `engine_settings/` and come first in the fields' order."""
 
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
 
@@ -51,47 +50,6 @@ class Settings(BaseSettings):
             "`gigaam-v3-e2e-rnnt`, `gigaam-v2-ctc`, `gigaam-v2-rnnt` (short forms such as "
             "`v3_ctc` work too)"
         ),
-    )
-    GIGAAM_RUNTIME: RuntimeSetting = Field(
-        default="auto",
-        description="GigaAM: `auto`, `onnxruntime` or `openvino` (see Runtimes, devices and precisions)",
-    )
-    GIGAAM_DEVICE: DeviceSetting = Field(
-        default="auto",
-        description=(
-            "GigaAM: `auto`, `cpu`, `cuda` (NVIDIA, ONNX Runtime's CUDA provider) or `gpu` (Intel, OpenVINO)"
-        ),
-    )
-    GIGAAM_PRECISION: PrecisionSetting = Field(
-        default="auto",
-        description=(
-            "GigaAM: `auto`, `fp32`, `int8`, `int8-static` (OpenVINO: int8 weights and activations, CTC "
-            "models, see docs/int8.md), `bf16`, `int8-bf16` (OpenVINO on CPUs with bf16) or `fp16` "
-            "(Intel GPU)"
-        ),
-    )
-    RUNTIME: RuntimeSetting | None = Field(
-        default=None,
-        description="older name of `GIGAAM_RUNTIME`; if both are set they must agree",
-        json_schema_extra={"replaced_by": "GIGAAM_RUNTIME"},
-    )
-    DEVICE: DeviceSetting | None = Field(
-        default=None,
-        description="older name of `GIGAAM_DEVICE`; if both are set they must agree",
-        json_schema_extra={"replaced_by": "GIGAAM_DEVICE"},
-    )
-    PRECISION: PrecisionSetting | None = Field(
-        default=None,
-        description="older name of `GIGAAM_PRECISION`; if both are set they must agree",
-        json_schema_extra={"replaced_by": "GIGAAM_PRECISION"},
-    )
-    QUANTIZATION: Literal["none", "int8"] | None = Field(
-        default=None,
-        description=(
-            "older alias: `none` = `GIGAAM_PRECISION=fp32`, `int8` = `GIGAAM_PRECISION=int8`; contradicting "
-            "`GIGAAM_PRECISION` is an error"
-        ),
-        json_schema_extra={"replaced_by": "GIGAAM_PRECISION", "reads_as": {"none": "fp32", "int8": "int8"}},
     )
     MODELS_DIR: Path = Field(
         default=Path("models"),
@@ -128,22 +86,6 @@ class Settings(BaseSettings):
             "(see Several models and Qwen3-ASR); empty: `MODEL` alone. `MODEL` is the default and"
             " must be listed; unset, the first listed is the default"
         ),
-    )
-    QWEN_DEVICE: Literal["auto", "cpu", "cuda"] = Field(
-        default="auto",
-        description="Qwen3-ASR: `auto` (a CUDA GPU when torch can use one, else the CPU), `cpu` or `cuda`",
-    )
-    QWEN_ALIGNER: str | None = Field(
-        default=None,
-        description=(
-            "`qwen3-forcedaligner-0.6b`: time Qwen3-ASR's words with the forced aligner (word "
-            "timestamps; chunks up to 180 s). Unset: no word timestamps from Qwen3-ASR"
-        ),
-    )
-    QWEN_MAX_NEW_TOKENS: int = Field(
-        default=512,
-        ge=1,
-        description="Qwen3-ASR: longest text per chunk, in tokens",
     )
     KEYWORDS_FILE: Path | None = Field(
         default=None,
@@ -651,15 +593,7 @@ class Settings(BaseSettings):
     )
 
     @field_validator(
-        "QUANTIZATION",
         "LOG_FORMAT",
-        "GIGAAM_RUNTIME",
-        "GIGAAM_DEVICE",
-        "GIGAAM_PRECISION",
-        "RUNTIME",
-        "DEVICE",
-        "PRECISION",
-        "QWEN_DEVICE",
         mode="before",
     )
     @classmethod
@@ -671,7 +605,6 @@ class Settings(BaseSettings):
         "IDLE_UNLOAD_SECONDS",
         "MAX_CONNECTIONS",
         "KEYWORDS_FILE",
-        "QWEN_ALIGNER",
         mode="before",
     )
     @classmethod

@@ -17,9 +17,12 @@ from scripts import settings_ru
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# (first setting of the group in Settings' order, English title, Russian title)
+# (first setting of the group in Settings' order, English title, Russian title), in the pages' order.
+# Each engine family's settings come first in Settings (they are its base classes): shown after the model.
 GROUPS = (
     ("MODEL", "Model and weights", "Модель и веса"),
+    ("GIGAAM_RUNTIME", "GigaAM", "GigaAM"),
+    ("QWEN_DEVICE", "Qwen3-ASR", "Qwen3-ASR"),
     ("HOST", "HTTP", "HTTP"),
     ("DIRECT_MAX_SECONDS", "Long audio", "Длинные записи"),
     ("IDLE_UNLOAD_SECONDS", "Resources", "Ресурсы"),
@@ -59,14 +62,15 @@ def env_value(value: object) -> str:
 
 
 def grouped() -> list[tuple[tuple[str, str], list[tuple[str, FieldInfo]]]]:
-    """Settings' fields in their order, cut into GROUPS."""
-    starts = {first: (en, ru) for first, en, ru in GROUPS}
-    groups: list[tuple[tuple[str, str], list[tuple[str, FieldInfo]]]] = []
+    """Settings' fields cut into GROUPS (each group starts at its first setting), in GROUPS' order."""
+    starts = {first for first, _, _ in GROUPS}
+    fields: dict[str, list[tuple[str, FieldInfo]]] = {}
+    group = next(iter(Settings.model_fields))
+    assert group in starts, f"{group}, the first setting, starts no group"
     for name, field in Settings.model_fields.items():
-        if name in starts:
-            groups.append((starts[name], []))
-        groups[-1][1].append((name, field))
-    return groups
+        group = name if name in starts else group
+        fields.setdefault(group, []).append((name, field))
+    return [((en, ru), fields[first]) for first, en, ru in GROUPS]
 
 
 def env_example() -> str:

@@ -8,7 +8,7 @@ from typing import get_args
 
 import pytest
 
-from gigaam_api.config import DeviceSetting, PrecisionSetting, RuntimeSetting
+from gigaam_api.engine_settings.gigaam import DeviceSetting, PrecisionSetting, RuntimeSetting
 from gigaam_api.engines.base import RuntimeSelectionError
 from gigaam_api.engines.gigaam.runtime import (
     MachineFacts,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from gigaam_api.config import DeviceSetting, PrecisionSetting, RuntimeSetting
+from gigaam_api.engine_settings.gigaam import DeviceSetting, PrecisionSetting, RuntimeSetting
 from gigaam_api.engines.base import RuntimeSelectionError
 
 Runtime = Literal["onnxruntime", "openvino"]
