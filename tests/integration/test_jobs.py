@@ -24,7 +24,16 @@ from gigaam_api.jobs.sqlite_store import SqliteJobStore
 from gigaam_api.jobs.webhooks import SIGNATURE_HEADER, verify
 from tests.fixtures.app_server import AppServer, serve_app
 from tests.fixtures.engines import WatchedEngine
-from tests.fixtures.jobs import Target, get_job, job_events, request, submit, wait_finished, wait_for_job
+from tests.fixtures.jobs import (
+    Response,
+    Target,
+    get_job,
+    job_events,
+    request,
+    submit,
+    wait_finished,
+    wait_for_job,
+)
 from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
@@ -41,7 +50,7 @@ def several_segments(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _sync(to: Target, audio: Path, **fields: Any) -> httpx.Response:
+def _sync(to: Target, audio: Path, **fields: Any) -> Response:
     with audio.open("rb") as f:
         return request(to, "POST", "/v1/audio/transcriptions", files={"file": (audio.name, f)}, data=fields)
 
