@@ -202,12 +202,14 @@ def test_a_client_that_gives_up_waiting_leaves_the_line(
 def test_a_short_request_from_the_line_still_goes_first_once_running(
     settings_factory: Callable[..., Settings], long_wav: bytes, medium_wav: bytes, audio_dir: Path
 ) -> None:
-    """FIFO into the running slots; once running, short audio overtakes a long run that started before.
+    """FIFO into the running slots; once running, short audio goes before long runs that started before
+    it, not just in its round-robin turn.
 
-    Every step is forced: the engine holds the first batch at its gate, the two running requests give
-    their slots up by being cancelled, and the gate opens only once the short request's batch is queued.
+    Every step is forced: the engine holds the first batch at its gate, running requests give their
+    slots up by being cancelled, and the gate opens only once two long runs and the short one have
+    batches queued, so round-robin alone would run a long run's batch next.
     """
-    settings = settings_factory(MAX_RUNNING=2, BATCH_SECONDS=1, VAD_MIN=2, VAD_MAX=5)
+    settings = settings_factory(MAX_RUNNING=3, BATCH_SECONDS=1, VAD_MIN=2, VAD_MAX=5)
     scheduler = RecordingScheduler()
     factory, engine = recorded_pipeline(settings, scheduler, partial(WatchedEngine, gated=True))
     live = start_server(settings, factory=factory)
@@ -217,8 +219,9 @@ def test_a_short_request_from_the_line_still_goes_first_once_running(
         for name, audio, running, waiting in [
             ("long-1", medium_wav, 1, 0),
             ("long-2", long_wav, 2, 0),
-            ("long-3", long_wav, 2, 1),
-            ("short", (audio_dir / "weather.wav").read_bytes(), 2, 2),
+            ("long-3", medium_wav, 3, 0),
+            ("long-4", long_wav, 3, 1),
+            ("short", (audio_dir / "weather.wav").read_bytes(), 3, 2),
         ]:
             before = live.state.cancellations.request_ids
             requests[name] = in_thread(_post(live, audio))
@@ -227,15 +230,18 @@ def test_a_short_request_from_the_line_still_goes_first_once_running(
             # A run opens its ticket once its audio is known usable: wait for it, so tickets open in
             # the order slots were granted.
             wait_until(partial(_opened, scheduler, running), f"{name}'s run has begun")
-        for name, tickets, line in [("long-1", 3, (2, 1)), ("long-2", 4, (2, 0))]:
+        for name, tickets, line in [("long-1", 4, (3, 1)), ("long-3", 5, (3, 0))]:
             assert httpx.delete(f"{live.url}{ENDPOINT}/{ids[name]}").status_code == 204
             wait_until(partial(_line_is, live, *line), f"{name} gave its slot to the first in line")
             wait_until(partial(_opened, scheduler, tickets), "the next in line began its run")
-        assert [t.interactive for t in scheduler.opened] == [False, False, False, True], (
-            "long-3, first in line, took the first free slot; short the second"
+        assert [t.interactive for t in scheduler.opened] == [False, False, False, False, True], (
+            "long-4, first in line, took the first free slot; short the second"
         )
-        long_3, short = (t.id for t in scheduler.opened[2:])
-        wait_until(lambda: short in scheduler.queued, "the short request's batch is queued")
+        long_2, long_4, short = scheduler.opened[1], scheduler.opened[3], scheduler.opened[4]
+        wait_until(
+            lambda: all(t.pending for t in (long_2, long_4, short)),
+            "both long runs and short have work queued",
+        )
         engine.gate.set()
         answers = {}
         for name, (thread, outcome) in requests.items():
@@ -246,13 +252,10 @@ def test_a_short_request_from_the_line_still_goes_first_once_running(
     finally:
         engine.gate.set()
         live.stop()
-    assert answers == {"long-1": 499, "long-2": 499, "long-3": 200, "short": 200}
-    long_3_batches = [n for n, ticket in enumerate(scheduler.ran) if ticket == long_3]
-    short_batch = scheduler.ran.index(short)
-    # The worker may already hold one of long-3's batches at the gate; after it, short's queued batch
-    # goes before every other one of long-3's.
-    assert len([n for n in long_3_batches if n < short_batch]) <= 1, scheduler.ran
-    assert long_3_batches[-1] > short_batch, "long-3 still had work when short overtook it"
+    assert answers == {"long-1": 499, "long-2": 200, "long-3": 499, "long-4": 200, "short": 200}
+    # ran[0] is the batch the engine held at its gate; the next one is short's, ahead of both long runs.
+    assert scheduler.ran[1] == short.id, scheduler.ran
+    assert {long_2.id, long_4.id} <= set(scheduler.ran[2:]), "the long runs still had work"
 
 
 def test_sigterm_sends_the_line_away_and_lets_running_work_finish(
