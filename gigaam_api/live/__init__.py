@@ -1,1 +1,1 @@
-"""Live transcription sessions: audio arrives as it is spoken, text leaves per utterance (docs/realtime.md)."""
+"""Live transcription: audio arrives as it is spoken, text leaves per utterance (docs/realtime.md)."""
