@@ -413,7 +413,9 @@ class Settings(BaseSettings):
     LIVE_IDLE_SECONDS: float = Field(
         default=60,
         gt=0,
-        description="a live socket that sends nothing for this long gets an `idle_timeout` error and is closed",
+        description=(
+            "a live socket that sends nothing for this long gets an `idle_timeout` error and is closed"
+        ),
     )
     LIVE_MAX_SESSION_SECONDS: float = Field(
         default=3600,

@@ -4,8 +4,10 @@ endpoints (`api/realtime.py`, `api/ws_transcribe.py`) can depend on it."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from gigaam_api.engines.base import EngineOptions
 
 InputFormat = Literal["pcm16", "pcmu", "pcma"]  # PCM 16-bit LE mono; G.711 μ-law and A-law (8 kHz)
 
@@ -26,7 +28,7 @@ class LiveConfig:
 
     input_format: InputFormat = "pcm16"
     sample_rate: int = 24_000
-    turns: TurnDetection | None = TurnDetection()
+    turns: TurnDetection | None = field(default_factory=TurnDetection)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,14 @@ class Failed:
     message: str
 
 
-LiveEvent = SpeechStarted | SpeechStopped | Committed | Partial | Final | Failed
+@dataclass(frozen=True, slots=True)
+class Flushed:
+    """Every utterance committed before a `flush()` has its final; `empty`: the flush found no audio."""
+
+    empty: bool
+
+
+LiveEvent = SpeechStarted | SpeechStopped | Committed | Partial | Final | Failed | Flushed
 
 
 class BacklogFullError(Exception):
@@ -96,17 +105,21 @@ class BacklogFullError(Exception):
 class LiveSession(Protocol):
     """One live socket's audio and results; the endpoint feeds it and forwards `events()`."""
 
-    def configure(self, config: LiveConfig) -> None:
+    def configure(self, config: LiveConfig, options: EngineOptions) -> None:
         """Take new settings from the next audio on (the audio buffered so far stays)."""
         ...
 
     async def append(self, data: bytes) -> None:
-        """Audio in the session's format; raises ValueError for bytes that are not whole samples and
+        """Audio in the session's format (a PCM16 sample split between two appends is joined); raises
         BacklogFullError when too much audio waits for transcription."""
         ...
 
     async def commit(self) -> str | None:
         """Close the buffered audio as an utterance now; its item id, or None when the buffer is empty."""
+        ...
+
+    async def flush(self) -> None:
+        """Commit, then report `Flushed` once every final before it has been reported."""
         ...
 
     def clear(self) -> None:

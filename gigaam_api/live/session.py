@@ -22,12 +22,14 @@ import numpy as np
 import numpy.typing as npt
 
 from gigaam_api.audio.rate import SAMPLE_RATE
+from gigaam_api.engines.base import EngineOptions
 from gigaam_api.live.codecs import InputDecoder
 from gigaam_api.live.events import (
     BacklogFullError,
     Committed,
     Failed,
     Final,
+    Flushed,
     LiveConfig,
     LiveEvent,
     LiveLimits,
@@ -108,7 +110,7 @@ class Session:
         self._partial_at = 0  # utterance length at the last partial
         self._sent = ""  # the open utterance's text sent as deltas
         self._text = ""  # its last hypothesis
-        self._finals: asyncio.Queue[_Utterance | None] = asyncio.Queue()
+        self._finals: asyncio.Queue[_Utterance | Flushed | None] = asyncio.Queue()
         self._backlog = 0  # samples committed and not yet transcribed
         self._worker = asyncio.ensure_future(self._run_finals())
         self._closed = False
@@ -118,7 +120,8 @@ class Session:
 
     # --- the client's side -------------------------------------------------------------------------
 
-    def configure(self, config: LiveConfig) -> None:
+    def configure(self, config: LiveConfig, options: EngineOptions) -> None:
+        self._recognizer.options = options
         if (config.input_format, config.sample_rate) != (self._config.input_format, self._config.sample_rate):
             self._decoder = InputDecoder(config.input_format, config.sample_rate)
         if config.turns != self._config.turns:
@@ -146,6 +149,10 @@ class Session:
         if self._turns is not None:
             self._turns.reset()
         return item
+
+    async def flush(self) -> None:
+        item = await self.commit()
+        self._finals.put_nowait(Flushed(empty=item is None))
 
     def clear(self) -> None:
         self._cancel_partial()
@@ -310,6 +317,9 @@ class Session:
 
     async def _run_finals(self) -> None:
         while (utterance := await self._finals.get()) is not None:
+            if isinstance(utterance, Flushed):
+                self._emit(utterance)
+                continue
             seconds = len(utterance.audio) / SAMPLE_RATE
             try:
                 text = await self._recognizer.transcribe(utterance.audio)
