@@ -162,7 +162,9 @@ class Session:
         self._partial_at = 0
         if self._turns is not None:
             self._turns.reset()
-        self._samples.drop_before(self._samples.end - int(IDLE_KEEP_SECONDS * SAMPLE_RATE))
+            self._samples.drop_before(self._samples.end - int(IDLE_KEEP_SECONDS * SAMPLE_RATE))
+        else:
+            self._samples.drop_before(self._samples.end)
 
     async def finish(self) -> None:
         if self._closed:
