@@ -3,7 +3,7 @@
 Audio is kept from the start of the current utterance (or, between utterances, the last second, so
 the prefix padding is there when speech starts). Silero runs on whole 32-ms frames as they arrive, on a
 worker thread, with the second before them as warm-up. While someone speaks, the growing utterance is
-transcribed again every LIVE_PARTIAL_SECONDS of new audio (at most one partial at a time, and less often
+transcribed again at the points `live.partials.partial_point` sets (one partial at a time, and less often
 as the utterance grows, so partials cost a bounded multiple of real time); when it ends, a final
 transcribes the whole utterance in one pass. Finals run in order, one after another.
 """
@@ -37,7 +37,7 @@ from gigaam_api.live.events import (
     SpeechStarted,
     SpeechStopped,
 )
-from gigaam_api.live.partials import stable_delta
+from gigaam_api.live.partials import partial_point, stable_delta
 from gigaam_api.live.recognizer import Recognizer
 from gigaam_api.live.turns import Started, Stopped, TurnDetector
 from gigaam_api.vad.chunking import FRAME_SAMPLES
@@ -47,7 +47,6 @@ log = logging.getLogger(__name__)
 
 IDLE_KEEP_SECONDS = 1.0  # audio kept between utterances: the prefix padding and the VAD's warm-up
 VAD_WARMUP_SAMPLES = SAMPLE_RATE  # 1 s settles Silero's state (vad/silero.py: 99.4 % agreement)
-PARTIAL_GROWTH = 4  # the next partial waits for at least 1/4 of the utterance's length of new audio
 
 
 class SpeechDetector(Protocol):
@@ -290,14 +289,13 @@ class Session:
         start = self._utterance_start
         if start is None or self._item is None or (self._partial is not None and not self._partial.done()):
             return
-        length = self._samples.end - start
-        step = max(self._limits.partial_seconds * SAMPLE_RATE, self._partial_at / PARTIAL_GROWTH)
-        if length - self._partial_at < step:
+        step = int(self._limits.partial_seconds * SAMPLE_RATE)
+        point = partial_point(self._samples.end - start, self._partial_at, step)
+        if point is None:
             return
-        self._partial_at = length
-        self._partial = asyncio.ensure_future(
-            self._run_partial(self._item, self._samples.take(start, start + length))
-        )
+        self._partial_at = point
+        audio = self._samples.take(start, start + point)
+        self._partial = asyncio.ensure_future(self._run_partial(self._item, audio))
 
     async def _run_partial(self, item: str, audio: Audio) -> None:
         try:
@@ -305,12 +303,17 @@ class Session:
         except Exception:
             log.exception("a live partial failed")  # the final says what the utterance was
             return
-        if item != self._item or text == self._text:
-            return  # committed meanwhile, or nothing new
-        self._text = text
-        delta = stable_delta(self._sent, text)
-        self._sent += delta
-        self._emit(Partial(item, delta, text))
+        if item != self._item:
+            return  # committed meanwhile: the final has it all
+        if text != self._text:
+            self._text = text
+            delta = stable_delta(self._sent, text)
+            self._sent += delta
+            self._emit(Partial(item, delta, text))
+        # Audio that came while this one ran gets its partial now, not only at the next append: a client
+        # that pauses its sending (or sent faster than this ran) still sees text for all it sent.
+        self._partial = None
+        self._maybe_partial()
 
     def _cancel_partial(self) -> None:
         if self._partial is not None:

@@ -13,7 +13,7 @@ from gigaam_api.api.realtime_session import SessionSettings, session_object, upd
 from gigaam_api.errors import APIError
 from gigaam_api.live.codecs import InputDecoder, StreamResampler
 from gigaam_api.live.events import TurnDetection
-from gigaam_api.live.partials import stable_delta
+from gigaam_api.live.partials import partial_point, stable_delta
 from gigaam_api.live.turns import Started, Stopped, TurnDetector
 
 
@@ -176,3 +176,22 @@ def test_bad_session_fields_name_their_param(session: object, param: str) -> Non
         update(SessionSettings(), session)
     assert caught.value.param == param
     assert caught.value.status == 400
+
+
+def test_partial_points_do_not_depend_on_how_the_audio_arrived() -> None:
+    step = 8000
+
+    def points(pieces: list[int]) -> list[int]:
+        done, length, seen = 0, 0, []
+        for piece in pieces:
+            length += piece
+            while (point := partial_point(length, done, step)) is not None:
+                seen.append(point)
+                done = point
+        return seen
+
+    assert points([100_000]) == [97_656]  # one catch-up to the last point reached
+    fine = points([1_000] * 100)
+    assert fine[:4] == [8_000, 16_000, 24_000, 32_000]
+    assert fine[-1] == 97_656  # the same last point
+    assert all(b - a >= max(step, a // 4) for a, b in zip(fine, fine[1:], strict=False))

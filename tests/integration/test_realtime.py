@@ -1,0 +1,303 @@
+"""/v1/realtime: OpenAI's transcription sessions, driven by the official `openai` client against a real
+server, every server event strictly validated against the client's types (tests/fixtures/realtime.py).
+
+Audio goes in 100-ms chunks without sleeping: what the tests wait for are the server's events (and,
+for the lane test, the gated engine's batches), never the clock."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import websockets
+from prometheus_client.parser import text_string_to_metric_families
+from websockets.sync.client import connect
+
+from tests.conftest import LiveServer
+from tests.fixtures.engines import SHORT_CHUNKS, SteppedEngine
+from tests.fixtures.jobs import submit
+from tests.fixtures.realtime import chunks, pcm16, realtime, strict
+from tests.fixtures.speech import SENTENCES, long_speech, synthesize, trim_silence
+from tests.fixtures.waiting import wait_until
+
+PHRASES = ["Добрый день, коллеги.", "Сегодня мы обсудим план работ.", "Есть ли вопросы?"]
+VAD = {"turn_detection": {"type": "server_vad", "silence_duration_ms": 400, "prefix_padding_ms": 200}}
+MANUAL = {"audio": {"input": {"turn_detection": None}}}
+
+
+def vad_session() -> dict[str, Any]:
+    return {"audio": {"input": VAD}}
+
+
+def utterances(pauses: list[float]) -> bytes:
+    audio, _ = long_speech(PHRASES[: len(pauses) - 1], pauses)
+    return pcm16(audio, 24_000)
+
+
+def metric(live: LiveServer, name: str, **labels: str) -> float:
+    text = httpx.get(f"{live.url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == f"{name}_total" and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+def test_utterances_between_pauses_come_back_as_separate_completed_items(server: LiveServer) -> None:
+    with realtime(server.client(), **vad_session()) as events:
+        for piece in chunks(utterances([0.4, 1.5, 1.5, 1.5])):
+            events.append(piece)
+        seen = events.until("conversation.item.input_audio_transcription.completed", count=3)
+
+    kinds = [e.type for e in seen]
+    per_item = [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.input_audio_transcription.completed",
+    ]
+    assert [
+        k
+        for k in kinds
+        if k != "conversation.item.input_audio_transcription.delta" and k != "conversation.item.done"
+    ] == per_item * 3
+    committed = [e for e in seen if e.type == "input_audio_buffer.committed"]
+    completed = [e for e in seen if e.type == "conversation.item.input_audio_transcription.completed"]
+    assert [e.item_id for e in completed] == [e.item_id for e in committed]
+    assert len({e.item_id for e in committed}) == 3
+    assert committed[0].previous_item_id is None
+    assert [e.previous_item_id for e in committed[1:]] == [e.item_id for e in committed[:2]]
+    assert all(e.transcript for e in completed)
+    assert all(e.usage.type == "duration" and e.usage.seconds > 0.5 for e in completed)
+    started = [e.audio_start_ms for e in seen if e.type == "input_audio_buffer.speech_started"]
+    stopped = [e.audio_end_ms for e in seen if e.type == "input_audio_buffer.speech_stopped"]
+    assert started[0] < stopped[0] < started[1] < stopped[1] < started[2] < stopped[2]
+
+
+def test_manual_commit_with_turn_detection_null(server: LiveServer) -> None:
+    speech = pcm16(trim_silence(synthesize(PHRASES[0])), 24_000)
+    with realtime(server.client(), **MANUAL) as events:
+        events.send({"type": "input_audio_buffer.commit", "event_id": "evt_empty"})
+        error = events.next()
+        assert (error.type, error.error.code, error.error.event_id) == (
+            "error",
+            "input_audio_buffer_commit_empty",
+            "evt_empty",
+        )
+        for piece in chunks(speech + bytes(48_000)):  # a pause changes nothing without turn detection
+            events.append(piece)
+        for piece in chunks(speech):
+            events.append(piece)
+        events.send({"type": "input_audio_buffer.commit"})
+        seen = events.until("conversation.item.input_audio_transcription.completed")
+
+    kinds = [e.type for e in seen]
+    assert "input_audio_buffer.speech_started" not in kinds
+    assert kinds.count("input_audio_buffer.committed") == 1
+    completed = seen[-1]
+    assert completed.usage.seconds == pytest.approx((2 * len(speech) + 48_000) / 2 / 24_000, abs=0.01)
+    assert completed.transcript
+
+
+def test_partials_arrive_while_speaking(server: LiveServer) -> None:
+    # Long enough that the last partial before the pause in sending has more than one word: the last
+    # word of a hypothesis is held back (it may be cut), and the partials' points do not depend on timing.
+    speech = pcm16(trim_silence(synthesize(SENTENCES[1])), 24_000)
+    head, tail = speech[: len(speech) * 2 // 3], speech[len(speech) * 2 // 3 :]
+    with realtime(server.client(), **vad_session()) as events:
+        for piece in chunks(bytes(9_600) + head):
+            events.append(piece)
+        # No more audio until a partial comes: the utterance is still open, so it can only be a partial.
+        before = events.until("conversation.item.input_audio_transcription.delta")
+        for piece in chunks(tail + bytes(72_000)):
+            events.append(piece)
+        after = events.until("conversation.item.input_audio_transcription.completed")
+
+    kinds = [e.type for e in before]
+    assert "input_audio_buffer.speech_started" in kinds
+    assert "input_audio_buffer.speech_stopped" not in kinds
+    delta = before[-1]
+    assert delta.delta and delta.item_id == after[-1].item_id
+    deltas = "".join(e.delta for e in before + after if e.type.endswith(".delta"))
+    assert deltas.split() and all(word in after[-1].transcript.split() for word in deltas.split())
+
+
+def test_bad_events_get_error_events_and_the_socket_lives_on(server: LiveServer) -> None:
+    with realtime(server.client()) as events:
+        raw = events.connection._connection
+        raw.send("{not json")
+        raw.send(json.dumps({"type": "response.create", "event_id": "e1"}))
+        raw.send(
+            json.dumps({"type": "input_audio_buffer.append", "audio": "@@not base64@@", "event_id": "e2"})
+        )
+        raw.send(
+            json.dumps(
+                {
+                    "type": "session.update",
+                    "event_id": "e3",
+                    "session": {
+                        "type": "transcription",
+                        "audio": {"input": {"format": {"type": "audio/pcm", "rate": 44100}}},
+                    },
+                }
+            )
+        )
+        raw.send(json.dumps(["not", "an", "event"]))
+        raw.send(b"\x00\x01 binary")
+        errors = [events.next() for _ in range(6)]
+        events.send({"type": "session.update", "session": {"type": "transcription", **MANUAL}})
+        updated = events.next()
+
+    assert [e.type for e in errors] == ["error"] * 6
+    assert [(e.error.code, e.error.param, e.error.event_id) for e in errors] == [
+        ("invalid_json", None, None),
+        ("invalid_event_type", "type", "e1"),
+        ("invalid_base64", "audio", "e2"),
+        ("invalid_value", "session.audio.input.format.rate", "e3"),
+        ("invalid_event", "type", None),
+        ("invalid_frame", None, None),
+    ]
+    assert all(e.error.type == "invalid_request_error" and e.error.message for e in errors)
+    assert updated.type == "session.updated"
+    assert updated.session.audio.input.turn_detection is None
+
+
+def test_a_disconnect_mid_utterance_loses_nothing(
+    server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    speech = pcm16(trim_silence(synthesize(PHRASES[1])), 24_000)
+    before = metric(server, "gigaam_live_utterances", delivered="no")
+    caplog.set_level(logging.DEBUG, logger="gigaam_api.api.live_socket")
+    with realtime(server.client(), **vad_session()) as events:
+        for piece in chunks(bytes(9_600) + speech[: len(speech) // 2]):
+            events.append(piece)
+        item = events.until("input_audio_buffer.speech_started")[-1].item_id
+    # The client is gone mid-utterance; the server transcribes what it had and reports it.
+    wait_until(
+        lambda: metric(server, "gigaam_live_utterances", delivered="no") > before, "the buffer is transcribed"
+    )
+    texts = [
+        r.getMessage()
+        for r in caplog.records
+        if item in r.getMessage() and "after the client left" in r.getMessage()
+    ]
+    assert any(t.endswith("characters)") for t in texts)
+    spoken = next(t for t in texts if t.startswith(f"live {item} after the client left: "))
+    assert spoken.split(": ", 1)[1].strip()
+
+
+def test_the_session_cap_refuses_clearly(make_server: Callable[..., LiveServer]) -> None:
+    live = make_server(LIVE_MAX_SESSIONS=1)
+    with realtime(live.client()):
+        with live.client().realtime.connect(model="x", extra_query={"intent": "transcription"}) as second:
+            refusal = strict(second._connection.recv(timeout=60, decode=False))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                second._connection.recv(timeout=60)
+    assert (refusal.type, refusal.error.code, refusal.error.type) == (
+        "error",
+        "too_many_sessions",
+        "server_error",
+    )
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    with realtime(live.client()) as again:  # the slot came back
+        assert again.seen[0].type == "session.created"
+
+
+def test_keys_subprotocols_and_client_secrets(make_server: Callable[..., LiveServer]) -> None:
+    live = make_server(API_KEY="k1,k2")
+    url = live.url.replace("http", "ws") + "/v1/realtime?intent=transcription"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        connect(url).close()
+    assert refused.value.response.status_code == 401
+    assert json.loads(refused.value.response.body)["error"]["code"] == "invalid_api_key"
+    with pytest.raises(websockets.InvalidStatus) as wrong:
+        with realtime(live.client(api_key="wrong")):
+            pass
+    assert wrong.value.response.status_code == 401
+
+    with realtime(live.client(api_key="k2")) as events:  # the header, as the official client sends it
+        assert events.seen[0].type == "session.created"
+    # A browser: the key in the subprotocol; the server picks `realtime`, never echoes the key.
+    with connect(url, subprotocols=["realtime", "openai-insecure-api-key.k1"]) as browser:  # type: ignore[list-item]
+        assert browser.subprotocol == "realtime"
+        assert strict(browser.recv(timeout=60)).type == "session.created"
+
+    secret = live.client(api_key="k1").realtime.client_secrets.create(
+        session={"type": "transcription", "audio": {"input": {"turn_detection": None}}},
+        expires_after={"anchor": "created_at", "seconds": 60},
+    )
+    assert secret.value.startswith("ek_")
+    assert secret.session.type == "transcription"
+    with connect(url, subprotocols=["realtime", f"openai-insecure-api-key.{secret.value}"]) as browser:  # type: ignore[list-item]
+        created = strict(browser.recv(timeout=60))
+        assert created.session.audio.input.turn_detection is None  # the secret's session
+    with realtime(live.client(api_key=secret.value)) as events:
+        assert events.seen[0].session.audio.input.turn_detection is None
+    with pytest.raises(websockets.InvalidStatus):
+        connect(url, subprotocols=["realtime", f"openai-insecure-api-key.{secret.value[:-3]}xyz"]).close()  # type: ignore[list-item]
+
+
+def test_live_audio_goes_before_a_running_batch_job(
+    served: Callable[..., tuple[LiveServer, Any]], meeting: Path
+) -> None:
+    """With the engine stepped batch by batch: a job's batches are queued, then a live commit; the very
+    next batch the engine runs is the live one (the scheduler's interactive lane), not the job's."""
+    live, engine = served(SteppedEngine, LIVE_PARTIAL_SECONDS=1000, **SHORT_CHUNKS)
+    assert isinstance(engine, SteppedEngine)
+    job = submit(live.url, meeting)
+    wait_until(lambda: engine.entered == 1, "the job's first batch runs")
+    speech = pcm16(trim_silence(synthesize(PHRASES[2]))[: 3 * 8000], 24_000)  # 1.5 s
+    scheduler = live.state.transcriber.by_model["gigaam-v3-ctc"]._parts.scheduler  # type: ignore[union-attr]
+    with realtime(live.client(), **MANUAL) as events:
+        for piece in chunks(speech):
+            events.append(piece)
+        events.send({"type": "input_audio_buffer.commit"})
+        events.until("input_audio_buffer.committed")
+        wait_until(
+            lambda: any(t.interactive and t.pending for t in scheduler._tickets),
+            "the final waits on the lane",
+        )
+        queued_job_batches = sum(len(t.pending) for t in scheduler._tickets if not t.interactive)
+        assert queued_job_batches >= 1  # the job has a batch waiting too
+        engine.step()  # the job's running batch ends; the scheduler picks the next one
+        wait_until(lambda: engine.entered == 2, "the next batch starts")
+        engine.step()
+        completed = events.until("conversation.item.input_audio_transcription.completed")[-1]
+    assert engine.batches[1] == [len(speech) // 2 * 2 // 3]  # the live utterance ran second
+    assert completed.transcript
+    assert httpx.get(f"{live.url}/v1/jobs/{job['id']}", timeout=10).json()["status"] == "running"
+    engine.step(1000)
+
+
+def test_no_intent_is_refused(server: LiveServer) -> None:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        connect(server.url.replace("http", "ws") + "/v1/realtime?model=gpt-4o-transcribe").close()
+    assert refused.value.response.status_code == 400
+    assert json.loads(refused.value.response.body)["error"]["param"] == "intent"
+
+
+def test_audio_goes_in_as_base64_of_pcm16(server: LiveServer) -> None:
+    """The wire format, without the client's helpers: a session as a plain WebSocket client writes it."""
+    speech = pcm16(
+        np.concatenate([trim_silence(synthesize(PHRASES[0])), np.zeros(24_000, np.float32)]), 24_000
+    )
+    url = server.url.replace("http", "ws") + "/v1/realtime?intent=transcription"
+    with connect(url) as ws:
+        assert strict(ws.recv(timeout=60)).type == "session.created"
+        for piece in chunks(speech):
+            ws.send(
+                json.dumps({"type": "input_audio_buffer.append", "audio": base64.b64encode(piece).decode()})
+            )
+        while (
+            event := strict(ws.recv(timeout=60))
+        ).type != "conversation.item.input_audio_transcription.completed":
+            pass
+    assert event.transcript
