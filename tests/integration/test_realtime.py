@@ -25,6 +25,7 @@ from tests.fixtures.engines import SHORT_CHUNKS, SteppedEngine
 from tests.fixtures.jobs import submit
 from tests.fixtures.realtime import chunks, pcm16, realtime, strict
 from tests.fixtures.speech import SENTENCES, long_speech, synthesize, trim_silence
+from tests.fixtures.threads import in_thread
 from tests.fixtures.waiting import wait_until
 
 PHRASES = ["Добрый день, коллеги.", "Сегодня мы обсудим план работ.", "Есть ли вопросы?"]
@@ -67,7 +68,7 @@ def test_utterances_between_pauses_come_back_as_separate_completed_items(server:
     assert [
         k
         for k in kinds
-        if k != "conversation.item.input_audio_transcription.delta" and k != "conversation.item.done"
+        if k not in {"conversation.item.input_audio_transcription.delta", "conversation.item.done"}
     ] == per_item * 3
     committed = [e for e in seen if e.type == "input_audio_buffer.committed"]
     completed = [e for e in seen if e.type == "conversation.item.input_audio_transcription.completed"]
@@ -196,11 +197,12 @@ def test_a_disconnect_mid_utterance_loses_nothing(
 
 def test_the_session_cap_refuses_clearly(make_server: Callable[..., LiveServer]) -> None:
     live = make_server(LIVE_MAX_SESSIONS=1)
-    with realtime(live.client()):
-        with live.client().realtime.connect(model="x", extra_query={"intent": "transcription"}) as second:
-            refusal = strict(second._connection.recv(timeout=60, decode=False))
-            with pytest.raises(websockets.ConnectionClosed) as closed:
-                second._connection.recv(timeout=60)
+    first = realtime(live.client())
+    second = live.client().realtime.connect(model="x", extra_query={"intent": "transcription"})
+    with first, second as refused:
+        refusal = strict(refused._connection.recv(timeout=60, decode=False))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            refused._connection.recv(timeout=60)
     assert (refusal.type, refusal.error.code, refusal.error.type) == (
         "error",
         "too_many_sessions",
@@ -218,9 +220,8 @@ def test_keys_subprotocols_and_client_secrets(make_server: Callable[..., LiveSer
         connect(url).close()
     assert refused.value.response.status_code == 401
     assert json.loads(refused.value.response.body)["error"]["code"] == "invalid_api_key"
-    with pytest.raises(websockets.InvalidStatus) as wrong:
-        with realtime(live.client(api_key="wrong")):
-            pass
+    with pytest.raises(websockets.InvalidStatus) as wrong, realtime(live.client(api_key="wrong")):
+        pass
     assert wrong.value.response.status_code == 401
 
     with realtime(live.client(api_key="k2")) as events:  # the header, as the official client sends it
@@ -248,25 +249,27 @@ def test_keys_subprotocols_and_client_secrets(make_server: Callable[..., LiveSer
 def test_live_audio_goes_before_a_running_batch_job(
     served: Callable[..., tuple[LiveServer, Any]], meeting: Path
 ) -> None:
-    """With the engine stepped batch by batch: a job's batches are queued, then a live commit; the very
-    next batch the engine runs is the live one (the scheduler's interactive lane), not the job's."""
+    """With the engine stepped batch by batch: a job's batch runs, a long upload's batch waits, then a live
+    commit; the very next batch the engine runs is the live one (the scheduler's interactive lane), though
+    the upload's was queued first."""
     live, engine = served(SteppedEngine, LIVE_PARTIAL_SECONDS=1000, **SHORT_CHUNKS)
     assert isinstance(engine, SteppedEngine)
+    scheduler = live.state.transcriber.by_model["gigaam-v3-ctc"]._parts.scheduler  # type: ignore[union-attr]
+
+    def waiting(interactive: bool) -> int:
+        return sum(len(t.pending) for t in list(scheduler._tickets) if t.interactive == interactive)
+
     job = submit(live.url, meeting)
     wait_until(lambda: engine.entered == 1, "the job's first batch runs")
+    upload, _ = in_thread(lambda: live.client().audio.transcriptions.create(model="whisper-1", file=meeting))
+    wait_until(lambda: waiting(interactive=False) >= 1, "the upload's first batch waits")
     speech = pcm16(trim_silence(synthesize(PHRASES[2]))[: 3 * 8000], 24_000)  # 1.5 s
-    scheduler = live.state.transcriber.by_model["gigaam-v3-ctc"]._parts.scheduler  # type: ignore[union-attr]
     with realtime(live.client(), **MANUAL) as events:
         for piece in chunks(speech):
             events.append(piece)
         events.send({"type": "input_audio_buffer.commit"})
         events.until("input_audio_buffer.committed")
-        wait_until(
-            lambda: any(t.interactive and t.pending for t in scheduler._tickets),
-            "the final waits on the lane",
-        )
-        queued_job_batches = sum(len(t.pending) for t in scheduler._tickets if not t.interactive)
-        assert queued_job_batches >= 1  # the job has a batch waiting too
+        wait_until(lambda: waiting(interactive=True) == 1, "the final waits on the lane")
         engine.step()  # the job's running batch ends; the scheduler picks the next one
         wait_until(lambda: engine.entered == 2, "the next batch starts")
         engine.step()
@@ -275,6 +278,7 @@ def test_live_audio_goes_before_a_running_batch_job(
     assert completed.transcript
     assert httpx.get(f"{live.url}/v1/jobs/{job['id']}", timeout=10).json()["status"] == "running"
     engine.step(1000)
+    upload.join(timeout=120)
 
 
 def test_no_intent_is_refused(server: LiveServer) -> None:
