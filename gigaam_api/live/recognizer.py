@@ -19,6 +19,10 @@ T = TypeVar("T")
 Audio = npt.NDArray[np.float32]
 
 
+class LaneClosedError(RuntimeError):
+    """The scheduler stopped before this work ran."""
+
+
 class Lane(Protocol):
     """Where a session's work runs: `submit` queues one unit, `close` gives the lane back."""
 
@@ -49,7 +53,12 @@ class LaneRecognizer:
             return await asyncio.wrap_future(future)
         except asyncio.CancelledError:
             future.cancel()  # not started yet: it never runs
-            raise
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
+            # The lane cancelled it (the scheduler is stopping): a failure of this utterance, not of
+            # whoever awaits it.
+            raise LaneClosedError("the inference lane closed (the server is stopping)") from None
 
     def _run(self, audio: Audio, options: EngineOptions) -> str:
         result = self._engine.transcribe_batch([audio], options)[0]

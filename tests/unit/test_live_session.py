@@ -257,3 +257,25 @@ def test_aclose_gives_the_lane_back() -> None:
 
     run(scenario)
     assert recognizer.closed
+
+
+def test_work_the_lane_cancels_fails_the_utterance_not_the_session() -> None:
+    from concurrent.futures import Future
+
+    from gigaam_api.live.recognizer import LaneClosedError, LaneRecognizer
+
+    class StoppedLane:
+        def submit(self, work: Callable[[], T]) -> Future[T]:
+            future: Future[T] = Future()
+            future.cancel()  # what a stopped scheduler answers
+            return future
+
+        def close(self) -> None:
+            pass
+
+    async def scenario() -> None:
+        recognizer = LaneRecognizer(engine=None, lane=StoppedLane(), options=EngineOptions())  # type: ignore[arg-type]
+        with pytest.raises(LaneClosedError):
+            await recognizer.transcribe(np.zeros(16, np.float32))
+
+    run(scenario)
