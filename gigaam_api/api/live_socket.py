@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from gigaam_api.api.live_auth import Admitted, admit
 from gigaam_api.api.state import AppState
-from gigaam_api.errors import APIError
+from gigaam_api.errors import APIError, busy
 from gigaam_api.live.events import BacklogFullError, Final, LiveEvent, LiveSession
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,17 @@ def admitted(websocket: WebSocket, state: AppState) -> Admitted | None:
         websocket.scope.get("subprotocols", []),
         state.settings.API_KEY,
     )
+
+
+def unavailable(state: AppState) -> APIError | None:
+    """Why no live socket can open now (live transcription off, the model still loading), if so."""
+    if state.settings.LIVE_MAX_SESSIONS == 0:
+        return APIError(
+            503, "Live transcription is off on this server (LIVE_MAX_SESSIONS=0).", code="live_disabled"
+        )
+    if state.transcriber is None:
+        return busy("The model is still loading; retry shortly.", "model_loading", retry_after=5)
+    return None
 
 
 def unauthorized() -> APIError:

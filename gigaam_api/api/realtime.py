@@ -22,7 +22,7 @@ from gigaam_api.api.live_socket import Link, Message
 from gigaam_api.api.realtime_session import SessionSettings, error_fields, session_object, update
 from gigaam_api.api.state import AppState
 from gigaam_api.api.strict_json import loads_strict
-from gigaam_api.errors import APIError, bad_request, busy
+from gigaam_api.errors import APIError, bad_request
 from gigaam_api.live.events import (
     Committed,
     Failed,
@@ -81,13 +81,9 @@ async def realtime(websocket: WebSocket) -> None:
         )
         await live_socket.deny(websocket, 400, error)
         return
-    if state.transcriber is None or state.settings.LIVE_MAX_SESSIONS == 0:
-        error = (
-            busy("The model is still loading; retry shortly.", "model_loading", retry_after=5)
-            if state.transcriber is not None or state.settings.LIVE_MAX_SESSIONS
-            else APIError(503, "Live transcription is off (LIVE_MAX_SESSIONS=0).", code="live_disabled")
-        )
-        await live_socket.deny(websocket, 503, error)
+    unavailable = live_socket.unavailable(state)
+    if unavailable is not None:
+        await live_socket.deny(websocket, 503, unavailable)
         return
     settings = SessionSettings(model=_served_name(state, websocket.query_params.get("model")))
     if admitted.session is not None:

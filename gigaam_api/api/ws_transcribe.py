@@ -20,7 +20,7 @@ from gigaam_api.api.realtime import count_final, limits, live_state
 from gigaam_api.api.state import AppState
 from gigaam_api.api.strict_json import loads_strict
 from gigaam_api.audio.rate import SAMPLE_RATE
-from gigaam_api.errors import APIError, bad_request, busy
+from gigaam_api.errors import APIError, bad_request
 from gigaam_api.live.events import Final, Flushed, LiveConfig, LiveEvent, LiveSession, Partial, TurnDetection
 from gigaam_api.options.transcription import TranscriptionOptions
 
@@ -36,12 +36,9 @@ async def ws_transcribe(websocket: WebSocket) -> None:
     if admitted is None:
         await live_socket.deny(websocket, 401, live_socket.unauthorized())
         return
-    if state.transcriber is None or state.settings.LIVE_MAX_SESSIONS == 0:
-        await live_socket.deny(
-            websocket,
-            503,
-            busy("Live transcription is not available now.", "live_unavailable", retry_after=5),
-        )
+    unavailable = live_socket.unavailable(state)
+    if unavailable is not None:
+        await live_socket.deny(websocket, 503, unavailable)
         return
     protocol = SimpleProtocol(state)
     await live_socket.serve(
