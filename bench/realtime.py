@@ -253,7 +253,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     long_job = recording(cache, 60)
     short = recording(cache, 2)
     figures: dict[str, Any] = {"machine": machine_info(args.threads)}
-    with serve(built.path.parent, threads=args.threads, LIVE_MAX_SESSIONS="32") as server:
+    # ONNX Runtime int8, the configuration every machine can start at once (`auto` may first build an
+    # int8-static OpenVINO IR, minutes of NNCF calibration: docs/int8.md).
+    runtime = {"GIGAAM_RUNTIME": args.runtime, "GIGAAM_PRECISION": args.precision}
+    figures["server"] = runtime
+    with serve(built.path.parent, threads=args.threads, LIVE_MAX_SESSIONS="32", **runtime) as server:
         url = server.url
         figures["idle"] = await latency_figures(url, args.utterances, pcm)
         print(json.dumps(figures["idle"], indent=1), flush=True)
@@ -282,6 +286,8 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-sessions", type=int, default=16)
+    parser.add_argument("--runtime", default="onnxruntime")
+    parser.add_argument("--precision", default="int8")
     args = parser.parse_args()
     figures = asyncio.run(main_async(args))
     machine = figures["machine"]
