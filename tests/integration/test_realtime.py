@@ -154,18 +154,21 @@ def test_bad_events_get_error_events_and_the_socket_lives_on(server: LiveServer)
                 }
             )
         )
+        language = {"type": "transcription", "audio": {"input": {"transcription": {"language": "xx"}}}}
+        raw.send(json.dumps({"type": "session.update", "session": language}))
         raw.send(json.dumps(["not", "an", "event"]))
         raw.send(b"\x00\x01 binary")
-        errors = [events.next() for _ in range(6)]
+        errors = [events.next() for _ in range(7)]
         events.send({"type": "session.update", "session": {"type": "transcription", **MANUAL}})
         updated = events.next()
 
-    assert [e.type for e in errors] == ["error"] * 6
+    assert [e.type for e in errors] == ["error"] * 7
     assert [(e.error.code, e.error.param, e.error.event_id) for e in errors] == [
         ("invalid_json", None, None),
         ("invalid_event_type", "type", "e1"),
         ("invalid_base64", "audio", "e2"),
         ("invalid_value", "session.audio.input.format.rate", "e3"),
+        (errors[4].error.code, "session.audio.input.transcription.language", None),
         ("invalid_event", "type", None),
         ("invalid_frame", None, None),
     ]
