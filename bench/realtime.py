@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import io
 import json
 import statistics
 import time
@@ -184,7 +185,28 @@ def summary(values: list[float]) -> dict[str, float | int]:
     }
 
 
+def batch_request_seconds(url: str, pcm: bytes, runs: int) -> list[float]:
+    """The same 5-s utterance as a plain upload: what the machine takes for it right now (a reference for
+    the live figures on a shared, loaded machine)."""
+    header = io.BytesIO()
+    with wave.open(header, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(pcm)
+    seconds = []
+    for _ in range(runs):
+        began = time.monotonic()
+        response = httpx.post(
+            f"{url}/v1/audio/transcriptions", files={"file": ("u.wav", header.getvalue())}, timeout=600
+        )
+        response.raise_for_status()
+        seconds.append(time.monotonic() - began)
+    return seconds
+
+
 async def latency_figures(url: str, utterances: int, pcm: bytes) -> dict[str, Any]:
+    batch = await asyncio.to_thread(batch_request_seconds, url, pcm, utterances)
     manual = await realtime_session(url, manual=True, utterances=utterances, pcm=pcm)
     vad = await realtime_session(url, manual=False, utterances=utterances, pcm=pcm)
     partials = await first_partials(url, utterances=utterances, pcm=pcm)
@@ -194,6 +216,7 @@ async def latency_figures(url: str, utterances: int, pcm: bytes) -> dict[str, An
         "completed_after_speech_stopped_s": summary(vad.completed_after_stop),
         "first_partial_after_speech_start_s": summary(partials),
         "first_realtime_delta_after_speech_start_s": summary(manual.first_delta + vad.first_delta),
+        "batch_request_of_the_same_utterance_s": summary(batch),
     }
 
 
