@@ -245,20 +245,25 @@ async def edit_rate(url: str, path: Path) -> dict[str, Any]:
     with wave.open(str(path), "rb") as f:
         pcm = f.readframes(f.getnframes())
     finals: list[str] = []
+
+    async def collect(ws: ClientConnection) -> None:
+        async for raw in ws:
+            message = json.loads(raw)
+            if message["type"] == "final" and message["item_id"] is None and finals:
+                return
+            if message["type"] == "final" and message["text"]:
+                finals.append(message["text"])
+
     async with connect(url.replace("http", "ws") + "/ws/transcribe", max_size=None) as ws:
         await ws.recv()
+        reader = asyncio.create_task(collect(ws))  # read while sending: results must not back up
         began = time.monotonic()
         for index, piece in enumerate(frames(pcm)):
             await ws.send(piece)
             await asyncio.sleep(max(0.0, began + (index + 1) * FRAME_SECONDS / 8 - time.monotonic()))
         await ws.send(json.dumps({"type": "flush"}))
         await ws.send(json.dumps({"type": "flush"}))
-        async for raw in ws:
-            message = json.loads(raw)
-            if message["type"] == "final" and message["item_id"] is None and finals:
-                break
-            if message["type"] == "final" and message["text"]:
-                finals.append(message["text"])
+        await reader
     with path.open("rb") as f:
         batch = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": f}, timeout=3600).json()["text"]
     live = " ".join(finals)
@@ -308,7 +313,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("docs/realtime-bench.json"))
     parser.add_argument("--utterances", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-sessions", type=int, default=16)
+    parser.add_argument("--max-sessions", type=int, default=8)
     parser.add_argument("--runtime", default="onnxruntime")
     parser.add_argument("--precision", default="int8")
     args = parser.parse_args()
