@@ -264,8 +264,9 @@ async def edit_rate(url: str, path: Path) -> dict[str, Any]:
         await ws.send(json.dumps({"type": "flush"}))
         await ws.send(json.dumps({"type": "flush"}))
         await reader
-    with path.open("rb") as f:
-        batch = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": f}, timeout=3600).json()["text"]
+    with path.open("rb") as upload:
+        answer = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": upload}, timeout=3600)
+    batch = answer.json()["text"]
     live = " ".join(finals)
     return {
         "utterances": len(finals),
