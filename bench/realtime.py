@@ -72,7 +72,7 @@ async def realtime_session(url: str, *, manual: bool, utterances: int, pcm: byte
     """`utterances` times: a pause, then the utterance at real time (then a commit, if `manual`)."""
     timings = Timings()
     ws_url = url.replace("http", "ws") + "/v1/realtime?intent=transcription"
-    async with connect(ws_url, max_size=None) as ws:
+    async with connect(ws_url, max_size=None, ping_interval=None) as ws:
         await ws.recv()
         turns = None if manual else {"type": "server_vad"}
         session = {
@@ -138,7 +138,7 @@ async def _receive(
 async def first_partials(url: str, *, utterances: int, pcm: bytes) -> list[float]:
     """/ws/transcribe: first speech frame -> first `partial` (any text) of each utterance."""
     found: list[float] = []
-    async with connect(url.replace("http", "ws") + "/ws/transcribe", max_size=None) as ws:
+    async with connect(url.replace("http", "ws") + "/ws/transcribe", max_size=None, ping_interval=None) as ws:
         await ws.recv()
         silence = bytes(int(PAUSE_SECONDS * SAMPLE_RATE) * 2)
         for _ in range(utterances):
@@ -254,7 +254,7 @@ async def edit_rate(url: str, path: Path) -> dict[str, Any]:
             if message["type"] == "final" and message["text"]:
                 finals.append(message["text"])
 
-    async with connect(url.replace("http", "ws") + "/ws/transcribe", max_size=None) as ws:
+    async with connect(url.replace("http", "ws") + "/ws/transcribe", max_size=None, ping_interval=None) as ws:
         await ws.recv()
         reader = asyncio.create_task(collect(ws))  # read while sending: results must not back up
         began = time.monotonic()
