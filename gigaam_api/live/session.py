@@ -190,12 +190,6 @@ class Session:
         while (event := await self._events.get()) is not None:
             yield event
 
-    @property
-    def buffered_seconds(self) -> float:
-        """Audio of the open utterance, not committed yet."""
-        start = self._utterance_start
-        return 0.0 if start is None else (self._samples.end - start) / SAMPLE_RATE
-
     # --- segmentation ------------------------------------------------------------------------------
 
     async def _append_manual(self) -> None:
