@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gigaam_api import __version__
-from gigaam_api.api import health, jobs, models, transcriptions
+from gigaam_api.api import health, jobs, models, realtime, transcriptions, ws_transcribe
 from gigaam_api.api import metrics as api_metrics
 from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.errors import install_error_handlers
@@ -128,6 +128,8 @@ def create_app(
     app.add_exception_handler(SpoolFullError, _spool_full)
     app.add_exception_handler(JobStoreDownError, _store_unavailable)
     app.include_router(transcriptions.router)
+    app.include_router(realtime.router)
+    app.include_router(ws_transcribe.router)
     app.include_router(jobs.router)
     app.include_router(models.router)
     app.include_router(health.router)

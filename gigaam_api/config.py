@@ -343,6 +343,65 @@ class Settings(QwenSettings, GigaamSettings, BaseSettings):
         ),
     )
 
+    # Live transcription (/v1/realtime, /ws/transcribe; docs/realtime.md)
+    LIVE_MAX_SESSIONS: int = Field(
+        default=8,
+        ge=0,
+        description=(
+            "live transcription sockets open at once; the next one gets an `error` event "
+            "(`too_many_sessions`) and is closed. 0 turns live transcription off"
+        ),
+    )
+    LIVE_IDLE_SECONDS: float = Field(
+        default=60,
+        gt=0,
+        description=(
+            "a live socket that sends nothing for this long gets an `idle_timeout` error and is closed"
+        ),
+    )
+    LIVE_MAX_SESSION_SECONDS: float = Field(
+        default=3600,
+        gt=0,
+        description=(
+            "a live socket is closed (`session_expired`) after this long; its buffered speech is "
+            "transcribed first"
+        ),
+    )
+    LIVE_MAX_UTTERANCE_SECONDS: float = Field(
+        default=20,
+        gt=0,
+        le=30,
+        description=(
+            "an utterance (speech without a long enough pause, or a manual buffer) is committed and "
+            "transcribed when it reaches this length; at most the engine's longest chunk"
+        ),
+    )
+    LIVE_MAX_BACKLOG_SECONDS: float = Field(
+        default=60,
+        gt=0,
+        description=(
+            "audio a live socket may have waiting for transcription; a client that sends faster than the "
+            "server transcribes gets an `input_audio_buffer_overflow` error and is closed"
+        ),
+    )
+    LIVE_PARTIAL_SECONDS: float = Field(
+        default=0.5,
+        gt=0,
+        description=(
+            "while someone speaks, the growing utterance is transcribed again after this much new audio "
+            "and the new text is sent as a partial"
+        ),
+    )
+    LIVE_CLIENT_SECRET_SECONDS: int = Field(
+        default=600,
+        ge=10,
+        le=7200,
+        description=(
+            "default lifetime of a client secret from `POST /v1/realtime/client_secrets` (a request's "
+            "`expires_after.seconds` may choose 10-7200)"
+        ),
+    )
+
     # Long-form pipeline
     DIRECT_MAX_SECONDS: float = Field(
         default=25,

@@ -60,6 +60,12 @@ class Metrics:
             "Requests that attached to an identical transcription already in flight",
             registry=r,
         )
+        self.live_utterances = Counter(
+            "gigaam_live_utterances",
+            "Live utterances transcribed, by whether the client was still there to receive the text",
+            ["delivered"],
+            registry=r,
+        )
         self.line_wait = Histogram(
             "gigaam_line_wait_seconds",
             "Time a complete upload waited in line for a running slot (MAX_RUNNING)",

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.cancel import Cancellations
+from gigaam_api.api.live_slots import LiveSlots
 from gigaam_api.api.model_choice import choose_model
 from gigaam_api.api.shutdown import GracefulShutdown
 from gigaam_api.audio.spool import SpoolDir
@@ -36,6 +37,7 @@ class AppState:
     shutdown: GracefulShutdown = field(default_factory=partial(GracefulShutdown, 0.0))
     runs: SharedRuns = field(default_factory=partial(SharedRuns, share=False, grace_seconds=0, cache=None))
     cancellations: Cancellations = field(default_factory=Cancellations)
+    live_slots: LiveSlots = field(default_factory=LiveSlots)
     glossaries: Glossaries = field(init=False)
 
     def __post_init__(self) -> None:

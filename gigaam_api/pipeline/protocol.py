@@ -9,6 +9,7 @@ from typing import Protocol
 
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.engines.base import Capabilities, EngineOptions
+from gigaam_api.live.events import LiveConfig, LiveLimits, LiveSession
 from gigaam_api.speakers.options import DiarizationOptions
 from gigaam_api.speakers.turns import Turn
 from gigaam_api.transcript import Segment
@@ -97,4 +98,8 @@ class Transcriber(Protocol):
 
         With `resume` (a job), the run has batch priority and skips what `resume` says is done.
         With `diarization`, segments carry speakers and the run ends with `SpeakerTurns`."""
+        ...
+
+    def open_live(self, options: EngineOptions, config: LiveConfig, limits: LiveLimits) -> LiveSession:
+        """A live session on this model, its work on the device's interactive lane (`live/session.py`)."""
         ...

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.engines.base import Capabilities, EngineOptions
+from gigaam_api.live.events import LiveConfig, LiveLimits, LiveSession
 from gigaam_api.pipeline.protocol import Resume, Run, Transcriber
 from gigaam_api.speakers.options import DiarizationOptions
 
@@ -47,6 +48,9 @@ class ServedModels:
     ) -> Run:
         default = self.by_model[self.default]
         return await default.start(upload, files, options, resume=resume, diarization=diarization)
+
+    def open_live(self, options: EngineOptions, config: LiveConfig, limits: LiveLimits) -> LiveSession:
+        return self.by_model[self.default].open_live(options, config, limits)
 
 
 def served_by_model(transcriber: Transcriber) -> dict[str, Transcriber]:

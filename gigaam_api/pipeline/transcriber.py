@@ -4,17 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
+from typing import TypeVar
 
 from gigaam_api.audio.decode import audio_channels
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.audio.stereo_call import detect_stereo_call
 from gigaam_api.engines.base import Capabilities, EngineOptions
 from gigaam_api.errors import bad_request
+from gigaam_api.live.events import LiveConfig, LiveLimits
+from gigaam_api.live.recognizer import LaneRecognizer
+from gigaam_api.live.session import Session
 from gigaam_api.pipeline.channels import CHANNELS, ChannelRuns
 from gigaam_api.pipeline.protocol import Resume, Run
 from gigaam_api.pipeline.run import PipelineRun, RunParts
+from gigaam_api.pipeline.scheduler import InferenceScheduler, Ticket
 from gigaam_api.speakers.options import DiarizationOptions
+
+T = TypeVar("T")
 
 
 class PipelineTranscriber:
@@ -33,6 +41,12 @@ class PipelineTranscriber:
     @property
     def batches_run(self) -> int:
         return self._parts.scheduler.batches_run
+
+    def open_live(self, options: EngineOptions, config: LiveConfig, limits: LiveLimits) -> Session:
+        """A live session whose every inference is interactive: it goes before uploads and jobs."""
+        scheduler = self._parts.scheduler
+        lane = TicketLane(scheduler, scheduler.open_ticket(interactive=True))
+        return Session(LaneRecognizer(self._parts.engine, lane, options), self._parts.vad, config, limits)
 
     async def start(
         self,
@@ -92,3 +106,17 @@ async def splits_by_channel(upload: Path, diarization: DiarizationOptions | None
     if diarization.known_speakers or low > 2 or (high is not None and high < 2):
         return False
     return await asyncio.to_thread(detect_stereo_call, upload)
+
+
+class TicketLane:
+    """A live session's lane: one interactive ticket, held for the whole session."""
+
+    def __init__(self, scheduler: InferenceScheduler, ticket: Ticket) -> None:
+        self._scheduler = scheduler
+        self._ticket = ticket
+
+    def submit(self, work: Callable[[], T]) -> Future[T]:
+        return self._scheduler.submit(self._ticket, work)
+
+    def close(self) -> None:
+        self._scheduler.close_ticket(self._ticket)
