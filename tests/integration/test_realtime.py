@@ -22,10 +22,10 @@ from starlette.testclient import WebSocketDenialResponse
 from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import connect
 
-from tests.conftest import LiveServer
 from tests.fixtures.app_server import AppServer
 from tests.fixtures.engines import SHORT_CHUNKS, SteppedEngine
 from tests.fixtures.jobs import submit
+from tests.fixtures.live_server import LiveServer
 from tests.fixtures.realtime import chunks, pcm16, realtime, strict
 from tests.fixtures.speech import SENTENCES, long_speech, synthesize, trim_silence
 from tests.fixtures.threads import in_thread

@@ -14,8 +14,8 @@ import pytest
 from starlette.testclient import WebSocketDenialResponse
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import LiveServer
 from tests.fixtures.app_server import AppServer
+from tests.fixtures.live_server import LiveServer
 from tests.fixtures.realtime import RECV_LIMIT, chunks, pcm16
 from tests.fixtures.speech import long_speech, synthesize, trim_silence, write_wav
 
