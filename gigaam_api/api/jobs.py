@@ -3,11 +3,15 @@
 Submission takes the same body as POST /v1/audio/transcriptions (`take_upload`, the same form fields),
 plus `callback_url` (a webhook) and, instead of a file, `url` (audio the server fetches). With API
 keys, a job belongs to the key that submitted it: other keys get 404 for it.
+
+A job with `translate` stores its transcript as transcribed; its result and its events are translated
+when they are read (`api/translated.py`), so an LLM that fails loses nothing: reading again retries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator
@@ -23,6 +27,7 @@ from gigaam_api.api.request_schema import TRANSCRIPTION_FIELDS, form_schema
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState, app_state
 from gigaam_api.api.transcriptions import transcript_response
+from gigaam_api.api.translated import target_separator, translated_items, translated_transcript, translator_of
 from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
 from gigaam_api.formats.languages import language_name
 from gigaam_api.jobs.fetch import download
@@ -33,10 +38,10 @@ from gigaam_api.jobs.store import Change
 from gigaam_api.jobs.urls import allowed_url
 from gigaam_api.jobs.view import job_object
 from gigaam_api.jobs.webhooks import resent
-from gigaam_api.options.form import parse_transcription_form
+from gigaam_api.options.form import parse_transcription_form, translated_to
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress
-from gigaam_api.transcript import Transcript
+from gigaam_api.transcript import WORD_SEPARATOR, Transcript
 
 router = APIRouter()
 
@@ -93,6 +98,8 @@ async def create_job(request: Request) -> Response:
         # Refused now rather than when the job runs: a model or language no served model takes, options
         # the routed model cannot honour.
         state.plan(options)
+        if options.translate is not None:
+            translator_of(state)  # translation is off: 501 now, not when the result is read
         if options.known_speaker_names or upload.references:
             message = "Jobs do not take known speakers: send them to /v1/audio/transcriptions."
             raise bad_request(message, param="known_speaker_names")
@@ -195,7 +202,8 @@ async def get_job(request: Request, job_id: str) -> JSONResponse:
 @router.get("/v1/jobs/{job_id}/result")
 async def get_result(request: Request, job_id: str) -> Response:
     """The transcript as the job asked for it; or, when the query names any of `response_format`,
-    `timestamp_granularities[]` or `include[]`, as those (and only those) query fields say."""
+    `timestamp_granularities[]` or `include[]`, as those (and only those) query fields say. `translate`
+    in the query translates into another language (`none`: the transcript as transcribed)."""
     job = await _owned(request, job_id)
     if job.status != "succeeded":
         raise _not_finished(job)
@@ -203,9 +211,21 @@ async def get_result(request: Request, job_id: str) -> Response:
     options = _options(job)
     if given:
         options = options.rendered_as(parse_transcription_form(given))
+    options = _translating(options, request.query_params.get("translate"))
     segments = await job_service(request).store.segments(job.id)
     transcript = Transcript(tuple(segments), job.duration or 0.0, language_name(job.language))
+    if options.translate is not None:
+        # Translated on every read: a translation that failed (502/504) is retried by reading again.
+        transcript = await translated_transcript(transcript, translator_of(app_state(request)), options)
     return transcript_response(options, transcript)
+
+
+def _translating(options: TranscriptionOptions, target: str | None) -> TranscriptionOptions:
+    """`options` with the result's `translate` query (a language, or `none`) in place of the job's."""
+    if target is None:
+        return options
+    code = parse_transcription_form([("translate", target)]).translate
+    return dataclasses.replace(options, translate=None) if code is None else translated_to(options, code)
 
 
 def _options(job: Job) -> TranscriptionOptions:
@@ -275,14 +295,19 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
     job = await _owned(request, job_id)
     after = last_event_id(request.headers.get("last-event-id", ""), job.segment_count)
     state = app_state(request)
+    options = _options(job)
+    items = _job_items(job_service(request), job.id, after // 2)
+    if options.translate is not None:  # translated as the segments are stored
+        items = translated_items(items, translator_of(state), options)
     return StreamingResponse(
         event_stream(
-            _job_items(job_service(request), job.id, after // 2),
-            _options(job),
+            items,
+            options,
             keepalive=state.settings.KEEPALIVE_SECONDS,
             stops=((state.shutdown.expired, shutting_down),),
             event_ids=True,
             after=after,
+            separator=lambda: WORD_SEPARATOR if options.translate is None else target_separator(options),
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
