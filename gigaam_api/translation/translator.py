@@ -17,6 +17,7 @@ from gigaam_api.transcript import Segment
 from gigaam_api.translation import errors
 from gigaam_api.translation.batches import BatchMismatchError, Item, halves, messages, parse_answer, split
 from gigaam_api.translation.chat import ChatClient
+from gigaam_api.translation.timing import retimed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,11 +68,13 @@ class Translator:
 
 
 def translated(segment: Segment, text: str) -> Segment:
-    """`segment` with a translated text: its times and id stay, what belonged to the original words
-    (timed words, tokens, log-probabilities) goes."""
+    """`segment` with a translated text: its id and times stay, its words are timed over the original
+    words' times (`timing.retimed`, what subtitles are cut from), and what belonged to the original
+    tokens (ids, log-probabilities) goes."""
     if text == segment.text:
         return segment
-    return dataclasses.replace(segment, text=text, words=(), tokens=(), logprobs=(), avg_logprob=0.0)
+    words = retimed(text, segment.words)
+    return dataclasses.replace(segment, text=text, words=words, tokens=(), logprobs=(), avg_logprob=0.0)
 
 
 def separator(target: str) -> str:
