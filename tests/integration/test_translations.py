@@ -25,6 +25,8 @@ from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 LLM_KEY = "llm-secret-key"
+# Every pause of the speech ends a segment: four segments, so batches of two make several calls.
+CHUNKING = json.dumps({"type": "server_vad", "silence_duration_ms": 300})
 
 
 @pytest.fixture(scope="module")
@@ -66,14 +68,16 @@ def live(settings_factory: Callable[..., Settings], module_llm: FakeLLM) -> Iter
 
 
 def _translate(client: openai.OpenAI, audio: Path, **kwargs: Any) -> Any:
+    extra = {"chunking_strategy": CHUNKING, **kwargs.pop("extra_body", {})}
     with warnings.catch_warnings(), audio.open("rb") as f:
         warnings.simplefilter("ignore", DeprecationWarning)  # translations.create is deprecated in 3.x
-        return client.audio.translations.create(file=f, model="whisper-1", **kwargs)
+        return client.audio.translations.create(file=f, model="whisper-1", extra_body=extra, **kwargs)
 
 
 def _transcribe(client: openai.OpenAI, audio: Path, **kwargs: Any) -> Any:
+    extra = {"chunking_strategy": CHUNKING, **kwargs.pop("extra_body", {})}
     with audio.open("rb") as f:
-        return client.audio.transcriptions.create(file=f, model="whisper-1", **kwargs)
+        return client.audio.transcriptions.create(file=f, model="whisper-1", extra_body=extra, **kwargs)
 
 
 def test_every_format_is_the_transcription_translated_with_its_times(
@@ -111,7 +115,12 @@ def test_verbose_json_says_translate_and_target_language_picks_another(
         response = httpx.post(
             f"{live.url}/v1/audio/translations",
             files={"file": (speech.name, f)},
-            data={"model": "whisper-1", "response_format": "verbose_json", "target_language": "de"},
+            data={
+                "model": "whisper-1",
+                "response_format": "verbose_json",
+                "target_language": "de",
+                "chunking_strategy": CHUNKING,
+            },
             timeout=120,
         )
     assert response.status_code == 200, response.text
@@ -177,7 +186,10 @@ def test_stream_sends_translated_segments_before_the_last_batch_is_back(
     try:
         with speech.open("rb") as f:
             stream = live.client().audio.transcriptions.create(
-                file=f, model="whisper-1", stream=True, extra_body={"translate": "en"}
+                file=f,
+                model="whisper-1",
+                stream=True,
+                extra_body={"translate": "en", "chunking_strategy": CHUNKING},
             )
             events = []
             for event in stream:
@@ -202,7 +214,7 @@ def test_the_translations_route_streams_too(live: LiveServer, llm: FakeLLM, spee
         response = httpx.post(
             f"{live.url}/v1/audio/translations",
             files={"file": (speech.name, f)},
-            data={"stream": "true"},
+            data={"stream": "true", "chunking_strategy": CHUNKING},
             timeout=120,
         )
     assert response.headers["content-type"].startswith("text/event-stream")
@@ -218,7 +230,10 @@ def test_a_failure_after_the_stream_started_is_an_error_event(
     llm.mode = "wrong_ids"
     with speech.open("rb") as f, pytest.raises(openai.APIError, match="did not match"):
         for _ in live.client().audio.transcriptions.create(
-            file=f, model="whisper-1", stream=True, extra_body={"translate": "en"}
+            file=f,
+            model="whisper-1",
+            stream=True,
+            extra_body={"translate": "en", "chunking_strategy": CHUNKING},
         ):
             pass
 
@@ -240,7 +255,7 @@ def test_a_job_keeps_its_transcript_and_retries_the_translation(
 ) -> None:
     expected = _transcribe(live.client(), speech, response_format="srt")
     llm.mode = "error"
-    job = submit(live.url, speech, translate="en", response_format="srt")
+    job = submit(live.url, speech, translate="en", response_format="srt", chunking_strategy=CHUNKING)
     assert wait_finished(live.url, job["id"])["status"] == "succeeded"
     result_url = f"{live.url}/v1/jobs/{job['id']}/result"
     failed = httpx.get(result_url, timeout=60)
