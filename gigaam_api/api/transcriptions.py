@@ -130,16 +130,35 @@ async def transcribe(request: Request, *, default_target: str | None = None) -> 
         transcript = Transcript(
             tuple(segments), run.duration or 0.0, language_name(language), caps.separator(language)
         )
-        if translator is not None:
-            await stack.aclose()  # the run is over: its running slot is free while the LLM translates
-            transcript = await translated_transcript(transcript, translator, options)
-        return transcript_response(options, transcript)
+        return await _respond(
+            request, options, transcript, translator=translator, run_stack=stack, cancelled=cancelled
+        )
     except ClientDisconnect:
         log.info("client disconnected during upload")
         return Response(status_code=CLIENT_CLOSED)
     finally:
         await stack.aclose()
         own.close()
+
+
+async def _respond(
+    request: Request,
+    options: TranscriptionOptions,
+    transcript: Transcript,
+    *,
+    translator: Translator | None,
+    run_stack: AsyncExitStack,
+    cancelled: asyncio.Event,
+) -> Response:
+    """The body; with a `translator`, of the transcript translated, while the client still wants it."""
+    if translator is not None:
+        await run_stack.aclose()  # the run is over: its running slot and files are free while the LLM works
+        work = asyncio.ensure_future(translated_transcript(transcript, translator, options))
+        if not await wait_while_wanted(request, work, cancelled):
+            log.info("client disconnected during the translation")
+            return Response(status_code=CLIENT_CLOSED)
+        transcript = work.result()
+    return transcript_response(options, transcript)
 
 
 def _options(

@@ -76,7 +76,7 @@ def parse_answer(content: str, batch: Sequence[Item]) -> dict[int, str]:
             raise BatchMismatchError(f"segment {seg_id} has no text")
         if seg_id in texts:
             raise BatchMismatchError(f"segment {seg_id} is in the answer twice")
-        texts[seg_id] = text.strip()
+        texts[seg_id] = " ".join(text.split())  # one line, as a segment's text is
     sent = [item.id for item in batch]
     missing = [i for i in sent if i not in texts]
     extra = sorted(set(texts) - set(sent))

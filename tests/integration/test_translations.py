@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from tests.fixtures.fake_llm import FakeLLM, fake_llm
 from tests.fixtures.jobs import job_events, submit, wait_finished
 from tests.fixtures.processes import free_port
 from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
+from tests.fixtures.waiting import wait_until
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 LLM_KEY = "llm-secret-key"
@@ -313,3 +315,22 @@ def test_without_a_base_url_the_answer_says_how_to_enable_it(server: LiveServer,
     with speech.open("rb") as f:
         job = httpx.post(f"{server.url}/v1/jobs", files={"file": (speech.name, f)}, data={"translate": "en"})
     assert job.status_code == 501
+
+
+def test_a_slow_llm_does_not_hold_a_running_slot(
+    settings_factory: Callable[..., Settings], speech: Path
+) -> None:
+    """One running slot and no waiting line: a transcription arriving while another request's
+    translation waits on the LLM runs at once (it would be a 503 if the slot were still held)."""
+    with fake_llm() as slow, ThreadPoolExecutor(1) as pool:
+        slow.hold_from = 0
+        server = _translating(settings_factory, slow.url, MAX_RUNNING=1, MAX_WAITING=0)
+        try:
+            translating = pool.submit(_translate, server.client(), speech)
+            wait_until(lambda: slow.requests, "the translation reached the LLM")
+            assert _transcribe(server.client(), speech).text
+            slow.gate.set()
+            assert translating.result().text == translating.result().text.upper()
+        finally:
+            slow.gate.set()
+            server.stop()
