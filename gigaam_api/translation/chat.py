@@ -62,7 +62,10 @@ class ChatClient:
             # The exception's class, not its text: httpx's messages may quote the URL.
             raise errors.unavailable(f"{type(exc).__name__}, could not connect") from None
         if response.status_code != 200:
-            raise errors.unavailable(f"it answered HTTP {response.status_code}{_detail(response)}")
+            hint = ""
+            if response.status_code == 400 and self._json_mode:
+                hint = " (a server without JSON mode needs TRANSLATION_JSON_MODE=false)"
+            raise errors.unavailable(f"it answered HTTP {response.status_code}{hint}{_detail(response)}")
         return _content(response)
 
 
