@@ -269,6 +269,9 @@ def test_a_job_keeps_its_transcript_and_retries_the_translation(
     retried = httpx.get(result_url, timeout=60)
     assert retried.status_code == 200
     assert retried.text == expected.upper()
+    german = httpx.get(result_url, params={"translate": "de", "response_format": "verbose_json"}, timeout=60)
+    assert german.json()["language"] == "german"
+    assert "German" in llm.requests[-1][1]["messages"][0]["content"]
     events = job_events(live.url, job["id"])
     done = events[-1][1]
     assert done["type"] == "transcript.text.done"
