@@ -337,3 +337,29 @@ def test_a_slow_llm_does_not_hold_a_running_slot(
         finally:
             slow.gate.set()
             server.stop()
+
+
+def test_a_translation_waiting_on_the_llm_is_cancelled_by_its_delete(
+    settings_factory: Callable[..., Settings], speech: Path
+) -> None:
+    def post() -> httpx.Response:
+        with speech.open("rb") as f:
+            return httpx.post(
+                f"{server.url}/v1/audio/translations", files={"file": (speech.name, f)}, timeout=120
+            )
+
+    with fake_llm() as slow, ThreadPoolExecutor(1) as pool:
+        slow.hold_from = 0
+        server = _translating(settings_factory, slow.url)
+        try:
+            before = server.state.cancellations.request_ids
+            answer = pool.submit(post)
+            wait_until(lambda: slow.requests, "the translation reached the LLM")
+            [request_id] = server.state.cancellations.request_ids - before
+            assert httpx.delete(f"{server.url}/v1/audio/transcriptions/{request_id}").status_code == 204
+            response = answer.result(timeout=60)  # the LLM still holds its answer
+        finally:
+            slow.gate.set()
+            server.stop()
+    assert response.status_code == 499
+    assert response.json()["error"]["code"] == "request_cancelled"
