@@ -97,7 +97,7 @@ def create_app(
             log.info("removed %d leftover(s) of stopped instances from %s", removed, settings.SPOOL_DIR)
         state.shutdown.bind(asyncio.get_running_loop())
         loader = asyncio.ensure_future(_load(state, metrics, factory, on_fatal))
-        job_service.start(state.spool, partial(_job_plan, state))
+        job_service.start(state.spool, partial(_job_plan, state), state.translator)
         # A draining server claims nothing more; its running jobs go back to the queue for another replica.
         state.shutdown.when_draining(job_service.hand_back)
         try:

@@ -7,7 +7,7 @@ times, so the LLM can never break a subtitle file.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from gigaam_api.api.event_stream import Finished, StreamItem
 from gigaam_api.api.state import AppState
@@ -71,6 +71,14 @@ async def translated_items(
             yield Finished(item.duration, [translated(s, texts.get(s.id, s.text)) for s in item.segments])
         else:
             yield item
+
+
+def stored_translation(transcript: Transcript, target: str, texts: Mapping[int, str]) -> Transcript:
+    """`transcript` with the texts a job stored translated into `target` (by segment id)."""
+    segments = tuple(translated(s, texts.get(s.id, s.text)) for s in transcript.segments)
+    return Transcript(
+        segments, transcript.duration, language_name(target), separator(target), task="translate"
+    )
 
 
 def target_separator(options: TranscriptionOptions) -> str:

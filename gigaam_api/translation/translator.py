@@ -31,6 +31,7 @@ class Translator:
     def __init__(self, chat: ChatClient, *, batch_segments: int, concurrency: int) -> None:
         self._chat = chat
         self.batch_segments = batch_segments
+        self.concurrency = concurrency
         self._calls = asyncio.Semaphore(concurrency)
 
     async def aclose(self) -> None:
