@@ -218,7 +218,7 @@ class _Hooks(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def hooks() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: ClassVar[list[dict[str, Any]]] = []
+    received: list[dict[str, Any]] = []
     handler = type("Hooks", (_Hooks,), {"received": received})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
