@@ -1,4 +1,5 @@
-"""POST /v1/audio/translations and `translate` on jobs, against real local servers standing in for the LLM.
+"""POST /v1/audio/translations and `translate` on transcriptions, against real local LLM stand-ins
+(jobs: test_jobs_translation.py).
 
 The fake LLM (tests/fixtures/fake_llm.py) "translates" by upper-casing, so a translation must be the
 transcription upper-cased, its subtitle files included: same cues, same times, rendered by our formats.
@@ -20,7 +21,6 @@ import pytest
 from gigaam_api.config import Settings
 from tests.conftest import LiveServer, start_server
 from tests.fixtures.fake_llm import FakeLLM, fake_llm
-from tests.fixtures.jobs import job_events, submit, wait_finished
 from tests.fixtures.processes import free_port
 from tests.fixtures.speech import PAUSES, SENTENCES, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
@@ -250,32 +250,6 @@ def test_word_timestamps_are_refused_with_translation(live: LiveServer, llm: Fak
             extra_body={"translate": "en"},
         )
     assert llm.requests == []
-
-
-def test_a_job_keeps_its_transcript_and_retries_the_translation(
-    live: LiveServer, llm: FakeLLM, speech: Path
-) -> None:
-    expected = _transcribe(live.client(), speech, response_format="srt")
-    llm.mode = "error"
-    job = submit(live.url, speech, translate="en", response_format="srt", chunking_strategy=CHUNKING)
-    assert wait_finished(live.url, job["id"])["status"] == "succeeded"
-    result_url = f"{live.url}/v1/jobs/{job['id']}/result"
-    failed = httpx.get(result_url, timeout=60)
-    assert failed.status_code == 502
-    assert failed.json()["error"]["code"] == "translation_unavailable"
-    untranslated = httpx.get(result_url, params={"translate": "none"}, timeout=60)
-    assert untranslated.text == expected
-    llm.mode = "upper"
-    retried = httpx.get(result_url, timeout=60)
-    assert retried.status_code == 200
-    assert retried.text == expected.upper()
-    german = httpx.get(result_url, params={"translate": "de", "response_format": "verbose_json"}, timeout=60)
-    assert german.json()["language"] == "german"
-    assert "German" in llm.requests[-1][1]["messages"][0]["content"]
-    events = job_events(live.url, job["id"])
-    done = events[-1][1]
-    assert done["type"] == "transcript.text.done"
-    assert done["text"] == done["text"].upper() and done["text"]
 
 
 def test_a_slow_llm_is_a_504(settings_factory: Callable[..., Settings], speech: Path) -> None:
