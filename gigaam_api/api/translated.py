@@ -1,6 +1,7 @@
-"""Translation at the edge: a transcript or a stream of segments, with the texts in `options.translate`.
+"""Translation at the edge: a transcript or a stream of segments, with the texts in `options.translate`;
+and a job's transcript with the texts its background translation stored (`jobs.translating`).
 
-The transcription is whatever the pipeline (or a job's store) gave; only the segments' texts go to
+The transcription is whatever the pipeline gave; only the segments' texts go to
 the LLM (`gigaam_api.translation`) and the bodies are rendered by our own formats with the original
 times, so the LLM can never break a subtitle file.
 """

@@ -120,10 +120,11 @@ class TranslationRunner:
 
     async def _translate(self, job_id: str, target: str) -> None:
         error: JobError | None = None
+        done: dict[int, str] = {}
         try:
             job = await self._store.get(job_id)
             options = (job.options if job is not None else None) or TranscriptionOptions()
-            done = await self._store.translations(job_id, target)
+            done.update(await self._store.translations(job_id, target))
             todo = [s for s in await self._store.segments(job_id) if s.id not in done]
             chunk = self._translator.batch_segments * self._translator.concurrency
             for start in range(0, len(todo), chunk):
@@ -143,10 +144,8 @@ class TranslationRunner:
                     lease_seconds=self._lease,
                     translated=len(done),
                 )
-                if (
-                    await self._store.update(job_id, stored, translated=TranslatedTexts(target, texts))
-                    is None
-                ):
+                batch = TranslatedTexts(target, texts)
+                if await self._store.update(job_id, stored, translated=batch) is None:
                     return  # retried, deleted or taken over between two heartbeats
         except JobStoreDownError:
             raise  # not the translation's fault: its lease lapses and it is taken over from what is stored
@@ -156,6 +155,11 @@ class TranslationRunner:
             log.exception("job %s: translation failed", job_id)
             error = JobError("The translation failed because of an internal error.", "translation_failed")
         end = partial(
-            translation_state.finished, worker=self.name, target=target, now=time.time(), error=error
+            translation_state.finished,
+            worker=self.name,
+            target=target,
+            now=time.time(),
+            error=error,
+            translated=None if error else len(done),
         )
         await self._store.update(job_id, end)

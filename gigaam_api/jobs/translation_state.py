@@ -51,13 +51,28 @@ def renewed(
     )
 
 
-def finished(job: Job, worker: str, target: str, now: float, error: JobError | None = None) -> Job | None:
-    """`worker`'s translation ended (failed if `error`); a webhook waiting for it becomes due."""
+def finished(
+    job: Job,
+    worker: str,
+    target: str,
+    now: float,
+    error: JobError | None = None,
+    *,
+    translated: int | None = None,
+) -> Job | None:
+    """`worker`'s translation ended (failed if `error`; `translated` segments stored, if given); a
+    webhook waiting for it becomes due."""
     t = _held(job, worker, target)
     if t is None:
         return None
     translation = dataclasses.replace(
-        t, status="failed" if error else "succeeded", error=error, worker=None, due_at=None, finished_at=now
+        t,
+        status="failed" if error else "succeeded",
+        error=error,
+        worker=None,
+        due_at=None,
+        finished_at=now,
+        translated=t.translated if translated is None else translated,
     )
     hook = job.webhook
     if hook is not None and hook.state == "waiting":

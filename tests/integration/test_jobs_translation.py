@@ -177,7 +177,8 @@ def test_an_llm_that_is_down_fails_the_translation_and_a_retry_succeeds(
     assert asked > calls
     httpx.post(f"{live.url}/v1/jobs/{job_id}/translation", params={"target_language": "en"}, timeout=60)
     wait_for_job(live.url, job_id, "back to English", lambda j: j["translation"]["target_language"] == "en")
-    assert _translation_ended(live, job_id)["status"] == "succeeded"
+    english = _translation_ended(live, job_id)
+    assert english["status"] == "succeeded" and english["translated_segments"] == 4
     assert _result(live, job_id).text == expected.upper()
     assert len(llm.requests) == asked
 
