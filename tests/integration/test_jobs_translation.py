@@ -7,9 +7,11 @@ a translated job is read without asking it again, and a restarted server asks on
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -247,3 +249,18 @@ def test_the_webhook_is_sent_when_the_translation_ends(
     wait_for_job(live.url, job_id, "delivered its webhook", lambda j: j["webhook"]["state"] == "delivered")
     [body] = received
     assert body["id"] == job_id and body["translation"]["status"] == "succeeded"
+
+
+def test_an_expired_job_is_swept_with_its_translation(
+    servers: Callable[..., LiveServer], llm: FakeLLM, speech: Path
+) -> None:
+    live = servers(JOBS_SWEEP_SECONDS=0.05)
+    job_id = _submit(live, speech, translate="en")
+    assert _translation_ended(live, job_id)["status"] == "succeeded"
+    store = live.app.state.jobs.store.backend
+    assert len(store.translations(job_id, "en")) == 4
+    # Its results' time is up (as JOBS_RESULT_TTL_SECONDS after the transcript would make it).
+    store.update(job_id, lambda j: dataclasses.replace(j, expires_at=time.time() - 1))
+    wait_until(lambda: httpx.get(f"{live.url}/v1/jobs/{job_id}").status_code == 404, "the job was swept")
+    assert store.translations(job_id, "en") == {}
+    assert store.due_translations(time.time() + 3600) == []
