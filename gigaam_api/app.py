@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gigaam_api import __version__
-from gigaam_api.api import health, jobs, models, realtime, transcriptions, ws_transcribe
+from gigaam_api.api import health, jobs, models, realtime, transcriptions, translations, ws_transcribe
 from gigaam_api.api import metrics as api_metrics
 from gigaam_api.api.admission import Admission, UploadSlots
 from gigaam_api.api.errors import install_error_handlers
@@ -36,6 +36,7 @@ from gigaam_api.metrics import Metrics
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.pipeline.served import served_by_model
+from gigaam_api.translation.setup import open_translator
 from gigaam_api.web import routes as web
 from gigaam_api.web.assets import PUBLIC_PAGE_PATHS
 
@@ -86,6 +87,7 @@ def create_app(
         # Waiting requests are sent away (503 shutting_down) as soon as the drain begins.
         shutdown=GracefulShutdown(settings.SHUTDOWN_GRACE_SECONDS, on_draining=admission.close),
         runs=runs,
+        translator=open_translator(settings),
     )
 
     @asynccontextmanager
@@ -95,7 +97,7 @@ def create_app(
             log.info("removed %d leftover(s) of stopped instances from %s", removed, settings.SPOOL_DIR)
         state.shutdown.bind(asyncio.get_running_loop())
         loader = asyncio.ensure_future(_load(state, metrics, factory, on_fatal))
-        job_service.start(state.spool, partial(_job_plan, state))
+        job_service.start(state.spool, partial(_job_plan, state), state.translator)
         # A draining server claims nothing more; its running jobs go back to the queue for another replica.
         state.shutdown.when_draining(job_service.hand_back)
         try:
@@ -110,6 +112,7 @@ def create_app(
             if state.stop_engine is not None:
                 await asyncio.to_thread(state.stop_engine)
             state.spool.close()
+            await state.close_translator()
 
     app = FastAPI(
         title="gigaam-api", version=__version__, lifespan=lifespan, docs_url="/docs", redoc_url=None
@@ -127,13 +130,8 @@ def create_app(
     install_error_handlers(app)
     app.add_exception_handler(SpoolFullError, _spool_full)
     app.add_exception_handler(JobStoreDownError, _store_unavailable)
-    app.include_router(transcriptions.router)
-    app.include_router(realtime.router)
-    app.include_router(ws_transcribe.router)
-    app.include_router(jobs.router)
-    app.include_router(models.router)
-    app.include_router(health.router)
-    app.include_router(api_metrics.router)
+    for routes in (transcriptions, translations, realtime, ws_transcribe, jobs, models, health, api_metrics):
+        app.include_router(routes.router)
     app.add_middleware(ShutdownMiddleware, shutdown=state.shutdown)
     app.include_router(web.router)
     app.add_middleware(BearerAuthMiddleware, keys=settings.API_KEY, public=PUBLIC_PAGE_PATHS)

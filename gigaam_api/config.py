@@ -651,6 +651,45 @@ class Settings(QwenSettings, GigaamSettings, BaseSettings):
         ),
     )
 
+    # Translation (docs/translations.md)
+    TRANSLATION_BASE_URL: str = Field(
+        default="",
+        description=(
+            "an OpenAI-compatible chat-completions API that translates transcripts, e.g. "
+            "`http://localhost:11434/v1` (Ollama); empty: `/v1/audio/translations` and `translate` are off"
+        ),
+    )
+    TRANSLATION_MODEL: str = Field(
+        default="",
+        description="the model that endpoint translates with; required with `TRANSLATION_BASE_URL`",
+    )
+    TRANSLATION_API_KEY: str = Field(
+        default="",
+        description="its API key, sent as `Authorization: Bearer`; empty: none sent",
+    )
+    TRANSLATION_TIMEOUT_SECONDS: float = Field(
+        default=120,
+        gt=0,
+        description="one chat-completions call, connect to last byte; slower is `504 translation_timeout`",
+    )
+    TRANSLATION_BATCH_SEGMENTS: int = Field(
+        default=20,
+        ge=1,
+        description="segments per call; an answer that does not match is retried in halves, down to one",
+    )
+    TRANSLATION_CONCURRENCY: int = Field(
+        default=2,
+        ge=1,
+        description="chat-completions calls one server makes at once, across all requests",
+    )
+    TRANSLATION_JSON_MODE: bool = Field(
+        default=True,
+        description=(
+            'ask for `response_format={"type": "json_object"}`; `false` for a server that rejects it '
+            "(answers in markdown fences are parsed either way)"
+        ),
+    )
+
     @field_validator(
         "LOG_FORMAT",
         mode="before",
@@ -711,6 +750,12 @@ class Settings(QwenSettings, GigaamSettings, BaseSettings):
         # As numbers.extra checks it; config may not import numbers/ (it imports engines, which read config).
         if self.NUMBERS == "digits" and importlib.util.find_spec("damga") is None:
             raise ValueError("NUMBERS=digits needs the `numbers` extra (`uv sync --extra numbers`)")
+        return self
+
+    @model_validator(mode="after")
+    def _translation_model(self) -> Settings:
+        if self.TRANSLATION_BASE_URL.strip() and not self.TRANSLATION_MODEL.strip():
+            raise ValueError("TRANSLATION_BASE_URL needs TRANSLATION_MODEL: the model that translates")
         return self
 
     @model_validator(mode="after")

@@ -64,6 +64,7 @@ class Transcript:
     duration: float
     language: str  # the name verbose_json reports: what the engine used or detected, else "unknown"
     separator: str = WORD_SEPARATOR  # between segments: the engine's rule for the language (`Capabilities`)
+    task: Literal["transcribe", "translate"] = "transcribe"  # verbose_json's `task`
 
     @property
     def text(self) -> str:

@@ -302,6 +302,23 @@ DESCRIPTIONS: dict[str, str] = {
         "сколько вебхуков один сервер отправляет одновременно; зависший получатель занимает одно место не "
         "дольше тайм-аута"
     ),
+    "TRANSLATION_BASE_URL": (
+        "OpenAI-совместимый API chat completions, который переводит расшифровки, например "
+        "`http://localhost:11434/v1` (Ollama); пусто — `/v1/audio/translations` и `translate` выключены"
+    ),
+    "TRANSLATION_MODEL": "модель, которой этот API переводит; обязательна при `TRANSLATION_BASE_URL`",
+    "TRANSLATION_API_KEY": "его API-ключ, отправляется как `Authorization: Bearer`; пусто — без ключа",
+    "TRANSLATION_TIMEOUT_SECONDS": (
+        "один вызов chat completions, от соединения до последнего байта; дольше — `504 translation_timeout`"
+    ),
+    "TRANSLATION_BATCH_SEGMENTS": (
+        "сегментов в одном вызове; несовпавший ответ повторяется половинами, вплоть до одного сегмента"
+    ),
+    "TRANSLATION_CONCURRENCY": "одновременных вызовов chat completions на сервер, по всем запросам",
+    "TRANSLATION_JSON_MODE": (
+        'просить `response_format={"type": "json_object"}`; `false` — для сервера, который его отвергает '
+        "(ответ в markdown-ограждении разбирается в любом случае)"
+    ),
 }
 
 # The Russian wording of the defaults Settings computes (`computed_default` in config.py).

@@ -3,11 +3,17 @@
 Submission takes the same body as POST /v1/audio/transcriptions (`take_upload`, the same form fields),
 plus `callback_url` (a webhook) and, instead of a file, `url` (audio the server fetches). With API
 keys, a job belongs to the key that submitted it: other keys get 404 for it.
+
+A job with `translate` stores its transcript as transcribed, then the server translates it once, in
+the background (`jobs.translating`), and stores the translated texts: the result is rebuilt from them
+without the LLM. `POST /v1/jobs/{id}/translation` translates it again (another language, or after a
+failure); the transcript is never computed again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections.abc import AsyncIterator
@@ -23,17 +29,19 @@ from gigaam_api.api.request_schema import TRANSCRIPTION_FIELDS, form_schema
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState, app_state
 from gigaam_api.api.transcriptions import transcript_response
+from gigaam_api.api.translated import stored_translation, translator_of
 from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
 from gigaam_api.formats.languages import language_name
 from gigaam_api.jobs.fetch import download
 from gigaam_api.jobs.guarded_store import JobStoreDownError, store_unavailable
-from gigaam_api.jobs.model import TERMINAL, Job, JobError, JobStatus, Webhook, ended, new_job_id
+from gigaam_api.jobs.model import TERMINAL, Job, JobError, JobStatus, Translation, Webhook, ended, new_job_id
 from gigaam_api.jobs.service import JobService, owner_of
 from gigaam_api.jobs.store import Change
+from gigaam_api.jobs.translation_state import requested
 from gigaam_api.jobs.urls import allowed_url
 from gigaam_api.jobs.view import job_object
 from gigaam_api.jobs.webhooks import resent
-from gigaam_api.options.form import parse_transcription_form
+from gigaam_api.options.form import parse_transcription_form, translated_to
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress
 from gigaam_api.transcript import Transcript
@@ -93,6 +101,8 @@ async def create_job(request: Request) -> Response:
         # Refused now rather than when the job runs: a model or language no served model takes, options
         # the routed model cannot honour.
         state.plan(options)
+        if options.translate is not None:
+            translator_of(state)  # translation is off: 501 now, not when the transcript is done
         if options.known_speaker_names or upload.references:
             message = "Jobs do not take known speakers: send them to /v1/audio/transcriptions."
             raise bad_request(message, param="known_speaker_names")
@@ -123,7 +133,16 @@ async def create_job(request: Request) -> Response:
             raise
     # The parsed options are stored (fields the form does not read are dropped, as the synchronous route
     # ignores them): the worker, the result and the events read them back without parsing again.
-    job = Job(job_id, _owner(request, state), time.time(), size, options=options, webhook=webhook)
+    translation = None if options.translate is None else Translation(options.translate)
+    job = Job(
+        job_id,
+        _owner(request, state),
+        time.time(),
+        size,
+        options=options,
+        webhook=webhook,
+        translation=translation,
+    )
     try:
         job = await jobs.store.add(job)
     except JobStoreDownError:
@@ -194,8 +213,10 @@ async def get_job(request: Request, job_id: str) -> JSONResponse:
 
 @router.get("/v1/jobs/{job_id}/result")
 async def get_result(request: Request, job_id: str) -> Response:
-    """The transcript as the job asked for it; or, when the query names any of `response_format`,
-    `timestamp_granularities[]` or `include[]`, as those (and only those) query fields say."""
+    """The transcript as the job asked for it (translated, for a `translate` job, once its translation
+    has succeeded); or, when the query names any of `response_format`, `timestamp_granularities[]` or
+    `include[]`, as those (and only those) query fields say. `translate=none` in the query: the
+    transcript as transcribed; `translate=<language>`: the job's translation, if into that language."""
     job = await _owned(request, job_id)
     if job.status != "succeeded":
         raise _not_finished(job)
@@ -203,9 +224,47 @@ async def get_result(request: Request, job_id: str) -> Response:
     options = _options(job)
     if given:
         options = options.rendered_as(parse_transcription_form(given))
-    segments = await job_service(request).store.segments(job.id)
+    target = _result_target(job, request.query_params.get("translate"))
+    store = job_service(request).store
+    segments = await store.segments(job.id)
     transcript = Transcript(tuple(segments), job.duration or 0.0, language_name(job.language))
-    return transcript_response(options, transcript)
+    if target is None:
+        return transcript_response(dataclasses.replace(options, translate=None), transcript)
+    options = translated_to(options, target)
+    texts = await store.translations(job.id, target)  # the LLM is not asked: the texts are stored
+    return transcript_response(options, stored_translation(transcript, target, texts))
+
+
+def _result_target(job: Job, asked: str | None) -> str | None:
+    """The language the result is read in (None: as transcribed); a 409 while it is not translated."""
+    translation = job.translation
+    if asked is not None:
+        code = parse_transcription_form([("translate", asked)]).translate
+        if code is None:
+            return None
+        if translation is None or translation.target != code:
+            message = (
+                f"The job has no translation into {code!r}: POST /v1/jobs/{job.id}/translation with "
+                f"target_language={code} translates its transcript."
+            )
+            raise APIError(409, message, param="translate", code="translation_not_requested")
+    if translation is None:
+        return None
+    if translation.status == "failed":
+        reason = translation.error.message if translation.error else "unknown"
+        message = (
+            f"The translation into {translation.target!r} failed: {reason} "
+            f"POST /v1/jobs/{job.id}/translation retries it; ?translate=none gives the transcript."
+        )
+        raise APIError(409, message, code="translation_failed")
+    if translation.status != "succeeded":
+        message = (
+            f"The translation into {translation.target!r} is {translation.status} "
+            f"({translation.translated} of {job.segment_count} segments): read the result again later, "
+            "or ?translate=none for the transcript."
+        )
+        raise APIError(409, message, code="translation_pending")
+    return translation.target
 
 
 def _options(job: Job) -> TranscriptionOptions:
@@ -255,6 +314,30 @@ async def resend_webhook(request: Request, job_id: str) -> JSONResponse:
     return JSONResponse(job_object(due or job, now), status_code=202)
 
 
+@router.post("/v1/jobs/{job_id}/translation", status_code=202)
+async def translate_job(request: Request, job_id: str) -> JSONResponse:
+    """Translate a job's transcript (again) in the background: after a failed translation, or into
+    another language (`target_language`, a form field or query parameter; default: the job's). The
+    transcript is not computed again; texts already stored for that language are not asked again."""
+    job = await _owned(request, job_id)
+    translator_of(app_state(request))  # 501 while translation is off
+    if job.status != "succeeded":
+        raise _not_finished(job)
+    form = await request.form()
+    given = request.query_params.get("target_language") or form.get("target_language")
+    if isinstance(given, str) and given.strip():
+        target = parse_transcription_form([("target_language", given)]).translate
+    else:
+        target = job.translation.target if job.translation is not None else None
+    if target is None:
+        raise bad_request("Name the language to translate into: target_language.", param="target_language")
+    jobs = job_service(request)
+    now = time.time()
+    due = await jobs.store.update(job.id, lambda j: requested(j, target, now))
+    jobs.translation_wake.set()
+    return JSONResponse(job_object(due or job, now), status_code=202)
+
+
 @router.delete("/v1/jobs/{job_id}")
 async def delete_job(request: Request, job_id: str) -> JSONResponse:
     job = await _owned(request, job_id)
@@ -267,7 +350,8 @@ async def delete_job(request: Request, job_id: str) -> JSONResponse:
 
 @router.get("/v1/jobs/{job_id}/events")
 async def job_events(request: Request, job_id: str) -> StreamingResponse:
-    """The job's segments as the `stream=true` events, then `done` (or an error event).
+    """The job's segments as the `stream=true` events, then `done` (or an error event). A `translate`
+    job's events carry its transcript as transcribed: its translation is read from the result.
 
     Each delta and segment event has an `id:`; a client that reconnects with `Last-Event-ID` gets
     only the events after it, whether the job is still running or long finished.

@@ -13,6 +13,11 @@ from gigaam_api.options.transcription import GRANULARITIES, INCLUDES
 
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 
+
+def _number(low: float, high: float) -> dict[str, object]:
+    return {"type": "number", "minimum": low, "maximum": high}
+
+
 _SERVER_VAD = {
     "type": "object",
     "required": ["type"],
@@ -77,6 +82,11 @@ TRANSCRIPTION_FIELDS: dict[str, object] = {
         "default": DEFAULT_BOOST,
         "description": "the keywords' bonus in nats per letter",
     },
+    "translate": {
+        "type": "string",
+        "description": "ISO 639-1 code: translate the segment texts into this language after "
+        "transcribing, through TRANSLATION_BASE_URL's LLM (docs/translations.md)",
+    },
 }
 
 
@@ -92,4 +102,21 @@ def form_schema(properties: dict[str, object]) -> dict[str, object]:
 
 TRANSCRIPTION_SCHEMA = form_schema(
     {"file": {"type": "string", "format": "binary", "description": "the recording"}, **TRANSCRIPTION_FIELDS}
+)
+
+TRANSLATION_SCHEMA = form_schema(
+    {
+        "file": {"type": "string", "format": "binary", "description": "the recording"},
+        "model": TRANSCRIPTION_FIELDS["model"],
+        "prompt": {"type": "string", "description": "names and terms, for the recognizer and the LLM"},
+        "response_format": TRANSCRIPTION_FIELDS["response_format"],
+        "temperature": {**_number(0, 1), "description": "the LLM's sampling temperature"},
+        "target_language": {
+            "type": "string",
+            "default": "en",
+            "description": "this server's extension: ISO 639-1 code of the language to translate into",
+        },
+        "language": TRANSCRIPTION_FIELDS["language"],
+        "stream": {"type": "boolean"},
+    }
 )

@@ -23,6 +23,7 @@ from gigaam_api.options.engine import engine_options
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.pipeline.served import served_by_model
+from gigaam_api.translation.translator import Translator
 
 
 @dataclass
@@ -39,9 +40,14 @@ class AppState:
     cancellations: Cancellations = field(default_factory=Cancellations)
     live_slots: LiveSlots = field(default_factory=LiveSlots)
     glossaries: Glossaries = field(init=False)
+    translator: Translator | None = None  # TRANSLATION_BASE_URL's; None: translation is off
 
     def __post_init__(self) -> None:
         self.glossaries = Glossaries(self.settings.KEYWORDS_FILE)
+
+    async def close_translator(self) -> None:
+        if self.translator is not None:
+            await self.translator.aclose()
 
     def ready_transcriber(self) -> Transcriber:
         if self.transcriber is None:

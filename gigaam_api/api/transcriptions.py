@@ -1,5 +1,8 @@
 """POST /v1/audio/transcriptions: upload slot → upload → options → line → running slot → run → body or SSE.
 
+With `translate` (and always on POST /v1/audio/translations, `api/translations.py`), the segments'
+texts are translated between the run and the body or SSE (`api/translated.py`).
+
 DELETE /v1/audio/transcriptions/{request_id} cancels one in progress (`api/cancel.py`).
 """
 
@@ -7,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, ExitStack
 
 from fastapi import APIRouter
@@ -21,7 +24,8 @@ from gigaam_api.api.event_stream import event_stream, run_items
 from gigaam_api.api.intake import take_running_slot, take_upload
 from gigaam_api.api.request_schema import TRANSCRIPTION_SCHEMA
 from gigaam_api.api.shutdown import shutting_down
-from gigaam_api.api.state import app_state
+from gigaam_api.api.state import AppState, app_state
+from gigaam_api.api.translated import target_separator, translated_items, translated_transcript, translator_of
 from gigaam_api.api.upload import file_sha256
 from gigaam_api.config import Settings
 from gigaam_api.dedup.key import request_key
@@ -31,11 +35,12 @@ from gigaam_api.formats import render as formats
 from gigaam_api.formats.languages import language_name
 from gigaam_api.logs import request_id
 from gigaam_api.options.diarization import diarization_options
-from gigaam_api.options.form import parse_transcription_form
+from gigaam_api.options.form import parse_transcription_form, translated_to
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Run, SpeakerTurns
 from gigaam_api.speakers.turns import attribute
 from gigaam_api.transcript import Segment, Transcript
+from gigaam_api.translation.translator import Translator
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -43,6 +48,12 @@ router = APIRouter()
 
 @router.post("/v1/audio/transcriptions", openapi_extra=TRANSCRIPTION_SCHEMA)
 async def create_transcription(request: Request) -> Response:
+    return await transcribe(request)
+
+
+async def transcribe(request: Request, *, default_target: str | None = None) -> Response:
+    """The transcription; translated when the request asks (`translate`), else into `default_target`
+    if given (the translations route's language)."""
     state = app_state(request)
     stack = AsyncExitStack()  # what a run this request starts takes over (its spool files)
     own = ExitStack()  # what stays with the request until its response ends
@@ -52,7 +63,7 @@ async def create_transcription(request: Request) -> Response:
         owner = request_owner(request, state.settings.API_KEY)
         cancelled = own.enter_context(state.cancellations.register(request_id.get(), owner))
         state.ready_transcriber()
-        options = parse_transcription_form(upload.fields)
+        options, translator = _options(state, upload.fields, default_target)
         transcriber, requested = state.plan(options)
         caps = transcriber.capabilities
         diarization = diarization_options(options, upload.references)
@@ -103,6 +114,7 @@ async def create_transcription(request: Request) -> Response:
                     options,
                     state.settings,
                     cleanup,
+                    translator=translator,
                     stop=state.shutdown.expired,
                     cancelled=cancelled,
                 ),
@@ -118,13 +130,45 @@ async def create_transcription(request: Request) -> Response:
         transcript = Transcript(
             tuple(segments), run.duration or 0.0, language_name(language), caps.separator(language)
         )
-        return transcript_response(options, transcript)
+        return await _respond(
+            request, options, transcript, translator=translator, run_stack=stack, cancelled=cancelled
+        )
     except ClientDisconnect:
         log.info("client disconnected during upload")
         return Response(status_code=CLIENT_CLOSED)
     finally:
         await stack.aclose()
         own.close()
+
+
+async def _respond(
+    request: Request,
+    options: TranscriptionOptions,
+    transcript: Transcript,
+    *,
+    translator: Translator | None,
+    run_stack: AsyncExitStack,
+    cancelled: asyncio.Event,
+) -> Response:
+    """The body; with a `translator`, of the transcript translated, while the client still wants it."""
+    if translator is not None:
+        await run_stack.aclose()  # the run is over: its running slot and files are free while the LLM works
+        work = asyncio.ensure_future(translated_transcript(transcript, translator, options))
+        if not await wait_while_wanted(request, work, cancelled):
+            log.info("client disconnected during the translation")
+            return Response(status_code=CLIENT_CLOSED)
+        transcript = work.result()
+    return transcript_response(options, transcript)
+
+
+def _options(
+    state: AppState, fields: Sequence[tuple[str, str]], default_target: str | None
+) -> tuple[TranscriptionOptions, Translator | None]:
+    """The request's options and, if they translate, the translator (501 while translation is off)."""
+    options = parse_transcription_form(fields)
+    if default_target is not None and options.translate is None:
+        options = translated_to(options, default_target)
+    return options, None if options.translate is None else translator_of(state)
 
 
 @router.delete("/v1/audio/transcriptions/{request_id}", status_code=204)
@@ -175,19 +219,28 @@ async def _sse(
     settings: Settings,
     cleanup: AsyncExitStack,
     *,
+    translator: Translator | None = None,
     stop: asyncio.Event,
     cancelled: asyncio.Event,
 ) -> AsyncIterator[bytes]:
-    """The run's event stream; it ends with `shutting_down` once `stop` is set (the shutdown grace is
-    over) and with `request_cancelled` once `cancelled` is (a DELETE). Then the run's files go."""
+    """The run's event stream (its segments translated as they come with a `translator`); it ends
+    with `shutting_down` once `stop` is set (the shutdown grace is over) and with `request_cancelled`
+    once `cancelled` is (a DELETE). Then the run's files go."""
+    items = run_items(run)
+    if translator is not None:
+        items = translated_items(items, translator, options)
     try:
         async for chunk in event_stream(
-            run_items(run),
+            items,
             options,
             keepalive=settings.KEEPALIVE_SECONDS,
             progress_seconds=settings.PROGRESS_SECONDS,
             stops=((stop, shutting_down), (cancelled, RequestCancelledError)),
-            separator=lambda: caps.separator(run.language),
+            separator=(
+                (lambda: target_separator(options))
+                if translator is not None
+                else (lambda: caps.separator(run.language))
+            ),
         ):
             yield chunk
     finally:

@@ -62,7 +62,7 @@ def json_body(t: Transcript, *, include_logprobs: bool) -> JSONObject:
 def verbose_json_body(t: Transcript, *, words: bool, segments: bool) -> JSONObject:
     """`verbose_json`: `segments` for the `segment` granularity, `words` only when `word` is asked."""
     body: JSONObject = {
-        "task": "transcribe",
+        "task": t.task,
         "language": t.language,
         "duration": round(t.duration, 3),
         "text": t.text,
@@ -81,7 +81,7 @@ def diarized_json_body(t: Transcript) -> JSONObject:
     """`diarized_json`: OpenAI's shape, one segment per stretch of one speaker (`speakers.turns.attribute`
     split segments where the speaker changes). Segments with no text are left out, as in `text`."""
     return {
-        "task": "transcribe",
+        "task": t.task,
         "duration": round(t.duration, 3),
         "text": t.text,
         "segments": [

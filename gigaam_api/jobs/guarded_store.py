@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from gigaam_api.errors import APIError, busy
 from gigaam_api.jobs.model import Job, JobStatus
-from gigaam_api.jobs.store import Change, JobStore
+from gigaam_api.jobs.store import Change, JobStore, TranslatedTexts
 from gigaam_api.transcript import Segment
 
 log = logging.getLogger(__name__)
@@ -112,17 +112,31 @@ class GuardedStore:
         return await self._call(partial(self.backend.renew, job_id, worker, lease_seconds, now))
 
     async def update(
-        self, job_id: str, change: Change, *, worker: str | None = None, segments: Sequence[Segment] = ()
+        self,
+        job_id: str,
+        change: Change,
+        *,
+        worker: str | None = None,
+        segments: Sequence[Segment] = (),
+        translated: TranslatedTexts | None = None,
     ) -> Job | None:
         return await self._call(
-            partial(self.backend.update, job_id, change, worker=worker, segments=segments)
+            partial(
+                self.backend.update, job_id, change, worker=worker, segments=segments, translated=translated
+            )
         )
 
     async def segments(self, job_id: str, start: int = 0) -> list[Segment]:
         return await self._call(partial(self.backend.segments, job_id, start))
 
+    async def translations(self, job_id: str, target: str) -> dict[int, str]:
+        return await self._call(partial(self.backend.translations, job_id, target))
+
     async def due_webhooks(self, now: float) -> list[str]:
         return await self._call(partial(self.backend.due_webhooks, now))
+
+    async def due_translations(self, now: float) -> list[str]:
+        return await self._call(partial(self.backend.due_translations, now))
 
     async def due_sweeps(self, now: float) -> list[str]:
         return await self._call(partial(self.backend.due_sweeps, now))

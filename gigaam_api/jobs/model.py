@@ -17,6 +17,7 @@ JobStatus = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 JOB_STATUSES: tuple[JobStatus, ...] = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL: frozenset[JobStatus] = frozenset({"succeeded", "failed", "cancelled"})
 WebhookState = Literal["waiting", "pending", "delivered", "failed"]
+TranslationStatus = Literal["pending", "running", "succeeded", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,26 @@ class Webhook:
 class JobError:
     message: str
     code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Translation:
+    """A `translate` job's translation of its transcript (`jobs.translating`): due once the transcript
+    has succeeded, then claimed with a lease like a job, so a stopped or killed server's translation
+    is taken over and resumes from the texts already stored."""
+
+    target: str  # ISO 639-1
+    status: TranslationStatus = "pending"
+    translated: int = 0  # segments whose translation is stored
+    error: JobError | None = None
+    worker: str | None = None  # who runs it (while running)
+    due_at: float | None = None  # when a translator should take it: now, or when the runner's lease ends
+    finished_at: float | None = None
+
+
+NOTHING_TO_TRANSLATE = JobError(
+    "The transcription did not succeed: there is nothing to translate.", "job_failed"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +90,7 @@ class Job:
     run_started_at: float | None = None  # this run's start and position: its speed gives the ETA
     run_started_seconds: float = 0.0
     webhook: Webhook | None = None
+    translation: Translation | None = None
 
     @property
     def terminal(self) -> bool:
@@ -79,6 +101,14 @@ class Job:
         """When the callback should next be tried (None: not now, or never)."""
         hook = self.webhook
         return hook.next_attempt_at if hook is not None and hook.state == "pending" else None
+
+    @property
+    def translation_due(self) -> float | None:
+        """When the translation should next be taken (None: not now, or never)."""
+        t = self.translation
+        if t is None or self.status != "succeeded" or t.status not in ("pending", "running"):
+            return None
+        return t.due_at
 
     @property
     def sweep_at(self) -> float | None:
@@ -130,11 +160,20 @@ def checkpoint(
 def ended(
     job: Job, status: JobStatus, now: float, expiry: Expiry, error: JobError | None = None
 ) -> Job | None:
-    """The job's last state change (None if it had already ended); the webhook becomes due."""
+    """The job's last state change (None if it had already ended); the webhook becomes due, unless a
+    translation follows the transcript (then it is due when the translation ends)."""
     if job.terminal:
         return None
+    translation = job.translation
+    if translation is not None:
+        if status == "succeeded":
+            translation = dataclasses.replace(translation, due_at=now)
+        else:
+            translation = dataclasses.replace(
+                translation, status="failed", error=NOTHING_TO_TRANSLATE, finished_at=now
+            )
     hook = job.webhook
-    if hook is not None:
+    if hook is not None and not (translation is not None and translation.status == "pending"):
         hook = dataclasses.replace(hook, state="pending", next_attempt_at=now)
     processed = job.duration if status == "succeeded" and job.duration is not None else job.processed_seconds
     return dataclasses.replace(
@@ -146,6 +185,7 @@ def ended(
         expires_at=now + expiry.result_seconds,
         audio_expires_at=now + expiry.audio_seconds,
         webhook=hook,
+        translation=translation,
     )
 
 

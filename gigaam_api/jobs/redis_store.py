@@ -6,7 +6,8 @@ TTL. A replica that dies stops extending it; the next claim by any replica (same
 lapsed lease, puts the job back at the head of the queue and takes it over from its stored segments.
 Leases expire on Redis's clock, so replicas' clocks need not agree. Job updates are optimistic
 transactions (WATCH on the job and its lease), so a cancel and a worker's checkpoint never overwrite
-each other. A job's request options have their own key (`fields:<id>`), so listings never read them. The
+each other. A job's request options have their own key (`fields:<id>`), so listings never read them, and its
+translated texts theirs (`translations:<id>`). The
 audio is not here: it lives on the JOBS_DIR volume that every replica mounts.
 """
 
@@ -33,7 +34,7 @@ from gigaam_api.jobs.model import (
     load_segment,
     without_options,
 )
-from gigaam_api.jobs.store import Change, check_segment_start
+from gigaam_api.jobs.store import Change, TranslatedTexts, check_segment_start
 from gigaam_api.transcript import Segment
 
 PREFIX = "gigaam:jobs:"
@@ -105,7 +106,8 @@ class RedisJobStore:
             if old is not None:
                 pipe.srem(k("status", old.status), new.id)
             pipe.sadd(k("status", new.status), new.id)
-        for index, due in (("webhooks", new.webhook_due), ("sweep", new.sweep_at)):
+        dues = (("webhooks", new.webhook_due), ("sweep", new.sweep_at), ("translating", new.translation_due))
+        for index, due in dues:
             if due is None:
                 pipe.zrem(k(index), new.id)
             else:
@@ -172,7 +174,13 @@ class RedisJobStore:
         return bool(self._renew(keys=[self._key("lease", job_id)], args=[worker, _ms(lease_seconds)]))
 
     def update(
-        self, job_id: str, change: Change, *, worker: str | None = None, segments: Sequence[Segment] = ()
+        self,
+        job_id: str,
+        change: Change,
+        *,
+        worker: str | None = None,
+        segments: Sequence[Segment] = (),
+        translated: TranslatedTexts | None = None,
     ) -> Job | None:
         job_key, lease_key = self._key("job", job_id), self._key("lease", job_id)
 
@@ -188,6 +196,9 @@ class RedisJobStore:
             self._write(pipe, old, new)
             if segments:
                 pipe.rpush(self._key("segments", job_id), *(dump_segment(s) for s in segments))
+            if translated is not None and translated.texts:
+                texts = {f"{translated.target}:{i}": t for i, t in translated.texts.items()}
+                pipe.hset(self._key("translations", job_id), mapping=texts)
             return new
 
         result = self._redis.transaction(apply, job_key, lease_key, value_from_callable=True)  # type: ignore[arg-type]
@@ -196,6 +207,16 @@ class RedisJobStore:
     def segments(self, job_id: str, start: int = 0) -> list[Segment]:
         check_segment_start(start)  # LRANGE counts a negative start from the end
         return [load_segment(r) for r in self._redis.lrange(self._key("segments", job_id), start, -1)]
+
+    def translations(self, job_id: str, target: str) -> dict[int, str]:
+        """One hash per job, its fields `<target>:<segment id>`, so a delete removes every target's."""
+        stored = self._redis.hgetall(self._key("translations", job_id))
+        prefix = f"{target}:"
+        found = ((_text(field), _text(text)) for field, text in stored.items())
+        return {int(field.removeprefix(prefix)): text for field, text in found if field.startswith(prefix)}
+
+    def due_translations(self, now: float) -> list[str]:
+        return [_text(i) for i in self._redis.zrangebyscore(self._key("translating"), "-inf", now)]
 
     def due_webhooks(self, now: float) -> list[str]:
         return [_text(i) for i in self._redis.zrangebyscore(self._key("webhooks"), "-inf", now)]
@@ -207,12 +228,19 @@ class RedisJobStore:
         k = self._key
         job = self.get(job_id)
         with self._redis.pipeline() as pipe:
-            pipe.delete(k("job", job_id), k("fields", job_id), k("segments", job_id), k("lease", job_id))
+            pipe.delete(
+                k("job", job_id),
+                k("fields", job_id),
+                k("segments", job_id),
+                k("lease", job_id),
+                k("translations", job_id),
+            )
             if job is not None:
                 pipe.zrem(k("owner", job.owner), job_id)
                 pipe.srem(k("status", job.status), job_id)
             pipe.zrem(k("webhooks"), job_id)
             pipe.zrem(k("sweep"), job_id)
+            pipe.zrem(k("translating"), job_id)
             pipe.lrem(k("queue"), 0, job_id)
             pipe.lrem(k("running"), 0, job_id)
             pipe.execute()

@@ -1,6 +1,7 @@
 """The jobs feature as one object: the store, the audio, and the background loops of a server.
 
-The loops: JOBS_WORKERS workers, the webhook sender (when webhooks are on) and the sweeper that
+The loops: JOBS_WORKERS workers, the translation runner (when translation is on, `jobs.translating`),
+the webhook sender (when webhooks are on) and the sweeper that
 removes expired audio and results, and files no job owns (at start, then every JOBS_SWEEP_SECONDS).
 Every replica runs all of them; the store makes each piece of work go to one of them.
 """
@@ -25,6 +26,7 @@ from gigaam_api.jobs.backend import open_store
 from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
 from gigaam_api.jobs.model import Expiry
 from gigaam_api.jobs.store import JobStoreUnavailableError
+from gigaam_api.jobs.translating import SegmentTranslator, TranslationRunner
 from gigaam_api.jobs.webhooks import WebhookSender
 from gigaam_api.jobs.worker import JobWorker, Planner, worker_name
 
@@ -44,6 +46,7 @@ class JobService:
     store: GuardedStore
     audio: JobAudio
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # a job was added here: claim now
+    translation_wake: asyncio.Event = field(default_factory=asyncio.Event)  # a translation is due here
     _loops: asyncio.Task[None] | None = None
 
     @classmethod
@@ -60,8 +63,8 @@ class JobService:
     def expiry(self) -> Expiry:
         return Expiry(self.settings.JOBS_RESULT_TTL_SECONDS, self.settings.JOBS_AUDIO_TTL_SECONDS)
 
-    def start(self, spool: SpoolDir, plan: Planner) -> None:
-        self._loops = asyncio.ensure_future(self.run(spool, plan))
+    def start(self, spool: SpoolDir, plan: Planner, translator: SegmentTranslator | None = None) -> None:
+        self._loops = asyncio.ensure_future(self.run(spool, plan, translator))
 
     def hand_back(self) -> None:
         """Stop every loop (a server that drains or stops): nothing more is claimed, running jobs go
@@ -74,7 +77,7 @@ class JobService:
         if self._loops is not None:
             await asyncio.gather(self._loops, return_exceptions=True)
 
-    async def run(self, spool: SpoolDir, plan: Planner) -> None:
+    async def run(self, spool: SpoolDir, plan: Planner, translator: SegmentTranslator | None = None) -> None:
         """The background loops, until cancelled."""
         s = self.settings
         loops: list[Coroutine[Any, Any, None]] = [
@@ -88,9 +91,20 @@ class JobService:
                 poll_seconds=s.JOBS_POLL_SECONDS,
                 wake=self.wake,
                 name=worker_name(slot),
+                transcribed=self.translation_wake,
             ).run_forever()
             for slot in range(s.JOBS_WORKERS)
         ]
+        if translator is not None:
+            runner = TranslationRunner(
+                self.store,
+                translator,
+                lease_seconds=s.JOBS_LEASE_SECONDS,
+                poll_seconds=s.JOBS_POLL_SECONDS,
+                wake=self.translation_wake,
+                name=worker_name(s.JOBS_WORKERS),
+            )
+            loops.append(runner.run_forever())
         loops.append(_every(s.JOBS_SWEEP_SECONDS, self.sweep))
         if s.JOBS_WEBHOOK_HOSTS:
             loops.append(self._send_webhooks())

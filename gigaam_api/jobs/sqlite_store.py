@@ -1,4 +1,4 @@
-"""The embedded job store: one SQLite file (WAL) with the jobs and their segments.
+"""The embedded job store: one SQLite file (WAL) with the jobs, their segments and translations.
 
 A job row keeps the job as JSON plus the columns the queries need (its request options, whose prompt
 may be MAX_FORM_FIELDS_BYTES, sit in their own table `job_fields`: listings never read them);
@@ -28,7 +28,7 @@ from gigaam_api.jobs.model import (
     load_segment,
     without_options,
 )
-from gigaam_api.jobs.store import Change, check_segment_start
+from gigaam_api.jobs.store import Change, TranslatedTexts, check_segment_start
 from gigaam_api.transcript import Segment
 
 _SCHEMA = """
@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     lease_until REAL,
     webhook_due REAL,
     sweep_at REAL,
+    translation_due REAL,
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_owner ON jobs (owner, seq);
@@ -54,6 +55,13 @@ CREATE TABLE IF NOT EXISTS segments (
     idx INTEGER NOT NULL,
     data TEXT NOT NULL,
     PRIMARY KEY (job_id, idx)
+);
+CREATE TABLE IF NOT EXISTS translations (
+    job_id TEXT NOT NULL,
+    target TEXT NOT NULL,
+    segment_id INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (job_id, target, segment_id)
 );
 """
 
@@ -76,6 +84,9 @@ class SqliteJobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: a power cut may lose the last commits only
             self._db.executescript(_SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(jobs)")}
+            if "translation_due" not in columns:  # a file written before translations
+                self._db.execute("ALTER TABLE jobs ADD COLUMN translation_due REAL")
 
     def ping(self) -> None:
         with self._lock:
@@ -96,8 +107,18 @@ class SqliteJobStore:
             )
         data = dump_job(without_options(job)).decode()
         self._db.execute(
-            "UPDATE jobs SET status=?, worker=?, lease_until=?, webhook_due=?, sweep_at=?, data=? WHERE id=?",
-            (job.status, worker, lease_until, job.webhook_due, job.sweep_at, data, job.id),
+            "UPDATE jobs SET status=?, worker=?, lease_until=?, webhook_due=?, sweep_at=?, "
+            "translation_due=?, data=? WHERE id=?",
+            (
+                job.status,
+                worker,
+                lease_until,
+                job.webhook_due,
+                job.sweep_at,
+                job.translation_due,
+                data,
+                job.id,
+            ),
         )
 
     def _with_options(self, job: Job) -> Job:
@@ -175,7 +196,13 @@ class SqliteJobStore:
         return cursor.rowcount == 1
 
     def update(
-        self, job_id: str, change: Change, *, worker: str | None = None, segments: Sequence[Segment] = ()
+        self,
+        job_id: str,
+        change: Change,
+        *,
+        worker: str | None = None,
+        segments: Sequence[Segment] = (),
+        translated: TranslatedTexts | None = None,
     ) -> Job | None:
         with self._lock:
             self._begin()
@@ -194,6 +221,12 @@ class SqliteJobStore:
                         "INSERT INTO segments (job_id, idx, data) VALUES (?, ?, ?)",
                         [(job_id, first + i, dump_segment(s).decode()) for i, s in enumerate(segments)],
                     )
+                    if translated is not None:
+                        self._db.executemany(
+                            "INSERT OR REPLACE INTO translations (job_id, target, segment_id, text) "
+                            "VALUES (?, ?, ?, ?)",
+                            [(job_id, translated.target, i, t) for i, t in translated.texts.items()],
+                        )
                 self._db.execute("COMMIT")
             except BaseException as exc:
                 self._rollback()
@@ -210,6 +243,20 @@ class SqliteJobStore:
             ).fetchall()
         return [load_segment(r[0]) for r in rows]
 
+    def translations(self, job_id: str, target: str) -> dict[int, str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT segment_id, text FROM translations WHERE job_id=? AND target=?", (job_id, target)
+            ).fetchall()
+        return {int(r[0]): r[1] for r in rows}
+
+    def due_translations(self, now: float) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM jobs WHERE translation_due<=? ORDER BY translation_due", (now,)
+            )
+            return [r[0] for r in rows.fetchall()]
+
     def due_webhooks(self, now: float) -> list[str]:
         with self._lock:
             rows = self._db.execute("SELECT id FROM jobs WHERE webhook_due<=? ORDER BY webhook_due", (now,))
@@ -224,6 +271,7 @@ class SqliteJobStore:
         with self._lock:
             self._begin()
             self._db.execute("DELETE FROM segments WHERE job_id=?", (job_id,))
+            self._db.execute("DELETE FROM translations WHERE job_id=?", (job_id,))
             self._db.execute("DELETE FROM job_fields WHERE job_id=?", (job_id,))
             self._db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
             self._db.execute("COMMIT")

@@ -8,13 +8,22 @@ atomic read-modify-write through `update`, whose `change` is one of the pure fun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from gigaam_api.jobs.model import Job, JobStatus
 from gigaam_api.transcript import Segment
 
 Change = Callable[[Job], Job | None]
+
+
+@dataclass(frozen=True, slots=True)
+class TranslatedTexts:
+    """A batch of a job's segment texts translated into `target`, by segment id."""
+
+    target: str
+    texts: Mapping[int, str]
 
 
 class JobStore(Protocol):
@@ -50,9 +59,16 @@ class JobStore(Protocol):
         ...
 
     def update(
-        self, job_id: str, change: Change, *, worker: str | None = None, segments: Sequence[Segment] = ()
+        self,
+        job_id: str,
+        change: Change,
+        *,
+        worker: str | None = None,
+        segments: Sequence[Segment] = (),
+        translated: TranslatedTexts | None = None,
     ) -> Job | None:
-        """Atomically apply `change` and append `segments`; None (nothing written) if the job is gone,
+        """Atomically apply `change`, append `segments` and store `translated` (replacing texts stored
+        for the same ids and target); None (nothing written) if the job is gone,
         `worker` no longer holds its lease, or `change` returns None. Ending or requeueing a job
         releases its lease. `change` sees, and the result has, the job without its `options` (`get`
         and `claim` return them)."""
@@ -62,14 +78,22 @@ class JobStore(Protocol):
         """The job's segments from index `start` (>= 0: `check_segment_start`) on."""
         ...
 
+    def translations(self, job_id: str, target: str) -> dict[int, str]:
+        """The job's segment texts stored translated into `target`, by segment id."""
+        ...
+
     def due_webhooks(self, now: float) -> list[str]: ...
+
+    def due_translations(self, now: float) -> list[str]:
+        """Jobs whose translation should be taken now (pending, or its runner's lease ran out)."""
+        ...
 
     def due_sweeps(self, now: float) -> list[str]:
         """Jobs whose audio or whole record has expired."""
         ...
 
     def delete(self, job_id: str) -> None:
-        """Remove the job and its segments (idempotent)."""
+        """Remove the job, its segments and its translations (idempotent)."""
         ...
 
     def counts(self) -> dict[JobStatus, int]: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gigaam_api.formats.response_bodies import JSONObject
-from gigaam_api.jobs.model import Job
+from gigaam_api.jobs.model import Job, Translation
 
 
 def job_object(job: Job, now: float) -> JSONObject:
@@ -35,8 +35,22 @@ def job_object(job: Job, now: float) -> JSONObject:
             "last_status": hook.last_status,
             "last_error": hook.last_error,
         },
+        "translation": _translation(job.translation),
         "result_url": f"/v1/jobs/{job.id}/result",
         "events_url": f"/v1/jobs/{job.id}/events",
+    }
+
+
+def _translation(t: Translation | None) -> JSONObject | None:
+    """A `translate` job's translation: its status apart from the job's (`succeeded`: the transcript)."""
+    if t is None:
+        return None
+    return {
+        "target_language": t.target,
+        "status": t.status,
+        "translated_segments": t.translated,
+        "finished_at": _time(t.finished_at),
+        "error": None if t.error is None else {"message": t.error.message, "code": t.error.code},
     }
 
 

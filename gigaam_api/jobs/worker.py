@@ -59,6 +59,7 @@ class JobWorker:
         poll_seconds: float,
         wake: asyncio.Event,
         name: str,
+        transcribed: asyncio.Event | None = None,
     ) -> None:
         self._store = store
         self._audio = audio
@@ -69,6 +70,7 @@ class JobWorker:
         self._poll = poll_seconds
         self._wake = wake
         self.name = name
+        self._transcribed = transcribed  # set when a transcript is done: its translation may be due
 
     async def run_forever(self) -> None:
         while True:
@@ -152,6 +154,8 @@ class JobWorker:
                     duration = run.duration
                     success = partial(_succeeded, self._expiry, duration, run.language, len(pending))
                     await self._store.update(job.id, success, worker=self.name, segments=pending)
+                    if self._transcribed is not None:
+                        self._transcribed.set()
                 finally:
                     await run.aclose()
         except JobStoreDownError:

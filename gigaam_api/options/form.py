@@ -106,7 +106,49 @@ def parse_transcription_form(pairs: Iterable[tuple[str, str]]) -> TranscriptionO
         languages=languages,
         numbers=_numbers(fields.last("numbers")),
     )
-    return _with_diarization(options, fields)
+    return _with_translation(_with_diarization(options, fields), fields)
+
+
+def _with_translation(options: TranscriptionOptions, fields: _Fields) -> TranscriptionOptions:
+    """`translate` (or its synonym `target_language`, the translations route's name): the language
+    the segment texts are translated into; `none` or `false` means no translation."""
+    given = {
+        name: _target_language(value, name)
+        for name in ("translate", "target_language")
+        if (value := fields.last(name)) is not None
+    }
+    if len(set(given.values())) > 1:
+        raise bad_request("translate and target_language name different languages.", param="translate")
+    target = next(iter(given.values()), None)
+    return options if target is None else translated_to(options, target)
+
+
+def translated_to(options: TranscriptionOptions, target: str) -> TranscriptionOptions:
+    """`options` translating into `target` (a checked ISO 639-1 code); 400 for what cannot follow."""
+    # What belongs to the original words cannot follow their translation.
+    if "word" in options.timestamp_granularities:
+        raise bad_request(
+            "Word timestamps are not available with translation: they belong to the original words.",
+            param="timestamp_granularities",
+        )
+    if options.include_logprobs:
+        raise bad_request(
+            "include[]=logprobs is not available with translation: they belong to the original tokens.",
+            param="include",
+        )
+    return dataclasses.replace(options, translate=target)
+
+
+def _target_language(value: str, param: str) -> str | None:
+    text = value.strip()
+    if text.lower() in {"none", *_FALSE}:
+        return None
+    code = language_code(text)
+    if code is None:
+        raise bad_request(
+            f"Invalid {param} {_shown(text)}: expected an ISO 639-1 code such as 'en'.", param=param
+        )
+    return code
 
 
 def _with_diarization(options: TranscriptionOptions, fields: _Fields) -> TranscriptionOptions:

@@ -47,6 +47,8 @@ class TranscriptionOptions:
     known_speaker_names: tuple[str, ...] = ()
     # A stereo call: each channel one speaker (no speaker model); None: detected (docs/speakers.md).
     per_channel: bool | None = None
+    # Translate the segment texts into this language (ISO 639-1) after transcribing (docs/translations.md).
+    translate: str | None = None
 
     def rendered_as(self, rendering: TranscriptionOptions) -> TranscriptionOptions:
         """These options with `rendering`'s output choices (a job's result asked for another way)."""

@@ -28,7 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,8 @@ import pytest
 from gigaam_api import cli
 from gigaam_api.config import Settings
 from tests.fixtures import markdown_docs as md
-from tests.fixtures.live_server import LiveServer
+from tests.fixtures.fake_llm import fake_llm
+from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.speech import FORMATS, PHRASES, decode, encode, long_speech, require_espeak
 
 ROOT = md.ROOT
@@ -193,10 +194,27 @@ def _check_body(body: str) -> str | None:
     return None
 
 
+@pytest.fixture(scope="module")
+def translating_server(settings_factory: Callable[..., Settings]) -> Iterator[LiveServer]:
+    """A server whose translations go to the tests' fake LLM (tests/fixtures/fake_llm.py)."""
+    with fake_llm() as llm:
+        live = start_server(settings_factory(TRANSLATION_BASE_URL=llm.url, TRANSLATION_MODEL="fake"))
+        yield live
+        live.stop()
+
+
+def _server_for(block: md.Block, request: pytest.FixtureRequest) -> LiveServer:
+    """The translation page's examples need an LLM behind the server; the others the default server."""
+    name = "translating_server" if Path(block.path).name == "translations.md" else "server"
+    live: LiveServer = request.getfixturevalue(name)
+    return live
+
+
 @pytest.mark.parametrize("block", CURL_BLOCKS, ids=_ids(CURL_BLOCKS))
 def test_every_curl_example_works_against_a_real_server(
-    block: md.Block, server: LiveServer, in_examples_dir: Path
+    block: md.Block, request: pytest.FixtureRequest, in_examples_dir: Path
 ) -> None:
+    server = _server_for(block, request)
     job_id = None
     for words in md.shell_commands(block.text):
         assert words[0] == "curl", f"{block.where}: a block with curl examples holds only curl commands"
@@ -267,8 +285,9 @@ class _StrictOpenAI(openai.OpenAI):
 
 @pytest.mark.parametrize("block", OPENAI_BLOCKS, ids=_ids(OPENAI_BLOCKS))
 def test_every_openai_example_works_against_a_real_server(
-    block: md.Block, server: LiveServer, in_examples_dir: Path, monkeypatch: pytest.MonkeyPatch
+    block: md.Block, request: pytest.FixtureRequest, in_examples_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    server = _server_for(block, request)
     assert DOCS_HOST + "/v1" in block.text, f"{block.where}: examples use base_url={DOCS_HOST}/v1"
     monkeypatch.setattr(openai, "OpenAI", _StrictOpenAI)
     code = compile(block.text.replace(DOCS_HOST, server.url), block.where, "exec")

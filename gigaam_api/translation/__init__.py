@@ -1,0 +1,1 @@
+"""Translation of transcript segments through an external OpenAI-compatible chat-completions endpoint."""
