@@ -85,7 +85,7 @@ def test_auto_does_not_wait_for_the_int8_static_build_and_says_how_to_get_it() -
         (ARM, False),
     ],
 )
-def test_int8_static_is_to_be_built_only_where_auto_would_run_it(facts: MachineFacts, buildable: bool) -> None:
+def test_int8_static_is_built_only_where_auto_would_run_it(facts: MachineFacts, buildable: bool) -> None:
     assert int8_static_buildable(facts) is buildable
     if buildable:  # what `gigaam-api download` plans for: the choice once built and accepted
         assert _pick(replace(facts, int8_static="accepted")) == ("openvino", "cpu", "int8-static")

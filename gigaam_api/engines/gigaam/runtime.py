@@ -128,8 +128,8 @@ def _cuda(
         )
     if CUDA_PROVIDER not in facts.ort_providers:
         raise RuntimeSelectionError(
-            "GIGAAM_DEVICE=cuda, but the installed ONNX Runtime has no CUDAExecutionProvider: install the GPU "
-            'build (`make run EXTRAS="cuda convert"` or `uv sync --extra cuda`) on a machine with an '
+            "GIGAAM_DEVICE=cuda, but the installed ONNX Runtime has no CUDAExecutionProvider: install the "
+            'GPU build (`make run EXTRAS="cuda convert"` or `uv sync --extra cuda`) on a machine with an '
             "NVIDIA GPU, or set GIGAAM_DEVICE=auto/cpu."
         )
     if not facts.nvidia_gpu:
@@ -156,7 +156,9 @@ def _intel_gpu(runtime: RuntimeSetting, precision: PrecisionSetting, facts: Mach
         )
     chosen = _precision(precision, "openvino", "gpu", default="fp16")
     _require_ir(chosen, facts)
-    why = "GIGAAM_DEVICE=gpu" if precision != "auto" else "GIGAAM_DEVICE=gpu; fp16, the GPU's native precision"
+    why = "GIGAAM_DEVICE=gpu"
+    if precision == "auto":
+        why += "; fp16, the GPU's native precision"
     return RuntimeChoice("openvino", "gpu", chosen, why)
 
 
@@ -166,9 +168,9 @@ def _cpu(runtime: RuntimeSetting, precision: PrecisionSetting, facts: MachineFac
         return _onnxruntime_cpu(precision, facts, "GIGAAM_RUNTIME=onnxruntime")
     if runtime == "openvino" or precision in ("bf16", "int8-bf16"):
         if not openvino_cpu:
+            asked = "GIGAAM_RUNTIME=openvino" if runtime == "openvino" else f"GIGAAM_PRECISION={precision}"
             raise RuntimeSelectionError(
-                f"{'GIGAAM_RUNTIME=openvino' if runtime == 'openvino' else f'GIGAAM_PRECISION={precision}'} needs "
-                "OpenVINO's CPU device, which OpenVINO does not report here."
+                f"{asked} needs OpenVINO's CPU device, which OpenVINO does not report here."
             )
         why = (
             "GIGAAM_RUNTIME=openvino"
@@ -190,8 +192,9 @@ def _openvino_cpu(precision: PrecisionSetting, facts: MachineFacts, why: str) ->
         return RuntimeChoice("openvino", "cpu", "fp32", f"{why}; {_NO_CONVERTER}")
     if precision == "int8-static" and not (facts.int8_static == "accepted" or facts.nncf_installed):
         raise RuntimeSelectionError(
-            "GIGAAM_PRECISION=int8-static needs its IR, which is not on disk, and NNCF is not installed to build "
-            "it: install the `convert` extra, or run `gigaam-api download` where it is and copy MODELS_DIR."
+            "GIGAAM_PRECISION=int8-static needs its IR, which is not on disk, and NNCF is not installed to "
+            "build it: install the `convert` extra, or run `gigaam-api download` where it is and copy "
+            "MODELS_DIR."
         )
     chosen = _precision(precision, "openvino", "cpu", default="int8")
     _require_ir(chosen, facts)
@@ -231,7 +234,7 @@ def int8_static_preferred(facts: MachineFacts) -> bool:
 
 
 def int8_static_buildable(facts: MachineFacts) -> bool:
-    """Where `auto` would run int8 arithmetic once `gigaam-api download` has built it (and the gate agrees)."""
+    """Where `auto` would run int8 arithmetic once `gigaam-api download` has built it (if the gate agrees)."""
     return facts.vnni and facts.int8_static is None and facts.nncf_installed
 
 
@@ -295,9 +298,9 @@ def _precision(
 def _require_ir(precision: Precision, facts: MachineFacts) -> None:
     if precision.startswith("int8") and not facts.int8_ir_possible:
         raise RuntimeSelectionError(
-            f"GIGAAM_PRECISION={precision} on OpenVINO needs the int8 IR, which is not on disk, and NNCF is not "
-            "installed to build it: install the `convert` extra, or run `gigaam-api download` where it is "
-            "and copy MODELS_DIR."
+            f"GIGAAM_PRECISION={precision} on OpenVINO needs the int8 IR, which is not on disk, and NNCF is "
+            "not installed to build it: install the `convert` extra, or run `gigaam-api download` where it "
+            "is and copy MODELS_DIR."
         )
 
 
