@@ -66,6 +66,7 @@ download-weights: deps ## fetch MODEL's weights into MODELS_DIR (needs the Huggi
 bench: dev-deps system-deps bench-ovep ## benchmarks (not part of `make test`); results in docs/benchmarks.md
 	$(UV) sync --frozen --inexact --group bench --compile-bytecode $(EXTRA_FLAGS) --extra numbers
 	$(RUN) python -m bench.run
+	$(RUN) python -m bench.rnnt
 	$(RUN) python -m bench.keywords
 	$(RUN) python -m bench.numbers
 	$(RUN) python -m bench.translation --batch 1 --batch 20

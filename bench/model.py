@@ -63,7 +63,7 @@ class Built:
     params: int
 
 
-class _Graph:
+class Graph:
     """Accumulates nodes and random initializers; every op output gets a unique name."""
 
     def __init__(self, seed: int) -> None:
@@ -117,13 +117,13 @@ class _Graph:
         return self.const(np.array(value, np.float32))
 
 
-def _linear(g: _Graph, x: str, d_in: int, d_out: int, gain: float = 1.0) -> str:
+def _linear(g: Graph, x: str, d_in: int, d_out: int, gain: float = 1.0) -> str:
     w = g.random((d_in, d_out), d_in, gain, "linear_w")
     return g.op("Add", g.op("MatMul", x, w), g.zeros(d_out, "linear_b"))
 
 
 def _conv1d(
-    g: _Graph,
+    g: Graph,
     x: str,
     c_in: int,
     c_out: int,
@@ -148,36 +148,36 @@ def _conv1d(
     )
 
 
-def _layer_norm(g: _Graph, x: str, d: int) -> str:
+def _layer_norm(g: Graph, x: str, d: int) -> str:
     return g.op("LayerNormalization", x, g.ones(d, "ln_w"), g.zeros(d, "ln_b"), axis=-1, epsilon=1e-5)
 
 
-def _silu(g: _Graph, x: str) -> str:
+def _silu(g: Graph, x: str) -> str:
     return g.op("Mul", x, g.op("Sigmoid", x))
 
 
-def _transpose(g: _Graph, x: str, *perm: int) -> str:
+def _transpose(g: Graph, x: str, *perm: int) -> str:
     return g.op("Transpose", x, perm=list(perm))
 
 
-def _valid_frames(g: _Graph, x: str, lengths: str, time_axis: int) -> str:
+def _valid_frames(g: Graph, x: str, lengths: str, time_axis: int) -> str:
     """Bool [B, T]: frame t of x is inside the sample's length."""
     frames = g.op("Gather", g.op("Shape", x), g.scalar(time_axis), axis=0)
     positions = g.op("Range", g.scalar(0), frames, g.scalar(1))
     return g.op("Less", g.op("Unsqueeze", positions, g.i64(0)), g.op("Unsqueeze", lengths, g.i64(1)))
 
 
-def _mask_time(g: _Graph, x: str, valid: str) -> str:
+def _mask_time(g: Graph, x: str, valid: str) -> str:
     """Zero padded frames of x [B, C, T] so batched samples see the same edges as single ones."""
     return g.op("Mul", x, g.op("Unsqueeze", g.op("Cast", valid, to=TensorProto.FLOAT), g.i64(1)))
 
 
-def _subsampled_length(g: _Graph, lengths: str) -> str:
+def _subsampled_length(g: Graph, lengths: str) -> str:
     # Conv1d kernel 5, stride 2, padding 2: floor((L - 1) / 2) + 1, the length onnx-asr assumes per stage.
     return g.op("Add", g.op("Div", g.op("Sub", lengths, g.i64(1)), g.i64(2)), g.i64(1))
 
 
-def _subsampling(g: _Graph, a: Arch, features: str, lengths: str) -> tuple[str, str]:
+def _subsampling(g: Graph, a: Arch, features: str, lengths: str) -> tuple[str, str]:
     """[B, 64, T] features -> [B, T', d_model] and T' lengths, T' = (T - 1) // 4 + 1."""
     x = _mask_time(g, features, _valid_frames(g, features, lengths, 2))
     c_in = a.feat_in
@@ -189,7 +189,7 @@ def _subsampling(g: _Graph, a: Arch, features: str, lengths: str) -> tuple[str, 
     return _transpose(g, x, 0, 2, 1), lengths
 
 
-def _rope_tables(g: _Graph, a: Arch, frames: str) -> tuple[str, str]:
+def _rope_tables(g: Graph, a: Arch, frames: str) -> tuple[str, str]:
     """cos and sin [T', 1, d_k], sliced from GigaAM's precomputed 5000-position tables."""
     d_k = a.d_model // a.n_heads
     inv_freq = 1.0 / (a.rope_len ** (np.arange(0, d_k, 2, dtype=np.float32) / d_k))
@@ -201,7 +201,7 @@ def _rope_tables(g: _Graph, a: Arch, frames: str) -> tuple[str, str]:
     return cos, sin
 
 
-def _feed_forward(g: _Graph, a: Arch, x: str) -> str:
+def _feed_forward(g: Graph, a: Arch, x: str) -> str:
     """Half-step macaron FF: x + 0.5 * FF(LN(x))."""
     d_ff = a.d_model * a.ff_expansion
     h = _silu(g, _linear(g, _layer_norm(g, x, a.d_model), a.d_model, d_ff))
@@ -209,7 +209,7 @@ def _feed_forward(g: _Graph, a: Arch, x: str) -> str:
     return g.op("Add", x, g.op("Mul", h, g.f32(0.5)))
 
 
-def _attention(g: _Graph, a: Arch, x: str, rope: tuple[str, str], att_masked: str) -> str:
+def _attention(g: Graph, a: Arch, x: str, rope: tuple[str, str], att_masked: str) -> str:
     """Rotary MHSA as GigaAM does it: RoPE rotates the normalized input, then q/k/v projections."""
     d, d_k = a.d_model, a.d_model // a.n_heads
     h = _layer_norm(g, x, d)
@@ -231,7 +231,7 @@ def _attention(g: _Graph, a: Arch, x: str, rope: tuple[str, str], att_masked: st
     return g.op("Add", x, _linear(g, context, d, d, a.branch_gain))
 
 
-def _conv_module(g: _Graph, a: Arch, x: str, valid: str) -> str:
+def _conv_module(g: Graph, a: Arch, x: str, valid: str) -> str:
     """Pointwise conv + GLU, depthwise conv, layer norm, SiLU, pointwise conv; in [B, C, T] like torch."""
     d = a.d_model
     h = _transpose(g, _layer_norm(g, x, d), 0, 2, 1)
@@ -243,10 +243,10 @@ def _conv_module(g: _Graph, a: Arch, x: str, valid: str) -> str:
     return g.op("Add", x, _transpose(g, h, 0, 2, 1))
 
 
-def build_graph(a: Arch) -> tuple[onnx.ModelProto, int]:
-    """fp32 model: features [B, 64, T], feature_lengths [B] -> log_probs [B, T', vocab]; and its params."""
-    g = _Graph(a.seed)
-    x, lengths = _subsampling(g, a, "features", "feature_lengths")
+def encoder_body(g: Graph, a: Arch, features: str, feature_lengths: str) -> tuple[str, str]:
+    """The Conformer encoder (subsampling and every layer): [B, T', d_model] and the T' lengths.
+    Shared by the CTC model here and the RNN-T one (`bench.rnnt`)."""
+    x, lengths = _subsampling(g, a, features, feature_lengths)
 
     valid = _valid_frames(g, x, lengths, 1)
     frames = g.op("Gather", g.op("Shape", x), g.scalar(1), axis=0)
@@ -260,6 +260,13 @@ def build_graph(a: Arch) -> tuple[onnx.ModelProto, int]:
         x = _conv_module(g, a, x, valid)
         x = _feed_forward(g, a, x)
         x = _layer_norm(g, x, a.d_model)
+    return x, lengths
+
+
+def build_graph(a: Arch) -> tuple[onnx.ModelProto, int]:
+    """fp32 model: features [B, 64, T], feature_lengths [B] -> log_probs [B, T', vocab]; and its params."""
+    g = Graph(a.seed)
+    x, _ = encoder_body(g, a, "features", "feature_lengths")
 
     logits = _conv1d(g, _transpose(g, x, 0, 2, 1), a.d_model, a.vocab, 1)
     log_probs = g.op("LogSoftmax", _transpose(g, logits, 0, 2, 1), axis=-1)

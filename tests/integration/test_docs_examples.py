@@ -81,6 +81,7 @@ NOT_SETTINGS = frozenset(
         "AUDIO_STT_OPENAI_API_KEY",
         "AUDIO_STT_OPENAI_API_REQUEST_FORMAT",
         "BYPASS_PYDUB_PREPROCESSING",
+        "CPU_RUNTIME_CACHE_CAPACITY",  # OpenVINO's
         "ENOSPC",
         "FORWARDED_ALLOW_IPS",
         "GIGAAM_API_KEY",
@@ -90,6 +91,8 @@ NOT_SETTINGS = frozenset(
         "INFERENCE_NUM_THREADS",
         "LITELLM_LOCAL_MODEL_COST_MAP",
         "LITELLM_MASTER_KEY",
+        "MALLOC_ARENA_MAX",  # glibc's
+        "ONEDNN_PRIMITIVE_CACHE_CAPACITY",  # oneDNN's
         "PATH",
         "PIP_FIND_LINKS",
         "SIGINT",

@@ -180,7 +180,8 @@ def test_the_server_on_openvino_answers_as_on_onnxruntime_and_says_so(
     assert bodies[0]["text"] and bodies[1] == bodies[0]
 
     engine = httpx.get(f"{openvino_server.url}/health").json()["engine"]
-    assert engine == {"runtime": "openvino", "device": "cpu", "precision": "fp32", "why": "RUNTIME=openvino"}
+    why = "GIGAAM_RUNTIME=openvino"
+    assert engine == {"runtime": "openvino", "device": "cpu", "precision": "fp32", "why": why}
     assert httpx.get(f"{server.url}/health").json()["engine"]["runtime"] == "onnxruntime"
 
 

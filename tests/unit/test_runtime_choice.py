@@ -14,6 +14,7 @@ from gigaam_api.engines.gigaam.runtime import (
     MachineFacts,
     RuntimeChoice,
     choose,
+    int8_static_buildable,
     normalise_architecture,
     openvino_matters,
     probe,
@@ -58,11 +59,38 @@ def _pick(
 # --- auto ----------------------------------------------------------------------------------------------
 
 
-def test_auto_on_avx512_vnni_is_int8_arithmetic_on_openvino() -> None:
-    choice = choose("auto", "auto", "auto", AVX512)
+def test_auto_on_avx512_vnni_is_int8_arithmetic_on_openvino_once_built() -> None:
+    choice = choose("auto", "auto", "auto", replace(AVX512, int8_static="accepted"))
     assert (choice.runtime, choice.device, choice.precision) == ("openvino", "cpu", "int8-static")
     assert choice.inference_precision == "f32" and not choice.int8_ir and choice.onnx_quantization is None
     assert "VNNI" in choice.reason and "ONNX Runtime int8's fidelity" in choice.reason
+
+
+def test_auto_does_not_wait_for_the_int8_static_build_and_says_how_to_get_it() -> None:
+    """Before a build (minutes, several GB) auto serves at once on the weight-only IR."""
+    choice = choose("auto", "auto", "auto", AVX512)
+    assert (choice.runtime, choice.device, choice.precision) == ("openvino", "cpu", "int8")
+    assert "gigaam-api download" in choice.reason and "int8-static" in choice.reason
+
+
+@pytest.mark.parametrize(
+    ("facts", "buildable"),
+    [
+        (AVX512, True),
+        (replace(AVX512, int8_static="accepted"), False),  # built already
+        (replace(AVX512, int8_static="refused"), False),  # its gate said no
+        (replace(AVX512, nncf_installed=False), False),  # nothing to build it with
+        (SKYLAKE, False),
+        (N100, False),
+        (ARM, False),
+    ],
+)
+def test_int8_static_is_built_only_where_auto_would_run_it(facts: MachineFacts, buildable: bool) -> None:
+    assert int8_static_buildable(facts) is buildable
+    if buildable:  # what `gigaam-api download` plans for: the choice once built and accepted
+        assert _pick(replace(facts, int8_static="accepted")) == ("openvino", "cpu", "int8-static")
+    else:
+        assert "int8-static" not in choose("auto", "auto", "auto", facts).reason
 
 
 def test_auto_uses_an_accepted_static_ir_without_nncf() -> None:
@@ -89,8 +117,8 @@ def test_auto_on_avx512_without_vnni_is_openvino_int8_with_f32_inference() -> No
 
 
 def test_auto_never_picks_bf16_even_where_the_cpu_has_it() -> None:
-    assert _pick(AVX512)[2] == "int8-static"
-    assert _pick(replace(AVX512, int8_static="refused"))[2] == "int8"
+    assert _pick(replace(AVX512, int8_static="accepted"))[2] == "int8-static"
+    assert _pick(AVX512)[2] == "int8"
     assert AVX512.openvino_bf16
 
 
@@ -403,3 +431,15 @@ def test_the_default_settings_skip_openvino_only_without_avx512() -> None:
 
     assert default(AVX512)
     assert not default(AVX2) and not default(ARM)
+
+
+def test_the_download_plans_the_int8_static_build_that_a_start_does_not_wait_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gigaam_api.config import Settings
+    from gigaam_api.engines.gigaam import loader
+
+    monkeypatch.setattr(loader, "probe", lambda **_: AVX512)
+    settings = Settings(_env_file=None, MODELS_DIR=tmp_path, MODEL="gigaam-v3-ctc")
+    assert loader.choose_runtime(settings).precision == "int8"  # serve: at once, weight-only
+    assert loader.choose_runtime(settings, ahead=True).precision == "int8-static"  # download: build it

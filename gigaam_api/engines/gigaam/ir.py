@@ -82,7 +82,7 @@ def _require_nncf() -> None:
         raise Int8IrUnavailableError(
             "The int8 OpenVINO IR is not on disk and NNCF, which builds it, is not installed. Install the "
             "`convert` extra (`uv sync --extra convert`, included in `make run`), or build the IR where it "
-            "is installed (`gigaam-api download`) and copy MODELS_DIR; or set PRECISION=fp32."
+            "is installed (`gigaam-api download`) and copy MODELS_DIR; or set GIGAAM_PRECISION=fp32."
         )
 
 

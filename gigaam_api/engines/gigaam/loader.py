@@ -13,6 +13,7 @@ from gigaam_api.engines.gigaam.catalog import MODELS
 from gigaam_api.engines.gigaam.runtime import (
     RuntimeChoice,
     choose,
+    int8_static_buildable,
     normalise_architecture,
     openvino_matters,
     probe,
@@ -45,8 +46,11 @@ def fp32_onnx_files(model: str) -> list[str]:
     return [f.format(q="") for f in MODELS[model].onnx_files]
 
 
-def choose_runtime(settings: Settings) -> RuntimeChoice:
-    """What `settings` ask for on this machine; raises RuntimeSelectionError when it cannot run here."""
+def choose_runtime(settings: Settings, *, ahead: bool = False) -> RuntimeChoice:
+    """What `settings` ask for on this machine; raises RuntimeSelectionError when it cannot run here.
+
+    `ahead` (for `gigaam-api download`): what `auto` will run once the int8-static IR it would prefer has
+    been built, so that the download builds it; a start never waits for that build (see `runtime`)."""
     from gigaam_api.engines.gigaam.ir import ir_ready
     from gigaam_api.engines.gigaam.static_ir import read_verdict
 
@@ -64,6 +68,8 @@ def choose_runtime(settings: Settings) -> RuntimeChoice:
     facts = probe(int8_ir_ready=ready, with_openvino=openvino)
     if verdict is not None:
         facts = dataclasses.replace(facts, int8_static="accepted" if verdict.accepted else "refused")
+    elif ahead and int8_static_buildable(facts):
+        facts = dataclasses.replace(facts, int8_static="accepted")  # to be built and gated by the download
     return choose(settings.GIGAAM_RUNTIME, settings.GIGAAM_DEVICE, settings.GIGAAM_PRECISION, facts)
 
 

@@ -49,6 +49,6 @@ def _check_on_cuda(asr: TimestampedResultsAsrAdapter) -> None:
     active = session.get_providers() if session is not None else []
     if not active or active[0] != CUDA_PROVIDER:
         raise RuntimeSelectionError(
-            "DEVICE=cuda, but ONNX Runtime could not start its CUDA provider (see the log above for the "
-            "driver or CUDA/cuDNN library it is missing); set DEVICE=auto/cpu to run on the CPU."
+            "GIGAAM_DEVICE=cuda, but ONNX Runtime could not start its CUDA provider (see the log above for "
+            "the driver or CUDA/cuDNN library it is missing); set GIGAAM_DEVICE=auto/cpu to run on the CPU."
         )

@@ -5,7 +5,8 @@ made-up machines; `probe` gathers the real facts and is the only place that impo
 
 `auto` runs the fastest measured configuration whose fidelity is at least ONNX Runtime int8's
 (docs/decisions.md): on x86-64 CPUs with AVX-512 VNNI, OpenVINO with int8 weights and activations
-(`int8-static`, where its fidelity gate accepted it or NNCF can build it); with AVX-512 otherwise,
+(`int8-static`, once built and accepted by its fidelity gate: its build takes minutes, so `auto` never
+waits for it; `gigaam-api download` builds it); with AVX-512 otherwise or until then,
 OpenVINO with the int8 weight-only IR and f32 inference; elsewhere (AVX2-only x86, arm64), or where
 the IR can be neither found nor built, ONNX Runtime int8, which OpenVINO did not beat there. bf16
 inference is never chosen automatically: its agreement with fp32 is below ONNX Runtime int8's. On an
@@ -105,7 +106,7 @@ def choose(
 ) -> RuntimeChoice:
     """The configuration to run; raises RuntimeSelectionError when an explicit setting cannot be met."""
     if device == "cuda":
-        return _cuda(runtime, precision, facts, "DEVICE=cuda")
+        return _cuda(runtime, precision, facts, "GIGAAM_DEVICE=cuda")
     if device == "gpu":
         return _intel_gpu(runtime, precision, facts)
     if device == "auto" and _cuda_usable(facts) and runtime != "openvino" and precision in ("auto", "fp32"):
@@ -122,19 +123,19 @@ def _cuda(
 ) -> RuntimeChoice:
     if runtime == "openvino":
         raise RuntimeSelectionError(
-            "DEVICE=cuda runs on ONNX Runtime; RUNTIME=openvino cannot use it "
-            "(OpenVINO's GPU device is Intel's: DEVICE=gpu)."
+            "GIGAAM_DEVICE=cuda runs on ONNX Runtime; GIGAAM_RUNTIME=openvino cannot use it "
+            "(OpenVINO's GPU device is Intel's: GIGAAM_DEVICE=gpu)."
         )
     if CUDA_PROVIDER not in facts.ort_providers:
         raise RuntimeSelectionError(
-            "DEVICE=cuda, but the installed ONNX Runtime has no CUDAExecutionProvider: install the GPU "
-            'build (`make run EXTRAS="cuda convert"` or `uv sync --extra cuda`) on a machine with an '
-            "NVIDIA GPU, or set DEVICE=auto/cpu."
+            "GIGAAM_DEVICE=cuda, but the installed ONNX Runtime has no CUDAExecutionProvider: install the "
+            'GPU build (`make run EXTRAS="cuda convert"` or `uv sync --extra cuda`) on a machine with an '
+            "NVIDIA GPU, or set GIGAAM_DEVICE=auto/cpu."
         )
     if not facts.nvidia_gpu:
         raise RuntimeSelectionError(
-            "DEVICE=cuda, but no usable NVIDIA GPU was found (no GPU under /proc/driver/nvidia/gpus: "
-            "check the driver and, in Docker, `--gpus all`), or set DEVICE=auto/cpu."
+            "GIGAAM_DEVICE=cuda, but no usable NVIDIA GPU was found (no GPU under /proc/driver/nvidia/gpus: "
+            "check the driver and, in Docker, `--gpus all`), or set GIGAAM_DEVICE=auto/cpu."
         )
     return RuntimeChoice(
         "onnxruntime", "cuda", _precision(precision, "onnxruntime", "cuda", default="fp32"), why
@@ -144,32 +145,38 @@ def _cuda(
 def _intel_gpu(runtime: RuntimeSetting, precision: PrecisionSetting, facts: MachineFacts) -> RuntimeChoice:
     if runtime == "onnxruntime":
         raise RuntimeSelectionError(
-            "DEVICE=gpu (Intel GPU) runs on OpenVINO; set RUNTIME=openvino or auto "
-            "(for NVIDIA GPUs use DEVICE=cuda)."
+            "GIGAAM_DEVICE=gpu (Intel GPU) runs on OpenVINO; set GIGAAM_RUNTIME=openvino or auto "
+            "(for NVIDIA GPUs use GIGAAM_DEVICE=cuda)."
         )
     if not facts.intel_gpu:
         found = ", ".join(facts.openvino_devices) or "none"
         raise RuntimeSelectionError(
-            f"DEVICE=gpu, but OpenVINO sees no Intel GPU (devices: {found}); install the Intel GPU "
-            "driver (intel-opencl-icd) and, in Docker, pass /dev/dri, or set DEVICE=auto/cpu."
+            f"GIGAAM_DEVICE=gpu, but OpenVINO sees no Intel GPU (devices: {found}); install the Intel GPU "
+            "driver (intel-opencl-icd) and, in Docker, pass /dev/dri, or set GIGAAM_DEVICE=auto/cpu."
         )
     chosen = _precision(precision, "openvino", "gpu", default="fp16")
     _require_ir(chosen, facts)
-    why = "DEVICE=gpu" if precision != "auto" else "DEVICE=gpu; fp16, the GPU's native precision"
+    why = "GIGAAM_DEVICE=gpu"
+    if precision == "auto":
+        why += "; fp16, the GPU's native precision"
     return RuntimeChoice("openvino", "gpu", chosen, why)
 
 
 def _cpu(runtime: RuntimeSetting, precision: PrecisionSetting, facts: MachineFacts) -> RuntimeChoice:
     openvino_cpu = "CPU" in facts.openvino_devices
     if runtime == "onnxruntime":
-        return _onnxruntime_cpu(precision, facts, "RUNTIME=onnxruntime")
+        return _onnxruntime_cpu(precision, facts, "GIGAAM_RUNTIME=onnxruntime")
     if runtime == "openvino" or precision in ("bf16", "int8-bf16"):
         if not openvino_cpu:
+            asked = "GIGAAM_RUNTIME=openvino" if runtime == "openvino" else f"GIGAAM_PRECISION={precision}"
             raise RuntimeSelectionError(
-                f"{'RUNTIME=openvino' if runtime == 'openvino' else f'PRECISION={precision}'} needs "
-                "OpenVINO's CPU device, which OpenVINO does not report here."
+                f"{asked} needs OpenVINO's CPU device, which OpenVINO does not report here."
             )
-        why = "RUNTIME=openvino" if runtime == "openvino" else f"PRECISION={precision} runs on OpenVINO"
+        why = (
+            "GIGAAM_RUNTIME=openvino"
+            if runtime == "openvino"
+            else f"GIGAAM_PRECISION={precision} runs on OpenVINO"
+        )
         return _openvino_cpu(precision, facts, why)
     if openvino_cpu and _openvino_preferred(facts):
         if precision == "fp32" or facts.int8_ir_possible or int8_static_preferred(facts):
@@ -185,18 +192,21 @@ def _openvino_cpu(precision: PrecisionSetting, facts: MachineFacts, why: str) ->
         return RuntimeChoice("openvino", "cpu", "fp32", f"{why}; {_NO_CONVERTER}")
     if precision == "int8-static" and not (facts.int8_static == "accepted" or facts.nncf_installed):
         raise RuntimeSelectionError(
-            "PRECISION=int8-static needs its IR, which is not on disk, and NNCF is not installed to build "
-            "it: install the `convert` extra, or run `gigaam-api download` where it is and copy MODELS_DIR."
+            "GIGAAM_PRECISION=int8-static needs its IR, which is not on disk, and NNCF is not installed to "
+            "build it: install the `convert` extra, or run `gigaam-api download` where it is and copy "
+            "MODELS_DIR."
         )
     chosen = _precision(precision, "openvino", "cpu", default="int8")
     _require_ir(chosen, facts)
     if chosen.endswith("bf16") and not facts.openvino_bf16:
         raise RuntimeSelectionError(
-            f"PRECISION={chosen} needs a CPU with bf16 instructions (AVX512_BF16 or AMX); OpenVINO "
-            "reports none here. Use PRECISION=int8 or fp32."
+            f"GIGAAM_PRECISION={chosen} needs a CPU with bf16 instructions (AVX512_BF16 or AMX); OpenVINO "
+            "reports none here. Use GIGAAM_PRECISION=int8 or fp32."
         )
     if precision == "auto":
         why += "; int8 weight-only with f32 inference: fastest at no less than ONNX Runtime int8's fidelity"
+        if int8_static_buildable(facts):
+            why += f"; {INT8_STATIC_NOT_BUILT}"
     return RuntimeChoice("openvino", "cpu", chosen, why)
 
 
@@ -211,11 +221,21 @@ INT8_STATIC_WHY: Final = (
 )
 
 
+INT8_STATIC_NOT_BUILT: Final = (
+    "int8 arithmetic (int8-static) would be faster on this CPU but is not built: `gigaam-api download` "
+    "builds it (minutes, several GB), and the next start runs it"
+)
+
+
 def int8_static_preferred(facts: MachineFacts) -> bool:
-    """Where `auto` runs int8 arithmetic: VNNI, and the IR accepted by its fidelity gate or buildable."""
-    if not facts.vnni or facts.int8_static == "refused":
-        return False
-    return facts.int8_static == "accepted" or facts.nncf_installed
+    """Where `auto` runs int8 arithmetic: VNNI, and the IR built and accepted by its fidelity gate.
+    Never an IR still to build: NNCF takes minutes and GBs, which a start with `auto` must not wait for."""
+    return facts.vnni and facts.int8_static == "accepted"
+
+
+def int8_static_buildable(facts: MachineFacts) -> bool:
+    """Where `auto` would run int8 arithmetic once `gigaam-api download` has built it (if the gate agrees)."""
+    return facts.vnni and facts.int8_static is None and facts.nncf_installed
 
 
 def _openvino_preferred(facts: MachineFacts) -> bool:
@@ -269,7 +289,7 @@ def _precision(
     allowed = _SUPPORTED[(runtime, device)]
     if chosen not in allowed:
         raise RuntimeSelectionError(
-            f"PRECISION={chosen} is not available with {runtime} on {device}; "
+            f"GIGAAM_PRECISION={chosen} is not available with {runtime} on {device}; "
             f"choose one of: {', '.join(allowed)} (or auto)."
         )
     return chosen
@@ -278,9 +298,9 @@ def _precision(
 def _require_ir(precision: Precision, facts: MachineFacts) -> None:
     if precision.startswith("int8") and not facts.int8_ir_possible:
         raise RuntimeSelectionError(
-            f"PRECISION={precision} on OpenVINO needs the int8 IR, which is not on disk, and NNCF is not "
-            "installed to build it: install the `convert` extra, or run `gigaam-api download` where it is "
-            "and copy MODELS_DIR."
+            f"GIGAAM_PRECISION={precision} on OpenVINO needs the int8 IR, which is not on disk, and NNCF is "
+            "not installed to build it: install the `convert` extra, or run `gigaam-api download` where it "
+            "is and copy MODELS_DIR."
         )
 
 

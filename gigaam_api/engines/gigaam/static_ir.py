@@ -1,4 +1,4 @@
-"""The static int8 OpenVINO IR (`PRECISION=int8-static`): weights and activations in int8, so the CPU's
+"""The static int8 OpenVINO IR (`GIGAAM_PRECISION=int8-static`): weights and activations in int8, so the CPU's
 integer dot-product instructions (AVX-512 VNNI, AMX) do the matrix products.
 
 NNCF's post-training quantization takes activation ranges from the shipped calibration speech

@@ -115,7 +115,7 @@ def fetch(settings: Settings) -> Path:
     from gigaam_api.engines.gigaam.ir import ensure_int8_ir
     from gigaam_api.engines.gigaam.loader import choose_runtime, fp32_onnx_files, settle_int8_static
 
-    choice = choose_runtime(settings)
+    choice = choose_runtime(settings, ahead=True)
     model_dir = settings.model_dir
     ensure_weights(settings.MODELS_DIR, settings.MODEL, choice.onnx_quantization, offline=False)
     if choice.precision == "int8-static":
