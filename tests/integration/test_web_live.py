@@ -1,0 +1,191 @@
+"""The page's live mode in Debian's Chromium (headless, Playwright) against a real server: Chromium's fake
+microphone plays synthetic Russian speech with pauses (it loops the file), the page streams it to
+/v1/realtime, and the test reads what the page shows, the socket's frames (Playwright sees both
+directions) and the batch API's transcript of the very audio the page sent.
+
+No sleeps: every wait is Playwright's, on the page's state or the socket; WAIT_MS only bounds a hang.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import wave
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, Playwright, WebSocket, expect, sync_playwright
+from websockets.sync.client import connect
+
+from tests.conftest import LiveServer
+from tests.fixtures.browser import WAIT_MS, launch_chromium
+from tests.fixtures.speech import SENTENCES, long_speech, write_wav
+from tests.fixtures.waiting import wait_until
+
+KEY = "live-page-key"
+RATE = 16_000  # what the page sends (declared in its session): the server keeps these very samples
+PHRASES = [SENTENCES[1], "Есть ли вопросы?", SENTENCES[3]]
+COMPLETED = "conversation.item.input_audio_transcription.completed"
+MUTED, INK = "rgb(92, 99, 112)", "rgb(29, 31, 35)"  # style.css --muted and --fg (light scheme)
+
+# Every state an utterance's line passes through, seen by a MutationObserver (a partial lasts a moment:
+# polling could miss it): its classes, its text and the colour it is drawn in.
+WATCH_LINES = """
+window.liveLines = [];
+new MutationObserver(() => {
+  for (const li of document.querySelectorAll(".job.live .segments li")) {
+    const span = li.querySelector("span");
+    const seen = { pending: li.classList.contains("pending"), text: span.textContent,
+                   colour: getComputedStyle(span).color };
+    const last = window.liveLines.findLast((l) => l.pending === seen.pending && l.text === seen.text);
+    if (seen.text && !last) window.liveLines.push(seen);
+  }
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three phrases, each after a pause longer than the server VAD's 500 ms of silence."""
+    audio, _ = long_speech(PHRASES, [1.0, 1.5, 1.5, 1.5])
+    return write_wav(tmp_path_factory.mktemp("live") / "speech.wav", audio)
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright, speech_wav: Path) -> Iterator[Browser]:
+    chromium = launch_chromium(
+        playwright,
+        "--use-fake-ui-for-media-stream",  # the microphone prompt answered "allow"
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={speech_wav}",
+        "--autoplay-policy=no-user-gesture-required",
+    )
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    yield page
+    context.close()
+
+
+class Frames:
+    """The page's realtime socket as Playwright sees it: what was sent and received, in order."""
+
+    def __init__(self, page: Page) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.received: list[dict[str, Any]] = []
+        self.sockets: list[WebSocket] = []
+        page.on("websocket", self._opened)
+
+    def _opened(self, ws: WebSocket) -> None:
+        self.sockets.append(ws)
+        ws.on("framesent", lambda payload: self.sent.append(json.loads(payload)))
+        ws.on("framereceived", lambda payload: self.received.append(json.loads(payload)))
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.received if e["type"] == kind]
+
+    def pcm(self) -> bytes:
+        """Everything the page appended: the server's 16 kHz PCM16 samples."""
+        return b"".join(
+            base64.b64decode(e["audio"]) for e in self.sent if e["type"] == "input_audio_buffer.append"
+        )
+
+
+def pcm_wav(path: Path, pcm: bytes) -> Path:
+    """The samples as they are (a float round trip would move some by one step)."""
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(RATE)
+        out.writeframes(pcm)
+    return path
+
+
+def finished_lines(page: Page) -> Any:
+    return page.locator(".job.live .segments li:not(.pending) span")
+
+
+def test_live_mode_shows_grey_partials_then_black_finals_equal_to_the_batch_transcript(
+    make_server: Callable[..., LiveServer], page: Page, tmp_path: Path
+) -> None:
+    live = make_server(API_KEY=KEY)
+    page.add_init_script(f"localStorage.setItem('gigaam-api.key', '{KEY}')")
+    page.add_init_script(WATCH_LINES)
+    frames = Frames(page)
+    page.goto(live.url)
+    button = page.locator("#live-button")
+    expect(button).to_have_text("Распознавать вживую")
+    button.click()
+    card = page.locator(".job.live")
+    expect(card.locator(".job-status")).to_have_text("слушаю…")
+    expect(button).to_have_text("Остановить распознавание")
+    expect(button).to_have_attribute("aria-pressed", "true")
+
+    # The file loops: three phrases, then the first again. Stop once three are finished.
+    expect(finished_lines(page)).to_have_count(3, timeout=WAIT_MS * 3)
+    page.wait_for_function("window.liveLines.some((l) => l.pending)")
+    button.click()
+    expect(card).to_have_attribute("data-state", "done")
+    expect(card.locator(".job-status")).to_have_text("готово")
+    expect(button).to_have_text("Распознавать вживую")
+    wait_until(lambda: frames.sockets[0].is_closed(), "the page closes its socket")
+    wait_until(lambda: live.state.live_slots.open == 0, "the server ends the session")
+
+    # The secret went in the subprotocol (the page cannot set headers), never the key itself.
+    assert len(frames.sockets) == 1 and "intent=transcription" in frames.sockets[0].url
+    assert frames.sent[0]["type"] == "input_audio_buffer.append"  # its session came with the secret
+    assert frames.sent[-1] == {"type": "input_audio_buffer.commit", "event_id": "page-stop"}
+
+    # Every utterance the server heard is a line of its own, final text in black, in order; none left grey.
+    completed = frames.of(COMPLETED)
+    started = frames.of("input_audio_buffer.speech_started")
+    assert len(completed) >= 3
+    assert [e["item_id"] for e in completed] == [e["item_id"] for e in started]
+    expect(finished_lines(page)).to_have_text([e["transcript"] for e in completed])
+    expect(card.locator(".segments li.pending")).to_have_count(0)
+    lines = page.evaluate("window.liveLines")
+    partials = [line for line in lines if line["pending"]]
+    finals = [line for line in lines if not line["pending"]]
+    assert partials and all(line["colour"] == MUTED for line in partials), lines
+    assert [line["text"] for line in finals] == [e["transcript"] for e in completed]
+    assert all(line["colour"] == INK for line in finals), lines
+    # Each partial was the beginning of what its utterance's deltas spelled out.
+    deltas = "".join(e["delta"] for e in frames.of("conversation.item.input_audio_transcription.delta"))
+    assert all(line["text"] in deltas for line in partials)
+
+    # Each final equals the batch API's transcript of the same audio: the samples the page sent, cut
+    # where the server's VAD put the utterance.
+    pcm = frames.pcm()
+    stopped = {e["item_id"]: e["audio_end_ms"] for e in frames.of("input_audio_buffer.speech_stopped")}
+    client = live.client(api_key=KEY)
+    compared = 0
+    for start, final in zip(started, completed, strict=True):
+        if final["item_id"] not in stopped:
+            continue  # the one "stop" committed
+        span = pcm[start["audio_start_ms"] * RATE // 500 : stopped[final["item_id"]] * RATE // 500]
+        assert final["usage"]["seconds"] == pytest.approx(len(span) / 2 / RATE, abs=0.001)
+        path = pcm_wav(tmp_path / f"{final['item_id']}.wav", span)
+        batch = client.audio.transcriptions.create(model="whisper-1", file=path)
+        assert final["transcript"] == batch.text
+        compared += 1
+    assert compared >= 3
+
+    # Copy and download as for a file, and the Russian and English words.
+    expect(card.locator(".copy")).to_be_enabled()
+    page.click("#lang-switch")
+    expect(button).to_have_text("Live transcription")
+    expect(card.locator(".job-status")).to_have_text("done")
