@@ -189,3 +189,79 @@ def test_live_mode_shows_grey_partials_then_black_finals_equal_to_the_batch_tran
     page.click("#lang-switch")
     expect(button).to_have_text("Live transcription")
     expect(card.locator(".job-status")).to_have_text("done")
+
+
+def live_error(page: Page) -> Any:
+    return page.locator(".job.live[data-state=failed] .job-error")
+
+
+def test_a_full_server_and_a_refused_socket_are_said_in_plain_words(
+    make_server: Callable[..., LiveServer], page: Page
+) -> None:
+    live = make_server(API_KEY=KEY, LIVE_MAX_SESSIONS=1)
+    page.goto(live.url)
+    dialog = page.locator("#key-dialog")
+    expect(dialog).to_be_visible()  # the models ask for the key first
+    page.fill("#key-input", KEY)
+    page.keyboard.press("Enter")
+    expect(dialog).to_be_hidden()
+    url = live.url.replace("http", "ws") + "/v1/realtime?intent=transcription"
+    with connect(url, additional_headers={"Authorization": f"Bearer {KEY}"}) as taken:
+        assert json.loads(taken.recv(timeout=60))["type"] == "session.created"
+        page.click("#live-button")
+        error = live_error(page)
+        expect(error.locator(".error-text")).to_have_text(
+            "Сервер занят: слишком много распознаваний вживую сразу. Попробуйте чуть позже."
+        )
+        expect(error.locator(".error-detail")).to_contain_text("LIVE_MAX_SESSIONS")
+        expect(page.locator("#live-button")).to_have_text("Распознавать вживую")
+        page.click("#lang-switch")
+        expect(error.locator(".error-text")).to_have_text(
+            "The server is busy: too many live transcriptions at once. Try again a little later."
+        )
+
+    off = make_server(LIVE_MAX_SESSIONS=0)  # refused at the handshake: a browser is not told why
+    page.goto(off.url)  # another origin: Russian again
+    page.click("#live-button")
+    expect(live_error(page).locator(".error-text")).to_have_text(
+        "Сервер не открыл распознавание вживую: оно на нём выключено, или он ещё загружает модель."
+    )
+
+
+def test_a_wrong_key_is_asked_again_before_the_socket_opens(
+    make_server: Callable[..., LiveServer], page: Page
+) -> None:
+    live = make_server(API_KEY=KEY)
+    page.add_init_script("localStorage.setItem('gigaam-api.key', 'wrong')")
+    frames = Frames(page)
+    page.goto(live.url)
+    expect(page.locator("#key-dialog")).to_be_visible()  # the models' 401
+    page.locator("#key-close").click()
+    page.click("#live-button")
+    expect(page.locator("#key-message .error-text")).to_have_text(
+        "Ключ API не подошёл. Проверьте его и введите снова."
+    )
+    assert frames.sockets == []
+    page.fill("#key-input", KEY)
+    page.keyboard.press("Enter")
+    expect(page.locator(".job.live .job-status")).to_have_text("слушаю…")
+    page.click("#live-button")
+    expect(page.locator(".job.live")).to_have_attribute("data-state", "done")
+    assert len(frames.sockets) == 1
+
+
+def test_a_denied_microphone_is_said_in_both_languages(playwright: Playwright, server: LiveServer) -> None:
+    chromium = launch_chromium(playwright, "--use-fake-device-for-media-stream")  # no "allow" answer
+    try:
+        page = chromium.new_page()
+        page.set_default_timeout(WAIT_MS)
+        page.goto(server.url)
+        page.click("#live-button")
+        expect(page.locator("#notice")).to_contain_text("Нет доступа к микрофону: ")
+        expect(page.locator(".job.live")).to_have_count(0)
+        expect(page.locator("#live-button")).to_be_enabled()
+        page.click("#lang-switch")
+        page.click("#live-button")
+        expect(page.locator("#notice")).to_contain_text("The microphone is not available: ")
+    finally:
+        chromium.close()
