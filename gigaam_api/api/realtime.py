@@ -239,7 +239,13 @@ class RealtimeProtocol:
 
     def _update(self, session: object, link: Link) -> None:
         settings = update(self._settings, session)
-        transcriber, options = self._state.plan(_request_options(settings))
+        try:
+            transcriber, options = self._state.plan(_request_options(settings))
+        except APIError as error:  # a model or language this server does not serve
+            where = f"session.audio.input.transcription.{error.param}" if error.param else None
+            raise APIError(
+                error.status, error.message, param=where, code=error.code or "invalid_value"
+            ) from None
         if link.session is not None and transcriber is not self._transcriber:
             raise bad_request(
                 "A session's model is chosen before its first audio; open a new session for another one.",

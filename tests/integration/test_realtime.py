@@ -18,9 +18,12 @@ import numpy as np
 import pytest
 import websockets
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import connect
 
 from tests.conftest import LiveServer
+from tests.fixtures.app_server import AppServer
 from tests.fixtures.engines import SHORT_CHUNKS, SteppedEngine
 from tests.fixtures.jobs import submit
 from tests.fixtures.realtime import chunks, pcm16, realtime, strict
@@ -151,18 +154,21 @@ def test_bad_events_get_error_events_and_the_socket_lives_on(server: LiveServer)
                 }
             )
         )
+        language = {"type": "transcription", "audio": {"input": {"transcription": {"language": "xx"}}}}
+        raw.send(json.dumps({"type": "session.update", "session": language}))
         raw.send(json.dumps(["not", "an", "event"]))
         raw.send(b"\x00\x01 binary")
-        errors = [events.next() for _ in range(6)]
+        errors = [events.next() for _ in range(7)]
         events.send({"type": "session.update", "session": {"type": "transcription", **MANUAL}})
         updated = events.next()
 
-    assert [e.type for e in errors] == ["error"] * 6
+    assert [e.type for e in errors] == ["error"] * 7
     assert [(e.error.code, e.error.param, e.error.event_id) for e in errors] == [
         ("invalid_json", None, None),
         ("invalid_event_type", "type", "e1"),
         ("invalid_base64", "audio", "e2"),
         ("invalid_value", "session.audio.input.format.rate", "e3"),
+        (errors[4].error.code, "session.audio.input.transcription.language", None),
         ("invalid_event", "type", None),
         ("invalid_frame", None, None),
     ]
@@ -305,3 +311,35 @@ def test_audio_goes_in_as_base64_of_pcm16(server: LiveServer) -> None:
         ).type != "conversation.item.input_audio_transcription.completed":
             pass
     assert event.transcript
+
+
+def test_limits_end_a_session_clearly(make_app_server: Callable[..., AppServer]) -> None:
+    """An idle socket is closed with `idle_timeout`; live transcription can be turned off."""
+    idle = make_app_server(LIVE_IDLE_SECONDS=0.2)
+    with idle.http.websocket_connect("/v1/realtime?intent=transcription") as ws:
+        assert strict(ws.receive_text()).type == "session.created"
+        ended = strict(ws.receive_text())  # nothing sent: the server gives up waiting
+        assert (ended.type, ended.error.code) == ("error", "idle_timeout")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 1008
+
+    off = make_app_server(LIVE_MAX_SESSIONS=0)
+    with pytest.raises(WebSocketDenialResponse) as denied, off.http.websocket_connect("/ws/transcribe"):
+        pass
+    assert denied.value.status_code == 503
+    assert denied.value.json()["error"]["code"] == "live_disabled"
+
+
+def test_client_secret_requests_are_checked(app_server: AppServer) -> None:
+    for body, param in [
+        ({"expires_after": {"seconds": 5}}, "expires_after.seconds"),
+        ({"session": {"type": "realtime"}}, "session.type"),
+        (
+            {"session": {"type": "transcription", "audio": {"input": {"transcription": {"model": "nope"}}}}},
+            "model",
+        ),
+    ]:
+        response = app_server.http.post("/v1/realtime/client_secrets", json=body)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["param"] == param

@@ -3,9 +3,12 @@ OpenAI session object (checked against the installed `openai` types)."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from openai.types.realtime import RealtimeTranscriptionSessionCreateRequest
+from openai.types.realtime.realtime_transcription_session_audio_input_turn_detection import ServerVad
 from scipy import signal
 
 from gigaam_api.api.live_auth import KEY_PROTOCOL, admit, mint_secret, read_secret
@@ -132,8 +135,10 @@ def test_the_session_object_has_exactly_openais_fields() -> None:
     shown = session_object(settings, "gigaam-v3-ctc")
     parsed = RealtimeTranscriptionSessionCreateRequest.model_validate(shown)
     assert parsed.model_dump(mode="json", exclude_unset=True) == shown
-    assert parsed.audio and parsed.audio.input and parsed.audio.input.turn_detection
-    assert parsed.audio.input.turn_detection.silence_duration_ms == 400
+    assert parsed.audio and parsed.audio.input
+    turn_detection = parsed.audio.input.turn_detection
+    assert isinstance(turn_detection, ServerVad)
+    assert turn_detection.silence_duration_ms == 400
     assert settings.language == "ru"
     assert settings.live.turns == TurnDetection(threshold=0.6, silence_ms=400, prefix_ms=300)
     manual = update(settings, {"type": "transcription", "audio": {"input": {"turn_detection": None}}})
@@ -194,4 +199,4 @@ def test_partial_points_do_not_depend_on_how_the_audio_arrived() -> None:
     fine = points([1_000] * 100)
     assert fine[:4] == [8_000, 16_000, 24_000, 32_000]
     assert fine[-1] == 97_656  # the same last point
-    assert all(b - a >= max(step, a // 4) for a, b in zip(fine, fine[1:], strict=False))
+    assert all(b - a >= max(step, a // 4) for a, b in itertools.pairwise(fine))

@@ -32,6 +32,7 @@ Audio = npt.NDArray[np.float32]
 T = TypeVar("T")
 RATE = 16_000
 LOUD = 0.5
+VAD = TurnDetection(threshold=0.5, silence_ms=300, prefix_ms=96)
 
 
 class LoudnessVad:
@@ -41,7 +42,8 @@ class LoudnessVad:
         frames = -(-len(audio) // FRAME_SAMPLES)
         padded = np.zeros(frames * FRAME_SAMPLES, dtype=np.float32)
         padded[: len(audio)] = audio
-        return (np.abs(padded.reshape(frames, -1)).max(axis=1) > 0.1).astype(np.float32)
+        loud: Audio = (np.abs(padded.reshape(frames, -1)).max(axis=1) > 0.1).astype(np.float32)
+        return loud
 
 
 class NamingRecognizer:
@@ -93,7 +95,7 @@ async def feed(session: Session, data: bytes, piece: int = 3200) -> None:
 def make(
     recognizer: NamingRecognizer,
     *,
-    turns: TurnDetection | None = TurnDetection(threshold=0.5, silence_ms=300, prefix_ms=96),
+    turns: TurnDetection | None = VAD,
     **limits: float,
 ) -> Session:
     config = LiveConfig(input_format="pcm16", sample_rate=RATE, turns=turns)
