@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, WebSocket, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, WebSocket, WebSocketRoute, expect, sync_playwright
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from tests.conftest import LiveServer
@@ -115,6 +118,15 @@ def pcm_wav(path: Path, pcm: bytes) -> Path:
     return path
 
 
+def utterances_total(live: LiveServer, delivered: str) -> float:
+    text = httpx.get(f"{live.url}/metrics", headers={"Authorization": f"Bearer {KEY}"}, timeout=10).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "gigaam_live_utterances_total" and sample.labels["delivered"] == delivered:
+                return sample.value
+    return 0.0
+
+
 def finished_lines(page: Page) -> Any:
     return page.locator(".job.live .segments li:not(.pending) span")
 
@@ -142,7 +154,8 @@ def test_live_mode_shows_grey_partials_then_black_finals_equal_to_the_batch_tran
     expect(card).to_have_attribute("data-state", "done")
     expect(card.locator(".job-status")).to_have_text("готово")
     expect(button).to_have_text("Распознавать вживую")
-    wait_until(lambda: frames.sockets[0].is_closed(), "the page closes its socket")
+    if not frames.sockets[0].is_closed():
+        frames.sockets[0].wait_for_event("close")  # the page closes its socket
     wait_until(lambda: live.state.live_slots.open == 0, "the server ends the session")
 
     # The secret went in the subprotocol (the page cannot set headers), never the key itself.
@@ -183,6 +196,10 @@ def test_live_mode_shows_grey_partials_then_black_finals_equal_to_the_batch_tran
         assert final["transcript"] == batch.text
         compared += 1
     assert compared >= 3
+
+    # Closed only once everything was delivered: the server counted no final it could not send.
+    finals_sent = utterances_total(live, "yes")
+    assert (finals_sent, utterances_total(live, "no")) == (len(completed), 0)
 
     # Copy and download as for a file, and the Russian and English words.
     expect(card.locator(".copy")).to_be_enabled()
@@ -265,3 +282,28 @@ def test_a_denied_microphone_is_said_in_both_languages(playwright: Playwright, s
         expect(page.locator("#notice")).to_contain_text("The microphone is not available: ")
     finally:
         chromium.close()
+
+
+def test_a_dropped_connection_keeps_the_finished_lines(
+    make_server: Callable[..., LiveServer], page: Page
+) -> None:
+    live = make_server()
+    routes: list[WebSocketRoute] = []
+
+    def relay(ws: WebSocketRoute) -> None:  # the page's socket through Playwright, to the real server
+        ws.connect_to_server()
+        routes.append(ws)
+
+    page.route_web_socket(re.compile(r"/v1/realtime\?"), relay)
+    page.goto(live.url)
+    page.click("#live-button")
+    expect(finished_lines(page).first).not_to_be_empty(timeout=WAIT_MS * 2)
+    routes[0].close(code=1011)  # the network, say, drops it: not the page's "stop"
+    card = page.locator(".job.live")
+    expect(card.locator(".job-error .error-text")).to_have_text(
+        "Соединение оборвалось до конца распознавания."
+    )
+    expect(card).to_have_attribute("data-state", "done")  # what was transcribed stays: copy, download
+    expect(card.locator(".copy")).to_be_enabled()
+    expect(card.locator(".segments li.pending")).to_have_count(0)
+    expect(page.locator("#live-button")).to_have_attribute("aria-pressed", "false")

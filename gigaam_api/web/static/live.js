@@ -121,6 +121,7 @@ class LiveJob extends Job {
     try {
       this.microphone = await openMicrophone(stream, (samples) => this.audio(samples));
       if (this.stopping) await this.releaseMicrophone(); // «stop» came while it opened
+      stream.getAudioTracks()[0]?.addEventListener("ended", () => this.stop()); // unplugged, or revoked
       // The secret is asked for even without a key: the HTTP answer says what a refused socket cannot
       // (a key is needed or wrong, the model is loading or unknown). It carries the session's settings.
       const session = { type: "transcription", audio: { input: {
@@ -244,7 +245,10 @@ class LiveJob extends Job {
     await microphone?.stop().catch(() => {}); // already closed: nothing to release
   }
 
+  // A session the server or the network ended keeps what it transcribed: a card with lines stays
+  // "done" (copy, download) and shows the error.
   end(state, error = null) {
+    if (state === "failed" && this.segments.length) state = "done";
     this.releaseMicrophone();
     for (const li of this.lines.values()) li.remove();
     this.lines.clear();
