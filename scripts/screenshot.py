@@ -23,10 +23,10 @@ from gigaam_api.app import build_transcriber
 from gigaam_api.config import load_settings
 from gigaam_api.engines.base import ASREngine, Capabilities, ChunkResult, EngineOptions
 from tests.conftest import start_server
+from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.fixtures.speech import long_speech, write_wav
 from tests.fixtures.tiny_model import write_tiny_model
 from tests.integration.test_longform import PAUSES, SENTENCES
-from tests.integration.test_web import CHROMIUM, CHROMIUM_ARGS
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "web.png"
 
