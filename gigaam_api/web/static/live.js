@@ -102,7 +102,8 @@ class LiveJob extends Job {
     this.outbox = []; // events captured before the socket is open
     this.samples = 0;
     this.stopping = false;
-    this.committed = false; // the stop's commit is answered: nothing is left uncommitted on the server
+    this.commitSent = false; // the stop's commit
+    this.committed = false; // ... is answered: nothing is left uncommitted on the server
     this.ws = null;
     this.microphone = null;
     this.failure = null; // the `error` event that ends the session, if one did
@@ -174,6 +175,7 @@ class LiveJob extends Job {
   }
 
   commitRest() {
+    this.commitSent = true;
     this.send({ type: "input_audio_buffer.commit", event_id: STOP_COMMIT });
   }
 
@@ -188,8 +190,8 @@ class LiveJob extends Job {
       text.textContent += e.delta;
     } else if (e.type === "input_audio_buffer.committed") {
       if (this.speaking === e.item_id) this.speaking = null;
-      this.committed ||= this.stopping;
-      this.line(e.item_id); // a commit without speech_started (the stop's) has a line too
+      this.committed ||= this.commitSent;
+      this.line(e.item_id); // made here if no speech_started came
     } else if (e.type === `${TRANSCRIPTION}completed`) {
       const start = this.starts.get(e.item_id) ?? 0;
       this.add({ id: this.segments.length, start, end: start + e.usage.seconds, text: e.transcript, words: [] });
