@@ -9,6 +9,7 @@ from __future__ import annotations
 import binascii
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
@@ -29,10 +30,12 @@ from gigaam_api.live.events import (
     Final,
     LiveEvent,
     LiveLimits,
+    LiveSession,
     Partial,
     SpeechStarted,
     SpeechStopped,
 )
+from gigaam_api.metrics import Metrics
 from gigaam_api.options.transcription import TranscriptionOptions
 
 router = APIRouter()
@@ -61,9 +64,14 @@ def live_state(websocket: WebSocket) -> AppState:
     return state
 
 
-def count_final(websocket: WebSocket) -> Any:
-    counter = websocket.app.state.metrics.live_utterances
-    return lambda delivered: counter.labels("yes" if delivered else "no").inc()
+def count_final(websocket: WebSocket) -> Callable[[bool], None]:
+    """Counts each live final in `gigaam_live_utterances_total`, by whether the client got it."""
+    metrics: Metrics = websocket.app.state.metrics
+
+    def count(delivered: bool) -> None:
+        metrics.live_utterances.labels("yes" if delivered else "no").inc()
+
+    return count
 
 
 @router.websocket("/v1/realtime")
@@ -257,9 +265,10 @@ class RealtimeProtocol:
             link.session.configure(settings.live, options)
         link.send(self._session_event("session.updated"))
 
-    def _session(self, link: Link) -> Any:
+    def _session(self, link: Link) -> LiveSession:
         if link.session is None:
             link.attach(self._transcriber.open_live(self._options, self._settings.live, limits(self._state)))
+        assert link.session is not None
         return link.session
 
     def render(self, event: LiveEvent) -> list[Message]:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -106,6 +107,7 @@ class Session:
         self._item: str | None = None
         self._previous: str | None = None
         self._partial: asyncio.Task[None] | None = None
+        self._rest: asyncio.TimerHandle | None = None  # no partial starts before it fires
         self._partial_at = 0  # utterance length at the last partial
         self._sent = ""  # the open utterance's text sent as deltas
         self._text = ""  # its last hypothesis
@@ -187,12 +189,6 @@ class Session:
     async def events(self) -> AsyncIterator[LiveEvent]:
         while (event := await self._events.get()) is not None:
             yield event
-
-    @property
-    def buffered_seconds(self) -> float:
-        """Audio of the open utterance, not committed yet."""
-        start = self._utterance_start
-        return 0.0 if start is None else (self._samples.end - start) / SAMPLE_RATE
 
     # --- segmentation ------------------------------------------------------------------------------
 
@@ -289,6 +285,8 @@ class Session:
         start = self._utterance_start
         if start is None or self._item is None or (self._partial is not None and not self._partial.done()):
             return
+        if self._rest is not None and not self._rest.cancelled() and self._rest.when() > self._loop_time():
+            return  # resting after the last partial: the timer comes back here
         step = int(self._limits.partial_seconds * SAMPLE_RATE)
         point = partial_point(self._samples.end - start, self._partial_at, step)
         if point is None:
@@ -298,6 +296,7 @@ class Session:
         self._partial = asyncio.ensure_future(self._run_partial(self._item, audio))
 
     async def _run_partial(self, item: str, audio: Audio) -> None:
+        began = time.monotonic()
         try:
             text = await self._recognizer.transcribe(audio)
         except Exception:
@@ -310,12 +309,20 @@ class Session:
             delta = stable_delta(self._sent, text)
             self._sent += delta
             self._emit(Partial(item, delta, text))
-        # Audio that came while this one ran gets its partial now, not only at the next append: a client
-        # that pauses its sending (or sent faster than this ran) still sees text for all it sent.
+        # Audio that came while this one ran gets its partial too, not only at the next append (a client
+        # that pauses its sending still sees text for all it sent), but after a rest as long as this one
+        # took: partials then hold the lane at most half the time, and a final seldom waits behind one.
         self._partial = None
-        self._maybe_partial()
+        self._rest = asyncio.get_running_loop().call_later(time.monotonic() - began, self._maybe_partial)
+
+    @staticmethod
+    def _loop_time() -> float:
+        return asyncio.get_running_loop().time()
 
     def _cancel_partial(self) -> None:
+        if self._rest is not None:
+            self._rest.cancel()
+            self._rest = None
         if self._partial is not None:
             self._partial.cancel()
             self._partial = None
