@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 import wave
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +23,9 @@ from playwright.sync_api import Browser, Page, Playwright, WebSocket, WebSocketR
 from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
-from tests.conftest import LiveServer
+from gigaam_api.app import build_transcriber
+from gigaam_api.config import Settings
+from tests.conftest import LiveServer, start_server
 from tests.fixtures.browser import WAIT_MS, launch_chromium
 from tests.fixtures.speech import SENTENCES, long_speech, write_wav
 from tests.fixtures.waiting import wait_until
@@ -308,3 +311,26 @@ def test_a_dropped_connection_keeps_the_finished_lines(
     expect(card.locator(".copy")).to_be_enabled()
     expect(card.locator(".segments li.pending")).to_have_count(0)
     expect(page.locator("#live-button")).to_have_attribute("aria-pressed", "false")
+
+
+def test_a_loading_model_is_said_in_plain_words(
+    settings_factory: Callable[..., Settings], page: Page
+) -> None:
+    loaded = threading.Event()
+
+    def slow_factory(settings: Settings) -> Any:
+        assert loaded.wait(WAIT_MS / 1000), "the test never let the model load"
+        return build_transcriber(settings)
+
+    live = start_server(settings_factory(), wait_ready=False, factory=slow_factory)
+    try:
+        page.goto(live.url)
+        page.click("#live-button")
+        error = live_error(page)
+        expect(error.locator(".error-text")).to_have_text(
+            "Сервер ещё загружает модель. Попробуйте через минуту."
+        )
+        expect(error.locator(".error-detail")).to_have_text("The model is still loading; retry shortly.")
+    finally:
+        loaded.set()
+        live.stop()
