@@ -5,15 +5,17 @@ Audio goes in 100-ms frames without sleeping; the tests wait for the server's me
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 import pytest
+from starlette.testclient import WebSocketDenialResponse
 from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import LiveServer
+from tests.fixtures.app_server import AppServer
 from tests.fixtures.realtime import RECV_LIMIT, chunks, pcm16
 from tests.fixtures.speech import long_speech, synthesize, trim_silence, write_wav
 
@@ -107,3 +109,15 @@ def test_errors_keep_the_socket_open(server: LiveServer) -> None:
     assert [e["type"] for e in errors] == ["error"] * 4
     assert [e["error"]["param"] for e in errors] == [None, "type", "speed", "threshold"]
     assert all(set(e["error"]) == {"message", "type", "param", "code"} for e in errors)
+
+
+def test_the_key_is_checked_as_for_http(make_app_server: Callable[..., AppServer]) -> None:
+    live = make_app_server(API_KEY="k1")
+    with pytest.raises(WebSocketDenialResponse) as denied, live.http.websocket_connect("/ws/transcribe"):
+        pass
+    assert denied.value.status_code == 401
+    assert denied.value.json()["error"]["code"] == "invalid_api_key"
+    with live.http.websocket_connect("/ws/transcribe", headers={"Authorization": "Bearer k1"}) as ws:
+        assert ws.receive_json()["type"] == "ready"
+    with live.http.websocket_connect("/ws/transcribe", subprotocols=["openai-insecure-api-key.k1"]) as ws:
+        assert ws.receive_json()["type"] == "ready"
