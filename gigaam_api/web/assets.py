@@ -13,6 +13,8 @@ ASSET_PREFIX = "/web/"
 MEDIA_TYPES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "live.js": "text/javascript; charset=utf-8",
+    "live-capture.js": "text/javascript; charset=utf-8",  # the AudioWorklet live.js loads
     "i18n.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }

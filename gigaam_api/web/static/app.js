@@ -410,7 +410,7 @@ class Job {
       text.prepend(badge, " ");
     }
     item.append(time, text);
-    this.list.append(item);
+    this.list.insertBefore(item, $(".pending", this.list)); // before live.js's unfinished lines, if any
     if (atBottom) this.list.scrollTop = this.list.scrollHeight;
   }
 
