@@ -252,14 +252,14 @@ def test_leftover_downloads_and_orphaned_audio_are_swept(
     owned = audio.path(job["id"])
     redis.Redis.from_url(redis_url).flushdb()  # the store loses its data; the audio stays on the volume
     _age(owned)
-    wait_until(lambda: not owned.exists(), "the periodic sweep removes the orphaned audio", limit=30)
+    wait_until(lambda: not owned.exists(), "the periodic sweep removes the orphaned audio")
     first.stop()
 
     dead = audio.dir / "job_killed.partial"  # a download whose server was killed
     dead.write_bytes(b"RIFF")
     _age(dead)
     second = make_server(JOBS_DIR=jobs_dir, JOBS_REDIS_URL=redis_url, JOBS_WORKERS=0, JOBS_SWEEP_SECONDS=3600)
-    wait_until(lambda: not dead.exists(), "the sweep at start removes the partial download", limit=30)
+    wait_until(lambda: not dead.exists(), "the sweep at start removes the partial download")
     kept = submit(second.url, audio_dir / "weather.wav")
     assert second.app.state.jobs.audio.path(kept["id"]).exists()
 
