@@ -184,6 +184,19 @@ def test_an_llm_error_status_is_a_502_without_its_address(
     assert "127.0.0.1" not in response.text and LLM_KEY not in response.text
 
 
+def test_an_llm_refusing_the_key_is_a_502_that_quotes_neither_key_nor_address(
+    live: LiveServer, llm: FakeLLM, speech: Path
+) -> None:
+    llm.mode = "unauthorized"  # its message quotes the key and the URL it was sent
+    with pytest.raises(openai.InternalServerError) as caught:
+        _translate(live.client(), speech)
+    assert caught.value.status_code == 502
+    error = caught.value.body
+    assert isinstance(error, dict) and error["code"] == "translation_unavailable"
+    assert "HTTP 401" in error["message"] and "Incorrect API key" in error["message"]
+    assert LLM_KEY not in error["message"] and "127.0.0.1" not in error["message"]
+
+
 def test_stream_sends_translated_segments_before_the_last_batch_is_back(
     live: LiveServer, llm: FakeLLM, speech: Path
 ) -> None:
