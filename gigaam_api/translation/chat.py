@@ -34,9 +34,8 @@ class ChatClient:
         self._model = model
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # What an error message quoted back from the LLM (a proxy echoing the key it got) must not show.
-        self._secrets = tuple(sorted({s for s in (api_key, self._url, base_url.rstrip("/")) if s}, key=len))[
-            ::-1
-        ]
+        secrets = {s for s in (api_key, self._url, base_url.rstrip("/")) if s}
+        self._secrets = sorted(secrets, key=len, reverse=True)  # the URL before the base URL it starts with
         self.timeout = timeout
         self._json_mode = json_mode
 
