@@ -866,5 +866,7 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]) or "settings"
-            lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})")
+            # A check across settings got them all, keys included: quote only one setting's value.
+            got = f" (got {err.get('input')!r})" if err["loc"] else ""
+            lines.append(f"  {name}: {err['msg']}{got}")
         raise ConfigError("Invalid configuration:\n" + "\n".join(lines)) from None

@@ -73,6 +73,15 @@ def test_a_translation_url_httpx_cannot_call_is_refused_at_start(
     assert load_settings(_env_file=None).TRANSLATION_BASE_URL.startswith("https://")
 
 
+def test_an_error_across_settings_quotes_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEY", "server-secret")
+    monkeypatch.setenv("TRANSLATION_API_KEY", "llm-secret")
+    monkeypatch.setenv("TRANSLATION_BASE_URL", "http://llm:8000/v1")  # without TRANSLATION_MODEL
+    with pytest.raises(ConfigError, match="needs TRANSLATION_MODEL") as info:
+        load_settings(_env_file=None)
+    assert "secret" not in str(info.value)
+
+
 def test_unknown_models_are_refused_at_start_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL", "whisper-large")
     with pytest.raises(ConfigError, match="MODEL: unknown model 'whisper-large'"):
