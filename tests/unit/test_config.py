@@ -67,7 +67,7 @@ def test_a_translation_url_httpx_cannot_call_is_refused_at_start(
 ) -> None:
     monkeypatch.setenv("TRANSLATION_BASE_URL", url)
     monkeypatch.setenv("TRANSLATION_MODEL", "m")
-    with pytest.raises(ConfigError, match="TRANSLATION_BASE_URL: .*must be an http:// or https:// URL"):
+    with pytest.raises(ConfigError, match=r"TRANSLATION_BASE_URL: .*must be an http:// or https:// URL"):
         load_settings(_env_file=None)
     monkeypatch.setenv("TRANSLATION_BASE_URL", "https://user:pw@llm.example:8443/v1")
     assert load_settings(_env_file=None).TRANSLATION_BASE_URL.startswith("https://")
