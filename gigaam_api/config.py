@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
+import httpx
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -752,6 +753,20 @@ class Settings(QwenSettings, GigaamSettings, BaseSettings):
             raise ValueError("NUMBERS=digits needs the `numbers` extra (`uv sync --extra numbers`)")
         return self
 
+    @field_validator("TRANSLATION_BASE_URL")
+    @classmethod
+    def _translation_url(cls, value: str) -> str:
+        # Checked here, as httpx will read it: a URL it cannot parse would fail every call with an
+        # internal error, one without a scheme with a misleading "could not connect".
+        if value.strip():
+            try:
+                url = httpx.URL(value.strip())
+            except httpx.InvalidURL:
+                url = None
+            if url is None or url.scheme not in ("http", "https") or not url.host:
+                raise ValueError("must be an http:// or https:// URL, e.g. http://localhost:11434/v1")
+        return value
+
     @model_validator(mode="after")
     def _translation_model(self) -> Settings:
         if self.TRANSLATION_BASE_URL.strip() and not self.TRANSLATION_MODEL.strip():
@@ -851,5 +866,7 @@ def load_settings(**overrides: object) -> Settings:
         lines = []
         for err in exc.errors():
             name = ".".join(str(p) for p in err["loc"]) or "settings"
-            lines.append(f"  {name}: {err['msg']} (got {err.get('input')!r})")
+            # A check across settings got them all, keys included: quote only one setting's value.
+            got = f" (got {err.get('input')!r})" if err["loc"] else ""
+            lines.append(f"  {name}: {err['msg']}{got}")
         raise ConfigError("Invalid configuration:\n" + "\n".join(lines)) from None

@@ -25,7 +25,13 @@ from gigaam_api.api.intake import take_running_slot, take_upload
 from gigaam_api.api.request_schema import TRANSCRIPTION_SCHEMA
 from gigaam_api.api.shutdown import shutting_down
 from gigaam_api.api.state import AppState, app_state
-from gigaam_api.api.translated import target_separator, translated_items, translated_transcript, translator_of
+from gigaam_api.api.translated import (
+    read_ahead,
+    target_separator,
+    translated_items,
+    translated_transcript,
+    translator_of,
+)
 from gigaam_api.api.upload import file_sha256
 from gigaam_api.config import Settings
 from gigaam_api.dedup.key import request_key
@@ -105,7 +111,9 @@ async def transcribe(request: Request, *, default_target: str | None = None) -> 
         if not started:  # attached to an identical run, or answered from the cache: nothing to decode here
             files.reserve(0)
         if options.stream:
-            cleanup = stack.pop_all()
+            run_cleanup = stack.pop_all()
+            cleanup = AsyncExitStack()
+            cleanup.push_async_callback(run_cleanup.aclose)
             cleanup.callback(own.pop_all().close)
             return StreamingResponse(
                 _sse(
@@ -114,6 +122,7 @@ async def transcribe(request: Request, *, default_target: str | None = None) -> 
                     options,
                     state.settings,
                     cleanup,
+                    run_cleanup=run_cleanup,
                     translator=translator,
                     stop=state.shutdown.expired,
                     cancelled=cancelled,
@@ -219,16 +228,20 @@ async def _sse(
     settings: Settings,
     cleanup: AsyncExitStack,
     *,
+    run_cleanup: AsyncExitStack,
     translator: Translator | None = None,
     stop: asyncio.Event,
     cancelled: asyncio.Event,
 ) -> AsyncIterator[bytes]:
     """The run's event stream (its segments translated as they come with a `translator`); it ends
     with `shutting_down` once `stop` is set (the shutdown grace is over) and with `request_cancelled`
-    once `cancelled` is (a DELETE). Then the run's files go."""
+    once `cancelled` is (a DELETE). Then the run's files go (`run_cleanup`: with a `translator`, as
+    soon as the run ends, so the LLM works without the run's running slot)."""
     items = run_items(run)
+    ahead = None
     if translator is not None:
-        items = translated_items(items, translator, options)
+        ahead = read_ahead(items, run_cleanup.aclose)
+        items = translated_items(ahead, translator, options)
     try:
         async for chunk in event_stream(
             items,
@@ -244,4 +257,6 @@ async def _sse(
         ):
             yield chunk
     finally:
+        if ahead is not None:  # its reader stops before the run is closed under it
+            await ahead.aclose()
         await cleanup.aclose()

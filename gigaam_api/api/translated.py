@@ -8,7 +8,8 @@ times, so the LLM can never break a subtitle file.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 
 from gigaam_api.api.event_stream import Finished, StreamItem
 from gigaam_api.api.state import AppState
@@ -72,6 +73,34 @@ async def translated_items(
             yield Finished(item.duration, [translated(s, texts.get(s.id, s.text)) for s in item.segments])
         else:
             yield item
+
+
+async def read_ahead(
+    source: AsyncIterator[StreamItem], on_end: Callable[[], Awaitable[None]]
+) -> AsyncGenerator[StreamItem, None]:
+    """`source` read to its end at its own pace, not the LLM's, then `on_end` (the run's clean-up, so
+    its running slot is free while the last batches are translated). A run pauses while nobody reads
+    it; what is read ahead is at most the transcript, which is kept anyway."""
+    queue: asyncio.Queue[StreamItem | BaseException | None] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for item in source:
+                queue.put_nowait(item)
+            await on_end()
+            queue.put_nowait(None)
+        except Exception as exc:
+            queue.put_nowait(exc)
+
+    task = asyncio.ensure_future(pump())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def stored_translation(transcript: Transcript, target: str, texts: Mapping[int, str]) -> Transcript:

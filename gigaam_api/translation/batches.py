@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from gigaam_api.formats.languages import language_name
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+# A reasoning model's thoughts before its answer (Qwen3, DeepSeek-R1 served without a reasoning parser).
+_THINKING = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
 SHOWN_IDS = 5
 
 
@@ -91,7 +93,7 @@ def parse_answer(content: str, batch: Sequence[Item]) -> dict[int, str]:
 
 
 def _decoded(content: str) -> object:
-    text = content.strip()
+    text = _THINKING.sub("", content).strip()
     fenced = _FENCE.match(text)
     if fenced:
         text = fenced[1].strip()

@@ -33,6 +33,9 @@ class ChatClient:
         self._url = base_url.rstrip("/") + "/chat/completions"
         self._model = model
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # What an error message quoted back from the LLM (a proxy echoing the key it got) must not show.
+        secrets = {s for s in (api_key, self._url, base_url.rstrip("/")) if s}
+        self._secrets = sorted(secrets, key=len, reverse=True)  # the URL before the base URL it starts with
         self.timeout = timeout
         self._json_mode = json_mode
 
@@ -65,7 +68,10 @@ class ChatClient:
             hint = ""
             if response.status_code == 400 and self._json_mode:
                 hint = " (a server without JSON mode needs TRANSLATION_JSON_MODE=false)"
-            raise errors.unavailable(f"it answered HTTP {response.status_code}{hint}{_detail(response)}")
+            detail = _detail(response)
+            for secret in self._secrets:
+                detail = detail.replace(secret, "***")
+            raise errors.unavailable(f"it answered HTTP {response.status_code}{hint}{detail}")
         return _content(response)
 
 

@@ -94,7 +94,14 @@ def test_a_stream_ends_with_a_disk_full_event(settings_factory: Callable[..., Se
         never = asyncio.Event()
         settings = settings_factory()
         body = _sse(
-            _FillsTheDisk(), capabilities(), options, settings, AsyncExitStack(), stop=never, cancelled=never
+            _FillsTheDisk(),
+            capabilities(),
+            options,
+            settings,
+            AsyncExitStack(),
+            run_cleanup=AsyncExitStack(),
+            stop=never,
+            cancelled=never,
         )
         text = b"".join([chunk async for chunk in body]).decode()
         return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]

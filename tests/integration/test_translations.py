@@ -184,6 +184,19 @@ def test_an_llm_error_status_is_a_502_without_its_address(
     assert "127.0.0.1" not in response.text and LLM_KEY not in response.text
 
 
+def test_an_llm_refusing_the_key_is_a_502_that_quotes_neither_key_nor_address(
+    live: LiveServer, llm: FakeLLM, speech: Path
+) -> None:
+    llm.mode = "unauthorized"  # its message quotes the key and the URL it was sent
+    with pytest.raises(openai.InternalServerError) as caught:
+        _translate(live.client(), speech)
+    assert caught.value.status_code == 502
+    error = caught.value.body
+    assert isinstance(error, dict) and error["code"] == "translation_unavailable"
+    assert "HTTP 401" in error["message"] and "Incorrect API key" in error["message"]
+    assert LLM_KEY not in error["message"] and "127.0.0.1" not in error["message"]
+
+
 def test_stream_sends_translated_segments_before_the_last_batch_is_back(
     live: LiveServer, llm: FakeLLM, speech: Path
 ) -> None:
@@ -315,6 +328,40 @@ def test_a_slow_llm_does_not_hold_a_running_slot(
         finally:
             slow.gate.set()
             server.stop()
+
+
+def test_a_translated_stream_frees_its_running_slot_while_the_llm_works(
+    settings_factory: Callable[..., Settings], speech: Path
+) -> None:
+    """The run is read to its end while the LLM holds the first batch, and its slot freed then: the
+    next transcription runs (one slot, no waiting line: it would be a 503 if the slot were held)."""
+
+    def stream() -> list[Any]:
+        with speech.open("rb") as f:
+            return list(
+                server.client().audio.transcriptions.create(
+                    file=f,
+                    model="whisper-1",
+                    stream=True,
+                    extra_body={"translate": "en", "chunking_strategy": CHUNKING},
+                )
+            )
+
+    with fake_llm() as slow, ThreadPoolExecutor(1) as pool:
+        slow.hold_from = 0
+        server = _translating(settings_factory, slow.url, MAX_RUNNING=1, MAX_WAITING=0)
+        try:
+            streaming = pool.submit(stream)
+            wait_until(lambda: slow.requests, "the first batch reached the LLM")
+            wait_until(lambda: server.state.admission.running == 0, "the run ended while the LLM works")
+            assert _transcribe(server.client(), speech).text
+            slow.gate.set()
+            events = streaming.result()
+        finally:
+            slow.gate.set()
+            server.stop()
+    assert events[-1].type == "transcript.text.done"
+    assert events[-1].text == events[-1].text.upper() and events[-1].text
 
 
 def test_a_translation_waiting_on_the_llm_is_cancelled_by_its_delete(

@@ -61,6 +61,27 @@ def test_invalid_values_name_each_variable(monkeypatch: pytest.MonkeyPatch) -> N
         load_settings(_env_file=None)
 
 
+@pytest.mark.parametrize("url", ["localhost:11434/v1", "http://[::1/v1", "ftp://llm/v1", "http:///v1"])
+def test_a_translation_url_httpx_cannot_call_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    monkeypatch.setenv("TRANSLATION_BASE_URL", url)
+    monkeypatch.setenv("TRANSLATION_MODEL", "m")
+    with pytest.raises(ConfigError, match=r"TRANSLATION_BASE_URL: .*must be an http:// or https:// URL"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("TRANSLATION_BASE_URL", "https://user:pw@llm.example:8443/v1")
+    assert load_settings(_env_file=None).TRANSLATION_BASE_URL.startswith("https://")
+
+
+def test_an_error_across_settings_quotes_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("API_KEY", "server-secret")
+    monkeypatch.setenv("TRANSLATION_API_KEY", "llm-secret")
+    monkeypatch.setenv("TRANSLATION_BASE_URL", "http://llm:8000/v1")  # without TRANSLATION_MODEL
+    with pytest.raises(ConfigError, match="needs TRANSLATION_MODEL") as info:
+        load_settings(_env_file=None)
+    assert "secret" not in str(info.value)
+
+
 def test_unknown_models_are_refused_at_start_naming_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODEL", "whisper-large")
     with pytest.raises(ConfigError, match="MODEL: unknown model 'whisper-large'"):

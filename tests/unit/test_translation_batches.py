@@ -40,6 +40,9 @@ def test_the_batch_goes_out_as_json_with_its_ids() -> None:
         "Sure! Here it is:\n```\n" + _answer((3, "good afternoon"), (4, "colleagues")) + "\n```\nEnjoy.",
         json.dumps([{"id": 3, "text": "good afternoon"}, {"id": "4", "text": " colleagues "}]),
         json.dumps({"translations": [{"id": 3, "text": "good afternoon"}, {"id": 4, "text": "colleagues"}]}),
+        # A reasoning model's thoughts first, braces and brackets in them ({"id": 3, ...}, [3, 4]).
+        '<think>\nThey sent {"segments": [{"id": 3, ...}]}; ids [3, 4] must come back.\n</think>\n\n'
+        + _answer((3, "good afternoon"), (4, "colleagues")),
     ],
 )
 def test_answers_with_the_same_ids_are_accepted_however_wrapped(content: str) -> None:

@@ -54,3 +54,41 @@ def test_one_segment_that_does_not_match_fails_the_translation() -> None:
     assert caught.value.status == 502
     assert caught.value.code == "translation_failed"
     assert "missing segment ids" in caught.value.message
+
+
+class _GatedChat(ChatClient):
+    """Upper-cases, each call held until `gate` is set; counts the calls in flight."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.in_flight = 0
+        self.most = 0
+        self.calls = 0
+
+    async def complete(self, messages: Sequence[dict[str, str]], *, temperature: float) -> str:
+        self.calls += 1
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await self.gate.wait()
+        finally:
+            self.in_flight -= 1
+        items = json.loads(messages[-1]["content"])["segments"]
+        return json.dumps({"segments": [{"id": i["id"], "text": i["text"].upper()} for i in items]})
+
+
+def test_calls_across_translations_never_exceed_the_concurrency() -> None:
+    async def scenario() -> None:
+        chat = _GatedChat()
+        translator = Translator(chat, batch_segments=1, concurrency=2)
+        first = asyncio.ensure_future(translator.translate(_segments(["а", "б", "в"]), "en"))
+        second = asyncio.ensure_future(translator.translate(_segments(["г", "д", "е"]), "en"))
+        for _ in range(50):  # every task gets its turn: only the semaphore holds the rest back
+            await asyncio.sleep(0)
+        assert (chat.calls, chat.in_flight) == (2, 2)
+        chat.gate.set()
+        results = await asyncio.gather(first, second)
+        assert [[s.text for s in r] for r in results] == [["А", "Б", "В"], ["Г", "Д", "Е"]]
+        assert chat.most == 2 and chat.calls == 6
+
+    asyncio.run(scenario())
