@@ -277,7 +277,7 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
     state = app_state(request)
     return StreamingResponse(
         event_stream(
-            _job_items(job_service(request), job.id, after // 2),
+            _job_items(job_service(request), job.id, after // 2, relabelled=_options(job).diarize),
             _options(job),
             keepalive=state.settings.KEEPALIVE_SECONDS,
             stops=((state.shutdown.expired, shutting_down),),
@@ -309,10 +309,15 @@ def last_event_id(header: str, segment_count: int) -> int:
     return int(text)
 
 
-async def _job_items(jobs: JobService, job_id: str, index: int) -> AsyncIterator[StreamItem]:
+async def _job_items(
+    jobs: JobService, job_id: str, index: int, *, relabelled: bool = False
+) -> AsyncIterator[StreamItem]:
     """The job's stored segments from `index` as they are stored, its progress as it changes, then the
     whole transcript; an error if the job is deleted, fails or is cancelled, or the store is down (the
-    client reconnects with Last-Event-ID)."""
+    client reconnects with Last-Event-ID).
+
+    A diarized job's segments are `relabelled` at its end (final speakers, some split in two): a client
+    that was sent some with their online speakers gets no more, only the whole final transcript."""
     store = jobs.store
     progress: tuple[float, float | None] | None = None
     try:
@@ -320,10 +325,12 @@ async def _job_items(jobs: JobService, job_id: str, index: int) -> AsyncIterator
             current = await store.get(job_id)
             if current is None:
                 raise APIError(404, "The job was deleted.", code="job_not_found")
-            for seg in await store.segments(job_id, index):
-                yield seg
-                index += 1
-            if current.status in TERMINAL and index >= current.segment_count:
+            final = relabelled and current.status in TERMINAL
+            if not (final and index):
+                for seg in await store.segments(job_id, index):
+                    yield seg
+                    index += 1
+            if current.status in TERMINAL and (index >= current.segment_count or final):
                 if current.status != "succeeded":
                     raise _not_finished(current)
                 yield Finished(current.duration or 0.0, await store.segments(job_id))

@@ -112,14 +112,27 @@ class GuardedStore:
         return await self._call(partial(self.backend.renew, job_id, worker, lease_seconds, now))
 
     async def update(
-        self, job_id: str, change: Change, *, worker: str | None = None, segments: Sequence[Segment] = ()
+        self,
+        job_id: str,
+        change: Change,
+        *,
+        worker: str | None = None,
+        segments: Sequence[Segment] = (),
+        restart: bool = False,
+        publish: bool = False,
     ) -> Job | None:
+        update = self.backend.update
         return await self._call(
-            partial(self.backend.update, job_id, change, worker=worker, segments=segments)
+            partial(
+                update, job_id, change, worker=worker, segments=segments, restart=restart, publish=publish
+            )
         )
 
-    async def segments(self, job_id: str, start: int = 0) -> list[Segment]:
-        return await self._call(partial(self.backend.segments, job_id, start))
+    async def stage(self, job_id: str, segments: Sequence[Segment], *, worker: str) -> bool:
+        return await self._call(partial(self.backend.stage, job_id, segments, worker=worker))
+
+    async def segments(self, job_id: str, start: int = 0, limit: int | None = None) -> list[Segment]:
+        return await self._call(partial(self.backend.segments, job_id, start, limit))
 
     async def due_webhooks(self, now: float) -> list[str]:
         return await self._call(partial(self.backend.due_webhooks, now))
