@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import cache_dir, machine_info
+from bench.configs import BY_LABEL
 from bench.model import ensure_model
 from bench.recordings import recording
 from bench.service import serve, summary, transcribe
@@ -28,6 +29,9 @@ from gigaam_api.speakers.weights import missing_files
 
 Report = dict[str, Any]
 DIARIZE = {"diarize": "true"}
+# The ASR configuration `make bench` finds fastest here (docs/benchmarks.json's `default`): the share
+# diarization adds is largest next to the fastest transcription.
+CONFIG = "ort-int8"
 
 
 def speaker_models_dir(cache: Path) -> Path:
@@ -42,7 +46,8 @@ def speaker_models_dir(cache: Path) -> Path:
 
 
 def _run(models_dir: Path, path: Path, threads: int, *, diarize: bool, stream: bool) -> Report:
-    with serve(models_dir, threads=threads) as server, server.watch_rss():
+    settings = BY_LABEL[CONFIG].env()
+    with serve(models_dir, threads=threads, **settings) as server, server.watch_rss():
         result = transcribe(server.url, path, stream=stream, fields=DIARIZE if diarize else None)
     return summary(result, server.peak_rss)
 
@@ -80,7 +85,7 @@ def run(
 ) -> Report:
     models_dir = speaker_models_dir(cache)
     files = {"10min": recording(cache, 10), "1h": recording(cache, long_minutes)}
-    report: Report = {"machine": machine_info(threads), "niceness": os.nice(0)}
+    report: Report = {"machine": machine_info(threads), "niceness": os.nice(0), "asr": CONFIG}
     print("== diarization: 10 min, plain and diarized alternating", flush=True)
     report["10min"] = compare(models_dir, files["10min"], threads, runs)
     print("== diarization: first segment of a stream, 10 min", flush=True)
