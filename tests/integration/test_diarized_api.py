@@ -180,6 +180,29 @@ def test_known_speakers_are_named(
         assert inside >= 0.5 * (segment.end - segment.start), segment
 
 
+def test_known_speakers_in_a_json_body_are_named(
+    live: LiveServer, call: tuple[Path, list[Turn]], olga_clip: str
+) -> None:
+    """Open WebUI's JSON body with OpenAI's `known_speaker_references` data URLs: named as in a form."""
+    path, _ = call
+    body = {
+        "model": "gpt-4o-transcribe-diarize",
+        "response_format": "diarized_json",
+        "input_audio": {"data": base64.b64encode(path.read_bytes()).decode(), "format": "wav"},
+        "known_speaker_names": ["Olga"],
+        "known_speaker_references": [olga_clip],
+    }
+    response = httpx.post(f"{live.url}/v1/audio/transcriptions", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    result = TranscriptionDiarized.model_validate(response.json(), strict=True)
+    assert {s.speaker for s in result.segments} == {"Olga", "A", "B"}
+
+    body["known_speaker_references"] = [olga_clip] * 5
+    response = httpx.post(f"{live.url}/v1/audio/transcriptions", json=body, timeout=120)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "known_speaker_references"
+    assert not list(live.state.settings.SPOOL_DIR.rglob("*.reference"))  # nothing left behind
+
+
 def test_stream_sends_segments_with_speakers_then_done(
     client: openai.OpenAI, call: tuple[Path, list[Turn]]
 ) -> None:
