@@ -33,6 +33,7 @@ from gigaam_api.jobs.store import Change
 from gigaam_api.jobs.urls import allowed_url
 from gigaam_api.jobs.view import job_object
 from gigaam_api.jobs.webhooks import resent
+from gigaam_api.options.diarization import diarization_options
 from gigaam_api.options.form import parse_transcription_form
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress
@@ -93,9 +94,7 @@ async def create_job(request: Request) -> Response:
         # Refused now rather than when the job runs: a model or language no served model takes, options
         # the routed model cannot honour.
         state.plan(options)
-        if options.known_speaker_names or upload.references:
-            message = "Jobs do not take known speakers: send them to /v1/audio/transcriptions."
-            raise bad_request(message, param="known_speaker_names")
+        diarization_options(options, upload.references)  # the names and clips agree (their length: when run)
         extra = {name: value for name, value in upload.fields if name in JOB_FIELDS}
         callback = extra.get("callback_url")
         webhook = None
@@ -111,14 +110,16 @@ async def create_job(request: Request) -> Response:
         job_id = new_job_id()
         try:
             if upload.file_size is not None:
-                size = await asyncio.to_thread(jobs.audio.adopt, job_id, upload.path)
+                size = await asyncio.to_thread(jobs.audio.adopt, job_id, upload.path, upload.references)
             elif extra.get("url"):
-                size = await _fetch(request, state, jobs, job_id, extra["url"])
+                size = await asyncio.to_thread(jobs.audio.adopt, job_id, None, upload.references)
+                size += await _fetch(request, state, jobs, job_id, extra["url"])
             else:
                 message = "No audio: send the recording as the `file` part, or its `url`."
                 raise bad_request(message, param="file")
-        except OSError as exc:
-            if is_disk_full(exc):
+        except BaseException as exc:
+            jobs.audio.remove(job_id)  # reference clips adopted before a download that failed
+            if isinstance(exc, OSError) and is_disk_full(exc):
                 raise disk_full() from None
             raise
     # The parsed options are stored (fields the form does not read are dropped, as the synchronous route

@@ -132,7 +132,8 @@ class JobWorker:
             planned = self._plan(job.options or TranscriptionOptions())
             assert planned is not None, "claimed only while the default model is loaded"
             transcriber, options = planned
-            diarization = diarization_options(job.options or TranscriptionOptions(), ())
+            references = self._audio.reference_paths(job.id)
+            diarization = diarization_options(job.options or TranscriptionOptions(), references)
             resume = Resume(job.processed_seconds, job.segment_count)
             if diarization is not None:
                 resume = Resume()  # the speakers found so far were the lost run's: from zero
