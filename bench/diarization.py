@@ -5,7 +5,9 @@ The speaker model is WeSpeaker's ResNet34 with random weights (tests/fixtures/we
 production default's exact graph, so it costs what the real one costs (as bench/model.py's GigaAM does).
 Plain and diarized runs alternate (plain first, then diarized first, …) in one process tree, so a busy
 machine slows both alike; each run gets a fresh server, so its peak RSS is its own (the speaker model is
-loaded by the diarized run only). Results carry the load average before and after.
+loaded by the diarized run only). Results carry the load average before and after, and the CPU seconds
+the server spent on each request beside its wall time: on a machine other work keeps busy, the wall
+time of one run can double between two runs; the CPU time barely moves.
 
     python -m bench.diarization [--cache DIR] [--runs 3] [--stream-runs 2] [--hour-runs 1] [--long-minutes 60]
 """
@@ -18,6 +20,8 @@ import os
 import statistics
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from bench.common import cache_dir, machine_info
 from bench.configs import BY_LABEL
@@ -45,11 +49,20 @@ def speaker_models_dir(cache: Path) -> Path:
     return models_dir
 
 
+def _cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
 def _run(models_dir: Path, path: Path, threads: int, *, diarize: bool, stream: bool) -> Report:
+    """One request on a fresh server: its wall time, peak RSS, and the CPU seconds the server spent on
+    it (user + system), which a busy machine changes far less than the wall time."""
     settings = BY_LABEL[CONFIG].env()
     with serve(models_dir, threads=threads, **settings) as server, server.watch_rss():
+        before = _cpu_seconds(server.process.pid)
         result = transcribe(server.url, path, stream=stream, fields=DIARIZE if diarize else None)
-    return summary(result, server.peak_rss)
+        cpu = _cpu_seconds(server.process.pid) - before
+    return summary(result, server.peak_rss) | {"cpu_seconds": round(cpu, 1)}
 
 
 def compare(models_dir: Path, path: Path, threads: int, runs: int, *, stream: bool = False) -> Report:
@@ -70,6 +83,9 @@ def compare(models_dir: Path, path: Path, threads: int, runs: int, *, stream: bo
         "plain_wall_seconds": [r["wall_seconds"] for r in plain],
         "diarized_wall_seconds": [r["wall_seconds"] for r in diarized],
         "extra_time_share": round(median(diarized, "wall_seconds") / median(plain, "wall_seconds") - 1, 3),
+        "plain_cpu_seconds": [r["cpu_seconds"] for r in plain],
+        "diarized_cpu_seconds": [r["cpu_seconds"] for r in diarized],
+        "extra_cpu_share": round(median(diarized, "cpu_seconds") / median(plain, "cpu_seconds") - 1, 3),
         "plain_peak_rss_mb": median(plain, "peak_rss_mb"),
         "diarized_peak_rss_mb": median(diarized, "peak_rss_mb"),
         "extra_peak_rss_mb": round(median(diarized, "peak_rss_mb") - median(plain, "peak_rss_mb"), 1),
