@@ -43,9 +43,7 @@ def test_a_killed_diarized_job_runs_again_from_zero(
 
     first = servers(batches=2)
     job = submit(first.url, path, diarize="true")
-    stored = wait_for_job(
-        first.url, job["id"], "stored segments", lambda j: j["progress"]["segments"] > 0
-    )
+    stored = wait_for_job(first.url, job["id"], "stored segments", lambda j: j["progress"]["segments"] > 0)
     first.process.send_signal(signal.SIGKILL)
     first.process.wait(timeout=30)
     assert stored["status"] == "running" and stored["progress"]["segments"] > 0  # stored as they come
