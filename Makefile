@@ -71,6 +71,7 @@ bench: dev-deps system-deps bench-ovep ## benchmarks (not part of `make test`); 
 	$(RUN) python -m bench.numbers
 	$(RUN) python -m bench.translation --batch 1 --batch 20
 	$(RUN) python -m scripts.bench_speakers --json docs/speakers-bench.json
+	$(RUN) python -m bench.diarization --json docs/speakers-service-bench.json
 
 # OpenVINO's ONNX Runtime execution provider, measured by the bench's limit only (bench/ovep.py). Its
 # wheel installs the same `onnxruntime` module as the `cpu` extra, so it gets its own venv from the

@@ -120,7 +120,7 @@ class RunResult:
     text: str
 
 
-def transcribe(url: str, path: Path, *, stream: bool) -> RunResult:
+def transcribe(url: str, path: Path, *, stream: bool, fields: dict[str, str] | None = None) -> RunResult:
     started = time.monotonic()
     first: float | None = None
     chunk_seconds = 0.0
@@ -130,6 +130,7 @@ def transcribe(url: str, path: Path, *, stream: bool) -> RunResult:
         upload = _TimedUpload(f)
         files: Any = {"file": ("upload", upload, "application/octet-stream")}  # duck-typed file object
         data = {"stream": "true"} if stream else {"response_format": "verbose_json"}
+        data |= fields or {}
         with http.stream("POST", f"{url}/v1/audio/transcriptions", data=data, files=files) as response:
             response.raise_for_status()
             if stream:

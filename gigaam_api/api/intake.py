@@ -129,7 +129,9 @@ async def take_upload(
                 slot.add(nbytes)
 
             if json_body:
-                return await receive_json_upload(body, files.new(".upload"), limits, charge)
+                return await receive_json_upload(
+                    body, files.new(".upload"), limits, charge, new_file=lambda: files.new(".reference")
+                )
             return await receive_upload(
                 body, boundary, files.new(".upload"), limits, charge, new_file=lambda: files.new(".reference")
             )

@@ -41,6 +41,7 @@ from gigaam_api.jobs.translation_state import requested
 from gigaam_api.jobs.urls import allowed_url
 from gigaam_api.jobs.view import job_object
 from gigaam_api.jobs.webhooks import resent
+from gigaam_api.options.diarization import diarization_options
 from gigaam_api.options.form import parse_transcription_form, translated_to
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.pipeline.protocol import Progress
@@ -103,9 +104,7 @@ async def create_job(request: Request) -> Response:
         state.plan(options)
         if options.translate is not None:
             translator_of(state)  # translation is off: 501 now, not when the transcript is done
-        if options.known_speaker_names or upload.references:
-            message = "Jobs do not take known speakers: send them to /v1/audio/transcriptions."
-            raise bad_request(message, param="known_speaker_names")
+        diarization_options(options, upload.references)  # the names and clips agree (their length: when run)
         extra = {name: value for name, value in upload.fields if name in JOB_FIELDS}
         callback = extra.get("callback_url")
         webhook = None
@@ -121,14 +120,16 @@ async def create_job(request: Request) -> Response:
         job_id = new_job_id()
         try:
             if upload.file_size is not None:
-                size = await asyncio.to_thread(jobs.audio.adopt, job_id, upload.path)
+                size = await asyncio.to_thread(jobs.audio.adopt, job_id, upload.path, upload.references)
             elif extra.get("url"):
-                size = await _fetch(request, state, jobs, job_id, extra["url"])
+                size = await asyncio.to_thread(jobs.audio.adopt, job_id, None, upload.references)
+                size += await _fetch(request, state, jobs, job_id, extra["url"])
             else:
                 message = "No audio: send the recording as the `file` part, or its `url`."
                 raise bad_request(message, param="file")
-        except OSError as exc:
-            if is_disk_full(exc):
+        except BaseException as exc:
+            jobs.audio.remove(job_id)  # reference clips adopted before a download that failed
+            if isinstance(exc, OSError) and is_disk_full(exc):
                 raise disk_full() from None
             raise
     # The parsed options are stored (fields the form does not read are dropped, as the synchronous route
@@ -361,7 +362,7 @@ async def job_events(request: Request, job_id: str) -> StreamingResponse:
     state = app_state(request)
     return StreamingResponse(
         event_stream(
-            _job_items(job_service(request), job.id, after // 2),
+            _job_items(job_service(request), job.id, after // 2, relabelled=_options(job).diarize),
             _options(job),
             keepalive=state.settings.KEEPALIVE_SECONDS,
             stops=((state.shutdown.expired, shutting_down),),
@@ -393,10 +394,15 @@ def last_event_id(header: str, segment_count: int) -> int:
     return int(text)
 
 
-async def _job_items(jobs: JobService, job_id: str, index: int) -> AsyncIterator[StreamItem]:
+async def _job_items(
+    jobs: JobService, job_id: str, index: int, *, relabelled: bool = False
+) -> AsyncIterator[StreamItem]:
     """The job's stored segments from `index` as they are stored, its progress as it changes, then the
     whole transcript; an error if the job is deleted, fails or is cancelled, or the store is down (the
-    client reconnects with Last-Event-ID)."""
+    client reconnects with Last-Event-ID).
+
+    A diarized job's segments are `relabelled` at its end (final speakers, some split in two): a client
+    that was sent some with their online speakers gets no more, only the whole final transcript."""
     store = jobs.store
     progress: tuple[float, float | None] | None = None
     try:
@@ -404,10 +410,12 @@ async def _job_items(jobs: JobService, job_id: str, index: int) -> AsyncIterator
             current = await store.get(job_id)
             if current is None:
                 raise APIError(404, "The job was deleted.", code="job_not_found")
-            for seg in await store.segments(job_id, index):
-                yield seg
-                index += 1
-            if current.status in TERMINAL and index >= current.segment_count:
+            final = relabelled and current.status in TERMINAL
+            if not (final and index):
+                for seg in await store.segments(job_id, index):
+                    yield seg
+                    index += 1
+            if current.status in TERMINAL and (index >= current.segment_count or final):
                 if current.status != "succeeded":
                     raise _not_finished(current)
                 yield Finished(current.duration or 0.0, await store.segments(job_id))

@@ -15,12 +15,13 @@ import errno
 import os
 import shutil
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from gigaam_api.errors import APIError, busy
 
 AUDIO_SUFFIX, PARTIAL_SUFFIX = ".audio", ".partial"
+REFERENCE_SUFFIX = ".ref"  # + the index: a known speaker's reference clip, kept with the job's audio
 
 
 def jobs_storage_full() -> APIError:
@@ -40,24 +41,28 @@ class JobAudio:
     def path(self, job_id: str) -> Path:
         return self.dir / f"{job_id}{AUDIO_SUFFIX}"
 
-    def adopt(self, job_id: str, source: Path) -> int:
-        """Move `source` (an upload in the spool) in as the job's audio; its size, or 503 when full."""
-        size = source.stat().st_size
+    def reference_paths(self, job_id: str) -> list[Path]:
+        """The job's known speakers' reference clips, in the order of their names."""
+        paths: list[Path] = []
+        while (path := self.dir / f"{job_id}{REFERENCE_SUFFIX}{len(paths)}").exists():
+            paths.append(path)
+        return paths
+
+    def adopt(self, job_id: str, source: Path | None, references: Sequence[Path] = ()) -> int:
+        """Move `source` (an upload in the spool; None: the audio is downloaded) in as the job's audio,
+        and its known speakers' `references`; their size, or 503 when full."""
+        moves = [] if source is None else [(source, self.path(job_id))]
+        moves += [(r, self.dir / f"{job_id}{REFERENCE_SUFFIX}{i}") for i, r in enumerate(references)]
+        size = sum(s.stat().st_size for s, _ in moves)
         with self._lock:
             if self._committed_bytes() + size > self._max_bytes:
                 raise jobs_storage_full()
-            target = self.path(job_id)
             try:
-                os.replace(source, target)  # the spool's file is removed with its request anyway
-            except OSError as exc:
-                if exc.errno != errno.EXDEV:
-                    raise
-                partial = target.with_suffix(PARTIAL_SUFFIX)  # the spool is on another file system (tmpfs)
-                try:
-                    shutil.copyfile(source, partial)
-                    os.replace(partial, target)
-                finally:
-                    partial.unlink(missing_ok=True)  # a failed copy (a full disk) leaves nothing
+                for move in reversed(moves):  # the audio last: a job's audio is there with its clips
+                    _move(*move)
+            except BaseException:
+                self.remove(job_id)
+                raise
         return size
 
     @contextlib.contextmanager
@@ -83,7 +88,11 @@ class JobAudio:
             partial.unlink(missing_ok=True)
 
     def remove(self, job_id: str) -> None:
-        for path in (self.path(job_id), self.path(job_id).with_suffix(PARTIAL_SUFFIX)):
+        for path in (
+            *self.reference_paths(job_id),
+            self.path(job_id),
+            self.path(job_id).with_suffix(PARTIAL_SUFFIX),
+        ):
             path.unlink(missing_ok=True)
 
     def sweep_leftovers(self, is_job: Callable[[str], bool], *, older_than: float) -> int:
@@ -99,7 +108,8 @@ class JobAudio:
                 with self._lock:
                     if Path(entry.path) in self._reserved:
                         continue
-                if suffix == PARTIAL_SUFFIX or (suffix == AUDIO_SUFFIX and not is_job(name)):
+                owned = suffix == AUDIO_SUFFIX or suffix.startswith(REFERENCE_SUFFIX)
+                if suffix == PARTIAL_SUFFIX or (owned and not is_job(name)):
                     os.unlink(entry.path)
                     removed += 1
         return removed
@@ -122,3 +132,17 @@ class JobAudio:
                 written = partial.stat().st_size
             total += max(0, nbytes - written)
         return total
+
+
+def _move(source: Path, target: Path) -> None:
+    try:
+        os.replace(source, target)  # the spool's file is removed with its request anyway
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        partial = target.with_suffix(PARTIAL_SUFFIX)  # the spool is on another file system (tmpfs)
+        try:
+            shutil.copyfile(source, partial)
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)  # a failed copy (a full disk) leaves nothing

@@ -119,15 +119,28 @@ class GuardedStore:
         worker: str | None = None,
         segments: Sequence[Segment] = (),
         translated: TranslatedTexts | None = None,
+        restart: bool = False,
+        publish: bool = False,
     ) -> Job | None:
+        update = self.backend.update
         return await self._call(
             partial(
-                self.backend.update, job_id, change, worker=worker, segments=segments, translated=translated
+                update,
+                job_id,
+                change,
+                worker=worker,
+                segments=segments,
+                translated=translated,
+                restart=restart,
+                publish=publish,
             )
         )
 
-    async def segments(self, job_id: str, start: int = 0) -> list[Segment]:
-        return await self._call(partial(self.backend.segments, job_id, start))
+    async def stage(self, job_id: str, segments: Sequence[Segment], *, worker: str) -> bool:
+        return await self._call(partial(self.backend.stage, job_id, segments, worker=worker))
+
+    async def segments(self, job_id: str, start: int = 0, limit: int | None = None) -> list[Segment]:
+        return await self._call(partial(self.backend.segments, job_id, start, limit))
 
     async def translations(self, job_id: str, target: str) -> dict[int, str]:
         return await self._call(partial(self.backend.translations, job_id, target))

@@ -157,6 +157,13 @@ def checkpoint(
     )
 
 
+def restarted(job: Job) -> Job | None:
+    """A run from zero (a resumed diarized job): what the lost run stored is dropped with it."""
+    if job.status != "running":
+        return None
+    return dataclasses.replace(job, processed_seconds=0.0, segment_count=0, run_started_seconds=0.0)
+
+
 def ended(
     job: Job, status: JobStatus, now: float, expiry: Expiry, error: JobError | None = None
 ) -> Job | None:

@@ -181,21 +181,31 @@ class RedisJobStore:
         worker: str | None = None,
         segments: Sequence[Segment] = (),
         translated: TranslatedTexts | None = None,
+        restart: bool = False,
+        publish: bool = False,
     ) -> Job | None:
         job_key, lease_key = self._key("job", job_id), self._key("lease", job_id)
+        segments_key, staged_key = self._key("segments", job_id), self._key("staged", job_id)
 
         def apply(pipe: Any) -> Job | None:
             raw = pipe.get(job_key)
             if raw is None or (worker is not None and pipe.get(lease_key) != worker.encode()):
                 return None
+            staged = publish and bool(pipe.exists(staged_key))  # only the lease holder writes it
             old = load_job(raw)
             new = change(old)
             if new is None:
                 return None
             pipe.multi()
             self._write(pipe, old, new)
+            if restart:
+                pipe.delete(segments_key, staged_key)
+            if publish:
+                pipe.delete(segments_key)
+                if staged:
+                    pipe.rename(staged_key, segments_key)
             if segments:
-                pipe.rpush(self._key("segments", job_id), *(dump_segment(s) for s in segments))
+                pipe.rpush(segments_key, *(dump_segment(s) for s in segments))
             if translated is not None and translated.texts:
                 texts = {f"{translated.target}:{i}": t for i, t in translated.texts.items()}
                 pipe.hset(self._key("translations", job_id), mapping=texts)
@@ -204,9 +214,25 @@ class RedisJobStore:
         result = self._redis.transaction(apply, job_key, lease_key, value_from_callable=True)  # type: ignore[arg-type]
         return result if isinstance(result, Job) else None
 
-    def segments(self, job_id: str, start: int = 0) -> list[Segment]:
+    def stage(self, job_id: str, segments: Sequence[Segment], *, worker: str) -> bool:
+        lease_key = self._key("lease", job_id)
+
+        def apply(pipe: Any) -> bool:
+            if pipe.get(lease_key) != worker.encode():
+                return False
+            pipe.multi()
+            if segments:
+                pipe.rpush(self._key("staged", job_id), *(dump_segment(s) for s in segments))
+            return True
+
+        return bool(self._redis.transaction(apply, lease_key, value_from_callable=True))  # type: ignore[arg-type]
+
+    def segments(self, job_id: str, start: int = 0, limit: int | None = None) -> list[Segment]:
         check_segment_start(start)  # LRANGE counts a negative start from the end
-        return [load_segment(r) for r in self._redis.lrange(self._key("segments", job_id), start, -1)]
+        end = -1 if limit is None else start + limit - 1
+        if limit is not None and limit <= 0:
+            return []
+        return [load_segment(r) for r in self._redis.lrange(self._key("segments", job_id), start, end)]
 
     def translations(self, job_id: str, target: str) -> dict[int, str]:
         """One hash per job, its fields `<target>:<segment id>`, so a delete removes every target's."""
@@ -232,6 +258,7 @@ class RedisJobStore:
                 k("job", job_id),
                 k("fields", job_id),
                 k("segments", job_id),
+                k("staged", job_id),
                 k("lease", job_id),
                 k("translations", job_id),
             )

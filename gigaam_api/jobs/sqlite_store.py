@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS translations (
     text TEXT NOT NULL,
     PRIMARY KEY (job_id, target, segment_id)
 );
+CREATE TABLE IF NOT EXISTS staged_segments (
+    job_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
 """
 
 
@@ -203,6 +209,8 @@ class SqliteJobStore:
         worker: str | None = None,
         segments: Sequence[Segment] = (),
         translated: TranslatedTexts | None = None,
+        restart: bool = False,
+        publish: bool = False,
     ) -> Job | None:
         with self._lock:
             self._begin()
@@ -216,6 +224,14 @@ class SqliteJobStore:
                 if job is not None:
                     keep = job.status == "running"
                     self._write(job, row[1] if keep else None, row[2] if keep else None)
+                    if restart or publish:
+                        self._db.execute("DELETE FROM segments WHERE job_id=?", (job_id,))
+                    if publish:  # a copy inside the database: no segment passes through memory
+                        self._db.execute(
+                            "INSERT INTO segments SELECT * FROM staged_segments WHERE job_id=?", (job_id,)
+                        )
+                    if restart or publish:
+                        self._db.execute("DELETE FROM staged_segments WHERE job_id=?", (job_id,))
                     first = job.segment_count - len(segments)
                     self._db.executemany(
                         "INSERT INTO segments (job_id, idx, data) VALUES (?, ?, ?)",
@@ -235,11 +251,35 @@ class SqliteJobStore:
                 raise
         return job
 
-    def segments(self, job_id: str, start: int = 0) -> list[Segment]:
+    def stage(self, job_id: str, segments: Sequence[Segment], *, worker: str) -> bool:
+        with self._lock:
+            self._begin()
+            try:
+                row = self._db.execute(
+                    "SELECT 1 FROM jobs WHERE id=? AND worker=? AND status='running'", (job_id, worker)
+                ).fetchone()
+                if row is not None:
+                    (first,) = self._db.execute(
+                        "SELECT COUNT(*) FROM staged_segments WHERE job_id=?", (job_id,)
+                    ).fetchone()
+                    self._db.executemany(
+                        "INSERT INTO staged_segments (job_id, idx, data) VALUES (?, ?, ?)",
+                        [(job_id, first + i, dump_segment(s).decode()) for i, s in enumerate(segments)],
+                    )
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                self._rollback()
+                if _disk_full(exc):
+                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
+                raise
+        return row is not None
+
+    def segments(self, job_id: str, start: int = 0, limit: int | None = None) -> list[Segment]:
         check_segment_start(start)
         with self._lock:
             rows = self._db.execute(
-                "SELECT data FROM segments WHERE job_id=? AND idx>=? ORDER BY idx", (job_id, start)
+                "SELECT data FROM segments WHERE job_id=? AND idx>=? ORDER BY idx LIMIT ?",
+                (job_id, start, -1 if limit is None else limit),
             ).fetchall()
         return [load_segment(r[0]) for r in rows]
 
@@ -272,6 +312,7 @@ class SqliteJobStore:
             self._begin()
             self._db.execute("DELETE FROM segments WHERE job_id=?", (job_id,))
             self._db.execute("DELETE FROM translations WHERE job_id=?", (job_id,))
+            self._db.execute("DELETE FROM staged_segments WHERE job_id=?", (job_id,))
             self._db.execute("DELETE FROM job_fields WHERE job_id=?", (job_id,))
             self._db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
             self._db.execute("COMMIT")

@@ -66,16 +66,26 @@ class JobStore(Protocol):
         worker: str | None = None,
         segments: Sequence[Segment] = (),
         translated: TranslatedTexts | None = None,
+        restart: bool = False,
+        publish: bool = False,
     ) -> Job | None:
         """Atomically apply `change`, append `segments` and store `translated` (replacing texts stored
         for the same ids and target); None (nothing written) if the job is gone,
         `worker` no longer holds its lease, or `change` returns None. Ending or requeueing a job
         releases its lease. `change` sees, and the result has, the job without its `options` (`get`
-        and `claim` return them)."""
+        and `claim` return them).
+
+        `restart` first drops the job's segments and staged segments (a run from zero); `publish`
+        makes the staged segments (`stage`) the job's segments, in place of those stored."""
         ...
 
-    def segments(self, job_id: str, start: int = 0) -> list[Segment]:
-        """The job's segments from index `start` (>= 0: `check_segment_start`) on."""
+    def stage(self, job_id: str, segments: Sequence[Segment], *, worker: str) -> bool:
+        """Append to the job's staged segments, a rewrite of its result kept apart until `publish`
+        (a diarized job's final speakers); False (nothing written) if `worker` lost the job's lease."""
+        ...
+
+    def segments(self, job_id: str, start: int = 0, limit: int | None = None) -> list[Segment]:
+        """The job's segments from index `start` (>= 0: `check_segment_start`) on, at most `limit`."""
         ...
 
     def translations(self, job_id: str, target: str) -> dict[int, str]:

@@ -6,8 +6,12 @@ resumes the job (this server after a restart, another replica) skips exactly wha
 cancelled or deleted job, or a lost lease, stops the run at once; a server that stops gracefully
 hands its jobs back to the queue.
 
-A diarized job's speakers are only final at the end of its run (`SpeakerTurns` relabels every segment),
-so it stores its progress per batch but its segments once, at the end; resumed, it starts from zero.
+A diarized job stores its segments per batch too, with the speakers found so far (the labels a stream
+shows). Its speakers are final only at the end of its run (`SpeakerTurns`): then the stored segments are
+read back a page at a time, relabelled (and split where a final speaker changes inside one), staged
+beside them and published in one atomic update with the job's success, so memory holds one page, never
+the transcript. The speakers found so far live only in the run, so a diarized job that is resumed (a
+restart, another replica) runs again from zero: its first update drops what the lost run stored.
 """
 
 from __future__ import annotations
@@ -27,11 +31,11 @@ from gigaam_api.engines.base import EngineOptions
 from gigaam_api.errors import APIError, disk_full, is_disk_full, spool_full
 from gigaam_api.jobs.audio import JobAudio
 from gigaam_api.jobs.guarded_store import GuardedStore, JobStoreDownError
-from gigaam_api.jobs.model import Expiry, Job, JobError, checkpoint, ended, requeued
+from gigaam_api.jobs.model import Expiry, Job, JobError, checkpoint, ended, requeued, restarted
 from gigaam_api.options.diarization import diarization_options
 from gigaam_api.options.transcription import TranscriptionOptions
-from gigaam_api.pipeline.protocol import Progress, Resume, Run, SpeakerTurns, Transcriber
-from gigaam_api.speakers.turns import attribute
+from gigaam_api.pipeline.protocol import Resume, Run, SpeakerTurns, Transcriber
+from gigaam_api.speakers.turns import Turn, TurnIndex, attribute
 from gigaam_api.transcript import Segment
 
 # The served model and the engine options for a job's options (an APIError if no served model takes
@@ -39,6 +43,7 @@ from gigaam_api.transcript import Segment
 Planner = Callable[[TranscriptionOptions], tuple[Transcriber, EngineOptions] | None]
 
 log = logging.getLogger(__name__)
+RELABEL_PAGE = 256  # stored segments relabelled at a time when a diarized job's speakers are final
 
 
 def worker_name(slot: int) -> str:
@@ -129,33 +134,23 @@ class JobWorker:
             planned = self._plan(job.options or TranscriptionOptions())
             assert planned is not None, "claimed only while the default model is loaded"
             transcriber, options = planned
-            diarization = diarization_options(job.options or TranscriptionOptions(), ())
+            references = self._audio.reference_paths(job.id)
+            diarization = diarization_options(job.options or TranscriptionOptions(), references)
+            resume = Resume(job.processed_seconds, job.segment_count)
+            if diarization is not None:
+                resume = Resume()  # the speakers found so far were the lost run's: from zero
+                if (job.processed_seconds or job.segment_count) and not await self._store.update(
+                    job.id, restarted, worker=self.name, restart=True
+                ):
+                    return
             with self._spool.files() as files:
-                resume = Resume(job.processed_seconds, job.segment_count) if diarization is None else Resume()
                 run = await transcriber.start(
                     self._audio.path(job.id), files, options, resume=resume, diarization=diarization
                 )
                 try:
-                    pending: list[Segment] = []
-                    async for event in run.events():
-                        if isinstance(event, Segment):
-                            pending.append(event)
-                            continue
-                        if isinstance(event, SpeakerTurns):
-                            pending = attribute(pending, event.turns, first_id=0)
-                            continue
-                        assert isinstance(event, Progress)
-                        batch = pending if diarization is None else []  # diarized: stored at the end
-                        stored = await self._store_batch(job.id, batch, event.processed_seconds, run)
-                        if stored is None:
-                            return  # cancelled or taken over between two heartbeats
-                        if diarization is None:
-                            pending = []
-                    duration = run.duration
-                    success = partial(_succeeded, self._expiry, duration, run.language, len(pending))
-                    await self._store.update(job.id, success, worker=self.name, segments=pending)
+                    await self._store_run(job.id, run)
                     if self._transcribed is not None:
-                        self._transcribed.set()
+                        self._transcribed.set()  # its translation may be due
                 finally:
                     await run.aclose()
         except JobStoreDownError:
@@ -164,6 +159,42 @@ class JobWorker:
             await self._fail(job.id, JobError(exc.message, exc.code))
         except Exception as exc:
             await self._fail(job.id, _error_of(job.id, exc))
+
+    async def _store_run(self, job_id: str, run: Run) -> None:
+        """Store each batch's segments with its progress, then end the job (a diarized one relabelled)."""
+        pending: list[Segment] = []
+        turns: tuple[Turn, ...] | None = None
+        async for event in run.events():
+            if isinstance(event, Segment):
+                pending.append(event)
+            elif isinstance(event, SpeakerTurns):
+                turns = event.turns
+            else:  # Progress: the batch is done
+                if await self._store_batch(job_id, pending, event.processed_seconds, run) is None:
+                    return  # cancelled or taken over between two heartbeats
+                pending = []
+        if turns is None:
+            success = partial(_succeeded, self._expiry, run.duration, run.language, len(pending))
+            await self._store.update(job_id, success, worker=self.name, segments=pending)
+            return
+        # The last batch's Progress came before the turns: every segment is stored.
+        count = await self._stage_relabelled(job_id, turns)
+        if count is not None:
+            success = partial(_relabelled, self._expiry, run.duration, run.language, count)
+            await self._store.update(job_id, success, worker=self.name, publish=True)
+
+    async def _stage_relabelled(self, job_id: str, turns: tuple[Turn, ...]) -> int | None:
+        """Stage the job's stored segments with their final speakers, a page at a time; their count, or
+        None if the job was cancelled or taken over meanwhile."""
+        index = TurnIndex(turns)
+        start = staged = 0
+        while page := await self._store.segments(job_id, start, RELABEL_PAGE):
+            start += len(page)
+            final = attribute(page, index, first_id=staged)
+            if not await self._store.stage(job_id, final, worker=self.name):
+                return None
+            staged += len(final)
+        return staged
 
     async def _store_batch(
         self, job_id: str, segments: list[Segment], processed: float, run: Run
@@ -189,6 +220,15 @@ def _succeeded(
         job, new_segments=new_segments, processed=duration or 0.0, duration=duration, language=language
     )
     return None if stored is None else ended(stored, "succeeded", time.time(), expiry)
+
+
+def _relabelled(
+    expiry: Expiry, duration: float | None, language: str | None, segment_count: int, job: Job
+) -> Job | None:
+    """A diarized job's end: its published segments (the staged ones) replace the stored count."""
+    if job.status != "running":
+        return None
+    return _succeeded(expiry, duration, language, segment_count - job.segment_count, job)
 
 
 def _error_of(job_id: str, exc: Exception) -> JobError:

@@ -23,7 +23,9 @@ from gigaam_api.speakers.catalog import SpeakerModelSpec
 
 Pcm = npt.NDArray[np.float32]
 CPU = "CPUExecutionProvider"
-MAX_BATCH = 32  # windows per run: enough to amortise the call, little memory (32 x 1.6 s of features)
+# Windows per run. A convolutional model's activations grow with the batch: WeSpeaker's ResNet34 peaked at
+# +395 MB at 32 windows of 1.5 s, +149 MB at 8, at the same speed per window (measured: docs/speakers.md).
+MAX_BATCH = 8
 
 
 def _session_options(threads: int) -> ort.SessionOptions:

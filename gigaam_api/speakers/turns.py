@@ -82,7 +82,7 @@ class TurnIndex:
 
 
 def attribute(
-    segments: Sequence[Segment], turns: Sequence[Turn], *, first_id: int | None = None
+    segments: Sequence[Segment], turns: Sequence[Turn] | TurnIndex, *, first_id: int | None = None
 ) -> list[Segment]:
     """Segments with a speaker each, split where the speaker changes between their words.
 
@@ -93,7 +93,7 @@ def attribute(
     if first_id is None:
         first_id = segments[0].id if segments else 0
     next_id = first_id
-    index = TurnIndex(turns)
+    index = turns if isinstance(turns, TurnIndex) else TurnIndex(turns)
     for segment in segments:
         for piece in _split(segment, index):
             result.append(replace(piece, id=next_id))

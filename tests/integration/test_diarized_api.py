@@ -180,6 +180,29 @@ def test_known_speakers_are_named(
         assert inside >= 0.5 * (segment.end - segment.start), segment
 
 
+def test_known_speakers_in_a_json_body_are_named(
+    live: LiveServer, call: tuple[Path, list[Turn]], olga_clip: str
+) -> None:
+    """Open WebUI's JSON body with OpenAI's `known_speaker_references` data URLs: named as in a form."""
+    path, _ = call
+    body = {
+        "model": "gpt-4o-transcribe-diarize",
+        "response_format": "diarized_json",
+        "input_audio": {"data": base64.b64encode(path.read_bytes()).decode(), "format": "wav"},
+        "known_speaker_names": ["Olga"],
+        "known_speaker_references": [olga_clip],
+    }
+    response = httpx.post(f"{live.url}/v1/audio/transcriptions", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    result = TranscriptionDiarized.model_validate(response.json(), strict=True)
+    assert {s.speaker for s in result.segments} == {"Olga", "A", "B"}
+
+    body["known_speaker_references"] = [olga_clip] * 5
+    response = httpx.post(f"{live.url}/v1/audio/transcriptions", json=body, timeout=120)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "known_speaker_references"
+    assert not list(live.state.settings.SPOOL_DIR.rglob("*.reference"))  # nothing left behind
+
+
 def test_stream_sends_segments_with_speakers_then_done(
     client: openai.OpenAI, call: tuple[Path, list[Turn]]
 ) -> None:
@@ -294,22 +317,48 @@ def test_a_diarized_job_stores_the_final_speakers(live: LiveServer, call: tuple[
     assert "\nA: " in srt
 
 
-def test_a_job_refuses_known_speakers(
-    live: LiveServer, call: tuple[Path, list[Turn]], olga_clip: str
+def test_a_job_names_known_speakers_and_keeps_their_clips_only_as_long_as_its_audio(
+    live: LiveServer, call: tuple[Path, list[Turn]], olga_clip: str, tmp_path: Path
 ) -> None:
-    with call[0].open("rb") as f:
-        response = httpx.post(
-            f"{live.url}/v1/jobs",
-            files={"file": ("call.wav", f)},
-            data={
-                "diarize": "true",
-                "known_speaker_names[]": "Olga",
-                "known_speaker_references[]": olga_clip,
-            },
-            timeout=60,
-        )
-    assert response.status_code == 400
-    assert response.json()["error"]["param"] == "known_speaker_names"
+    def submit_with(references: list[str], names: list[str]) -> httpx.Response:
+        with call[0].open("rb") as f:
+            return httpx.post(
+                f"{live.url}/v1/jobs",
+                files={"file": ("call.wav", f)},
+                data={
+                    "diarize": "true",
+                    "known_speaker_names[]": names,
+                    "known_speaker_references[]": references,
+                },
+                timeout=60,
+            )
+
+    response = submit_with([olga_clip], ["Olga"])
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+    clips = list(live.state.settings.JOBS_DIR.rglob(f"{job_id}.ref*"))
+    assert len(clips) == 1  # kept with the job's audio: a resumed run needs it too
+    assert wait_finished(live.url, job_id)["status"] == "succeeded"
+    result = httpx.get(f"{live.url}/v1/jobs/{job_id}/result?response_format=diarized_json", timeout=30)
+    assert {s.speaker for s in TranscriptionDiarized.model_validate(result.json(), strict=True).segments} == {
+        "Olga",
+        "A",
+        "B",
+    }
+    assert httpx.delete(f"{live.url}/v1/jobs/{job_id}", timeout=30).status_code == 200
+    assert not any(c.exists() for c in clips)
+
+    # Names and clips that do not pair up: refused at submission, as the synchronous route does.
+    response = submit_with([olga_clip, olga_clip], ["Olga"])  # a clip without a name
+    assert response.status_code == 400 and response.json()["error"]["param"] == "known_speaker_names"
+    # A clip of the wrong length is found when the job runs: it fails with the same words.
+    short = write_wav(tmp_path / "short.wav", say(VOICES[1], PHRASES[3]))
+    response = submit_with(
+        ["data:audio/wav;base64," + base64.b64encode(short.read_bytes()).decode()], ["Olga"]
+    )
+    assert response.status_code == 202, response.text
+    failed = wait_finished(live.url, response.json()["id"])
+    assert failed["status"] == "failed" and "2-10 s" in failed["error"]["message"], failed
 
 
 def run_cli(models_dir: Path, tmp_path: Path, *args: str | Path) -> str:

@@ -69,3 +69,34 @@ def test_leftovers_nobody_owns_are_swept_once_idle(tmp_path: Path) -> None:
         p.name for p in (owned, fresh_orphan, audio.path("job_live"))
     )
     assert not orphan.exists() and not dead_download.exists()
+
+
+def test_known_speakers_clips_are_kept_with_the_job_within_the_budget_and_go_with_it(tmp_path: Path) -> None:
+    audio = JobAudio(tmp_path / "jobs", max_bytes=1000)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    clips = [_write(spool / f"{i}.reference", 100 + i) for i in range(3)]
+    upload = _write(spool / "a.upload", 500)
+
+    assert audio.adopt("job_a", upload, clips) == 500 + 100 + 101 + 102
+    assert [p.stat().st_size for p in audio.reference_paths("job_a")] == [100, 101, 102]  # in order
+    assert not any(spool.iterdir())
+
+    # The budget counts the clips: a job whose clips do not fit is refused whole, nothing moved.
+    other = [_write(spool / "big.reference", 150)]
+    with pytest.raises(APIError) as full:
+        audio.adopt("job_b", _write(spool / "b.upload", 50), other)
+    assert full.value.code == "jobs_storage_full" and audio.reference_paths("job_b") == []
+    assert not audio.path("job_b").exists()
+
+    audio.remove("job_a")
+    assert audio.reference_paths("job_a") == [] and not any(audio.dir.iterdir())
+
+
+def test_clips_of_a_job_the_store_lost_are_swept_as_its_audio_is(tmp_path: Path) -> None:
+    audio = JobAudio(tmp_path, max_bytes=10_000)
+    kept = _write(audio.dir / "job_kept.ref0", 10, age=3600)
+    lost = [_write(audio.dir / f"job_lost.ref{i}", 10, age=3600) for i in range(2)]
+
+    assert audio.sweep_leftovers(lambda job_id: job_id == "job_kept", older_than=time.time() - 60) == 2
+    assert kept.exists() and not any(p.exists() for p in lost)

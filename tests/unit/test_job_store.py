@@ -7,7 +7,17 @@ import time
 
 import pytest
 
-from gigaam_api.jobs.model import Expiry, Job, JobError, Webhook, checkpoint, ended, new_job_id, requeued
+from gigaam_api.jobs.model import (
+    Expiry,
+    Job,
+    JobError,
+    Webhook,
+    checkpoint,
+    ended,
+    new_job_id,
+    requeued,
+    restarted,
+)
 from gigaam_api.jobs.store import JobStore
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.transcript import Segment, Token, Word
@@ -137,3 +147,58 @@ def test_a_negative_segment_index_is_refused_by_both(store: JobStore) -> None:
     with pytest.raises(ValueError, match="negative"):
         store.segments(job.id, -1)  # Redis once counted it from the end, SQLite ignored it
     assert store.segments(job.id, 3) == []
+
+
+def _final(segment: Segment, speaker: str) -> Segment:
+    return dataclasses.replace(segment, speaker=speaker)
+
+
+def test_segments_are_read_a_page_at_a_time(store: JobStore) -> None:
+    job = store.add(_job())
+    assert store.claim("w1", LEASE, time.time()) is not None
+    step = lambda j: checkpoint(j, new_segments=5, processed=9.0, duration=9.0, language="ru")  # noqa: E731
+    store.update(job.id, step, worker="w1", segments=[_segment(i) for i in range(5)])
+    assert store.segments(job.id, 1, 2) == [_segment(1), _segment(2)]
+    assert store.segments(job.id, 4, 10) == [_segment(4)]
+    assert store.segments(job.id, 5, 2) == [] and store.segments(job.id, 0, 0) == []
+    assert store.segments(job.id, 2) == [_segment(i) for i in range(2, 5)]
+
+
+def test_staged_segments_replace_the_stored_ones_only_when_published(store: JobStore) -> None:
+    """A diarized job's final speakers: written beside its segments, then swapped in with its end."""
+    job = store.add(_job())
+    assert store.claim("w1", LEASE, time.time()) is not None
+    step = lambda j: checkpoint(j, new_segments=2, processed=4.0, duration=4.0, language="ru")  # noqa: E731
+    online = [_final(_segment(0), "A"), _final(_segment(1), "B")]
+    store.update(job.id, step, worker="w1", segments=online)
+    final = [_final(_segment(0), "A"), _final(_segment(1), "A"), _final(_segment(2), "C")]
+
+    assert not store.stage(job.id, final[:1], worker="w2")  # not the lease holder: nothing written
+    assert store.stage(job.id, final[:2], worker="w1") and store.stage(job.id, final[2:], worker="w1")
+    assert store.segments(job.id) == online  # readers see the online labels until the end
+
+    def done(j: Job) -> Job | None:
+        return ended(dataclasses.replace(j, segment_count=3), "succeeded", time.time(), EXPIRY)
+
+    assert store.update(job.id, done, worker="w2", publish=True) is None
+    assert store.segments(job.id) == online
+    ended_job = store.update(job.id, done, worker="w1", publish=True)
+    assert ended_job is not None and ended_job.segment_count == 3
+    assert store.segments(job.id) == final
+    assert store.stage(job.id, final, worker="w1") is False  # ended: no lease to write under
+
+
+def test_a_restart_drops_the_stored_and_the_staged_segments(store: JobStore) -> None:
+    job = store.add(_job())
+    assert store.claim("w1", LEASE, time.time()) is not None
+    step = lambda j: checkpoint(j, new_segments=2, processed=4.0, duration=9.0, language="ru")  # noqa: E731
+    store.update(job.id, step, worker="w1", segments=[_segment(0), _segment(1)])
+    assert store.stage(job.id, [_segment(0)], worker="w1")
+
+    restarted_job = store.update(job.id, restarted, worker="w1", restart=True)
+    assert restarted_job is not None
+    assert (restarted_job.segment_count, restarted_job.processed_seconds) == (0, 0.0)
+    assert store.segments(job.id) == []
+    # Nothing staged is left either: publishing now publishes nothing.
+    assert store.update(job.id, lambda j: j, worker="w1", publish=True) is not None
+    assert store.segments(job.id) == []

@@ -157,3 +157,71 @@ def test_fields_outside_the_audio_are_bounded(tmp_path: Path) -> None:
 )
 def test_json_bodies_are_told_by_their_content_type(content_type: str, expected: bool) -> None:
     assert is_json(Headers({"content-type": content_type})) is expected
+
+
+def _read_with_references(tmp_path: Path, body: bytes, cuts: list[int] | None = None) -> Upload:
+    pending = _chunks(body, cuts or [])
+    made: list[Path] = []
+
+    async def receive() -> dict[str, Any]:
+        chunk = pending.pop(0)
+        return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+
+    def new_file() -> Path:
+        made.append(tmp_path / f"{len(made)}.reference")
+        return made[-1]
+
+    async def main() -> Upload:
+        limits = BodyLimits(10**6, 30, min_bytes_per_second=0, rate_grace_seconds=0)
+        reader = BodyReader(receive, limits)
+        upload = tmp_path / "audio.upload"
+        return await receive_json_upload(reader, upload, FORM, lambda _: None, new_file=new_file)
+
+    return asyncio.run(main())
+
+
+CLIPS = (b"RIFF first clip" * 50, bytes(range(256)) * 3)
+
+
+@settings(max_examples=40, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=4_000), max_size=10))
+def test_known_speaker_references_are_streamed_to_files_not_fields(
+    tmp_path_factory: Any, cuts: list[int]
+) -> None:
+    """OpenAI's `known_speaker_references` in a JSON body: each data URL into a file of its own (the
+    skeleton, bounded by MAX_FORM_FIELDS_BYTES, never holds them), escapes and all, however cut."""
+    tmp_path = tmp_path_factory.mktemp("json-refs")
+    urls = [("data:audio/wav;base64," + base64.b64encode(c).decode()).replace("/", "\\/") for c in CLIPS]
+    body = _open_webui_body(
+        base64.b64encode(AUDIO).decode(), diarize=True, known_speaker_names=["Olga", "Ivan"]
+    )
+    body = body[:-1] + b', "known_speaker_references": [' + ", ".join(f'"{u}"' for u in urls).encode() + b"]}"
+    assert len(body) > FORM.fields_bytes  # the clips alone are larger than the fields may be
+
+    upload = _read_with_references(tmp_path, body, cuts)
+
+    assert [p.read_bytes() for p in upload.references] == list(CLIPS)
+    assert ("known_speaker_names", "Olga") in upload.fields
+    assert all(name != "known_speaker_references" for name, _ in upload.fields)
+    assert upload.path.read_bytes() == AUDIO
+
+
+@pytest.mark.parametrize(
+    ("references", "words"),
+    [
+        ('"data:audio/wav;base64,AAAA"', "must be an array of data URLs"),
+        ("[1, 2]", "must be an array of data URLs"),
+        ('["audio/wav;base64,AAAA"]', "base64 data URL such as"),
+        ('["data:audio/wav;base64,A\\u0041AA"]', "a character base64 does not"),
+        ("[" + ", ".join(['"data:audio/wav;base64,AAAA"'] * 5) + "]", "At most 4"),
+    ],
+)
+def test_bad_known_speaker_references_in_json_are_a_clear_400(
+    tmp_path: Path, references: str, words: str
+) -> None:
+    body = _open_webui_body(base64.b64encode(AUDIO).decode())
+    body = body[:-1] + b', "known_speaker_references": ' + references.encode() + b"}"
+    with pytest.raises(APIError) as refused:
+        _read_with_references(tmp_path, body)
+    assert (refused.value.status, refused.value.param) == (400, "known_speaker_references")
+    assert words in refused.value.message

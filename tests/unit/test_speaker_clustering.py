@@ -85,3 +85,49 @@ def test_clusters_like_a_known_speaker_join_it_and_the_rest_stay_anonymous() -> 
     assert groups == [0, 0, 1]
     # With the count at one, the stranger must be the known speaker too.
     assert group_clusters(centroids, [5, 10, 10], [True, False, False], 0.8, CountHint(1, 1)) == [0, 0, 0]
+
+
+def test_past_64_clusters_the_cap_holds_memory_stays_flat_and_the_final_pass_finds_the_voices() -> None:
+    """Three voices, each heard in 40 slightly different ways (a turn's words, a day's cold): 120 directions
+    no two of which are as close as the online threshold wants, so each starts its own cluster, far past
+    the cap. Each voice's ways are closer to each other than to any other voice, so the merges the cap
+    forces stay inside a voice, and the final pass puts every window of a voice in one speaker."""
+    import tracemalloc
+
+    from gigaam_api.speakers.clustering import MAX_CLUSTERS
+
+    dim, voices, ways, shared = 256, 3, 40, 0.85  # two ways of one voice: cosine similarity 0.85
+    assert voices * ways > MAX_CLUSTERS
+    directions = np.zeros((voices, ways, dim), dtype=np.float32)
+    for v in range(voices):
+        for w in range(ways):
+            directions[v, w, v] = np.sqrt(shared)
+            directions[v, w, voices + v * ways + w] = np.sqrt(1 - shared)
+    rng = np.random.default_rng(7)
+    clusters = OnlineClusters(dim, threshold=0.9)
+    last_id: dict[tuple[int, int], int] = {}
+
+    def one_pass() -> None:
+        for flat in rng.permutation(voices * ways):
+            v, w = divmod(int(flat), ways)
+            window = directions[v, w] + rng.normal(0, 0.02 / np.sqrt(dim), dim).astype(np.float32)
+            last_id[v, w] = clusters.add(window / np.linalg.norm(window))
+            assert len(clusters) <= MAX_CLUSTERS
+
+    one_pass()
+    one_pass()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for _ in range(20):  # 2,400 more windows: an hour of speech at 1.5-s windows
+        one_pass()
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert grown < 16 * 1024, f"the clusters grew by {grown} bytes over 2,400 windows"
+    assert len(clusters) == MAX_CLUSTERS
+
+    ids, centroids, counts, fixed = clusters.snapshot()
+    groups = dict(zip(ids, group_clusters(centroids, counts, fixed, threshold=0.75), strict=True))
+    speaker = {(v, w): groups[clusters.resolve(last_id[v, w])] for v in range(voices) for w in range(ways)}
+    assert [len({speaker[v, w] for w in range(ways)}) for v in range(voices)] == [1] * voices
+    assert len(set(speaker.values())) == voices
+    assert counts.sum() == voices * ways * 22  # every window counted once, in a live cluster
