@@ -212,12 +212,14 @@ async def serve(
         )
         if ending is not None:
             link.send(protocol.error(ending))
-        await link.end()
     finally:
-        state.live_slots.leave()
-        if link.connected:
-            with contextlib.suppress(RuntimeError, OSError):
-                await websocket.close(POLICY_VIOLATION if ending is not None else 1000)
+        try:  # on every way out, a bug's included: what was buffered is transcribed, the lane given back
+            await link.end()
+        finally:
+            state.live_slots.leave()
+            if link.connected:
+                with contextlib.suppress(RuntimeError, OSError):
+                    await websocket.close(POLICY_VIOLATION if ending is not None else 1000)
 
 
 async def _receive(

@@ -4,15 +4,18 @@ still ends, releasing its slot. Fakes stand in for the socket so the order of ev
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any, cast
+
+import pytest
 
 from gigaam_api.api import live_socket
 from gigaam_api.api.live_slots import LiveSlots
 from gigaam_api.api.live_socket import OUTBOX_LIMIT, Link, Message
 from gigaam_api.api.state import AppState
 from gigaam_api.errors import APIError
-from gigaam_api.live.events import LiveEvent
+from gigaam_api.live.events import LiveEvent, LiveSession
 
 SENT = 10 * OUTBOX_LIMIT  # invalid messages the hostile client sends, each answered with an error
 
@@ -81,4 +84,60 @@ def test_a_client_that_never_reads_is_not_read_either_and_frees_its_slot() -> No
     asyncio.run(run())
     assert client.most_waiting <= OUTBOX_LIMIT + 1  # answers held for it stay bounded
     assert client.received < SENT  # its messages were left unread once its answers piled up
+    assert state.live_slots.open == 0
+
+
+class RecordingSession:
+    """A live session that records how it was ended."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self._ended = asyncio.Event()
+
+    async def finish(self) -> None:
+        self.calls.append("finish")
+        self._ended.set()
+
+    async def aclose(self) -> None:
+        self.calls.append("aclose")
+        self._ended.set()
+
+    async def events(self) -> AsyncIterator[LiveEvent]:
+        await self._ended.wait()
+        return
+        yield
+
+
+class Failing(Rejecting):
+    """Opens a session with the first message, then fails as an unexpected bug would."""
+
+    def __init__(self) -> None:
+        self.session = RecordingSession()
+
+    async def on_text(self, text: str, link: Link) -> None:
+        link.attach(cast(LiveSession, self.session))
+        raise RuntimeError("an unexpected failure")
+
+
+class SendsOnce(NeverReads):
+    async def receive(self) -> dict[str, Any]:
+        return {"type": "websocket.receive", "text": "x"}
+
+    async def send_json(self, message: Message) -> None:
+        pass
+
+
+def test_an_unexpected_failure_still_ends_the_session_and_gives_its_lane_back() -> None:
+    protocol = Failing()
+    client = SendsOnce(protocol)
+    settings = SimpleNamespace(LIVE_MAX_SESSIONS=1, LIVE_IDLE_SECONDS=60, LIVE_MAX_SESSION_SECONDS=3600)
+    state = cast(AppState, SimpleNamespace(settings=settings, live_slots=LiveSlots()))
+
+    async def run() -> None:
+        socket: Any = client
+        with pytest.raises(RuntimeError, match="unexpected"):
+            await live_socket.serve(socket, state, protocol, subprotocol=None, on_final=lambda _: None)
+
+    asyncio.run(run())
+    assert protocol.session.calls == ["finish", "aclose"]  # buffered speech transcribed, the lane released
     assert state.live_slots.open == 0
