@@ -24,7 +24,7 @@ PHRASES = ["Добрый день, коллеги.", "Есть ли вопрос
 
 @contextmanager
 def simple(live: LiveServer) -> Iterator[ClientConnection]:
-    with connect(live.url.replace("http", "ws") + "/ws/transcribe") as ws:
+    with connect(live.url.replace("http", "ws") + "/ws/transcribe", max_queue=None) as ws:  # see realtime()
         ready = receive(ws)
         assert ready == {"type": "ready", "status": "connected", "sample_rate": 16000, "format": "pcm_s16le"}
         yield ws
