@@ -68,6 +68,7 @@ bench: dev-deps system-deps bench-ovep ## benchmarks (not part of `make test`); 
 	$(RUN) python -m bench.run
 	$(RUN) python -m bench.keywords
 	$(RUN) python -m bench.numbers
+	$(RUN) python -m bench.realtime
 	$(RUN) python -m scripts.bench_speakers --json docs/speakers-bench.json
 
 # OpenVINO's ONNX Runtime execution provider, measured by the bench's limit only (bench/ovep.py). Its
