@@ -4,7 +4,9 @@ fake recognizer (it names the audio it got), so every result is checked exactly.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
@@ -281,3 +283,25 @@ def test_work_the_lane_cancels_fails_the_utterance_not_the_session() -> None:
             await recognizer.transcribe(np.zeros(16, np.float32))
 
     run(scenario)
+
+
+def test_the_vad_does_not_wait_behind_other_work_in_the_default_executor() -> None:
+    """Uploads hash files, jobs wait for decoding, the cache reads disk, all in asyncio's default
+    executor: live audio must not queue behind them (it goes first, and its socket is not read meanwhile)."""
+    release = threading.Event()
+
+    async def scenario() -> list[LiveEvent]:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+        busy = loop.run_in_executor(None, release.wait)  # the default executor's only thread, held
+        session = make(NamingRecognizer())
+        try:
+            async with asyncio.timeout(60):  # bounds a hang; the append needs no waiting at all
+                await feed(session, pcm(("silence", 0.5), ("speech", 1.0), ("silence", 1.0)))
+        finally:
+            release.set()
+            await busy
+        return await drain(session)
+
+    events = run(scenario)
+    assert [type(e).__name__ for e in events] == ["SpeechStarted", "SpeechStopped", "Committed", "Final"]
