@@ -54,6 +54,9 @@ VAD_WARMUP_SAMPLES = SAMPLE_RATE  # 1 s settles Silero's state (vad/silero.py: 9
 # Live VAD runs on its own threads, not asyncio's default executor, where uploads hash files and jobs
 # wait for their decoders: live audio must not queue behind them. CPU-bound: no more threads than cores.
 _VAD_THREADS = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="live-vad")
+# A frame may carry up to 16 MiB (minutes of audio); decoding that takes most of a second, so a piece
+# larger than this (~0.7 s of 24-kHz PCM) is decoded on those threads, not on the event loop.
+INLINE_DECODE_BYTES = 32 * 1024
 
 
 class SpeechDetector(Protocol):
@@ -140,7 +143,10 @@ class Session:
         self._config = config
 
     async def append(self, data: bytes) -> None:
-        samples = self._decoder(data)
+        if len(data) > INLINE_DECODE_BYTES:
+            samples = await asyncio.get_running_loop().run_in_executor(_VAD_THREADS, self._decoder, data)
+        else:
+            samples = self._decoder(data)
         self._samples.extend(samples)
         if self._turns is None:
             await self._append_manual()

@@ -14,6 +14,8 @@ import numpy.typing as npt
 import pytest
 
 from gigaam_api.engines.base import EngineOptions
+from gigaam_api.live import session as session_module
+from gigaam_api.live.codecs import InputDecoder
 from gigaam_api.live.events import (
     BacklogFullError,
     Committed,
@@ -305,3 +307,27 @@ def test_the_vad_does_not_wait_behind_other_work_in_the_default_executor() -> No
 
     events = run(scenario)
     assert [type(e).__name__ for e in events] == ["SpeechStarted", "SpeechStopped", "Committed", "Final"]
+
+
+def test_a_large_piece_is_decoded_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 16-MiB append takes most of a second to decode: the event loop (every other socket, their
+    keepalive pings) must go on meanwhile."""
+    loop_ran = threading.Event()
+    during_decoding: list[bool] = []
+
+    class WaitsForTheLoop(InputDecoder):
+        def __call__(self, data: bytes) -> Audio:
+            # Set by the event loop: never, while the loop itself waits for this call.
+            during_decoding.append(loop_ran.wait(timeout=60))
+            return super().__call__(data)
+
+    monkeypatch.setattr(session_module, "InputDecoder", WaitsForTheLoop)
+
+    async def scenario() -> None:
+        session = make(NamingRecognizer())
+        asyncio.get_running_loop().call_soon(loop_ran.set)
+        await session.append(pcm(("silence", 2.0)))
+        await drain(session)
+
+    run(scenario)
+    assert during_decoding == [True]
