@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 Message = dict[str, Any]
 TRY_AGAIN_LATER = 1013  # WebSocket close code: the server is at its limit
 POLICY_VIOLATION = 1008
+# Messages waiting for a client that reads slower than the server answers; past this the server stops
+# reading the client's messages (TCP pushes back on it) instead of holding more in memory.
+OUTBOX_LIMIT = 64
 
 
 class LiveProtocol(Protocol):
@@ -52,15 +55,24 @@ class _Outgoing:
 
 
 class Link:
-    """One accepted socket: its writer, and (once audio comes) its live session's event forwarding."""
+    """One accepted socket: its writer, and (once audio comes) its live session's event forwarding.
+
+    A message the client does not take within `send_timeout` (it stopped reading) ends the delivery: the
+    client counts as gone, so the session still ends, and its finals are logged instead."""
 
     def __init__(
-        self, websocket: WebSocket, protocol: LiveProtocol, on_final: Callable[[bool], None]
+        self,
+        websocket: WebSocket,
+        protocol: LiveProtocol,
+        on_final: Callable[[bool], None],
+        send_timeout: float,
     ) -> None:
         self._websocket = websocket
         self._protocol = protocol
         self._on_final = on_final
+        self._send_timeout = send_timeout
         self._outbox: asyncio.Queue[_Outgoing | None] = asyncio.Queue()
+        self._progress = asyncio.Event()  # set each time the writer has dealt with a message
         self._writer = asyncio.ensure_future(self._write())
         self._forward: asyncio.Task[None] | None = None
         self.connected = True
@@ -68,6 +80,17 @@ class Link:
 
     def send(self, message: Message) -> None:
         self._outbox.put_nowait(_Outgoing(message))
+
+    @property
+    def waiting(self) -> int:
+        """Messages not yet written to the client."""
+        return self._outbox.qsize()
+
+    async def room(self) -> None:
+        """Wait while more than OUTBOX_LIMIT messages wait for a connected client."""
+        while self.connected and self.waiting > OUTBOX_LIMIT:
+            self._progress.clear()
+            await self._progress.wait()
 
     def attach(self, session: LiveSession) -> None:
         self.session = session
@@ -84,11 +107,18 @@ class Link:
         while (outgoing := await self._outbox.get()) is not None:
             if self.connected:
                 try:
-                    await self._websocket.send_json(outgoing.message)
+                    async with asyncio.timeout(self._send_timeout):
+                        await self._websocket.send_json(outgoing.message)
+                except TimeoutError:
+                    log.info(
+                        "live socket: the client took no message for %g s; delivery ends", self._send_timeout
+                    )
+                    self.connected = False
                 except (WebSocketDisconnect, RuntimeError, OSError):
                     self.connected = False
             if outgoing.final is not None:
                 self._report(outgoing.final, delivered=self.connected)
+            self._progress.set()
 
     def _report(self, final: Final, *, delivered: bool) -> None:
         self._on_final(delivered)
@@ -172,7 +202,7 @@ async def serve(
         await websocket.send_json(protocol.error(refusal))
         await websocket.close(TRY_AGAIN_LATER)
         return
-    link = Link(websocket, protocol, on_final)
+    link = Link(websocket, protocol, on_final, send_timeout=settings.LIVE_IDLE_SECONDS)
     ending: APIError | None = None
     try:
         for message in protocol.greeting():
@@ -182,12 +212,14 @@ async def serve(
         )
         if ending is not None:
             link.send(protocol.error(ending))
-        await link.end()
     finally:
-        state.live_slots.leave()
-        if link.connected:
-            with contextlib.suppress(RuntimeError, OSError):
-                await websocket.close(POLICY_VIOLATION if ending is not None else 1000)
+        try:  # on every way out, a bug's included: what was buffered is transcribed, the lane given back
+            await link.end()
+        finally:
+            state.live_slots.leave()
+            if link.connected:
+                with contextlib.suppress(RuntimeError, OSError):
+                    await websocket.close(POLICY_VIOLATION if ending is not None else 1000)
 
 
 async def _receive(
@@ -197,6 +229,9 @@ async def _receive(
     try:
         async with asyncio.timeout(longest) as whole:
             while True:
+                await link.room()  # a client that does not read its answers is not read either
+                if not link.connected:
+                    return None
                 try:
                     async with asyncio.timeout(idle):
                         message = await websocket.receive()

@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -48,6 +51,12 @@ log = logging.getLogger(__name__)
 
 IDLE_KEEP_SECONDS = 1.0  # audio kept between utterances: the prefix padding and the VAD's warm-up
 VAD_WARMUP_SAMPLES = SAMPLE_RATE  # 1 s settles Silero's state (vad/silero.py: 99.4 % agreement)
+# Live VAD runs on its own threads, not asyncio's default executor, where uploads hash files and jobs
+# wait for their decoders: live audio must not queue behind them. CPU-bound: no more threads than cores.
+_VAD_THREADS = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="live-vad")
+# A frame may carry up to 16 MiB (minutes of audio); decoding that takes most of a second, so a piece
+# larger than this (~0.7 s of 24-kHz PCM) is decoded on those threads, not on the event loop.
+INLINE_DECODE_BYTES = 32 * 1024
 
 
 class SpeechDetector(Protocol):
@@ -134,7 +143,10 @@ class Session:
         self._config = config
 
     async def append(self, data: bytes) -> None:
-        samples = self._decoder(data)
+        if len(data) > INLINE_DECODE_BYTES:
+            samples = await asyncio.get_running_loop().run_in_executor(_VAD_THREADS, self._decoder, data)
+        else:
+            samples = self._decoder(data)
         self._samples.extend(samples)
         if self._turns is None:
             await self._append_manual()
@@ -204,7 +216,9 @@ class Session:
         if end > self._vad_done:
             audio = self._samples.take(self._vad_done, end)
             warmup = self._samples.take(self._vad_done - VAD_WARMUP_SAMPLES, self._vad_done)
-            probabilities = await asyncio.to_thread(self._vad.probabilities, audio, warmup=warmup)
+            loop = asyncio.get_running_loop()
+            detect = partial(self._vad.probabilities, audio, warmup=warmup)
+            probabilities = await loop.run_in_executor(_VAD_THREADS, detect)
             first_frame = self._vad_done // FRAME_SAMPLES
             self._vad_done = end
             for offset, turn in self._turns_of(first_frame, probabilities.tolist()):

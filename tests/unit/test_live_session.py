@@ -4,7 +4,9 @@ fake recognizer (it names the audio it got), so every result is checked exactly.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
@@ -12,6 +14,8 @@ import numpy.typing as npt
 import pytest
 
 from gigaam_api.engines.base import EngineOptions
+from gigaam_api.live import session as session_module
+from gigaam_api.live.codecs import InputDecoder
 from gigaam_api.live.events import (
     BacklogFullError,
     Committed,
@@ -281,3 +285,49 @@ def test_work_the_lane_cancels_fails_the_utterance_not_the_session() -> None:
             await recognizer.transcribe(np.zeros(16, np.float32))
 
     run(scenario)
+
+
+def test_the_vad_does_not_wait_behind_other_work_in_the_default_executor() -> None:
+    """Uploads hash files, jobs wait for decoding, the cache reads disk, all in asyncio's default
+    executor: live audio must not queue behind them (it goes first, and its socket is not read meanwhile)."""
+    release = threading.Event()
+
+    async def scenario() -> list[LiveEvent]:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=1))
+        busy = loop.run_in_executor(None, release.wait)  # the default executor's only thread, held
+        session = make(NamingRecognizer())
+        try:
+            async with asyncio.timeout(60):  # bounds a hang; the append needs no waiting at all
+                await feed(session, pcm(("silence", 0.5), ("speech", 1.0), ("silence", 1.0)))
+        finally:
+            release.set()
+            await busy
+        return await drain(session)
+
+    events = run(scenario)
+    assert [type(e).__name__ for e in events] == ["SpeechStarted", "SpeechStopped", "Committed", "Final"]
+
+
+def test_a_large_piece_is_decoded_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 16-MiB append takes most of a second to decode: the event loop (every other socket, their
+    keepalive pings) must go on meanwhile."""
+    loop_ran = threading.Event()
+    during_decoding: list[bool] = []
+
+    class WaitsForTheLoop(InputDecoder):
+        def __call__(self, data: bytes) -> Audio:
+            # Set by the event loop: never, while the loop itself waits for this call.
+            during_decoding.append(loop_ran.wait(timeout=60))
+            return super().__call__(data)
+
+    monkeypatch.setattr(session_module, "InputDecoder", WaitsForTheLoop)
+
+    async def scenario() -> None:
+        session = make(NamingRecognizer())
+        asyncio.get_running_loop().call_soon(loop_ran.set)
+        await session.append(pcm(("silence", 2.0)))
+        await drain(session)
+
+    run(scenario)
+    assert during_decoding == [True]
