@@ -115,7 +115,9 @@ def test_a_stream_ends_with_a_disk_full_event(settings_factory: Callable[..., Se
 def test_job_audio_on_a_full_disk(
     make_server: Callable[..., LiveServer], audio_dir: Path, tmpfs: Callable[[str, str], Path]
 ) -> None:
-    jobs = tmpfs("jobs", "256k")  # the store and one 137 KB recording; JOBS_MAX_MB (16 GB) is far away
+    # The store (about 120 KB with its write-ahead log) and one 137 KB recording, not two; JOBS_MAX_MB
+    # (16 GB) is far away.
+    jobs = tmpfs("jobs", "320k")
     live = make_server(JOBS_DIR=jobs, JOBS_WORKERS=0, JOBS_URL_HOSTS="127.0.0.1")
     first = submit(live.url, audio_dir / "weather.wav")
     audio = live.app.state.jobs.audio
