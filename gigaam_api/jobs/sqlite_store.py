@@ -12,7 +12,8 @@ import dataclasses
 import errno
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from gigaam_api.jobs.model import (
@@ -98,12 +99,21 @@ class SqliteJobStore:
         with self._lock:
             self._db.execute("SELECT 1").fetchone()
 
-    def _begin(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def _rollback(self) -> None:
-        if self._db.in_transaction:  # after some errors (a full disk) SQLite has rolled back already
-            self._db.execute("ROLLBACK")
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction under the lock: committed, or rolled back on any error (a full disk
+        raised as ENOSPC, which the API answers as `disk_full`)."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:  # after some errors (a full disk) SQLite has rolled back already
+                    self._db.execute("ROLLBACK")
+                if _disk_full(exc):
+                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
+                raise
 
     def _write(self, job: Job, worker: str | None, lease_until: float | None) -> None:
         options = dump_options(job)
@@ -132,22 +142,14 @@ class SqliteJobStore:
         return dataclasses.replace(job, options=load_options(row[0])) if row else job
 
     def add(self, job: Job) -> Job:
-        with self._lock:
-            self._begin()
-            try:
-                cursor = self._db.execute(
-                    "INSERT INTO jobs (id, owner, status, data) VALUES (?, ?, ?, '')",
-                    (job.id, job.owner, job.status),
-                )
-                assert cursor.lastrowid is not None
-                job = dataclasses.replace(job, seq=cursor.lastrowid)
-                self._write(job, None, None)
-                self._db.execute("COMMIT")
-            except BaseException as exc:
-                self._rollback()
-                if _disk_full(exc):
-                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
-                raise
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT INTO jobs (id, owner, status, data) VALUES (?, ?, ?, '')",
+                (job.id, job.owner, job.status),
+            )
+            assert cursor.lastrowid is not None
+            job = dataclasses.replace(job, seq=cursor.lastrowid)
+            self._write(job, None, None)
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -172,25 +174,17 @@ class SqliteJobStore:
         return [load_job(r[0]) for r in rows]
 
     def claim(self, worker: str, lease_seconds: float, now: float) -> Job | None:
-        with self._lock:
-            self._begin()
-            try:
-                row = self._db.execute(
-                    "SELECT data FROM jobs WHERE status='queued' OR (status='running' AND lease_until<?) "
-                    "ORDER BY seq LIMIT 1",
-                    (now,),
-                ).fetchone()
-                job = None
-                if row is not None:
-                    job = claimed(load_job(row[0]), now)
-                    self._write(job, worker, now + lease_seconds)
-                    job = self._with_options(job)
-                self._db.execute("COMMIT")
-            except BaseException as exc:
-                self._rollback()
-                if _disk_full(exc):
-                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
-                raise
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT data FROM jobs WHERE status='queued' OR (status='running' AND lease_until<?) "
+                "ORDER BY seq LIMIT 1",
+                (now,),
+            ).fetchone()
+            job = None
+            if row is not None:
+                job = claimed(load_job(row[0]), now)
+                self._write(job, worker, now + lease_seconds)
+                job = self._with_options(job)
         return job
 
     def renew(self, job_id: str, worker: str, lease_seconds: float, now: float) -> bool:
@@ -212,66 +206,50 @@ class SqliteJobStore:
         restart: bool = False,
         publish: bool = False,
     ) -> Job | None:
-        with self._lock:
-            self._begin()
-            try:
-                row = self._db.execute(
-                    "SELECT data, worker, lease_until FROM jobs WHERE id=?", (job_id,)
-                ).fetchone()
-                job = None
-                if row is not None and (worker is None or row[1] == worker):
-                    job = change(load_job(row[0]))
-                if job is not None:
-                    keep = job.status == "running"
-                    self._write(job, row[1] if keep else None, row[2] if keep else None)
-                    if restart or publish:
-                        self._db.execute("DELETE FROM segments WHERE job_id=?", (job_id,))
-                    if publish:  # a copy inside the database: no segment passes through memory
-                        self._db.execute(
-                            "INSERT INTO segments SELECT * FROM staged_segments WHERE job_id=?", (job_id,)
-                        )
-                    if restart or publish:
-                        self._db.execute("DELETE FROM staged_segments WHERE job_id=?", (job_id,))
-                    first = job.segment_count - len(segments)
-                    self._db.executemany(
-                        "INSERT INTO segments (job_id, idx, data) VALUES (?, ?, ?)",
-                        [(job_id, first + i, dump_segment(s).decode()) for i, s in enumerate(segments)],
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT data, worker, lease_until FROM jobs WHERE id=?", (job_id,)
+            ).fetchone()
+            job = None
+            if row is not None and (worker is None or row[1] == worker):
+                job = change(load_job(row[0]))
+            if job is not None:
+                keep = job.status == "running"
+                self._write(job, row[1] if keep else None, row[2] if keep else None)
+                if restart or publish:
+                    self._db.execute("DELETE FROM segments WHERE job_id=?", (job_id,))
+                if publish:  # a copy inside the database: no segment passes through memory
+                    self._db.execute(
+                        "INSERT INTO segments SELECT * FROM staged_segments WHERE job_id=?", (job_id,)
                     )
-                    if translated is not None:
-                        self._db.executemany(
-                            "INSERT OR REPLACE INTO translations (job_id, target, segment_id, text) "
-                            "VALUES (?, ?, ?, ?)",
-                            [(job_id, translated.target, i, t) for i, t in translated.texts.items()],
-                        )
-                self._db.execute("COMMIT")
-            except BaseException as exc:
-                self._rollback()
-                if _disk_full(exc):
-                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
-                raise
+                if restart or publish:
+                    self._db.execute("DELETE FROM staged_segments WHERE job_id=?", (job_id,))
+                first = job.segment_count - len(segments)
+                self._db.executemany(
+                    "INSERT INTO segments (job_id, idx, data) VALUES (?, ?, ?)",
+                    [(job_id, first + i, dump_segment(s).decode()) for i, s in enumerate(segments)],
+                )
+                if translated is not None:
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO translations (job_id, target, segment_id, text) "
+                        "VALUES (?, ?, ?, ?)",
+                        [(job_id, translated.target, i, t) for i, t in translated.texts.items()],
+                    )
         return job
 
     def stage(self, job_id: str, segments: Sequence[Segment], *, worker: str) -> bool:
-        with self._lock:
-            self._begin()
-            try:
-                row = self._db.execute(
-                    "SELECT 1 FROM jobs WHERE id=? AND worker=? AND status='running'", (job_id, worker)
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT 1 FROM jobs WHERE id=? AND worker=? AND status='running'", (job_id, worker)
+            ).fetchone()
+            if row is not None:
+                (first,) = self._db.execute(
+                    "SELECT COUNT(*) FROM staged_segments WHERE job_id=?", (job_id,)
                 ).fetchone()
-                if row is not None:
-                    (first,) = self._db.execute(
-                        "SELECT COUNT(*) FROM staged_segments WHERE job_id=?", (job_id,)
-                    ).fetchone()
-                    self._db.executemany(
-                        "INSERT INTO staged_segments (job_id, idx, data) VALUES (?, ?, ?)",
-                        [(job_id, first + i, dump_segment(s).decode()) for i, s in enumerate(segments)],
-                    )
-                self._db.execute("COMMIT")
-            except BaseException as exc:
-                self._rollback()
-                if _disk_full(exc):
-                    raise OSError(errno.ENOSPC, "the job store's disk is full") from exc
-                raise
+                self._db.executemany(
+                    "INSERT INTO staged_segments (job_id, idx, data) VALUES (?, ?, ?)",
+                    [(job_id, first + i, dump_segment(s).decode()) for i, s in enumerate(segments)],
+                )
         return row is not None
 
     def segments(self, job_id: str, start: int = 0, limit: int | None = None) -> list[Segment]:
@@ -308,14 +286,12 @@ class SqliteJobStore:
             return [r[0] for r in rows.fetchall()]
 
     def delete(self, job_id: str) -> None:
-        with self._lock:
-            self._begin()
+        with self._transaction():
             self._db.execute("DELETE FROM segments WHERE job_id=?", (job_id,))
             self._db.execute("DELETE FROM translations WHERE job_id=?", (job_id,))
             self._db.execute("DELETE FROM staged_segments WHERE job_id=?", (job_id,))
             self._db.execute("DELETE FROM job_fields WHERE job_id=?", (job_id,))
             self._db.execute("DELETE FROM jobs WHERE id=?", (job_id,))
-            self._db.execute("COMMIT")
 
     def counts(self) -> dict[JobStatus, int]:
         with self._lock:
