@@ -37,7 +37,7 @@ from tests.fixtures.conversations import (
     say,
 )
 from tests.fixtures.jobs import submit, wait_finished
-from tests.fixtures.live_server import LiveServer, start_server
+from tests.fixtures.live_server import LiveServer, offline_speaker_server
 from tests.fixtures.speech import write_wav
 
 pytestmark = pytest.mark.integration
@@ -47,22 +47,12 @@ MAX_SEGMENT_DER = 0.25  # segments' times come from the tiny model's words, not 
 
 @pytest.fixture(scope="module")
 def live(speaker_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    from gigaam_api.config import load_settings
-
-    settings = load_settings(
-        _env_file=None,
-        MODELS_DIR=speaker_models_dir,
-        OFFLINE=True,
-        SPOOL_DIR=tmp_path_factory.mktemp("spool"),
-        JOBS_DIR=tmp_path_factory.mktemp("jobs"),
-        NUM_THREADS=1,
-        GIGAAM_RUNTIME="onnxruntime",
-        GIGAAM_PRECISION="fp32",
-        DEDUP=False,
-        CACHE_MAX_MB=0,
+    server = offline_speaker_server(
+        speaker_models_dir,
+        tmp_path_factory.mktemp("spool"),
+        tmp_path_factory.mktemp("jobs"),
         UPLOADS_PER_CLIENT_SHARE=1,
     )
-    server = start_server(settings)
     yield server
     server.stop()
 

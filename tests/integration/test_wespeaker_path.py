@@ -24,7 +24,7 @@ from gigaam_api.speakers.catalog import DEFAULT_SPEAKER_MODEL, MODEL_CARD, MODEL
 from gigaam_api.speakers.diarizer import Diarizer
 from gigaam_api.speakers.registry import create_embedder
 from tests.fixtures.conversations import TWO, conversation
-from tests.fixtures.live_server import LiveServer, start_server
+from tests.fixtures.live_server import LiveServer, offline_speaker_server
 from tests.fixtures.speech import write_wav
 from tests.fixtures.tiny_model import write_tiny_model
 
@@ -78,19 +78,9 @@ def test_the_diarizer_runs_on_it_with_well_formed_turns(wespeaker_models_dir: Pa
 
 @pytest.fixture(scope="module")
 def live(wespeaker_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = load_settings(
-        _env_file=None,
-        MODELS_DIR=wespeaker_models_dir,
-        OFFLINE=True,
-        SPOOL_DIR=tmp_path_factory.mktemp("spool"),
-        JOBS_DIR=tmp_path_factory.mktemp("jobs"),
-        NUM_THREADS=1,
-        GIGAAM_RUNTIME="onnxruntime",
-        GIGAAM_PRECISION="fp32",
-        DEDUP=False,
-        CACHE_MAX_MB=0,
+    server = offline_speaker_server(
+        wespeaker_models_dir, tmp_path_factory.mktemp("spool"), tmp_path_factory.mktemp("jobs")
     )
-    server = start_server(settings)
     yield server
     server.stop()
 
