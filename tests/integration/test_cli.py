@@ -158,9 +158,16 @@ def _on_a_terminal(
 ) -> tuple[int, str]:
     """Run with stderr on a pseudo-terminal; send SIGINT once `interrupt_on` has been printed."""
     controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [str(SCRIPT), "transcribe", *args], env=env, cwd=cwd, stderr=terminal, stdout=subprocess.DEVNULL
-    )
+    # A terminal's foreground job takes Ctrl-C; a suite started in the background (`make test &`, nohup,
+    # CI runners) ignores SIGINT and a child inherits that, so it would never see the signal. A handler
+    # set here is reset to the default by exec, as it is for a shell's foreground job.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(
+            [str(SCRIPT), "transcribe", *args], env=env, cwd=cwd, stderr=terminal, stdout=subprocess.DEVNULL
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     os.close(terminal)
     output = b""
     deadline = time.monotonic() + 900  # a hang guard: the loop ends when the process closes the terminal
