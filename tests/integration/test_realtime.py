@@ -334,6 +334,15 @@ def test_limits_end_a_session_clearly(make_app_server: Callable[..., AppServer])
     assert denied.value.json()["error"]["code"] == "live_disabled"
 
 
+def test_no_client_secret_when_live_transcription_is_off(make_app_server: Callable[..., AppServer]) -> None:
+    """A secret that could open no socket is refused with the socket's own error, not minted."""
+    off = make_app_server(LIVE_MAX_SESSIONS=0)
+    refused = off.http.post("/v1/realtime/client_secrets", json={"session": {"type": "transcription"}})
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "live_disabled"
+    assert "LIVE_MAX_SESSIONS=0" in refused.json()["error"]["message"]
+
+
 def test_client_secret_requests_are_checked(app_server: AppServer) -> None:
     for body, param in [
         ({"expires_after": {"seconds": 5}}, "expires_after.seconds"),
