@@ -381,8 +381,9 @@ class Settings(QwenSettings, GigaamSettings, BaseSettings):
         default=60,
         gt=0,
         description=(
-            "audio a live socket may have waiting for transcription; a client that sends faster than the "
-            "server transcribes gets an `input_audio_buffer_overflow` error and is closed"
+            "audio a live socket may have waiting for transcription, and how far its audio (silence "
+            "too) may run ahead of real time; a client past either gets an `input_audio_buffer_overflow` "
+            "error and is closed"
         ),
     )
     LIVE_PARTIAL_SECONDS: float = Field(

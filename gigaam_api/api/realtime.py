@@ -105,8 +105,12 @@ async def realtime(websocket: WebSocket) -> None:
 @router.post("/v1/realtime/client_secrets")
 async def create_client_secret(request: Request) -> Response:
     """OpenAI's GA shape: `{value: "ek_…", expires_at, session}`; the secret opens one or more sockets
-    until it expires, with `session` as their starting settings. Authenticated like every API route."""
+    until it expires, with `session` as their starting settings. Authenticated like every API route.
+    Refused as the socket would be when no live socket can open (live transcription off, model loading)."""
     state: AppState = request.app.state.gigaam
+    unavailable = live_socket.unavailable(state)
+    if unavailable is not None:
+        raise unavailable
     body = loads_strict(await request.body()) if await request.body() else {}
     if not isinstance(body, dict):
         raise bad_request("The body must be a JSON object.")

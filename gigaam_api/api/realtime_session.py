@@ -18,6 +18,9 @@ PCM_RATES = (8_000, 16_000, 24_000, 48_000)
 FORMATS: dict[str, InputFormat] = {"audio/pcm": "pcm16", "audio/pcmu": "pcmu", "audio/pcma": "pcma"}
 _FORMAT_NAMES = {value: key for key, value in FORMATS.items()}
 SESSION = "session"
+_VAD_FIELDS = ("type", "threshold", "silence_duration_ms", "prefix_padding_ms")
+_NO_RESPONSES = ("create_response", "interrupt_response")  # accepted, meaningless without responses
+_UNSUPPORTED = ("delay", "keywords", "languages")  # OpenAI's, for its own transcription models
 _INPUT = "session.audio.input"
 
 
@@ -34,7 +37,7 @@ class SessionSettings:
 def update(current: SessionSettings, session: object) -> SessionSettings:
     """`current` with a `session.update`'s session applied (fields left out stay); a 400 APIError with the
     offending `param` for anything this server cannot honour."""
-    body = _object(session, SESSION)
+    body = _known(session, SESSION, ("type", "audio", "include"))
     kind = body.get("type")
     if kind != "transcription":
         raise bad_request(
@@ -42,8 +45,10 @@ def update(current: SessionSettings, session: object) -> SessionSettings:
             param="session.type",
             code="invalid_value",
         )
-    audio = _object(body.get("audio", {}), "session.audio")
-    given = _object(audio.get("input", {}), _INPUT)
+    audio = _known(body.get("audio", {}), "session.audio", ("input",))
+    given = _known(
+        audio.get("input", {}), _INPUT, ("format", "noise_reduction", "transcription", "turn_detection")
+    )
     live = current.live
     result = current
     if "format" in given:
@@ -51,7 +56,15 @@ def update(current: SessionSettings, session: object) -> SessionSettings:
     if "turn_detection" in given:
         live = dataclasses.replace(live, turns=_turns(given["turn_detection"]))
     if "transcription" in given and given["transcription"] is not None:
-        transcription = _object(given["transcription"], f"{_INPUT}.transcription")
+        param = f"{_INPUT}.transcription"
+        transcription = _known(given["transcription"], param, ("model", "language", "prompt", *_UNSUPPORTED))
+        for key in _UNSUPPORTED:
+            if key in transcription:
+                raise bad_request(
+                    f"{key} is not supported by this server's models: leave it out.",
+                    param=f"{param}.{key}",
+                    code="unsupported_value",
+                )
         result = dataclasses.replace(
             result,
             model=_text(transcription, "model", result.model),
@@ -104,7 +117,7 @@ def session_object(settings: SessionSettings, model: str) -> dict[str, Any]:
 
 def _format(value: object) -> dict[str, Any]:
     param = f"{_INPUT}.format"
-    given = _object(value, param)
+    given = _known(value, param, ("type", "rate"))
     name = given.get("type", "audio/pcm")
     if name not in FORMATS:
         raise bad_request(
@@ -129,18 +142,42 @@ def _turns(value: object) -> TurnDetection | None:
     param = f"{_INPUT}.turn_detection"
     if value is None:
         return None
-    given = _object(value, param)
+    given = _known(value, param, (*_VAD_FIELDS, *_NO_RESPONSES, "idle_timeout_ms"))
     if given.get("type", "server_vad") != "server_vad":
         raise bad_request(
             f"Unsupported turn detection {given.get('type')!r}: use server_vad, or null to commit manually.",
             param=f"{param}.type",
             code="invalid_value",
         )
+    if given.get("idle_timeout_ms") is not None:
+        # OpenAI commits the silence and makes a model response after it; a transcription server has
+        # no responses to make, and committing silence would only add empty items.
+        raise bad_request(
+            "idle_timeout_ms is not supported: this server makes no model responses; send null or leave it "
+            "out (LIVE_IDLE_SECONDS closes a socket that sends nothing).",
+            param=f"{param}.idle_timeout_ms",
+            code="unsupported_value",
+        )
+    for key in _NO_RESPONSES:  # about model responses: a transcription session has none either way
+        if key in given and not isinstance(given[key], bool):
+            raise bad_request(f"{key} must be a boolean.", param=f"{param}.{key}", code="invalid_type")
     default = TurnDetection()
     threshold = _number(given, "threshold", default.threshold, param, low=0.0, high=1.0)
     silence = _number(given, "silence_duration_ms", default.silence_ms, param, low=32, high=10_000)
     prefix = _number(given, "prefix_padding_ms", default.prefix_ms, param, low=0, high=1_000)
     return TurnDetection(threshold=float(threshold), silence_ms=int(silence), prefix_ms=int(prefix))
+
+
+def _known(value: object, param: str, fields: tuple[str, ...]) -> dict[str, Any]:
+    """`value` as an object of only `fields`: a field this server does not know is an error, never
+    silently ignored (a beta-API client's `turn_detection` at the top level would otherwise mean nothing)."""
+    given = _object(value, param)
+    for key in given:
+        if key not in fields:
+            raise bad_request(
+                f"Unknown parameter: '{param}.{key}'.", param=f"{param}.{key}", code="unknown_parameter"
+            )
+    return given
 
 
 def _object(value: object, param: str) -> dict[str, Any]:

@@ -99,7 +99,8 @@ LiveEvent = SpeechStarted | SpeechStopped | Committed | Partial | Final | Failed
 
 
 class BacklogFullError(Exception):
-    """The client sends audio faster than the server transcribes it (LIVE_MAX_BACKLOG_SECONDS)."""
+    """The client sends audio faster than the server transcribes it, or than real time
+    (LIVE_MAX_BACKLOG_SECONDS either way)."""
 
 
 class LiveSession(Protocol):
@@ -111,7 +112,8 @@ class LiveSession(Protocol):
 
     async def append(self, data: bytes) -> None:
         """Audio in the session's format (a PCM16 sample split between two appends is joined); raises
-        BacklogFullError when too much audio waits for transcription."""
+        BacklogFullError when too much audio waits for transcription, or the audio (silence too) runs
+        that far ahead of real time."""
         ...
 
     async def commit(self) -> str | None:

@@ -16,7 +16,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
@@ -105,8 +105,13 @@ class Session:
         vad: SpeechDetector,
         config: LiveConfig,
         limits: LiveLimits,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._recognizer = recognizer
+        self._clock = clock
+        self._first_audio: float | None = None  # when the first audio came (the clock's time)
+        self._received = 0  # samples received in all
         self._vad = vad
         self._limits = limits
         self._events: asyncio.Queue[LiveEvent | None] = asyncio.Queue()
@@ -153,6 +158,23 @@ class Session:
         else:
             await self._append_vad()
         self._maybe_partial()
+        self._check_pace(len(samples))
+
+    def _check_pace(self, samples: int) -> None:
+        """Audio may run ahead of real time (since the first audio) by LIVE_MAX_BACKLOG_SECONDS at most,
+        silence included: the committed backlog alone never grows while the VAD finds no speech, and
+        without this a client could make the server scan hours of silence at full speed. Checked after the
+        audio is taken, as the backlog is: nothing sent is lost."""
+        now = self._clock()
+        if self._first_audio is None:
+            self._first_audio = now
+        self._received += samples
+        ahead = self._received / SAMPLE_RATE - (now - self._first_audio)
+        if ahead > self._limits.max_backlog_seconds:
+            raise BacklogFullError(
+                f"the audio runs {ahead:.1f} s ahead of real time, more than "
+                f"{self._limits.max_backlog_seconds:g} s: send audio no faster than real time"
+            )
 
     async def commit(self) -> str | None:
         if self._utterance_start is None or self._samples.end <= self._utterance_start:

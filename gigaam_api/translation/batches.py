@@ -1,7 +1,8 @@
 """What goes to the LLM and what must come back: batches of `{id, text}` and the check of the answer. Pure.
 
 Segment texts, never a rendered file, go out as a JSON array; the answer must hold exactly the ids
-sent, each with a string. Anything else is a `BatchMismatchError` (the translator retries smaller).
+sent, each with a string. Anything else is a `BatchMismatchError` (the translator retries smaller). A
+text that comes back empty keeps the original: a segment (a subtitle cue) is never lost to translation.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ def messages(batch: Sequence[Item], target: str, prompt: str | None = None) -> l
 
 def parse_answer(content: str, batch: Sequence[Item]) -> dict[int, str]:
     """The translated text of every id in `batch`, from the LLM's answer; `BatchMismatchError` unless
-    it holds exactly those ids. Markdown fences and a bare array (no wrapping object) are tolerated."""
+    it holds exactly those ids. Markdown fences and a bare array (no wrapping object) are tolerated.
+    An empty text (a filler the model left out) is the original one: rendered empty, its cue would go."""
     entries = _entries(_decoded(content))
     texts: dict[int, str] = {}
     for entry in entries:
@@ -89,7 +91,7 @@ def parse_answer(content: str, batch: Sequence[Item]) -> dict[int, str]:
         if extra:
             parts.append(f"unknown segment ids {_ids(extra)}")
         raise BatchMismatchError(f"{len(texts)} items for {len(sent)} segments: {', '.join(parts)}")
-    return texts
+    return {item.id: texts[item.id] or item.text for item in batch}
 
 
 def _decoded(content: str) -> object:

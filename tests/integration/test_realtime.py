@@ -114,6 +114,31 @@ def test_manual_commit_with_turn_detection_null(server: LiveServer) -> None:
     assert completed.transcript
 
 
+def test_session_fields_this_server_cannot_honour_are_errors_not_ignored(server: LiveServer) -> None:
+    """OpenAI's `idle_timeout_ms` (a model response after silence) and fields it does not know get an
+    `error` naming them; the response switches, meaningless here, are taken; the session goes on."""
+    vad: dict[str, Any] = {"type": "server_vad", "create_response": True, "interrupt_response": False}
+    with realtime(
+        server.client(), audio={"input": {"turn_detection": {**vad, "idle_timeout_ms": None}}}
+    ) as events:
+        for session in (
+            {"audio": {"input": {"turn_detection": {**vad, "idle_timeout_ms": 5000}}}},
+            {"turn_detection": None},  # the beta API's place for it
+            {"audio": {"input": {"transcription": {"keywords": ["Сбер"]}}}},
+        ):
+            events.connection.session.update(session={"type": "transcription", **session})  # type: ignore[arg-type]
+        errors = [events.next() for _ in range(3)]
+        events.send({"type": "session.update", "session": {"type": "transcription", **MANUAL}})
+        updated = events.next()
+
+    assert [(e.type, e.error.code, e.error.param) for e in errors] == [
+        ("error", "unsupported_value", "session.audio.input.turn_detection.idle_timeout_ms"),
+        ("error", "unknown_parameter", "session.turn_detection"),
+        ("error", "unsupported_value", "session.audio.input.transcription.keywords"),
+    ]
+    assert updated.type == "session.updated"
+
+
 def test_partials_arrive_while_speaking(server: LiveServer) -> None:
     # Long enough that the last partial before the pause in sending has more than one word: the last
     # word of a hypothesis is held back (it may be cut), and the partials' points do not depend on timing.
@@ -332,6 +357,15 @@ def test_limits_end_a_session_clearly(make_app_server: Callable[..., AppServer])
         pass
     assert denied.value.status_code == 503
     assert denied.value.json()["error"]["code"] == "live_disabled"
+
+
+def test_no_client_secret_when_live_transcription_is_off(make_app_server: Callable[..., AppServer]) -> None:
+    """A secret that could open no socket is refused with the socket's own error, not minted."""
+    off = make_app_server(LIVE_MAX_SESSIONS=0)
+    refused = off.http.post("/v1/realtime/client_secrets", json={"session": {"type": "transcription"}})
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "live_disabled"
+    assert "LIVE_MAX_SESSIONS=0" in refused.json()["error"]["message"]
 
 
 def test_client_secret_requests_are_checked(app_server: AppServer) -> None:

@@ -152,6 +152,20 @@ def test_a_wrong_count_is_retried_in_halves(live: LiveServer, llm: FakeLLM, spee
     assert batches.index([0, 1]) < batches.index([0])
 
 
+def test_a_segment_translated_to_nothing_keeps_its_cue_with_the_original_text(
+    live: LiveServer, llm: FakeLLM, speech: Path
+) -> None:
+    original = _transcribe(live.client(), speech, response_format="verbose_json")
+    original_srt = _transcribe(live.client(), speech, response_format="srt")
+    llm.mode = "empty_first"
+    translated = _translate(live.client(), speech, response_format="verbose_json")
+    srt = _translate(live.client(), speech, response_format="srt")
+    texts = [s.text for s in original.segments]
+    assert [s.text for s in translated.segments] == [texts[0], *(t.upper() for t in texts[1:])]
+    assert srt.count("-->") == original_srt.count("-->")  # no cue dropped
+    assert texts[0].strip() in srt
+
+
 def test_answers_that_never_match_are_a_502_with_the_reason(
     live: LiveServer, llm: FakeLLM, speech: Path
 ) -> None:

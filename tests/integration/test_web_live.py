@@ -241,11 +241,13 @@ def test_a_full_server_and_a_refused_socket_are_said_in_plain_words(
             "The server is busy: too many live transcriptions at once. Try again a little later."
         )
 
-    off = make_server(LIVE_MAX_SESSIONS=0)  # refused at the handshake: a browser is not told why
+    # A socket refused at the handshake tells a browser nothing; the client secret asked for first is
+    # refused with the reason, which the page shows.
+    off = make_server(LIVE_MAX_SESSIONS=0)
     page.goto(off.url)  # another origin: Russian again
     page.click("#live-button")
     expect(live_error(page).locator(".error-text")).to_have_text(
-        "Сервер не открыл распознавание вживую: оно на нём выключено, или он ещё загружает модель."
+        "Распознавание вживую на этом сервере выключено."
     )
 
 

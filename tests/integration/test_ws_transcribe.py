@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from starlette.testclient import WebSocketDenialResponse
+from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import ClientConnection, connect
 
 from tests.fixtures.app_server import AppServer
@@ -124,3 +125,20 @@ def test_the_key_is_checked_as_for_http(make_app_server: Callable[..., AppServer
         assert ws.receive_json()["type"] == "ready"
     with live.http.websocket_connect("/ws/transcribe", subprotocols=["openai-insecure-api-key.k1"]) as ws:
         assert ws.receive_json()["type"] == "ready"
+
+
+def test_silence_faster_than_real_time_is_refused(make_app_server: Callable[..., AppServer]) -> None:
+    """The pace rule holds for silence, which never fills the transcription backlog: 10 s in one frame is
+    10 s ahead of real time at once, past a 5-s allowance (no clock involved: it is the first audio)."""
+    live = make_app_server(LIVE_MAX_BACKLOG_SECONDS=5)
+    with live.http.websocket_connect("/ws/transcribe") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_bytes(bytes(10 * 16000 * 2))
+        ws.send_text(json.dumps({"type": "flush"}))  # the old server answered this final instead
+        refused = ws.receive_json()
+        assert refused["type"] == "error", refused
+        assert refused["error"]["code"] == "input_audio_buffer_overflow"
+        assert "real time" in refused["error"]["message"]
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+        assert closed.value.code == 1008

@@ -173,6 +173,23 @@ def test_the_session_object_has_exactly_openais_fields() -> None:
             "session.audio.input.transcription.language",
         ),
         ({"type": "transcription", "audio": "pcm"}, "session.audio"),
+        (
+            {"type": "transcription", "audio": {"input": {"turn_detection": {"idle_timeout_ms": 3000}}}},
+            "session.audio.input.turn_detection.idle_timeout_ms",
+        ),
+        (
+            {"type": "transcription", "audio": {"input": {"turn_detection": {"create_response": "yes"}}}},
+            "session.audio.input.turn_detection.create_response",
+        ),
+        (
+            {"type": "transcription", "audio": {"input": {"transcription": {"languages": ["ru"]}}}},
+            "session.audio.input.transcription.languages",
+        ),
+        ({"type": "transcription", "input_audio_format": "pcm16"}, "session.input_audio_format"),
+        (
+            {"type": "transcription", "audio": {"input": {"format": {"type": "audio/pcm", "bits": 16}}}},
+            "session.audio.input.format.bits",
+        ),
         ("transcription", "session"),
     ],
 )

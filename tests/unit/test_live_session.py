@@ -100,10 +100,14 @@ def make(
     recognizer: NamingRecognizer,
     *,
     turns: TurnDetection | None = VAD,
+    clock: Callable[[], float] | None = None,
     **limits: float,
 ) -> Session:
     config = LiveConfig(input_format="pcm16", sample_rate=RATE, turns=turns)
-    return Session(recognizer, LoudnessVad(), config, LiveLimits(**{"partial_seconds": 100.0, **limits}))
+    live_limits = LiveLimits(**{"partial_seconds": 100.0, **limits})
+    if clock is None:
+        return Session(recognizer, LoudnessVad(), config, live_limits)
+    return Session(recognizer, LoudnessVad(), config, live_limits, clock=clock)
 
 
 def test_utterances_between_pauses_are_separate_finals_of_their_whole_audio() -> None:
@@ -238,6 +242,36 @@ def test_a_client_faster_than_transcription_hits_the_backlog_limit_and_loses_not
     assert refused
     committed = [e.item_id for e in events if isinstance(e, Committed)]
     assert committed == [e.item_id for e in events if isinstance(e, Final)]  # every one transcribed
+
+
+@pytest.mark.parametrize("turns", [VAD, None])
+def test_audio_faster_than_real_time_is_refused_even_silence(turns: TurnDetection | None) -> None:
+    """Silence commits nothing, so the backlog never grows: the pace is checked against a clock (here a
+    fake one, moved by the test). At real time, 10 s go through with a 2-s allowance; sent at once, the
+    same silence is refused once it is more than 2 s ahead, and the session still ends cleanly."""
+
+    async def scenario(real_time: bool) -> tuple[float | None, list[LiveEvent]]:
+        now = [0.0]
+        session = make(NamingRecognizer(), turns=turns, clock=lambda: now[0], max_backlog_seconds=2.0)
+        silence = pcm(("silence", 10.0))
+        piece = 3200  # 0.1 s
+        refused_at: float | None = None
+        try:
+            for i in range(0, len(silence), piece):
+                await session.append(silence[i : i + piece])
+                if real_time:
+                    now[0] += 0.1
+        except BacklogFullError:
+            refused_at = (i + piece) / 2 / RATE
+        return refused_at, await drain(session)
+
+    refused_at, _ = run(lambda: scenario(real_time=True))
+    assert refused_at is None
+    refused_at, events = run(lambda: scenario(real_time=False))
+    assert refused_at == pytest.approx(2.1)  # the first piece past the allowance
+    finals = [e.text for e in events if isinstance(e, Final)]
+    # Nothing sent is lost: a manual buffer holds all 2.1 s and is transcribed at the end.
+    assert finals == ([] if turns else [f"n{round(2.1 * RATE)} loud0 x"])
 
 
 def test_clear_drops_the_open_utterance() -> None:

@@ -49,6 +49,11 @@ def test_answers_with_the_same_ids_are_accepted_however_wrapped(content: str) ->
     assert parse_answer(content, BATCH) == {3: "good afternoon", 4: "colleagues"}
 
 
+def test_a_text_that_comes_back_empty_keeps_the_original() -> None:
+    texts = parse_answer(_answer((3, " "), (4, "colleagues")), BATCH)
+    assert texts == {3: BATCH[0].text, 4: "colleagues"}
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
