@@ -7,14 +7,13 @@ from collections.abc import Sequence
 from gigaam_api.vad.chunking import Chunk
 
 
-def batch_length(ready: Sequence[Chunk], limit_samples: int, *, alone: bool = False) -> int:
+def batch_length(ready: Sequence[Chunk], limit_samples: int, *, first: bool = False) -> int:
     """How many of the leading `ready` chunks make the next batch: as many as fit in `limit_samples`.
 
     Never fewer than one (a chunk longer than the limit still runs, alone); 0 only if none is ready.
-    An `alone` batch is the first chunk by itself: a run's first batch (a stream's first text waits for
-    no other), and a long run's batches while a live session waits on the same engine.
+    The `first` batch of a run is its first chunk alone: a stream's first text waits for no other.
     """
-    if alone:
+    if first:
         return min(1, len(ready))
     total = 0
     for count, chunk in enumerate(ready):

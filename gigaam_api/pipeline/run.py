@@ -226,9 +226,7 @@ class PipelineRun:
             )
             self._threads.append(feed.thread)
             limit = int(self._parts.settings.BATCH_SECONDS * SAMPLE_RATE)
-            batches = _SpeechBatches(
-                feed, limit, self._raise_decode_error, first=done == 0, alone=self._yields_to_live
-            )
+            batches = _SpeechBatches(feed, limit, self._raise_decode_error, first=done == 0)
             # The length, before the first batch: an hour of audio takes a while to decode at low priority.
             yield self._progress(done / SAMPLE_RATE)
         async for event in self._transcribe(batches):
@@ -237,12 +235,6 @@ class PipelineRun:
             yield SpeakerTurns(tuple(self._diarizer.finish()))
         if self._parts.on_finished is not None:
             self._parts.on_finished(self.duration or 0.0, time.monotonic() - self._began)
-
-    def _yields_to_live(self) -> bool:
-        """Whether this run's next batch is one chunk: it is not interactive, and a live session on its
-        scheduler may need the engine at any moment (it waits for the running batch, not for more)."""
-        assert self._ticket is not None
-        return not self._ticket.interactive and self._parts.scheduler.standing_open
 
     async def _transcribe(self, batches: _Batches) -> AsyncIterator[RunEvent]:
         """Keep up to MAX_BATCHES_IN_FLIGHT batches on the scheduler; yield results in order."""
@@ -382,8 +374,7 @@ class _DirectBatches:
 
 
 class _SpeechBatches:
-    """Consecutive speech chunks from the VAD thread, as many as fit in `limit` samples; one chunk
-    for the first batch and whenever `alone()` says so (a live session is open).
+    """Consecutive speech chunks from the VAD thread, as many as fit in `limit` samples.
 
     A batch is formed only once it is decided: the chunk after it is known not to fit, or no chunk
     follows. Batching by what happened to be ready made the text depend on timing (a chunk's result
@@ -392,43 +383,36 @@ class _SpeechBatches:
     """
 
     def __init__(
-        self,
-        feed: ThreadFeed[Chunk],
-        limit: int,
-        check_decoding: Callable[[], None],
-        *,
-        first: bool,
-        alone: Callable[[], bool] = lambda: False,
+        self, feed: ThreadFeed[Chunk], limit: int, check_decoding: Callable[[], None], *, first: bool
     ) -> None:
         self._feed = feed
         self._limit = limit
         self._check_decoding = check_decoding
         self._ready: deque[Chunk] = deque()
         self._first = first  # a resumed job's batches continue the first run's, which had its first
-        self._alone = alone
 
     def _take(self, chunks: list[Chunk]) -> None:
         self._ready.extend(chunks)
         self._feed.consumed(len(chunks))  # the VAD may run VAD_AHEAD_CHUNKS beyond what is taken
 
-    def _decided(self, alone: bool) -> bool:
-        if self._feed.ended or (alone and self._ready):
+    def _decided(self) -> bool:
+        if self._feed.ended or (self._first and self._ready):
             return True
         return batch_length(self._ready, self._limit) < len(self._ready)
 
     def available(self) -> bool:
         self._take(self._feed.ready())
-        return self._decided(self._first or self._alone())
+        return self._decided()
 
     async def next(self) -> list[Chunk] | None:
         self._take(self._feed.ready())
-        while not self._decided(alone := self._first or self._alone()):
+        while not self._decided():
             chunk = await self._feed.next()
             if chunk is not None:
                 self._take([chunk, *self._feed.ready()])
         if not self._ready:
             self._check_decoding()  # the VAD stops early when decoding fails: report why
             return None
-        count = batch_length(self._ready, self._limit, alone=alone)
+        count = batch_length(self._ready, self._limit, first=self._first)
         self._first = False
         return [self._ready.popleft() for _ in range(count)]

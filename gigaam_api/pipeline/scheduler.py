@@ -4,9 +4,7 @@ One worker thread runs every inference batch: ONNX Runtime's intra-op threads al
 cores, so two batches at once would only fight over them. Each run queues its batches on a `Ticket`
 (not a durable job: those are `jobs.model.Job`); the worker picks the next one by class (short, direct
 requests first) and then round-robin among the tickets of that class, so a 10-second request never
-waits behind more than the batch that is running. A `standing` ticket (a live session) stays open and
-may have work at any moment: while one is open, long runs keep their units of work short
-(`standing_open`), so what it waits for is short too.
+waits behind more than the batch that is running.
 """
 
 from __future__ import annotations
@@ -28,12 +26,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(eq=False)
 class Ticket:
-    """One request's stream of batches. `interactive` tickets (short audio, live sessions) go first;
-    a `standing` one is interactive and held open for long (a live session)."""
+    """One request's stream of batches. `interactive` tickets (short audio) go first."""
 
     id: int
     interactive: bool
-    standing: bool = False
     opened: float = field(default_factory=time.monotonic)
     started: bool = False  # has any of its work run yet
     cancelled: threading.Event = field(default_factory=threading.Event)
@@ -72,18 +68,11 @@ class InferenceScheduler:
         self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
         self._thread.start()
 
-    def open_ticket(self, *, interactive: bool, standing: bool = False) -> Ticket:
-        ticket = Ticket(next(self._ids), interactive or standing, standing)
+    def open_ticket(self, *, interactive: bool) -> Ticket:
+        ticket = Ticket(next(self._ids), interactive)
         with self._cond:
             self._tickets.append(ticket)
         return ticket
-
-    @property
-    def standing_open(self) -> bool:
-        """Whether a standing ticket is open. Its work waits for the unit already running, whatever its
-        size (units are not interrupted), so long runs ask this before they size their next unit."""
-        with self._cond:
-            return any(ticket.standing for ticket in self._tickets)
 
     def submit(self, ticket: Ticket, work: Callable[[], T]) -> Future[T]:
         """Queue one unit of work for `ticket`; it never starts once the ticket is cancelled."""

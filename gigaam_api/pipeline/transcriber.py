@@ -43,10 +43,9 @@ class PipelineTranscriber:
         return self._parts.scheduler.batches_run
 
     def open_live(self, options: EngineOptions, config: LiveConfig, limits: LiveLimits) -> Session:
-        """A live session whose every inference is interactive: it goes before uploads and jobs, and
-        while it is open their batches are one chunk each (`pipeline/run.py`)."""
+        """A live session whose every inference is interactive: it goes before uploads and jobs."""
         scheduler = self._parts.scheduler
-        lane = TicketLane(scheduler, scheduler.open_ticket(interactive=True, standing=True))
+        lane = TicketLane(scheduler, scheduler.open_ticket(interactive=True))
         return Session(LaneRecognizer(self._parts.engine, lane, options), self._parts.vad, config, limits)
 
     async def start(
@@ -110,7 +109,7 @@ async def splits_by_channel(upload: Path, diarization: DiarizationOptions | None
 
 
 class TicketLane:
-    """A live session's lane: one standing (interactive) ticket, held for the whole session."""
+    """A live session's lane: one interactive ticket, held for the whole session."""
 
     def __init__(self, scheduler: InferenceScheduler, ticket: Ticket) -> None:
         self._scheduler = scheduler

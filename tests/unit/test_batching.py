@@ -34,4 +34,4 @@ def test_batch_length(lengths: tuple[int, ...], limit: int, expected: int) -> No
 
 @pytest.mark.parametrize(("lengths", "expected"), [((), 0), ((50,), 1), ((10, 10, 10), 1), ((150, 10), 1)])
 def test_first_batch_is_the_first_chunk_alone(lengths: tuple[int, ...], expected: int) -> None:
-    assert batch_length(chunks(*lengths), 100, alone=True) == expected
+    assert batch_length(chunks(*lengths), 100, first=True) == expected

@@ -22,7 +22,6 @@ from gigaam_api.audio.spool import SpoolDir
 from gigaam_api.config import Settings, load_settings
 from gigaam_api.engines.base import ChunkPolicy, ChunkResult, EngineOptions
 from gigaam_api.errors import APIError
-from gigaam_api.live.events import LiveConfig, LiveLimits
 from gigaam_api.pipeline import run as run_module
 from gigaam_api.pipeline.feed import ThreadFeed
 from gigaam_api.pipeline.protocol import Progress, RunEvent
@@ -296,55 +295,3 @@ def test_an_engine_that_takes_long_audio_whole_gets_it_in_one_pass(
 
     assert engine.batches == [[72 * SAMPLE_RATE]]
     assert opened == [False]
-
-
-def test_batches_are_one_chunk_each_while_a_live_session_is_open() -> None:
-    """`alone()` (a live session is open on the scheduler) makes each next batch one chunk, so the
-    session's work waits for one chunk's inference at most; once it closes, batches fill up again."""
-    seconds = 3 * SAMPLE_RATE
-    chunks = [Chunk(i * seconds, (i + 1) * seconds) for i in range(20)]
-    live = [False]
-
-    async def batches() -> list[int]:
-        feed: ThreadFeed[Chunk] = ThreadFeed(lambda: iter(chunks), "vad", max_ahead=4)
-        speech = _SpeechBatches(feed, 22 * SAMPLE_RATE, lambda: None, first=True, alone=lambda: live[0])
-        sizes = []
-        for live_now in (False, False, True, True, False, False):
-            live[0] = live_now
-            batch = await speech.next()
-            assert batch is not None
-            sizes.append(len(batch))
-        return sizes
-
-    # the first alone, 7 x 3 s fit in 22 s, then one each while live, then 7 again and the last 3
-    assert asyncio.run(batches()) == [1, 7, 1, 1, 7, 3]
-
-
-@pytest.mark.parametrize("live", [False, True])
-def test_a_long_run_beside_a_live_session_sends_one_chunk_a_batch(
-    tmp_path: Path, scheduler: InferenceScheduler, live: bool
-) -> None:
-    settings = load_settings(
-        _env_file=None, MODELS_DIR=tmp_path / "models", SPOOL_DIR=tmp_path / "spool", VAD_MIN=2, VAD_MAX=5
-    )
-    engine = LengthEngine()
-    transcriber = PipelineTranscriber(RunParts(settings, engine, LoudFrames(), scheduler))
-    upload = tone_and_pauses(tmp_path / "long.wav", [3.0] * 12)  # 48 s: a long, non-interactive run
-
-    async def beside_a_session() -> list[RunEvent]:
-        session = transcriber.open_live(EngineOptions(), LiveConfig(), LiveLimits()) if live else None
-        try:
-            return await collect(transcriber, upload, SpoolDir(tmp_path / "spool"), EngineOptions())
-        finally:
-            if session is not None:
-                await session.aclose()
-
-    events = asyncio.run(beside_a_session())
-
-    assert sum(isinstance(e, Segment) for e in events) == 12
-    sizes = [len(batch) for batch in engine.batches]
-    if live:
-        assert sizes == [1] * 12
-    else:
-        assert sizes[0] == 1 and max(sizes) > 1
-    assert not scheduler.standing_open  # the session's ticket went with it

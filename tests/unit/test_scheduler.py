@@ -161,31 +161,3 @@ def test_idle_fires_once_per_quiet_spell_and_never_with_a_job_open() -> None:
     finally:
         scheduler.stop()
     assert len(calls) == 2
-
-
-def test_standing_open_while_a_standing_ticket_is(scheduler: InferenceScheduler) -> None:
-    """A live session's ticket stands: long runs ask this to keep their batches short meanwhile. A short
-    request's interactive ticket does not count (it ends with its one batch)."""
-    assert not scheduler.standing_open
-    short = scheduler.open_ticket(interactive=True)
-    assert not scheduler.standing_open
-    live = scheduler.open_ticket(interactive=True, standing=True)
-    assert scheduler.standing_open and live.interactive
-    scheduler.close_ticket(short)
-    assert scheduler.standing_open
-    scheduler.close_ticket(live)
-    assert not scheduler.standing_open
-
-
-def test_live_work_submitted_during_a_long_batch_runs_next(scheduler: InferenceScheduler) -> None:
-    rec = Recorder()
-    held = hold_worker(scheduler, rec)  # a job's batch on the engine
-    job = scheduler.open_ticket(interactive=False)
-    queued = [scheduler.submit(job, rec.work(f"job{i}")) for i in range(2)]
-    live = scheduler.open_ticket(interactive=True, standing=True)
-    final = scheduler.submit(live, rec.work("live"))
-
-    rec.gate.set()
-    wait_all([held, final, *queued])
-
-    assert rec.ran == ["hold", "live", "job0", "job1"]
