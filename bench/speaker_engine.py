@@ -152,6 +152,7 @@ def resnet_variants(path: Path, features: Array, threads: int, work: Path) -> di
     if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
         variants["ov-bf16"] = (ov_run(path, threads=threads, precision="bf16"), BATCH)
         variants["ov-bf16-batch1"] = (ov_run(path, threads=threads, precision="bf16"), 1)
+        variants["ov-bf16-1thread"] = (ov_run(path, threads=1, precision="bf16"), BATCH)
     variants["ov-int8"] = (ov_run(int8_ir(path, features, work), threads=threads, precision="f32"), BATCH)
     return variants
 
