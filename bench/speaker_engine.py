@@ -152,7 +152,7 @@ def similarity(a: Array, b: Array) -> dict[str, float]:
 
 
 def resnet_variants(path: Path, threads: int, work: Path) -> dict[str, tuple[Run, int]]:
-    """Each variant's runner and batch size; the first is the reference (the service's configuration before)."""
+    """Each variant's runner and batch size; the first is the reference: the service before OpenVINO."""
     variants: dict[str, tuple[Run, int]] = {
         "ort-fp32": (ort_run(path, threads=threads, spinning=True, input_name="feats", output="embs"), BATCH),
         "ort-fp32-batch1": (
