@@ -8,6 +8,7 @@ mantissa; measured here it stays above 0.9999 cosine similarity (docs/speakers.m
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -78,8 +79,15 @@ def test_openvino_embeddings_match_onnxruntime_fp32(
     assert similarity.min() >= AGREEMENT[precision], similarity
 
 
-def test_auto_picks_by_the_machine_and_says_why(speaker_models_dir: Path) -> None:
-    caps = _embedder(speaker_models_dir, "auto", "auto").capabilities
+def test_auto_picks_by_the_machine_and_says_why(
+    speaker_models_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="gigaam_api.speakers.registry"):
+        caps = _embedder(speaker_models_dir, "auto", "auto").capabilities
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "gigaam_api.speakers.registry"]
+    assert line.startswith(
+        f"speaker model wespeaker-voxceleb-resnet34-lm on the CPU: {caps.runtime}, {caps.precision} (auto:"
+    )
     machine = probe()
     if machine.openvino_cpu and machine.architecture == "x86_64" and "avx512f" in machine.cpu_flags:
         assert caps.runtime == "openvino"
