@@ -43,7 +43,7 @@ def _session_options(threads: int) -> ort.SessionOptions:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # Idle pool threads sleep instead of spinning for the next op: 10 % less CPU per window, measured
+    # Idle pool threads sleep instead of spinning for the next op: 12-15 % less CPU per window, measured
     # (bench/speaker_engine.py), which the transcription beside it gets instead.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import openai
 import pytest
 
 from gigaam_api.config import SpeakerPrecision, SpeakerRuntime, load_settings
@@ -20,6 +21,8 @@ from gigaam_api.speakers.base import SpeakerEmbedder
 from gigaam_api.speakers.registry import create_embedder
 from gigaam_api.speakers.runtime import probe
 from tests.fixtures.conversations import TWO, conversation
+from tests.fixtures.live_server import offline_speaker_server
+from tests.fixtures.speech import write_wav
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +98,29 @@ def test_auto_picks_by_the_machine_and_says_why(
     else:
         assert (caps.runtime, caps.precision) == ("onnxruntime", "fp32")
     assert caps.detail.startswith("resemblyzer GE2E") and "auto:" in caps.detail
+
+
+def test_a_setting_this_machine_cannot_run_is_a_503_with_the_operators_message_logged(
+    speaker_models_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    audio, _ = conversation(*TWO)
+    wav = write_wav(tmp_path / "call.wav", audio).read_bytes()
+    server = offline_speaker_server(
+        speaker_models_dir,
+        tmp_path / "spool",
+        tmp_path / "jobs",
+        SPEAKER_RUNTIME="onnxruntime",
+        SPEAKER_PRECISION="bf16",
+    )
+    try:
+        client = server.client()
+        with caplog.at_level(logging.ERROR), pytest.raises(openai.InternalServerError) as info:
+            client.audio.transcriptions.create(
+                model="whisper-1", file=("call.wav", wav), response_format="diarized_json"
+            )
+        assert (info.value.status_code, info.value.code) == (503, "speaker_model_unavailable")
+        logged = [r for r in caplog.records if "SPEAKER_PRECISION=bf16 runs on OpenVINO" in r.getMessage()]
+        assert logged and all(r.exc_info is None for r in logged)  # the message itself, not a traceback
+        assert client.audio.transcriptions.create(model="whisper-1", file=("call.wav", wav)).text
+    finally:
+        server.stop()
