@@ -25,6 +25,8 @@ DEFAULT_MODEL = "gigaam-v3-ctc"
 DEFAULT_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize")
 
 SpeakerModel = Literal["wespeaker-voxceleb-resnet34-lm"]  # the keys of speakers/catalog.py's MODELS
+SpeakerRuntime = Literal["auto", "onnxruntime", "openvino"]  # resolved by speakers/runtime.py
+SpeakerPrecision = Literal["auto", "fp32", "bf16"]
 
 
 def default_spool_path() -> Path:
@@ -65,6 +67,20 @@ class Settings(QwenSettings, GigaamSettings, BaseSettings):
         description=(
             "the speaker-embedding model for diarization, in `MODELS_DIR/<SPEAKER_MODEL>/` (fetched on "
             "first use and by `gigaam-api download`); see docs/speakers.md"
+        ),
+    )
+    SPEAKER_RUNTIME: SpeakerRuntime = Field(
+        default="auto",
+        description=(
+            "the speaker model's runtime: `auto` (OpenVINO on x86-64 CPUs with AVX-512, else ONNX Runtime), "
+            "`onnxruntime` or `openvino`; see docs/speakers.md"
+        ),
+    )
+    SPEAKER_PRECISION: SpeakerPrecision = Field(
+        default="auto",
+        description=(
+            "the speaker model's precision: `auto` (bf16 where OpenVINO runs it on a CPU with bf16 "
+            "instructions, else fp32), `fp32` or `bf16` (OpenVINO, AVX512_BF16 or AMX)"
         ),
     )
     NUM_THREADS: int = Field(
@@ -694,6 +710,8 @@ class Settings(QwenSettings, GigaamSettings, BaseSettings):
 
     @field_validator(
         "LOG_FORMAT",
+        "SPEAKER_RUNTIME",
+        "SPEAKER_PRECISION",
         mode="before",
     )
     @classmethod

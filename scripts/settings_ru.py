@@ -28,6 +28,14 @@ DESCRIPTIONS: dict[str, str] = {
         "модель голосовых эмбеддингов для диаризации, в `MODELS_DIR/<SPEAKER_MODEL>/` (скачивается при "
         "первом использовании и командой `gigaam-api download`); см. docs/ru/speakers.md"
     ),
+    "SPEAKER_RUNTIME": (
+        "среда выполнения модели голосов: `auto` (OpenVINO на x86-64 с AVX-512, иначе ONNX Runtime), "
+        "`onnxruntime` или `openvino`; см. docs/ru/speakers.md"
+    ),
+    "SPEAKER_PRECISION": (
+        "точность модели голосов: `auto` (bf16, где её выполняет OpenVINO на CPU с инструкциями bf16, "
+        "иначе fp32), `fp32` или `bf16` (OpenVINO, AVX512_BF16 или AMX)"
+    ),
     "NUM_THREADS": (
         "число потоков модели распознавания (1–256): intra-op ONNX Runtime (inter-op всегда 1), "
         "`INFERENCE_NUM_THREADS` OpenVINO. По умолчанию: CPU из маски привязки процесса (`taskset`, "

@@ -35,7 +35,14 @@ from gigaam_api.audio.pcm import PcmSpool
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.audio.spool import RequestFiles
 from gigaam_api.config import Settings
-from gigaam_api.engines.base import ASREngine, ChunkResult, EngineOptions, ServerVAD, WeightsUnavailableError
+from gigaam_api.engines.base import (
+    ASREngine,
+    ChunkResult,
+    EngineOptions,
+    RuntimeSelectionError,
+    ServerVAD,
+    WeightsUnavailableError,
+)
 from gigaam_api.errors import APIError, bad_request, disk_full, is_disk_full
 from gigaam_api.numbers.digits import russian_digits, with_digits
 from gigaam_api.pipeline.batching import batch_length
@@ -148,7 +155,7 @@ class PipelineRun:
         try:
             embedder = self._parts.speakers()
         except Exception as exc:  # missing weights, or a model directory that does not load: one 503
-            if isinstance(exc, WeightsUnavailableError):
+            if isinstance(exc, (WeightsUnavailableError, RuntimeSelectionError)):  # the operator's message
                 log.error("%s", exc)
             else:
                 log.exception("the speaker model did not load")

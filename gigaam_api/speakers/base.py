@@ -28,6 +28,7 @@ class SpeakerCapabilities:
     cluster_similarity: float  # the final pass's: between clusters' pooled centroids
     frontend: str  # what turns samples into the graph's input (see speakers/catalog.py)
     runtime: str = "onnxruntime"
+    precision: str = "fp32"
     device: str = "cpu"
     detail: str = ""  # where the weights come from, for /health and the start-up log
 

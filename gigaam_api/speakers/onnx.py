@@ -1,25 +1,29 @@
-"""Speaker embeddings on ONNX Runtime (CPU), with the front end the model directory declares.
+"""Speaker embeddings on the CPU (ONNX Runtime or OpenVINO), with the front end the model directory declares.
 
 `kaldi-fbank80` models (WeSpeaker's exports: `feats` in, `embs` out) run through onnx-asr's
 `WespeakerEmbeddings` and its NumPy `wespeaker` fbank; `waveform` models take the samples as they are.
+Either way the graph sits behind `InferenceSession.run`'s signature: ONNX Runtime's own session, or an
+OpenVINO compiled model (speakers/openvino.py) chosen by speakers/runtime.py.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
+from onnx_asr.asr import Preprocessor
 from onnx_asr.models.wespeaker import WespeakerEmbeddings
-from onnx_asr.onnx import OnnxSessionOptions
 from onnx_asr.preprocessors.numpy_preprocessor import KaldiPreprocessorNumpy
 
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.speakers.base import SpeakerCapabilities
 from gigaam_api.speakers.catalog import SpeakerModelSpec
+from gigaam_api.speakers.runtime import SpeakerRuntimeChoice
 
 Pcm = npt.NDArray[np.float32]
 CPU = "CPUExecutionProvider"
@@ -28,25 +32,48 @@ CPU = "CPUExecutionProvider"
 MAX_BATCH = 8
 
 
+class Session(Protocol):
+    """What the embedder calls on a model: `onnxruntime.InferenceSession.run`'s signature."""
+
+    def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[Any]: ...
+
+
 def _session_options(threads: int) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle pool threads sleep instead of spinning for the next op: 12-15 % less CPU per window, measured
+    # (bench/speaker_engine.py), which the transcription beside it gets instead.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
+def _session(model: Path, choice: SpeakerRuntimeChoice, threads: int) -> Session:
+    if choice.runtime == "openvino":
+        from gigaam_api.speakers.openvino import compile_model
+
+        return compile_model(model, choice, threads)
+    session: Session = ort.InferenceSession(model, _session_options(threads), providers=[CPU])
+    return session
+
+
+class _Wespeaker(WespeakerEmbeddings):
+    """onnx-asr's WeSpeaker front end and run around a session built here (its own builds ORT's)."""
+
+    def __init__(self, session: Session, preprocessor_factory: Callable[[str], Preprocessor]) -> None:
+        self._model = session  # only its `run` is called
+        self._preprocessor = preprocessor_factory("wespeaker")
+
+
 class OnnxSpeakerEmbedder:
-    def __init__(self, spec: SpeakerModelSpec, model_dir: Path, *, threads: int) -> None:
-        options = _session_options(threads)
-        onnx_options: OnnxSessionOptions = {"sess_options": options, "providers": [CPU]}
-        model = model_dir / spec.onnx_file
-        self._wespeaker: WespeakerEmbeddings | None = None
-        self._session: ort.InferenceSession | None = None
-        if spec.frontend == "kaldi-fbank80":
-            self._wespeaker = WespeakerEmbeddings({"model": model}, KaldiPreprocessorNumpy, onnx_options)
-        else:
-            self._session = ort.InferenceSession(model, options, providers=[CPU])
+    def __init__(
+        self, spec: SpeakerModelSpec, model_dir: Path, *, threads: int, choice: SpeakerRuntimeChoice
+    ) -> None:
+        self._session = _session(model_dir / spec.onnx_file, choice, threads)
+        self._wespeaker = (
+            _Wespeaker(self._session, KaldiPreprocessorNumpy) if spec.frontend == "kaldi-fbank80" else None
+        )
         self._capabilities = SpeakerCapabilities(
             model_id=spec.name,
             sample_rate=SAMPLE_RATE,
@@ -56,7 +83,9 @@ class OnnxSpeakerEmbedder:
             same_speaker_similarity=spec.same_speaker_similarity,
             cluster_similarity=spec.cluster_similarity,
             frontend=spec.frontend,
-            detail=spec.source,
+            runtime=choice.runtime,
+            precision=choice.precision,
+            detail=f"{spec.source}; {choice.reason}" if spec.source else choice.reason,
         )
 
     @property
@@ -80,6 +109,5 @@ class OnnxSpeakerEmbedder:
         if self._wespeaker is not None:
             lengths = np.full(len(batch), batch.shape[1], dtype=np.int64)
             return self._wespeaker.embedding(batch, lengths)
-        assert self._session is not None
         (result,) = self._session.run(["embedding"], {"waveform": batch})
         return np.asarray(result, dtype=np.float32)

@@ -1,28 +1,36 @@
-"""The speaker model the settings name, built lazily: its ONNX Runtime engine is imported only here."""
+"""The speaker model the settings name, built lazily: its runtime is imported only here."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING
 
 from gigaam_api.speakers import weights
 from gigaam_api.speakers.catalog import MODELS, described
+from gigaam_api.speakers.runtime import choose, probe
 
 if TYPE_CHECKING:
     from gigaam_api.config import Settings
     from gigaam_api.speakers.base import SpeakerEmbedder
 
+log = logging.getLogger(__name__)
+
 
 def create_embedder(settings: Settings) -> SpeakerEmbedder:
     """Prepare the weights (fetching them unless offline) and load SPEAKER_MODEL on the CPU.
 
-    Raises `WeightsUnavailableError` (the operator's message) or `ModelCardError` (a bad speaker.json).
+    Raises `WeightsUnavailableError` (the operator's message), `ModelCardError` (a bad speaker.json) or
+    `RuntimeSelectionError` (SPEAKER_RUNTIME/SPEAKER_PRECISION this machine cannot run).
     """
     from gigaam_api.speakers.onnx import OnnxSpeakerEmbedder
 
+    choice = choose(settings.SPEAKER_RUNTIME, settings.SPEAKER_PRECISION, probe())
     model_dir = weights.ensure(settings)
     spec = described(MODELS[settings.SPEAKER_MODEL], model_dir)
-    return OnnxSpeakerEmbedder(spec, model_dir, threads=settings.NUM_THREADS)
+    embedder = OnnxSpeakerEmbedder(spec, model_dir, threads=settings.NUM_THREADS, choice=choice)
+    log.info("speaker model %s on the CPU: %s", spec.name, choice.describe())
+    return embedder
 
 
 class LazyEmbedder:

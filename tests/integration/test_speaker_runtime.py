@@ -1,0 +1,126 @@
+"""The speaker model on OpenVINO gives ONNX Runtime fp32's embeddings, through the settings' real path.
+
+Both fixtures: the pretrained GE2E encoder (waveform in, an LSTM: the accuracy tests' model) and the
+WeSpeaker ResNet34 (random weights, fbank in, the production default's graph). Windows are real speech
+(espeak-ng voices), full 1.5-s windows and the shorter ones a region's end gives. bf16 keeps 8 bits of
+mantissa; measured here it stays above 0.9999 cosine similarity (docs/speakers.md), asserted at 0.999.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import openai
+import pytest
+
+from gigaam_api.config import SpeakerPrecision, SpeakerRuntime, load_settings
+from gigaam_api.speakers.base import SpeakerEmbedder
+from gigaam_api.speakers.registry import create_embedder
+from gigaam_api.speakers.runtime import probe
+from tests.fixtures.conversations import TWO, conversation
+from tests.fixtures.live_server import offline_speaker_server
+from tests.fixtures.speech import write_wav
+
+pytestmark = pytest.mark.integration
+
+WINDOW = 24_000
+# fp32 on both runtimes differs by summation order only; bf16 by its rounding.
+AGREEMENT = {"fp32": 0.9999, "bf16": 0.999}
+
+
+@pytest.fixture(scope="module")
+def wespeaker_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.fixtures.wespeaker_model import build
+
+    root = tmp_path_factory.mktemp("wespeaker-runtime")
+    build(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def windows() -> list[npt.NDArray[np.float32]]:
+    audio, _ = conversation(*TWO)
+    full = [audio[s : s + WINDOW] for s in range(0, len(audio) - WINDOW, WINDOW * 3 // 4)]
+    return [*full, audio[:13_000], audio[WINDOW : WINDOW + 9_000]]
+
+
+def _embedder(models_dir: Path, runtime: SpeakerRuntime, precision: SpeakerPrecision) -> SpeakerEmbedder:
+    settings = load_settings(
+        _env_file=None,
+        MODELS_DIR=models_dir,
+        OFFLINE=True,
+        SPEAKER_RUNTIME=runtime,
+        SPEAKER_PRECISION=precision,
+    )
+    return create_embedder(settings)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+@pytest.mark.parametrize("model", ["ge2e", "wespeaker"])
+def test_openvino_embeddings_match_onnxruntime_fp32(
+    model: str,
+    precision: SpeakerPrecision,
+    speaker_models_dir: Path,
+    wespeaker_models_dir: Path,
+    windows: list[npt.NDArray[np.float32]],
+) -> None:
+    if precision == "bf16" and not probe().openvino_bf16:
+        pytest.skip("this CPU has no bf16 instructions (AVX512_BF16 or AMX) for OpenVINO")
+    models_dir = speaker_models_dir if model == "ge2e" else wespeaker_models_dir
+    reference = _embedder(models_dir, "onnxruntime", "fp32")
+    candidate = _embedder(models_dir, "openvino", precision)
+    assert (reference.capabilities.runtime, reference.capabilities.precision) == ("onnxruntime", "fp32")
+    assert (candidate.capabilities.runtime, candidate.capabilities.precision) == ("openvino", precision)
+
+    expected, found = reference.embed(windows), candidate.embed(windows)
+    assert found.shape == expected.shape and found.dtype == np.float32
+    assert np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
+    similarity = np.sum(expected * found, axis=1)
+    assert similarity.min() >= AGREEMENT[precision], similarity
+
+
+def test_auto_picks_by_the_machine_and_says_why(
+    speaker_models_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="gigaam_api.speakers.registry"):
+        caps = _embedder(speaker_models_dir, "auto", "auto").capabilities
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "gigaam_api.speakers.registry"]
+    assert line.startswith(
+        f"speaker model wespeaker-voxceleb-resnet34-lm on the CPU: {caps.runtime}, {caps.precision} (auto:"
+    )
+    machine = probe()
+    if machine.openvino_cpu and machine.architecture == "x86_64" and "avx512f" in machine.cpu_flags:
+        assert caps.runtime == "openvino"
+        assert caps.precision == ("bf16" if machine.openvino_bf16 else "fp32")
+    else:
+        assert (caps.runtime, caps.precision) == ("onnxruntime", "fp32")
+    assert caps.detail.startswith("resemblyzer GE2E") and "auto:" in caps.detail
+
+
+def test_a_setting_this_machine_cannot_run_is_a_503_with_the_operators_message_logged(
+    speaker_models_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    audio, _ = conversation(*TWO)
+    wav = write_wav(tmp_path / "call.wav", audio).read_bytes()
+    server = offline_speaker_server(
+        speaker_models_dir,
+        tmp_path / "spool",
+        tmp_path / "jobs",
+        SPEAKER_RUNTIME="onnxruntime",
+        SPEAKER_PRECISION="bf16",
+    )
+    try:
+        client = server.client()
+        with caplog.at_level(logging.ERROR), pytest.raises(openai.InternalServerError) as info:
+            client.audio.transcriptions.create(
+                model="whisper-1", file=("call.wav", wav), response_format="diarized_json"
+            )
+        assert (info.value.status_code, info.value.code) == (503, "speaker_model_unavailable")
+        logged = [r for r in caplog.records if "SPEAKER_PRECISION=bf16 runs on OpenVINO" in r.getMessage()]
+        assert logged and all(r.exc_info is None for r in logged)  # the message itself, not a traceback
+        assert client.audio.transcriptions.create(model="whisper-1", file=("call.wav", wav)).text
+    finally:
+        server.stop()
