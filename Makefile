@@ -72,6 +72,7 @@ bench: dev-deps system-deps bench-ovep ## benchmarks (not part of `make test`); 
 	$(RUN) python -m bench.translation --batch 1 --batch 20
 	$(RUN) python -m bench.realtime
 	$(RUN) python -m scripts.bench_speakers --json docs/speakers-bench.json
+	$(RUN) python -m bench.speaker_engine --json docs/speaker-engine-bench.json
 	$(RUN) python -m bench.diarization --json docs/speakers-service-bench.json
 
 # OpenVINO's ONNX Runtime execution provider, measured by the bench's limit only (bench/ovep.py). Its
