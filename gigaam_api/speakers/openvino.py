@@ -1,8 +1,8 @@
 """The speaker model as an OpenVINO compiled model on the CPU, behind `InferenceSession.run`'s signature.
 
 No compiled-blob cache: the model is a few tens of MB and compiles in about a second, on the first
-diarized request only. The CPU plugin's kernel caches get GigaAM's bounds: windows come in several
-lengths (a speech region's last window is shorter), each a new input shape.
+diarized request only. The CPU plugin's kernel caches get the shared bounds (engines/openvino_cpu.py):
+windows come in several lengths (a speech region's last window is shorter), each a new input shape.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import openvino as ov
 
-from gigaam_api.engines.gigaam.openvino import RUNTIME_CACHE_CAPACITY, OpenVinoSession, bound_primitive_cache
+from gigaam_api.engines.openvino_cpu import RUNTIME_CACHE_CAPACITY, OpenVinoSession, bound_primitive_cache
 from gigaam_api.speakers.runtime import SpeakerRuntimeChoice
 
 _INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}

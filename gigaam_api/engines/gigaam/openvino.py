@@ -7,13 +7,11 @@ compiled model behind the same `run`, so features, decoding, timestamps and log-
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-import numpy.typing as npt
 import openvino as ov
 from onnx_asr.adapters import TextResultsAsrAdapter, TimestampedResultsAsrAdapter
 from onnx_asr.asr import Preprocessor
@@ -24,6 +22,7 @@ from onnx_asr.preprocessors.resampler import Resampler
 
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.engines.gigaam.runtime import RuntimeChoice
+from gigaam_api.engines.openvino_cpu import RUNTIME_CACHE_CAPACITY, OpenVinoSession, bound_primitive_cache
 from gigaam_api.engines.resident import drop_mapped_files, fix_mmap_threshold
 
 CACHE_DIR: Final = "openvino-cache"  # beside the weights; compiled blobs keyed by model and config
@@ -31,31 +30,8 @@ CACHE_DIR: Final = "openvino-cache"  # beside the weights; compiled blobs keyed 
 # between 5 and 8 s), the long one first: the start-up peak is then the long kernel's alone.
 WARM_UP_SECONDS: Final = (20.0, 1.0)
 _OPENVINO_DEVICE: Final = {"cpu": "CPU", "gpu": "GPU"}
-# The CPU plugin and its oneDNN keep compiled kernels (with their scratch buffers) for every input shape
-# they have run, and the service's chunks come in every length: unbounded, that was ~16 MB per new length,
-# 0.45 GB after the 10-minute file. These bounds still hold every kernel one inference reuses across the
-# encoder's identical layers (measured: no slower on a new length than the defaults, 5000 and 1024).
-RUNTIME_CACHE_CAPACITY: Final = 50
-PRIMITIVE_CACHE_CAPACITY: Final = "100"
 # No ONNX Runtime session is built for the model; the resampler (8 kHz input only) still uses ORT's CPU.
 _CPU_ONLY: Final[OnnxSessionOptions] = {"providers": ["CPUExecutionProvider"]}
-
-
-class OpenVinoSession:
-    """An OpenVINO compiled model behind `onnxruntime.InferenceSession.run`'s signature."""
-
-    def __init__(self, compiled: ov.CompiledModel) -> None:
-        self._request = compiled.create_infer_request()
-        self._dtypes = {
-            name: port.get_element_type().to_dtype() for port in compiled.inputs for name in port.names
-        }
-        self._outputs = {name: port for port in compiled.outputs for name in port.names}
-
-    def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[npt.NDArray[Any]]:
-        # onnx-asr feeds the RNN-T decoder a nested list; OpenVINO wants arrays of the port's type.
-        inputs = {name: np.asarray(value, dtype=self._dtypes[name]) for name, value in feeds.items()}
-        results = self._request.infer(inputs)  # copies the outputs: the decoder keeps them across steps
-        return [results[self._outputs[name]] for name in output_names]
 
 
 def compile_options(choice: RuntimeChoice, num_threads: int) -> dict[str, Any]:
@@ -68,12 +44,6 @@ def compile_options(choice: RuntimeChoice, num_threads: int) -> dict[str, Any]:
         options["INFERENCE_NUM_THREADS"] = num_threads
         options["CPU_RUNTIME_CACHE_CAPACITY"] = RUNTIME_CACHE_CAPACITY
     return options
-
-
-def bound_primitive_cache() -> None:
-    """Cap oneDNN's primitive cache (see PRIMITIVE_CACHE_CAPACITY): it reads only this environment
-    variable, once, when the CPU plugin first compiles; an operator's own value stays."""
-    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", PRIMITIVE_CACHE_CAPACITY)
 
 
 Compile = Callable[[Path], OpenVinoSession]
