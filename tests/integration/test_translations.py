@@ -39,16 +39,17 @@ def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def module_llm() -> Iterator[FakeLLM]:
-    with fake_llm() as server:
-        yield server
+def llm_port() -> int:
+    return free_port()
 
 
 @pytest.fixture
-def llm(module_llm: FakeLLM) -> FakeLLM:
-    module_llm.mode = "upper"
-    module_llm.requests.clear()
-    return module_llm
+def llm(llm_port: int) -> Iterator[FakeLLM]:
+    """A fresh fake LLM for each test, on the port the module's server sends to. A failed translation
+    cancels its other calls, but their requests may already be on the wire: they reach the fake of the
+    test that caused them, never the next test's (whose request counts they would break)."""
+    with fake_llm(port=llm_port) as server:
+        yield server
 
 
 def _translating(settings_factory: Callable[..., Settings], base_url: str, **overrides: Any) -> LiveServer:
@@ -64,8 +65,8 @@ def _translating(settings_factory: Callable[..., Settings], base_url: str, **ove
 
 
 @pytest.fixture(scope="module")
-def live(settings_factory: Callable[..., Settings], module_llm: FakeLLM) -> Iterator[LiveServer]:
-    server = _translating(settings_factory, module_llm.url)
+def live(settings_factory: Callable[..., Settings], llm_port: int) -> Iterator[LiveServer]:
+    server = _translating(settings_factory, f"http://127.0.0.1:{llm_port}/v1")
     yield server
     server.stop()
 
@@ -216,23 +217,19 @@ def test_stream_sends_translated_segments_before_the_last_batch_is_back(
 ) -> None:
     original = _transcribe(live.client(), speech, response_format="verbose_json")
     llm.hold_from = 1  # the second batch is held until the first one's segments have arrived
-    try:
-        with speech.open("rb") as f:
-            stream = live.client().audio.transcriptions.create(
-                file=f,
-                model="whisper-1",
-                stream=True,
-                extra_body={"translate": "en", "chunking_strategy": CHUNKING},
-            )
-            events = []
-            for event in stream:
-                events.append(event)
-                if event.type == "transcript.text.segment" and not llm.gate.is_set():
-                    assert len(llm.requests) <= 2  # the first batch answered, the second still out
-                    llm.gate.set()
-    finally:
-        llm.hold_from = None
-        llm.gate.clear()
+    with speech.open("rb") as f:
+        stream = live.client().audio.transcriptions.create(
+            file=f,
+            model="whisper-1",
+            stream=True,
+            extra_body={"translate": "en", "chunking_strategy": CHUNKING},
+        )
+        events = []
+        for event in stream:
+            events.append(event)
+            if event.type == "transcript.text.segment" and not llm.gate.is_set():
+                assert len(llm.requests) <= 2  # the first batch answered, the second still out
+                llm.gate.set()
     segments = [e for e in events if e.type == "transcript.text.segment"]
     assert [(s.start, s.end, s.text) for s in segments] == [
         (s.start, s.end, s.text.upper()) for s in original.segments
