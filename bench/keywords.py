@@ -108,7 +108,7 @@ def measure(engine: Any, chunks: list[npt.NDArray[np.float32]], engine_greedy: f
     from gigaam_api.engines.gigaam.adapter import context_graph
     from gigaam_api.engines.keywords import DEFAULT_BOOST
 
-    asr = engine._recognizer.asr
+    asr = engine._recognizers[0].asr
     encoded: list[npt.NDArray[np.float32]] = []
     started = time.process_time()
     for i in range(0, len(chunks), BATCH):

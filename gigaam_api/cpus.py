@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 CGROUP_ROOT: Final = Path("/sys/fs/cgroup")
 # cgroup v1 mounts the cpu controller under one of these names (alone or joined with cpuacct).
@@ -98,3 +99,37 @@ def usable_cpus() -> int:
     except OSError:
         own = ""
     return cpus_allowed(affinity, read_quotas(cgroup_dirs(own)))
+
+
+# Streams (docs/decisions.md): a stream is one inference at a time on its own share of the threads.
+# Each keeps at least this many, so one stream's matrix products still scale and a job alone loses at
+# most the step from these threads to all of them; up to 15 threads therefore stay one stream, as before.
+MIN_THREADS_PER_STREAM: Final = 8
+# `auto` stops here: more streams than long runs at once (JOBS_WORKERS is 2) leave cores idle while
+# still cutting each run's threads, and every stream holds its own activations.
+MAX_AUTO_STREAMS: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """`streams` inferences at once, each on `threads` threads."""
+
+    streams: int
+    threads: int
+
+
+def plan_streams(
+    threads: int, requested: int | Literal["auto"], *, parallel_calls: bool, cpu: bool = True
+) -> StreamPlan:
+    """How to split `threads` (NUM_THREADS: by default the usable CPUs) into inference streams.
+
+    `requested`: INFERENCE_STREAMS, a count or `auto` (one stream per MIN_THREADS_PER_STREAM threads, at
+    most MAX_AUTO_STREAMS). An engine that cannot run two calls at once (`parallel_calls` false) and a
+    GPU (`cpu` false: it queues the calls itself) get one stream with every thread. Never more streams
+    than threads; leftover threads of an uneven split stay unused rather than unbalance the streams.
+    """
+    if not parallel_calls or not cpu:
+        return StreamPlan(1, threads)
+    wanted = min(MAX_AUTO_STREAMS, threads // MIN_THREADS_PER_STREAM) if requested == "auto" else requested
+    streams = max(1, min(wanted, threads))
+    return StreamPlan(streams, threads // streams)

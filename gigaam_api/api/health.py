@@ -50,6 +50,7 @@ async def health(request: Request) -> dict[str, object]:
             "runtime": caps.runtime,
             "device": caps.device,
             "precision": caps.precision,
+            "streams": caps.streams,  # batches it runs at once (INFERENCE_STREAMS)
             "why": caps.detail,
         }
         body["models"] = {

@@ -67,6 +67,10 @@ class Capabilities:
     keywords: bool = False  # takes EngineOptions.keywords (biases recognition toward them)
     keyword_letters: frozenset[str] = frozenset()  # the letters a keyword phrase may use
     detail: str = ""  # why this runtime/device/precision was chosen, for /health and the start-up log
+    # `transcribe_batch` may run on several threads at once (the scheduler's inference streams); a device
+    # serving an engine that says no keeps one stream.
+    parallel_calls: bool = False
+    streams: int = 1  # the calls it was built to run at once (`cpus.plan_streams`), for /health
     # Languages whose text runs without spaces between words (Chinese, Japanese, Thai): segments of a
     # transcript in one of them are joined with nothing between them, others with one space.
     unspaced_languages: frozenset[str] = frozenset()
@@ -120,7 +124,8 @@ class ASREngine(Protocol):
     """A speech recogniser that turns a batch of 16 kHz mono float32 chunks into results.
 
     One call is one unit of work for the scheduler: callers check for cancellation between calls.
-    Implementations must be safe to call from one worker thread at a time (the scheduler's), must accept
+    Implementations must be safe to call from one worker thread at a time (the scheduler's; from as many
+    as their `streams` at once if they declare `parallel_calls`), must accept
     any chunk from one sample up to `chunks.longest_seconds`, and return one result per chunk, in order.
     """
 

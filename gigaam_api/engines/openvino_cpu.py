@@ -5,6 +5,7 @@ plugin's kernel caches."""
 from __future__ import annotations
 
 import os
+import queue
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -21,10 +22,14 @@ PRIMITIVE_CACHE_CAPACITY: Final = "100"
 
 
 class OpenVinoSession:
-    """An OpenVINO compiled model behind `onnxruntime.InferenceSession.run`'s signature."""
+    """An OpenVINO compiled model behind `onnxruntime.InferenceSession.run`'s signature, safe on several
+    threads at once as ORT's is: an infer request holds one inference's tensors, so each concurrent call
+    takes its own from a pool (as many as calls ever ran at once: one per inference stream)."""
 
     def __init__(self, compiled: ov.CompiledModel) -> None:
-        self._request = compiled.create_infer_request()
+        self._compiled = compiled
+        self._requests: queue.SimpleQueue[ov.InferRequest] = queue.SimpleQueue()
+        self._requests.put(compiled.create_infer_request())
         self._dtypes = {
             name: port.get_element_type().to_dtype() for port in compiled.inputs for name in port.names
         }
@@ -33,7 +38,14 @@ class OpenVinoSession:
     def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[npt.NDArray[Any]]:
         # onnx-asr feeds the RNN-T decoder a nested list; OpenVINO wants arrays of the port's type.
         inputs = {name: np.asarray(value, dtype=self._dtypes[name]) for name, value in feeds.items()}
-        results = self._request.infer(inputs)  # copies the outputs: the decoder keeps them across steps
+        try:
+            request = self._requests.get_nowait()
+        except queue.Empty:
+            request = self._compiled.create_infer_request()
+        try:
+            results = request.infer(inputs)  # copies the outputs: the decoder keeps them across steps
+        finally:
+            self._requests.put(request)
         return [results[self._outputs[name]] for name in output_names]
 
 

@@ -14,7 +14,7 @@ from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
 from gigaam_api.engines.registry import create_engine, declared_capabilities
 from gigaam_api.metrics import Metrics
-from gigaam_api.pipeline.devices import DeviceSchedulers
+from gigaam_api.pipeline.devices import DeviceSchedulers, streams_by_device
 from gigaam_api.pipeline.protocol import Transcriber
 from gigaam_api.pipeline.run import RunParts
 from gigaam_api.pipeline.scheduler import InferenceScheduler
@@ -39,25 +39,30 @@ def build_transcriber(
     """Fetch weights if needed, load the default engine and the VAD; return the transcriber and its shutdown.
 
     Every other model in MODELS starts unloaded and loads on its first batch. Engines on one device
-    share that device's scheduler (one batch at a time there, short requests first); engines on
-    different devices never wait for each other. `wrap_engine` lets tests slow engines down or watch them.
+    share that device's scheduler (one batch per inference stream at a time there, short requests first;
+    every engine on it built for that many streams); engines on different devices never wait for each
+    other. `wrap_engine` lets tests slow engines down or watch them.
     """
     metrics = metrics or Metrics()
     vad = SileroVad(num_threads=1)
     on_device: dict[str, list[UnloadableEngine]] = {}
+    declared = {model: declared_capabilities(settings.for_model(model)) for model in settings.served_models}
+    streams = streams_by_device(settings.NUM_THREADS, settings.INFERENCE_STREAMS, declared.values())
 
     def scheduler(device: str) -> InferenceScheduler:
         return InferenceScheduler(
             on_first_batch=metrics.queue_wait.observe,
             idle_seconds=settings.IDLE_UNLOAD_SECONDS,
             on_idle=partial(_unload_all, on_device.setdefault(device, [])),
+            streams=streams.get(device, 1),
         )
 
     schedulers = DeviceSchedulers(scheduler)
     speakers = LazyEmbedder(settings)  # one speaker model for every served model
     by_model: dict[str, Transcriber] = {}
     for model in settings.served_models:
-        model_settings = settings.for_model(model)
+        device_streams = streams[declared[model].device]
+        model_settings = settings.for_model(model).model_copy(update={"INFERENCE_STREAMS": device_streams})
         loaded = create_engine(model_settings) if model == settings.MODEL else None
         caps = loaded.capabilities if loaded is not None else declared_capabilities(model_settings)
         unloadable = UnloadableEngine(

@@ -1,11 +1,30 @@
-"""One inference scheduler per device: engines on one device take turns on its single worker (short
-requests first, round-robin among long ones), engines on different devices never wait for each other."""
+"""One inference scheduler per device: engines on one device take turns on its workers, one per inference
+stream (short requests first, round-robin among long ones), engines on different devices never wait for
+each other."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Literal
 
+from gigaam_api.cpus import plan_streams
+from gigaam_api.engines.base import Capabilities
 from gigaam_api.pipeline.scheduler import InferenceScheduler
+
+
+def streams_by_device(
+    threads: int, requested: int | Literal["auto"], engines: Iterable[Capabilities]
+) -> dict[str, int]:
+    """Each device's inference streams for the engines served on it (NUM_THREADS, INFERENCE_STREAMS): a
+    device keeps one stream when any of its engines cannot run two calls at once, as its calls would
+    otherwise queue inside the engine where the scheduler's short-first order cannot reach them."""
+    parallel: dict[str, bool] = {}
+    for caps in engines:
+        parallel[caps.device] = parallel.get(caps.device, True) and caps.parallel_calls
+    return {
+        device: plan_streams(threads, requested, parallel_calls=calls, cpu=device == "cpu").streams
+        for device, calls in parallel.items()
+    }
 
 
 class DeviceSchedulers:

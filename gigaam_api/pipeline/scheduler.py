@@ -1,10 +1,12 @@
-"""The single inference executor that interleaves runs fairly (admission is in `api/admission.py`).
+"""The inference executor that interleaves runs fairly (admission is in `api/admission.py`).
 
-One worker thread runs every inference batch: ONNX Runtime's intra-op threads already use the
-cores, so two batches at once would only fight over them. Each run queues its batches on a `Ticket`
-(not a durable job: those are `jobs.model.Job`); the worker picks the next one by class (short, direct
-requests first) and then round-robin among the tickets of that class, so a 10-second request never
-waits behind more than the batch that is running.
+One worker thread per inference stream (`cpus.plan_streams`: one on most machines, a few on many-core
+ones) runs the batches; each stream's engine threads own its share of the cores, so more batches at once
+would only fight over them. Each run queues its batches on a `Ticket` (not a durable job: those are
+`jobs.model.Job`); a free worker picks the next one by class (short, direct requests and live sessions
+first) and then round-robin among the tickets of that class, so a 10-second request never waits behind
+more than the batches that are running. A ticket has at most one batch running, so its batches run in
+the order they were queued, whatever the stream count.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class Ticket:
     interactive: bool
     opened: float = field(default_factory=time.monotonic)
     started: bool = False  # has any of its work run yet
+    running: bool = False  # one of its units runs now (the next waits for it: a run's batches keep order)
     cancelled: threading.Event = field(default_factory=threading.Event)
     pending: deque[tuple[Callable[[], Any], Future[Any]]] = field(default_factory=deque)
 
@@ -44,7 +47,9 @@ _IDLE = object()
 
 class InferenceScheduler:
     """`on_batch(seconds)` hears each unit of work's duration; `on_first_batch(seconds)` each ticket's wait;
-    `on_idle()` runs on the worker once it has had no work for `idle_seconds` (again after new work)."""
+    `on_idle()` runs on a worker once none has had work for `idle_seconds` (again after new work), while
+    no unit runs. With `streams` > 1 up to that many units of different tickets run at once, so the
+    engines' calls must then be safe on that many threads at once (`Capabilities.parallel_calls`)."""
 
     def __init__(
         self,
@@ -53,7 +58,10 @@ class InferenceScheduler:
         on_first_batch: Callable[[float], None] | None = None,
         idle_seconds: float | None = None,
         on_idle: Callable[[], None] | None = None,
+        streams: int = 1,
     ) -> None:
+        if streams < 1:
+            raise ValueError("streams must be >= 1")
         self._on_batch = on_batch
         self._on_first_batch = on_first_batch
         self._idle_seconds = idle_seconds if on_idle is not None else None
@@ -64,9 +72,14 @@ class InferenceScheduler:
         self._cond = threading.Condition()
         self._ids = itertools.count(1)
         self._stopping = False
+        self._running = 0  # units (or the idle callback, counted as every stream) running now
+        self.streams = streams
         self.batches_run = 0  # across all tickets: an observable for /health and tests
-        self._thread = threading.Thread(target=self._run, name="inference", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"inference-{i}", daemon=True) for i in range(streams)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def open_ticket(self, *, interactive: bool) -> Ticket:
         ticket = Ticket(next(self._ids), interactive)
@@ -82,7 +95,7 @@ class InferenceScheduler:
                 future.cancel()
                 return future
             ticket.pending.append((work, future))
-            self._cond.notify()
+            self._cond.notify_all()  # any free worker may take it
         return future
 
     def close_ticket(self, ticket: Ticket) -> None:
@@ -96,7 +109,7 @@ class InferenceScheduler:
             self._cond.notify()  # the last ticket gone may start the quiet spell
 
     def stop(self) -> None:
-        """Cancel everything queued and end the worker after its current batch."""
+        """Cancel everything queued and end every worker after its current batch."""
         with self._cond:
             self._stopping = True
             for ticket in self._tickets:
@@ -104,7 +117,8 @@ class InferenceScheduler:
                 while ticket.pending:
                     ticket.pending.popleft()[1].cancel()
             self._cond.notify_all()
-        self._thread.join(timeout=60)
+        for thread in self._threads:
+            thread.join(timeout=60)
 
     def _next(self) -> tuple[Ticket, Callable[[], Any], Future[Any]] | object | None:
         """The next unit of work, `_IDLE` when the quiet spell is over, None when stopping."""
@@ -112,18 +126,24 @@ class InferenceScheduler:
             while True:
                 if self._stopping:
                     return None
-                ready = [j for j in self._tickets if j.pending and not j.cancelled.is_set()]
-                if ready:
+                ready = [
+                    j for j in self._tickets if j.pending and not j.running and not j.cancelled.is_set()
+                ]
+                if ready and self._running < self.streams:
                     ticket = next((j for j in ready if j.interactive), ready[0])
                     work, future = ticket.pending.popleft()
                     self._tickets.remove(ticket)
                     self._tickets.append(ticket)
+                    self._running += 1
+                    ticket.running = True
                     return ticket, work, future
                 timeout = None
-                if self._idle_seconds is not None and not self._idle_told and not self._tickets:
+                quiet = not self._tickets and not self._running
+                if self._idle_seconds is not None and not self._idle_told and quiet:
                     timeout = self._last_work + self._idle_seconds - time.monotonic()
                     if timeout <= 0:
                         self._idle_told = True
+                        self._running = self.streams  # no unit starts while the engines unload
                         return _IDLE
                 self._cond.wait(timeout)
 
@@ -131,25 +151,45 @@ class InferenceScheduler:
         while (item := self._next()) is not None:
             if item is _IDLE:
                 assert self._on_idle is not None
-                self._on_idle()
+                try:
+                    self._on_idle()
+                finally:
+                    self._finished(None, self.streams)
                 continue
             assert isinstance(item, tuple)
             ticket, work, future = item
-            if ticket.cancelled.is_set() or not future.set_running_or_notify_cancel():
-                continue
-            began = time.monotonic()
-            if not ticket.started:
-                ticket.started = True
-                if self._on_first_batch is not None:
-                    self._on_first_batch(began - ticket.opened)
             try:
-                result = work()
-            except BaseException as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
+                ran = self._execute(ticket, work, future)
+            finally:
+                self._finished(ticket, 1)
+            if ran is not None and self._on_batch is not None:
+                self._on_batch(ran)
+
+    def _execute(self, ticket: Ticket, work: Callable[[], Any], future: Future[Any]) -> float | None:
+        """Run one unit; its seconds, or None when it was cancelled before it began."""
+        if ticket.cancelled.is_set() or not future.set_running_or_notify_cancel():
+            return None
+        began = time.monotonic()
+        if not ticket.started:  # only this worker touches the ticket now (`running`)
+            ticket.started = True
+            if self._on_first_batch is not None:
+                self._on_first_batch(began - ticket.opened)
+        try:
+            result = work()
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+        ended = time.monotonic()
+        with self._cond:
             self.batches_run += 1
-            self._last_work = time.monotonic()
+            self._last_work = ended
             self._idle_told = False
-            if self._on_batch is not None:
-                self._on_batch(self._last_work - began)
+        return ended - began
+
+    def _finished(self, ticket: Ticket | None, units: int) -> None:
+        with self._cond:
+            self._running -= units
+            if ticket is not None:
+                ticket.running = False
+            self._cond.notify_all()  # a waiting worker may now take work, or start the quiet spell

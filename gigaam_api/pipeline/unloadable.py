@@ -1,8 +1,9 @@
 """An engine that gives its memory back after a quiet spell and loads again on the next batch, or that
 starts unloaded (a configured model nobody has asked for yet) and loads on its first batch.
 
-Only the scheduler's inference thread calls `transcribe_batch` and `unload`, so a load never races a
-batch: the request that finds the model unloaded simply waits while it loads.
+The scheduler calls `unload` only while no batch runs, so an unload never races a batch. Batches may
+run on several of its streams at once: the first to find the model unloaded loads it while the others
+wait for that load.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class UnloadableEngine:
         self._state: ModelState = "loaded" if engine is not None else "unloaded"
         self._ever_loaded = engine is not None
         self._lock = threading.Lock()  # guards `_state` for readers on other threads
+        self._loading = threading.Lock()  # one load, however many streams' batches find the model unloaded
 
     @property
     def capabilities(self) -> Capabilities:
@@ -80,26 +82,35 @@ class UnloadableEngine:
     def transcribe_batch(
         self, chunks: Sequence[npt.NDArray[np.float32]], options: EngineOptions
     ) -> list[ChunkResult]:
-        if self._engine is None:
-            self._set_state("loading")
-            began = time.monotonic()
-            try:
-                self._engine = self._load()
-            except BaseException:
-                self._set_state("unloaded")
-                raise
-            self._set_state("loaded")
-            seconds = time.monotonic() - began
-            if self._on_loaded is not None:
-                self._on_loaded(seconds)
-            how = "again" if self._ever_loaded else "on first use"
-            self._ever_loaded = True
-            log.info("loaded %s %s in %.1f s", self._capabilities.model_id, how, seconds)
+        engine = self._loaded()
         began = time.monotonic()
-        results = self._engine.transcribe_batch(chunks, options)
+        results = engine.transcribe_batch(chunks, options)
         if self._on_batch is not None:
             self._on_batch(time.monotonic() - began)
         return results
+
+    def _loaded(self) -> ASREngine:
+        with self._loading:
+            if self._engine is None:
+                self._engine = self._load_now()
+            return self._engine
+
+    def _load_now(self) -> ASREngine:
+        self._set_state("loading")
+        began = time.monotonic()
+        try:
+            engine = self._load()
+        except BaseException:
+            self._set_state("unloaded")
+            raise
+        self._set_state("loaded")
+        seconds = time.monotonic() - began
+        if self._on_loaded is not None:
+            self._on_loaded(seconds)
+        how = "again" if self._ever_loaded else "on first use"
+        self._ever_loaded = True
+        log.info("loaded %s %s in %.1f s", self._capabilities.model_id, how, seconds)
+        return engine
 
     def unload(self) -> None:
         if self._engine is None:

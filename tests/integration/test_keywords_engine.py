@@ -113,7 +113,7 @@ def test_the_rnnt_bridge_predicts_with_or_without_a_joint_first(
     # The search always asks the joint before extending a hypothesis, but the bridge must not depend
     # on it: the state after a token is the same either way.
     engine: Any = engine_for("gigaam-v3-rnnt", "onnxruntime")
-    asr = engine._recognizer.asr
+    asr = engine._recognizers[0].asr
     frame = np.linspace(-1, 1, 34).astype(np.float32)
     bridge = _Rnnt(asr, 34)
     joint_first = bridge.start()

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -70,6 +72,20 @@ def test_openvino_fp32_gives_onnxruntime_results(variants_dir: Path, model: str,
         assert got.tokens == want.tokens
         assert got.timestamps == want.timestamps
         np.testing.assert_allclose(got.logprobs or [], want.logprobs or [], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("model", ["gigaam-v3-ctc", "gigaam-v3-e2e-rnnt"])
+def test_two_threads_recognise_at_once_as_one_does(variants_dir: Path, model: str, clips: list[Audio]) -> None:
+    """With two inference streams the scheduler calls the engine from two threads at once: each call takes
+    its own infer request (one request used by two threads fails with "Infer Request is busy" or mixes
+    tensors)."""
+    asr = load_recognizer(variants_dir / model, model, OV_FP32, num_threads=1, streams=2)
+    expected = asr.recognize(list[str | Path | Audio](clips))
+    with ThreadPoolExecutor(2) as pool:
+        runs = [pool.submit(asr.recognize, list[str | Path | Audio](clips)) for _ in range(16)]
+        results = [run.result(timeout=300) for run in runs]
+    assert all([r.text for r in result] == [e.text for e in expected] for result in results)
+    assert all([r.tokens for r in result] == [e.tokens for e in expected] for result in results)
 
 
 def test_compiled_model_cache_is_written_beside_the_weights(variants_dir: Path, clips: list[Audio]) -> None:
@@ -181,7 +197,7 @@ def test_the_server_on_openvino_answers_as_on_onnxruntime_and_says_so(
 
     engine = httpx.get(f"{openvino_server.url}/health").json()["engine"]
     why = "GIGAAM_RUNTIME=openvino"
-    assert engine == {"runtime": "openvino", "device": "cpu", "precision": "fp32", "why": why}
+    assert engine == {"runtime": "openvino", "device": "cpu", "precision": "fp32", "streams": 1, "why": why}
     assert httpx.get(f"{server.url}/health").json()["engine"]["runtime"] == "onnxruntime"
 
 
@@ -205,3 +221,24 @@ def test_loaded_engine_holds_no_pages_of_the_model_files(rnnt_dir: Path, clips: 
     assert any((rnnt_dir / CACHE_DIR).glob("*.blob"))
     assert _resident_mapped_bytes(rnnt_dir) == 0
     assert asr.recognize(list[str | Path | Audio](clips[:1]))[0].text  # what it dropped was not needed
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_a_server_with_two_streams_answers_as_with_one_and_says_so(
+    server: LiveServer, make_server: Callable[..., LiveServer], audio_dir: Path, runtime: str
+) -> None:
+    """INFERENCE_STREAMS=2 on two threads: /health says two streams, and two uploads transcribed at once
+    (ONNX Runtime: a session each; OpenVINO: one compiled model, two CPU streams) read as on one stream."""
+    two = make_server(GIGAAM_RUNTIME=runtime, GIGAAM_PRECISION="fp32", NUM_THREADS=2, INFERENCE_STREAMS=2)
+    assert httpx.get(f"{two.url}/health").json()["engine"]["streams"] == 2
+    assert httpx.get(f"{server.url}/health").json()["engine"]["streams"] == 1
+
+    def transcribe(live: LiveServer, name: str) -> str:
+        with (audio_dir / f"{name}.wav").open("rb") as f:
+            return live.client().audio.transcriptions.create(model="whisper-1", file=f).text
+
+    names = ["greeting", "weather"]
+    expected = [transcribe(server, name) for name in names]
+    with ThreadPoolExecutor(2) as pool:
+        got = list(pool.map(partial(transcribe, two), names * 4))
+    assert got == expected * 4 and all(expected)

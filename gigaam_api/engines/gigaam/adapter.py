@@ -7,6 +7,7 @@ the `▁` word-start mark, the 40 ms output frame, the 30 s limit and the smalle
 from __future__ import annotations
 
 import logging
+import queue
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -18,11 +19,12 @@ from onnx_asr.adapters import TimestampedResultsAsrAdapter
 
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.config import Settings
+from gigaam_api.cpus import StreamPlan, plan_streams
 from gigaam_api.engines.base import Capabilities, ChunkPolicy, ChunkResult, EngineOptions
 from gigaam_api.engines.context_graph import ContextGraph
 from gigaam_api.engines.gigaam.biased import BiasedAsr
 from gigaam_api.engines.gigaam.catalog import MODELS
-from gigaam_api.engines.gigaam.loader import choose_runtime, load_recognizer, settle_int8_static
+from gigaam_api.engines.gigaam.loader import choose_runtime, load_recognizers, settle_int8_static
 from gigaam_api.engines.gigaam.runtime import RuntimeChoice
 from gigaam_api.engines.keywords import CYRILLIC, check_boost
 from gigaam_api.transcript import Token, Word
@@ -98,18 +100,24 @@ class GigaamEngine:
         results = [ChunkResult("", words=(), tokens=()) for _ in chunks]
         if audible:
             waveforms: list[str | Path | npt.NDArray[np.float32]] = [chunks[i] for i in audible]
-            recognized = self._recognizer_for(options).recognize(waveforms, sample_rate=SAMPLE_RATE)
+            recognizer = self._free.get()
+            try:
+                recognized = self._with_options(recognizer, options).recognize(
+                    waveforms, sample_rate=SAMPLE_RATE
+                )
+            finally:
+                self._free.put(recognizer)
             for i, result in zip(audible, recognized, strict=True):
                 results[i] = self._convert(result, len(chunks[i]) / SAMPLE_RATE)
         return results
 
-    def _recognizer_for(self, options: EngineOptions) -> TimestampedResultsAsrAdapter:
+    def _with_options(
+        self, recognizer: TimestampedResultsAsrAdapter, options: EngineOptions
+    ) -> TimestampedResultsAsrAdapter:
         if not options.keywords:
-            return self._recognizer  # today's path: onnx-asr's greedy decoding, untouched
+            return recognizer  # today's path: onnx-asr's greedy decoding, untouched
         graph = context_graph(options.keywords, check_boost(options.keyword_boost), self._token_texts)
-        return TimestampedResultsAsrAdapter(
-            BiasedAsr(self._recognizer.asr, graph), self._recognizer.resampler
-        )
+        return TimestampedResultsAsrAdapter(BiasedAsr(recognizer.asr, graph), recognizer.resampler)
 
     def _convert(self, result: onnx_asr.asr.TimestampedResult, length: float) -> ChunkResult:
         texts = result.tokens or []
@@ -120,6 +128,13 @@ class GigaamEngine:
             for text, start, lp in zip(texts, times, logprobs, strict=False)
         )
         return ChunkResult(result.text, words=words_from_tokens(tokens, length), tokens=tokens, language="ru")
+
+
+def stream_plan(settings: Settings, choice: RuntimeChoice) -> StreamPlan:
+    """GigaAM runs calls at once on both runtimes; the CPU's threads split into `cpus.plan_streams`."""
+    return plan_streams(
+        settings.NUM_THREADS, settings.INFERENCE_STREAMS, parallel_calls=True, cpu=choice.device == "cpu"
+    )
 
 
 def capabilities(settings: Settings, choice: RuntimeChoice | None = None) -> Capabilities:
@@ -138,6 +153,8 @@ def capabilities(settings: Settings, choice: RuntimeChoice | None = None) -> Cap
         keywords=True,
         keyword_letters=CYRILLIC,
         detail=choice.reason,
+        parallel_calls=True,  # ONNX Runtime's sessions are; OpenVINO gives each call its own infer request
+        streams=stream_plan(settings, choice).streams,
     )
 
 
@@ -145,8 +162,9 @@ def create(settings: Settings, model_dir: Path) -> GigaamEngine:
     """The registry's factory: `model_dir` holds the hub repository's files for `settings.MODEL`."""
     model = settings.MODEL
     choice = settle_int8_static(model_dir, model, choose_runtime(settings), settings.NUM_THREADS)
-    log.info("loading %s on %s", model, choice.describe())
-    recognizer = load_recognizer(model_dir, model, choice, settings.NUM_THREADS)
+    plan = stream_plan(settings, choice)
+    log.info("loading %s on %s, %d stream(s) of %d threads", model, choice.describe(), plan.streams, plan.threads)
+    recognizers = load_recognizers(model_dir, model, choice, plan)
     return GigaamEngine(
-        recognizer, read_vocab(model_dir / MODELS[model].vocab), capabilities(settings, choice)
+        recognizers, read_vocab(model_dir / MODELS[model].vocab), capabilities(settings, choice)
     )

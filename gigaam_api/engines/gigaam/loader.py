@@ -9,6 +9,7 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gigaam_api.cpus import StreamPlan
 from gigaam_api.engines.gigaam.catalog import MODELS
 from gigaam_api.engines.gigaam.runtime import (
     RuntimeChoice,
@@ -73,10 +74,22 @@ def choose_runtime(settings: Settings, *, ahead: bool = False) -> RuntimeChoice:
     return choose(settings.GIGAAM_RUNTIME, settings.GIGAAM_DEVICE, settings.GIGAAM_PRECISION, facts)
 
 
+def load_recognizers(
+    model_dir: Path, model: str, choice: RuntimeChoice, plan: StreamPlan
+) -> list[TimestampedResultsAsrAdapter]:
+    """One recogniser per inference stream, each for one call at a time. OpenVINO's streams share one
+    compiled model (the weights once, an infer request per call), so the list repeats one recogniser;
+    ONNX Runtime loads a session per stream, each on the stream's threads and with its own weights."""
+    if choice.runtime == "openvino":
+        return [load_recognizer(model_dir, model, choice, plan.threads, plan.streams)] * plan.streams
+    return [load_recognizer(model_dir, model, choice, plan.threads) for _ in range(plan.streams)]
+
+
 def load_recognizer(
-    model_dir: Path, model: str, choice: RuntimeChoice, num_threads: int
+    model_dir: Path, model: str, choice: RuntimeChoice, num_threads: int, streams: int = 1
 ) -> TimestampedResultsAsrAdapter:
-    """Build (or reuse) the int8 IR when the choice needs it, then load the model on its runtime."""
+    """Build (or reuse) the int8 IR when the choice needs it, then load the model on its runtime.
+    `streams` (OpenVINO): the calls it may run at once, each on `num_threads` threads."""
     if choice.runtime == "onnxruntime":
         from gigaam_api.engines.gigaam.onnxruntime import load_onnxruntime
 
@@ -87,7 +100,8 @@ def load_recognizer(
 
     if choice.int8_ir:
         ensure_int8_ir(model_dir, fp32_onnx_files(model))
-    return load_openvino(model_files(model_dir, model, choice), choice, num_threads, model_dir / CACHE_DIR)
+    plan = StreamPlan(streams, num_threads)
+    return load_openvino(model_files(model_dir, model, choice), choice, plan, model_dir / CACHE_DIR)
 
 
 def settle_int8_static(model_dir: Path, model: str, choice: RuntimeChoice, num_threads: int) -> RuntimeChoice:

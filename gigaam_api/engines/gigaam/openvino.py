@@ -21,6 +21,7 @@ from onnx_asr.preprocessors.numpy_preprocessor import GigaamPreprocessorNumpy
 from onnx_asr.preprocessors.resampler import Resampler
 
 from gigaam_api.audio.rate import SAMPLE_RATE
+from gigaam_api.cpus import StreamPlan
 from gigaam_api.engines.gigaam.runtime import RuntimeChoice
 from gigaam_api.engines.openvino_cpu import RUNTIME_CACHE_CAPACITY, OpenVinoSession, bound_primitive_cache
 from gigaam_api.engines.resident import drop_mapped_files, fix_mmap_threshold
@@ -34,27 +35,33 @@ _OPENVINO_DEVICE: Final = {"cpu": "CPU", "gpu": "GPU"}
 _CPU_ONLY: Final[OnnxSessionOptions] = {"providers": ["CPUExecutionProvider"]}
 
 
-def compile_options(choice: RuntimeChoice, num_threads: int) -> dict[str, Any]:
-    """OpenVINO properties for one compiled model: latency over throughput, the precision hint, threads."""
+def compile_options(choice: RuntimeChoice, plan: StreamPlan) -> dict[str, Any]:
+    """OpenVINO properties for one compiled model: latency over throughput, the precision hint, threads.
+
+    On the CPU the scheduler runs `plan.streams` batches at once and these threads own the cores: one CPU
+    stream per batch (explicit streams and threads override the hint), each on `plan.threads` threads.
+    The streams share the compiled weights; each call takes its own infer request (`OpenVinoSession`)."""
     options: dict[str, Any] = {
         "PERFORMANCE_HINT": "LATENCY",
         "INFERENCE_PRECISION_HINT": choice.inference_precision,
     }
-    if choice.device == "cpu":  # the scheduler runs one batch at a time; these threads own the cores
-        options["INFERENCE_NUM_THREADS"] = num_threads
+    if choice.device == "cpu":
+        options["INFERENCE_NUM_THREADS"] = plan.streams * plan.threads
         options["CPU_RUNTIME_CACHE_CAPACITY"] = RUNTIME_CACHE_CAPACITY
+        if plan.streams > 1:  # one stream stays the latency hint's own choice, as before streams existed
+            options["NUM_STREAMS"] = plan.streams
     return options
 
 
 Compile = Callable[[Path], OpenVinoSession]
 
 
-def compiler(choice: RuntimeChoice, num_threads: int, cache_dir: Path) -> Compile:
+def compiler(choice: RuntimeChoice, plan: StreamPlan, cache_dir: Path) -> Compile:
     """A function that compiles one model file (ONNX or IR) for the chosen device, through the cache."""
     core = ov.Core()
     core.set_property({"CACHE_DIR": str(cache_dir)})  # a restart loads the compiled blob
     device = _OPENVINO_DEVICE[choice.device]
-    options = compile_options(choice, num_threads)
+    options = compile_options(choice, plan)
 
     def compile_file(path: Path) -> OpenVinoSession:
         # A path (not a read model) lets OpenVINO skip reading and compiling when the cache has it.
@@ -92,13 +99,14 @@ class OpenVinoGigaamRnnt(GigaamV2Rnnt):
 
 
 def load_openvino(
-    model_files: dict[str, Path], choice: RuntimeChoice, num_threads: int, cache_dir: Path
+    model_files: dict[str, Path], choice: RuntimeChoice, plan: StreamPlan, cache_dir: Path
 ) -> TimestampedResultsAsrAdapter:
-    """The timestamped recogniser. `model_files` uses onnx-asr's keys: config, vocab, and model (CTC)
-    or encoder/decoder/joint (RNN-T), each an ONNX file or an OpenVINO IR `.xml`."""
+    """The timestamped recogniser, safe on `plan.streams` threads at once. `model_files` uses onnx-asr's
+    keys: config, vocab, and model (CTC) or encoder/decoder/joint (RNN-T), each an ONNX file or an
+    OpenVINO IR `.xml`."""
     fix_mmap_threshold()
     bound_primitive_cache()
-    compile_file = compiler(choice, num_threads, cache_dir)
+    compile_file = compiler(choice, plan, cache_dir)
     asr: GigaamV2Ctc | GigaamV2Rnnt
     if "model" in model_files:
         asr = OpenVinoGigaamCtc(model_files, GigaamPreprocessorNumpy, compile_file)
