@@ -77,12 +77,21 @@ def context_graph(phrases: tuple[str, ...], boost: float, token_texts: tuple[str
 
 
 class GigaamEngine:
-    """Any GigaAM variant on any runtime: the runtime only changes the recogniser it is given."""
+    """Any GigaAM variant on any runtime: the runtime only changes the recognisers it is given.
+
+    One recogniser per inference stream (`load_recognizers`); each call takes a free one, so as many
+    calls as streams run at once and any more wait for one."""
 
     def __init__(
-        self, recognizer: TimestampedResultsAsrAdapter, vocab: dict[str, int], capabilities: Capabilities
+        self,
+        recognizers: Sequence[TimestampedResultsAsrAdapter],
+        vocab: dict[str, int],
+        capabilities: Capabilities,
     ):
-        self._recognizer = recognizer
+        self._recognizers = tuple(recognizers)
+        self._free: queue.SimpleQueue[TimestampedResultsAsrAdapter] = queue.SimpleQueue()
+        for recognizer in self._recognizers:
+            self._free.put(recognizer)
         self._vocab = vocab
         self._capabilities = capabilities
         by_id = {token_id: text for text, token_id in vocab.items()}
