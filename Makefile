@@ -71,6 +71,7 @@ bench: dev-deps system-deps bench-ovep ## benchmarks (not part of `make test`); 
 	$(RUN) python -m bench.numbers
 	$(RUN) python -m bench.translation --batch 1 --batch 20
 	$(RUN) python -m bench.realtime
+	$(RUN) python -m bench.streams --json docs/streams-bench.json
 	$(RUN) python -m scripts.bench_speakers --json docs/speakers-bench.json
 	$(RUN) python -m bench.speaker_engine --json docs/speaker-engine-bench.json
 	$(RUN) python -m bench.diarization --json docs/speakers-service-bench.json

@@ -126,9 +126,7 @@ class InferenceScheduler:
             while True:
                 if self._stopping:
                     return None
-                ready = [
-                    j for j in self._tickets if j.pending and not j.running and not j.cancelled.is_set()
-                ]
+                ready = [j for j in self._tickets if j.pending and not j.running and not j.cancelled.is_set()]
                 if ready and self._running < self.streams:
                     ticket = next((j for j in ready if j.interactive), ready[0])
                     work, future = ticket.pending.popleft()

@@ -75,7 +75,9 @@ def test_openvino_fp32_gives_onnxruntime_results(variants_dir: Path, model: str,
 
 
 @pytest.mark.parametrize("model", ["gigaam-v3-ctc", "gigaam-v3-e2e-rnnt"])
-def test_two_threads_recognise_at_once_as_one_does(variants_dir: Path, model: str, clips: list[Audio]) -> None:
+def test_two_threads_recognise_at_once_as_one_does(
+    variants_dir: Path, model: str, clips: list[Audio]
+) -> None:
     """With two inference streams the scheduler calls the engine from two threads at once: each call takes
     its own infer request (one request used by two threads fails with "Infer Request is busy" or mixes
     tensors)."""

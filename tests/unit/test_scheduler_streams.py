@@ -205,4 +205,3 @@ def test_stop_waits_for_every_stream_and_cancels_the_rest() -> None:
 def test_a_stream_count_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="streams"):
         InferenceScheduler(streams=0)
-

@@ -172,7 +172,9 @@ def create(settings: Settings, model_dir: Path) -> GigaamEngine:
     model = settings.MODEL
     choice = settle_int8_static(model_dir, model, choose_runtime(settings), settings.NUM_THREADS)
     plan = stream_plan(settings, choice)
-    log.info("loading %s on %s, %d stream(s) of %d threads", model, choice.describe(), plan.streams, plan.threads)
+    log.info(
+        "loading %s on %s, %d stream(s) of %d threads", model, choice.describe(), plan.streams, plan.threads
+    )
     recognizers = load_recognizers(model_dir, model, choice, plan)
     return GigaamEngine(
         recognizers, read_vocab(model_dir / MODELS[model].vocab), capabilities(settings, choice)
