@@ -73,7 +73,7 @@ class InferenceScheduler:
         self._ids = itertools.count(1)
         self._stopping = False
         self._running = 0  # units (or the idle callback, counted as every stream) running now
-        self.streams = streams
+        self._streams = streams
         self.batches_run = 0  # across all tickets: an observable for /health and tests
         self._threads = [
             threading.Thread(target=self._run, name=f"inference-{i}", daemon=True) for i in range(streams)
@@ -127,7 +127,7 @@ class InferenceScheduler:
                 if self._stopping:
                     return None
                 ready = [j for j in self._tickets if j.pending and not j.running and not j.cancelled.is_set()]
-                if ready and self._running < self.streams:
+                if ready and self._running < self._streams:
                     ticket = next((j for j in ready if j.interactive), ready[0])
                     work, future = ticket.pending.popleft()
                     self._tickets.remove(ticket)
@@ -141,7 +141,7 @@ class InferenceScheduler:
                     timeout = self._last_work + self._idle_seconds - time.monotonic()
                     if timeout <= 0:
                         self._idle_told = True
-                        self._running = self.streams  # no unit starts while the engines unload
+                        self._running = self._streams  # no unit starts while the engines unload
                         return _IDLE
                 self._cond.wait(timeout)
 
@@ -152,7 +152,7 @@ class InferenceScheduler:
                 try:
                     self._on_idle()
                 finally:
-                    self._finished(None, self.streams)
+                    self._finished(None, self._streams)
                 continue
             assert isinstance(item, tuple)
             ticket, work, future = item
