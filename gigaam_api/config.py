@@ -102,8 +102,8 @@ class Settings(QwenSettings, GigaamSettings, BaseSettings):
             "streams sharing one copy of the weights; ONNX Runtime one session, and one copy of the "
             "weights, per stream): concurrent long jobs then run side by side instead of taking turns, "
             "while a job alone runs on its stream's threads only. `auto`: one stream per 8 threads, at "
-            "most 4, so up to 15 threads keep one stream; an integer (1–64) sets it. Engines that cannot "
-            "run two calls at once (Qwen3-ASR) and GPUs keep one"
+            "most 4, so up to 15 threads keep one stream; an integer (1–64, at most `NUM_THREADS`) sets "
+            "it. Engines that cannot run two calls at once (Qwen3-ASR) and GPUs keep one"
         ),
     )
     # Several engines in one server (docs/models-and-runtimes.md): every model served, MODEL the default.
