@@ -205,7 +205,7 @@ def test_a_short_request_from_the_line_still_goes_first_once_running(
     """FIFO into the running slots; once running, short audio goes before long runs that started before
     it, not just in its round-robin turn.
 
-    Every step is forced: the engine holds the first batch at its gate, running requests give their
+    Every step is forced: the engine holds long-1's first batch at its gate, running requests give their
     slots up by being cancelled, and the gate opens only once two long runs and the short one have
     batches queued, so round-robin alone would run a long run's batch next.
     """
@@ -230,6 +230,12 @@ def test_a_short_request_from_the_line_still_goes_first_once_running(
             # A run opens its ticket once its audio is known usable: wait for it, so tickets open in
             # the order slots were granted.
             wait_until(partial(_opened, scheduler, running), f"{name}'s run has begun")
+            if name == "long-1":
+                # Its first batch must be the one held: a run whose first batch is at the gate queues
+                # no second one until it is back, so a later run's batch held there would leave that
+                # run with nothing queued (the VADs race: long-2's first chunk can come first).
+                wait_until(engine.started.is_set, "long-1's first batch is at the gate")
+                assert scheduler.ran == [scheduler.opened[0].id]
         for name, tickets, line in [("long-1", 4, (3, 1)), ("long-3", 5, (3, 0))]:
             assert httpx.delete(f"{live.url}{ENDPOINT}/{ids[name]}").status_code == 204
             wait_until(partial(_line_is, live, *line), f"{name} gave its slot to the first in line")
