@@ -26,9 +26,10 @@ run: deps ## serve the API on HOST:PORT (127.0.0.1:8000 by default)
 	$(RUN) gigaam-api serve
 
 # The whole suite runs its test files side by side in TEST_WORKERS processes (pytest-xdist; a file's tests
-# stay together, in order, in one process): one per CPU this process may use, at most 4 (each holds
-# about 1.7 GB: the engines, torch for Qwen3-ASR, a browser at times).
-TEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); [ "$$n" -gt 4 ] && n=4; echo $$n)
+# stay together, in order, in one process): one more than the CPUs this process may use, since tests
+# spend much of their time waiting on servers, sockets and subprocesses; at most 4 (each holds about
+# 1.9 GB: the engines, torch for Qwen3-ASR, a browser at times). TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= $(shell n=$$(( $$(nproc 2>/dev/null || echo 1) + 1 )); [ "$$n" -gt 4 ] && n=4; echo $$n)
 TEST_ARGS := -n $(TEST_WORKERS) --dist loadfile
 
 test: dev-deps system-deps ## the whole suite: unit + integration (real server, client, ONNX Runtime, Silero)
