@@ -25,8 +25,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: deps ## serve the API on HOST:PORT (127.0.0.1:8000 by default)
 	$(RUN) gigaam-api serve
 
+# The whole suite runs its test files side by side in TEST_WORKERS processes (pytest-xdist; a file's tests
+# stay together, in order, in one process): one more than the CPUs this process may use, since tests
+# spend much of their time waiting on servers, sockets and subprocesses; at most 4 (each holds about
+# 1.9 GB: the engines, torch for Qwen3-ASR, a browser at times). TEST_WORKERS=0 runs them in one process.
+TEST_WORKERS ?= $(shell n=$$(( $$(nproc 2>/dev/null || echo 1) + 1 )); [ "$$n" -gt 4 ] && n=4; echo $$n)
+TEST_ARGS := -n $(TEST_WORKERS) --dist loadfile
+
 test: dev-deps system-deps ## the whole suite: unit + integration (real server, client, ONNX Runtime, Silero)
-	$(RUN) pytest
+	$(RUN) pytest $(TEST_ARGS)
 
 test-gpu: dev-deps system-deps ## the engine contract on a GPU; fails without one (CUDA: EXTRAS="cuda convert" TORCH_SOURCE=...)
 	GIGAAM_TEST_GPU=1 $(RUN) pytest tests/gpu
@@ -54,7 +61,7 @@ docs: dev-deps ## regenerate .env.example and docs/configuration.md (+ docs/ru/)
 STRESS_RUNS ?= 10
 STRESS_BURNERS ?= 2
 test-stress: dev-deps system-deps ## the whole suite STRESS_RUNS times in a row beside STRESS_BURNERS CPU-burning processes
-	scripts/stress.sh $(STRESS_RUNS) $(STRESS_BURNERS) $(RUN) pytest -q -p no:cacheprovider
+	scripts/stress.sh $(STRESS_RUNS) $(STRESS_BURNERS) $(RUN) pytest $(TEST_ARGS) -q -p no:cacheprovider
 
 FUZZ_EXAMPLES ?= 20000
 fuzz: dev-deps ## the HTTP fuzz test (tests/integration/test_fuzz.py) with FUZZ_EXAMPLES requests (make test: 400)

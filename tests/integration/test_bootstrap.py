@@ -116,7 +116,7 @@ def test_make_run_and_dev_deps_on_the_stock_python(
     )
     try:
         # Bounded only against a hang (the sync comes first).
-        Served(process, f"http://127.0.0.1:{port}").wait_ready(limit=200)
+        Served(process, f"http://127.0.0.1:{port}").wait_ready()
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         output = process.communicate(timeout=120)[0]

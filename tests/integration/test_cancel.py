@@ -21,7 +21,7 @@ from tests.fixtures.engines import SHORT_CHUNKS, SteppedEngine, WatchedEngine, g
 from tests.fixtures.live_server import LiveServer
 from tests.fixtures.speech import PHRASES, synthesize, write_wav
 from tests.fixtures.threads import in_thread
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import HANG_GUARD_SECONDS, wait_until
 
 ALPHA, BETA = "alpha-key", "beta-key"
 
@@ -105,7 +105,7 @@ def test_a_client_attached_to_the_same_run_keeps_it_going(
     wait_until(lambda: live.state.runs.clients == 1, "the cancelled request detached")
     assert live.state.runs.in_flight == 1
     engine.gate.set()
-    staying.join(60)
+    staying.join(HANG_GUARD_SECONDS)
 
     assert out == [client.audio.transcriptions.create(model="whisper-1", file=("weather.wav", wav))]
     assert len(engine.batches) == 1
@@ -115,7 +115,7 @@ def test_a_cancel_is_answered_while_the_server_drains(
     served: Callable[..., tuple[LiveServer, WatchedEngine]], audio_dir: Path
 ) -> None:
     """After SIGTERM new requests get 503, but a cancel ends a run the drain would wait for."""
-    live, engine = served(gated, SHUTDOWN_GRACE_SECONDS=600)
+    live, engine = served(gated, SHUTDOWN_GRACE_SECONDS=6 * HANG_GUARD_SECONDS)
     wav = (audio_dir / "weather.wav").read_bytes()
     drained = threading.Event()
     with (
@@ -135,7 +135,7 @@ def test_a_cancel_is_answered_while_the_server_drains(
         assert deleted.status_code == 204, deleted.text
         assert error_code(list(events(stream))[-1]) == "request_cancelled"
     engine.gate.set()
-    assert drained.wait(60), "the drain ended with the cancelled request, long before its grace"
+    assert drained.wait(HANG_GUARD_SECONDS), "the drain ends with the cancelled run, long before its grace"
 
 
 def test_only_the_key_that_made_the_request_may_cancel_it(
@@ -218,7 +218,7 @@ def test_abandoned_streams_give_their_running_slots_to_a_request_waiting_in_line
     assert engine.batches == [], "no batch had to finish to make room"
     assert live.state.admission.running == len(distinct_recordings), "the other orphaned runs linger"
     engine.gate.set()
-    newcomer.join(60)
+    newcomer.join(HANG_GUARD_SECONDS)
     assert out == [client.audio.transcriptions.create(model="whisper-1", file=greeting)]
 
 
@@ -238,13 +238,13 @@ def test_a_plain_request_waiting_in_line_is_cancelled_with_a_499(
     [request_id] = live.state.cancellations.request_ids - before
 
     assert httpx.delete(f"{transcriptions(live)}/{request_id}").status_code == 204
-    waiting.join(60)
+    waiting.join(HANG_GUARD_SECONDS)
     answer = out[0]
     assert isinstance(answer, httpx.Response)
     assert answer.status_code == 499 and answer.json()["error"]["code"] == "request_cancelled"
     assert answer.headers["x-request-id"] == request_id
     assert live.state.admission.waiting == 0
     engine.gate.set()
-    busy.join(60)
+    busy.join(HANG_GUARD_SECONDS)
     assert not isinstance(busy_out[0], Exception)
     assert len(engine.batches) == 1, "the cancelled request never ran"

@@ -21,7 +21,7 @@ import pytest
 
 from tests.fixtures.live_server import LiveServer
 from tests.fixtures.raw_http import RawConnection, file_part, multipart
-from tests.fixtures.waiting import answers, wait_until
+from tests.fixtures.waiting import HANG_GUARD_SECONDS, answers, wait_until
 
 BOUNDARY = b"connections-boundary"
 # A request head of 2 KB: sent a byte every 10 ms it takes 20 s, forty times the tests' head timeout.
@@ -194,7 +194,7 @@ def low_fd_server(models_dir: Path, tmp_path: Path) -> Iterator[tuple[subprocess
     finally:
         if process.poll() is None:
             process.kill()
-        process.wait(30)
+        process.wait(HANG_GUARD_SECONDS)
 
 
 def test_a_flood_of_idle_connections_at_the_open_file_limit(
@@ -214,7 +214,7 @@ def test_a_flood_of_idle_connections_at_the_open_file_limit(
     minutes = int((time.monotonic() - began) // 60)
 
     process.send_signal(signal.SIGTERM)
-    assert process.wait(60) == 0
+    assert process.wait(HANG_GUARD_SECONDS) == 0
     text = log.read_text()
     print(f"stderr after the flood: {len(text)} bytes, {text.count(chr(10))} lines")
     reports = text.count("cannot accept new connections")

@@ -27,6 +27,7 @@ from gigaam_api.engines.base import Capabilities
 from gigaam_api.formats.languages import NAMES, language_name
 from gigaam_api.formats.render import ResponseFormat
 from tests.fixtures.app_server import AppServer, serve_app
+from tests.fixtures.waiting import HANG_GUARD_SECONDS
 
 # A model of each engine family; the session's `server` serves the first.
 FAMILY_MODELS = ["gigaam-v3-ctc", "echo-1"]
@@ -368,7 +369,7 @@ def test_loading_is_503(settings_factory: Callable[..., Settings]) -> None:
     release = threading.Event()
 
     def slow_factory(*_: object) -> object:
-        release.wait(30)
+        assert release.wait(HANG_GUARD_SECONDS), "the test never released the load"
         raise RuntimeError("never loads")
 
     with serve_app(settings_factory(), wait_ready=False, factory=slow_factory) as served:

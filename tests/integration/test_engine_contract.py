@@ -25,6 +25,7 @@ from gigaam_api.pipeline.scheduler import InferenceScheduler
 from tests.fixtures.engines import WatchedEngine
 from tests.fixtures.speech import PHRASES, require_espeak, synthesize
 from tests.fixtures.tiny_model import MODEL_FILES, write_tiny_model
+from tests.fixtures.waiting import HANG_GUARD_SECONDS
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def test_a_closed_ticket_runs_no_further_batch(
         futures = [
             scheduler.submit(job, lambda: watched.transcribe_batch(speech[:1], options)) for _ in range(3)
         ]
-        assert watched.started.wait(10)  # the first batch is running, held at the gate
+        assert watched.started.wait(HANG_GUARD_SECONDS)  # the first batch is running, held at the gate
         scheduler.close_ticket(job)
         watched.gate.set()
         first = futures[0].result(timeout=30)

@@ -25,7 +25,7 @@ from gigaam_api.options.transcription import TranscriptionOptions
 from tests.fixtures.jobs import submit
 from tests.fixtures.live_server import LiveServer
 from tests.fixtures.processes import free_port
-from tests.fixtures.waiting import wait_until, wait_until_async
+from tests.fixtures.waiting import HANG_GUARD_SECONDS, wait_until, wait_until_async
 
 NOT_FETCHED = {
     "error": {
@@ -153,7 +153,7 @@ class _GatedFile(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         self.heads.append(self.path)
-        self.gate.wait(60)
+        assert self.gate.wait(HANG_GUARD_SECONDS), "the test never let the download go on"
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a download the server refused
             self.wfile.write(self.body)
 
@@ -294,7 +294,7 @@ def test_a_job_stored_after_its_submission_timed_out_keeps_its_audio(
     gate, added = threading.Event(), []
 
     def late_add(job: Job) -> Job:
-        assert gate.wait(60), "the test never let the store answer"
+        assert gate.wait(HANG_GUARD_SECONDS), "the test never let the store answer"
         stored: Job = add(job)
         added.append(stored)
         return stored

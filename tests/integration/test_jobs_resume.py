@@ -105,21 +105,27 @@ def test_redis_replica_finishes_a_killed_replicas_job(
     redis.Redis.from_url(redis_url).flushdb()
     killed = servers(batches=3, JOBS_REDIS_URL=redis_url)
     stored, peer = _kill_mid_job_with_peer(killed, meeting, lambda: servers(JOBS_REDIS_URL=redis_url))
-    # Read at once: the peer adds nothing before the 1-s lease lapses and it has run a batch itself.
-    segments = _segments_stored(stored["id"], JOBS_DIR=str(tmp_path / "jobs"), JOBS_REDIS_URL=redis_url)
+    # The peer is stopped (SIGSTOP) until the killed server's segments are counted: once the 1-s lease
+    # lapsed it could claim the job and store a batch of its own before a slow test read them.
+    try:
+        segments = _segments_stored(stored["id"], JOBS_DIR=str(tmp_path / "jobs"), JOBS_REDIS_URL=redis_url)
+    finally:
+        peer.process.send_signal(signal.SIGCONT)
     _check_resumed(peer, meeting, stored["id"], segments)
 
 
 def _kill_mid_job_with_peer(
     killed: Served, meeting: Path, start_peer: Callable[[], Served]
 ) -> tuple[dict[str, Any], Served]:
-    """The peer starts once the job is running on `killed` (else it could take the job first)."""
+    """The peer starts once the job is running on `killed` (else it could take the job first), and is
+    returned stopped (SIGSTOP): the caller continues it."""
     job = submit(killed.url, meeting)
     stored = wait_for_job(
         killed.url, job["id"], "has stored segments", lambda j: j["progress"]["segments"] >= 2
     )
     peer = start_peer()
     assert httpx.get(f"{peer.url}/v1/jobs/{job['id']}", timeout=10).json()["status"] == "running"
+    peer.process.send_signal(signal.SIGSTOP)
     killed.process.send_signal(signal.SIGKILL)
     killed.process.wait(timeout=30)
     return stored, peer

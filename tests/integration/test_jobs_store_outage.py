@@ -26,7 +26,7 @@ from tests.fixtures.engines import WatchedEngine
 from tests.fixtures.jobs import submit, wait_finished
 from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.redis_server import redis_process
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import HANG_GUARD_SECONDS, wait_until
 
 CLIENT_TIMEOUT = 60  # far above the server's JOBS_STORE_TIMEOUT_SECONDS; the old code hung 30 s, then 500
 
@@ -152,7 +152,7 @@ def test_a_store_outage_at_hand_back_still_stops_the_workers(
     live = start_server(settings, factory=partial(build_transcriber, wrap_engine=wrap))
     try:
         submit(live.url, audio_dir / "weather.wav")
-        assert engines[0].started.wait(60), "the job's batch never reached the engine"
+        assert engines[0].started.wait(HANG_GUARD_SECONDS), "the job's batch never reached the engine"
         redis.kill()
         redis.wait(timeout=30)
         jobs = live.app.state.jobs

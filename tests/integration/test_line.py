@@ -25,7 +25,7 @@ from tests.fixtures.raw_http import RawConnection, file_part, multipart
 from tests.fixtures.scheduler import RecordingScheduler, recorded_pipeline
 from tests.fixtures.speech import long_speech, write_wav
 from tests.fixtures.threads import in_thread
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import HANG_GUARD_SECONDS, wait_until
 
 ENDPOINT = "/v1/audio/transcriptions"
 BOUNDARY = b"line-test-boundary"
@@ -155,8 +155,8 @@ def test_a_full_line_is_503_with_retry_after(
     assert error["code"] == "queue_full" and "MAX_WAITING" in error["message"]
 
     engine.gate.set()
-    first.join(60)
-    second.join(60)
+    first.join(HANG_GUARD_SECONDS)
+    second.join(HANG_GUARD_SECONDS)
     statuses = [o[0].status_code for o in (first_outcome, second_outcome) if isinstance(o[0], httpx.Response)]
     assert statuses == [200, 200]
 
@@ -168,6 +168,9 @@ def test_a_client_that_gives_up_waiting_leaves_the_line(
     wav = (audio_dir / "greeting.wav").read_bytes()
     first, first_outcome = in_thread(_post(live, wav))
     wait_until(lambda: live.state.admission.running == 1, "the first request runs")
+    # Its run makes its decoded-audio file a few loop turns after it takes the slot: count once it is at
+    # the engine, so the count cannot miss that file (the wait for it below would then never end).
+    wait_until(engine.started.is_set, "the first request is at the engine")
     files_of_running = len(list(live.state.spool.path.iterdir()))
 
     with RawConnection(live.url) as conn:  # a complete upload, then the client hangs up while in line
@@ -190,8 +193,8 @@ def test_a_client_that_gives_up_waiting_leaves_the_line(
     third, third_outcome = in_thread(_post(live, wav))  # its place is free again
     wait_until(lambda: live.state.admission.waiting == 1, "a new request takes the freed place")
     engine.gate.set()
-    first.join(60)
-    third.join(60)
+    first.join(HANG_GUARD_SECONDS)
+    third.join(HANG_GUARD_SECONDS)
     assert [o[0].status_code for o in (first_outcome, third_outcome) if isinstance(o[0], httpx.Response)] == [
         200,
         200,
@@ -205,7 +208,7 @@ def test_a_short_request_from_the_line_still_goes_first_once_running(
     """FIFO into the running slots; once running, short audio goes before long runs that started before
     it, not just in its round-robin turn.
 
-    Every step is forced: the engine holds the first batch at its gate, running requests give their
+    Every step is forced: the engine holds long-1's first batch at its gate, running requests give their
     slots up by being cancelled, and the gate opens only once two long runs and the short one have
     batches queued, so round-robin alone would run a long run's batch next.
     """
@@ -230,6 +233,12 @@ def test_a_short_request_from_the_line_still_goes_first_once_running(
             # A run opens its ticket once its audio is known usable: wait for it, so tickets open in
             # the order slots were granted.
             wait_until(partial(_opened, scheduler, running), f"{name}'s run has begun")
+            if name == "long-1":
+                # Its first batch must be the one held: a run whose first batch is at the gate queues
+                # no second one until it is back, so a later run's batch held there would leave that
+                # run with nothing queued (the VADs race: long-2's first chunk can come first).
+                wait_until(engine.started.is_set, "long-1's first batch is at the gate")
+                assert scheduler.ran == [scheduler.opened[0].id]
         for name, tickets, line in [("long-1", 4, (3, 1)), ("long-3", 5, (3, 0))]:
             assert httpx.delete(f"{live.url}{ENDPOINT}/{ids[name]}").status_code == 204
             wait_until(partial(_line_is, live, *line), f"{name} gave its slot to the first in line")
@@ -245,7 +254,7 @@ def test_a_short_request_from_the_line_still_goes_first_once_running(
         engine.gate.set()
         answers = {}
         for name, (thread, outcome) in requests.items():
-            thread.join(120)
+            thread.join(HANG_GUARD_SECONDS)
             answer = outcome[0]
             assert isinstance(answer, httpx.Response), answer
             answers[name] = answer.status_code
@@ -261,7 +270,8 @@ def test_a_short_request_from_the_line_still_goes_first_once_running(
 def test_sigterm_sends_the_line_away_and_lets_running_work_finish(
     gated: Callable[..., tuple[LiveServer, WatchedEngine]], audio_dir: Path
 ) -> None:
-    live, engine = gated(MAX_RUNNING=1)
+    # A grace no loaded machine outlasts: the drain below must end with the running request, not the grace.
+    live, engine = gated(MAX_RUNNING=1, SHUTDOWN_GRACE_SECONDS=6 * HANG_GUARD_SECONDS)
     wav = (audio_dir / "greeting.wav").read_bytes()
     running, running_outcome = in_thread(_post(live, wav))
     wait_until(lambda: live.state.admission.running == 1, "the first request runs")
@@ -271,7 +281,7 @@ def test_sigterm_sends_the_line_away_and_lets_running_work_finish(
     drained = threading.Event()
     live.state.shutdown.begin(drained.set)  # what the server does on SIGTERM
     for thread, _ in waiting:
-        thread.join(30)
+        thread.join(HANG_GUARD_SECONDS)
     for _, outcome in waiting:
         response = outcome[0]
         assert isinstance(response, httpx.Response) and response.status_code == 503
@@ -279,7 +289,7 @@ def test_sigterm_sends_the_line_away_and_lets_running_work_finish(
         assert int(response.headers["retry-after"]) > 0
     assert not drained.is_set(), "the running request is still within its grace period"
     engine.gate.set()
-    running.join(60)
+    running.join(HANG_GUARD_SECONDS)
     assert isinstance(running_outcome[0], httpx.Response) and running_outcome[0].status_code == 200
-    assert drained.wait(30)
+    assert drained.wait(HANG_GUARD_SECONDS)
     assert list(live.state.spool.path.iterdir()) == []

@@ -21,7 +21,7 @@ from gigaam_api.engines.base import ASREngine
 from tests.fixtures.engines import WatchedEngine
 from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.speech import PHRASES, long_speech, write_wav
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import HANG_GUARD_SECONDS, wait_until
 
 QWEN = "qwen3-asr-0.6b"
 GIGAAM = "gigaam-v3-ctc"
@@ -269,7 +269,7 @@ def test_a_cancelled_qwen_job_runs_no_further_batch(both: Callable[..., Settings
 
         thread = threading.Thread(target=gigaam_long, daemon=True)
         thread.start()
-        thread.join(120)
+        thread.join(HANG_GUARD_SECONDS)
         assert done.is_set()
         assert len(engine.batches) <= 2, "the held batch and the one already queued, no more"
         assert list(live.state.spool.path.iterdir()) == []

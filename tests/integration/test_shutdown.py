@@ -20,7 +20,7 @@ import pytest
 
 from tests.fixtures.processes import Served, free_port, server_env
 from tests.fixtures.speech import encode, forged_wav, silent_flac, synthesize
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import HANG_GUARD_SECONDS, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 ENDPOINT = "/v1/audio/transcriptions"
@@ -123,7 +123,7 @@ def test_sigterm_ends_every_request_clearly_and_leaves_nothing(gated: Served, tm
         # The grace period (1 s) passes with the gate closed: every request is ended, each clearly.
         events = [json.loads(line[6:]) for line in stream.iter_lines() if line.startswith("data: ")]
     assert events == [events[-1]] and events[-1]["error"]["code"] == "shutting_down"
-    waiting.join(60)
+    waiting.join(HANG_GUARD_SECONDS)
     _assert_shutting_down(answers[0].status_code, answers[0].headers, answers[0].content)
     status, headers, raw_body = _read_response(upload)
     upload.close()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.fixtures.live_server import LiveServer
 from tests.fixtures.raw_http import RawConnection, RawResponse, field_part, file_part, multipart
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import HANG_GUARD_SECONDS, wait_until
 
 BOUNDARY = b"slow-upload-boundary"
 TRANSCRIPTIONS = "/v1/audio/transcriptions"
@@ -72,7 +72,7 @@ class SlowUpload:
             return self.conn.response()
         finally:
             self.answered.set()
-            self.thread.join(10)
+            self.thread.join(HANG_GUARD_SECONDS)
 
 
 def test_slow_uploads_do_not_lock_others_out(make_server: Callable[..., LiveServer], audio_dir: Path) -> None:

@@ -117,12 +117,19 @@ def test_a_request_attached_to_an_identical_run_gives_its_decoding_reservation_b
             first = pool.submit(_post, live, ogg)
             wait_until(engines[0].started.is_set, "the first request is decoded and at the engine")
             retry = pool.submit(_post, live, ogg)
-            wait_until(lambda: live.state.runs.clients == 2, "the retry attaches to the first one's run")
-            written = sum(p.stat().st_size for p in spool.path.iterdir())
-            assert spool.used_bytes == written  # old: 50 times the retry's upload more, for nothing
+            # The retry gives its reservation back a few loop turns after it attaches: wait for both (old
+            # code: 50 times the retry's upload stayed reserved, for nothing, until the guard failed it).
+            wait_until(
+                lambda: live.state.runs.clients == 2 and spool.used_bytes == _written(spool.path),
+                "the retry attaches to the first one's run, holding only its upload",
+            )
             engines[0].gate.set()
             assert first.result().status_code == 200
             assert retry.result().json() == first.result().json()
         wait_until(lambda: spool.used_bytes == 0, "the run has ended and its files are gone")
     finally:
         live.stop()
+
+
+def _written(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.iterdir())

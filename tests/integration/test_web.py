@@ -33,7 +33,7 @@ from tests.fixtures.browser import WAIT_MS, launch_chromium
 from tests.fixtures.engines import SteppedEngine, WatchedEngine
 from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.speech import PAUSES, SENTENCES, garbage, long_speech, write_wav
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import HANG_GUARD_SECONDS, wait_until
 
 KEY = "web-test-key"
 
@@ -105,7 +105,7 @@ def held_decoding(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[float],
 
         def held_append(spool: PcmSpool, samples: npt.NDArray[np.int16]) -> None:
             if spool.available >= limit:
-                assert gate.wait(60), "the test never let decoding go on"
+                assert gate.wait(HANG_GUARD_SECONDS), "the test never let decoding go on"
             append(spool, samples)
 
         monkeypatch.setattr(PcmSpool, "append", held_append)
@@ -450,7 +450,7 @@ def test_busy_server_says_so(settings_factory: Callable[..., Settings], page: Pa
     loaded = threading.Event()
 
     def slow_factory(settings: Settings) -> Any:
-        loaded.wait(60)
+        assert loaded.wait(HANG_GUARD_SECONDS), "the test never let the model load"
         return build_transcriber(settings)
 
     live = start_server(settings_factory(), wait_ready=False, factory=slow_factory)

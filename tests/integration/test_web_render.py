@@ -15,7 +15,7 @@ import pytest
 from gigaam_api.formats.render import Body, render
 from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.raw_http import RawConnection, RawResponse
-from tests.fixtures.waiting import wait_until
+from tests.fixtures.waiting import HANG_GUARD_SECONDS, wait_until
 
 KEY = "render-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -211,7 +211,7 @@ def test_rendering_runs_off_the_event_loop_in_an_upload_slot(
             seen["loop"] = False
         seen["uploads"] = live.state.uploads.count
         entered.set()
-        gate.wait(120)
+        assert gate.wait(HANG_GUARD_SECONDS), "the test never let the render go on"
         return render(*args, **kwargs)
 
     monkeypatch.setattr("gigaam_api.web.downloads.render", gated)
@@ -219,12 +219,12 @@ def test_rendering_runs_off_the_event_loop_in_an_upload_slot(
     poster = threading.Thread(target=lambda: result.append(_post(live, json.dumps(GOOD).encode())))
     poster.start()
     try:
-        assert entered.wait(60), "the render never started"
+        assert entered.wait(HANG_GUARD_SECONDS), "the render never started"
         health = httpx.get(live.url + "/health", timeout=20)  # old code: the loop waits for the gate
         assert health.status_code == 200
     finally:
         gate.set()
-        poster.join(60)
+        poster.join(HANG_GUARD_SECONDS)
     assert seen == {"loop": False, "uploads": 1}
     assert result[0].status_code == 200, result[0].text
     assert live.state.uploads.count == 0
