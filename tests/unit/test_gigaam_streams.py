@@ -19,8 +19,9 @@ from gigaam_api.engines.gigaam.adapter import GigaamEngine
 from gigaam_api.engines.gigaam.openvino import compile_options
 from gigaam_api.engines.gigaam.runtime import RuntimeChoice
 from tests.fixtures.engines import capabilities
+from tests.fixtures.waiting import HANG_GUARD_SECONDS
 
-WAIT = 10  # seconds: a generous bound on thread hand-offs, never a timing assertion
+WAIT = HANG_GUARD_SECONDS  # a hang guard only: never a timing assertion
 CPU = RuntimeChoice("openvino", "cpu", "int8", "test")
 CHUNK = [np.zeros(16000, np.float32)]
 

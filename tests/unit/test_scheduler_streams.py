@@ -14,8 +14,9 @@ from concurrent.futures import CancelledError
 import pytest
 
 from gigaam_api.pipeline.scheduler import InferenceScheduler
+from tests.fixtures.waiting import HANG_GUARD_SECONDS
 
-WAIT = 10  # seconds: a generous bound on thread hand-offs, never a timing assertion
+WAIT = HANG_GUARD_SECONDS  # a hang guard only: never a timing assertion
 
 
 class Gate:

@@ -12,8 +12,9 @@ import numpy.typing as npt
 from gigaam_api.engines.base import ChunkResult, EngineOptions
 from gigaam_api.pipeline.unloadable import UnloadableEngine
 from tests.fixtures.engines import capabilities
+from tests.fixtures.waiting import HANG_GUARD_SECONDS
 
-WAIT = 10  # seconds: a generous bound on thread hand-offs, never a timing assertion
+WAIT = HANG_GUARD_SECONDS  # a hang guard only: never a timing assertion
 CHUNK = [np.zeros(16000, np.float32)]
 
 
