@@ -141,15 +141,7 @@ def _give_up_once_running(live: LiveServer, engine: WatchedEngine, audio: bytes,
     boundary = b"give-up-boundary"
     body = multipart([file_part(audio), *(field_part(k, v) for k, v in fields.items())], boundary)
     with RawConnection(live.url) as conn:
-        conn.send_head(
-            "POST",
-            "/v1/audio/transcriptions",
-            [
-                ("Content-Type", f"multipart/form-data; boundary={boundary.decode()}"),
-                ("Content-Length", str(len(body))),
-            ],
-        )
-        conn.send_body(body)
+        conn.send_form(body, boundary)
         wait_until(
             lambda: live.state.runs.clients == 1 and engine.started.is_set(), "the run is at the engine"
         )

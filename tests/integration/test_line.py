@@ -174,16 +174,7 @@ def test_a_client_that_gives_up_waiting_leaves_the_line(
     files_of_running = len(list(live.state.spool.path.iterdir()))
 
     with RawConnection(live.url) as conn:  # a complete upload, then the client hangs up while in line
-        body = multipart([file_part(wav)], BOUNDARY)
-        conn.send_head(
-            "POST",
-            ENDPOINT,
-            [
-                ("Content-Type", f"multipart/form-data; boundary={BOUNDARY.decode()}"),
-                ("Content-Length", str(len(body))),
-            ],
-        )
-        conn.send_body(body)
+        conn.send_form(multipart([file_part(wav)], BOUNDARY), BOUNDARY, ENDPOINT)
         wait_until(lambda: live.state.admission.waiting == 1, "the upload waits in line")
     wait_until(lambda: live.state.admission.waiting == 0, "the disconnected client left the line")
     wait_until(

@@ -232,15 +232,7 @@ def test_abandoned_queued_job_never_runs(
     boundary = b"abandon-boundary"
     body = multipart([file_part(short)], boundary)
     with RawConnection(live.url) as conn:
-        conn.send_head(
-            "POST",
-            "/v1/audio/transcriptions",
-            [
-                ("Content-Type", f"multipart/form-data; boundary={boundary.decode()}"),
-                ("Content-Length", str(len(body))),
-            ],
-        )
-        conn.send_body(body)
+        conn.send_form(body, boundary)
         wait_until(lambda: live.state.admission.count == 2, "the short request runs behind the held batch")
     wait_until(lambda: live.state.admission.count == 1, "the abandoned request is released")
     engine.gate.set()
