@@ -29,6 +29,11 @@ def char_error_rate(reference: str, hypothesis: str) -> float:
     return edit_distance(reference, hypothesis) / max(len(reference), 1)
 
 
+def words_per_minute(text: str, seconds: float) -> float:
+    """Words a transcript has per minute of its audio: a dropped phrase shows here, not in the edit rate."""
+    return round(len(text.split()) / (seconds / 60), 1)
+
+
 def text_agreement(reference: list[str], texts: list[str]) -> dict[str, object]:
     """Whether a configuration wrote the reference's texts on the same chunks, and its edit rate."""
     if len(reference) != len(texts):

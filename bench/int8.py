@@ -19,7 +19,7 @@ from typing import Any
 from bench import limit
 from bench.common import cache_dir, instruction_sets, machine_info, write_json
 from bench.configs import BY_LABEL, REFERENCE
-from bench.fidelity import char_error_rate
+from bench.fidelity import char_error_rate, words_per_minute
 from bench.model import ensure_model
 from bench.recordings import recording
 from bench.run import end_to_end
@@ -31,10 +31,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _load() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
-
-
-def words_per_minute(text: str, seconds: float) -> float:
-    return round(len(text.split()) / (seconds / 60), 1)
 
 
 def main() -> None:

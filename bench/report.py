@@ -116,6 +116,8 @@ def _fidelity_and_start(report: Report) -> list[str]:
         "configuration",
         "CER 10 min",
         "CER 1 h",
+        "words/min 10 min",
+        "words/min 1 h",
         "cold start (cached)",
         "cold start (no cache)",
         "efficiency",
@@ -129,12 +131,18 @@ def _fidelity_and_start(report: Report) -> list[str]:
                 _label(report, key),
                 f"{cer['10min']:.2%}" if "10min" in cer else "–",
                 f"{cer['1h']:.2%}" if "1h" in cer else "–",
+                *(_words(e.get(f"{f}_plain", {})) for f in ("10min", "1h")),
                 f"{e['cold_start_seconds']:.1f} s",
                 no_cache,
                 f"{e['efficiency']:.2f}",
             )
         )
     return lines
+
+
+def _words(run: Report) -> str:
+    """Words per minute of a plain run's transcript (runs from before it was recorded have none)."""
+    return f"{run['words_per_minute']:.1f}" if "words_per_minute" in run else "–"
 
 
 def _peak_rss(entry: Report) -> float:
@@ -250,14 +258,14 @@ def render(report: Report) -> str:
             report["vad"]["realtime"] >= 1000,
         ),
         (
-            "first segment of the 1-hour stream ≤ 2 s after the upload ends",
+            "first segment of the 1-hour stream ≤ 1 s after the upload ends",
             f"{d['1h_stream']['first_segment_after_upload']:.2f} s ({default})",
-            d["1h_stream"]["first_segment_after_upload"] <= 2,
+            d["1h_stream"]["first_segment_after_upload"] <= 1,
         ),
         (
-            "server peak RSS ≤ 1.0 GB",
+            "server peak RSS ≤ 0.9 GB",
             f"{_peak_rss(d):.0f} MB ({default})",
-            _peak_rss(d) <= 1024,
+            _peak_rss(d) <= 900,
         ),
         (
             "cold start to `/ready` with a cached IR ≤ 3 s",
@@ -275,13 +283,23 @@ def render(report: Report) -> str:
             fair["ratio_p50"] <= 3,
         ),
     ]
+    best_limit = {r["label"]: max(p["realtime"] for p in r["points"]) for r in report["limit"]["results"]}
+    if {"ov-int8-static", "ort-int8"} <= best_limit.keys():
+        ratio = best_limit["ov-int8-static"] / best_limit["ort-int8"]
+        targets.append(
+            (
+                "int8 arithmetic's engine limit ≥ 2× ONNX Runtime int8's (best batch of each)",
+                f"{ratio:.2f}× (ov-int8-static vs ort-int8)",
+                ratio >= 2,
+            )
+        )
     if ort_int8 is not None:
         ratio = d["10min_plain"]["realtime"] / ort_int8["10min_plain"]["realtime"]
         targets.append(
             (
-                "default service throughput on 10 min ≥ 1.5× ONNX Runtime int8's",
+                "default service throughput on 10 min ≥ 2× ONNX Runtime int8's",
                 f"{ratio:.2f}× ({default} vs ort-int8)",
-                ratio >= 1.5,
+                ratio >= 2,
             )
         )
         if "cer" in d and "cer" in ort_int8:
@@ -308,7 +326,8 @@ def render(report: Report) -> str:
         "",
         "The real GigaAM weights cannot be downloaded here, so `make bench` builds a full-size GigaAM v3",
         f"CTC with random weights ({params:.1f} M parameters; fp32, ONNX Runtime int8 and the OpenVINO int8",
-        "weight-only IR) into a cache outside the repository: same architecture, same compute. Recordings",
+        "IRs, weight-only and int8-static where the CPU has VNNI) into a cache outside the repository: same",
+        "architecture, same compute. Recordings",
         "are espeak-ng Russian speech with natural pauses (10 minutes and 1 hour). Figures are medians of",
         "the runs listed in `docs/benchmarks.json`; the hour-long runs ran once.",
         "",
@@ -358,7 +377,8 @@ def render(report: Report) -> str:
         "## Fidelity and start-up",
         "",
         "CER: character edit rate of each configuration's transcript against ONNX Runtime fp32's, on the",
-        "same recording (random weights: this measures numeric agreement, not accuracy). Cold start:",
+        "same recording (random weights: this measures numeric agreement, not accuracy); words per minute",
+        "of the same transcripts show a lost phrase, which the edit rate could hide. Cold start:",
         "process start to `/ready` with local weights and the IR built; OpenVINO once more with an empty",
         "compiled-model cache. Efficiency: 10-min speech × realtime over the configuration's best limit.",
         "",
@@ -391,6 +411,16 @@ def render(report: Report) -> str:
     return "\n".join(out)
 
 
+def _static_ir(verdict: dict[str, Any]) -> str:
+    """One sentence on the int8-static IR: how long calibration and quantization took, and its gate."""
+    built = f"{verdict['build_seconds']:.0f} s" if verdict.get("build_seconds") is not None else "–"
+    kept = "kept" if verdict["accepted"] else "**not kept**"
+    return (
+        f"The int8-static IR (NNCF static quantization, calibration included) took {built}; "
+        f"{kept}: {verdict['reason']}."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", type=Path, default=ROOT / "docs" / "benchmarks.json")
@@ -402,13 +432,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-def _static_ir(verdict: dict[str, Any]) -> str:
-    """One sentence on the int8-static IR: how long calibration and quantization took, and its gate."""
-    built = f"{verdict['build_seconds']:.0f} s" if verdict.get("build_seconds") is not None else "–"
-    kept = "kept" if verdict["accepted"] else "**not kept**"
-    return (
-        f"The int8-static IR (NNCF static quantization, calibration included) took {built}; "
-        f"{kept}: {verdict['reason']}."
-    )

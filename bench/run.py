@@ -27,7 +27,7 @@ import numpy as np
 from bench import dedup, jobs, limit, queue
 from bench.common import cache_dir, machine_info, write_json
 from bench.configs import BY_LABEL, REFERENCE, BenchConfig
-from bench.fidelity import char_error_rate
+from bench.fidelity import char_error_rate, words_per_minute
 from bench.model import MODEL_NAME, ensure_model
 from bench.recordings import recording
 from bench.report import render
@@ -65,7 +65,7 @@ def vad_speed(path: Path, runs: int) -> Report:
 
 
 def end_to_end(server: Server, path: Path, *, stream: bool, runs: int) -> tuple[Report, str]:
-    """The runs' medians, and the first run's text (for fidelity)."""
+    """The runs' medians, and the first run's text (for fidelity) with its words per minute."""
     results = []
     texts = []
     for _ in range(runs):
@@ -77,7 +77,8 @@ def end_to_end(server: Server, path: Path, *, stream: bool, runs: int) -> tuple[
     med: Report = {
         k: _median([r[k] for r in results if r[k] is not None]) for k in keys if results[0][k] is not None
     }
-    return {"stream": stream, "runs": results, **med}, texts[0]
+    words = words_per_minute(texts[0], results[0]["audio_seconds"])
+    return {"stream": stream, "runs": results, **med, "words_per_minute": words}, texts[0]
 
 
 def fairness(server: Server, short: Path, long: Path, samples: int) -> Report:
@@ -182,7 +183,9 @@ def main() -> None:
 
     print("== limit: raw engine throughput per runtime x precision, 20-s chunks", flush=True)
     batches = [int(b) for b in args.batches.split(",")]
-    report["limit"] = limit.run(threads=args.threads, batches=batches, runs=args.runs, cache=cache)
+    report["limit"] = limit.run(
+        threads=args.threads, batches=batches, runs=args.runs, cache=cache, only=requested
+    )
     # End to end only what the service can run (the execution provider is the limit's alone).
     measured = [r["label"] for r in report["limit"]["results"] if BY_LABEL[r["label"]].service]
     labels = requested or measured
