@@ -58,7 +58,8 @@ def build_transcriber(
         )
 
     schedulers = DeviceSchedulers(scheduler)
-    speakers = LazyEmbedder(settings)  # one speaker model for every served model
+    # One speaker model for every served model; it runs on the CPU's inference workers (after a batch).
+    speakers = LazyEmbedder(settings, streams.get("cpu", 1))
     by_model: dict[str, Transcriber] = {}
     for model in settings.served_models:
         device_streams = streams[declared[model].device]

@@ -48,8 +48,10 @@ _IDLE = object()
 class InferenceScheduler:
     """`on_batch(seconds)` hears each unit of work's duration; `on_first_batch(seconds)` each ticket's wait;
     `on_idle()` runs on a worker once none has had work for `idle_seconds` (again after new work), while
-    no unit runs. With `streams` > 1 up to that many units of different tickets run at once, so the
-    engines' calls must then be safe on that many threads at once (`Capabilities.parallel_calls`)."""
+    no unit runs. A hook that raises is logged and its worker goes on: a metric or an unload that fails
+    must not end a worker and leave the runs queued behind it waiting for ever. With `streams` > 1 up to
+    that many units of different tickets run at once, so the engines' calls must then be safe on that
+    many threads at once (`Capabilities.parallel_calls`)."""
 
     def __init__(
         self,
@@ -150,7 +152,7 @@ class InferenceScheduler:
             if item is _IDLE:
                 assert self._on_idle is not None
                 try:
-                    self._on_idle()
+                    _tell(self._on_idle)
                 finally:
                     self._finished(None, self._streams)
                 continue
@@ -161,7 +163,7 @@ class InferenceScheduler:
             finally:
                 self._finished(ticket, 1)
             if ran is not None and self._on_batch is not None:
-                self._on_batch(ran)
+                _tell(self._on_batch, ran)
 
     def _execute(self, ticket: Ticket, work: Callable[[], Any], future: Future[Any]) -> float | None:
         """Run one unit; its seconds, or None when it was cancelled before it began."""
@@ -171,7 +173,7 @@ class InferenceScheduler:
         if not ticket.started:  # only this worker touches the ticket now (`running`)
             ticket.started = True
             if self._on_first_batch is not None:
-                self._on_first_batch(began - ticket.opened)
+                _tell(self._on_first_batch, began - ticket.opened)
         try:
             result = work()
         except BaseException as exc:
@@ -191,3 +193,11 @@ class InferenceScheduler:
             if ticket is not None:
                 ticket.running = False
             self._cond.notify_all()  # a waiting worker may now take work, or start the quiet spell
+
+
+def _tell(hook: Callable[..., None], *args: float) -> None:
+    """Call an observer hook; what it raises is logged, never raised into the worker."""
+    try:
+        hook(*args)
+    except Exception:
+        log.exception("inference scheduler: the %s hook failed", getattr(hook, "__name__", "observer"))

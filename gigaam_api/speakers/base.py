@@ -30,14 +30,16 @@ class SpeakerCapabilities:
     runtime: str = "onnxruntime"
     precision: str = "fp32"
     device: str = "cpu"
+    streams: int = 1  # calls it runs at once: one per CPU inference stream (`cpus.plan_streams`)
+    threads: int = 1  # each call's threads: the stream's share of NUM_THREADS
     detail: str = ""  # where the weights come from, for /health and the start-up log
 
 
 class SpeakerEmbedder(Protocol):
     """Turns windows of 16 kHz mono float32 speech into unit-length embeddings, one row per window.
 
-    Windows may differ in length (none longer than `window_seconds`, none empty). Safe to call from one
-    thread at a time.
+    Windows may differ in length (none longer than `window_seconds`, none empty). Safe on
+    `capabilities.streams` threads at once: it runs on the inference workers, right after their batch.
     """
 
     @property

@@ -4,10 +4,15 @@
 `WespeakerEmbeddings` and its NumPy `wespeaker` fbank; `waveform` models take the samples as they are.
 Either way the graph sits behind `InferenceSession.run`'s signature: ONNX Runtime's own session, or an
 OpenVINO compiled model (speakers/openvino.py) chosen by speakers/runtime.py.
+
+It runs on the inference workers right after their batch, so it gets the ASR model's stream plan: as many
+calls at once as inference streams, each on its stream's threads (a session per stream on ONNX Runtime,
+whose concurrent runs of one session would share its one thread pool; CPU streams on OpenVINO).
 """
 
 from __future__ import annotations
 
+import queue
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -21,6 +26,7 @@ from onnx_asr.models.wespeaker import WespeakerEmbeddings
 from onnx_asr.preprocessors.numpy_preprocessor import KaldiPreprocessorNumpy
 
 from gigaam_api.audio.rate import SAMPLE_RATE
+from gigaam_api.cpus import StreamPlan
 from gigaam_api.speakers.base import SpeakerCapabilities
 from gigaam_api.speakers.catalog import SpeakerModelSpec
 from gigaam_api.speakers.runtime import SpeakerRuntimeChoice
@@ -49,13 +55,32 @@ def _session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
-def _session(model: Path, choice: SpeakerRuntimeChoice, threads: int) -> Session:
+class SessionPool:
+    """Sessions lent to one call each: as many calls at once as sessions, any more wait for one."""
+
+    def __init__(self, sessions: Sequence[Session]) -> None:
+        self._free: queue.SimpleQueue[Session] = queue.SimpleQueue()
+        for session in sessions:
+            self._free.put(session)
+
+    def run(self, output_names: Sequence[str], feeds: Mapping[str, Any]) -> list[Any]:
+        session = self._free.get()
+        try:
+            return session.run(output_names, feeds)
+        finally:
+            self._free.put(session)
+
+
+def _session(model: Path, choice: SpeakerRuntimeChoice, plan: StreamPlan) -> Session:
     if choice.runtime == "openvino":
         from gigaam_api.speakers.openvino import compile_model
 
-        return compile_model(model, choice, threads)
-    session: Session = ort.InferenceSession(model, _session_options(threads), providers=[CPU])
-    return session
+        return compile_model(model, choice, plan)
+    options = _session_options(plan.threads)
+    sessions: list[Session] = [
+        ort.InferenceSession(model, options, providers=[CPU]) for _ in range(plan.streams)
+    ]
+    return sessions[0] if plan.streams == 1 else SessionPool(sessions)
 
 
 class _Wespeaker(WespeakerEmbeddings):
@@ -68,9 +93,9 @@ class _Wespeaker(WespeakerEmbeddings):
 
 class OnnxSpeakerEmbedder:
     def __init__(
-        self, spec: SpeakerModelSpec, model_dir: Path, *, threads: int, choice: SpeakerRuntimeChoice
+        self, spec: SpeakerModelSpec, model_dir: Path, *, plan: StreamPlan, choice: SpeakerRuntimeChoice
     ) -> None:
-        self._session = _session(model_dir / spec.onnx_file, choice, threads)
+        self._session = _session(model_dir / spec.onnx_file, choice, plan)
         self._wespeaker = (
             _Wespeaker(self._session, KaldiPreprocessorNumpy) if spec.frontend == "kaldi-fbank80" else None
         )
@@ -85,6 +110,8 @@ class OnnxSpeakerEmbedder:
             frontend=spec.frontend,
             runtime=choice.runtime,
             precision=choice.precision,
+            streams=plan.streams,
+            threads=plan.threads,
             detail=f"{spec.source}; {choice.reason}" if spec.source else choice.reason,
         )
 

@@ -6,6 +6,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING
 
+from gigaam_api.cpus import plan_streams
 from gigaam_api.speakers import weights
 from gigaam_api.speakers.catalog import MODELS, described
 from gigaam_api.speakers.runtime import choose, probe
@@ -17,8 +18,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def create_embedder(settings: Settings) -> SpeakerEmbedder:
-    """Prepare the weights (fetching them unless offline) and load SPEAKER_MODEL on the CPU.
+def create_embedder(settings: Settings, streams: int = 1) -> SpeakerEmbedder:
+    """Prepare the weights (fetching them unless offline) and load SPEAKER_MODEL on the CPU, for `streams`
+    calls at once (the CPU's inference streams, which it runs on) sharing NUM_THREADS.
 
     Raises `WeightsUnavailableError` (the operator's message), `ModelCardError` (a bad speaker.json) or
     `RuntimeSelectionError` (SPEAKER_RUNTIME/SPEAKER_PRECISION this machine cannot run).
@@ -28,8 +30,15 @@ def create_embedder(settings: Settings) -> SpeakerEmbedder:
     choice = choose(settings.SPEAKER_RUNTIME, settings.SPEAKER_PRECISION, probe())
     model_dir = weights.ensure(settings)
     spec = described(MODELS[settings.SPEAKER_MODEL], model_dir)
-    embedder = OnnxSpeakerEmbedder(spec, model_dir, threads=settings.NUM_THREADS, choice=choice)
-    log.info("speaker model %s on the CPU: %s", spec.name, choice.describe())
+    plan = plan_streams(settings.NUM_THREADS, streams, parallel_calls=True)
+    embedder = OnnxSpeakerEmbedder(spec, model_dir, plan=plan, choice=choice)
+    log.info(
+        "speaker model %s on the CPU: %s; %d stream(s) of %d threads",
+        spec.name,
+        choice.describe(),
+        plan.streams,
+        plan.threads,
+    )
     return embedder
 
 
@@ -37,13 +46,14 @@ class LazyEmbedder:
     """The speaker model, loaded by the first call (a diarized request) and kept; a failed load is not
     remembered, so weights copied in later are found by the next request."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, streams: int = 1) -> None:
         self._settings = settings
+        self._streams = streams
         self._lock = threading.Lock()
         self._embedder: SpeakerEmbedder | None = None
 
     def __call__(self) -> SpeakerEmbedder:
         with self._lock:
             if self._embedder is None:
-                self._embedder = create_embedder(self._settings)
+                self._embedder = create_embedder(self._settings, self._streams)
             return self._embedder

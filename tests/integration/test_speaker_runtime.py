@@ -9,6 +9,7 @@ mantissa; measured here it stays above 0.9999 cosine similarity (docs/speakers.m
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -48,15 +49,18 @@ def windows() -> list[npt.NDArray[np.float32]]:
     return [*full, audio[:13_000], audio[WINDOW : WINDOW + 9_000]]
 
 
-def _embedder(models_dir: Path, runtime: SpeakerRuntime, precision: SpeakerPrecision) -> SpeakerEmbedder:
+def _embedder(
+    models_dir: Path, runtime: SpeakerRuntime, precision: SpeakerPrecision, *, streams: int = 1
+) -> SpeakerEmbedder:
     settings = load_settings(
         _env_file=None,
         MODELS_DIR=models_dir,
         OFFLINE=True,
         SPEAKER_RUNTIME=runtime,
         SPEAKER_PRECISION=precision,
+        NUM_THREADS=2,
     )
-    return create_embedder(settings)
+    return create_embedder(settings, streams)
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -83,6 +87,23 @@ def test_openvino_embeddings_match_onnxruntime_fp32(
     assert np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
     similarity = np.sum(expected * found, axis=1)
     assert similarity.min() >= AGREEMENT[precision], similarity
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_one_call_per_inference_stream_at_once_gives_one_streams_embeddings(
+    runtime: SpeakerRuntime, speaker_models_dir: Path, windows: list[npt.NDArray[np.float32]]
+) -> None:
+    """With two inference streams two diarized batches embed at once, each on its stream's share of
+    NUM_THREADS (before, each asked for all of them), and get what one stream gives."""
+    one = _embedder(speaker_models_dir, runtime, "fp32")
+    two = _embedder(speaker_models_dir, runtime, "fp32", streams=2)
+    assert (one.capabilities.streams, one.capabilities.threads) == (1, 2)
+    assert (two.capabilities.streams, two.capabilities.threads) == (2, 1)
+    expected = one.embed(windows)
+    with ThreadPoolExecutor(2) as calls:
+        found = list(calls.map(two.embed, [windows, windows[::-1]]))
+    for got in (found[0], found[1][::-1]):
+        assert np.sum(expected * got, axis=1).min() >= AGREEMENT["fp32"]
 
 
 def test_auto_picks_by_the_machine_and_says_why(

@@ -161,3 +161,29 @@ def test_idle_fires_once_per_quiet_spell_and_never_with_a_job_open() -> None:
     finally:
         scheduler.stop()
     assert len(calls) == 2
+
+
+def _raise(*_: float) -> None:
+    raise RuntimeError("hook failed")
+
+
+def test_a_raising_hook_is_logged_and_the_worker_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    """A metric or an unload that fails must not end the one worker every queued run waits on."""
+    idled = threading.Event()
+
+    def on_idle() -> None:
+        idled.set()
+        raise RuntimeError("unload failed")
+
+    scheduler = InferenceScheduler(on_batch=_raise, on_first_batch=_raise, idle_seconds=0.01, on_idle=on_idle)
+    try:
+        assert idled.wait(WAIT)  # the idle hook raised on the only worker
+        for name in ("first", "second"):  # each ticket's first batch and every batch call both hooks
+            job = scheduler.open_ticket(interactive=False)
+            assert scheduler.submit(job, lambda name=name: name).result(timeout=WAIT) == name
+            scheduler.close_ticket(job)
+    finally:
+        scheduler.stop()
+    failed = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert "inference scheduler: the on_idle hook failed" in failed
+    assert "inference scheduler: the _raise hook failed" in failed
