@@ -176,14 +176,16 @@ def test_a_raising_hook_is_logged_and_the_worker_goes_on(caplog: pytest.LogCaptu
         raise RuntimeError("unload failed")
 
     scheduler = InferenceScheduler(on_batch=_raise, on_first_batch=_raise, idle_seconds=0.01, on_idle=on_idle)
+    rec = Recorder()
     try:
         assert idled.wait(WAIT)  # the idle hook raised on the only worker
         for name in ("first", "second"):  # each ticket's first batch and every batch call both hooks
             job = scheduler.open_ticket(interactive=False)
-            assert scheduler.submit(job, lambda name=name: name).result(timeout=WAIT) == name
+            assert scheduler.submit(job, rec.work(name)).result(timeout=WAIT) == name
             scheduler.close_ticket(job)
     finally:
         scheduler.stop()
+    assert rec.ran == ["first", "second"]
     failed = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert "inference scheduler: the on_idle hook failed" in failed
     assert "inference scheduler: the _raise hook failed" in failed
