@@ -1,9 +1,10 @@
 """The body of POST /web/render, validated: the segments the page streamed, as a `Transcript`. Pure.
 
 The body is strict JSON (`strict_json`: no NaN/Infinity/1e400, no lone surrogates), its times are
-finite and non-negative, the duration is at most MAX_AUDIO_SECONDS (nothing longer is transcribed),
-and there are at most MAX_ITEMS_PER_SECOND segments and as many words per second of it: more is no
-transcript any engine here produces, only work for the renderer.
+finite and non-negative, the duration and every segment's and word's time are at most
+MAX_AUDIO_SECONDS (nothing longer is transcribed; a finite 1e305 would overflow a subtitle's
+milliseconds), and there are at most MAX_ITEMS_PER_SECOND segments and as many words per second of it:
+more is no transcript any engine here produces, only work for the renderer.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ def parse_render_request(data: bytes, *, language: str, max_seconds: float) -> R
     _check_count("segments", len(body.segments), allowed, body.duration)
     segments = [_valid(StreamedSegment, raw, ("segments", i)) for i, raw in enumerate(body.segments)]
     _check_count("words", sum(len(s.words) for s in segments), allowed, body.duration)
+    _check_times(segments, max_seconds)
     transcript = Transcript(
         tuple(s.segment(speakers=body.speakers) for s in segments), body.duration, language
     )
@@ -95,6 +97,20 @@ def _valid(model: type[M], value: object, where: tuple[str | int, ...]) -> M:
         first = exc.errors()[0]
         param = ".".join(str(p) for p in (*where, *first["loc"])) or None
         raise bad_request(f"Invalid render request: {first['msg']}.", param=param) from None
+
+
+def _check_times(segments: list[StreamedSegment], max_seconds: float) -> None:
+    for i, segment in enumerate(segments):
+        times = [(f"segments.{i}.{edge}", getattr(segment, edge)) for edge in ("start", "end")]
+        for j, word in enumerate(segment.words):
+            times += [(f"segments.{i}.words.{j}.{edge}", getattr(word, edge)) for edge in ("start", "end")]
+        for param, seconds in times:
+            if seconds > max_seconds:
+                raise bad_request(
+                    f"{seconds:g} s is later than any transcript this server makes "
+                    f"({max_seconds:g} s, MAX_AUDIO_SECONDS).",
+                    param=param,
+                )
 
 
 def _check_count(name: str, count: int, allowed: int, duration: float) -> None:

@@ -42,6 +42,17 @@ def test_counts_up_to_the_limit_are_rendered() -> None:
         (_body(-1.0, 0), "duration"),
         (_body(1.0, 1).replace(b'"start": 0.0', b'"start": 1e400', 1), None),
         (_body(1.0, 1).replace(b'"id": "0"', b'"id": -1'), "segments.0.id"),
+        # Finite, but later than any audio: 1.797e305 s overflowed an SRT timestamp's milliseconds (a 500
+        # the fuzz test found).
+        (_body(1.0, 1).replace(b'"end": 0.1', b'"end": 1.797693134862316e+305', 1), "segments.0.end"),
+        (
+            _body(1.0, 1, words_each=1).replace(b'"start": 0.0, "end": 0.1}', b'"start": 100.5, "end": 0.1}'),
+            "segments.0.words.0.start",
+        ),
+        (
+            _body(1.0, 1, words_each=1).replace(b'"end": 0.1}', b'"end": 1.797693134862316e+305}', 1),
+            "segments.0.words.0.end",
+        ),
     ],
 )
 def test_bodies_beyond_any_transcript_are_400(data: bytes, param: str | None) -> None:
