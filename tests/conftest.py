@@ -10,6 +10,7 @@ from typing import Any
 
 import openai
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from gigaam_api.config import Settings, load_settings
 from tests.fixtures.app_server import AppServer, serve_app
@@ -18,6 +19,11 @@ from tests.fixtures.live_server import LiveServer, start_server
 from tests.fixtures.redis_server import run_redis
 from tests.fixtures.speech import FORMATS, PHRASES, encode, require_espeak, synthesize
 from tests.fixtures.tiny_model import write_tiny_model
+
+# Property tests draw the same examples every run: a suite that finds a new bug on one run in ten is a
+# flaky suite. `make fuzz` (tests/integration/test_fuzz.py with FUZZ_EXAMPLES) explores new ones.
+hypothesis_settings.register_profile("suite", derandomize=True, database=None)
+hypothesis_settings.load_profile("suite")
 
 # tests/gpu needs a GPU and fails loudly without one: `make test-gpu` runs it, plain `pytest` leaves it out.
 collect_ignore = [] if os.environ.get("GIGAAM_TEST_GPU") else ["gpu"]
