@@ -165,10 +165,14 @@ class RedisJobStore:
             if job is not None:
                 fields = self._redis.get(k("fields", job_id))
                 return dataclasses.replace(job, options=load_options(fields)) if fields is not None else job
-            with self._redis.pipeline() as pipe:  # ended or deleted while queued: drop it, try the next
-                pipe.delete(k("lease", job_id))
-                pipe.lrem(k("running"), 0, job_id)
-                pipe.execute()
+            current = self.get(job_id)
+            if current is None or current.terminal:  # ended or deleted while queued: drop it, try the next
+                with self._redis.pipeline() as pipe:
+                    pipe.delete(k("lease", job_id))
+                    pipe.lrem(k("running"), 0, job_id)
+                    pipe.execute()
+            # Otherwise the lease lapsed before the claim was written (a stall longer than the lease):
+            # the job stays in `running` without a lease, and the next pass puts it back at the head.
 
     def renew(self, job_id: str, worker: str, lease_seconds: float, now: float) -> bool:
         return bool(self._renew(keys=[self._key("lease", job_id)], args=[worker, _ms(lease_seconds)]))

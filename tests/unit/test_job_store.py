@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,8 @@ from gigaam_api.jobs.model import (
     requeued,
     restarted,
 )
-from gigaam_api.jobs.store import JobStore
+from gigaam_api.jobs.redis_store import PREFIX, RedisJobStore
+from gigaam_api.jobs.store import Change, JobStore
 from gigaam_api.options.transcription import TranscriptionOptions
 from gigaam_api.transcript import Segment, Token, Word
 from tests.fixtures.waiting import wait_until
@@ -88,6 +90,27 @@ def test_a_lapsed_lease_is_taken_over(store: JobStore) -> None:
     wait_until(claim, "the lapsed job is claimed again")
     assert taken[0].id == job.id and taken[0].runs == 2
     assert not store.renew(job.id, "dead", LEASE, time.time())
+
+
+def test_a_lease_that_lapses_inside_the_claim_loses_no_job(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stall longer than the lease between taking the job and recording the claim (seen on a loaded
+    CI machine with a 50 ms lease): the job must stay claimable, not vanish from the queue."""
+    job = store.add(_job())
+    update, stalled = store.update, list[str]()
+
+    def update_after_a_stall(job_id: str, change: Change, **kw: Any) -> Job | None:
+        if not stalled and kw.get("worker") == "w1" and isinstance(store, RedisJobStore):
+            stalled.append(job_id)  # SQLite claims in one transaction: nothing can lapse inside it
+            store._redis.delete(PREFIX + "lease:" + job_id)
+        return update(job_id, change, **kw)
+
+    monkeypatch.setattr(store, "update", update_after_a_stall)
+    claimed = store.claim("w1", LEASE, time.time())
+    assert claimed is not None and claimed.id == job.id
+    assert store.renew(job.id, "w1", LEASE, time.time())
+    assert store.counts()["running"] == 1
 
 
 def test_cancel_stops_the_worker_and_the_queue(store: JobStore) -> None:
