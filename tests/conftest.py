@@ -23,7 +23,8 @@ from tests.fixtures.tiny_model import write_tiny_model
 # Property tests draw the same examples every run: a suite that finds a new bug on one run in ten is a
 # flaky suite. `make fuzz` (tests/integration/test_fuzz.py with FUZZ_EXAMPLES) explores new ones.
 hypothesis_settings.register_profile("suite", derandomize=True, database=None)
-hypothesis_settings.load_profile("suite")
+hypothesis_settings.register_profile("explore", database=None)
+hypothesis_settings.load_profile("explore" if "FUZZ_EXAMPLES" in os.environ else "suite")
 
 # tests/gpu needs a GPU and fails loudly without one: `make test-gpu` runs it, plain `pytest` leaves it out.
 collect_ignore = [] if os.environ.get("GIGAAM_TEST_GPU") else ["gpu"]

@@ -7,8 +7,8 @@ must each get a response below 500 with no traceback or server path in it, and t
 then be closed as announced or usable for another request. `FUZZ_EXAMPLES` sets the number of
 multipart requests, and an eighth of it each of the others (`make fuzz` runs many more than `make test`).
 
-`make test` draws the same examples every run (`derandomize`): a suite that finds a new bug on one run
-in ten is a flaky suite. `make fuzz` (FUZZ_EXAMPLES set) draws new ones each time, to find them.
+`make test` draws the same examples every run, `make fuzz` new ones each time (the hypothesis profiles in
+tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ from tests.fixtures.speech import write_wav
 T = TypeVar("T")
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "400"))
 SIDE_EXAMPLES = max(EXAMPLES // 8, 1)  # each of the JSON, render and jobs-route tests
-EXPLORE = "FUZZ_EXAMPLES" in os.environ  # `make fuzz`: new examples every run
 FILE_LIMIT_MB = 0.05
 OUTCOMES: Counter[int] = Counter()
 
@@ -182,8 +181,6 @@ def requests(draw: st.DrawFn) -> tuple[str, bytes]:
 @settings(
     max_examples=EXAMPLES,
     deadline=None,
-    database=None,
-    derandomize=not EXPLORE,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 @given(request=requests())
@@ -329,8 +326,6 @@ def _check(server: LiveServer, conn: RawConnection, response: RawResponse, *, ec
 FUZZ_SETTINGS = settings(
     max_examples=SIDE_EXAMPLES,
     deadline=None,
-    database=None,
-    derandomize=not EXPLORE,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
 )
 
