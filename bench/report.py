@@ -111,6 +111,35 @@ def _service(report: Report) -> list[str]:
     return lines
 
 
+def _alternating(report: Report) -> list[str]:
+    """The default and ONNX Runtime int8 up at once, their 10-minute requests in turn (bench/alternate.py)."""
+    alternating = report.get("alternating")
+    if alternating is None:
+        return []
+    labels = list(alternating["realtime"])
+    (pair, ratios), *_ = alternating["ratios"].items()
+    return [
+        f"### {' and '.join(labels)} in turn ({alternating['rounds']} rounds, × realtime on 10 min)",
+        "",
+        "Both servers up at once; each round sends the recording to each in turn (the order flips every",
+        "round), so the two requests of a round share that moment's load. The server not being measured",
+        f"spent at most {alternating['idle_server_cpu_seconds_max']} CPU seconds during the other's request.",
+        "",
+        _row("round", *labels, pair),
+        _row(*["---"] * (len(labels) + 2)),
+        *(
+            _row(i + 1, *(alternating["realtime"][label][i] for label in labels), ratios[i])
+            for i in range(alternating["rounds"])
+        ),
+        _row(
+            "median",
+            *(alternating["median_realtime"][label] for label in labels),
+            alternating["median_ratio"][pair],
+        ),
+        "",
+    ]
+
+
 def _fidelity_and_start(report: Report) -> list[str]:
     header = [
         "configuration",
@@ -295,12 +324,12 @@ def render(report: Report) -> str:
         )
     if ort_int8 is not None:
         ratio = d["10min_plain"]["realtime"] / ort_int8["10min_plain"]["realtime"]
+        measured = f"{ratio:.2f}× ({default} vs ort-int8, one after the other)"
+        if alternating := report.get("alternating"):
+            ratio = alternating["median_ratio"][f"{default}/ort-int8"]
+            measured = f"{ratio:.3f}× (median of {alternating['rounds']} rounds in turn; {measured})"
         targets.append(
-            (
-                "default service throughput on 10 min ≥ 2× ONNX Runtime int8's",
-                f"{ratio:.2f}× ({default} vs ort-int8)",
-                ratio >= 2,
-            )
+            ("default service throughput on 10 min ≥ 2× ONNX Runtime int8's", measured, ratio >= 2)
         )
         if "cer" in d and "cer" in ort_int8:
             worst = max(d["cer"][f] - ort_int8["cer"][f] for f in d["cer"])
@@ -374,6 +403,7 @@ def render(report: Report) -> str:
         "",
         *_service(report),
         "",
+        *_alternating(report),
         "## Fidelity and start-up",
         "",
         "CER: character edit rate of each configuration's transcript against ONNX Runtime fp32's, on the",

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from bench import dedup, jobs, limit, queue
+from bench.alternate import alternate
 from bench.common import cache_dir, machine_info, write_json
 from bench.configs import BY_LABEL, REFERENCE, BenchConfig
 from bench.fidelity import char_error_rate, words_per_minute
@@ -156,6 +157,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--hour-runs", type=int, default=1)
+    parser.add_argument(
+        "--alternate-rounds", type=int, default=5, help="rounds of the default against ORT int8, in turn"
+    )
     parser.add_argument("--batch-seconds", default="22", help="BATCH_SECONDS for the service runs")
     parser.add_argument(
         "--configs", default="", help="comma-separated configurations (default: all this CPU runs)"
@@ -212,6 +216,19 @@ def main() -> None:
             }
     report["service"] = service
     report["default"] = default
+    if "ort-int8" in service and default != "ort-int8":
+        print("== the default against ONNX Runtime int8 on 10 min, their requests in turn", flush=True)
+        report["alternating"] = alternate(
+            models_dir,
+            {
+                label: {**BY_LABEL[label].env(), "BATCH_SECONDS": args.batch_seconds}
+                for label in (default, "ort-int8")
+            },
+            files["10min"],
+            warm_up=files["10s"],
+            rounds=args.alternate_rounds,
+            threads=args.threads,
+        )
     print("== the waiting line (20 concurrent 10-s requests) and a waiting request's cost", flush=True)
     report["queue"] = {
         "line_wait": queue.line_wait(models_dir, files["10s"], threads=args.threads, requests=20),
