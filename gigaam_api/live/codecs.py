@@ -10,7 +10,6 @@ from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
-from scipy import signal
 
 from gigaam_api.audio.rate import SAMPLE_RATE
 from gigaam_api.live.events import InputFormat
@@ -56,6 +55,11 @@ class StreamResampler:
         self._identity = rate == SAMPLE_RATE
         if self._identity:
             return
+        # Here, not at the top: scipy.signal takes a second or more to import, and the server's start
+        # (every engine imports this module) waited for it although only other rates than 16 kHz need it.
+        from scipy import signal
+
+        self._lfilter = signal.lfilter
         factor = max(self._up, self._down)
         self._taps = (signal.firwin(_TAPS_PER_PHASE * factor + 1, 1.0 / factor) * self._up).astype(np.float64)
         self._state = np.zeros(len(self._taps) - 1)
@@ -66,7 +70,7 @@ class StreamResampler:
             return samples
         upsampled = np.zeros(len(samples) * self._up)
         upsampled[:: self._up] = samples
-        filtered, self._state = signal.lfilter(self._taps, 1.0, upsampled, zi=self._state)
+        filtered, self._state = self._lfilter(self._taps, 1.0, upsampled, zi=self._state)
         kept: Audio = filtered[self._phase :: self._down]
         self._phase = (self._phase - len(upsampled)) % self._down
         return kept.astype(np.float32)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.cluster.hierarchy import fcluster, linkage
 
 Embeddings = npt.NDArray[np.float32]
 MAX_CLUSTERS = 64  # centroids kept online: a conversation's speakers and their off-days, bounded
@@ -187,6 +186,10 @@ def _agglomerate(
     """
     if len(points) == 1:
         return np.zeros(1, dtype=np.int64)
+    # Here, not at the top: scipy.cluster takes over half a second to import, which every server's start
+    # paid (the pipeline imports the diarizer) for a pass that runs at the end of diarized runs only.
+    from scipy.cluster.hierarchy import fcluster, linkage
+
     copies = np.maximum(1, np.round(LINKAGE_POINTS * counts / max(int(counts.sum()), 1))).astype(np.int64)
     first = np.concatenate([[0], np.cumsum(copies)[:-1]])  # each cluster's first copy
     tree = linkage(np.repeat(points, copies, axis=0).astype(np.float64), method="average", metric="cosine")
