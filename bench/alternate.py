@@ -1,11 +1,11 @@
 """Two (or more) services on one recording, request by request in turn, for a ratio the load cannot skew.
 
-On a shared VM the same configuration's 10-minute throughput moves by 20 % from one minute to the next, so
-two services measured one after the other compare two loads as much as two engines. Here every server is
-up at once and each round sends the recording to each of them in turn (A B, then B A, …): the two
-requests of a round share the load of that moment, each round gives a ratio, and the median of the rounds
-is the figure. The servers not being measured must stay idle: their CPU seconds during the others'
-requests are reported beside the ratios.
+On a shared VM the same configuration's 10-minute throughput moves by up to 20 % from one minute to the
+next (int8-static: 35.6-44.0× within one sitting), so two services measured one after the other compare
+two loads as much as two engines. Here every server is up at once and each round sends the recording to
+each of them in turn (A B, then B A, …): the two requests of a round share the load of that moment, each
+round gives a ratio, and the median of the rounds is the figure. The servers not being measured must stay
+idle: their CPU seconds during the others' requests are reported beside the ratios.
 """
 
 from __future__ import annotations
@@ -45,9 +45,8 @@ def alternate(
             label: stack.enter_context(serve(models_dir, threads=threads, **settings[label]))
             for label in labels
         }
-        for (
-            server
-        ) in servers.values():  # first-request costs (kernels for new lengths, arenas) out of the way
+        # A short request each first: first-request costs (kernels, arenas) are not any round's.
+        for server in servers.values():
             transcribe(server.url, warm_up, stream=False)
         for i in range(rounds):
             for label in labels if i % 2 == 0 else labels[::-1]:

@@ -56,7 +56,8 @@ class StreamResampler:
         if self._identity:
             return
         # Here, not at the top: scipy.signal takes a second or more to import, and the server's start
-        # (every engine imports this module) waited for it although only other rates than 16 kHz need it.
+        # (the pipeline imports this module with live sessions) waited for it; only rates other than 16 kHz
+        # need it.
         from scipy import signal
 
         self._lfilter = signal.lfilter
