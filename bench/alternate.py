@@ -37,7 +37,10 @@ def alternate(
     threads: int,
 ) -> Report:
     """`settings` maps a label to its server settings; the first label is the numerator of the ratios."""
+    if rounds < 1:
+        raise ValueError("rounds must be >= 1")
     labels = list(settings)
+    seconds = 0.0  # the recording's length, as the servers report it
     realtime: dict[str, list[float]] = {label: [] for label in labels}
     idle_cpu = 0.0  # the most any idle server spent during one request of another
     with ExitStack() as stack:
@@ -54,7 +57,8 @@ def alternate(
                     other: _cpu_seconds(s.process.pid) for other, s in servers.items() if other != label
                 }
                 result = transcribe(servers[label].url, path, stream=False)
-                realtime[label].append(round(result.audio_seconds / result.wall_seconds, 2))
+                seconds = result.audio_seconds
+                realtime[label].append(round(seconds / result.wall_seconds, 2))
                 for other, before in others.items():
                     idle_cpu = max(idle_cpu, _cpu_seconds(servers[other].process.pid) - before)
                 print(f"  round {i + 1}: {label} {realtime[label][-1]}× realtime", flush=True)
@@ -64,7 +68,7 @@ def alternate(
         for label in labels[1:]
     }
     return {
-        "file_seconds": round(result.audio_seconds, 1),
+        "file_seconds": round(seconds, 1),
         "rounds": rounds,
         "realtime": realtime,
         "median_realtime": {label: round(statistics.median(v), 2) for label, v in realtime.items()},

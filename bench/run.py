@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--hour-runs", type=int, default=1)
     parser.add_argument(
-        "--alternate-rounds", type=int, default=5, help="rounds of the default against ORT int8, in turn"
+        "--alternate-rounds", type=int, default=5, help="rounds of the default and ORT int8 in turn (0: none)"
     )
     parser.add_argument("--batch-seconds", default="22", help="BATCH_SECONDS for the service runs")
     parser.add_argument(
@@ -218,7 +218,7 @@ def main() -> None:
             }
     report["service"] = service
     report["default"] = default
-    if "ort-int8" in service and default != "ort-int8":
+    if "ort-int8" in service and default != "ort-int8" and args.alternate_rounds > 0:
         print("== the default against ONNX Runtime int8 on 10 min, their requests in turn", flush=True)
         report["alternating"] = alternate(
             models_dir,

@@ -6,6 +6,7 @@ The app's lifespan and the file-mode CLI both build their pipeline here, so neit
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -88,7 +89,16 @@ def build_transcriber(
         )
         by_model[model] = PipelineTranscriber(parts, model_state=partial(_state_of, unloadable))
     served = ServedModels(by_model, settings.MODEL, batches_run=lambda: schedulers.batches_run)
+    # SciPy (the live resampler, a diarized run's last pass) takes about 2 s to import: on a thread of its
+    # own once the engine is loaded, so neither the start nor, later, the event loop of the first live
+    # session at 24 kHz or in G.711 waits for it.
+    threading.Thread(target=_import_scipy, name="import-scipy", daemon=True).start()
     return served, schedulers.stop
+
+
+def _import_scipy() -> None:
+    import scipy.cluster.hierarchy
+    import scipy.signal  # noqa: F401
 
 
 def _show_loaded(gauge: Gauge, state: str) -> None:

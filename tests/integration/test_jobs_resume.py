@@ -105,7 +105,7 @@ def test_redis_replica_finishes_a_killed_replicas_job(
     redis.Redis.from_url(redis_url).flushdb()
     killed = servers(batches=3, JOBS_REDIS_URL=redis_url)
     stored, peer = _kill_mid_job_with_peer(killed, meeting, lambda: servers(JOBS_REDIS_URL=redis_url))
-    # The peer is stopped (SIGSTOP) until the killed server's segments are counted: once the 1-s lease
+    # The peer is stopped (SIGSTOP) until the killed server's segments are counted: once the 3-s lease
     # lapsed it could claim the job and store a batch of its own before a slow test read them.
     try:
         segments = _segments_stored(stored["id"], JOBS_DIR=str(tmp_path / "jobs"), JOBS_REDIS_URL=redis_url)

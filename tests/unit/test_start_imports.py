@@ -15,6 +15,7 @@ _START = """
 import sys
 import gigaam_api.app, gigaam_api.cli, gigaam_api.pipeline.assembly
 import gigaam_api.engines.gigaam.adapter, gigaam_api.engines.gigaam.openvino
+import gigaam_api.engines.gigaam.loader, gigaam_api.engines.gigaam.onnxruntime, gigaam_api.speakers.onnx
 print(" ".join(sorted(m for m in sys.modules if m == "scipy" or m.startswith("scipy."))))
 """
 
