@@ -116,9 +116,8 @@ EXTRA_SETS = {"base": [], "cpu": ["cpu"], "cpu+convert": ["cpu", "convert"], "cu
 def installed_size() -> Report:
     """The runtime environment (`uv sync --no-dev`) in scratch venvs, without and with each extra."""
     sizes: Report = {}
-    # uv on PATH, else the private copy `make uv` installs (scripts/bootstrap-uv.sh), else beside Python.
-    private = ROOT / ".tools" / "uv" / "bin" / "uv"
-    uv = shutil.which("uv") or str(private if private.exists() else Path(sys.executable).parent / "uv")
+    # The uv running the bench (`uv run` sets UV; `make bench` may use its private copy), else uv on PATH.
+    uv = os.environ.get("UV") or shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     for name, extras in EXTRA_SETS.items():
         with tempfile.TemporaryDirectory() as tmp:
             env = dict(os.environ, UV_PROJECT_ENVIRONMENT=tmp)

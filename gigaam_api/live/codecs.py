@@ -7,6 +7,7 @@ run by `scipy.signal.upfirdn` would restart at every piece and click at the seam
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +46,15 @@ def _alaw_table() -> Audio:
 _G711 = {"pcmu": _mulaw_table(), "pcma": _alaw_table()}
 
 
+def scipy_signal() -> Any:  # the module; SciPy has no types
+    """`scipy.signal`, imported here rather than at the top: it takes a second or more to import, the
+    server's start (the pipeline imports this module) waited for it, and only rates other than 16 kHz
+    need it. `pipeline.assembly` calls this off the event loop once the engine is loaded."""
+    from scipy import signal
+
+    return signal
+
+
 class StreamResampler:
     """`rate` -> 16 kHz, piece by piece, with the same output as resampling the whole stream at once
     (up by L, low-pass, down by M; the filter's state and the decimation phase carry over)."""
@@ -55,11 +65,7 @@ class StreamResampler:
         self._identity = rate == SAMPLE_RATE
         if self._identity:
             return
-        # Here, not at the top: scipy.signal takes a second or more to import, and the server's start
-        # (the pipeline imports this module with live sessions) waited for it; only rates other than 16 kHz
-        # need it.
-        from scipy import signal
-
+        signal = scipy_signal()
         self._lfilter = signal.lfilter
         factor = max(self._up, self._down)
         self._taps = (signal.firwin(_TAPS_PER_PHASE * factor + 1, 1.0 / factor) * self._up).astype(np.float64)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from gigaam_api.config import Settings
 from gigaam_api.engines.base import ASREngine
 from gigaam_api.engines.registry import create_engine, declared_capabilities
+from gigaam_api.live.codecs import scipy_signal
 from gigaam_api.metrics import Metrics
 from gigaam_api.pipeline.devices import DeviceSchedulers, streams_by_device
 from gigaam_api.pipeline.protocol import Transcriber
@@ -22,6 +23,7 @@ from gigaam_api.pipeline.scheduler import InferenceScheduler
 from gigaam_api.pipeline.served import ServedModels
 from gigaam_api.pipeline.transcriber import PipelineTranscriber
 from gigaam_api.pipeline.unloadable import UnloadableEngine
+from gigaam_api.speakers.clustering import scipy_hierarchy
 from gigaam_api.speakers.registry import LazyEmbedder
 from gigaam_api.vad.silero import SileroVad
 
@@ -97,8 +99,8 @@ def build_transcriber(
 
 
 def _import_scipy() -> None:
-    import scipy.cluster.hierarchy
-    import scipy.signal  # noqa: F401
+    scipy_signal()
+    scipy_hierarchy()
 
 
 def _show_loaded(gauge: Gauge, state: str) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -174,6 +175,15 @@ def group_clusters(
     return [int(g) for g in groups]
 
 
+def scipy_hierarchy() -> Any:  # the module; SciPy has no types
+    """`scipy.cluster.hierarchy`, imported here rather than at the top: it takes over half a second, which
+    every server's start paid (the pipeline imports the diarizer) for a pass at the end of diarized runs
+    only. `pipeline.assembly` calls this off the event loop once the engine is loaded."""
+    from scipy.cluster import hierarchy
+
+    return hierarchy
+
+
 def _agglomerate(
     points: Embeddings, counts: npt.NDArray[np.int64], threshold: float, least: int, most: int | None
 ) -> npt.NDArray[np.int64]:
@@ -186,20 +196,18 @@ def _agglomerate(
     """
     if len(points) == 1:
         return np.zeros(1, dtype=np.int64)
-    # Here, not at the top: scipy.cluster takes over half a second to import, which every server's start
-    # paid (the pipeline imports the diarizer) for a pass that runs at the end of diarized runs only.
-    from scipy.cluster.hierarchy import fcluster, linkage
-
+    hierarchy = scipy_hierarchy()
     copies = np.maximum(1, np.round(LINKAGE_POINTS * counts / max(int(counts.sum()), 1))).astype(np.int64)
     first = np.concatenate([[0], np.cumsum(copies)[:-1]])  # each cluster's first copy
-    tree = linkage(np.repeat(points, copies, axis=0).astype(np.float64), method="average", metric="cosine")
-    labels = _dense(fcluster(tree, t=1.0 - threshold, criterion="distance")[first])
+    weighted = np.repeat(points, copies, axis=0).astype(np.float64)
+    tree = hierarchy.linkage(weighted, method="average", metric="cosine")
+    labels = _dense(hierarchy.fcluster(tree, t=1.0 - threshold, criterion="distance")[first])
     sizes = np.bincount(labels, weights=counts)
     speakers = max(int((sizes >= MIN_SPEAKER_WINDOWS).sum()), 1)
     upper = len(points) if most is None else min(most, len(points))
     wanted = min(max(speakers, least), upper)
     if wanted != speakers:
-        labels = _dense(fcluster(tree, t=wanted, criterion="maxclust")[first])
+        labels = _dense(hierarchy.fcluster(tree, t=wanted, criterion="maxclust")[first])
     return labels
 
 
