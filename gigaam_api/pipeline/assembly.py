@@ -99,8 +99,13 @@ def build_transcriber(
 
 
 def _import_scipy() -> None:
-    scipy_signal()
-    scipy_hierarchy()
+    # A start short of file descriptors (a flood of connections at a low `ulimit -n`) must not print a
+    # traceback from a thread nobody waits on; the first use imports SciPy again.
+    try:
+        scipy_signal()
+        scipy_hierarchy()
+    except OSError as error:
+        log.warning("SciPy was not preloaded (%s); it loads on first use", error.strerror or error)
 
 
 def _show_loaded(gauge: Gauge, state: str) -> None:

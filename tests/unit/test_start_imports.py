@@ -23,3 +23,32 @@ print(" ".join(sorted(m for m in sys.modules if m == "scipy" or m.startswith("sc
 def test_the_server_start_imports_no_scipy() -> None:
     result = subprocess.run([sys.executable, "-c", _START], capture_output=True, text=True, check=True)
     assert result.stdout.split() == []
+
+
+_PRELOAD_WITHOUT_DESCRIPTORS = """
+import logging, os, sys
+from gigaam_api.pipeline import assembly
+logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
+held = []
+try:
+    while True:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+except OSError:
+    pass
+assembly._import_scipy()
+for fd in held:
+    os.close(fd)
+assembly._import_scipy()
+print("scipy.signal" in sys.modules, "scipy.cluster.hierarchy" in sys.modules)
+"""
+
+
+def test_a_preload_short_of_file_descriptors_warns_and_a_later_one_loads() -> None:
+    # The CI's flood of connections at `ulimit -n 64` once met the preload thread: a traceback in the log.
+    result = subprocess.run(
+        [sys.executable, "-c", _PRELOAD_WITHOUT_DESCRIPTORS], capture_output=True, text=True, check=True
+    )
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "SciPy was not preloaded (Too many open files); it loads on first use"
+    assert lines[-1] == "True True"
