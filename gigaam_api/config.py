@@ -24,7 +24,9 @@ DEFAULT_MODEL = "gigaam-v3-ctc"
 # `gpt-4o-transcribe-diarize` also turns diarization on (docs/speakers.md).
 DEFAULT_ALIASES = ("whisper-1", "gpt-4o-transcribe", "gpt-4o-mini-transcribe", "gpt-4o-transcribe-diarize")
 
-SpeakerModel = Literal["wespeaker-voxceleb-resnet34-lm"]  # the keys of speakers/catalog.py's MODELS
+SpeakerModel = Literal[
+    "wespeaker-voxceleb-campplus", "wespeaker-voxceleb-resnet34-lm"
+]  # the keys of speakers/catalog.py's MODELS
 SpeakerRuntime = Literal["auto", "onnxruntime", "openvino"]  # resolved by speakers/runtime.py
 SpeakerPrecision = Literal["auto", "fp32", "bf16"]
 
@@ -63,10 +65,11 @@ class Settings(QwenSettings, GigaamSettings, BaseSettings):
         description="`true`: never contact the Hugging Face hub; missing weights stop the start",
     )
     SPEAKER_MODEL: SpeakerModel = Field(
-        default="wespeaker-voxceleb-resnet34-lm",
+        default="wespeaker-voxceleb-campplus",
         description=(
             "the speaker-embedding model for diarization, in `MODELS_DIR/<SPEAKER_MODEL>/` (fetched on "
-            "first use and by `gigaam-api download`); see docs/speakers.md"
+            "first use and by `gigaam-api download`): `wespeaker-voxceleb-campplus` (CAM++) or "
+            "`wespeaker-voxceleb-resnet34-lm` (ResNet34, 2.7 times CAM++'s compute); see docs/speakers.md"
         ),
     )
     SPEAKER_RUNTIME: SpeakerRuntime = Field(

@@ -26,7 +26,9 @@ DESCRIPTIONS: dict[str, str] = {
     "OFFLINE": "`true` — никогда не обращаться к Hugging Face; без весов сервис не запустится",
     "SPEAKER_MODEL": (
         "модель голосовых эмбеддингов для диаризации, в `MODELS_DIR/<SPEAKER_MODEL>/` (скачивается при "
-        "первом использовании и командой `gigaam-api download`); см. docs/ru/speakers.md"
+        "первом использовании и командой `gigaam-api download`): `wespeaker-voxceleb-campplus` (CAM++) или "
+        "`wespeaker-voxceleb-resnet34-lm` (ResNet34, в 2,7 раза больше вычислений, чем у CAM++); "
+        "см. docs/ru/speakers.md"
     ),
     "SPEAKER_RUNTIME": (
         "среда выполнения модели голосов: `auto` (OpenVINO на x86-64 с AVX-512, иначе ONNX Runtime), "

@@ -3,6 +3,11 @@
 No compiled-blob cache: the model is a few tens of MB and compiles in about a second, on the first
 diarized request only. The CPU plugin's kernel caches get the shared bounds (engines/openvino_cpu.py):
 windows come in several lengths (a speech region's last window is shorter), each a new input shape.
+
+CAM++ pools 100-frame segments in ceil mode, which PyTorch and ONNX Runtime run over a shorter window
+(one partial segment) but OpenVINO's shape check refuses ("kernel larger than the data"); its pools are
+rewritten to pad their end by a kernel less one frame, padding excluded from the average: the same
+segments, the same averages, at any length (tests/integration/test_speaker_runtime.py).
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import openvino as ov
+from openvino import opset14
 
 from gigaam_api.cpus import StreamPlan
 from gigaam_api.engines.openvino_cpu import RUNTIME_CACHE_CAPACITY, OpenVinoSession, bound_primitive_cache
@@ -29,4 +35,32 @@ def compile_model(model: Path, choice: SpeakerRuntimeChoice, plan: StreamPlan) -
     }
     if plan.streams > 1:
         options["NUM_STREAMS"] = plan.streams
-    return OpenVinoSession(ov.Core().compile_model(str(model), "CPU", options))
+    core = ov.Core()
+    return OpenVinoSession(core.compile_model(_pools_padded(core.read_model(model)), "CPU", options))
+
+
+def _pools_padded(model: ov.Model) -> ov.Model:
+    """Each unpadded ceil-mode pool over whole segments (stride = kernel) as a floor-mode one whose end is
+    padded by `kernel - 1`, pads excluded from the average: the same outputs, no shape check to fail."""
+    for op in model.get_ops():
+        if op.get_type_name() != "AvgPool":
+            continue
+        fact = op.get_attributes()
+        kernel = list(fact["kernel"])
+        segments = (
+            list(fact["strides"]) == kernel and not any(fact["pads_begin"]) and not any(fact["pads_end"])
+        )
+        if fact["rounding_type"] not in ("ceil", "ceil_torch") or not segments:
+            continue
+        padded = opset14.avg_pool(
+            op.input_value(0),
+            strides=kernel,
+            pads_begin=[0] * len(kernel),
+            pads_end=[size - 1 for size in kernel],
+            kernel_shape=kernel,
+            exclude_pad=True,
+            rounding_type="floor",
+        )
+        padded.set_friendly_name(op.get_friendly_name())
+        op.output(0).replace(padded.output(0))
+    return model

@@ -83,8 +83,8 @@ def test_download_fetches_the_speaker_model_and_says_how_when_it_cannot(tmp_path
     )
 
     message = _refused(result)
-    assert "Speaker model weights for wespeaker-voxceleb-resnet34-lm are not available" in message
-    assert "voxceleb_resnet34_LM.onnx" in result.stderr and "SPEAKER_MODEL=" in result.stderr
+    assert "Speaker model weights for wespeaker-voxceleb-campplus are not available" in message
+    assert "voxceleb_CAM++.onnx" in result.stderr and "SPEAKER_MODEL=" in result.stderr
 
 
 def test_download_builds_the_int8_static_ir_ahead(tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
-"""The production default speaker model's path, end to end: WeSpeaker's ResNet34 in the hub layout (random
+"""The production default speaker model's path, end to end: WeSpeaker's CAM++ in the hub layout (random
 weights, tests/fixtures/wespeaker_model.py), no speaker.json, so the server takes the catalog's
 `kaldi-fbank80` front end through onnx-asr's `WespeakerEmbeddings`, as it does with the real weights.
 
 Random weights cannot tell voices apart, so these tests hold the contracts, not the accuracy (that is
 test_diarization.py's, on the pretrained GE2E model): the model loads without a card, every window
-becomes one unit 256-d embedding whatever its length, and a diarized request through the official client
+becomes one unit 512-d embedding whatever its length, and a diarized request through the official client
 comes back well-formed, in every format.
 """
 
@@ -48,13 +48,13 @@ def test_the_fixture_has_the_hub_layout_and_the_catalog_front_end(wespeaker_mode
     assert not (model_dir / MODEL_CARD).exists()
     embedder = create_embedder(load_settings(_env_file=None, MODELS_DIR=wespeaker_models_dir, OFFLINE=True))
     caps = embedder.capabilities
-    assert (caps.frontend, caps.embedding_dim, caps.window_seconds) == ("kaldi-fbank80", 256, 1.5)
+    assert (caps.frontend, caps.embedding_dim, caps.window_seconds) == ("kaldi-fbank80", 512, 1.5)
 
     rng = np.random.default_rng(0)
     # One full window, a short one (as a region's last window can be) and the shortest the diarizer embeds.
     windows = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (24_000, 24_000, 13_000, 8_000)]
     embeddings = embedder.embed(windows)
-    assert embeddings.shape == (4, 256) and embeddings.dtype == np.float32
+    assert embeddings.shape == (4, 512) and embeddings.dtype == np.float32
     assert np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
     assert np.allclose(embeddings[0], embedder.embed(windows[:1])[0], atol=1e-5)  # batching changes nothing
     assert not np.allclose(embeddings[0], embeddings[1], atol=1e-3)  # each window its own row

@@ -44,10 +44,9 @@ def test_offline_missing_weights_say_what_is_missing_and_how_to_fetch_it(tmp_pat
         weights.ensure(Settings(MODELS_DIR=tmp_path, OFFLINE=True))
 
     message = str(caught.value)
-    assert "OFFLINE=true" in message and "voxceleb_resnet34_LM.onnx" in message
+    assert "OFFLINE=true" in message and "voxceleb_CAM++.onnx" in message
     assert (
-        "huggingface.co/Wespeaker/wespeaker-voxceleb-resnet34-LM" in message
-        and "gigaam-api download" in message
+        "huggingface.co/Wespeaker/wespeaker-voxceleb-campplus" in message and "gigaam-api download" in message
     )
     assert not (tmp_path / DEFAULT_SPEAKER_MODEL).exists()  # nothing touched
 
