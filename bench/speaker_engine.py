@@ -3,16 +3,18 @@
 Diarization's whole extra cost is this model (bench/diarization.py), so this measures only it, in one
 process, all variants interleaved round by round, with the CPU time of the process (every thread's user +
 system, `time.process_time`) rather than wall time: on a machine other work keeps busy, wall time of one
-run can double between two runs while CPU time barely moves. The model is WeSpeaker's ResNet34 with random
-weights (tests/fixtures/wespeaker_model.py), the production default's exact graph. The windows are real
-speech (espeak-ng's Russian voices, tests/fixtures/conversations.py); their fbank features are computed
-once (the front end is the same for every variant, measured on its own) and fed to each variant.
+run can double between two runs while CPU time barely moves. The models are WeSpeaker's ResNet34 and
+CAM++ (the production default) with random weights (tests/fixtures/wespeaker_model.py), their exact
+graphs. The windows are real speech (espeak-ng's Russian voices, tests/fixtures/conversations.py); their
+fbank features are computed once (the front end is the same for every variant, measured on its own) and
+fed to each variant.
 
 `ort-fp32` is the service's configuration before OpenVINO (8 windows per call, pool threads spinning);
 the int8 variants are calibrated on other speech (the shipped calibration recording).
 
 Fidelity: each variant's embeddings against ONNX Runtime fp32's, cosine similarity per window (min and
-mean), on the random-weight ResNet34 and on the pretrained GE2E encoder (tests/fixtures/speaker_model.py).
+mean), on the random-weight models (each against its own) and on the pretrained GE2E encoder
+(tests/fixtures/speaker_model.py).
 
     python -m bench.speaker_engine [--cache DIR] [--windows 64] [--rounds 5] [--json PATH]
 """
@@ -35,7 +37,7 @@ import onnxruntime as rt
 import openvino as ov
 
 from bench.common import cache_dir, machine_info
-from gigaam_api.speakers.catalog import DEFAULT_SPEAKER_MODEL, MODELS
+from gigaam_api.speakers.catalog import DEFAULT_SPEAKER_MODEL, MODELS, RESNET34_SPEAKER_MODEL
 
 Array = npt.NDArray[np.float32]
 Run = Callable[[Array], Array]
@@ -85,9 +87,12 @@ def ort_run(path: Path, *, threads: int, spinning: bool, input_name: str, output
 
 
 def ov_run(path: Path, *, threads: int, precision: str) -> Run:
+    """As the service compiles it (CAM++'s segment pools rewritten); an IR as it is."""
+    from gigaam_api.speakers.openvino import read_model
+
     core = ov.Core()
     compiled = core.compile_model(
-        str(path),
+        read_model(path) if path.suffix == ".onnx" else core.read_model(str(path)),
         "CPU",
         {
             "PERFORMANCE_HINT": "LATENCY",
@@ -183,6 +188,21 @@ def resnet_variants(path: Path, threads: int, work: Path) -> dict[str, tuple[Run
     return variants
 
 
+def campplus_variants(path: Path, threads: int) -> dict[str, tuple[Run, int]]:
+    """The default model as the service runs it: ONNX Runtime's path (pool threads not spinning) and
+    OpenVINO's; its reference is its own ONNX Runtime fp32."""
+    variants: dict[str, tuple[Run, int]] = {
+        "campplus-ort-fp32": (
+            ort_run(path, threads=threads, spinning=False, input_name="feats", output="embs"),
+            BATCH,
+        ),
+        "campplus-ov-f32": (ov_run(path, threads=threads, precision="f32"), BATCH),
+    }
+    if "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+        variants["campplus-ov-bf16"] = (ov_run(path, threads=threads, precision="bf16"), BATCH)
+    return variants
+
+
 def ge2e_fidelity(windows: Array, threads: int, work: Path) -> Report:
     """OpenVINO against ONNX Runtime on the pretrained GE2E encoder (waveform in, embedding out)."""
     from tests.fixtures.speaker_model import build
@@ -214,13 +234,16 @@ def run(cache: Path, *, windows: int, rounds: int, threads: int) -> Report:
     report["fbank_cpu_ms_per_window"] = round(statistics.median(front_end), 2)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         work = Path(tmp)
-        path = build(work)
-        variants = resnet_variants(path, threads, work)
-        reference = embed_all(variants["ort-fp32"][0], features, BATCH)
-        report["fidelity_vs_ort_fp32"] = {
-            name: similarity(reference, embed_all(runner, features, batch))
-            for name, (runner, batch) in variants.items()
-        }
+        variants = resnet_variants(build(work, RESNET34_SPEAKER_MODEL), threads, work)
+        campplus = campplus_variants(build(work), threads)
+        report["fidelity_vs_ort_fp32"] = {}
+        for group, reference_name in ((variants, "ort-fp32"), (campplus, "campplus-ort-fp32")):
+            reference = embed_all(group[reference_name][0], features, BATCH)
+            report["fidelity_vs_ort_fp32"] |= {
+                name: similarity(reference, embed_all(runner, features, batch))
+                for name, (runner, batch) in group.items()
+            }
+        variants |= campplus
         samples: dict[str, list[float]] = {name: [] for name in variants}
         walls: dict[str, list[float]] = {name: [] for name in variants}
         for index in range(rounds):

@@ -70,6 +70,14 @@ class OnlineClusters:
             self._fixed.add(cluster)
         return cluster
 
+    def join(self, cluster: int, embedding: Embeddings) -> int:
+        """Count one embedding into `cluster` (or what it merged into), whatever its similarity."""
+        live = self.resolve(cluster)
+        slot = self._slot_of[live]
+        self._sums[slot] += embedding
+        self._counts[slot] += 1
+        return live
+
     def _full(self) -> bool:
         return len(self._slot_of) >= self.max_clusters
 

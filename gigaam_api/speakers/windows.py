@@ -42,6 +42,21 @@ def smoothed(labels: list[int]) -> list[int]:
     return out
 
 
+def embedded_first(count: int) -> list[int]:
+    """The windows of a stretch embedded first: every other one, and the last.
+
+    A window left out lies between two embedded ones; where those two agree, `smoothed` would give it
+    their label whatever its own embedding says, so it is not embedded at all; where they differ it is
+    (`between_speakers`).
+    """
+    return [i for i in range(count) if i % 2 == 0 or i == count - 1]
+
+
+def between_speakers(labels: list[int | None]) -> list[int]:
+    """The windows left out (None) whose neighbours got different labels: these are embedded too."""
+    return [i for i in range(1, len(labels) - 1) if labels[i] is None and labels[i - 1] != labels[i + 1]]
+
+
 FRAME_SECONDS = 0.01
 QUIET_BELOW_PEAK_DB = 35.0  # frames this far under the chunk's loud frames are pauses
 QUIET_FLOOR_RMS = 10 ** (-55 / 20)

@@ -102,3 +102,26 @@ def test_an_exact_count_merges_voices_in_the_final_labels() -> None:
 
     assert [t.speaker for t in online] == ["A", "B"]  # online, the voices differ
     assert {t.speaker for t in diarizer.finish()} == {"A"}
+
+
+def test_a_window_between_two_of_one_voice_is_not_embedded_one_between_two_voices_is() -> None:
+    # A window every 0.5 s (1-s windows): 5 s of one voice, then 5 s of another, no pause between.
+    one = PitchEmbedder()
+    one_voice = Diarizer(one).feed(0.0, tone(0, 10.0))
+    two = PitchEmbedder()
+    two_voices = Diarizer(two).feed(0.0, np.concatenate([tone(0, 5.0), tone(1, 5.0)]))
+
+    assert [t.speaker for t in one_voice] == ["A"]
+    assert len(one.windows) == 10  # of 19: every other one and the last
+    assert [t.speaker for t in two_voices] == ["A", "B"]
+    assert two_voices[1].start == pytest.approx(5.0, abs=0.5)  # the change found to a window's hop
+    assert 10 < len(two.windows) < 19  # the one across the change was embedded too
+
+
+def test_windows_left_out_still_count_for_their_speaker() -> None:
+    # 2.5 s of a voice is 4 windows, 3 of them embedded: a speaker (4 windows or more) in the end.
+    embedder = PitchEmbedder()
+    diarizer = Diarizer(embedder)
+    diarizer.feed(0.0, np.concatenate([tone(0, 6.0), pause(0.5), tone(1, 2.5)]))
+    assert embedder.windows[-3:] == [RATE] * 3 and len(embedder.windows) == 6 + 3
+    assert {t.speaker for t in diarizer.finish()} == {"A", "B"}

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from gigaam_api.speakers.windows import owned_spans, smoothed, voiced_regions, window_spans
+from gigaam_api.speakers.windows import (
+    between_speakers,
+    embedded_first,
+    owned_spans,
+    smoothed,
+    voiced_regions,
+    window_spans,
+)
 
 RATE = 16_000
 
@@ -37,3 +44,11 @@ def test_voiced_regions_split_at_pauses_but_not_at_short_dips() -> None:
     frames = [(s // 160, e // 160) for s, e in regions]  # 10-ms frames
     assert frames == [(50, 260), (310, 410)]
     assert voiced_regions(np.zeros(RATE, np.float32), RATE) == []
+
+
+def test_every_other_window_first_then_those_between_two_labels() -> None:
+    assert embedded_first(1) == [0]
+    assert embedded_first(4) == [0, 2, 3]
+    assert embedded_first(5) == [0, 2, 4]
+    assert between_speakers([0, None, 0, None, 1]) == [3]
+    assert between_speakers([0, None, 0, 0]) == []
