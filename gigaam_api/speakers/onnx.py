@@ -32,9 +32,11 @@ from gigaam_api.speakers.runtime import SpeakerRuntimeChoice
 
 Pcm = npt.NDArray[np.float32]
 CPU = "CPUExecutionProvider"
-# Windows per run. A convolutional model's activations grow with the batch: WeSpeaker's ResNet34 peaked at
-# +395 MB at 32 windows of 1.5 s, +149 MB at 8, at the same speed per window (measured: docs/speakers.md).
-MAX_BATCH = 8
+# Windows per run. Activations grow with the batch (WeSpeaker's ResNet34 peaked at +395 MB at 32 windows of
+# 1.5 s, +149 MB at 8); with CAM++ in the service, 4 instead of 8 (and the smaller runtime cache in
+# speakers/openvino.py) took diarization's extra peak RSS from +148 to +134 MB for +1.7 points of time
+# (docs/speakers.md).
+MAX_BATCH = 4
 
 
 class Session(Protocol):
@@ -118,8 +120,8 @@ class OnnxSpeakerEmbedder:
             # Every window's features before the first run: the runtime's threads spin on after a run,
             # so features computed between runs cost both cores (measured: 22 -> 17 CPU ms per window).
             inputs = self._inputs(np.stack([windows[i] for i in indices]))
-            # Runs of even size: a short last run costs nearly what a full one does (11 windows as 8 + 3
-            # took 18.5 CPU ms per window on CAM++, 11.4 at 8 per run).
+            # Runs of even size: a short last run costs nearly what a full one does (CAM++: 11 windows as
+            # 8 + 3 took 18.5 CPU ms per window, 11.4 at 8 per run).
             runs = -(-len(indices) // MAX_BATCH)
             for part in np.array_split(np.arange(len(indices)), runs):
                 out[[indices[i] for i in part]] = self._run(inputs[part[0] : part[-1] + 1])

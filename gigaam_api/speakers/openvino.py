@@ -1,12 +1,12 @@
 """The speaker model as an OpenVINO compiled model on the CPU, behind `InferenceSession.run`'s signature.
 
 No compiled-blob cache: the model is a few tens of MB and compiles in about a second, on the first
-diarized request only. Its input shapes are runs of 1-8 windows, nearly all of the full length (a
+diarized request only. Its input shapes are runs of 1-4 windows, nearly all of the full length (a
 region shorter than a window gives one of its own). The CPU plugin's runtime cache gets a bound of its
-own: CAM++ runs about 300 shape-specific kernels, so the ASR model's bound (50) rebuilt most of them on
-every run of a new batch size (measured on the 10-minute file, in one process: 8.8 CPU s of embedding at
-50, 6.25 at 300, 5.96 at 5,000), and this one still keeps memory flat: +48 MB at most after 80 new window
-lengths, against +85 MB at 600.
+own: CAM++ runs about 300 shape-specific kernels, so the ASR model's bound (50) rebuilt many of them on
+every run of a new batch size (measured on the 10-minute file, in one process, before windows were
+skipped: 8.8 CPU s of embedding at 50, 6.96 at 150, 6.25 at 300); 100 holds less (+12 MB over runs of
+every batch size, +29 MB at 300), within diarization's memory target (docs/speakers.md).
 
 CAM++ pools 100-frame segments in ceil mode, which PyTorch and ONNX Runtime run over a shorter window
 (one partial segment) but OpenVINO's shape check refuses ("kernel larger than the data"); its pools are
@@ -27,7 +27,7 @@ from gigaam_api.engines.openvino_cpu import OpenVinoSession, bound_primitive_cac
 from gigaam_api.speakers.runtime import SpeakerRuntimeChoice
 
 _INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}
-RUNTIME_CACHE_CAPACITY: Final = 300
+RUNTIME_CACHE_CAPACITY: Final = 100  # see above
 
 
 def compile_model(model: Path, choice: SpeakerRuntimeChoice, plan: StreamPlan) -> OpenVinoSession:
