@@ -69,7 +69,8 @@ class Settings(QwenSettings, GigaamSettings, BaseSettings):
         description=(
             "the speaker-embedding model for diarization, in `MODELS_DIR/<SPEAKER_MODEL>/` (fetched on "
             "first use and by `gigaam-api download`): `wespeaker-voxceleb-campplus` (CAM++) or "
-            "`wespeaker-voxceleb-resnet34-lm` (ResNet34, 2.7 times CAM++'s compute); see docs/speakers.md"
+            "`wespeaker-voxceleb-resnet34-lm` (ResNet34, 2.4 times CAM++'s CPU time per window); "
+            "see docs/speakers.md"
         ),
     )
     SPEAKER_RUNTIME: SpeakerRuntime = Field(

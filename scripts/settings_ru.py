@@ -27,7 +27,7 @@ DESCRIPTIONS: dict[str, str] = {
     "SPEAKER_MODEL": (
         "модель голосовых эмбеддингов для диаризации, в `MODELS_DIR/<SPEAKER_MODEL>/` (скачивается при "
         "первом использовании и командой `gigaam-api download`): `wespeaker-voxceleb-campplus` (CAM++) или "
-        "`wespeaker-voxceleb-resnet34-lm` (ResNet34, в 2,7 раза больше вычислений, чем у CAM++); "
+        "`wespeaker-voxceleb-resnet34-lm` (ResNet34, в 2,4 раза больше времени CPU на окно, чем у CAM++); "
         "см. docs/ru/speakers.md"
     ),
     "SPEAKER_RUNTIME": (

@@ -52,8 +52,8 @@ RESNET34_SPEAKER_MODEL: Final = "wespeaker-voxceleb-resnet34-lm"
 MODELS: dict[str, SpeakerModelSpec] = {
     spec.name: spec
     for spec in (
-        # CAM++ (Apache-2.0), 29.3 MB, 512-dim embeddings: VoxCeleb EER on par with ResNet34's at a third
-        # of its CPU time per window (docs/speakers.md), which is what keeps diarization's cost small.
+        # CAM++ (Apache-2.0), 29.3 MB, 512-dim embeddings: VoxCeleb EER on par with ResNet34's at less than
+        # half its CPU time per window (docs/speakers.md), which is what keeps diarization's cost small.
         SpeakerModelSpec(
             DEFAULT_SPEAKER_MODEL,
             "Wespeaker/wespeaker-voxceleb-campplus",
