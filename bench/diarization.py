@@ -42,9 +42,10 @@ def asr_config(models_dir: Path) -> str:
     """The configuration default settings run on this machine and models directory (int8-static once its
     IR is built): a user's transcription, beside which diarization's share is measured."""
     choice = choose_runtime(load_settings(_env_file=None, MODELS_DIR=models_dir))
-    return next(
-        c.label for c in ALL if c.service and (c.runtime, c.precision) == (choice.runtime, choice.precision)
-    )
+    for config in ALL:
+        if config.service and (config.runtime, config.precision) == (choice.runtime, choice.precision):
+            return config.label
+    raise SystemExit(f"no bench configuration serves what the defaults pick here: {choice.describe()}")
 
 
 def speaker_models_dir(cache: Path) -> Path:

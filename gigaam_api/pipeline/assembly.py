@@ -104,8 +104,9 @@ def _import_scipy() -> None:
     try:
         scipy_signal()
         scipy_hierarchy()
-    except OSError as error:
-        log.warning("SciPy was not preloaded (%s); it loads on first use", error.strerror or error)
+    except (OSError, ImportError) as error:  # EMFILE: a file read raises OSError, a dlopen ImportError
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+        log.warning("SciPy was not preloaded (%s); it loads on first use", reason)
 
 
 def _show_loaded(gauge: Gauge, state: str) -> None:

@@ -52,8 +52,10 @@ RESNET34_SPEAKER_MODEL: Final = "wespeaker-voxceleb-resnet34-lm"
 MODELS: dict[str, SpeakerModelSpec] = {
     spec.name: spec
     for spec in (
-        # CAM++ (Apache-2.0), 29.3 MB, 512-dim embeddings: VoxCeleb EER on par with ResNet34's at less than
-        # half its CPU time per window (docs/speakers.md), which is what keeps diarization's cost small.
+        # CAM++ (Apache-2.0 on its hub card; CC BY 4.0 per WeSpeaker for VoxCeleb models), 29.3 MB, 512-dim
+        # embeddings: VoxCeleb EER on par with ResNet34's at less than half its CPU time per window
+        # (docs/speakers.md), which is what keeps diarization's cost small. Its two similarities are
+        # ResNet34's, not calibrated for it: no real weights here (docs/speakers.md, Limits).
         SpeakerModelSpec(
             DEFAULT_SPEAKER_MODEL,
             "Wespeaker/wespeaker-voxceleb-campplus",

@@ -117,7 +117,7 @@ class OnnxSpeakerEmbedder:
         for index, window in enumerate(windows):
             by_length[len(window)].append(index)
         for indices in by_length.values():
-            # Every window's features before the first run: the runtime's threads spin on after a run,
+            # Every window's features before the first run: OpenVINO's threads spin on after a run,
             # so features computed between runs cost both cores (measured: 22 -> 17 CPU ms per window).
             inputs = self._inputs(np.stack([windows[i] for i in indices]))
             # Runs of even size: a short last run costs nearly what a full one does (CAM++: 11 windows as

@@ -57,9 +57,12 @@ def _pools_padded(model: ov.Model) -> ov.Model:
             continue
         fact = op.get_attributes()
         kernel = list(fact["kernel"])
-        segments = (
-            list(fact["strides"]) == kernel and not any(fact["pads_begin"]) and not any(fact["pads_end"])
+        unpadded = (
+            fact["auto_pad"] in ("explicit", "notset")
+            and not any(fact["pads_begin"])
+            and not any(fact["pads_end"])
         )
+        segments = unpadded and list(fact["strides"]) == kernel
         if fact["rounding_type"] not in ("ceil", "ceil_torch") or not segments:
             continue
         padded = opset14.avg_pool(

@@ -90,9 +90,9 @@ def test_openvino_embeddings_match_onnxruntime_fp32(
     wespeaker_models_dir: Path,
     windows: list[npt.NDArray[np.float32]],
 ) -> None:
-    models_dir, name = (
-        (speaker_models_dir, DEFAULT_SPEAKER_MODEL) if model == "ge2e" else (wespeaker_models_dir, model)
-    )
+    # The GE2E fixture sits where the default goes, under the default's name.
+    name: SpeakerModel = DEFAULT_SPEAKER_MODEL if model == "ge2e" else model
+    models_dir = speaker_models_dir if model == "ge2e" else wespeaker_models_dir
     if precision == "bf16" and not probe().openvino_bf16:  # a CPU without bf16 refuses it by name
         with pytest.raises(RuntimeSelectionError, match="SPEAKER_PRECISION=bf16 needs a CPU"):
             _embedder(models_dir, "openvino", precision, model=name)

@@ -1,6 +1,6 @@
 """The production default speaker model's path, end to end: WeSpeaker's CAM++ in the hub layout (random
 weights, tests/fixtures/wespeaker_model.py), no speaker.json, so the server takes the catalog's
-`kaldi-fbank80` front end through onnx-asr's `WespeakerEmbeddings`, as it does with the real weights.
+`kaldi-fbank80` front end (onnx-asr's `wespeaker` fbank), as it does with the real weights.
 
 Random weights cannot tell voices apart, so these tests hold the contracts, not the accuracy (that is
 test_diarization.py's, on the pretrained GE2E model): the model loads without a card, every window

@@ -131,3 +131,15 @@ def test_past_64_clusters_the_cap_holds_memory_stays_flat_and_the_final_pass_fin
     assert [len({speaker[v, w] for w in range(ways)}) for v in range(voices)] == [1] * voices
     assert len(set(speaker.values())) == voices
     assert counts.sum() == voices * ways * 22  # every window counted once, in a live cluster
+
+
+def test_join_counts_an_embedding_into_what_a_merged_cluster_became() -> None:
+    rng = np.random.default_rng(2)
+    clusters = OnlineClusters(DIM, threshold=0.95, max_clusters=2)
+    first, second = (clusters.add(_voice(axis, rng, 1, spread=0.01)[0]) for axis in (0, 1))
+    clusters.add(_voice(2, rng, 1, spread=0.01)[0])  # a third voice at the bound: two clusters merge
+    merged = next(c for c in (first, second) if clusters.resolve(c) != c)
+    live = clusters.resolve(merged)
+
+    assert clusters.join(merged, _voice(3, rng, 1)[0]) == live  # joins whatever its similarity
+    assert clusters.count(live) == 3

@@ -26,9 +26,11 @@ def test_the_server_start_imports_no_scipy() -> None:
 
 
 _PRELOAD_WITHOUT_DESCRIPTORS = """
-import logging, os, sys
+import logging, os, resource, sys
 from gigaam_api.pipeline import assembly
 logging.basicConfig(level=logging.WARNING, format="%(message)s", stream=sys.stdout)
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # a container's limit can be a million
 held = []
 try:
     while True:
