@@ -72,11 +72,13 @@ class SessionPool:
             self._free.put(session)
 
 
-def _session(model: Path, choice: SpeakerRuntimeChoice, plan: StreamPlan) -> Session:
+def _session(
+    model: Path, choice: SpeakerRuntimeChoice, plan: StreamPlan, example: Mapping[str, Pcm]
+) -> Session:
     if choice.runtime == "openvino":
         from gigaam_api.speakers.openvino import compile_model
 
-        return compile_model(model, choice, plan)
+        return compile_model(model, choice, plan, example)
     options = _session_options(plan.threads)
     sessions: list[Session] = [
         ort.InferenceSession(model, options, providers=[CPU]) for _ in range(plan.streams)
@@ -88,8 +90,13 @@ class OnnxSpeakerEmbedder:
     def __init__(
         self, spec: SpeakerModelSpec, model_dir: Path, *, plan: StreamPlan, choice: SpeakerRuntimeChoice
     ) -> None:
-        self._session = _session(model_dir / spec.onnx_file, choice, plan)
         self._fbank = KaldiPreprocessorNumpy("wespeaker") if spec.frontend == "kaldi-fbank80" else None
+        self._output, self._input = (
+            ("embs", "feats") if self._fbank is not None else ("embedding", "waveform")
+        )
+        silence = np.zeros((1, round(spec.window_seconds * SAMPLE_RATE)), dtype=np.float32)
+        example = {self._input: self._inputs(silence)}  # one window, for a runtime to warm up on
+        self._session = _session(model_dir / spec.onnx_file, choice, plan, example)
         self._capabilities = SpeakerCapabilities(
             model_id=spec.name,
             sample_rate=SAMPLE_RATE,
@@ -135,6 +142,5 @@ class OnnxSpeakerEmbedder:
         return np.asarray(features - features.mean(axis=1, keepdims=True), dtype=np.float32)
 
     def _run(self, inputs: Pcm) -> npt.NDArray[np.float32]:
-        output, name = ("embs", "feats") if self._fbank is not None else ("embedding", "waveform")
-        (result,) = self._session.run([output], {name: inputs})
+        (result,) = self._session.run([self._output], {self._input: inputs})
         return np.asarray(result, dtype=np.float32)

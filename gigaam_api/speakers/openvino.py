@@ -16,22 +16,39 @@ segments, the same averages, at any length (tests/integration/test_speaker_runti
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import openvino as ov
 from openvino import opset14
 
 from gigaam_api.cpus import StreamPlan
 from gigaam_api.engines.openvino_cpu import OpenVinoSession, bound_primitive_cache
+from gigaam_api.engines.resident import drop_mapped_files
 from gigaam_api.speakers.runtime import SpeakerRuntimeChoice
 
 _INFERENCE_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 RUNTIME_CACHE_CAPACITY: Final = 100  # see above
 
 
-def compile_model(model: Path, choice: SpeakerRuntimeChoice, plan: StreamPlan) -> OpenVinoSession:
-    """One CPU stream per inference stream, each on that stream's threads, as the ASR model's."""
+def compile_model(
+    model: Path,
+    choice: SpeakerRuntimeChoice,
+    plan: StreamPlan,
+    example: Mapping[str, npt.NDArray[np.float32]],
+) -> OpenVinoSession:
+    """One CPU stream per inference stream, each on that stream's threads, as the ASR model's.
+
+    Compiled from an IR file written for the purpose, not from the model in memory: OpenVINO then maps
+    the weights from the file instead of keeping a heap copy beside the CPU plugin's packed one, and once
+    `example` has run (the first inference packs them) the mapping's pages are dropped
+    (engines/resident.py). Measured beside a loaded ASR model: +97 MB for CAM++ compiled from memory,
+    +35 MB this way. The file is deleted at once; its pages stay mapped and come back from the page cache
+    if ever read again."""
     bound_primitive_cache()
     options: dict[str, str | int] = {
         "PERFORMANCE_HINT": "LATENCY",
@@ -41,7 +58,13 @@ def compile_model(model: Path, choice: SpeakerRuntimeChoice, plan: StreamPlan) -
     }
     if plan.streams > 1:
         options["NUM_STREAMS"] = plan.streams
-    return OpenVinoSession(ov.Core().compile_model(read_model(model), "CPU", options))
+    with tempfile.TemporaryDirectory(prefix="gigaam-speaker-") as scratch:
+        ir = Path(scratch) / "speaker.xml"
+        ov.save_model(read_model(model), ir, compress_to_fp16=False)
+        session = OpenVinoSession(ov.Core().compile_model(ir, "CPU", options))
+        session.run([], example)
+        drop_mapped_files(Path(scratch))
+    return session
 
 
 def read_model(path: Path) -> ov.Model:
