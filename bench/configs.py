@@ -81,7 +81,12 @@ def not_measured(architecture: str) -> str:
 
 def auto_label(facts: MachineFacts) -> str:
     """The configuration the default settings pick on this machine."""
-    choice = choose("auto", "cpu", "auto", facts)
-    return next(
-        c.label for c in ALL if c.service and (c.runtime, c.precision) == (choice.runtime, choice.precision)
-    )
+    return label_of(choose("auto", "cpu", "auto", facts))
+
+
+def label_of(choice: RuntimeChoice) -> str:
+    """The service configuration that runs `choice`."""
+    for config in ALL:
+        if config.service and (config.runtime, config.precision) == (choice.runtime, choice.precision):
+            return config.label
+    raise ValueError(f"no bench configuration serves {choice.describe()}")

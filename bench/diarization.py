@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 
 from bench.common import cache_dir, machine_info
-from bench.configs import ALL, BY_LABEL
+from bench.configs import BY_LABEL, label_of
 from bench.model import ensure_model
 from bench.recordings import recording
 from bench.service import serve, summary, transcribe
@@ -41,11 +41,7 @@ DIARIZE = {"diarize": "true"}
 def asr_config(models_dir: Path) -> str:
     """The configuration default settings run on this machine and models directory (int8-static once its
     IR is built): a user's transcription, beside which diarization's share is measured."""
-    choice = choose_runtime(load_settings(_env_file=None, MODELS_DIR=models_dir))
-    for config in ALL:
-        if config.service and (config.runtime, config.precision) == (choice.runtime, choice.precision):
-            return config.label
-    raise SystemExit(f"no bench configuration serves what the defaults pick here: {choice.describe()}")
+    return label_of(choose_runtime(load_settings(_env_file=None, MODELS_DIR=models_dir)))
 
 
 def speaker_models_dir(cache: Path) -> Path:

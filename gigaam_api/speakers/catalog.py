@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Final, Literal
 
@@ -46,9 +47,18 @@ class SpeakerModelSpec:
 DEFAULT_SPEAKER_MODEL: Final = "wespeaker-voxceleb-campplus"
 RESNET34_SPEAKER_MODEL: Final = "wespeaker-voxceleb-resnet34-lm"
 
-# Both take windows every three quarters of a window, not WeSpeaker's recipe's half: 15-20 % fewer windows,
-# the whole of diarization's cost, with DER no worse on the tests' conversations (docs/speakers.md). Their
-# similarities are set from WeSpeaker's published operating range, not measured here (no real weights).
+# WeSpeaker's exports: its fbank in, windows every three quarters of a window, not its recipe's half (15-20 %
+# fewer windows, the whole of diarization's cost, with DER no worse on the tests' conversations:
+# docs/speakers.md), similarities set from its published operating range, not measured here (no real
+# weights).
+_wespeaker = partial(
+    SpeakerModelSpec,
+    frontend="kaldi-fbank80",
+    window_seconds=1.5,
+    hop_seconds=1.125,
+    same_speaker_similarity=0.5,
+    cluster_similarity=0.45,
+)
 MODELS: dict[str, SpeakerModelSpec] = {
     spec.name: spec
     for spec in (
@@ -56,29 +66,19 @@ MODELS: dict[str, SpeakerModelSpec] = {
         # embeddings: VoxCeleb EER on par with ResNet34's at less than half its CPU time per window
         # (docs/speakers.md), which is what keeps diarization's cost small. Its two similarities are
         # ResNet34's, not calibrated for it: no real weights here (docs/speakers.md, Limits).
-        SpeakerModelSpec(
+        _wespeaker(
             DEFAULT_SPEAKER_MODEL,
             "Wespeaker/wespeaker-voxceleb-campplus",
             "voxceleb_CAM++.onnx",
-            frontend="kaldi-fbank80",
-            window_seconds=1.5,
-            hop_seconds=1.125,
             embedding_dim=512,
-            same_speaker_similarity=0.5,
-            cluster_similarity=0.45,
             source="WeSpeaker CAM++ (VoxCeleb)",
         ),
         # ResNet34 r-vector after large-margin fine-tuning (CC BY 4.0), 26.5 MB, 256-dim embeddings.
-        SpeakerModelSpec(
+        _wespeaker(
             RESNET34_SPEAKER_MODEL,
             "Wespeaker/wespeaker-voxceleb-resnet34-LM",
             "voxceleb_resnet34_LM.onnx",
-            frontend="kaldi-fbank80",
-            window_seconds=1.5,
-            hop_seconds=1.125,
             embedding_dim=256,
-            same_speaker_similarity=0.5,
-            cluster_similarity=0.45,
             source="WeSpeaker ResNet34-LM (VoxCeleb)",
         ),
     )
